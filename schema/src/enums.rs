@@ -1,0 +1,197 @@
+//! The string-valued enums of the event log and the column-applicability rule.
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in the order of its dictionary key.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as written in the dataset.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses a value as written in the dataset.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The dictionary key of this value (its index in [`Self::ALL`]).
+            pub fn index(self) -> u8 {
+                self as u8
+            }
+
+            /// The value with the given dictionary key.
+            pub fn from_index(index: usize) -> Option<Self> {
+                Self::ALL.get(index).copied()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// What an event records.
+    Kind {
+        UserRegistered => "user_registered",
+        PermissionGranted => "permission_granted",
+        PermissionRevoked => "permission_revoked",
+        PhotoUploaded => "photo_uploaded",
+        PhotoPublished => "photo_published",
+        PhotoDeleted => "photo_deleted",
+        PhotoApiCall => "photo_api_call",
+        MessageApiCall => "message_api_call",
+        BugIntroduced => "bug_introduced",
+        BugFixed => "bug_fixed",
+    }
+);
+
+string_enum!(
+    /// Where a photo lives. Only `timeline` is visible to photo apps when the API is correct.
+    Surface {
+        Timeline => "timeline",
+        Marketplace => "marketplace",
+        Story => "story",
+        Draft => "draft",
+        Messenger => "messenger",
+    }
+);
+
+string_enum!(
+    /// A permission an app asks the user for.
+    Scope {
+        UserPhotos => "user_photos",
+        ReadMailbox => "read_mailbox",
+        WriteMailbox => "write_mailbox",
+        DeleteMailbox => "delete_mailbox",
+    }
+);
+
+string_enum!(
+    /// What a messaging-API call does.
+    Action {
+        Read => "read",
+        Write => "write",
+        Delete => "delete",
+    }
+);
+
+impl Action {
+    /// The scope a call with this action needs.
+    pub fn scope(self) -> Scope {
+        match self {
+            Action::Read => Scope::ReadMailbox,
+            Action::Write => Scope::WriteMailbox,
+            Action::Delete => Scope::DeleteMailbox,
+        }
+    }
+}
+
+/// Which optional columns carry a value for an event kind; every other one is null.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Columns {
+    pub user_id: bool,
+    pub app_id: bool,
+    pub photo_id: bool,
+    pub surface: bool,
+    pub scope: bool,
+    pub action: bool,
+    pub status: bool,
+    pub paging: bool,
+}
+
+impl Kind {
+    /// `true` for the deploy events that open and close the bug window.
+    pub fn is_system(self) -> bool {
+        matches!(self, Kind::BugIntroduced | Kind::BugFixed)
+    }
+
+    /// The columns that apply to this kind (`event_id`, `ts` and `kind` always do).
+    /// `page`, `page_size` and `items_returned` apply together (`paging`).
+    pub fn columns(self) -> Columns {
+        let none = Columns {
+            user_id: false,
+            app_id: false,
+            photo_id: false,
+            surface: false,
+            scope: false,
+            action: false,
+            status: false,
+            paging: false,
+        };
+        let user = Columns {
+            user_id: true,
+            ..none
+        };
+        match self {
+            Kind::BugIntroduced | Kind::BugFixed => none,
+            Kind::UserRegistered => user,
+            Kind::PermissionGranted | Kind::PermissionRevoked => Columns {
+                app_id: true,
+                scope: true,
+                ..user
+            },
+            Kind::PhotoUploaded | Kind::PhotoPublished => Columns {
+                photo_id: true,
+                surface: true,
+                ..user
+            },
+            Kind::PhotoDeleted => Columns {
+                photo_id: true,
+                ..user
+            },
+            Kind::PhotoApiCall => Columns {
+                app_id: true,
+                status: true,
+                paging: true,
+                ..user
+            },
+            Kind::MessageApiCall => Columns {
+                app_id: true,
+                action: true,
+                status: true,
+                ..user
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_round_trips_through_its_text_and_index() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(*k));
+            assert_eq!(Kind::from_index(k.index() as usize), Some(*k));
+        }
+        for s in Surface::ALL {
+            assert_eq!(Surface::parse(s.as_str()), Some(*s));
+        }
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()), Some(*s));
+        }
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(*a));
+        }
+        assert_eq!(Kind::parse("photo_api_cal"), None);
+    }
+
+    #[test]
+    fn system_events_carry_no_user_columns() {
+        for k in Kind::ALL {
+            assert_eq!(k.is_system(), !k.columns().user_id, "{k}");
+        }
+    }
+}

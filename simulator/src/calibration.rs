@@ -1,0 +1,77 @@
+//! The public figures a scenario is calibrated against, beside the simulated ones.
+
+use crate::manifest::{CalibrationRow, Counts};
+use crate::scenario::Scenario;
+use blastradius_schema::time::DAY;
+
+const DEVELOPER_POST: &str = "Facebook for Developers, 14 Dec 2018, \"Notifying our Developer Ecosystem about a Photo API Bug\"";
+const RESULTS: &str = "Facebook Q3 2018 results (2.27 billion monthly active users)";
+
+/// The target share of users affected: 6.8 million of 2.27 billion monthly users.
+pub const AFFECTED_SHARE_TARGET: f64 = 6.8e6 / 2.27e9;
+
+/// The calibration table for a run with `counts`.
+pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> {
+    let t = scenario.timeline();
+    let share = counts.affected_users as f64 / counts.users.max(1) as f64;
+    let row = |figure: &str, target: &str, source: &str, simulated: String| CalibrationRow {
+        figure: figure.into(),
+        target: target.into(),
+        source: source.into(),
+        simulated,
+    };
+    vec![
+        row(
+            "users affected",
+            "0.30% (up to 6.8M of 2.27B)",
+            &format!("{DEVELOPER_POST}; {RESULTS}"),
+            format!(
+                "{:.3}% ({} of {}; {:+.0}% of target)",
+                share * 100.0,
+                counts.affected_users,
+                counts.users,
+                (share / AFFECTED_SHARE_TARGET - 1.0) * 100.0
+            ),
+        ),
+        row(
+            "apps per provider",
+            "1.71 (1,500 apps of 876 developers)",
+            DEVELOPER_POST,
+            format!(
+                "{:.2} ({} photo apps of {} providers)",
+                counts.photo_apps as f64 / scenario.catalog.providers.max(1) as f64,
+                counts.photo_apps,
+                scenario.catalog.providers
+            ),
+        ),
+        row(
+            "apps with an exposure",
+            "up to 1,500",
+            DEVELOPER_POST,
+            format!(
+                "{} of {} photo apps",
+                counts.affected_apps, counts.photo_apps
+            ),
+        ),
+        row(
+            "providers with an exposed app",
+            "up to 876",
+            DEVELOPER_POST,
+            format!(
+                "{} of {}",
+                counts.affected_providers, scenario.catalog.providers
+            ),
+        ),
+        row(
+            "bug window",
+            "12 days (13 to 25 September 2018)",
+            DEVELOPER_POST,
+            format!(
+                "{:.1} days ({} to {})",
+                (t.bug_fixed - t.bug_introduced) as f64 / DAY as f64,
+                scenario.bug.introduced,
+                scenario.bug.fixed
+            ),
+        ),
+    ]
+}

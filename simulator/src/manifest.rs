@@ -1,0 +1,88 @@
+//! `manifest.json`: what a dataset is, how to make it again, and every file's checksum.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::write::FileInfo;
+
+/// Identifies a dataset folder.
+pub const FORMAT: &str = "blastradius-dataset";
+
+/// The manifest of a dataset. Holds no wall-clock time, so it is as reproducible as the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub schema_version: u32,
+    /// `blastradius <version>` that wrote the dataset.
+    pub generator: String,
+    /// The command that makes this dataset again.
+    pub command: String,
+    pub scenario: ScenarioInfo,
+    pub seed: u64,
+    pub users: u64,
+    pub shards: u32,
+    /// The shard written, when the run wrote only one (`--shard I/N`).
+    pub only_shard: Option<u32>,
+    /// `false` when only one shard was written: totals then cover that shard alone.
+    pub complete: bool,
+    pub period: Window,
+    pub bug_window: Window,
+    pub counts: Counts,
+    pub calibration: Vec<CalibrationRow>,
+    pub files: Vec<FileInfo>,
+}
+
+/// The scenario a dataset was made from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    /// SHA-256 of the scenario's TOML form.
+    pub sha256: String,
+    /// Every parameter, as `blastradius scenario show` prints it.
+    pub toml: String,
+}
+
+/// Two instants, as RFC 3339 UTC text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+}
+
+/// Totals over the files written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Rows of `events/`, the deploy events counted once per shard.
+    pub events: u64,
+    pub events_by_kind: BTreeMap<String, u64>,
+    pub photo_calls_by_status: BTreeMap<u16, u64>,
+    pub message_calls_by_status: BTreeMap<u16, u64>,
+    pub users: u64,
+    pub providers: u64,
+    pub photo_apps: u64,
+    pub partner_apps: u64,
+    pub exposures: u64,
+    pub affected_users: u64,
+    pub affected_apps: u64,
+    pub affected_providers: u64,
+    pub message_violations: u64,
+}
+
+/// A simulated figure beside the public one it is calibrated against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationRow {
+    pub figure: String,
+    pub target: String,
+    pub source: String,
+    pub simulated: String,
+}
+
+impl Manifest {
+    /// The manifest as pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+        s.push('\n');
+        s
+    }
+}

@@ -1,0 +1,125 @@
+//! A shard: a contiguous range of users, all their events in log order, and their truth.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::event::{Event, system_events};
+use crate::server::{Exposure, Violation};
+use crate::user::{Scratch, UserSink, World, generate_user};
+
+/// One user's affected-user row: how many distinct apps saw how many distinct photos.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AffectedUser {
+    pub user_id: u64,
+    pub apps: u32,
+    pub photos: u32,
+}
+
+/// Everything one shard writes.
+#[derive(Debug, Default)]
+pub struct ShardData {
+    pub index: u32,
+    /// The shard's events sorted by `(ts, event_id)`, the deploy events included.
+    pub events: Vec<Event>,
+    /// `(user_id, registered_at)` in user order.
+    pub users: Vec<(u64, i64)>,
+    /// Exposures by user, then app, then photo.
+    pub exposures: Vec<Exposure>,
+    pub affected_users: Vec<AffectedUser>,
+    /// Violations by user, then log order.
+    pub violations: Vec<Violation>,
+}
+
+/// The users of shard `index` out of `shards` over `users` users: a contiguous id range.
+pub fn shard_users(users: u64, shards: u32, index: u32) -> std::ops::Range<u64> {
+    let at = |i: u32| (users as u128 * i as u128 / shards as u128) as u64;
+    at(index)..at(index + 1)
+}
+
+/// Generates shard `index` of `shards`. `progress` counts generated events as they are made.
+pub fn generate_shard(
+    world: &World,
+    users: u64,
+    shards: u32,
+    index: u32,
+    progress: &AtomicU64,
+) -> ShardData {
+    let range = shard_users(users, shards, index);
+    let mut sink = UserSink::default();
+    let mut scratch = Scratch::default();
+    let mut reported = 0;
+    for user_id in range {
+        generate_user(world, user_id, &mut scratch, &mut sink);
+        if sink.events.len() - reported >= 1 << 16 {
+            progress.fetch_add((sink.events.len() - reported) as u64, Ordering::Relaxed);
+            reported = sink.events.len();
+        }
+    }
+    progress.fetch_add((sink.events.len() - reported) as u64, Ordering::Relaxed);
+    let mut events = sink.events;
+    events.extend(system_events(
+        world.timeline.bug_introduced,
+        world.timeline.bug_fixed,
+    ));
+    sort_events(&mut events);
+    ShardData {
+        index,
+        events,
+        users: sink.registered_at,
+        affected_users: affected_users(&sink.exposures),
+        exposures: sink.exposures,
+        violations: sink.violations,
+    }
+}
+
+/// Sorts into log order. Keys are packed into one u128 so the sort compares a single integer.
+pub fn sort_events(events: &mut [Event]) {
+    events.sort_unstable_by_key(|e| ((e.ts as u64 ^ (1 << 63)) as u128) << 64 | e.event_id as u128);
+}
+
+/// Groups exposures (sorted by user, then app, then photo) into affected-user rows.
+pub fn affected_users(exposures: &[Exposure]) -> Vec<AffectedUser> {
+    let mut out = Vec::new();
+    for group in exposures.chunk_by(|a, b| a.user_id == b.user_id) {
+        let mut apps: Vec<u32> = group.iter().map(|e| e.app_id).collect();
+        apps.dedup();
+        let mut photos: Vec<u64> = group.iter().map(|e| e.photo_id).collect();
+        photos.sort_unstable();
+        photos.dedup();
+        out.push(AffectedUser {
+            user_id: group[0].user_id,
+            apps: apps.len() as u32,
+            photos: photos.len() as u32,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_ranges_partition_the_users() {
+        for (users, shards) in [(10, 3), (1, 4), (1_000_003, 8)] {
+            let mut next = 0;
+            for i in 0..shards {
+                let r = shard_users(users, shards, i);
+                assert_eq!(r.start, next);
+                next = r.end;
+            }
+            assert_eq!(next, users);
+        }
+    }
+
+    #[test]
+    fn sort_key_orders_negative_timestamps_first() {
+        let mut events = vec![
+            Event::new(blastradius_schema::Kind::UserRegistered, 5, 9, 0),
+            Event::new(blastradius_schema::Kind::UserRegistered, -5, 10, 0),
+            Event::new(blastradius_schema::Kind::UserRegistered, 5, 3, 0),
+        ];
+        sort_events(&mut events);
+        let keys: Vec<_> = events.iter().map(|e| e.order_key()).collect();
+        assert_eq!(keys, vec![(-5, 10), (5, 3), (5, 9)]);
+    }
+}

@@ -1,0 +1,154 @@
+//! The Arrow/Parquet layer: turns the model's plain structs into the dataset's files.
+//!
+//! Every file is written through a hashing writer, so its size and SHA-256 are known without
+//! reading it back, and carries the provenance of the run in its footer's key-value metadata.
+
+mod arrays;
+mod tables;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub use tables::*;
+
+/// Rows per row group in the event log: large enough for efficient scans, small enough that
+/// a reader can spread one shard's row groups over threads.
+pub const EVENTS_ROW_GROUP: usize = 1 << 20;
+
+/// What a written file is: its path inside the dataset, rows, bytes and SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Key-value pairs stored in every file's footer.
+#[derive(Clone, Debug)]
+pub struct Provenance(pub Vec<(String, String)>);
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// How a table is laid out on disk.
+pub(crate) struct Layout<'a> {
+    /// Low-cardinality columns that benefit from dictionary encoding.
+    pub dictionary: &'a [&'a str],
+    /// Columns (by index) the rows are sorted by, recorded in the row-group metadata.
+    pub sorted_by: &'a [usize],
+    pub row_group: usize,
+}
+
+fn properties(provenance: &Provenance, layout: &Layout) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(layout.row_group))
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_key_value_metadata(Some(
+            provenance
+                .0
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect(),
+        ));
+    for column in layout.dictionary {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    if !layout.sorted_by.is_empty() {
+        b = b.set_sorting_columns(Some(
+            layout
+                .sorted_by
+                .iter()
+                .map(|&i| SortingColumn {
+                    column_idx: i as i32,
+                    descending: false,
+                    nulls_first: false,
+                })
+                .collect(),
+        ));
+    }
+    b.build()
+}
+
+/// Writes `batches` of `schema` to `root/relative`, returning what was written.
+pub(crate) fn write_parquet(
+    root: &Path,
+    relative: &str,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = RecordBatch>,
+    provenance: &Provenance,
+    layout: &Layout,
+) -> Result<FileInfo> {
+    let path = root.join(relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    }
+    let file = File::create(&path).map_err(Error::io(&path))?;
+    let sink = Hashing {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let parquet_err = |source| Error::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let mut writer = ArrowWriter::try_new(sink, schema, Some(properties(provenance, layout)))
+        .map_err(parquet_err)?;
+    let mut rows = 0;
+    for batch in batches {
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(parquet_err)?;
+    }
+    let mut sink = writer.into_inner().map_err(parquet_err)?;
+    sink.flush().map_err(Error::io(&path))?;
+    let file = sink.inner.into_inner().map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(Error::io(&path))?;
+    Ok(FileInfo {
+        path: relative.to_string(),
+        rows,
+        bytes: sink.bytes,
+        sha256: hex(&sink.hasher.finalize()),
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

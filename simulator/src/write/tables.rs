@@ -1,0 +1,287 @@
+//! One function per table of the dataset.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder};
+use arrow::datatypes::{SchemaRef, UInt32Type, UInt64Type};
+use blastradius_schema::{
+    Action, Surface, affected_apps_schema, affected_users_schema, apps_schema, col, events_schema,
+    exposures_schema, message_violations_schema, path, providers_schema, users_schema,
+};
+
+use super::arrays::{enum_column, events_batch, names, primitive, timestamps};
+use super::{EVENTS_ROW_GROUP, FileInfo, Layout, Provenance, write_parquet};
+use crate::catalog::Catalog;
+use crate::error::Result;
+use crate::event::Event;
+use crate::server::{Exposure, Violation};
+use crate::shard::AffectedUser;
+
+const SMALL: Layout = Layout {
+    dictionary: &[],
+    sorted_by: &[],
+    row_group: EVENTS_ROW_GROUP,
+};
+
+fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema")
+}
+
+fn part(dir: &str, index: u32) -> String {
+    format!("{dir}/{}", path::part(index))
+}
+
+/// Rows per record batch handed to the writer (the row group is larger).
+const BATCH: usize = 1 << 16;
+
+/// `events/part-NNNNN.parquet`: `events` must already be in log order.
+pub fn write_events(
+    root: &Path,
+    index: u32,
+    events: &[Event],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = events_schema();
+    let layout = Layout {
+        dictionary: &[
+            col::KIND,
+            col::SURFACE,
+            col::SCOPE,
+            col::ACTION,
+            col::APP_ID,
+            col::STATUS,
+            col::PAGE,
+            col::PAGE_SIZE,
+            col::ITEMS_RETURNED,
+        ],
+        sorted_by: &[1, 0],
+        row_group: EVENTS_ROW_GROUP,
+    };
+    let batches = events
+        .chunks(BATCH)
+        .map(|chunk| events_batch(chunk, &schema));
+    write_parquet(
+        root,
+        &part(path::EVENTS_DIR, index),
+        schema.clone(),
+        batches,
+        provenance,
+        &layout,
+    )
+}
+
+/// `users/part-NNNNN.parquet`.
+pub fn write_users(
+    root: &Path,
+    index: u32,
+    users: &[(u64, i64)],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = users_schema();
+    let columns = vec![
+        primitive::<UInt64Type>(users.iter().map(|u| u.0).collect(), None),
+        timestamps(users.iter().map(|u| u.1).collect()),
+    ];
+    let layout = Layout {
+        sorted_by: &[0],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        &part(path::USERS_DIR, index),
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}
+
+/// `truth/exposures/part-NNNNN.parquet`.
+pub fn write_exposures(
+    root: &Path,
+    index: u32,
+    rows: &[Exposure],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = exposures_schema();
+    let columns = vec![
+        primitive::<UInt32Type>(rows.iter().map(|e| e.app_id).collect(), None),
+        primitive::<UInt64Type>(rows.iter().map(|e| e.user_id).collect(), None),
+        primitive::<UInt64Type>(rows.iter().map(|e| e.photo_id).collect(), None),
+        enum_column(
+            &names(Surface::ALL, Surface::as_str),
+            rows.iter().map(|e| e.surface as i8).collect(),
+            None,
+        ),
+        timestamps(rows.iter().map(|e| e.first_exposed_ts).collect()),
+    ];
+    let layout = Layout {
+        dictionary: &[col::SURFACE],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        &part(path::EXPOSURES_DIR, index),
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}
+
+/// `truth/affected_users/part-NNNNN.parquet`.
+pub fn write_affected_users(
+    root: &Path,
+    index: u32,
+    rows: &[AffectedUser],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = affected_users_schema();
+    let columns = vec![
+        primitive::<UInt64Type>(rows.iter().map(|r| r.user_id).collect(), None),
+        primitive::<UInt32Type>(rows.iter().map(|r| r.apps).collect(), None),
+        primitive::<UInt32Type>(rows.iter().map(|r| r.photos).collect(), None),
+    ];
+    let layout = Layout {
+        sorted_by: &[0],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        &part(path::AFFECTED_USERS_DIR, index),
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}
+
+/// `truth/message_violations/part-NNNNN.parquet`.
+pub fn write_violations(
+    root: &Path,
+    index: u32,
+    rows: &[Violation],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = message_violations_schema();
+    let columns = vec![
+        primitive::<UInt64Type>(rows.iter().map(|v| v.event_id).collect(), None),
+        primitive::<UInt32Type>(rows.iter().map(|v| v.app_id).collect(), None),
+        primitive::<UInt64Type>(rows.iter().map(|v| v.user_id).collect(), None),
+        enum_column(
+            &names(Action::ALL, Action::as_str),
+            rows.iter().map(|v| v.action as i8).collect(),
+            None,
+        ),
+        timestamps(rows.iter().map(|v| v.ts).collect()),
+    ];
+    let layout = Layout {
+        dictionary: &[col::ACTION],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        &part(path::MESSAGE_VIOLATIONS_DIR, index),
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}
+
+/// `providers.parquet`.
+pub fn write_providers(
+    root: &Path,
+    catalog: &Catalog,
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = providers_schema();
+    let p = &catalog.providers;
+    let columns: Vec<ArrayRef> = vec![
+        primitive::<UInt32Type>(p.iter().map(|p| p.provider_id).collect(), None),
+        Arc::new(StringArray::from_iter_values(
+            p.iter().map(|p| p.name.as_str()),
+        )),
+    ];
+    write_parquet(
+        root,
+        path::PROVIDERS,
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &SMALL,
+    )
+}
+
+/// `apps.parquet`.
+pub fn write_apps(root: &Path, catalog: &Catalog, provenance: &Provenance) -> Result<FileInfo> {
+    let schema = apps_schema();
+    let a = &catalog.apps;
+    let mut scopes =
+        ListBuilder::new(StringBuilder::new()).with_field(match schema.field(4).data_type() {
+            arrow::datatypes::DataType::List(f) => f.clone(),
+            _ => unreachable!("apps.scopes is a list"),
+        });
+    for app in a {
+        for s in &app.scopes {
+            scopes.values().append_value(s.as_str());
+        }
+        scopes.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        primitive::<UInt32Type>(a.iter().map(|a| a.app_id).collect(), None),
+        primitive::<UInt32Type>(a.iter().map(|a| a.provider_id).collect(), None),
+        Arc::new(StringArray::from_iter_values(
+            a.iter().map(|a| a.name.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            a.iter().map(|a| a.category.as_str()),
+        )),
+        Arc::new(scopes.finish()),
+    ];
+    write_parquet(
+        root,
+        path::APPS,
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &SMALL,
+    )
+}
+
+/// One row of `truth/affected_apps.parquet`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AffectedApp {
+    pub app_id: u32,
+    pub provider_id: u32,
+    pub users: u64,
+    pub photos: u64,
+}
+
+/// `truth/affected_apps.parquet`.
+pub fn write_affected_apps(
+    root: &Path,
+    rows: &[AffectedApp],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = affected_apps_schema();
+    let columns = vec![
+        primitive::<UInt32Type>(rows.iter().map(|r| r.app_id).collect(), None),
+        primitive::<UInt32Type>(rows.iter().map(|r| r.provider_id).collect(), None),
+        primitive::<UInt64Type>(rows.iter().map(|r| r.users).collect(), None),
+        primitive::<UInt64Type>(rows.iter().map(|r| r.photos).collect(), None),
+    ];
+    let layout = Layout {
+        sorted_by: &[0],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        path::AFFECTED_APPS,
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand; each turns parsed flags into library calls and prints.
+
+pub mod generate;
+pub mod scenario;
+mod util;
