@@ -13,7 +13,7 @@ use crate::calibration::calibration;
 use crate::error::{Error, Result};
 use crate::manifest::{Counts, FORMAT, Manifest, ScenarioInfo, Window};
 use crate::scenario::Scenario;
-use crate::shard::{ShardData, generate_shard};
+use crate::shard::{Buffers, ShardData, generate_shard};
 use crate::user::World;
 use crate::write::{self, AffectedApp, FileInfo, Provenance};
 
@@ -98,7 +98,8 @@ impl Options {
         })
     }
 
-    fn command(&self, scenario_sha: &str) -> String {
+    /// The command that makes this dataset again (with `--shard` when `with_shard`).
+    fn command(&self, scenario_sha: &str, with_shard: bool) -> String {
         let scenario = if crate::scenario::PRESETS.contains(&self.scenario.name.as_str())
             && Scenario::preset(&self.scenario.name).ok().as_ref() == Some(&self.scenario)
         {
@@ -110,7 +111,7 @@ impl Options {
             "blastradius generate --users {} --seed {} --scenario {} --shards {}",
             self.users, self.seed, scenario, self.shards
         );
-        if let Some(i) = self.only_shard {
+        if let Some(i) = self.only_shard.filter(|_| with_shard) {
             c.push_str(&format!(" --shard {i}/{}", self.shards));
         }
         c
@@ -205,7 +206,11 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
                 "blastradius.schema_version".into(),
                 SCHEMA_VERSION.to_string(),
             ),
-            ("blastradius.command".into(), options.command(&scenario_sha)),
+            // The full run's command: a shard made alone must carry the same bytes.
+            (
+                "blastradius.command".into(),
+                options.command(&scenario_sha, false),
+            ),
             ("blastradius.seed".into(), options.seed.to_string()),
             ("blastradius.users".into(), options.users.to_string()),
             ("blastradius.scenario".into(), options.scenario.name.clone()),
@@ -235,6 +240,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
     std::thread::scope(|scope| {
         for _ in 0..options.threads.min(todo.len()) {
             scope.spawn(|| {
+                let mut buffers = Buffers::default();
                 while !failed.load(Ordering::Relaxed) {
                     let Some(&index) = todo.get(next.fetch_add(1, Ordering::Relaxed) as usize)
                     else {
@@ -246,8 +252,10 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
                         options.shards,
                         index,
                         &progress.events,
+                        &mut buffers,
                     );
                     let result = write_shard(root, &data, &provenance(Some(index)));
+                    buffers.recycle(data);
                     failed.fetch_or(result.is_err(), Ordering::Relaxed);
                     progress.shards_done.fetch_add(1, Ordering::Relaxed);
                     results
@@ -309,7 +317,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
         format: FORMAT.into(),
         schema_version: SCHEMA_VERSION,
         generator: format!("blastradius {}", env!("CARGO_PKG_VERSION")),
-        command: options.command(&scenario_sha),
+        command: options.command(&scenario_sha, true),
         scenario: ScenarioInfo {
             name: options.scenario.name.clone(),
             sha256: scenario_sha.clone(),

@@ -140,7 +140,8 @@ pub struct PhotoApps {
     pub max_pages: u32,
     /// Delay between the pages of one session, in milliseconds.
     pub page_delay_ms: u32,
-    /// Share of users for whom some app calls without ever holding a grant (all 403).
+    /// Share of users for whom a random app calls without being granted (403 unless the
+    /// user happens to have granted that app).
     pub ungranted_callers: f64,
     /// Probability that a call is rate limited (429).
     pub rate_limited: f64,

@@ -5,7 +5,9 @@
 //! exposure and message violation as it happens. It is the simulator's ground truth; the
 //! analyzer reimplements the same rules on its own.
 
-use blastradius_schema::{Action, Scope, Surface};
+use blastradius_schema::{Action, Kind, Scope, Surface};
+
+use crate::event::Event;
 
 /// A photo in the user's account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +235,37 @@ impl Account {
         200
     }
 
+    /// Applies one event of this user's log (or a deploy) in log order. For API calls,
+    /// `fault` and `honoured_without_grant` are as in [`Account::photo_call`] and
+    /// [`Account::message_call`]; the event's `status` and `items_returned` are filled in.
+    pub fn apply(&mut self, event: &mut Event, fault: Option<u16>, honoured_without_grant: bool) {
+        match event.kind {
+            Kind::BugIntroduced => self.set_bug(true),
+            Kind::BugFixed => self.set_bug(false),
+            Kind::PermissionGranted => self.grant(event.app_id, event.scope),
+            Kind::PermissionRevoked => self.revoke(event.app_id, event.scope),
+            Kind::PhotoUploaded => self.upload(event.ts, event.photo_id, event.surface),
+            Kind::PhotoPublished => self.publish(event.photo_id),
+            Kind::PhotoDeleted => self.delete(event.photo_id),
+            Kind::PhotoApiCall => {
+                let r = self.photo_call(event.ts, event.app_id, event.page, event.page_size, fault);
+                event.status = r.status;
+                event.items_returned = r.items_returned;
+            }
+            Kind::MessageApiCall => {
+                event.status = self.message_call(
+                    event.ts,
+                    event.event_id,
+                    event.app_id,
+                    event.action,
+                    honoured_without_grant,
+                    fault,
+                );
+            }
+            Kind::UserRegistered => {}
+        }
+    }
+
     /// Exposures so far, in the order they first happened.
     pub fn exposures(&self) -> &[Exposure] {
         &self.exposures
@@ -241,6 +274,34 @@ impl Account {
     /// Violations so far, in log order.
     pub fn violations(&self) -> &[Violation] {
         &self.violations
+    }
+}
+
+/// What replaying a hand-written log yields.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// The log with statuses and `items_returned` recomputed, in log order.
+    pub events: Vec<Event>,
+    pub exposures: Vec<Exposure>,
+    pub violations: Vec<Violation>,
+}
+
+/// Replays a log of one user (deploy events included) through the server model, in log
+/// order. A call recorded as 429 or 5xx is taken as that fault; a message call recorded as
+/// 200 is taken as let through. Used to state the truth of small hand-built worlds.
+pub fn replay_log(user_id: u64, events: &[Event]) -> Replay {
+    let mut log = events.to_vec();
+    log.sort_by_key(|e| e.order_key());
+    let mut account = Account::new(user_id);
+    for e in &mut log {
+        let fault = (e.status == 429 || e.status >= 500).then_some(e.status);
+        let honoured = e.kind == Kind::MessageApiCall && e.status == 200;
+        account.apply(e, fault, honoured);
+    }
+    Replay {
+        events: log,
+        exposures: account.exposures.clone(),
+        violations: account.violations.clone(),
     }
 }
 

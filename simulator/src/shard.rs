@@ -35,6 +35,23 @@ pub fn shard_users(users: u64, shards: u32, index: u32) -> std::ops::Range<u64> 
     at(index)..at(index + 1)
 }
 
+/// Allocations a worker reuses from one shard to the next: a shard's event buffers are
+/// hundreds of megabytes, and fresh ones cost page faults on every shard.
+#[derive(Debug, Default)]
+pub struct Buffers {
+    events: Vec<Event>,
+    sorted: Vec<Event>,
+}
+
+impl Buffers {
+    /// Takes back the event buffer of a shard that has been written.
+    pub fn recycle(&mut self, data: ShardData) {
+        let mut events = data.events;
+        events.clear();
+        self.events = events;
+    }
+}
+
 /// Generates shard `index` of `shards`. `progress` counts generated events as they are made.
 pub fn generate_shard(
     world: &World,
@@ -42,9 +59,13 @@ pub fn generate_shard(
     shards: u32,
     index: u32,
     progress: &AtomicU64,
+    buffers: &mut Buffers,
 ) -> ShardData {
     let range = shard_users(users, shards, index);
-    let mut sink = UserSink::default();
+    let mut sink = UserSink {
+        events: std::mem::take(&mut buffers.events),
+        ..UserSink::default()
+    };
     let mut scratch = Scratch::default();
     let mut reported = 0;
     for user_id in range {
@@ -60,7 +81,7 @@ pub fn generate_shard(
         world.timeline.bug_introduced,
         world.timeline.bug_fixed,
     ));
-    sort_events(&mut events);
+    sort_events(&mut events, &mut buffers.sorted);
     ShardData {
         index,
         events,
@@ -71,9 +92,39 @@ pub fn generate_shard(
     }
 }
 
-/// Sorts into log order. Keys are packed into one u128 so the sort compares a single integer.
-pub fn sort_events(events: &mut [Event]) {
-    events.sort_unstable_by_key(|e| ((e.ts as u64 ^ (1 << 63)) as u128) << 64 | e.event_id as u128);
+/// Sorts into log order. A counting pass first scatters events into buckets of about 72
+/// minutes, then each bucket (a few thousand events, cache-resident) is sorted on one packed
+/// u128 key: several times faster than one comparison sort over the whole shard.
+/// `scratch` is reused memory; it ends holding the unsorted input.
+pub fn sort_events(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
+    const SHIFT: u32 = 32;
+    let Some(min) = events.iter().map(|e| e.ts).min() else {
+        return;
+    };
+    let bucket = |e: &Event| ((e.ts - min) as u64 >> SHIFT) as usize;
+    let buckets = events.iter().map(bucket).max().unwrap_or(0) + 1;
+    let mut starts = vec![0usize; buckets + 1];
+    for e in events.iter() {
+        starts[bucket(e) + 1] += 1;
+    }
+    for i in 0..buckets {
+        starts[i + 1] += starts[i];
+    }
+    let mut fill = starts.clone();
+    let sorted = scratch;
+    sorted.clear();
+    sorted.resize(events.len(), events[0]);
+    for e in events.iter() {
+        let b = bucket(e);
+        sorted[fill[b]] = *e;
+        fill[b] += 1;
+    }
+    for w in starts.windows(2) {
+        sorted[w[0]..w[1]].sort_unstable_by_key(|e| {
+            ((e.ts as u64 ^ (1 << 63)) as u128) << 64 | e.event_id as u128
+        });
+    }
+    std::mem::swap(events, sorted);
 }
 
 /// Groups exposures (sorted by user, then app, then photo) into affected-user rows.
@@ -114,12 +165,18 @@ mod tests {
     #[test]
     fn sort_key_orders_negative_timestamps_first() {
         let mut events = vec![
+            Event::new(
+                blastradius_schema::Kind::UserRegistered,
+                5 + (9 << 33),
+                1,
+                0,
+            ),
             Event::new(blastradius_schema::Kind::UserRegistered, 5, 9, 0),
             Event::new(blastradius_schema::Kind::UserRegistered, -5, 10, 0),
             Event::new(blastradius_schema::Kind::UserRegistered, 5, 3, 0),
         ];
-        sort_events(&mut events);
+        sort_events(&mut events, &mut Vec::new());
         let keys: Vec<_> = events.iter().map(|e| e.order_key()).collect();
-        assert_eq!(keys, vec![(-5, 10), (5, 3), (5, 9)]);
+        assert_eq!(keys, vec![(-5, 10), (5, 3), (5, 9), (5 + (9 << 33), 1)]);
     }
 }

@@ -278,6 +278,7 @@ impl Planner<'_> {
         }
         if chance(&mut self.rng, a.ungranted_callers) {
             let app = self.world.catalog.draw_photo_app(&mut self.rng);
+            // Usually 403s; 200 when the user happens to have granted that app.
             self.photo_sessions(app, registered, 2.0);
         }
     }
@@ -422,7 +423,7 @@ fn sweep(
             break;
         };
         if Some(min) == next_sys {
-            account.set_bug(system[s].kind == Kind::BugIntroduced);
+            account.apply(&mut system[s].clone(), None, false);
             s += 1;
             continue;
         }
@@ -438,46 +439,25 @@ fn sweep(
             e.page_size = a.page_size;
             (e, draw_fault(rng, a.rate_limited, a.server_error), false)
         };
-        match event.kind {
-            Kind::PermissionGranted => account.grant(event.app_id, event.scope),
-            Kind::PermissionRevoked => account.revoke(event.app_id, event.scope),
-            Kind::PhotoUploaded => account.upload(event.ts, event.photo_id, event.surface),
-            Kind::PhotoPublished => account.publish(event.photo_id),
-            Kind::PhotoDeleted => account.delete(event.photo_id),
-            Kind::PhotoApiCall => {
-                let r =
-                    account.photo_call(event.ts, event.app_id, event.page, event.page_size, fault);
-                event.status = r.status;
-                event.items_returned = r.items_returned;
-                if r.status == 200
-                    && r.items_returned == event.page_size
-                    && event.page + 1 < a.max_pages
-                {
-                    let id = ((user_id + 1) << EVENT_SEQ_BITS) | *next_seq;
-                    *next_seq += 1;
-                    assert!(
-                        *next_seq < 1 << EVENT_SEQ_BITS,
-                        "user {user_id} has too many events"
-                    );
-                    heap.push(Reverse((
-                        event.ts + page_delay,
-                        id,
-                        event.app_id,
-                        event.page + 1,
-                    )));
-                }
-            }
-            Kind::MessageApiCall => {
-                event.status = account.message_call(
-                    event.ts,
-                    event.event_id,
-                    event.app_id,
-                    event.action,
-                    honoured,
-                    fault,
-                );
-            }
-            Kind::UserRegistered | Kind::BugIntroduced | Kind::BugFixed => {}
+        account.apply(&mut event, fault, honoured);
+        if event.kind == Kind::PhotoApiCall
+            && event.status == 200
+            && event.items_returned == event.page_size
+            && event.page + 1 < a.max_pages
+            && event.ts + page_delay < world.timeline.end
+        {
+            let id = ((user_id + 1) << EVENT_SEQ_BITS) | *next_seq;
+            *next_seq += 1;
+            assert!(
+                *next_seq < 1 << EVENT_SEQ_BITS,
+                "user {user_id} has too many events"
+            );
+            heap.push(Reverse((
+                event.ts + page_delay,
+                id,
+                event.app_id,
+                event.page + 1,
+            )));
         }
         sink.events.push(event);
     }

@@ -13,7 +13,7 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -65,6 +65,8 @@ impl<W: Write> Write for Hashing<W> {
 pub(crate) struct Layout<'a> {
     /// Low-cardinality columns that benefit from dictionary encoding.
     pub dictionary: &'a [&'a str],
+    /// Sorted integer columns, stored as deltas (small numbers that compress well).
+    pub delta: &'a [&'a str],
     /// Columns (by index) the rows are sorted by, recorded in the row-group metadata.
     pub sorted_by: &'a [usize],
     pub row_group: usize,
@@ -87,6 +89,9 @@ fn properties(provenance: &Provenance, layout: &Layout) -> WriterProperties {
         ));
     for column in layout.dictionary {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    for column in layout.delta {
+        b = b.set_column_encoding(ColumnPath::from(*column), Encoding::DELTA_BINARY_PACKED);
     }
     if !layout.sorted_by.is_empty() {
         b = b.set_sorting_columns(Some(

@@ -20,6 +20,7 @@ use crate::shard::AffectedUser;
 
 const SMALL: Layout = Layout {
     dictionary: &[],
+    delta: &[],
     sorted_by: &[],
     row_group: EVENTS_ROW_GROUP,
 };
@@ -55,6 +56,7 @@ pub fn write_events(
             col::PAGE_SIZE,
             col::ITEMS_RETURNED,
         ],
+        delta: &[col::TS],
         sorted_by: &[1, 0],
         row_group: EVENTS_ROW_GROUP,
     };

@@ -1,0 +1,98 @@
+//! The structure of written files: schema, row groups, sort order and footer metadata.
+
+use std::fs::File;
+
+use blastradius_schema::{events_schema, exposures_schema, users_schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, Encoding};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use crate::common::{generate, options};
+
+#[test]
+fn event_files_carry_the_contract_schema_order_and_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(&dir.path().join("d"), 1_000, 4, "facebook-2018", 2);
+    generate(&opts);
+    let path = opts.out.join("events/part-00001.parquet");
+
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+    assert_same_fields(builder.schema(), &events_schema(), "events");
+
+    let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+    let meta = reader.metadata();
+    let kv: std::collections::HashMap<_, _> = meta
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(kv["blastradius.seed"], "4");
+    assert_eq!(kv["blastradius.users"], "1000");
+    assert_eq!(kv["blastradius.scenario"], "facebook-2018");
+    assert_eq!(kv["blastradius.shard"], "1/2");
+    assert_eq!(kv["blastradius.schema_version"], "1");
+    assert!(kv["blastradius.command"].starts_with("blastradius generate --users 1000 --seed 4"));
+    assert!(kv["blastradius.scenario_toml"].contains("[photo_apps]"));
+    assert_eq!(kv["blastradius.scenario_sha256"].len(), 64);
+
+    assert_eq!(
+        meta.num_row_groups(),
+        1,
+        "a 1,000-user shard fits one row group"
+    );
+    let rg = meta.row_group(0);
+    let sorting = rg.sorting_columns().expect("sort order recorded");
+    let cols: Vec<i32> = sorting.iter().map(|s| s.column_idx).collect();
+    assert_eq!(cols, vec![1, 0], "sorted by (ts, event_id)");
+    assert!(sorting.iter().all(|s| !s.descending));
+    for c in rg.columns() {
+        assert!(
+            matches!(c.compression(), Compression::ZSTD(_)),
+            "{:?}",
+            c.column_path()
+        );
+    }
+    let ts = rg.column(1);
+    assert!(
+        ts.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+        "ts is delta-encoded"
+    );
+    let kind = rg.column(2);
+    assert!(
+        kind.encodings().any(|e| e == Encoding::RLE_DICTIONARY),
+        "kind is dictionary-encoded"
+    );
+}
+
+#[test]
+fn dimension_and_truth_files_carry_their_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(&dir.path().join("d"), 300, 4, "facebook-2018", 1);
+    generate(&opts);
+    for (file, schema) in [
+        ("users/part-00000.parquet", users_schema()),
+        ("truth/exposures/part-00000.parquet", exposures_schema()),
+    ] {
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(File::open(opts.out.join(file)).unwrap())
+                .unwrap();
+        assert_same_fields(builder.schema(), &schema, file);
+    }
+}
+
+/// Names, types and nullability equal (the footer adds metadata the contract does not fix).
+fn assert_same_fields(
+    got: &arrow::datatypes::SchemaRef,
+    want: &arrow::datatypes::SchemaRef,
+    what: &str,
+) {
+    let shape = |s: &arrow::datatypes::SchemaRef| {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(got), shape(want), "{what}");
+}

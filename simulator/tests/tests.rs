@@ -1,0 +1,7 @@
+//! Integration tests of the simulator: one binary, a module per area.
+
+mod common;
+mod determinism;
+mod hand_built;
+mod layout;
+mod properties;
