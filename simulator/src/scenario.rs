@@ -217,7 +217,8 @@ impl Scenario {
             origin: origin.to_string(),
             message,
         };
-        let mut overrides: toml::Table = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
+        let mut overrides: toml::Table =
+            toml::from_str(text).map_err(|e: toml::de::Error| fail(one_line(&e, text)))?;
         let base_name = match overrides.remove("preset") {
             None => PRESETS[0].to_string(),
             Some(toml::Value::String(s)) => s,
@@ -405,6 +406,20 @@ impl Scenario {
             return Err("messaging is enabled but catalog.partners is empty".into());
         }
         Ok(())
+    }
+}
+
+/// A TOML error as one line: the message and where it is (`line L, column C`).
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{message} at line {line}, column {column}")
+        }
+        None => message,
     }
 }
 
