@@ -98,7 +98,7 @@ fn replay_shard(rows: &[Row], naive: &mut Naive) {
                     })
                     .map(|(id, (ts, surface, _))| (*ts, *id, surface.clone()))
                     .collect();
-                visible.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+                visible.sort_by_key(|v| std::cmp::Reverse((v.0, v.1)));
                 let (page, size) = (r.page.unwrap() as usize, r.page_size.unwrap() as usize);
                 let returned: Vec<_> = visible.iter().skip(page * size).take(size).collect();
                 assert_eq!(
