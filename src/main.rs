@@ -18,6 +18,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Generate(cmd::generate::Args),
+    Analyze(cmd::analyze::Args),
     #[command(subcommand)]
     Scenario(cmd::scenario::Command),
 }
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
         Command::Scenario(command) => cmd::scenario::run(command),
     };
     match result {

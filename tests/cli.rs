@@ -247,3 +247,151 @@ fn the_committed_sample_is_reproduced_byte_for_byte() {
         );
     }
 }
+
+fn generate_into(out: &Path, users: &str, seed: &str, scenario: &str) {
+    let o = blastradius(&[
+        "generate",
+        "--users",
+        users,
+        "--seed",
+        seed,
+        "--scenario",
+        scenario,
+        "--shards",
+        "3",
+        "--out",
+        path_arg(out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn analyze_report(dataset: &Path, report_dir: &Path) -> serde_json::Value {
+    let o = blastradius(&[
+        "analyze",
+        path_arg(dataset),
+        "--out",
+        path_arg(report_dir),
+        "--verify",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn exact_finds_exactly_the_truth_and_naive_bounds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (users, seed, scenario) in [
+        ("4000", "1", "facebook-2018"),
+        ("2500", "2", "messaging-partners"),
+        ("7000", "3", "facebook-2018"),
+    ] {
+        let data = dir.path().join(format!("d{seed}"));
+        generate_into(&data, users, seed, scenario);
+        let report = analyze_report(&data, &dir.path().join(format!("r{seed}")));
+        let detectors = report["detectors"].as_array().unwrap();
+        let exact = detectors.iter().find(|d| d["detector"] == "exact").unwrap();
+        for level in ["users", "exposures", "violations"] {
+            let s = &exact["scores"][level];
+            assert_eq!(
+                s["precision"], 1.0,
+                "exact {level} precision, seed {seed}: {s}"
+            );
+            assert_eq!(s["recall"], 1.0, "exact {level} recall, seed {seed}: {s}");
+        }
+        assert!(exact["affected_users"].as_u64().unwrap() > 0, "seed {seed}");
+        let naive = detectors.iter().find(|d| d["detector"] == "naive").unwrap();
+        assert_eq!(
+            naive["scores"]["users"]["recall"], 1.0,
+            "naive recall, seed {seed}"
+        );
+        assert!(
+            naive["scores"]["users"]["precision"].as_f64().unwrap() < 1.0,
+            "naive over-counts"
+        );
+    }
+}
+
+#[test]
+fn analyze_names_the_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    generate_into(&data, "300", "4", "facebook-2018");
+    let analyze = |root: &Path| {
+        blastradius(&[
+            "analyze",
+            path_arg(root),
+            "--out",
+            path_arg(&dir.path().join("r")),
+        ])
+    };
+
+    // A missing manifest.
+    let o = analyze(&dir.path().join("nowhere"));
+    assert_error(&o, &["manifest.json", "blastradius generate"]);
+
+    // A truncated shard: the size check names it before any replay.
+    let shard = data.join("events/part-00001.parquet");
+    let bytes = std::fs::read(&shard).unwrap();
+    std::fs::write(&shard, &bytes[..bytes.len() / 2]).unwrap();
+    assert_error(&analyze(&data), &["part-00001.parquet", "truncated"]);
+
+    // A column of the wrong type, in a file whose manifest entry still matches its size.
+    std::fs::write(&shard, &bytes).unwrap();
+    retype_status(&shard);
+    let manifest_path = data.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "events/part-00001.parquet" {
+            f["bytes"] = std::fs::metadata(&shard).unwrap().len().into();
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    assert_error(
+        &analyze(&data),
+        &["part-00001.parquet", "`status`", "UInt16"],
+    );
+}
+
+/// Rewrites a shard with `status` widened to UInt32, as a foreign pipeline might.
+fn retype_status(path: &Path) {
+    use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+    use arrow::datatypes::{DataType, Field, Schema, UInt16Type};
+    use std::sync::Arc;
+    let file = std::fs::File::open(path).unwrap();
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+    let old = batches[0].schema();
+    let fields: Vec<Field> = old
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == "status" {
+                Field::new("status", DataType::UInt32, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let out = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(out, schema.clone(), None).unwrap();
+    for b in batches {
+        let mut cols = b.columns().to_vec();
+        let i = old.index_of("status").unwrap();
+        let status = cols[i].as_primitive::<UInt16Type>();
+        let widened: UInt32Array = (0..status.len())
+            .map(|r| status.is_valid(r).then(|| status.value(r) as u32))
+            .collect();
+        cols[i] = Arc::new(widened);
+        writer
+            .write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
+    }
+    writer.close().unwrap();
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand; each turns parsed flags into library calls and prints.
 
+pub mod analyze;
 pub mod generate;
 pub mod scenario;
 mod util;

@@ -1,0 +1,88 @@
+//! `naive`: every user with a `user_photos` grant to an app that called during the window.
+//!
+//! This is the "up to N users" bound of a first announcement: it needs no replay of photos,
+//! has recall 1 by construction, and over-counts everyone whose page held no hidden photo.
+
+use std::collections::BTreeSet;
+
+use blastradius_schema::{Kind, Scope};
+
+use crate::detect::{Detector, Findings, Grants, Partial, bug_window, log_order};
+use crate::log::ShardLog;
+
+/// The upper-bound detector.
+pub struct Naive;
+
+impl Detector for Naive {
+    fn name(&self) -> &'static str {
+        "naive"
+    }
+
+    fn shard(&self, log: &ShardLog) -> Partial {
+        let (order, out_of_order) = log_order(log);
+        let window = bug_window(log);
+        let mut part = Partial {
+            out_of_order,
+            bug_window: window,
+            ..Partial::default()
+        };
+        let Some((start, end)) = window else {
+            return part;
+        };
+        let mut grants = Grants::default();
+        let mut in_window = false;
+        for &i in &order {
+            let i = i as usize;
+            let ts = log.ts[i];
+            if !in_window && ts >= start {
+                in_window = true;
+                // Grants active when the window opens.
+                for (&user, apps) in grants.users() {
+                    for &(app, scope) in apps {
+                        if scope == Scope::UserPhotos {
+                            part.grants_in_window.push((user, app));
+                        }
+                    }
+                }
+            }
+            if ts >= end {
+                break;
+            }
+            let (user, app) = (log.user_id[i], log.app_id[i]);
+            match log.kind[i] {
+                Kind::PermissionGranted if log.scope[i] == Scope::UserPhotos => {
+                    grants.grant(user, app, Scope::UserPhotos);
+                    if in_window {
+                        part.grants_in_window.push((user, app));
+                    }
+                }
+                Kind::PermissionRevoked => grants.revoke(user, app, log.scope[i]),
+                Kind::PhotoApiCall if in_window => {
+                    part.apps_calling_in_window.insert(app);
+                }
+                _ => {}
+            }
+        }
+        part
+    }
+
+    fn finish(&self, parts: Vec<Partial>) -> Findings {
+        let calling: BTreeSet<u32> = parts
+            .iter()
+            .flat_map(|p| p.apps_calling_in_window.iter().copied())
+            .collect();
+        let affected_users = parts
+            .iter()
+            .flat_map(|p| &p.grants_in_window)
+            .filter(|(_, app)| calling.contains(app))
+            .map(|(user, _)| *user)
+            .collect();
+        Findings {
+            exposures: Vec::new(),
+            affected_users,
+            violations: Vec::new(),
+            out_of_order: parts.iter().map(|p| p.out_of_order).sum(),
+            bug_window: parts.iter().find_map(|p| p.bug_window),
+        }
+    }
+}
