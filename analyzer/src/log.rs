@@ -90,7 +90,9 @@ pub fn read_shard(path: &Path) -> Result<ShardLog> {
             });
         };
         let compatible = match (want.data_type(), got.data_type()) {
-            (DataType::Dictionary(..), DataType::Dictionary(_, v)) => v.as_ref() == &DataType::Utf8,
+            (DataType::Dictionary(..), DataType::Dictionary(k, v)) => {
+                k.as_ref() == &DataType::Int8 && v.as_ref() == &DataType::Utf8
+            }
             (w, g) => w == g,
         };
         if !compatible {

@@ -67,7 +67,7 @@ pub struct Scores {
 fn read_parts(
     dataset: &Dataset,
     dir: &str,
-    mut each: impl FnMut(&arrow::array::RecordBatch),
+    mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
 ) -> Result<()> {
     for f in dataset.parts(dir) {
         let p = dataset.root.join(&f.path);
@@ -84,7 +84,12 @@ fn read_parts(
             .build()
             .map_err(perr)?
         {
-            each(&batch.map_err(|e| perr(e.into()))?);
+            each(&batch.map_err(|e| perr(e.into()))?).ok_or_else(|| Error::Schema {
+                path: p.clone(),
+                column: "app_id, user_id, photo_id or event_id".into(),
+                problem: "is missing or has another type".into(),
+                expected: "the truth schema of data/README.md".into(),
+            })?;
         }
     }
     Ok(())
@@ -98,24 +103,28 @@ impl Truth {
     pub fn read(dataset: &Dataset) -> Result<Self> {
         let mut t = Truth::default();
         read_parts(dataset, path::EXPOSURES_DIR, |b| {
-            let col = |n: &str| b.column_by_name(n).expect("truth column").clone();
-            let (apps, users, photos) = (col("app_id"), col("user_id"), col("photo_id"));
-            let apps = apps.as_primitive::<UInt32Type>();
-            let users = users.as_primitive::<UInt64Type>();
-            let photos = photos.as_primitive::<UInt64Type>();
+            let apps = b
+                .column_by_name("app_id")?
+                .as_primitive_opt::<UInt32Type>()?;
+            let users = b
+                .column_by_name("user_id")?
+                .as_primitive_opt::<UInt64Type>()?;
+            let photos = b
+                .column_by_name("photo_id")?
+                .as_primitive_opt::<UInt64Type>()?;
             for i in 0..b.num_rows() {
                 t.exposures
                     .insert((apps.value(i), users.value(i), photos.value(i)));
                 t.users.insert(users.value(i));
             }
+            Some(())
         })?;
         read_parts(dataset, path::MESSAGE_VIOLATIONS_DIR, |b| {
             let ids = b
-                .column_by_name("event_id")
-                .expect("truth column")
-                .as_primitive::<UInt64Type>()
-                .clone();
+                .column_by_name("event_id")?
+                .as_primitive_opt::<UInt64Type>()?;
             t.violations.extend(ids.values().iter().copied());
+            Some(())
         })?;
         Ok(t)
     }

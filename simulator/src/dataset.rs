@@ -177,10 +177,22 @@ pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     }
     std::fs::create_dir(&staging).map_err(Error::io(&staging))?;
     let result = write_dataset(options, &staging, progress).and_then(|manifest| {
-        if options.out.exists() {
-            std::fs::remove_dir_all(&options.out).map_err(Error::io(&options.out))?;
+        // The old dataset steps aside until the new one is in place, so a failed rename
+        // loses neither.
+        let backup = staging.with_extension("replaced");
+        let replacing = options.out.exists();
+        if replacing {
+            std::fs::rename(&options.out, &backup).map_err(Error::io(&options.out))?;
         }
-        std::fs::rename(&staging, &options.out).map_err(Error::io(&options.out))?;
+        if let Err(e) = std::fs::rename(&staging, &options.out) {
+            if replacing {
+                let _ = std::fs::rename(&backup, &options.out);
+            }
+            return Err(Error::io(&options.out)(e));
+        }
+        if replacing {
+            std::fs::remove_dir_all(&backup).map_err(Error::io(&backup))?;
+        }
         Ok(Summary {
             manifest,
             out: options.out.clone(),
@@ -246,16 +258,32 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
                     else {
                         break;
                     };
-                    let data = generate_shard(
-                        &world,
-                        options.users,
-                        options.shards,
-                        index,
-                        &progress.events,
-                        &mut buffers,
-                    );
-                    let result = write_shard(root, &data, &provenance(Some(index)));
-                    buffers.recycle(data);
+                    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        generate_shard(
+                            &world,
+                            options.users,
+                            options.shards,
+                            index,
+                            &progress.events,
+                            &mut buffers,
+                        )
+                    }));
+                    // A panic in the model becomes an error, so the staging folder is removed.
+                    let result = match generated {
+                        Ok(data) => {
+                            let result = write_shard(root, &data, &provenance(Some(index)));
+                            buffers.recycle(data);
+                            result
+                        }
+                        Err(panic) => Err(Error::Internal(format!(
+                            "shard {index}: {}",
+                            panic
+                                .downcast_ref::<String>()
+                                .map(String::as_str)
+                                .or_else(|| panic.downcast_ref::<&str>().copied())
+                                .unwrap_or("the generator panicked")
+                        ))),
+                    };
                     failed.fetch_or(result.is_err(), Ordering::Relaxed);
                     progress.shards_done.fetch_add(1, Ordering::Relaxed);
                     results

@@ -26,6 +26,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("internal error: {0}; please report it with the command line that caused it")]
+    Internal(String),
+
     #[error("{}: writing Parquet failed: {source}", path.display())]
     Parquet {
         path: PathBuf,

@@ -264,11 +264,11 @@ impl Planner<'_> {
         for app in apps {
             let granted = self.grant_time(registered, a.granted_before_period);
             self.grant_event(Kind::PermissionGranted, granted, app, Scope::UserPhotos);
-            if chance(&mut self.rng, a.revoke_probability) {
-                let start = self.world.timeline.start;
+            let start = self.world.timeline.start;
+            if chance(&mut self.rng, a.revoke_probability) && granted.max(start) + 1 < end {
                 let revoked = between(&mut self.rng, granted.max(start) + 1, end);
                 self.grant_event(Kind::PermissionRevoked, revoked, app, Scope::UserPhotos);
-                if chance(&mut self.rng, a.regrant_probability) {
+                if chance(&mut self.rng, a.regrant_probability) && revoked + 1 < end {
                     let again = between(&mut self.rng, revoked + 1, end);
                     self.grant_event(Kind::PermissionGranted, again, app, Scope::UserPhotos);
                 }
@@ -326,7 +326,7 @@ impl Planner<'_> {
                 self.grant_event(Kind::PermissionGranted, granted, app, scope);
             }
             let mut leaky_from = i64::MAX;
-            if chance(&mut self.rng, m.revoke_probability) {
+            if chance(&mut self.rng, m.revoke_probability) && granted.max(t.start) + 1 < t.end {
                 let revoked = between(&mut self.rng, granted.max(t.start) + 1, t.end);
                 for &scope in &scopes {
                     self.grant_event(Kind::PermissionRevoked, revoked, app, scope);

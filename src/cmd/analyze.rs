@@ -50,6 +50,12 @@ pub fn run(args: Args) -> Result<()> {
     if args.verify {
         dataset.verify()?;
     }
+    if !dataset.manifest.complete {
+        println!(
+            "note: {} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone",
+            args.dataset.display()
+        );
+    }
     let truth = if dataset.has_truth() {
         Some(Truth::read(&dataset)?)
     } else {
@@ -109,6 +115,7 @@ pub fn run(args: Args) -> Result<()> {
         "dataset": args.dataset.display().to_string(),
         "threads": threads,
         "scored": truth.is_some(),
+        "complete": dataset.manifest.complete,
         "detectors": summaries,
     });
     let path = out.join("report.json");
