@@ -1,12 +1,10 @@
 //! `exact`: event-sourced replay that rebuilds every successful photo call's page.
 
-use std::collections::{HashMap, HashSet};
-
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    Detector, Exposure, Findings, Grants, Partial, Violation, bug_window, log_order,
-    merge_exposures,
+    ByUser, Detector, Exposure, Findings, Partial, Violation, bug_active, bug_window, deploys,
+    log_order, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -37,6 +35,105 @@ fn visible(surface: Surface, bug: bool) -> bool {
     }
 }
 
+/// Applies row `i` of one user's log to that user's state.
+fn replay_row(
+    log: &ShardLog,
+    i: usize,
+    deploys: &[(i64, u64, bool)],
+    album: &mut Album,
+    grants: &mut Vec<(u32, Scope)>,
+    first_exposure: usize,
+    part: &mut Partial,
+) {
+    let (user, app) = (log.user_id[i], log.app_id[i]);
+    match log.kind[i] {
+        Kind::PermissionGranted => {
+            if !grants.contains(&(app, log.scope[i])) {
+                grants.push((app, log.scope[i]));
+            }
+        }
+        Kind::PermissionRevoked => grants.retain(|&g| g != (app, log.scope[i])),
+        Kind::PhotoUploaded => {
+            let photo = Photo {
+                uploaded: log.ts[i],
+                id: log.photo_id[i],
+                surface: log.surface[i],
+                deleted: false,
+            };
+            if album
+                .photos
+                .last()
+                .is_some_and(|p| (p.uploaded, p.id) > (photo.uploaded, photo.id))
+            {
+                album.unsorted = true;
+            }
+            album.photos.push(photo);
+        }
+        Kind::PhotoPublished | Kind::PhotoDeleted => {
+            let published = log.kind[i] == Kind::PhotoPublished;
+            if let Some(p) = album
+                .photos
+                .iter_mut()
+                .rev()
+                .find(|p| p.id == log.photo_id[i])
+            {
+                if published {
+                    p.surface = Surface::Timeline;
+                } else {
+                    p.deleted = true;
+                }
+            }
+        }
+        Kind::PhotoApiCall => {
+            if log.status[i] != 200 {
+                return;
+            }
+            if album.unsorted {
+                album.photos.sort_by_key(|p| (p.uploaded, p.id));
+                album.unsorted = false;
+            }
+            let bug = bug_active(deploys, log.ts[i], log.event_id[i]);
+            let skip = log.page[i] as usize * log.page_size[i] as usize;
+            let page = album
+                .photos
+                .iter()
+                .rev()
+                .filter(|p| !p.deleted && visible(p.surface, bug))
+                .skip(skip)
+                .take(log.page_size[i] as usize);
+            for p in page {
+                let known = || {
+                    part.exposures[first_exposure..]
+                        .iter()
+                        .any(|e| e.app_id == app && e.photo_id == p.id)
+                };
+                if p.surface != Surface::Timeline && !known() {
+                    part.exposures.push(Exposure {
+                        app_id: app,
+                        user_id: user,
+                        photo_id: p.id,
+                        surface: p.surface,
+                        first_exposed_ts: log.ts[i],
+                    });
+                }
+            }
+        }
+        Kind::MessageApiCall => {
+            let action = log.action[i];
+            if log.status[i] == 200 && !grants.contains(&(app, action.scope())) {
+                part.violations.push(Violation {
+                    event_id: log.event_id[i],
+                    app_id: app,
+                    user_id: user,
+                    action,
+                    ts: log.ts[i],
+                });
+            }
+        }
+        Kind::UserRegistered | Kind::BugIntroduced | Kind::BugFixed => {}
+    }
+}
+
 impl Detector for Exact {
     fn name(&self) -> &'static str {
         "exact"
@@ -44,100 +141,33 @@ impl Detector for Exact {
 
     fn shard(&self, log: &ShardLog) -> Partial {
         let (order, out_of_order) = log_order(log);
-        let mut albums: HashMap<u64, Album> = HashMap::new();
-        let mut grants = Grants::default();
-        let mut seen: HashSet<(u32, u64, u64)> = HashSet::new();
+        let deploys = deploys(log, &order);
+        let by_user = ByUser::new(log, &order);
         let mut part = Partial {
             out_of_order,
             bug_window: bug_window(log),
             ..Partial::default()
         };
-        let mut bug = false;
-        for &i in &order {
-            let i = i as usize;
-            let (user, app) = (log.user_id[i], log.app_id[i]);
-            match log.kind[i] {
-                Kind::BugIntroduced => bug = true,
-                Kind::BugFixed => bug = false,
-                Kind::PermissionGranted => grants.grant(user, app, log.scope[i]),
-                Kind::PermissionRevoked => grants.revoke(user, app, log.scope[i]),
-                Kind::PhotoUploaded => {
-                    let album = albums.entry(user).or_default();
-                    let photo = Photo {
-                        uploaded: log.ts[i],
-                        id: log.photo_id[i],
-                        surface: log.surface[i],
-                        deleted: false,
-                    };
-                    if album
-                        .photos
-                        .last()
-                        .is_some_and(|p| (p.uploaded, p.id) > (photo.uploaded, photo.id))
-                    {
-                        album.unsorted = true;
-                    }
-                    album.photos.push(photo);
-                }
-                Kind::PhotoPublished | Kind::PhotoDeleted => {
-                    let published = log.kind[i] == Kind::PhotoPublished;
-                    if let Some(p) = albums
-                        .get_mut(&user)
-                        .and_then(|a| a.photos.iter_mut().rev().find(|p| p.id == log.photo_id[i]))
-                    {
-                        if published {
-                            p.surface = Surface::Timeline;
-                        } else {
-                            p.deleted = true;
-                        }
-                    }
-                }
-                Kind::PhotoApiCall => {
-                    if log.status[i] != 200 {
-                        continue;
-                    }
-                    let Some(album) = albums.get_mut(&user) else {
-                        continue;
-                    };
-                    if album.unsorted {
-                        album.photos.sort_by_key(|p| (p.uploaded, p.id));
-                        album.unsorted = false;
-                    }
-                    let skip = log.page[i] as usize * log.page_size[i] as usize;
-                    let page = album
-                        .photos
-                        .iter()
-                        .rev()
-                        .filter(|p| !p.deleted && visible(p.surface, bug))
-                        .skip(skip)
-                        .take(log.page_size[i] as usize);
-                    for p in page {
-                        if p.surface != Surface::Timeline && seen.insert((app, user, p.id)) {
-                            part.exposures.push(Exposure {
-                                app_id: app,
-                                user_id: user,
-                                photo_id: p.id,
-                                surface: p.surface,
-                                first_exposed_ts: log.ts[i],
-                            });
-                        }
-                    }
-                }
-                Kind::MessageApiCall => {
-                    let action = log.action[i];
-                    if log.status[i] == 200 && !grants.has(user, app, action.scope()) {
-                        part.violations.push(Violation {
-                            event_id: log.event_id[i],
-                            app_id: app,
-                            user_id: user,
-                            action,
-                            ts: log.ts[i],
-                        });
-                    }
-                }
-                Kind::UserRegistered => {}
+        // One user's state at a time, in buffers reused from user to user.
+        let mut album = Album::default();
+        let mut grants: Vec<(u32, Scope)> = Vec::new();
+        for rows in by_user.groups() {
+            album.photos.clear();
+            album.unsorted = false;
+            grants.clear();
+            let first_exposure = part.exposures.len();
+            for &i in rows {
+                replay_row(
+                    log,
+                    i as usize,
+                    &deploys,
+                    &mut album,
+                    &mut grants,
+                    first_exposure,
+                    &mut part,
+                );
             }
         }
-        let _ = Scope::UserPhotos;
         part
     }
 

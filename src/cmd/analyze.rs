@@ -32,6 +32,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let names: Vec<&str> = match args.detector.as_str() {
         "all" => detect::ALL.to_vec(),
         name if detect::by_name(name).is_some() => vec![name],
@@ -51,22 +53,25 @@ pub fn run(args: Args) -> Result<()> {
         dataset.verify()?;
     }
     if !dataset.manifest.complete {
-        println!(
+        writeln!(
+            out,
             "note: {} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone",
             args.dataset.display()
-        );
+        )?;
     }
     let truth = if dataset.has_truth() {
         Some(Truth::read(&dataset)?)
     } else {
-        println!(
+        writeln!(
+            out,
             "note: {} has no truth/; detections are not scored",
             args.dataset.display()
-        );
+        )?;
         None
     };
     let mut summaries = Vec::new();
-    println!(
+    writeln!(
+        out,
         "{:8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8} {:>10}",
         "detector",
         "users",
@@ -79,14 +84,15 @@ pub fn run(args: Args) -> Result<()> {
         "events/s",
         "wall s",
         "peak mem"
-    );
+    )?;
     for name in names {
         let detector = detect::by_name(name).expect("known detector");
         let result = analyze::run(&dataset, detector.as_ref(), threads, truth.as_ref())?;
         let s = result.summary();
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
         let scores = s.scores.as_ref();
-        println!(
+        writeln!(
+            out,
             "{:8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8.2} {:>10}",
             s.detector,
             s.affected_users,
@@ -99,18 +105,18 @@ pub fn run(args: Args) -> Result<()> {
             si(s.events_per_second),
             s.wall_seconds,
             peak_rss_bytes().map_or("?".into(), bytes),
-        );
+        )?;
         summaries.push(s);
     }
-    let out = args.out.clone().unwrap_or_else(|| {
+    let out_dir = args.out.clone().unwrap_or_else(|| {
         let name = args
             .dataset
             .file_name()
             .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
         PathBuf::from("data/generated/reports").join(name)
     });
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("--out {}: cannot create the folder", out_dir.display()))?;
     let report = serde_json::json!({
         "dataset": args.dataset.display().to_string(),
         "threads": threads,
@@ -118,12 +124,12 @@ pub fn run(args: Args) -> Result<()> {
         "complete": dataset.manifest.complete,
         "detectors": summaries,
     });
-    let path = out.join("report.json");
-    let tmp = out.join(".report.json.partial");
+    let path = out_dir.join("report.json");
+    let tmp = out_dir.join(".report.json.partial");
     std::fs::write(&tmp, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("{}: cannot write the report", tmp.display()))?;
     std::fs::rename(&tmp, &path)
         .with_context(|| format!("{}: cannot write the report", path.display()))?;
-    println!("report      {}", path.display());
+    writeln!(out, "report      {}", path.display())?;
     Ok(())
 }

@@ -145,11 +145,14 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
     });
     bar.finish_and_clear();
     let summary = summary?;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let wall = started.elapsed().as_secs_f64();
     let m = &summary.manifest;
     let size: u64 = m.files.iter().map(|f| f.bytes).sum();
-    println!("dataset     {}", summary.out.display());
-    println!(
+    writeln!(out, "dataset     {}", summary.out.display())?;
+    writeln!(
+        out,
         "scenario    {} (seed {}, {} users, {} shards{})",
         m.scenario.name,
         m.seed,
@@ -158,31 +161,35 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
         m.only_shard
             .map(|i| format!(", shard {i} only"))
             .unwrap_or_default()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "events      {} ({} on disk, {:.1} bytes/event)",
         m.counts.events,
         bytes(size),
         size as f64 / m.counts.events.max(1) as f64
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "time        {wall:.2} s wall, {} events/s, peak memory {}",
         si(m.counts.events as f64 / wall),
         peak_rss_bytes().map_or("unknown".into(), bytes)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "truth       {} affected users, {} exposures, {} apps, {} message violations",
         m.counts.affected_users,
         m.counts.exposures,
         m.counts.affected_apps,
         m.counts.message_violations
-    );
-    println!("calibration");
+    )?;
+    writeln!(out, "calibration")?;
     for row in &m.calibration {
-        println!(
+        writeln!(
+            out,
             "  {:32} target {:38} simulated {}",
             row.figure, row.target, row.simulated
-        );
+        )?;
     }
     Ok(summary.manifest)
 }
