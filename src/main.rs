@@ -19,6 +19,7 @@ struct Cli {
 enum Command {
     Generate(cmd::generate::Args),
     Analyze(cmd::analyze::Args),
+    Run(cmd::run::Args),
     #[command(subcommand)]
     Scenario(cmd::scenario::Command),
 }
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Scenario(command) => cmd::scenario::run(command),
     };
     match result {

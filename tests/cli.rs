@@ -395,3 +395,59 @@ fn retype_status(path: &Path) {
     }
     writer.close().unwrap();
 }
+
+#[test]
+fn run_generates_once_then_reuses_and_writes_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_blastradius"))
+            .args(["run", "--users", "3000", "--seed", "8"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = run();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("reusing"), "{stdout}");
+    let reports = dir
+        .path()
+        .join("data/generated/reports/facebook-2018-3000u-seed8");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(md.contains("| exact |") && md.contains("| naive |"), "{md}");
+    let exact = &report["detectors"][0];
+    assert_eq!(exact["detector"], "exact");
+    assert_eq!(exact["scores"]["exposures"]["recall"], 1.0);
+    // The Parquet findings hold what the report counts, in the truth's shape.
+    let rows = |name: &str| -> u64 {
+        let file = std::fs::File::open(reports.join("exact").join(name)).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .metadata()
+            .file_metadata()
+            .num_rows() as u64
+    };
+    assert_eq!(
+        rows("exposures.parquet"),
+        exact["exposures"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows("affected_users.parquet"),
+        exact["affected_users"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows("message_violations.parquet"),
+        exact["message_violations"].as_u64().unwrap()
+    );
+    // Per-app counts: exact matches the truth for every app.
+    for app in report["apps"].as_array().unwrap() {
+        assert_eq!(app["truth_users"], app["detected_users"]["exact"], "{app}");
+    }
+}

@@ -40,6 +40,51 @@ pub struct Partial {
     /// Events the detector could not place (see the report's notes).
     pub out_of_order: u64,
     pub bug_window: Option<(i64, i64)>,
+    /// Replay time of each batch of about [`BATCH`] events, in microseconds.
+    pub batch_micros: Vec<u64>,
+}
+
+/// Events per timed batch of replay (the latency histogram's unit).
+pub const BATCH: usize = 1 << 16;
+
+/// Times consecutive batches of about [`BATCH`] events.
+#[derive(Debug)]
+pub struct BatchTimer {
+    started: std::time::Instant,
+    events: usize,
+}
+
+impl BatchTimer {
+    pub fn new() -> Self {
+        BatchTimer {
+            started: std::time::Instant::now(),
+            events: 0,
+        }
+    }
+
+    /// Counts `n` more events; closes a batch into `out` once it holds [`BATCH`].
+    #[inline]
+    pub fn add(&mut self, n: usize, out: &mut Vec<u64>) {
+        self.events += n;
+        if self.events >= BATCH {
+            self.flush(out);
+        }
+    }
+
+    /// Closes the current batch, if it holds any event.
+    pub fn flush(&mut self, out: &mut Vec<u64>) {
+        if self.events > 0 {
+            out.push(self.started.elapsed().as_micros() as u64);
+            self.started = std::time::Instant::now();
+            self.events = 0;
+        }
+    }
+}
+
+impl Default for BatchTimer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What a detector found in the whole dataset.
@@ -48,6 +93,9 @@ pub struct Findings {
     /// Exposures by (app, user, photo); empty for detectors that only name users.
     pub exposures: Vec<Exposure>,
     pub affected_users: BTreeSet<u64>,
+    /// The (user, app) pairs the detector blames, sorted: for `exact` those with an
+    /// exposure, for `naive` every grant to an app that called in the window.
+    pub user_apps: Vec<(u64, u32)>,
     pub violations: Vec<Violation>,
     pub out_of_order: u64,
     pub bug_window: Option<(i64, i64)>,

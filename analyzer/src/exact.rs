@@ -3,8 +3,8 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    ByUser, Detector, Exposure, Findings, Partial, Violation, bug_active, bug_window, deploys,
-    log_order, merge_exposures,
+    BatchTimer, ByUser, Detector, Exposure, Findings, Partial, Violation, bug_active, bug_window,
+    deploys, log_order, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -151,6 +151,7 @@ impl Detector for Exact {
         // One user's state at a time, in buffers reused from user to user.
         let mut album = Album::default();
         let mut grants: Vec<(u32, Scope)> = Vec::new();
+        let mut timer = BatchTimer::new();
         for rows in by_user.groups() {
             album.photos.clear();
             album.unsorted = false;
@@ -167,7 +168,9 @@ impl Detector for Exact {
                     &mut part,
                 );
             }
+            timer.add(rows.len(), &mut part.batch_micros);
         }
+        timer.flush(&mut part.batch_micros);
         part
     }
 
@@ -178,7 +181,12 @@ impl Detector for Exact {
             .flat_map(|p| p.violations.iter().copied())
             .collect();
         violations.sort_by_key(|v| v.event_id);
+        let mut user_apps: Vec<(u64, u32)> =
+            exposures.iter().map(|e| (e.user_id, e.app_id)).collect();
+        user_apps.sort_unstable();
+        user_apps.dedup();
         Findings {
+            user_apps,
             affected_users: exposures.iter().map(|e| e.user_id).collect(),
             exposures,
             violations,

@@ -20,6 +20,8 @@ pub mod error;
 pub mod exact;
 pub mod log;
 pub mod naive;
+pub mod output;
+pub mod report;
 pub mod score;
 
 pub use error::{Error, Result};

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use blastradius_schema::{Kind, Scope};
 
-use crate::detect::{Detector, Findings, Grants, Partial, bug_window, log_order};
+use crate::detect::{BatchTimer, Detector, Findings, Grants, Partial, bug_window, log_order};
 use crate::log::ShardLog;
 
 /// The upper-bound detector.
@@ -31,7 +31,9 @@ impl Detector for Naive {
         };
         let mut grants = Grants::default();
         let mut in_window = false;
+        let mut timer = BatchTimer::new();
         for &i in &order {
+            timer.add(1, &mut part.batch_micros);
             let i = i as usize;
             let ts = log.ts[i];
             if !in_window && ts >= start {
@@ -63,6 +65,7 @@ impl Detector for Naive {
                 _ => {}
             }
         }
+        timer.flush(&mut part.batch_micros);
         part
     }
 
@@ -71,15 +74,18 @@ impl Detector for Naive {
             .iter()
             .flat_map(|p| p.apps_calling_in_window.iter().copied())
             .collect();
-        let affected_users = parts
+        let mut user_apps: Vec<(u64, u32)> = parts
             .iter()
-            .flat_map(|p| &p.grants_in_window)
+            .flat_map(|p| p.grants_in_window.iter().copied())
             .filter(|(_, app)| calling.contains(app))
-            .map(|(user, _)| *user)
             .collect();
+        user_apps.sort_unstable();
+        user_apps.dedup();
+        let affected_users = user_apps.iter().map(|&(user, _)| user).collect();
         Findings {
             exposures: Vec::new(),
             affected_users,
+            user_apps,
             violations: Vec::new(),
             out_of_order: parts.iter().map(|p| p.out_of_order).sum(),
             bug_window: parts.iter().find_map(|p| p.bug_window),

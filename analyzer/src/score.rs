@@ -19,6 +19,9 @@ pub struct Truth {
     pub exposures: BTreeSet<(u32, u64, u64)>,
     pub users: BTreeSet<u64>,
     pub violations: BTreeSet<u64>,
+    /// Per app: (provider, distinct users, exposures), from `truth/affected_apps.parquet`
+    /// when present (a one-shard dataset has none).
+    pub apps: crate::output::AppCounts,
 }
 
 /// Precision, recall and F1 of one level, with the counts they come from.
@@ -70,7 +73,18 @@ fn read_parts(
     mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
 ) -> Result<()> {
     for f in dataset.parts(dir) {
-        let p = dataset.root.join(&f.path);
+        read_file(dataset, &f.path, &mut each)?;
+    }
+    Ok(())
+}
+
+fn read_file(
+    dataset: &Dataset,
+    relative: &str,
+    mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
+) -> Result<()> {
+    {
+        let p = dataset.root.join(relative);
         let file = File::open(&p).map_err(|source| Error::Io {
             path: p.clone(),
             source,
@@ -126,6 +140,34 @@ impl Truth {
             t.violations.extend(ids.values().iter().copied());
             Some(())
         })?;
+        if dataset
+            .manifest
+            .files
+            .iter()
+            .any(|f| f.path == path::AFFECTED_APPS)
+        {
+            read_file(dataset, path::AFFECTED_APPS, |b| {
+                let apps = b
+                    .column_by_name("app_id")?
+                    .as_primitive_opt::<UInt32Type>()?;
+                let owners = b
+                    .column_by_name("provider_id")?
+                    .as_primitive_opt::<UInt32Type>()?;
+                let users = b
+                    .column_by_name("users")?
+                    .as_primitive_opt::<UInt64Type>()?;
+                let photos = b
+                    .column_by_name("photos")?
+                    .as_primitive_opt::<UInt64Type>()?;
+                for i in 0..b.num_rows() {
+                    t.apps.insert(
+                        apps.value(i),
+                        (owners.value(i), users.value(i), photos.value(i)),
+                    );
+                }
+                Some(())
+            })?;
+        }
         Ok(t)
     }
 

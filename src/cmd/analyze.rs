@@ -1,13 +1,18 @@
 //! `blastradius analyze`: replay a dataset with detectors and score them against the truth.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use blastradius_analyzer::{analyze, dataset::Dataset, detect, score::Truth};
+use blastradius_analyzer::report::{DetectorReport, Report, Window, app_tables};
+use blastradius_analyzer::{analyze, dataset::Dataset, detect, output, score::Truth};
 
 use super::util::{bytes, peak_rss_bytes, si};
 
 /// Replay a dataset's event log with detection algorithms, and score them against truth/.
+///
+/// Writes, under --out: report.json, report.md, and per detector the detected exposures,
+/// affected_users, affected_apps and message_violations as Parquet.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The dataset folder (written by `blastradius generate`).
@@ -22,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
 
-    /// Where report.json goes. Default: data/generated/reports/<dataset folder name>.
+    /// Output folder. Default: data/generated/reports/<dataset folder name>.
     #[arg(long)]
     pub out: Option<PathBuf>,
 
@@ -31,32 +36,70 @@ pub struct Args {
     pub verify: bool,
 }
 
+/// The detectors `--detector` names.
+pub fn detector_names(flag: &str) -> Result<Vec<&'static str>> {
+    match flag {
+        "all" => Ok(detect::ALL.to_vec()),
+        name => match detect::ALL.iter().find(|d| **d == name) {
+            Some(d) => Ok(vec![*d]),
+            None => bail!(
+                "--detector {name}: unknown detector; use one of {}, or all",
+                detect::ALL.join(", ")
+            ),
+        },
+    }
+}
+
+/// The default report folder for a dataset.
+pub fn default_out(dataset: &Path) -> PathBuf {
+    let name = dataset
+        .file_name()
+        .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+    PathBuf::from("data/generated/reports").join(name)
+}
+
 pub fn run(args: Args) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let names: Vec<&str> = match args.detector.as_str() {
-        "all" => detect::ALL.to_vec(),
-        name if detect::by_name(name).is_some() => vec![name],
-        other => bail!(
-            "--detector {other}: unknown detector; use one of {}, or all",
-            detect::ALL.join(", ")
-        ),
-    };
+    let names = detector_names(&args.detector)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
         bail!("--threads: must be at least 1");
     }
-    let dataset = Dataset::open(&args.dataset)?;
-    if args.verify {
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&args.dataset));
+    let mut out = std::io::stdout().lock();
+    analyze_dataset(
+        &args.dataset,
+        &names,
+        threads,
+        &out_dir,
+        args.verify,
+        &mut out,
+    )?;
+    Ok(())
+}
+
+/// Runs `names` over the dataset, writes every output under `out_dir`, prints the summary.
+pub fn analyze_dataset(
+    root: &Path,
+    names: &[&str],
+    threads: usize,
+    out_dir: &Path,
+    verify: bool,
+    out: &mut impl Write,
+) -> Result<Report> {
+    let dataset = Dataset::open(root)?;
+    if verify {
         dataset.verify()?;
     }
     if !dataset.manifest.complete {
         writeln!(
             out,
             "note: {} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone",
-            args.dataset.display()
+            root.display()
         )?;
     }
     let truth = if dataset.has_truth() {
@@ -65,11 +108,13 @@ pub fn run(args: Args) -> Result<()> {
         writeln!(
             out,
             "note: {} has no truth/; detections are not scored",
-            args.dataset.display()
+            root.display()
         )?;
         None
     };
-    let mut summaries = Vec::new();
+    let providers = output::providers(&dataset)?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("--out {}: cannot create the folder", out_dir.display()))?;
     writeln!(
         out,
         "{:8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8} {:>10}",
@@ -85,10 +130,17 @@ pub fn run(args: Args) -> Result<()> {
         "wall s",
         "peak mem"
     )?;
-    for name in names {
+    let mut reports = Vec::new();
+    let mut app_counts = Vec::new();
+    let mut window = None;
+    for &name in names {
         let detector = detect::by_name(name).expect("known detector");
         let result = analyze::run(&dataset, detector.as_ref(), threads, truth.as_ref())?;
+        window = window.or(result.findings.bug_window);
+        let counts = output::app_counts(&result.findings, &providers);
+        let files = output::write_findings(&out_dir.join(name), &result.findings, &counts)?;
         let s = result.summary();
+        let peak = peak_rss_bytes();
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
         let scores = s.scores.as_ref();
         writeln!(
@@ -104,32 +156,45 @@ pub fn run(args: Args) -> Result<()> {
             f(scores.and_then(|x| x.exposures.map(|e| e.f1))),
             si(s.events_per_second),
             s.wall_seconds,
-            peak_rss_bytes().map_or("?".into(), bytes),
+            peak.map_or("?".into(), bytes),
         )?;
-        summaries.push(s);
+        reports.push(DetectorReport {
+            summary: s,
+            peak_memory_bytes: peak,
+            files: files.iter().map(|p| p.display().to_string()).collect(),
+        });
+        app_counts.push((name.to_string(), counts));
     }
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        let name = args
-            .dataset
-            .file_name()
-            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
-        PathBuf::from("data/generated/reports").join(name)
-    });
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("--out {}: cannot create the folder", out_dir.display()))?;
-    let report = serde_json::json!({
-        "dataset": args.dataset.display().to_string(),
-        "threads": threads,
-        "scored": truth.is_some(),
-        "complete": dataset.manifest.complete,
-        "detectors": summaries,
-    });
-    let path = out_dir.join("report.json");
-    let tmp = out_dir.join(".report.json.partial");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("{}: cannot write the report", tmp.display()))?;
-    std::fs::rename(&tmp, &path)
-        .with_context(|| format!("{}: cannot write the report", path.display()))?;
-    writeln!(out, "report      {}", path.display())?;
+    let truth_apps = truth
+        .as_ref()
+        .filter(|t| !t.apps.is_empty())
+        .map(|t| &t.apps);
+    let (apps, provider_rows) = app_tables(truth_apps, &app_counts);
+    let report = Report {
+        dataset: root.display().to_string(),
+        threads,
+        complete: dataset.manifest.complete,
+        scored: truth.is_some(),
+        bug_window: Window::new(window),
+        detectors: reports,
+        apps,
+        providers: provider_rows,
+    };
+    write_atomic(
+        &out_dir.join("report.json"),
+        &(serde_json::to_string_pretty(&report)? + "\n"),
+    )?;
+    write_atomic(&out_dir.join("report.md"), &report.to_markdown())?;
+    writeln!(out, "report      {}", out_dir.join("report.md").display())?;
+    Ok(report)
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .map_or("report".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }

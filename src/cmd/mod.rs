@@ -2,5 +2,6 @@
 
 pub mod analyze;
 pub mod generate;
+pub mod run;
 pub mod scenario;
 mod util;

@@ -1,0 +1,93 @@
+//! `blastradius run`: the main job. Generates the dataset unless an identical one is already
+//! there, then analyzes it with every detector.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Result;
+use blastradius_simulator::dataset::Options;
+use blastradius_simulator::manifest::Manifest;
+
+use super::analyze::{analyze_dataset, default_out};
+use super::generate;
+
+/// Generate the default dataset (or reuse an identical one) and analyze it with every detector.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Number of users.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub users: u64,
+
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 2018)]
+    pub seed: u64,
+
+    /// A preset (facebook-2018, messaging-partners) or a TOML scenario file.
+    #[arg(long, default_value = "facebook-2018")]
+    pub scenario: String,
+
+    /// Worker threads for generation and replay. Default: the number of cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Generate again even if an identical dataset is already there.
+    #[arg(long)]
+    pub regenerate: bool,
+}
+
+/// Whether the dataset at `options.out` was made by this version with these parameters and
+/// is complete (the analyzer then checks every file's presence and size).
+fn reusable(options: &Options) -> bool {
+    let Ok(text) = std::fs::read_to_string(options.out.join("manifest.json")) else {
+        return false;
+    };
+    let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
+        return false;
+    };
+    m.complete
+        && m.generator == format!("blastradius {}", env!("CARGO_PKG_VERSION"))
+        && m.users == options.users
+        && m.seed == options.seed
+        && m.shards == options.shards
+        && m.scenario.toml == options.scenario.to_toml()
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    let gen_args = generate::Args {
+        users: args.users,
+        seed: args.seed,
+        scenario: args.scenario.clone(),
+        shards: None,
+        shard: None,
+        threads: args.threads,
+        out: None,
+        force: true,
+    };
+    let options = gen_args.options()?;
+    options.validate()?;
+    let mut out = std::io::stdout().lock();
+    if !args.regenerate && reusable(&options) {
+        writeln!(
+            out,
+            "reusing   {} (same version and parameters)",
+            options.out.display()
+        )?;
+    } else {
+        drop(out);
+        generate::generate(&options)?;
+        out = std::io::stdout().lock();
+    }
+    writeln!(out)?;
+    let names = blastradius_analyzer::detect::ALL.to_vec();
+    analyze_dataset(
+        &options.out,
+        &names,
+        options.threads,
+        &default_out(&options.out),
+        false,
+        &mut out,
+    )?;
+    writeln!(out, "total       {:.1} s", started.elapsed().as_secs_f64())?;
+    Ok(())
+}
