@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::dataset::Dataset;
 use crate::detect::{Detector, Findings, Partial};
 use crate::error::{Error, Result};
-use crate::log::read_shard;
+use crate::log::read_shard_into;
 use crate::score::{Scores, Truth};
 
 /// One detector's run over the whole dataset.
@@ -93,11 +93,14 @@ pub fn run(
     std::thread::scope(|scope| {
         for _ in 0..threads.clamp(1, shards.len()) {
             scope.spawn(|| {
+                // One shard's columns per thread, reused from shard to shard.
+                let mut log = crate::log::ShardLog::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = shards.get(i) else { break };
                     let t0 = Instant::now();
-                    let result = read_shard(&dataset.root.join(&entry.path)).map(|log| {
+                    let path = dataset.root.join(&entry.path);
+                    let result = read_shard_into(&path, detector.columns(), &mut log).map(|()| {
                         let read = t0.elapsed().as_secs_f64();
                         let t1 = Instant::now();
                         let part = detector.shard(&log);

@@ -105,6 +105,10 @@ pub struct Findings {
 pub trait Detector: Sync {
     /// The name used by `--detector`.
     fn name(&self) -> &'static str;
+    /// The event columns the detector reads; the others stay empty in the [`ShardLog`].
+    fn columns(&self) -> &'static [&'static str] {
+        crate::log::ALL_COLUMNS
+    }
     /// Replays one shard.
     fn shard(&self, log: &ShardLog) -> Partial;
     /// Merges the shards' partial results.

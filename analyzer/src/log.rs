@@ -40,10 +40,42 @@ impl ShardLog {
     pub fn is_empty(&self) -> bool {
         self.event_id.is_empty()
     }
+
+    /// Empties every column, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.event_id.clear();
+        self.ts.clear();
+        self.kind.clear();
+        self.user_id.clear();
+        self.app_id.clear();
+        self.photo_id.clear();
+        self.surface.clear();
+        self.scope.clear();
+        self.action.clear();
+        self.status.clear();
+        self.page.clear();
+        self.page_size.clear();
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        self.event_id.reserve(rows);
+        self.ts.reserve(rows);
+        self.kind.reserve(rows);
+        self.user_id.reserve(rows);
+        self.app_id.reserve(rows);
+        self.photo_id.reserve(rows);
+        self.surface.reserve(rows);
+        self.scope.reserve(rows);
+        self.action.reserve(rows);
+        self.status.reserve(rows);
+        self.page.reserve(rows);
+        self.page_size.reserve(rows);
+    }
 }
 
-/// The columns replay needs (`items_returned` is not: detectors recompute what was returned).
-const NEEDED: &[&str] = &[
+/// Every column replay can use (`items_returned` is not: detectors recompute what was
+/// returned). A detector names the subset it reads.
+pub const ALL_COLUMNS: &[&str] = &[
     col::EVENT_ID,
     col::TS,
     col::KIND,
@@ -71,6 +103,19 @@ fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error +
 /// [`Error::Schema`] naming the column and the expected type, [`Error::Parquet`] for a
 /// truncated or corrupt file, [`Error::Io`] when it cannot be opened.
 pub fn read_shard(path: &Path) -> Result<ShardLog> {
+    let mut log = ShardLog::default();
+    read_shard_into(path, ALL_COLUMNS, &mut log)?;
+    Ok(log)
+}
+
+/// Reads only `columns` of `path` (always with `event_id`, `ts` and `kind`, which log order
+/// and the deploy events need) into `log`, reusing its allocations; the other columns of
+/// `log` are left empty.
+///
+/// # Errors
+/// As [`read_shard`].
+pub fn read_shard_into(path: &Path, columns: &[&str], log: &mut ShardLog) -> Result<()> {
+    log.clear();
     let file = File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -79,7 +124,11 @@ pub fn read_shard(path: &Path) -> Result<ShardLog> {
     let contract = events_schema();
     let schema = builder.schema().clone();
     let mut indices = Vec::new();
-    for name in NEEDED {
+    let always = [col::EVENT_ID, col::TS, col::KIND];
+    let wanted = ALL_COLUMNS
+        .iter()
+        .filter(|c| always.contains(c) || columns.contains(c));
+    for name in wanted {
         let want = contract.field_with_name(name).expect("contract column");
         let Some((i, got)) = schema.column_with_name(name) else {
             return Err(Error::Schema {
@@ -112,19 +161,16 @@ pub fn read_shard(path: &Path) -> Result<ShardLog> {
         .with_batch_size(1 << 16)
         .build()
         .map_err(parquet_err(path))?;
-    let mut log = ShardLog {
-        path: path.to_path_buf(),
-        ..Default::default()
-    };
-    log.event_id.reserve(rows);
+    log.path = path.to_path_buf();
+    log.reserve(rows);
     for batch in reader {
         let batch = batch.map_err(|e| Error::Parquet {
             path: path.to_path_buf(),
             source: e.into(),
         })?;
-        append(&mut log, &batch, path)?;
+        append(log, &batch, path)?;
     }
-    Ok(log)
+    Ok(())
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
@@ -165,6 +211,7 @@ fn enum_values<T: Copy>(
 }
 
 fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path) -> Result<()> {
+    let has = |name: &str| b.column_by_name(name).is_some();
     let u64s = |name| {
         column(b, name)
             .as_primitive::<UInt64Type>()
@@ -179,61 +226,79 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path) -> Result<()> {
             .iter()
             .copied()
     };
-    log.event_id.extend(u64s(col::EVENT_ID));
-    log.ts.extend(
-        column(b, col::TS)
-            .as_primitive::<TimestampMicrosecondType>()
-            .values()
-            .iter()
-            .copied(),
-    );
-    log.kind.extend(enum_values(
-        column(b, col::KIND),
-        Kind::parse,
-        Kind::UserRegistered,
-        path,
-        col::KIND,
-    )?);
-    if column(b, col::KIND).null_count() > 0 {
-        return Err(Error::Schema {
-            path: path.into(),
-            column: col::KIND.into(),
-            problem: "has nulls".into(),
-            expected: "an event kind on every row".into(),
-        });
+    if has(col::EVENT_ID) {
+        log.event_id.extend(u64s(col::EVENT_ID));
     }
-    log.user_id.extend(u64s(col::USER_ID));
-    log.app_id.extend(u32s(col::APP_ID));
-    log.photo_id.extend(u64s(col::PHOTO_ID));
-    log.surface.extend(enum_values(
-        column(b, col::SURFACE),
-        Surface::parse,
-        Surface::Timeline,
-        path,
-        col::SURFACE,
-    )?);
-    log.scope.extend(enum_values(
-        column(b, col::SCOPE),
-        Scope::parse,
-        Scope::UserPhotos,
-        path,
-        col::SCOPE,
-    )?);
-    log.action.extend(enum_values(
-        column(b, col::ACTION),
-        Action::parse,
-        Action::Read,
-        path,
-        col::ACTION,
-    )?);
-    log.status.extend(
-        column(b, col::STATUS)
-            .as_primitive::<UInt16Type>()
-            .values()
-            .iter()
-            .copied(),
-    );
-    log.page.extend(u32s(col::PAGE));
-    log.page_size.extend(u32s(col::PAGE_SIZE));
+    if has(col::TS) {
+        let ts = column(b, col::TS).as_primitive::<TimestampMicrosecondType>();
+        log.ts.extend(ts.values().iter().copied());
+    }
+    if has(col::KIND) {
+        if column(b, col::KIND).null_count() > 0 {
+            return Err(Error::Schema {
+                path: path.into(),
+                column: col::KIND.into(),
+                problem: "has nulls".into(),
+                expected: "an event kind on every row".into(),
+            });
+        }
+        let kind = column(b, col::KIND);
+        log.kind.extend(enum_values(
+            kind,
+            Kind::parse,
+            Kind::UserRegistered,
+            path,
+            col::KIND,
+        )?);
+    }
+    if has(col::USER_ID) {
+        log.user_id.extend(u64s(col::USER_ID));
+    }
+    if has(col::APP_ID) {
+        log.app_id.extend(u32s(col::APP_ID));
+    }
+    if has(col::PHOTO_ID) {
+        log.photo_id.extend(u64s(col::PHOTO_ID));
+    }
+    if has(col::SURFACE) {
+        let c = column(b, col::SURFACE);
+        log.surface.extend(enum_values(
+            c,
+            Surface::parse,
+            Surface::Timeline,
+            path,
+            col::SURFACE,
+        )?);
+    }
+    if has(col::SCOPE) {
+        let c = column(b, col::SCOPE);
+        log.scope.extend(enum_values(
+            c,
+            Scope::parse,
+            Scope::UserPhotos,
+            path,
+            col::SCOPE,
+        )?);
+    }
+    if has(col::ACTION) {
+        let c = column(b, col::ACTION);
+        log.action.extend(enum_values(
+            c,
+            Action::parse,
+            Action::Read,
+            path,
+            col::ACTION,
+        )?);
+    }
+    if has(col::STATUS) {
+        let status = column(b, col::STATUS).as_primitive::<UInt16Type>();
+        log.status.extend(status.values().iter().copied());
+    }
+    if has(col::PAGE) {
+        log.page.extend(u32s(col::PAGE));
+    }
+    if has(col::PAGE_SIZE) {
+        log.page_size.extend(u32s(col::PAGE_SIZE));
+    }
     Ok(())
 }

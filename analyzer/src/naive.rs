@@ -18,6 +18,18 @@ impl Detector for Naive {
         "naive"
     }
 
+    fn columns(&self) -> &'static [&'static str] {
+        use blastradius_schema::col;
+        &[
+            col::EVENT_ID,
+            col::TS,
+            col::KIND,
+            col::USER_ID,
+            col::APP_ID,
+            col::SCOPE,
+        ]
+    }
+
     fn shard(&self, log: &ShardLog) -> Partial {
         let (order, out_of_order) = log_order(log);
         let window = bug_window(log);

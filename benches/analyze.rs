@@ -1,0 +1,83 @@
+//! Replay benchmarks: Parquet decoding of a shard, each detector over a dataset (reading
+//! included, all cores), and scoring against the truth.
+
+use std::hint::black_box;
+
+use blastradius_analyzer::{analyze, dataset::Dataset, detect, log::read_shard, score::Truth};
+use blastradius_simulator::Scenario;
+use blastradius_simulator::dataset::{self, Options, Progress};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const USERS: u64 = 200_000;
+
+/// A seeded dataset in a temporary folder (kept alive by the returned guard).
+fn dataset() -> (tempfile::TempDir, Dataset, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        users: USERS,
+        seed: 2018,
+        scenario: Scenario::preset("facebook-2018").unwrap(),
+        shards: 4,
+        only_shard: None,
+        threads: 2,
+        out: dir.path().join("d"),
+        force: true,
+    };
+    let events = dataset::generate(&options, &Progress::default())
+        .unwrap()
+        .manifest
+        .counts
+        .events;
+    let ds = Dataset::open(&options.out).unwrap();
+    (dir, ds, events)
+}
+
+fn benches(c: &mut Criterion) {
+    let (_guard, ds, events) = dataset();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shard = ds.root.join(&ds.parts("events")[0].path);
+    let shard_rows = ds.parts("events")[0].rows;
+
+    let mut group = c.benchmark_group("decode_shard");
+    group.throughput(Throughput::Elements(shard_rows));
+    group.sample_size(10);
+    group.bench_function("replay_columns_one_thread", |b| {
+        b.iter(|| black_box(read_shard(&shard).unwrap().len()))
+    });
+    group.finish();
+
+    let truth = Truth::read(&ds).unwrap();
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(events));
+    group.sample_size(10);
+    for name in detect::ALL {
+        let detector = detect::by_name(name).unwrap();
+        group.bench_function(format!("{name}_{USERS}_users_{threads}_threads"), |b| {
+            b.iter(|| {
+                black_box(
+                    analyze::run(&ds, detector.as_ref(), threads, None)
+                        .unwrap()
+                        .events,
+                )
+            })
+        });
+    }
+    group.finish();
+
+    let exact = analyze::run(
+        &ds,
+        detect::by_name("exact").unwrap().as_ref(),
+        threads,
+        None,
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("score");
+    group.throughput(Throughput::Elements(exact.findings.exposures.len() as u64));
+    group.bench_function("exact_findings", |b| {
+        b.iter(|| black_box(truth.score(&exact.findings, true)))
+    });
+    group.finish();
+}
+
+criterion_group!(analyze_benches, benches);
+criterion_main!(analyze_benches);
