@@ -1,43 +1,58 @@
-"""Times the SPEC §4 rule in DuckDB (benches/sql/exposures.sql) on a dataset, and checks
-its answer against the dataset's truth/exposures.
+"""The SPEC §4 photo-API rule in DuckDB (benches/sql/exposures.sql) on a dataset.
 
-Usage: python benches/duckdb_exposures.py DATASET [RUNS]
-Prints one line per run and a final JSON line with the median wall seconds.
+Usage: python benches/duckdb_exposures.py DATASET [--runs N] [--out FILE.parquet] [--check]
+Times N runs (default 1) and prints the median. --out writes the answer as Parquet;
+--check compares it with the dataset's truth/exposures and exits 1 when they differ.
 """
 
+import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 
+COLUMNS = "app_id, user_id, photo_id, first_exposed_ts"
 
-def main(root: Path, runs: int) -> int:
+
+def query(root: Path) -> str:
     sql = (Path(__file__).parent / "sql" / "exposures.sql").read_text()
-    query = sql.replace("{events}", "'" + str(root / "events" / "*.parquet") + "'")
-    truth_glob = str(root / "truth" / "exposures" / "*.parquet")
+    return sql.replace("{events}", "'" + str(root / "events" / "*.parquet") + "'")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
     times = []
-    answer = None
-    for i in range(runs):
+    for i in range(args.runs):
         con = duckdb.connect()
         start = time.perf_counter()
-        answer = con.execute(f"SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM ({query})").fetchall()
+        con.execute(f"CREATE TABLE answer AS SELECT {COLUMNS} FROM ({query(args.dataset)})")
         times.append(time.perf_counter() - start)
-        print(f"run {i + 1}: {times[-1]:.2f} s, {len(answer)} exposures", flush=True)
-    con = duckdb.connect()
-    truth = con.execute(
-        f"SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM read_parquet('{truth_glob}')"
-    ).fetchall()
-    same = sorted(answer) == sorted(truth)
-    print(json.dumps({"system": "duckdb", "median_seconds": statistics.median(times),
-                      "runs": times, "exposures": len(answer), "matches_truth": same}))
-    return 0 if same else 1
+        n = con.execute("SELECT count(*) FROM answer").fetchone()[0]
+        print(f"run {i + 1}: {times[-1]:.2f} s, {n} exposures", flush=True)
+    if args.out:
+        con.execute(f"COPY answer TO '{args.out}' (FORMAT parquet)")
+    result = {"system": "duckdb", "median_seconds": statistics.median(times), "runs": times}
+    if args.check:
+        truth = str(args.dataset / "truth" / "exposures" / "*.parquet")
+        diff = con.execute(
+            f"""SELECT count(*) FROM (
+                (SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM answer
+                 EXCEPT SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM read_parquet('{truth}'))
+                UNION ALL
+                (SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM read_parquet('{truth}')
+                 EXCEPT SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM answer))"""
+        ).fetchone()[0]
+        result["matches_truth"] = diff == 0
+    print(json.dumps(result))
+    return 0 if result.get("matches_truth", True) else 1
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        print(__doc__)
-        sys.exit(2)
-    sys.exit(main(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) == 3 else 3))
+    raise SystemExit(main())

@@ -58,6 +58,51 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
+/// The bound of the target: arrow-rs alone encoding the same event columns (batches built
+/// beforehand) with the same compression, against our whole per-shard pipeline (generate,
+/// sort, build arrays, encode) on one thread.
+fn bound(c: &mut Criterion) {
+    let world = world();
+    let mut buffers = Buffers::default();
+    let data = generate_shard(&world, USERS, 1, 0, &AtomicU64::new(0), &mut buffers);
+    let schema = blastradius_schema::events_schema();
+    let batches: Vec<_> = data
+        .events
+        .chunks(1 << 16)
+        .map(|chunk| blastradius_simulator::write::events_batch(chunk, &schema))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let provenance = Provenance(vec![("bench".into(), "1".into())]);
+    let mut group = c.benchmark_group("one_thread_pipeline_vs_arrow_encode");
+    group.throughput(Throughput::Elements(data.events.len() as u64));
+    group.sample_size(10);
+    group.bench_function("arrow_rs_encode_only_zstd1", |b| {
+        b.iter(|| {
+            let file = std::fs::File::create(dir.path().join("bound.parquet")).unwrap();
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(
+                    parquet::basic::ZstdLevel::try_new(1).unwrap(),
+                ))
+                .build();
+            let mut w =
+                parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
+            for batch in &batches {
+                w.write(batch).unwrap();
+            }
+            black_box(w.close().unwrap());
+        })
+    });
+    buffers.recycle(data);
+    group.bench_function("generate_sort_encode", |b| {
+        b.iter(|| {
+            let data = generate_shard(&world, USERS, 1, 0, &AtomicU64::new(0), &mut buffers);
+            black_box(write_events(dir.path(), 0, &data.events, &provenance).unwrap());
+            buffers.recycle(data);
+        })
+    });
+    group.finish();
+}
+
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -85,5 +130,5 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, model, encode, pipeline);
+criterion_group!(benches, model, encode, bound, pipeline);
 criterion_main!(benches);

@@ -21,6 +21,8 @@ enum Command {
     Analyze(cmd::analyze::Args),
     Run(cmd::run::Args),
     #[command(subcommand)]
+    Bench(cmd::bench::Args),
+    #[command(subcommand)]
     Scenario(cmd::scenario::Command),
 }
 
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Scenario(command) => cmd::scenario::run(command),
     };
     match result {

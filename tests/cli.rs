@@ -451,3 +451,43 @@ fn run_generates_once_then_reuses_and_writes_every_report() {
         assert_eq!(app["truth_users"], app["detected_users"]["exact"], "{app}");
     }
 }
+
+#[test]
+fn bench_scaling_keeps_a_table_and_a_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args([
+            "bench",
+            "scaling",
+            "--users",
+            "200,400",
+            "--out",
+            path_arg(&out),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("scaling.json")).unwrap()).unwrap();
+    let points = json["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert!(points[1]["events"].as_u64() > points[0]["events"].as_u64());
+    assert!(
+        points
+            .iter()
+            .all(|p| p["generate_peak_bytes"].as_u64().unwrap() > 0)
+    );
+    let svg = std::fs::read_to_string(out.join("scaling.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Peak memory"));
+    assert!(
+        std::fs::read_to_string(out.join("scaling.md"))
+            .unwrap()
+            .contains("| 400 |")
+    );
+    assert!(
+        !dir.path().join("data/generated/scaling-200").exists(),
+        "datasets are removed unless kept"
+    );
+}

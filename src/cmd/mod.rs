@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns parsed flags into library calls and prints.
 
 pub mod analyze;
+pub mod bench;
 pub mod generate;
 pub mod run;
 pub mod scenario;

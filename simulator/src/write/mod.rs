@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+pub use arrays::events_batch;
 pub use tables::*;
 
 /// Rows per row group in the event log: large enough for efficient scans, small enough that

@@ -1,0 +1,119 @@
+"""Macro benchmark: the same detection by blastradius `exact`, DuckDB SQL and Polars lazy,
+on one dataset, runs alternated, each answer checked against `exact`'s.
+
+Run through benches/compare.sh, which sets up what this needs. Writes compare.json and
+compare.md under benches/runs/<date>-<machine>/ and prints the table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "blastradius"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+    return {"cores": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1), "cpu": cpu,
+            "os": platform.platform(), "python": platform.python_version()}
+
+
+def timed(cmd: list) -> tuple:
+    """Runs cmd; returns (wall seconds, peak RSS bytes of the process)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[0]} failed: {err}")
+    return wall, usage.ru_maxrss * 1024
+
+
+def answer(path: Path) -> set:
+    rows = duckdb.sql(f"SELECT app_id, user_id, photo_id, epoch_us(first_exposed_ts) FROM read_parquet('{path}')").fetchall()
+    return set(rows)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="blastradius macro benchmark")
+    p.add_argument("--users", type=int, default=1_000_000)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    dataset = ROOT / "data" / "generated" / f"facebook-2018-{args.users}u-seed2018"
+    if not (dataset / "manifest.json").exists():
+        subprocess.run([str(BIN), "generate", "--users", str(args.users), "--out", str(dataset), "--force"], check=True)
+    events = json.loads((dataset / "manifest.json").read_text())["counts"]["events"]
+    work = ROOT / "target" / "compare"
+    work.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    systems = {
+        "blastradius exact": ([str(BIN), "analyze", str(dataset), "--detector", "exact", "--out", str(work / "ours")],
+                              work / "ours" / "exact" / "exposures.parquet"),
+        "DuckDB SQL": ([py, str(ROOT / "benches" / "duckdb_exposures.py"), str(dataset), "--out", str(work / "duckdb.parquet")],
+                       work / "duckdb.parquet"),
+        "Polars lazy": ([py, str(ROOT / "benches" / "polars_exposures.py"), str(dataset), str(work / "polars.parquet")],
+                        work / "polars.parquet"),
+    }
+    runs = {name: [] for name in systems}
+    names = list(systems)
+    for r in range(args.rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            wall, rss = timed(systems[name][0])
+            runs[name].append({"wall_seconds": wall, "peak_memory_bytes": rss})
+            print(f"round {r + 1} {name}: {wall:.2f} s, {rss / 2**20:.0f} MiB", flush=True)
+    reference = answer(systems["blastradius exact"][1])
+    ours = statistics.median(x["wall_seconds"] for x in runs["blastradius exact"])
+    rows = []
+    for name in names:
+        walls = [x["wall_seconds"] for x in runs[name]]
+        med = statistics.median(walls)
+        same = answer(systems[name][1]) == reference
+        rows.append({
+            "system": name, "median_seconds": med, "min_seconds": min(walls), "max_seconds": max(walls),
+            "events_per_second": events / med,
+            "peak_memory_bytes": statistics.median(x["peak_memory_bytes"] for x in runs[name]),
+            "ratio_to_ours": med / ours, "answer": "same as exact" if same else "WRONG (differs from exact)",
+            "runs": runs[name],
+        })
+    stamp = datetime.date.today().isoformat()
+    m = machine()
+    out = ROOT / "benches" / "runs" / f"{stamp}-{m['cores']}c-{round(m['memory_gib'])}g"
+    out.mkdir(parents=True, exist_ok=True)
+    command = f"benches/compare.sh --users {args.users} --rounds {args.rounds}"
+    result = {"command": command, "machine": m, "dataset": str(dataset.relative_to(ROOT)), "events": events,
+              "rounds": args.rounds, "systems": rows}
+    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = [f"# Detection of the SPEC §4 exposures, {args.users:,} users ({events:,} events)", "",
+          f"`{command}` on {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}. "
+          f"Whole-process wall time, median (min–max) of {args.rounds} alternated runs; "
+          "each answer checked against `exact`'s set of exposures.", "",
+          "| system | wall s | events/s | peak memory | ratio to ours | answer |", "|---|---|---:|---:|---:|---|"]
+    for x in rows:
+        md.append(f"| {x['system']} | {x['median_seconds']:.2f} ({x['min_seconds']:.2f}–{x['max_seconds']:.2f}) | "
+                  f"{x['events_per_second'] / 1e6:.2f}M | {x['peak_memory_bytes'] / 2**20:.0f} MiB | "
+                  f"{x['ratio_to_ours']:.1f}× | {x['answer']} |")
+    (out / "compare.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    print(f"\nkept in {out.relative_to(ROOT)}")
+    return 0 if all(x["answer"].startswith("same") for x in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Macro benchmark: blastradius `exact` against DuckDB and Polars on one dataset.
+# Sets up everything it needs (release build, a Python virtual environment) and keeps the
+# results under benches/runs/<date>-<machine>/.  Usage: benches/compare.sh [--users N] [--rounds R]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+if [ ! -x benches/.venv/bin/python ]; then
+    python3 -m venv benches/.venv
+fi
+benches/.venv/bin/pip install --quiet --disable-pip-version-check duckdb polars pytz
+exec benches/.venv/bin/python benches/compare.py "$@"
