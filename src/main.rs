@@ -20,6 +20,8 @@ enum Command {
     Generate(cmd::generate::Args),
     Analyze(cmd::analyze::Args),
     Run(cmd::run::Args),
+    Perturb(cmd::perturb::Args),
+    Stress(cmd::stress::Args),
     #[command(subcommand)]
     Bench(cmd::bench::Args),
     #[command(subcommand)]
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Perturb(args) => cmd::perturb::run(args),
+        Command::Stress(args) => cmd::stress::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Scenario(command) => cmd::scenario::run(command),
     };

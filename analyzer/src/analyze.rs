@@ -42,6 +42,8 @@ pub struct RunSummary {
     pub batch_replay_ms_max: f64,
     pub read_seconds: f64,
     pub out_of_order_events: u64,
+    /// Damage the detector counted instead of failing on.
+    pub unresolved: std::collections::BTreeMap<String, u64>,
     pub scores: Option<Scores>,
 }
 
@@ -61,6 +63,12 @@ impl Run {
             batch_replay_ms_max: self.batch_replay_us.max() as f64 / 1000.0,
             read_seconds: self.read_seconds,
             out_of_order_events: self.findings.out_of_order,
+            unresolved: self
+                .findings
+                .unresolved
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
             scores: self.scores.clone(),
         }
     }
@@ -149,4 +157,55 @@ pub fn run(
         batch_replay_us: hist,
         read_seconds,
     })
+}
+
+/// Every detector `--detector all` runs: the replay detectors, and `sql` when built with the
+/// `datafusion` feature.
+pub fn detector_names() -> Vec<&'static str> {
+    #[allow(unused_mut)]
+    let mut names = crate::detect::ALL.to_vec();
+    #[cfg(feature = "datafusion")]
+    names.push("sql");
+    names
+}
+
+/// Runs the detector called `name` (see [`detector_names`]).
+///
+/// # Errors
+/// An unknown name, or as [`run`].
+pub fn run_named(
+    dataset: &Dataset,
+    name: &str,
+    settings: &crate::detect::Settings,
+    threads: usize,
+    truth: Option<&Truth>,
+) -> Result<Run> {
+    #[cfg(feature = "datafusion")]
+    if name == "sql" {
+        let (findings, wall_seconds) = crate::sql::run(dataset, threads)?;
+        let events = dataset
+            .parts(blastradius_schema::path::EVENTS_DIR)
+            .iter()
+            .map(|f| f.rows)
+            .sum();
+        return Ok(Run {
+            detector: "sql",
+            scores: truth.map(|t| t.score(&findings, true)),
+            findings,
+            events,
+            wall_seconds,
+            batch_replay_us: Histogram::<u64>::new(3).expect("valid precision"),
+            read_seconds: 0.0,
+        });
+    }
+    let detector = crate::detect::by_name_with(name, settings).ok_or_else(|| {
+        Error::dataset(
+            &dataset.root,
+            format!(
+                "unknown detector `{name}`; use one of {}",
+                detector_names().join(", ")
+            ),
+        )
+    })?;
+    run(dataset, detector.as_ref(), threads, truth)
 }

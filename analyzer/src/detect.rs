@@ -42,6 +42,27 @@ pub struct Partial {
     pub bug_window: Option<(i64, i64)>,
     /// Replay time of each batch of about [`BATCH`] events, in microseconds.
     pub batch_micros: Vec<u64>,
+    /// What the detector could not explain in a damaged log, by kind (see [`Unresolved`]).
+    pub unresolved: BTreeMap<&'static str, u64>,
+}
+
+/// The kinds of damage a detector counts instead of failing on.
+pub struct Unresolved;
+
+impl Unresolved {
+    /// Rows with an event id seen before: dropped, so a duplicate counts once.
+    pub const DUPLICATE: &'static str = "duplicate event ids removed";
+    /// A publish or delete of a photo whose upload the log does not hold.
+    pub const UNKNOWN_PHOTO: &'static str = "publish or delete of a photo never uploaded";
+    /// A 200 photo call although the log holds no active grant (a lost grant event).
+    pub const UNGRANTED_SUCCESS: &'static str = "successful photo call without a logged grant";
+}
+
+/// Adds `from`'s counts into `into`.
+pub fn add_unresolved(into: &mut BTreeMap<&'static str, u64>, from: &BTreeMap<&'static str, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
 }
 
 /// Events per timed batch of replay (the latency histogram's unit).
@@ -99,6 +120,7 @@ pub struct Findings {
     pub violations: Vec<Violation>,
     pub out_of_order: u64,
     pub bug_window: Option<(i64, i64)>,
+    pub unresolved: BTreeMap<&'static str, u64>,
 }
 
 /// A detection algorithm.
@@ -115,28 +137,61 @@ pub trait Detector: Sync {
     fn finish(&self, parts: Vec<Partial>) -> Findings;
 }
 
-/// The detectors `--detector` knows, by name.
+/// Settings some detectors take.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// State budget of the streaming detector per shard, in bytes.
+    pub memory_limit: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            memory_limit: crate::streaming::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// The detectors `--detector` knows, by name, with default settings.
 pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
+    by_name_with(name, &Settings::default())
+}
+
+/// The detectors `--detector` knows, by name.
+pub fn by_name_with(name: &str, settings: &Settings) -> Option<Box<dyn Detector>> {
     match name {
         "exact" => Some(Box::new(crate::exact::Exact)),
         "naive" => Some(Box::new(crate::naive::Naive)),
+        "streaming" => Some(Box::new(crate::streaming::Streaming {
+            memory_limit: settings.memory_limit,
+        })),
         _ => None,
     }
 }
 
-/// Every detector's name.
-pub const ALL: &[&str] = &["exact", "naive"];
+/// Every replay detector's name.
+pub const ALL: &[&str] = &["exact", "naive", "streaming"];
 
 /// The positions of the log's rows in log order `(ts, event_id)`, and how many rows the file
 /// had out of that order. The file order is checked, never assumed.
 pub fn log_order(log: &ShardLog) -> (Vec<u32>, u64) {
+    let (order, out_of_order, _) = log_order_checked(log);
+    (order, out_of_order)
+}
+
+/// As [`log_order`], and whether two rows share a position (a duplicated event): replay
+/// then checks each row against the previous one, a cost a clean log does not pay.
+pub fn log_order_checked(log: &ShardLog) -> (Vec<u32>, u64, bool) {
     let key = |i: usize| (log.ts[i], log.event_id[i]);
     let out_of_order = (1..log.len()).filter(|&i| key(i - 1) > key(i)).count() as u64;
     let mut order: Vec<u32> = (0..log.len() as u32).collect();
     if out_of_order > 0 {
         order.sort_by_key(|&i| key(i as usize));
     }
-    (order, out_of_order)
+    let duplicates = order
+        .windows(2)
+        .any(|w| key(w[0] as usize) == key(w[1] as usize));
+    (order, out_of_order, duplicates)
 }
 
 /// The bug window read from the deploy events of one shard: first `bug_introduced`, and the

@@ -3,8 +3,8 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, ByUser, Detector, Exposure, Findings, Partial, Violation, bug_active, bug_window,
-    deploys, log_order, merge_exposures,
+    BatchTimer, ByUser, Detector, Exposure, Findings, Partial, Unresolved, Violation,
+    add_unresolved, bug_active, bug_window, deploys, log_order_checked, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -88,6 +88,13 @@ fn replay_row(
             if log.status[i] != 200 {
                 return;
             }
+            if !grants.contains(&(app, Scope::UserPhotos)) {
+                // The grant was lost from the log; the call still returned photos.
+                *part
+                    .unresolved
+                    .entry(Unresolved::UNGRANTED_SUCCESS)
+                    .or_default() += 1;
+            }
             if album.unsorted {
                 album.photos.sort_by_key(|p| (p.uploaded, p.id));
                 album.unsorted = false;
@@ -140,7 +147,7 @@ impl Detector for Exact {
     }
 
     fn shard(&self, log: &ShardLog) -> Partial {
-        let (order, out_of_order) = log_order(log);
+        let (order, out_of_order, duplicates) = log_order_checked(log);
         let deploys = deploys(log, &order);
         let by_user = ByUser::new(log, &order);
         let mut part = Partial {
@@ -157,7 +164,16 @@ impl Detector for Exact {
             album.unsorted = false;
             grants.clear();
             let first_exposure = part.exposures.len();
+            let mut previous = None;
             for &i in rows {
+                // A duplicate sits next to its original: same (ts, event_id) in log order.
+                if duplicates {
+                    if previous == Some(log.event_id[i as usize]) {
+                        *part.unresolved.entry(Unresolved::DUPLICATE).or_default() += 1;
+                        continue;
+                    }
+                    previous = Some(log.event_id[i as usize]);
+                }
                 replay_row(
                     log,
                     i as usize,
@@ -185,7 +201,12 @@ impl Detector for Exact {
             exposures.iter().map(|e| (e.user_id, e.app_id)).collect();
         user_apps.sort_unstable();
         user_apps.dedup();
+        let mut unresolved = std::collections::BTreeMap::new();
+        for p in &parts {
+            add_unresolved(&mut unresolved, &p.unresolved);
+        }
         Findings {
+            unresolved,
             user_apps,
             affected_users: exposures.iter().map(|e| e.user_id).collect(),
             exposures,
@@ -342,5 +363,102 @@ mod tests {
         let part = Exact.shard(&log);
         assert_eq!(part.out_of_order, 1);
         assert_eq!(part.exposures.len(), 1);
+    }
+
+    fn run(log: &ShardLog) -> Findings {
+        Exact.finish(vec![Exact.shard(log)])
+    }
+
+    /// A world with one story exposed by a call during the bug.
+    fn world() -> Build {
+        let mut b = Build::default();
+        b.system(1, 100, Kind::BugIntroduced)
+            .system(2, 200, Kind::BugFixed);
+        b.grant(10, 5, Kind::PermissionGranted);
+        b.upload(11, 10, Surface::Timeline)
+            .upload(12, 11, Surface::Story);
+        b.call(20, 150, 200, 0);
+        b
+    }
+
+    // Issue 5: each fault on a hand-built log, with its stated effect.
+    #[test]
+    fn a_dropped_grant_leaves_an_unexplained_success() {
+        let b = world();
+        let grant =
+            b.0.kind
+                .iter()
+                .position(|k| *k == Kind::PermissionGranted)
+                .unwrap();
+        let log = remove_row(b.0, grant);
+        let f = run(&log);
+        assert_eq!(f.exposures.len(), 1, "the call still returned the story");
+        assert_eq!(f.unresolved.get(Unresolved::UNGRANTED_SUCCESS), Some(&1));
+    }
+
+    #[test]
+    fn a_duplicated_upload_is_counted_once() {
+        let mut b = world();
+        b.upload(12, 11, Surface::Story); // same event id, delivered twice
+        b.call(21, 160, 200, 1).row(
+            22,
+            161,
+            Kind::PhotoApiCall,
+            3,
+            0,
+            Surface::Timeline,
+            Scope::UserPhotos,
+            200,
+            0,
+        );
+        let f = run(&b.0);
+        // Page 1 of size 2 is empty: the duplicate did not add a third photo.
+        assert_eq!(f.exposures.len(), 1);
+        assert_eq!(f.unresolved.get(Unresolved::DUPLICATE), Some(&1));
+    }
+
+    #[test]
+    fn a_reordered_publish_is_put_back_in_log_order() {
+        let mut b = Build::default();
+        b.system(1, 100, Kind::BugIntroduced)
+            .system(2, 200, Kind::BugFixed);
+        b.grant(10, 5, Kind::PermissionGranted)
+            .upload(12, 110, Surface::Draft);
+        // Delivered out of order: the call (ts 150) arrives before the publish (ts 140).
+        b.call(20, 150, 200, 0);
+        b.row(
+            13,
+            140,
+            Kind::PhotoPublished,
+            0,
+            12,
+            Surface::Timeline,
+            Scope::UserPhotos,
+            0,
+            0,
+        );
+        let f = run(&b.0);
+        assert!(
+            f.exposures.is_empty(),
+            "the draft was published before the call"
+        );
+        assert!(f.out_of_order >= 1);
+    }
+
+    /// `log` without row `i`.
+    fn remove_row(mut log: ShardLog, i: usize) -> ShardLog {
+        log.event_id.remove(i);
+        log.ts.remove(i);
+        log.kind.remove(i);
+        log.user_id.remove(i);
+        log.app_id.remove(i);
+        log.photo_id.remove(i);
+        log.surface.remove(i);
+        log.scope.remove(i);
+        log.action.remove(i);
+        log.status.remove(i);
+        log.page.remove(i);
+        log.page_size.remove(i);
+        log
     }
 }

@@ -23,5 +23,8 @@ pub mod naive;
 pub mod output;
 pub mod report;
 pub mod score;
+#[cfg(feature = "datafusion")]
+pub mod sql;
+pub mod streaming;
 
 pub use error::{Error, Result};

@@ -98,6 +98,7 @@ impl Detector for Naive {
             exposures: Vec::new(),
             affected_users,
             user_apps,
+            unresolved: Default::default(),
             violations: Vec::new(),
             out_of_order: parts.iter().map(|p| p.out_of_order).sum(),
             bug_window: parts.iter().find_map(|p| p.bug_window),

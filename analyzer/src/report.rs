@@ -197,6 +197,9 @@ impl Report {
              replay time excludes reading.\n"
         );
         for d in &self.detectors {
+            for (what, n) in &d.summary.unresolved {
+                let _ = writeln!(md, "- `{}`: {n} × {what}.", d.summary.detector);
+            }
             if d.summary.out_of_order_events > 0 {
                 let _ = writeln!(
                     md,

@@ -165,38 +165,50 @@ struct ShardResult {
 /// staging folder is removed and `out` is left as it was.
 pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     options.validate()?;
-    check_out(&options.out, options.force)?;
-    let parent = match options.out.parent() {
+    let manifest = write_staged(&options.out, options.force, |staging| {
+        write_dataset(options, staging, progress)
+    })?;
+    Ok(Summary {
+        manifest,
+        out: options.out.clone(),
+    })
+}
+
+/// Runs `write` into a hidden staging folder beside `out`, then puts the result in place of
+/// `out`. On error the staging folder is removed and `out` is left as it was; a replaced
+/// dataset steps aside until the new one is in place, so a failed rename loses neither.
+pub(crate) fn write_staged<T>(
+    out: &Path,
+    force: bool,
+    write: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    check_out(out, force)?;
+    let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
-    let staging = staging_dir(&options.out);
+    let staging = staging_dir(out);
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(Error::io(&staging))?;
     }
     std::fs::create_dir(&staging).map_err(Error::io(&staging))?;
-    let result = write_dataset(options, &staging, progress).and_then(|manifest| {
-        // The old dataset steps aside until the new one is in place, so a failed rename
-        // loses neither.
+    let result = write(&staging).and_then(|value| {
         let backup = staging.with_extension("replaced");
-        let replacing = options.out.exists();
+        let replacing = out.exists();
         if replacing {
-            std::fs::rename(&options.out, &backup).map_err(Error::io(&options.out))?;
+            std::fs::rename(out, &backup).map_err(Error::io(out))?;
         }
-        if let Err(e) = std::fs::rename(&staging, &options.out) {
+        if let Err(e) = std::fs::rename(&staging, out) {
             if replacing {
-                let _ = std::fs::rename(&backup, &options.out);
+                let _ = std::fs::rename(&backup, out);
             }
-            return Err(Error::io(&options.out)(e));
+            return Err(Error::io(out)(e));
         }
         if replacing {
             std::fs::remove_dir_all(&backup).map_err(Error::io(&backup))?;
         }
-        Ok(Summary {
-            manifest,
-            out: options.out.clone(),
-        })
+        Ok(value)
     });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
@@ -367,6 +379,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
         calibration: calibration(&options.scenario, &counts),
         counts,
         files,
+        perturbation: None,
     };
     let manifest_path = root.join(path::MANIFEST);
     std::fs::write(&manifest_path, manifest.to_json()).map_err(Error::io(&manifest_path))?;

@@ -29,6 +29,8 @@ pub mod dataset;
 pub mod error;
 pub mod event;
 pub mod manifest;
+pub mod perturb;
+pub mod read;
 pub mod rng;
 pub mod scenario;
 pub mod server;

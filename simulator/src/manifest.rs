@@ -31,6 +31,9 @@ pub struct Manifest {
     pub counts: Counts,
     pub calibration: Vec<CalibrationRow>,
     pub files: Vec<FileInfo>,
+    /// What `blastradius perturb` did to the event log, when it made this dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation: Option<crate::perturb::Perturbation>,
 }
 
 /// The scenario a dataset was made from.

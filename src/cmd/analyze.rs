@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use blastradius_analyzer::detect::Settings;
 use blastradius_analyzer::report::{DetectorReport, Report, Window, app_tables};
-use blastradius_analyzer::{analyze, dataset::Dataset, detect, output, score::Truth};
+use blastradius_analyzer::{analyze, dataset::Dataset, output, score::Truth};
 
 use super::util::{bytes, peak_rss_bytes, si};
 
@@ -18,7 +19,9 @@ pub struct Args {
     /// The dataset folder (written by `blastradius generate`).
     pub dataset: PathBuf,
 
-    /// Which detector: exact (event-sourced replay), naive (the "up to" bound), or all.
+    /// Which detector: exact (event-sourced replay), naive (the "up to" bound), streaming
+    /// (one pass, bounded state: see --memory-limit), sql (DataFusion; only in builds with
+    /// `--features datafusion`), or all.
     #[arg(long, default_value = "all")]
     pub detector: String,
 
@@ -34,17 +37,26 @@ pub struct Args {
     /// Check every file's SHA-256 against the manifest before replay (reads everything once).
     #[arg(long)]
     pub verify: bool,
+
+    /// State budget per shard of the streaming detector, in bytes (e.g. 8000000). Less memory
+    /// keeps fewer photos per user and misses exposures deep in heavy users' albums.
+    #[arg(long, default_value_t = blastradius_analyzer::streaming::DEFAULT_LIMIT)]
+    pub memory_limit: u64,
 }
 
 /// The detectors `--detector` names.
 pub fn detector_names(flag: &str) -> Result<Vec<&'static str>> {
+    let known = analyze::detector_names();
     match flag {
-        "all" => Ok(detect::ALL.to_vec()),
-        name => match detect::ALL.iter().find(|d| **d == name) {
+        "all" => Ok(known),
+        "sql" if !known.contains(&"sql") => bail!(
+            "--detector sql: this build has no DataFusion; build with `cargo build --release --features datafusion`"
+        ),
+        name => match known.iter().find(|d| **d == name) {
             Some(d) => Ok(vec![*d]),
             None => bail!(
                 "--detector {name}: unknown detector; use one of {}, or all",
-                detect::ALL.join(", ")
+                known.join(", ")
             ),
         },
     }
@@ -71,9 +83,13 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_out(&args.dataset));
     let mut out = std::io::stdout().lock();
+    let settings = Settings {
+        memory_limit: args.memory_limit,
+    };
     analyze_dataset(
         &args.dataset,
         &names,
+        &settings,
         threads,
         &out_dir,
         args.verify,
@@ -86,6 +102,7 @@ pub fn run(args: Args) -> Result<()> {
 pub fn analyze_dataset(
     root: &Path,
     names: &[&str],
+    settings: &Settings,
     threads: usize,
     out_dir: &Path,
     verify: bool,
@@ -134,8 +151,7 @@ pub fn analyze_dataset(
     let mut app_counts = Vec::new();
     let mut window = None;
     for &name in names {
-        let detector = detect::by_name(name).expect("known detector");
-        let result = analyze::run(&dataset, detector.as_ref(), threads, truth.as_ref())?;
+        let result = analyze::run_named(&dataset, name, settings, threads, truth.as_ref())?;
         window = window.or(result.findings.bug_window);
         let counts = output::app_counts(&result.findings, &providers);
         let files = output::write_findings(&out_dir.join(name), &result.findings, &counts)?;

@@ -3,6 +3,8 @@
 pub mod analyze;
 pub mod bench;
 pub mod generate;
+pub mod perturb;
 pub mod run;
 pub mod scenario;
+pub mod stress;
 mod util;

@@ -79,10 +79,11 @@ pub fn run(args: Args) -> Result<()> {
         out = std::io::stdout().lock();
     }
     writeln!(out)?;
-    let names = blastradius_analyzer::detect::ALL.to_vec();
+    let names = blastradius_analyzer::analyze::detector_names();
     analyze_dataset(
         &options.out,
         &names,
+        &blastradius_analyzer::detect::Settings::default(),
         options.threads,
         &default_out(&options.out),
         false,

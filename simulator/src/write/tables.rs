@@ -43,6 +43,19 @@ pub fn write_events(
     events: &[Event],
     provenance: &Provenance,
 ) -> Result<FileInfo> {
+    write_events_as(root, index, events, provenance, true, EVENTS_ROW_GROUP)
+}
+
+/// Writes an events shard whose order is `sorted` (log order, recorded in the row-group
+/// metadata) or not (a damaged log's delivery order), with row groups of `row_group` rows.
+pub fn write_events_as(
+    root: &Path,
+    index: u32,
+    events: &[Event],
+    provenance: &Provenance,
+    sorted: bool,
+    row_group: usize,
+) -> Result<FileInfo> {
     let schema = events_schema();
     let layout = Layout {
         dictionary: &[
@@ -57,8 +70,8 @@ pub fn write_events(
             col::ITEMS_RETURNED,
         ],
         delta: &[col::TS],
-        sorted_by: &[1, 0],
-        row_group: EVENTS_ROW_GROUP,
+        sorted_by: if sorted { &[1, 0] } else { &[] },
+        row_group,
     };
     let batches = events
         .chunks(BATCH)

@@ -1,0 +1,352 @@
+//! `perturb`: rewrites a dataset's event log the way real pipelines damage it.
+//!
+//! Faults touch user events only: the deploy events that bound the bug window are copied as
+//! they are (a detector told the wrong window is a different experiment). The ground truth is
+//! copied unchanged: it is what happened, not what was logged.
+
+use std::path::Path;
+
+use blastradius_schema::path;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::write_staged;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::manifest::Manifest;
+use crate::read::read_events;
+use crate::rng::{between, chance, entity_rng};
+use crate::write::{self, FileInfo, Provenance};
+
+/// Domain of the perturbation streams; the entity is the shard index.
+const PERTURB: u64 = 3;
+/// Domain of per-app clock offsets; the entity is the app id.
+const SKEW: u64 = 4;
+/// Row groups of a perturbed shard: small enough that cutting the last one is a partial loss.
+const ROW_GROUP: usize = 1 << 16;
+
+/// The damage to apply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Probability that a user event is dropped.
+    pub drop: f64,
+    /// Probability that a user event is delivered twice (same event_id).
+    pub duplicate: f64,
+    /// Events are delivered up to this many microseconds late: the file order is shuffled
+    /// within that bound; `ts` is unchanged.
+    pub reorder_us: i64,
+    /// Each app's clock is off by a fixed amount drawn in [-skew, +skew] microseconds, added
+    /// to the `ts` of that app's events (grants, revocations, calls).
+    pub skew_us: i64,
+    /// Cut the last row group of one shard (chosen by the seed).
+    pub truncate: bool,
+    pub seed: u64,
+}
+
+/// What `perturb` did, recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Perturbation {
+    pub faults: Faults,
+    /// The command that made the dataset this one was perturbed from.
+    pub source_command: String,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub truncated_shard: Option<u32>,
+    pub truncated_rows: u64,
+}
+
+impl Faults {
+    /// Checks every rate and bound.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, p) in [("--drop", self.drop), ("--duplicate", self.duplicate)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(Error::InvalidOption {
+                    flag,
+                    message: format!("{p} is not a probability in [0, 1]"),
+                });
+            }
+        }
+        for (flag, d) in [("--reorder", self.reorder_us), ("--skew", self.skew_us)] {
+            if d < 0 {
+                return Err(Error::InvalidOption {
+                    flag,
+                    message: "must not be negative".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn has_app(e: &Event) -> bool {
+    e.kind.columns().app_id
+}
+
+/// Damages one shard's events; returns the events in delivery order, drops and duplicates.
+fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, u64) {
+    let mut rng = entity_rng(faults.seed, PERTURB, shard as u64);
+    let skew = |app: u32| {
+        let mut r = entity_rng(faults.seed, SKEW, app as u64);
+        between(&mut r, -faults.skew_us, faults.skew_us + 1)
+    };
+    let (mut dropped, mut duplicated) = (0, 0);
+    let mut out = Vec::with_capacity(events.len());
+    for mut e in events {
+        if e.kind.is_system() {
+            out.push(e);
+            continue;
+        }
+        if chance(&mut rng, faults.drop) {
+            dropped += 1;
+            continue;
+        }
+        if faults.skew_us > 0 && has_app(&e) {
+            e.ts += skew(e.app_id);
+        }
+        out.push(e);
+        if chance(&mut rng, faults.duplicate) {
+            duplicated += 1;
+            out.push(e);
+        }
+    }
+    if faults.reorder_us > 0 {
+        let mut keyed: Vec<(i64, usize, Event)> = out
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (e.ts + between(&mut rng, 0, faults.reorder_us + 1), i, e))
+            .collect();
+        keyed.sort_by_key(|k| (k.0, k.1));
+        out = keyed.into_iter().map(|k| k.2).collect();
+    } else if faults.skew_us > 0 {
+        // The pipeline orders by the (skewed) recorded time.
+        out.sort_by_key(|e| (e.ts, e.event_id));
+    }
+    (out, dropped, duplicated)
+}
+
+/// Writes a damaged copy of the dataset at `input` to `output`.
+///
+/// # Errors
+/// A missing or unreadable input, invalid faults, an existing output without `force`.
+pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Result<Manifest> {
+    faults.validate()?;
+    let manifest_path = input.join(path::MANIFEST);
+    let text = std::fs::read_to_string(&manifest_path).map_err(Error::io(&manifest_path))?;
+    let source: Manifest = serde_json::from_str(&text).map_err(|e| Error::InvalidOption {
+        flag: "IN",
+        message: format!(
+            "{}: not a blastradius manifest ({e})",
+            manifest_path.display()
+        ),
+    })?;
+    let shards: Vec<&FileInfo> = source
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with(&format!("{}/", path::EVENTS_DIR)))
+        .collect();
+    let truncated_shard = (faults.truncate && !shards.is_empty()).then(|| {
+        let mut r = entity_rng(faults.seed, PERTURB, u64::MAX);
+        between(&mut r, 0, shards.len() as i64) as u32
+    });
+    write_staged(output, force, |root| {
+        let mut files = Vec::new();
+        for f in source.files.iter().filter(|f| !shards.contains(f)) {
+            let (from, to) = (input.join(&f.path), root.join(&f.path));
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+            }
+            std::fs::copy(&from, &to).map_err(Error::io(&from))?;
+            files.push(f.clone());
+        }
+        let provenance = Provenance(vec![
+            (
+                "blastradius.version".into(),
+                env!("CARGO_PKG_VERSION").into(),
+            ),
+            ("blastradius.source_command".into(), source.command.clone()),
+            (
+                "blastradius.perturbation".into(),
+                serde_json::to_string(faults).expect("faults serialize"),
+            ),
+        ]);
+        let (mut dropped, mut duplicated, mut truncated_rows) = (0, 0, 0);
+        let mut counts = source.counts.clone();
+        counts.events = 0;
+        counts.events_by_kind.values_mut().for_each(|v| *v = 0);
+        for (index, f) in shards.iter().enumerate() {
+            let index = index as u32;
+            let events = read_events(&input.join(&f.path))?;
+            let (mut events, d, u) = damage(events, faults, index);
+            dropped += d;
+            duplicated += u;
+            let row_group = if truncated_shard == Some(index) {
+                let rg = if events.len() > ROW_GROUP {
+                    ROW_GROUP
+                } else {
+                    events.len().div_ceil(8).max(1)
+                };
+                let cut = match events.len() % rg {
+                    0 => rg.min(events.len()),
+                    r => r,
+                };
+                truncated_rows = cut as u64;
+                events.truncate(events.len() - cut);
+                rg
+            } else {
+                ROW_GROUP
+            };
+            for e in &events {
+                counts.events += 1;
+                *counts
+                    .events_by_kind
+                    .entry(e.kind.as_str().to_string())
+                    .or_default() += 1;
+            }
+            let sorted = faults.reorder_us == 0;
+            let mut info =
+                write::write_events_as(root, index, &events, &provenance, sorted, row_group)?;
+            info.path = f.path.clone();
+            if info.path != format!("{}/{}", path::EVENTS_DIR, path::part(index)) {
+                std::fs::rename(
+                    root.join(format!("{}/{}", path::EVENTS_DIR, path::part(index))),
+                    root.join(&f.path),
+                )
+                .map_err(Error::io(root.join(&f.path)))?;
+            }
+            files.push(info);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let manifest = Manifest {
+            counts,
+            files,
+            perturbation: Some(Perturbation {
+                faults: faults.clone(),
+                source_command: source.command.clone(),
+                dropped,
+                duplicated,
+                truncated_shard,
+                truncated_rows,
+            }),
+            ..source.clone()
+        };
+        let path = root.join(path::MANIFEST);
+        std::fs::write(&path, manifest.to_json()).map_err(Error::io(&path))?;
+        Ok(manifest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blastradius_schema::Kind;
+
+    fn log() -> Vec<Event> {
+        let mut v = vec![Event::new(Kind::BugIntroduced, 50, 1, 0)];
+        for i in 0..1000 {
+            let mut e = Event::new(Kind::PhotoApiCall, 100 + i * 10, 100 + i as u64, 7);
+            e.app_id = (i % 5) as u32;
+            v.push(e);
+        }
+        v
+    }
+
+    fn faults() -> Faults {
+        Faults {
+            drop: 0.0,
+            duplicate: 0.0,
+            reorder_us: 0,
+            skew_us: 0,
+            truncate: false,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn drops_and_duplicates_at_their_rates_and_never_touch_deploys() {
+        let (out, dropped, duplicated) = damage(
+            log(),
+            &Faults {
+                drop: 0.1,
+                duplicate: 0.05,
+                ..faults()
+            },
+            0,
+        );
+        assert!((60..140).contains(&dropped), "{dropped}");
+        assert!((20..80).contains(&duplicated), "{duplicated}");
+        assert_eq!(out.len() as u64, 1001 - dropped + duplicated);
+        assert!(out.iter().any(|e| e.kind == Kind::BugIntroduced));
+        assert_eq!(
+            damage(
+                log(),
+                &Faults {
+                    drop: 0.1,
+                    ..faults()
+                },
+                0
+            )
+            .0,
+            damage(
+                log(),
+                &Faults {
+                    drop: 0.1,
+                    ..faults()
+                },
+                0
+            )
+            .0
+        );
+    }
+
+    #[test]
+    fn reorder_stays_within_its_bound_and_keeps_ts() {
+        let (out, _, _) = damage(
+            log(),
+            &Faults {
+                reorder_us: 35,
+                ..faults()
+            },
+            0,
+        );
+        let moved = out.windows(2).filter(|w| w[0].ts > w[1].ts).count();
+        assert!(moved > 0, "some events arrive late");
+        // An event can only be overtaken by events at most 35 us younger.
+        for (i, e) in out.iter().enumerate() {
+            assert!(out[i..].iter().all(|later| later.ts >= e.ts - 35), "{e:?}");
+        }
+        let mut ts: Vec<i64> = out.iter().map(|e| e.ts).collect();
+        ts.sort_unstable();
+        let mut original: Vec<i64> = log().iter().map(|e| e.ts).collect();
+        original.sort_unstable();
+        assert_eq!(ts, original);
+    }
+
+    #[test]
+    fn skew_is_one_offset_per_app() {
+        let (out, _, _) = damage(
+            log(),
+            &Faults {
+                skew_us: 1000,
+                ..faults()
+            },
+            0,
+        );
+        let original = log();
+        let mut offsets = std::collections::BTreeMap::new();
+        for e in &out {
+            if let Some(o) = original.iter().find(|x| x.event_id == e.event_id)
+                && e.kind == Kind::PhotoApiCall
+            {
+                let d = e.ts - o.ts;
+                assert!(d.abs() <= 1000);
+                assert_eq!(*offsets.entry(e.app_id).or_insert(d), d, "app {}", e.app_id);
+            }
+        }
+        assert!(
+            out.windows(2)
+                .all(|w| (w[0].ts, w[0].event_id) <= (w[1].ts, w[1].event_id))
+        );
+    }
+}

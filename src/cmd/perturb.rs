@@ -1,0 +1,93 @@
+//! `blastradius perturb`: damage a dataset's event log the way real pipelines do.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use blastradius_simulator::perturb::{Faults, perturb};
+
+/// Copy a dataset with a damaged event log: dropped, duplicated, late and skewed events, and a
+/// truncated shard. truth/ is copied unchanged (it is what happened); the manifest records
+/// what was done.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The dataset to read.
+    pub input: PathBuf,
+    /// Where the damaged copy goes.
+    pub output: PathBuf,
+    /// Probability that a user event is lost.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop: f64,
+    /// Probability that a user event is delivered twice (same event_id).
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate: f64,
+    /// Deliver events up to this late (file order shuffled within the bound, ts unchanged),
+    /// e.g. 500ms, 30s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub reorder: String,
+    /// Offset each app's clock by a fixed amount within ±DURATION (added to its events' ts).
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub skew: String,
+    /// Cut the last row group of one shard (chosen by the seed).
+    #[arg(long)]
+    pub truncate: bool,
+    /// Seed of the damage; the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Replace an existing dataset at OUTPUT.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h`, `1d` or `10us` into microseconds.
+pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" | "" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        "d" => 86_400e6,
+        _ => bail!(
+            "{flag} {text}: unknown unit `{unit}`; use us, ms, s, m, h or d (e.g. {flag} 30s)"
+        ),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok((n * scale).round() as i64),
+        _ => bail!("{flag} {text}: expected a non-negative duration such as 500ms or 30s"),
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let faults = Faults {
+        drop: args.drop,
+        duplicate: args.duplicate,
+        reorder_us: parse_duration("--reorder", &args.reorder)?,
+        skew_us: parse_duration("--skew", &args.skew)?,
+        truncate: args.truncate,
+        seed: args.seed,
+    };
+    let manifest = perturb(&args.input, &args.output, &faults, args.force)?;
+    let p = manifest
+        .perturbation
+        .as_ref()
+        .expect("perturb records what it did");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "dataset     {}", args.output.display())?;
+    writeln!(
+        out,
+        "damage      {} dropped, {} duplicated, {} rows truncated{}",
+        p.dropped,
+        p.duplicated,
+        p.truncated_rows,
+        p.truncated_shard
+            .map(|s| format!(" (shard {s})"))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "events      {}", manifest.counts.events)?;
+    Ok(())
+}
