@@ -2,8 +2,10 @@
 //!
 //! Each user keeps only the newest `depth` photos the API could ever reach (a fixed slab of
 //! 16-byte entries) and a short list of grants. `depth` follows from the memory limit and the
-//! shard's user count: a deep page of a heavy user, or a photo evicted before it is published
-//! or deleted, is where the error comes from. The state size is measured, not estimated.
+//! shard's user count; when even one photo per user does not fit, only as many users as fit
+//! are tracked. A deep page of a heavy user, a photo evicted before it is published or
+//! deleted, and untracked users are where the error comes from. The state size is measured,
+//! not estimated.
 
 use std::collections::HashMap;
 
@@ -37,10 +39,14 @@ pub struct Streaming {
 const USER_OVERHEAD: u64 = 64;
 
 impl Streaming {
-    fn depth(&self, users: u64) -> usize {
+    /// Photos kept per user, and how many users fit in the budget at that depth (the rest
+    /// are not tracked: their exposures are missed, which the score shows).
+    fn plan(&self, users: u64) -> (usize, usize) {
         let per_user = self.memory_limit / users.max(1);
-        (per_user.saturating_sub(USER_OVERHEAD) / std::mem::size_of::<Slot>() as u64).clamp(1, 1024)
-            as usize
+        let slot = std::mem::size_of::<Slot>() as u64;
+        let depth = (per_user.saturating_sub(USER_OVERHEAD) / slot).clamp(1, 1024);
+        let tracked = (self.memory_limit / (USER_OVERHEAD + depth * slot)).min(users);
+        (depth as usize, tracked as usize)
     }
 }
 
@@ -66,7 +72,9 @@ impl Detector for Streaming {
             .collect();
         users.sort_unstable();
         users.dedup();
-        let depth = self.depth(users.len() as u64);
+        let users_total = users.len();
+        let (depth, tracked) = self.plan(users.len() as u64);
+        users.truncate(tracked);
         let index: HashMap<u64, u32> = users
             .iter()
             .enumerate()
@@ -94,7 +102,10 @@ impl Detector for Streaming {
                 }
                 _ => {}
             }
-            let u = index[&log.user_id[i]] as usize;
+            let Some(&u) = index.get(&log.user_id[i]) else {
+                continue; // a user beyond the budget
+            };
+            let u = u as usize;
             let slab = &mut slabs[u * depth..(u + 1) * depth];
             let app = log.app_id[i];
             match kind {
@@ -181,6 +192,8 @@ impl Detector for Streaming {
         let peak = (state_bytes + grant_bytes + seen.capacity() * 24) as u64;
         part.unresolved.insert(STATE_BYTES, peak);
         part.unresolved.insert(DEPTH, depth as u64);
+        part.unresolved
+            .insert(UNTRACKED, (users_total - tracked) as u64);
         part
     }
 
@@ -228,3 +241,5 @@ impl Detector for Streaming {
 pub const STATE_BYTES: &str = "peak state bytes (largest shard)";
 /// Reported beside the damage counts: photos kept per user.
 pub const DEPTH: &str = "photos kept per user";
+/// Reported beside the damage counts: users left untracked to stay within the budget.
+pub const UNTRACKED: &str = "users not tracked (over the memory budget)";
