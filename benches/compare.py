@@ -1,5 +1,6 @@
-"""Macro benchmark: the same detection by blastradius `exact`, DuckDB SQL and Polars lazy,
-on one dataset, runs alternated, each answer checked against `exact`'s.
+"""Macro benchmark: the same detection by blastradius `exact`, DuckDB SQL, Polars lazy and
+DataFusion SQL (the `sql` detector), on one dataset, runs alternated, each answer checked
+against `exact`'s.
 
 Run through benches/compare.sh, which sets up what this needs. Writes compare.json and
 compare.md under benches/runs/<date>-<machine>/ and prints the table.
@@ -35,11 +36,14 @@ def machine() -> dict:
 
 def timed(cmd: list) -> tuple:
     """Runs cmd; returns (wall seconds, peak RSS bytes of the process)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode()
+    import tempfile
+    with tempfile.TemporaryFile() as errfile:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errfile)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed: {err}")
     return wall, usage.ru_maxrss * 1024
@@ -69,6 +73,8 @@ def main() -> int:
                        work / "duckdb.parquet"),
         "Polars lazy": ([py, str(ROOT / "benches" / "polars_exposures.py"), str(dataset), str(work / "polars.parquet")],
                         work / "polars.parquet"),
+        "DataFusion SQL": ([str(BIN), "analyze", str(dataset), "--detector", "sql", "--out", str(work / "datafusion")],
+                           work / "datafusion" / "sql" / "exposures.parquet"),
     }
     runs = {name: [] for name in systems}
     names = list(systems)

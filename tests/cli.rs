@@ -653,9 +653,42 @@ fn stress_writes_a_page_whose_chart_data_is_the_report() {
     let page = std::fs::read_to_string(out.join("stress.html")).unwrap();
     let start = page.find("id=\"chart-data\">").unwrap() + "id=\"chart-data\">".len();
     let end = start + page[start..].find("</script>").unwrap();
-    let embedded: serde_json::Value =
+    let charts: serde_json::Value =
         serde_json::from_str(&page[start..end].replace("<\\/", "</")).unwrap();
-    assert_eq!(embedded, report);
+    // Every drawn F1 point is the report's (rate, user F1) of that fault and detector.
+    let mut fault_charts = 0;
+    for chart in charts.as_array().unwrap() {
+        let title = chart["title"].as_str().unwrap();
+        let Some(fault) = title.strip_prefix("F1 (users) under ") else {
+            continue;
+        };
+        fault_charts += 1;
+        for series in chart["series"].as_array().unwrap() {
+            let want: Vec<serde_json::Value> = report["sweep"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["fault"] == fault && p["detector"] == series["name"])
+                .map(|p| serde_json::json!([p["rate"], p["user_f1"]]))
+                .collect();
+            assert_eq!(series["points"].as_array().unwrap(), &want, "{title}");
+        }
+    }
+    assert_eq!(fault_charts, 5);
+    let memory_chart = charts.as_array().unwrap().last().unwrap();
+    let drawn: Vec<f64> = memory_chart["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    let want: Vec<f64> = report["memory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_f1"].as_f64().unwrap())
+        .collect();
+    assert_eq!(drawn, want);
     assert_eq!(
         page.matches("<svg").count(),
         7,

@@ -71,16 +71,19 @@ fn replay_row(
         }
         Kind::PhotoPublished | Kind::PhotoDeleted => {
             let published = log.kind[i] == Kind::PhotoPublished;
-            if let Some(p) = album
+            match album
                 .photos
                 .iter_mut()
                 .rev()
                 .find(|p| p.id == log.photo_id[i])
             {
-                if published {
-                    p.surface = Surface::Timeline;
-                } else {
-                    p.deleted = true;
+                Some(p) if published => p.surface = Surface::Timeline,
+                Some(p) => p.deleted = true,
+                None => {
+                    *part
+                        .unresolved
+                        .entry(Unresolved::UNKNOWN_PHOTO)
+                        .or_default() += 1
                 }
             }
         }
@@ -398,23 +401,42 @@ mod tests {
 
     #[test]
     fn a_duplicated_upload_is_counted_once() {
-        let mut b = world();
+        let mut b = Build::default();
+        b.system(1, 100, Kind::BugIntroduced)
+            .system(2, 200, Kind::BugFixed);
+        b.grant(10, 5, Kind::PermissionGranted);
+        b.upload(11, 10, Surface::Story)
+            .upload(12, 11, Surface::Story);
         b.upload(12, 11, Surface::Story); // same event id, delivered twice
-        b.call(21, 160, 200, 1).row(
-            22,
-            161,
-            Kind::PhotoApiCall,
-            3,
+        b.call(20, 150, 200, 0).call(21, 160, 200, 1);
+        let f = run(&b.0);
+        // Page 0 (size 2) holds 12 and 11; counted twice, 12 would push 11 to page 1 at 160.
+        let first: Vec<(u64, i64)> = f
+            .exposures
+            .iter()
+            .map(|e| (e.photo_id, e.first_exposed_ts))
+            .collect();
+        assert_eq!(first, vec![(11, 150), (12, 150)]);
+        assert_eq!(f.unresolved.get(Unresolved::DUPLICATE), Some(&1));
+    }
+
+    #[test]
+    fn a_publish_of_a_photo_never_uploaded_is_counted() {
+        let mut b = world();
+        b.row(
+            30,
+            120,
+            Kind::PhotoPublished,
             0,
+            99,
             Surface::Timeline,
             Scope::UserPhotos,
-            200,
+            0,
             0,
         );
         let f = run(&b.0);
-        // Page 1 of size 2 is empty: the duplicate did not add a third photo.
+        assert_eq!(f.unresolved.get(Unresolved::UNKNOWN_PHOTO), Some(&1));
         assert_eq!(f.exposures.len(), 1);
-        assert_eq!(f.unresolved.get(Unresolved::DUPLICATE), Some(&1));
     }
 
     #[test]

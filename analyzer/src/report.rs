@@ -66,7 +66,8 @@ pub struct AppRow {
     pub detected_users: BTreeMap<String, u64>,
 }
 
-/// One provider, summed over its apps.
+/// One provider: its apps' distinct-user counts added up (a user exposed through two of its
+/// apps counts twice).
 #[derive(Debug, Serialize)]
 pub struct ProviderRow {
     pub provider_id: u32,

@@ -68,11 +68,12 @@ impl Faults {
                 });
             }
         }
+        const YEAR_US: i64 = 365 * 86_400 * 1_000_000;
         for (flag, d) in [("--reorder", self.reorder_us), ("--skew", self.skew_us)] {
-            if d < 0 {
+            if !(0..=YEAR_US).contains(&d) {
                 return Err(Error::InvalidOption {
                     flag,
-                    message: "must not be negative".into(),
+                    message: "must be between 0 and 365 days".into(),
                 });
             }
         }

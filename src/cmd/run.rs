@@ -45,6 +45,7 @@ fn reusable(options: &Options) -> bool {
         return false;
     };
     m.complete
+        && m.perturbation.is_none()
         && m.generator == format!("blastradius {}", env!("CARGO_PKG_VERSION"))
         && m.users == options.users
         && m.seed == options.seed

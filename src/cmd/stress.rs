@@ -242,148 +242,215 @@ fn svg(
     Ok(text)
 }
 
-/// The page: one chart per fault (F1 against rate, a line per detector), throughput per
-/// detector, and the streaming detector's memory against accuracy; the data drawn is embedded
-/// as JSON so that it can be checked against `report.json`.
-pub fn page(report: &StressReport) -> Result<String> {
-    let mut charts = Vec::new();
-    let rates: Vec<f64> = {
-        let mut r: Vec<f64> = report.sweep.iter().map(|p| p.rate).collect();
-        r.sort_by(f64::total_cmp);
-        r.dedup();
-        r
+/// One chart of the page: what is drawn, as data. The page draws these and embeds them as
+/// JSON, so a test can check the drawn points against `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    pub title: String,
+    pub x: String,
+    pub y: String,
+    pub series: Vec<Series>,
+}
+
+/// A named line (or, for throughput, a bar per point) of `(x, y)` points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The charts of a report: F1 against rate per fault, throughput on the clean log, and the
+/// streaming detector's state against accuracy.
+pub fn charts(report: &StressReport) -> Vec<Chart> {
+    let mut out = Vec::new();
+    for &fault in FAULTS {
+        let series: Vec<Series> = DETECTORS
+            .iter()
+            .map(|&d| Series {
+                name: d.into(),
+                points: report
+                    .sweep
+                    .iter()
+                    .filter(|p| p.fault == fault && p.detector == d)
+                    .map(|p| (p.rate, p.user_f1))
+                    .collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        if !series.is_empty() {
+            out.push(Chart {
+                title: format!("F1 (users) under {fault}"),
+                x: "fault rate".into(),
+                y: "F1".into(),
+                series,
+            });
+        }
+    }
+    let clean = |d: &str| {
+        report
+            .sweep
+            .iter()
+            .find(|p| p.detector == d && p.rate == 0.0)
+            .map(|p| p.events_per_second / 1e6)
     };
+    out.push(Chart {
+        title: "Throughput on the clean log".into(),
+        x: "detector".into(),
+        y: "M events/s".into(),
+        series: DETECTORS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &d)| {
+                clean(d).map(|v| Series {
+                    name: d.into(),
+                    points: vec![(i as f64, v)],
+                })
+            })
+            .collect(),
+    });
+    let mib = |b: u64| b.max(1) as f64 / 1048576.0;
+    out.push(Chart {
+        title: "streaming: state size against accuracy".into(),
+        x: "peak state, MiB (largest shard)".into(),
+        y: "F1".into(),
+        series: vec![
+            Series {
+                name: "users".into(),
+                points: report
+                    .memory
+                    .iter()
+                    .map(|m| (mib(m.state_bytes), m.user_f1))
+                    .collect(),
+            },
+            Series {
+                name: "exposures".into(),
+                points: report
+                    .memory
+                    .iter()
+                    .map(|m| (mib(m.state_bytes), m.exposure_f1))
+                    .collect(),
+            },
+        ],
+    });
+    out
+}
+
+fn draw_rates(chart: &Chart) -> Result<String> {
+    let mut rates: Vec<f64> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
     // Rates are drawn at evenly spaced positions, labelled with their value.
     let x_of = |rate: f64| rates.iter().position(|r| *r == rate).unwrap_or(0) as f64;
-    let labels = rates.clone();
-    for &fault in FAULTS {
-        let points: Vec<&SweepPoint> = report.sweep.iter().filter(|p| p.fault == fault).collect();
-        if points.is_empty() {
-            continue;
-        }
-        charts.push(svg(420, 300, |root| {
-            let mut c = ChartBuilder::on(&root)
-                .caption(format!("F1 (users) under {fault}"), ("sans-serif", 18))
-                .margin(10)
-                .x_label_area_size(35)
-                .y_label_area_size(45)
-                .build_cartesian_2d(-0.2..(rates.len() as f64 - 0.8), 0.0..1.05)?;
-            c.configure_mesh()
-                .x_labels(rates.len())
-                .x_label_formatter(&|x| {
-                    labels
-                        .get(x.round() as usize)
-                        .map_or(String::new(), |r| format!("{r}"))
-                })
-                .x_desc("fault rate")
-                .y_desc("F1")
-                .light_line_style(WHITE)
-                .draw()?;
-            for (k, &d) in DETECTORS.iter().enumerate() {
-                let color = Palette99::pick(k).to_rgba();
-                let data: Vec<(f64, f64)> = points
-                    .iter()
-                    .filter(|p| p.detector == d)
-                    .map(|p| (x_of(p.rate), p.user_f1))
-                    .collect();
-                c.draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))?
-                    .label(d)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
-                    });
-                c.draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
-            }
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
-                .border_style(BLACK)
-                .background_style(WHITE)
-                .draw()?;
-            Ok(())
-        })?);
-    }
-    let clean: Vec<&SweepPoint> = report
-        .sweep
-        .iter()
-        .filter(|p| p.rate == 0.0 && p.fault == FAULTS[0])
-        .collect();
-    charts.push(svg(420, 300, |root| {
-        let max = clean
-            .iter()
-            .map(|p| p.events_per_second / 1e6)
-            .fold(0.0, f64::max)
-            * 1.2;
+    svg(420, 300, |root| {
         let mut c = ChartBuilder::on(&root)
-            .caption("Throughput on the clean log", ("sans-serif", 18))
+            .caption(&chart.title, ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(45)
-            .build_cartesian_2d(-0.5..(clean.len() as f64 - 0.5), 0.0..max.max(1.0))?;
+            .build_cartesian_2d(-0.2..(rates.len() as f64 - 0.8).max(0.2), 0.0..1.05)?;
         c.configure_mesh()
-            .x_labels(clean.len())
+            .x_labels(rates.len().max(1))
             .x_label_formatter(&|x| {
-                clean
+                rates
                     .get(x.round() as usize)
-                    .map_or(String::new(), |p| p.detector.clone())
+                    .map_or(String::new(), |r| format!("{r}"))
             })
-            .y_desc("M events/s")
+            .x_desc(&chart.x)
+            .y_desc(&chart.y)
             .light_line_style(WHITE)
             .draw()?;
-        c.draw_series(clean.iter().enumerate().map(|(i, p)| {
-            let color = Palette99::pick(i).to_rgba();
-            Rectangle::new(
-                [
-                    (i as f64 - 0.3, 0.0),
-                    (i as f64 + 0.3, p.events_per_second / 1e6),
-                ],
-                color.filled(),
-            )
-        }))?;
-        Ok(())
-    })?);
-    charts.push(svg(420, 300, |root| {
-        let xs = report
-            .memory
-            .iter()
-            .map(|m| m.state_bytes.max(1) as f64 / 1048576.0);
-        let (lo, hi) = (
-            xs.clone().fold(f64::INFINITY, f64::min),
-            xs.fold(0.0, f64::max),
-        );
-        let mut c = ChartBuilder::on(&root)
-            .caption("streaming: state size against accuracy", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(45)
-            .build_cartesian_2d(
-                (lo.min(hi) * 0.8..hi.max(lo) * 1.25 + 1e-9).log_scale(),
-                0.0..1.05,
-            )?;
-        c.configure_mesh()
-            .x_desc("peak state, MiB (largest shard)")
-            .y_desc("F1")
-            .light_line_style(WHITE)
-            .draw()?;
-        for (k, (name, f)) in [("users", 0usize), ("exposures", 1)]
-            .into_iter()
-            .enumerate()
-        {
+        for (k, s) in chart.series.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
-            let data: Vec<(f64, f64)> = report
-                .memory
-                .iter()
-                .map(|m| {
-                    (
-                        m.state_bytes.max(1) as f64 / 1048576.0,
-                        if f == 0 { m.user_f1 } else { m.exposure_f1 },
-                    )
-                })
-                .collect();
+            let data: Vec<(f64, f64)> = s.points.iter().map(|p| (x_of(p.0), p.1)).collect();
             c.draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))?
-                .label(name)
+                .label(&s.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
                 });
             c.draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
+        Ok(())
+    })
+}
+
+fn draw_bars(chart: &Chart) -> Result<String> {
+    let n = chart.series.len();
+    let max = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max)
+        * 1.2;
+    svg(420, 300, |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption(&chart.title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5).max(0.5), 0.0..max.max(1.0))?;
+        c.configure_mesh()
+            .x_labels(n.max(1))
+            .x_label_formatter(&|x| {
+                chart
+                    .series
+                    .get(x.round() as usize)
+                    .map_or(String::new(), |s| s.name.clone())
+            })
+            .y_desc(&chart.y)
+            .light_line_style(WHITE)
+            .draw()?;
+        c.draw_series(chart.series.iter().enumerate().map(|(k, s)| {
+            let color = Palette99::pick(k).to_rgba();
+            let (x, y) = s.points[0];
+            Rectangle::new([(x - 0.3, 0.0), (x + 0.3, y)], color.filled())
+        }))?;
+        Ok(())
+    })
+}
+
+fn draw_memory(chart: &Chart) -> Result<String> {
+    let xs = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0));
+    let (lo, hi) = (
+        xs.clone().fold(f64::INFINITY, f64::min),
+        xs.fold(0.0, f64::max),
+    );
+    let (lo, hi) = if lo.is_finite() {
+        (lo * 0.8, hi * 1.25 + 1e-9)
+    } else {
+        (0.1, 1.0)
+    };
+    svg(420, 300, |root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption(&chart.title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.05)?;
+        c.configure_mesh()
+            .x_desc(&chart.x)
+            .y_desc(&chart.y)
+            .light_line_style(WHITE)
+            .draw()?;
+        for (k, s) in chart.series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            c.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))?
+                .label(&s.name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            c.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
         }
         c.configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
@@ -391,7 +458,21 @@ pub fn page(report: &StressReport) -> Result<String> {
             .background_style(WHITE)
             .draw()?;
         Ok(())
-    })?);
+    })
+}
+
+/// The page: the charts of [`charts`] as inline SVG, a table of F1 by detector and fault,
+/// and the chart data embedded as JSON.
+pub fn page(report: &StressReport) -> Result<String> {
+    let all = charts(report);
+    let mut svgs = Vec::new();
+    for chart in &all {
+        svgs.push(match chart.x.as_str() {
+            "fault rate" => draw_rates(chart)?,
+            "detector" => draw_bars(chart)?,
+            _ => draw_memory(chart)?,
+        });
+    }
     let mut rows = String::new();
     for &d in DETECTORS {
         rows.push_str(&format!("<tr><th>{d}</th>"));
@@ -417,7 +498,7 @@ pub fn page(report: &StressReport) -> Result<String> {
         }
     }
     head.push_str("</tr>");
-    let data = serde_json::to_string(report)?.replace("</", "<\\/");
+    let data = serde_json::to_string(&all)?.replace("</", "<\\/");
     Ok(format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>blastradius stress: {name}</title>\n\
          <style>body{{font-family:sans-serif;margin:2em;max-width:1320px}}figure{{display:inline-block;margin:6px}}\
@@ -428,7 +509,7 @@ pub fn page(report: &StressReport) -> Result<String> {
          <script type=\"application/json\" id=\"chart-data\">{data}</script>\n</body></html>\n",
         name = html(&report.dataset),
         seed = report.seed,
-        charts = charts
+        charts = svgs
             .iter()
             .map(|c| format!("<figure>{c}</figure>"))
             .collect::<Vec<_>>()
