@@ -61,7 +61,8 @@ impl Detector for Streaming {
             ..Partial::default()
         };
         // The user count sizes the slabs; a real stream would take it from its source's
-        // metadata, as this takes it from the shard.
+        // metadata, as this takes it from the shard. This sizing pass (8 bytes per event,
+        // freed before replay) and the list of exposures found are outside the budget.
         let mut users: Vec<u64> = log
             .user_id
             .iter()
@@ -75,6 +76,7 @@ impl Detector for Streaming {
         let users_total = users.len();
         let (depth, tracked) = self.plan(users.len() as u64);
         users.truncate(tracked);
+        users.shrink_to_fit();
         let index: HashMap<u64, u32> = users
             .iter()
             .enumerate()
