@@ -224,33 +224,56 @@ pub fn merge_exposures(parts: &[Partial]) -> Vec<Exposure> {
     all.into_values().collect()
 }
 
-/// Each user's grants, for detectors that need only those.
+/// One user's active grants: a short list, since a user grants few apps.
+#[derive(Clone, Debug, Default)]
+pub struct UserGrants(Vec<(u32, Scope)>);
+
+impl UserGrants {
+    pub fn grant(&mut self, app: u32, scope: Scope) {
+        if !self.has(app, scope) {
+            self.0.push((app, scope));
+        }
+    }
+
+    pub fn revoke(&mut self, app: u32, scope: Scope) {
+        self.0.retain(|&g| g != (app, scope));
+    }
+
+    pub fn has(&self, app: u32, scope: Scope) -> bool {
+        self.0.contains(&(app, scope))
+    }
+
+    /// Forgets every grant, keeping the allocation (to reuse for the next user).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Scope)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Bytes of heap the list holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(u32, Scope)>()
+    }
+}
+
+/// Every user's grants, for detectors that replay a shard in log order.
 #[derive(Debug, Default)]
-pub struct Grants(HashMap<u64, Vec<(u32, Scope)>>);
+pub struct Grants(HashMap<u64, UserGrants>);
 
 impl Grants {
     pub fn grant(&mut self, user: u64, app: u32, scope: Scope) {
-        let g = self.0.entry(user).or_default();
-        if !g.contains(&(app, scope)) {
-            g.push((app, scope));
-        }
+        self.0.entry(user).or_default().grant(app, scope);
     }
 
     pub fn revoke(&mut self, user: u64, app: u32, scope: Scope) {
         if let Some(g) = self.0.get_mut(&user) {
-            g.retain(|&x| x != (app, scope));
+            g.revoke(app, scope);
         }
     }
 
-    pub fn has(&self, user: u64, app: u32, scope: Scope) -> bool {
-        self.0.get(&user).is_some_and(|g| g.contains(&(app, scope)))
-    }
-
-    pub fn of(&self, user: u64) -> &[(u32, Scope)] {
-        self.0.get(&user).map_or(&[], |g| g.as_slice())
-    }
-
-    pub fn users(&self) -> impl Iterator<Item = (&u64, &Vec<(u32, Scope)>)> {
+    pub fn users(&self) -> impl Iterator<Item = (&u64, &UserGrants)> {
         self.0.iter()
     }
 }

@@ -3,7 +3,7 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, ByUser, Detector, Exposure, Findings, Partial, Unresolved, Violation,
+    BatchTimer, ByUser, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
     add_unresolved, bug_active, bug_window, deploys, log_order_checked, merge_exposures,
 };
 use crate::log::ShardLog;
@@ -41,18 +41,16 @@ fn replay_row(
     i: usize,
     deploys: &[(i64, u64, bool)],
     album: &mut Album,
-    grants: &mut Vec<(u32, Scope)>,
+    grants: &mut UserGrants,
     first_exposure: usize,
     part: &mut Partial,
 ) {
     let (user, app) = (log.user_id[i], log.app_id[i]);
     match log.kind[i] {
         Kind::PermissionGranted => {
-            if !grants.contains(&(app, log.scope[i])) {
-                grants.push((app, log.scope[i]));
-            }
+            grants.grant(app, log.scope[i]);
         }
-        Kind::PermissionRevoked => grants.retain(|&g| g != (app, log.scope[i])),
+        Kind::PermissionRevoked => grants.revoke(app, log.scope[i]),
         Kind::PhotoUploaded => {
             let photo = Photo {
                 uploaded: log.ts[i],
@@ -91,7 +89,7 @@ fn replay_row(
             if log.status[i] != 200 {
                 return;
             }
-            if !grants.contains(&(app, Scope::UserPhotos)) {
+            if !grants.has(app, Scope::UserPhotos) {
                 // The grant was lost from the log; the call still returned photos.
                 *part
                     .unresolved
@@ -130,7 +128,7 @@ fn replay_row(
         }
         Kind::MessageApiCall => {
             let action = log.action[i];
-            if log.status[i] == 200 && !grants.contains(&(app, action.scope())) {
+            if log.status[i] == 200 && !grants.has(app, action.scope()) {
                 part.violations.push(Violation {
                     event_id: log.event_id[i],
                     app_id: app,
@@ -160,7 +158,7 @@ impl Detector for Exact {
         };
         // One user's state at a time, in buffers reused from user to user.
         let mut album = Album::default();
-        let mut grants: Vec<(u32, Scope)> = Vec::new();
+        let mut grants = UserGrants::default();
         let mut timer = BatchTimer::new();
         for rows in by_user.groups() {
             album.photos.clear();

@@ -52,7 +52,7 @@ impl Detector for Naive {
                 in_window = true;
                 // Grants active when the window opens.
                 for (&user, apps) in grants.users() {
-                    for &(app, scope) in apps {
+                    for (app, scope) in apps.iter() {
                         if scope == Scope::UserPhotos {
                             part.grants_in_window.push((user, app));
                         }

@@ -9,11 +9,11 @@
 
 use std::collections::HashMap;
 
-use blastradius_schema::{Kind, Scope, Surface};
+use blastradius_schema::{Kind, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, Partial, Unresolved, Violation, add_unresolved,
-    bug_window, merge_exposures,
+    BatchTimer, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
+    add_unresolved, bug_window, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -83,13 +83,13 @@ impl Detector for Streaming {
             .map(|(i, &u)| (u, i as u32))
             .collect();
         let mut slabs = vec![Slot::default(); users.len() * depth];
-        let mut grants: Vec<Vec<(u32, Scope)>> = vec![Vec::new(); users.len()];
+        let mut grants: Vec<UserGrants> = vec![UserGrants::default(); users.len()];
         let mut seen: HashMap<(u32, u64), ()> = HashMap::new();
         let mut bug = false;
         let mut timer = BatchTimer::new();
         let state_bytes = slabs.len() * std::mem::size_of::<Slot>()
             + index.capacity() * 16
-            + grants.len() * std::mem::size_of::<Vec<(u32, Scope)>>();
+            + grants.len() * std::mem::size_of::<UserGrants>();
         for i in 0..log.len() {
             timer.add(1, &mut part.batch_micros);
             let kind = log.kind[i];
@@ -111,10 +111,8 @@ impl Detector for Streaming {
             let slab = &mut slabs[u * depth..(u + 1) * depth];
             let app = log.app_id[i];
             match kind {
-                Kind::PermissionGranted if !grants[u].contains(&(app, log.scope[i])) => {
-                    grants[u].push((app, log.scope[i]));
-                }
-                Kind::PermissionRevoked => grants[u].retain(|&g| g != (app, log.scope[i])),
+                Kind::PermissionGranted => grants[u].grant(app, log.scope[i]),
+                Kind::PermissionRevoked => grants[u].revoke(app, log.scope[i]),
                 Kind::PhotoUploaded => {
                     // The slab holds the newest photos, newest last; the oldest falls out.
                     let id = log.photo_id[i];
@@ -176,7 +174,7 @@ impl Detector for Streaming {
                 }
                 Kind::MessageApiCall => {
                     let action = log.action[i];
-                    if log.status[i] == 200 && !grants[u].contains(&(app, action.scope())) {
+                    if log.status[i] == 200 && !grants[u].has(app, action.scope()) {
                         part.violations.push(Violation {
                             event_id: log.event_id[i],
                             app_id: app,
@@ -190,7 +188,7 @@ impl Detector for Streaming {
             }
         }
         timer.flush(&mut part.batch_micros);
-        let grant_bytes: usize = grants.iter().map(|g| g.capacity() * 8).sum();
+        let grant_bytes: usize = grants.iter().map(UserGrants::heap_bytes).sum();
         let peak = (state_bytes + grant_bytes + seen.capacity() * 24) as u64;
         part.unresolved.insert(STATE_BYTES, peak);
         part.unresolved.insert(DEPTH, depth as u64);
