@@ -14,17 +14,8 @@ use super::generate;
 /// Generate the default dataset (or reuse an identical one) and analyze it with every detector.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of users.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub users: u64,
-
-    /// Seed of every random draw.
-    #[arg(long, default_value_t = 2018)]
-    pub seed: u64,
-
-    /// A preset (facebook-2018, messaging-partners) or a TOML scenario file.
-    #[arg(long, default_value = "facebook-2018")]
-    pub scenario: String,
+    #[command(flatten)]
+    pub world: generate::World,
 
     /// Worker threads for generation and replay. Default: the number of cores.
     #[arg(long)]
@@ -56,9 +47,7 @@ fn reusable(options: &Options) -> bool {
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let gen_args = generate::Args {
-        users: args.users,
-        seed: args.seed,
-        scenario: args.scenario.clone(),
+        world: args.world.clone(),
         shards: None,
         shard: None,
         threads: args.threads,
