@@ -127,6 +127,8 @@ pub fn run(args: Args) -> Result<()> {
     let truth = Truth::read(&clean)?;
     let mut stdout = std::io::stdout().lock();
     let mut sweep = Vec::new();
+    // Rate 0 is the clean log whatever the fault: it is replayed once and shared.
+    let mut clean_points: Vec<SweepPoint> = Vec::new();
     for &fault in FAULTS {
         for &rate in &args.rates {
             if fault == "truncate"
@@ -134,6 +136,13 @@ pub fn run(args: Args) -> Result<()> {
                 && rate != args.rates.iter().cloned().fold(0.0, f64::max)
             {
                 continue; // truncation has no rate: one damaged point is enough
+            }
+            if rate == 0.0 && !clean_points.is_empty() {
+                sweep.extend(clean_points.iter().map(|p| SweepPoint {
+                    fault: fault.into(),
+                    ..p.clone()
+                }));
+                continue;
             }
             let damaged = if rate == 0.0 {
                 args.dataset.clone()
@@ -169,6 +178,9 @@ pub fn run(args: Args) -> Result<()> {
                     point.exposure_f1.map_or("-".into(), |f| format!("{f:.4}")),
                     point.events_per_second / 1e6
                 )?;
+                if rate == 0.0 {
+                    clean_points.push(point.clone());
+                }
                 sweep.push(point);
             }
             if rate > 0.0 {
