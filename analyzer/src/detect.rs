@@ -52,7 +52,8 @@ pub struct Unresolved;
 impl Unresolved {
     /// Rows with an event id seen before: dropped, so a duplicate counts once.
     pub const DUPLICATE: &'static str = "duplicate event ids removed";
-    /// A publish or delete of a photo whose upload the log does not hold.
+    /// A publish or delete of a photo whose upload the log does not hold (`exact` counts it
+    /// only among the users it replays: those with a successful call).
     pub const UNKNOWN_PHOTO: &'static str = "publish or delete of a photo never uploaded";
     /// A 200 photo call although the log holds no active grant (a lost grant event).
     pub const UNGRANTED_SUCCESS: &'static str = "successful photo call without a logged grant";
@@ -179,9 +180,10 @@ pub fn log_order(log: &ShardLog) -> (Vec<u32>, u64) {
     (order, out_of_order)
 }
 
-/// As [`log_order`], and whether two rows share a position (a duplicated event): replay
-/// then checks each row against the previous one, a cost a clean log does not pay.
-pub fn log_order_checked(log: &ShardLog) -> (Vec<u32>, u64, bool) {
+/// As [`log_order`], and how many rows repeat the position of the row before them in log
+/// order (duplicated events): when there are any, replay checks each row against the
+/// previous one, a cost a clean log does not pay.
+pub fn log_order_checked(log: &ShardLog) -> (Vec<u32>, u64, u64) {
     let key = |i: usize| (log.ts[i], log.event_id[i]);
     let out_of_order = (1..log.len()).filter(|&i| key(i - 1) > key(i)).count() as u64;
     let mut order: Vec<u32> = (0..log.len() as u32).collect();
@@ -190,7 +192,8 @@ pub fn log_order_checked(log: &ShardLog) -> (Vec<u32>, u64, bool) {
     }
     let duplicates = order
         .windows(2)
-        .any(|w| key(w[0] as usize) == key(w[1] as usize));
+        .filter(|w| key(w[0] as usize) == key(w[1] as usize))
+        .count() as u64;
     (order, out_of_order, duplicates)
 }
 
@@ -278,103 +281,6 @@ impl Grants {
     }
 }
 
-/// The rows of a shard grouped by user: `rows[starts[u]..starts[u + 1]]` are user `u`'s rows
-/// (users in increasing id order), each group in log order. Deploy events are left out.
-///
-/// Replaying user by user keeps each user's state small and hot in cache, instead of a
-/// hash-map probe into all of the shard's users for every event. The grouping is a stable
-/// LSD radix sort on the user id's varying bits, so it costs a few linear passes.
-#[derive(Debug, Default)]
-pub struct ByUser {
-    pub rows: Vec<u32>,
-    pub starts: Vec<u32>,
-}
-
-impl ByUser {
-    /// Groups the rows listed in `order` (log order) by user.
-    pub fn new(log: &ShardLog, order: &[u32]) -> Self {
-        let users = order
-            .iter()
-            .map(|&i| i as usize)
-            .filter(|&i| !log.kind[i].is_system());
-        let Some(min) = users.clone().map(|i| log.user_id[i]).min() else {
-            return ByUser::default();
-        };
-        let max = users.clone().map(|i| log.user_id[i]).max().unwrap_or(min);
-        let span = max - min;
-        if span >= 1 << 32 {
-            // Ids too spread for the packed radix sort: a comparison sort keeps it correct.
-            let mut pairs: Vec<(u64, u32)> = users
-                .enumerate()
-                .map(|(k, i)| (log.user_id[i], k as u32))
-                .collect();
-            let rows: Vec<u32> = order
-                .iter()
-                .copied()
-                .filter(|&i| !log.kind[i as usize].is_system())
-                .collect();
-            pairs.sort_unstable();
-            let rows = pairs.iter().map(|&(_, k)| rows[k as usize]).collect();
-            return Self::with_starts(log, rows);
-        }
-        // Key: user offset in the high half, row in the low half; sorting only the high bits
-        // with a stable LSD radix sort keeps each user's rows in log order.
-        let mut keys: Vec<u64> = users
-            .map(|i| ((log.user_id[i] - min) << 32) | i as u64)
-            .collect();
-        let bits = 64 - span.leading_zeros();
-        const DIGIT: u32 = 11;
-        let mut scratch = vec![0u64; keys.len()];
-        let mut shift = 32;
-        while shift < 32 + bits {
-            let digit = |k: u64| ((k >> shift) & ((1 << DIGIT) - 1)) as usize;
-            let mut counts = vec![0u32; (1 << DIGIT) + 1];
-            for &k in &keys {
-                counts[digit(k) + 1] += 1;
-            }
-            for d in 0..1 << DIGIT {
-                counts[d + 1] += counts[d];
-            }
-            for &k in &keys {
-                let d = digit(k);
-                scratch[counts[d] as usize] = k;
-                counts[d] += 1;
-            }
-            std::mem::swap(&mut keys, &mut scratch);
-            shift += DIGIT;
-        }
-        let mut starts = Vec::new();
-        for (n, &k) in keys.iter().enumerate() {
-            if n == 0 || keys[n - 1] >> 32 != k >> 32 {
-                starts.push(n as u32);
-            }
-        }
-        starts.push(keys.len() as u32);
-        ByUser {
-            rows: keys.iter().map(|&k| k as u32).collect(),
-            starts,
-        }
-    }
-
-    fn with_starts(log: &ShardLog, rows: Vec<u32>) -> Self {
-        let mut starts = Vec::new();
-        for (k, &i) in rows.iter().enumerate() {
-            if k == 0 || log.user_id[rows[k - 1] as usize] != log.user_id[i as usize] {
-                starts.push(k as u32);
-            }
-        }
-        starts.push(rows.len() as u32);
-        ByUser { rows, starts }
-    }
-
-    /// The groups, one slice of row indices per user.
-    pub fn groups(&self) -> impl Iterator<Item = &[u32]> {
-        self.starts
-            .windows(2)
-            .map(|w| &self.rows[w[0] as usize..w[1] as usize])
-    }
-}
-
 /// The deploy events of a shard in log order: `(ts, event_id, introduces)`. The bug is active
 /// at a position when the last deploy before it introduced the bug.
 pub fn deploys(log: &ShardLog, order: &[u32]) -> Vec<(i64, u64, bool)> {
@@ -402,37 +308,6 @@ pub fn bug_active(deploys: &[(i64, u64, bool)], ts: i64, event_id: u64) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn log_of(users: &[u64]) -> ShardLog {
-        let n = users.len();
-        ShardLog {
-            event_id: (0..n as u64).collect(),
-            ts: (0..n as i64).collect(),
-            kind: vec![Kind::UserRegistered; n],
-            user_id: users.to_vec(),
-            ..ShardLog::default()
-        }
-    }
-
-    fn grouped(log: &ShardLog) -> Vec<Vec<u32>> {
-        let order: Vec<u32> = (0..log.len() as u32).collect();
-        ByUser::new(log, &order)
-            .groups()
-            .map(|g| g.to_vec())
-            .collect()
-    }
-
-    #[test]
-    fn groups_users_in_id_order_keeping_log_order() {
-        let log = log_of(&[5, 3, 5, 9_000, 3, 5]);
-        assert_eq!(grouped(&log), vec![vec![1, 4], vec![0, 2, 5], vec![3]]);
-    }
-
-    #[test]
-    fn widely_spread_ids_take_the_comparison_path() {
-        let log = log_of(&[1 << 40, 7, 1 << 40, 7]);
-        assert_eq!(grouped(&log), vec![vec![1, 3], vec![0, 2]]);
-    }
 
     #[test]
     fn the_bug_is_active_between_deploys_in_log_order() {

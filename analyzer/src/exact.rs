@@ -3,12 +3,19 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, ByUser, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
+    BatchTimer, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
     add_unresolved, bug_active, bug_window, deploys, log_order_checked, merge_exposures,
 };
 use crate::log::ShardLog;
 
 /// The exact detector: on a clean log it finds exactly the truth.
+///
+/// Every exposure and every violation comes from a successful API call, so only the users
+/// with one (the callers) are replayed: the others (in a typical log most users and most
+/// events, since few users grant an app anything) cannot change the answer. The shard is
+/// scanned once in log order; a caller's rows update that caller's state, the other rows
+/// are passed over. [`Unresolved::UNKNOWN_PHOTO`] is therefore counted among the callers;
+/// duplicates and out-of-order rows are counted over the whole shard.
 pub struct Exact;
 
 #[derive(Clone, Copy)]
@@ -35,16 +42,94 @@ fn visible(surface: Surface, bug: bool) -> bool {
     }
 }
 
-/// Applies row `i` of one user's log to that user's state.
+/// What replay keeps of one caller.
+#[derive(Default)]
+struct UserState {
+    album: Album,
+    grants: UserGrants,
+    /// The (app, photo) pairs already reported, so each exposure is reported once.
+    exposed: Vec<(u32, u64)>,
+}
+
+/// The callers of a shard: users with at least one successful photo or message call, each
+/// with a slot in the replay state.
+struct Callers {
+    /// Slots by user id from `min`: the usual case, a shard's users being a dense range.
+    dense: Vec<u32>,
+    min: u64,
+    /// For ids too spread for the dense table.
+    sparse: std::collections::HashMap<u64, u32>,
+    count: usize,
+}
+
+impl Callers {
+    const NONE: u32 = u32::MAX;
+
+    fn of(log: &ShardLog) -> Self {
+        let successful = |i: usize| {
+            matches!(log.kind[i], Kind::PhotoApiCall | Kind::MessageApiCall) && log.status[i] == 200
+        };
+        let (mut min, mut max) = (u64::MAX, 0);
+        for i in (0..log.len()).filter(|&i| successful(i)) {
+            min = min.min(log.user_id[i]);
+            max = max.max(log.user_id[i]);
+        }
+        let mut callers = Callers {
+            dense: Vec::new(),
+            min,
+            sparse: Default::default(),
+            count: 0,
+        };
+        if min > max {
+            return callers;
+        }
+        // A dense table of at most 4 slots per row (or 4 Mi slots).
+        let span = max - min;
+        let dense = span / 4 <= (log.len() as u64).max(1 << 20);
+        if dense {
+            callers.dense = vec![Self::NONE; span as usize + 1];
+        }
+        for i in (0..log.len()).filter(|&i| successful(i)) {
+            let next = callers.count as u32;
+            let slot = if dense {
+                &mut callers.dense[(log.user_id[i] - min) as usize]
+            } else {
+                callers.sparse.entry(log.user_id[i]).or_insert(Self::NONE)
+            };
+            if *slot == Self::NONE {
+                *slot = next;
+                callers.count += 1;
+            }
+        }
+        callers
+    }
+
+    /// The slot of `user`, if a caller.
+    #[inline]
+    fn slot(&self, user: u64) -> Option<usize> {
+        let slot = if self.sparse.is_empty() {
+            let k = user.wrapping_sub(self.min);
+            *self.dense.get(usize::try_from(k).ok()?)?
+        } else {
+            *self.sparse.get(&user)?
+        };
+        (slot != Self::NONE).then_some(slot as usize)
+    }
+}
+
+/// Applies row `i` of the log to its user's state.
 fn replay_row(
     log: &ShardLog,
     i: usize,
     deploys: &[(i64, u64, bool)],
-    album: &mut Album,
-    grants: &mut UserGrants,
-    first_exposure: usize,
+    state: &mut UserState,
     part: &mut Partial,
 ) {
+    let UserState {
+        album,
+        grants,
+        exposed,
+    } = state;
     let (user, app) = (log.user_id[i], log.app_id[i]);
     match log.kind[i] {
         Kind::PermissionGranted => {
@@ -101,6 +186,10 @@ fn replay_row(
                 album.unsorted = false;
             }
             let bug = bug_active(deploys, log.ts[i], log.event_id[i]);
+            if !bug {
+                // Only timeline photos are visible: nothing can be exposed.
+                return;
+            }
             let skip = log.page[i] as usize * log.page_size[i] as usize;
             let page = album
                 .photos
@@ -110,12 +199,8 @@ fn replay_row(
                 .skip(skip)
                 .take(log.page_size[i] as usize);
             for p in page {
-                let known = || {
-                    part.exposures[first_exposure..]
-                        .iter()
-                        .any(|e| e.app_id == app && e.photo_id == p.id)
-                };
-                if p.surface != Surface::Timeline && !known() {
+                if p.surface != Surface::Timeline && !exposed.contains(&(app, p.id)) {
+                    exposed.push((app, p.id));
                     part.exposures.push(Exposure {
                         app_id: app,
                         user_id: user,
@@ -150,43 +235,41 @@ impl Detector for Exact {
     fn shard(&self, log: &ShardLog) -> Partial {
         let (order, out_of_order, duplicates) = log_order_checked(log);
         let deploys = deploys(log, &order);
-        let by_user = ByUser::new(log, &order);
+        let callers = Callers::of(log);
+        let mut states: Vec<UserState> = Vec::new();
+        states.resize_with(callers.count, UserState::default);
         let mut part = Partial {
             out_of_order,
             bug_window: bug_window(log),
             ..Partial::default()
         };
-        // One user's state at a time, in buffers reused from user to user.
-        let mut album = Album::default();
-        let mut grants = UserGrants::default();
-        let mut timer = BatchTimer::new();
-        for rows in by_user.groups() {
-            album.photos.clear();
-            album.unsorted = false;
-            grants.clear();
-            let first_exposure = part.exposures.len();
-            let mut previous = None;
-            for &i in rows {
-                // A duplicate sits next to its original: same (ts, event_id) in log order.
-                if duplicates {
-                    if previous == Some(log.event_id[i as usize]) {
-                        *part.unresolved.entry(Unresolved::DUPLICATE).or_default() += 1;
-                        continue;
-                    }
-                    previous = Some(log.event_id[i as usize]);
-                }
-                replay_row(
-                    log,
-                    i as usize,
-                    &deploys,
-                    &mut album,
-                    &mut grants,
-                    first_exposure,
-                    &mut part,
-                );
-            }
-            timer.add(rows.len(), &mut part.batch_micros);
+        if duplicates > 0 {
+            part.unresolved.insert(Unresolved::DUPLICATE, duplicates);
         }
+        let mut timer = BatchTimer::new();
+        let mut previous = None;
+        for (n, &i) in order.iter().enumerate() {
+            let i = i as usize;
+            if n % 4096 == 4095 {
+                timer.add(4096, &mut part.batch_micros);
+            }
+            if log.kind[i].is_system() {
+                continue;
+            }
+            let Some(slot) = callers.slot(log.user_id[i]) else {
+                continue;
+            };
+            // A duplicate sits next to its original: same (ts, event_id) in log order.
+            if duplicates > 0 {
+                let key = (log.ts[i], log.event_id[i]);
+                if previous == Some(key) {
+                    continue;
+                }
+                previous = Some(key);
+            }
+            replay_row(log, i, &deploys, &mut states[slot], &mut part);
+        }
+        timer.add(order.len() % 4096, &mut part.batch_micros);
         timer.flush(&mut part.batch_micros);
         part
     }
@@ -463,6 +546,76 @@ mod tests {
             "the draft was published before the call"
         );
         assert!(f.out_of_order >= 1);
+    }
+
+    /// `log` with the user of rows `from..` set to `user`.
+    fn as_user(mut log: ShardLog, from: usize, user: u64) -> ShardLog {
+        for u in &mut log.user_id[from..] {
+            *u = user;
+        }
+        log
+    }
+
+    #[test]
+    fn interleaved_users_each_keep_their_own_state() {
+        let mut b = world(); // user 7: one story (12) exposed at 150
+        let from = b.0.len();
+        b.grant(40, 6, Kind::PermissionGranted)
+            .upload(41, 12, Surface::Draft)
+            .upload(42, 13, Surface::Timeline)
+            .call(43, 149, 200, 0);
+        let log = as_user(b.0, from, 8);
+        let f = run(&log);
+        let found: Vec<(u64, u64, i64)> = f
+            .exposures
+            .iter()
+            .map(|e| (e.user_id, e.photo_id, e.first_exposed_ts))
+            .collect();
+        assert_eq!(found, vec![(7, 12, 150), (8, 41, 149)]);
+    }
+
+    #[test]
+    fn only_users_with_a_successful_call_are_replayed() {
+        let mut b = world(); // user 7: a caller
+        let quiet = b.0.len();
+        // User 8 grants and uploads a story, but every call of the app fails, and the log
+        // holds a publish of a photo it never uploaded: nothing to find, nothing counted.
+        b.grant(40, 6, Kind::PermissionGranted)
+            .upload(41, 12, Surface::Story)
+            .call(42, 150, 403, 0)
+            .row(
+                43,
+                160,
+                Kind::PhotoPublished,
+                0,
+                99,
+                Surface::Timeline,
+                Scope::UserPhotos,
+                0,
+                0,
+            );
+        let messaging = b.0.len();
+        // User 9 only reads a mailbox without a grant: a caller through a message call.
+        b.row(
+            50,
+            150,
+            Kind::MessageApiCall,
+            5,
+            0,
+            Surface::Timeline,
+            Scope::ReadMailbox,
+            200,
+            0,
+        );
+        let log = as_user(as_user(b.0, quiet, 8), messaging, 9);
+        let f = run(&log);
+        assert_eq!(
+            f.affected_users.iter().copied().collect::<Vec<_>>(),
+            vec![7]
+        );
+        assert_eq!(f.violations.len(), 1);
+        assert_eq!(f.violations[0].user_id, 9);
+        assert_eq!(f.unresolved.get(Unresolved::UNKNOWN_PHOTO), None);
     }
 
     /// `log` without row `i`.

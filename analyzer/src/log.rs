@@ -177,21 +177,24 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
     batch.column_by_name(name).expect("projected column")
 }
 
-/// Maps a dictionary column to enum values through their names; unknown names are an error.
+/// Appends a dictionary column to `out` as enum values, mapped through their names; unknown
+/// names are an error. Nulls read as `fallback`.
 fn enum_values<T: Copy>(
+    out: &mut Vec<T>,
     array: &ArrayRef,
     parse: fn(&str) -> Option<T>,
     fallback: T,
     path: &Path,
     name: &str,
-) -> Result<Vec<T>> {
+) -> Result<()> {
     let dict = array.as_dictionary::<Int8Type>();
     let names = dict.values().as_string::<i32>();
-    let mut lookup = Vec::with_capacity(names.len());
-    for i in 0..names.len() {
+    // Indexed by the key's byte, so any key maps without a bounds check.
+    let mut lookup = [fallback; 256];
+    for (i, slot) in lookup.iter_mut().enumerate().take(names.len().min(128)) {
         let text = names.value(i);
         match parse(text) {
-            Some(v) => lookup.push(v),
+            Some(v) => *slot = v,
             None if dict.keys().iter().flatten().any(|k| k as usize == i) => {
                 return Err(Error::Schema {
                     path: path.into(),
@@ -200,38 +203,31 @@ fn enum_values<T: Copy>(
                     expected: "one of the values listed in data/README.md".into(),
                 });
             }
-            None => lookup.push(fallback),
+            None => {}
         }
     }
-    Ok(dict
-        .keys()
-        .iter()
-        .map(|k| k.map_or(fallback, |k| lookup[k as usize]))
-        .collect())
+    let keys = dict.keys();
+    if keys.null_count() == 0 {
+        out.extend(keys.values().iter().map(|&k| lookup[k as u8 as usize]));
+    } else {
+        out.extend(
+            keys.iter()
+                .map(|k| k.map_or(fallback, |k| lookup[k as u8 as usize])),
+        );
+    }
+    Ok(())
 }
 
 fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path) -> Result<()> {
     let has = |name: &str| b.column_by_name(name).is_some();
-    let u64s = |name| {
-        column(b, name)
-            .as_primitive::<UInt64Type>()
-            .values()
-            .iter()
-            .copied()
-    };
-    let u32s = |name| {
-        column(b, name)
-            .as_primitive::<UInt32Type>()
-            .values()
-            .iter()
-            .copied()
-    };
+    let u64s = |name| column(b, name).as_primitive::<UInt64Type>().values();
+    let u32s = |name| column(b, name).as_primitive::<UInt32Type>().values();
     if has(col::EVENT_ID) {
-        log.event_id.extend(u64s(col::EVENT_ID));
+        log.event_id.extend_from_slice(u64s(col::EVENT_ID));
     }
     if has(col::TS) {
         let ts = column(b, col::TS).as_primitive::<TimestampMicrosecondType>();
-        log.ts.extend(ts.values().iter().copied());
+        log.ts.extend_from_slice(ts.values());
     }
     if has(col::KIND) {
         if column(b, col::KIND).null_count() > 0 {
@@ -243,62 +239,66 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path) -> Result<()> {
             });
         }
         let kind = column(b, col::KIND);
-        log.kind.extend(enum_values(
+        enum_values(
+            &mut log.kind,
             kind,
             Kind::parse,
             Kind::UserRegistered,
             path,
             col::KIND,
-        )?);
+        )?;
     }
     if has(col::USER_ID) {
-        log.user_id.extend(u64s(col::USER_ID));
+        log.user_id.extend_from_slice(u64s(col::USER_ID));
     }
     if has(col::APP_ID) {
-        log.app_id.extend(u32s(col::APP_ID));
+        log.app_id.extend_from_slice(u32s(col::APP_ID));
     }
     if has(col::PHOTO_ID) {
-        log.photo_id.extend(u64s(col::PHOTO_ID));
+        log.photo_id.extend_from_slice(u64s(col::PHOTO_ID));
     }
     if has(col::SURFACE) {
         let c = column(b, col::SURFACE);
-        log.surface.extend(enum_values(
+        enum_values(
+            &mut log.surface,
             c,
             Surface::parse,
             Surface::Timeline,
             path,
             col::SURFACE,
-        )?);
+        )?;
     }
     if has(col::SCOPE) {
         let c = column(b, col::SCOPE);
-        log.scope.extend(enum_values(
+        enum_values(
+            &mut log.scope,
             c,
             Scope::parse,
             Scope::UserPhotos,
             path,
             col::SCOPE,
-        )?);
+        )?;
     }
     if has(col::ACTION) {
         let c = column(b, col::ACTION);
-        log.action.extend(enum_values(
+        enum_values(
+            &mut log.action,
             c,
             Action::parse,
             Action::Read,
             path,
             col::ACTION,
-        )?);
+        )?;
     }
     if has(col::STATUS) {
         let status = column(b, col::STATUS).as_primitive::<UInt16Type>();
-        log.status.extend(status.values().iter().copied());
+        log.status.extend_from_slice(status.values());
     }
     if has(col::PAGE) {
-        log.page.extend(u32s(col::PAGE));
+        log.page.extend_from_slice(u32s(col::PAGE));
     }
     if has(col::PAGE_SIZE) {
-        log.page_size.extend(u32s(col::PAGE_SIZE));
+        log.page_size.extend_from_slice(u32s(col::PAGE_SIZE));
     }
     Ok(())
 }
