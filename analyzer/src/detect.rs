@@ -173,40 +173,85 @@ pub fn by_name_with(name: &str, settings: &Settings) -> Option<Box<dyn Detector>
 /// Every replay detector's name.
 pub const ALL: &[&str] = &["exact", "naive", "streaming"];
 
-/// The positions of the log's rows in log order `(ts, event_id)`, and how many rows the file
-/// had out of that order. The file order is checked, never assumed.
-pub fn log_order(log: &ShardLog) -> (Vec<u32>, u64) {
-    let (order, out_of_order, _) = log_order_checked(log);
-    (order, out_of_order)
+/// The order of a shard's rows in the log, `(ts, event_id)`: the file's order is checked,
+/// never assumed.
+#[derive(Debug)]
+pub struct LogOrder {
+    /// The rows in log order, when the file's order is not already that.
+    permutation: Option<Vec<u32>>,
+    len: usize,
+    /// Rows of the file that come before a row that is earlier in the log.
+    pub out_of_order: u64,
+    /// Rows that repeat the position of the row before them in log order (duplicated
+    /// events): when there are any, replay checks each row against the previous one, a cost
+    /// a clean log does not pay.
+    pub duplicates: u64,
 }
 
-/// As [`log_order`], and how many rows repeat the position of the row before them in log
-/// order (duplicated events): when there are any, replay checks each row against the
-/// previous one, a cost a clean log does not pay.
-pub fn log_order_checked(log: &ShardLog) -> (Vec<u32>, u64, u64) {
-    let key = |i: usize| (log.ts[i], log.event_id[i]);
-    let out_of_order = (1..log.len()).filter(|&i| key(i - 1) > key(i)).count() as u64;
-    let mut order: Vec<u32> = (0..log.len() as u32).collect();
-    if out_of_order > 0 {
-        order.sort_by_key(|&i| key(i as usize));
+impl LogOrder {
+    pub fn of(log: &ShardLog) -> Self {
+        let key = |i: usize| (log.ts[i], log.event_id[i]);
+        let (mut out_of_order, mut duplicates) = (0, 0);
+        for i in 1..log.len() {
+            match key(i - 1).cmp(&key(i)) {
+                std::cmp::Ordering::Greater => out_of_order += 1,
+                std::cmp::Ordering::Equal => duplicates += 1,
+                std::cmp::Ordering::Less => {}
+            }
+        }
+        let mut permutation = None;
+        if out_of_order > 0 {
+            // A stable sort: rows at the same position keep their file order.
+            let mut order: Vec<u32> = (0..log.len() as u32).collect();
+            order.sort_by_key(|&i| key(i as usize));
+            duplicates = order
+                .windows(2)
+                .filter(|w| key(w[0] as usize) == key(w[1] as usize))
+                .count() as u64;
+            permutation = Some(order);
+        }
+        LogOrder {
+            permutation,
+            len: log.len(),
+            out_of_order,
+            duplicates,
+        }
     }
-    let duplicates = order
-        .windows(2)
-        .filter(|w| key(w[0] as usize) == key(w[1] as usize))
-        .count() as u64;
-    (order, out_of_order, duplicates)
+
+    /// The rows in log order, when the file's order differs from it (`None`: it is `0..len`).
+    pub fn permutation(&self) -> Option<&[u32]> {
+        self.permutation.as_deref()
+    }
+
+    /// The rows in log order, as a list.
+    pub fn to_vec(&self) -> Vec<u32> {
+        match &self.permutation {
+            Some(p) => p.clone(),
+            None => (0..self.len as u32).collect(),
+        }
+    }
+}
+
+/// The positions of the log's rows in log order `(ts, event_id)`, and how many rows the file
+/// had out of that order (see [`LogOrder`]).
+pub fn log_order(log: &ShardLog) -> (Vec<u32>, u64) {
+    let order = LogOrder::of(log);
+    (order.to_vec(), order.out_of_order)
 }
 
 /// The bug window read from the deploy events of one shard: first `bug_introduced`, and the
 /// first `bug_fixed` after it (open-ended when the fix is missing).
 pub fn bug_window(log: &ShardLog) -> Option<(i64, i64)> {
-    let introduced = (0..log.len())
-        .filter(|&i| log.kind[i] == Kind::BugIntroduced)
-        .map(|i| log.ts[i])
-        .min()?;
-    let fixed = (0..log.len())
-        .filter(|&i| log.kind[i] == Kind::BugFixed && log.ts[i] >= introduced)
-        .map(|i| log.ts[i])
+    bug_window_of(&deploys(log))
+}
+
+/// [`bug_window`] from the shard's [`deploys`].
+pub fn bug_window_of(deploys: &[(i64, u64, bool)]) -> Option<(i64, i64)> {
+    let introduced = deploys.iter().filter(|d| d.2).map(|d| d.0).min()?;
+    let fixed = deploys
+        .iter()
+        .filter(|d| !d.2 && d.0 >= introduced)
+        .map(|d| d.0)
         .min()
         .unwrap_or(i64::MAX);
     Some((introduced, fixed))
@@ -283,10 +328,8 @@ impl Grants {
 
 /// The deploy events of a shard in log order: `(ts, event_id, introduces)`. The bug is active
 /// at a position when the last deploy before it introduced the bug.
-pub fn deploys(log: &ShardLog, order: &[u32]) -> Vec<(i64, u64, bool)> {
-    order
-        .iter()
-        .map(|&i| i as usize)
+pub fn deploys(log: &ShardLog) -> Vec<(i64, u64, bool)> {
+    let mut deploys: Vec<(i64, u64, bool)> = (0..log.len())
         .filter(|&i| log.kind[i].is_system())
         .map(|i| {
             (
@@ -295,7 +338,9 @@ pub fn deploys(log: &ShardLog, order: &[u32]) -> Vec<(i64, u64, bool)> {
                 log.kind[i] == Kind::BugIntroduced,
             )
         })
-        .collect()
+        .collect();
+    deploys.sort_by_key(|&(ts, id, _)| (ts, id));
+    deploys
 }
 
 /// Whether the bug is active at log position `(ts, event_id)`, given the shard's deploys.

@@ -3,8 +3,8 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
-    add_unresolved, bug_active, bug_window, deploys, log_order_checked, merge_exposures,
+    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Unresolved, UserGrants, Violation,
+    add_unresolved, bug_active, bug_window_of, deploys, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -56,6 +56,9 @@ struct UserState {
 struct Callers {
     /// Slots by user id from `min`: the usual case, a shard's users being a dense range.
     dense: Vec<u32>,
+    /// One bit per entry of `dense`, set for callers: small enough to stay in cache while
+    /// most rows (non-callers) are passed over.
+    bits: Vec<u64>,
     min: u64,
     /// For ids too spread for the dense table.
     sparse: std::collections::HashMap<u64, u32>,
@@ -76,6 +79,7 @@ impl Callers {
         }
         let mut callers = Callers {
             dense: Vec::new(),
+            bits: Vec::new(),
             min,
             sparse: Default::default(),
             count: 0,
@@ -88,6 +92,7 @@ impl Callers {
         let dense = span / 4 <= (log.len() as u64).max(1 << 20);
         if dense {
             callers.dense = vec![Self::NONE; span as usize + 1];
+            callers.bits = vec![0; (span / 64 + 1) as usize];
         }
         for i in (0..log.len()).filter(|&i| successful(i)) {
             let next = callers.count as u32;
@@ -100,6 +105,10 @@ impl Callers {
                 *slot = next;
                 callers.count += 1;
             }
+            if dense {
+                let k = log.user_id[i] - min;
+                callers.bits[(k / 64) as usize] |= 1 << (k % 64);
+            }
         }
         callers
     }
@@ -108,8 +117,11 @@ impl Callers {
     #[inline]
     fn slot(&self, user: u64) -> Option<usize> {
         let slot = if self.sparse.is_empty() {
-            let k = user.wrapping_sub(self.min);
-            *self.dense.get(usize::try_from(k).ok()?)?
+            let k = usize::try_from(user.wrapping_sub(self.min)).ok()?;
+            if *self.bits.get(k / 64)? >> (k % 64) & 1 == 0 {
+                return None;
+            }
+            self.dense[k]
         } else {
             *self.sparse.get(&user)?
         };
@@ -227,50 +239,78 @@ fn replay_row(
     }
 }
 
-impl Detector for Exact {
-    fn name(&self) -> &'static str {
-        "exact"
-    }
+/// One shard's replay: the callers' states, fed the shard's rows in log order.
+struct Replay<'a> {
+    log: &'a ShardLog,
+    deploys: &'a [(i64, u64, bool)],
+    callers: Callers,
+    states: Vec<UserState>,
+    /// Whether the log holds duplicated events to pass over.
+    dedupe: bool,
+}
 
-    fn shard(&self, log: &ShardLog) -> Partial {
-        let (order, out_of_order, duplicates) = log_order_checked(log);
-        let deploys = deploys(log, &order);
-        let callers = Callers::of(log);
-        let mut states: Vec<UserState> = Vec::new();
-        states.resize_with(callers.count, UserState::default);
-        let mut part = Partial {
-            out_of_order,
-            bug_window: bug_window(log),
-            ..Partial::default()
-        };
-        if duplicates > 0 {
-            part.unresolved.insert(Unresolved::DUPLICATE, duplicates);
-        }
+impl Replay<'_> {
+    /// Replays `rows`, the shard's rows in log order.
+    fn scan(&mut self, rows: impl Iterator<Item = usize>, part: &mut Partial) {
+        let log = self.log;
         let mut timer = BatchTimer::new();
         let mut previous = None;
-        for (n, &i) in order.iter().enumerate() {
-            let i = i as usize;
+        for (n, i) in rows.enumerate() {
             if n % 4096 == 4095 {
                 timer.add(4096, &mut part.batch_micros);
             }
             if log.kind[i].is_system() {
                 continue;
             }
-            let Some(slot) = callers.slot(log.user_id[i]) else {
+            let Some(slot) = self.callers.slot(log.user_id[i]) else {
                 continue;
             };
             // A duplicate sits next to its original: same (ts, event_id) in log order.
-            if duplicates > 0 {
+            if self.dedupe {
                 let key = (log.ts[i], log.event_id[i]);
                 if previous == Some(key) {
                     continue;
                 }
                 previous = Some(key);
             }
-            replay_row(log, i, &deploys, &mut states[slot], &mut part);
+            replay_row(log, i, self.deploys, &mut self.states[slot], part);
         }
-        timer.add(order.len() % 4096, &mut part.batch_micros);
+        timer.add(log.len() % 4096, &mut part.batch_micros);
         timer.flush(&mut part.batch_micros);
+    }
+}
+
+impl Detector for Exact {
+    fn name(&self) -> &'static str {
+        "exact"
+    }
+
+    fn shard(&self, log: &ShardLog) -> Partial {
+        let order = LogOrder::of(log);
+        let deploys = deploys(log);
+        let mut part = Partial {
+            out_of_order: order.out_of_order,
+            bug_window: bug_window_of(&deploys),
+            ..Partial::default()
+        };
+        if order.duplicates > 0 {
+            part.unresolved
+                .insert(Unresolved::DUPLICATE, order.duplicates);
+        }
+        let mut replay = Replay {
+            log,
+            deploys: &deploys,
+            callers: Callers::of(log),
+            states: Vec::new(),
+            dedupe: order.duplicates > 0,
+        };
+        replay
+            .states
+            .resize_with(replay.callers.count, UserState::default);
+        match order.permutation() {
+            None => replay.scan(0..log.len(), &mut part),
+            Some(rows) => replay.scan(rows.iter().map(|&i| i as usize), &mut part),
+        }
         part
     }
 
