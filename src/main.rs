@@ -29,6 +29,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    blastradius_analyzer::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),

@@ -28,3 +28,21 @@ pub mod sql;
 pub mod streaming;
 
 pub use error::{Error, Result};
+
+/// Asks the allocator to keep freed memory in the process for reuse, instead of handing it
+/// back to the kernel. Meant for the start of `main`: it applies to the whole process.
+///
+/// Reading Parquet allocates and frees buffers of a few hundred KiB per column and batch.
+/// glibc serves those from fresh mappings and trims them on free, so every batch paid for
+/// page faults and zeroed pages: a quarter of `exact`'s time on the default dataset,
+/// measured with `perf`. Raising both thresholds costs about 70 MiB of peak memory there.
+/// Elsewhere than glibc on Linux it does nothing.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes the allocator's own lock and only changes two tuning
+    // parameters; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
