@@ -22,6 +22,7 @@ fn dataset() -> (tempfile::TempDir, Dataset, u64) {
         threads: 2,
         out: dir.path().join("d"),
         force: true,
+        compression: Default::default(),
     };
     let events = dataset::generate(&options, &Progress::default())
         .unwrap()
@@ -33,6 +34,8 @@ fn dataset() -> (tempfile::TempDir, Dataset, u64) {
 }
 
 fn benches(c: &mut Criterion) {
+    // As the `blastradius` binary does.
+    blastradius_analyzer::keep_freed_memory();
     let (_guard, ds, events) = dataset();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shard = ds.root.join(&ds.parts("events")[0].path);

@@ -8,7 +8,7 @@ use blastradius_simulator::Scenario;
 use blastradius_simulator::dataset::{self, Options, Progress};
 use blastradius_simulator::shard::{Buffers, generate_shard};
 use blastradius_simulator::user::World;
-use blastradius_simulator::write::{Provenance, write_events};
+use blastradius_simulator::write::{Codec, Provenance, write_events};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const USERS: u64 = 40_000;
@@ -48,13 +48,17 @@ fn encode(c: &mut Criterion) {
         &mut Buffers::default(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let provenance = Provenance(vec![("bench".into(), "1".into())]);
+    let provenance = Provenance {
+        metadata: vec![("bench".into(), "1".into())],
+        codec: Codec::default(),
+    };
     let mut group = c.benchmark_group("encode_events_parquet");
     group.throughput(Throughput::Elements(data.events.len() as u64));
     group.sample_size(10);
-    group.bench_function(format!("{USERS}_users_zstd1"), |b| {
-        b.iter(|| black_box(write_events(dir.path(), 0, &data.events, &provenance).unwrap()))
-    });
+    group.bench_function(
+        format!("{USERS}_users_{}", Codec::default().as_str()),
+        |b| b.iter(|| black_box(write_events(dir.path(), 0, &data.events, &provenance).unwrap())),
+    );
     group.finish();
 }
 
@@ -72,26 +76,30 @@ fn bound(c: &mut Criterion) {
         .map(|chunk| blastradius_simulator::write::events_batch(chunk, &schema))
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let provenance = Provenance(vec![("bench".into(), "1".into())]);
+    let provenance = Provenance {
+        metadata: vec![("bench".into(), "1".into())],
+        codec: Codec::default(),
+    };
     let mut group = c.benchmark_group("one_thread_pipeline_vs_arrow_encode");
     group.throughput(Throughput::Elements(data.events.len() as u64));
     group.sample_size(10);
-    group.bench_function("arrow_rs_encode_only_zstd1", |b| {
-        b.iter(|| {
-            let file = std::fs::File::create(dir.path().join("bound.parquet")).unwrap();
-            let props = parquet::file::properties::WriterProperties::builder()
-                .set_compression(parquet::basic::Compression::ZSTD(
-                    parquet::basic::ZstdLevel::try_new(1).unwrap(),
-                ))
-                .build();
-            let mut w =
-                parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
-            for batch in &batches {
-                w.write(batch).unwrap();
-            }
-            black_box(w.close().unwrap());
-        })
-    });
+    group.bench_function(
+        format!("arrow_rs_encode_only_{}", Codec::default().as_str()),
+        |b| {
+            b.iter(|| {
+                let file = std::fs::File::create(dir.path().join("bound.parquet")).unwrap();
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(Codec::default().compression())
+                    .build();
+                let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
+                    .unwrap();
+                for batch in &batches {
+                    w.write(batch).unwrap();
+                }
+                black_box(w.close().unwrap());
+            })
+        },
+    );
     buffers.recycle(data);
     group.bench_function("generate_sort_encode", |b| {
         b.iter(|| {
@@ -115,6 +123,7 @@ fn pipeline(c: &mut Criterion) {
         threads,
         out: dir.path().join("d"),
         force: true,
+        compression: Default::default(),
     };
     let events = dataset::generate(&options, &Progress::default())
         .unwrap()

@@ -547,6 +547,109 @@ fn perturb_is_deterministic_and_records_what_it_did() {
     assert_error(&o, &["--reorder", "unit"]);
 }
 
+/// The codec changes size and speed only: every codec's files hold the same rows, each
+/// file says which codec it uses, the manifest records it, and `perturb` keeps it.
+#[test]
+fn every_codec_holds_the_same_rows() {
+    use parquet::basic::Compression;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let codec_of = |file: &Path| {
+        let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
+        let row_group = reader.metadata().row_group(0);
+        let codecs: Vec<&str> = row_group
+            .columns()
+            .iter()
+            .map(|c| match c.compression() {
+                Compression::ZSTD(_) => "zstd",
+                Compression::LZ4_RAW => "lz4",
+                Compression::SNAPPY => "snappy",
+                Compression::UNCOMPRESSED => "none",
+                other => panic!("{file:?}: unexpected codec {other:?}"),
+            })
+            .collect();
+        assert!(
+            codecs.windows(2).all(|w| w[0] == w[1]),
+            "{file:?}: {codecs:?}"
+        );
+        codecs[0]
+    };
+    let rows = |file: &Path| -> Vec<arrow::array::RecordBatch> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            std::fs::File::open(file).unwrap(),
+            1 << 14,
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let generate = |codec: &str| {
+        let out = dir.path().join(codec);
+        let o = blastradius(&[
+            "generate",
+            "--users",
+            "1500",
+            "--seed",
+            "4",
+            "--shards",
+            "2",
+            "--compression",
+            codec,
+            "--out",
+            path_arg(&out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let manifest = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p.join("manifest.json")).unwrap()).unwrap()
+    };
+    let reference = generate("zstd");
+    let shard = Path::new("events/part-00001.parquet");
+    for name in ["zstd", "lz4", "snappy", "none"] {
+        let data = if name == "zstd" {
+            reference.clone()
+        } else {
+            generate(name)
+        };
+        let m = manifest(&data);
+        assert_eq!(m["compression"], name);
+        assert!(
+            m["command"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("--compression {name}"))
+        );
+        for file in [
+            "apps.parquet",
+            "events/part-00000.parquet",
+            "truth/affected_apps.parquet",
+        ] {
+            assert_eq!(codec_of(&data.join(file)), name, "{file}");
+        }
+        assert_eq!(
+            rows(&data.join(shard)),
+            rows(&reference.join(shard)),
+            "{name}"
+        );
+    }
+    // perturb writes the damaged log with its source's codec.
+    let damaged = dir.path().join("damaged");
+    let o = blastradius(&[
+        "perturb",
+        path_arg(&reference),
+        path_arg(&damaged),
+        "--drop",
+        "0.01",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(manifest(&damaged)["compression"], "zstd");
+    assert_eq!(codec_of(&damaged.join(shard)), "zstd");
+    let o = blastradius(&["generate", "--users", "10", "--compression", "brotli"]);
+    assert_error(&o, &["--compression brotli", "lz4, zstd, snappy, none"]);
+}
+
 /// Issue 5: no detector panics on any perturbation of a generated dataset.
 #[test]
 fn detectors_survive_every_perturbation() {

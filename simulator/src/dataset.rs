@@ -15,6 +15,7 @@ use crate::manifest::{Counts, FORMAT, Manifest, ScenarioInfo, Window};
 use crate::scenario::Scenario;
 use crate::shard::{Buffers, ShardData, generate_shard};
 use crate::user::World;
+pub use crate::write::Codec;
 use crate::write::{self, AffectedApp, FileInfo, Provenance};
 
 /// What to generate and where.
@@ -30,6 +31,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Replace an existing dataset at `out`.
     pub force: bool,
+    /// How every file's pages are compressed.
+    pub compression: Codec,
 }
 
 /// Counters a caller can watch while [`generate`] runs on other threads.
@@ -108,8 +111,12 @@ impl Options {
             format!("FILE.toml (sha256 {scenario_sha}, the manifest's scenario.toml)")
         };
         let mut c = format!(
-            "blastradius generate --users {} --seed {} --scenario {} --shards {}",
-            self.users, self.seed, scenario, self.shards
+            "blastradius generate --users {} --seed {} --scenario {} --shards {} --compression {}",
+            self.users,
+            self.seed,
+            scenario,
+            self.shards,
+            self.compression.as_str()
         );
         if let Some(i) = self.only_shard.filter(|_| with_shard) {
             c.push_str(&format!(" --shard {i}/{}", self.shards));
@@ -247,7 +254,10 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
                 format!("{i}/{}", options.shards),
             ));
         }
-        Provenance(kv)
+        Provenance {
+            metadata: kv,
+            codec: options.compression,
+        }
     };
 
     let mut files = vec![
@@ -368,6 +378,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
         shards: options.shards,
         only_shard: options.only_shard,
         complete: options.only_shard.is_none(),
+        compression: options.compression,
         period: Window {
             start: format_utc(t.start),
             end: format_utc(t.end),

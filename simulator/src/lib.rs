@@ -17,6 +17,7 @@
 //!     threads: 2,
 //!     out: out.clone(),
 //!     force: false,
+//!     compression: dataset::Codec::default(),
 //! };
 //! let summary = dataset::generate(&options, &dataset::Progress::default()).unwrap();
 //! assert_eq!(summary.manifest.counts.users, 200);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::write::FileInfo;
+use crate::write::{Codec, FileInfo};
 
 /// Identifies a dataset folder.
 pub const FORMAT: &str = "blastradius-dataset";
@@ -26,6 +26,9 @@ pub struct Manifest {
     pub only_shard: Option<u32>,
     /// `false` when only one shard was written: totals then cover that shard alone.
     pub complete: bool,
+    /// The codec of every file (datasets made before the choice existed are zstd).
+    #[serde(default = "zstd")]
+    pub compression: Codec,
     pub period: Window,
     pub bug_window: Window,
     pub counts: Counts,
@@ -79,6 +82,10 @@ pub struct CalibrationRow {
     pub target: String,
     pub source: String,
     pub simulated: String,
+}
+
+fn zstd() -> Codec {
+    Codec::Zstd
 }
 
 impl Manifest {

@@ -161,17 +161,20 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             std::fs::copy(&from, &to).map_err(Error::io(&from))?;
             files.push(f.clone());
         }
-        let provenance = Provenance(vec![
-            (
-                "blastradius.version".into(),
-                env!("CARGO_PKG_VERSION").into(),
-            ),
-            ("blastradius.source_command".into(), source.command.clone()),
-            (
-                "blastradius.perturbation".into(),
-                serde_json::to_string(faults).expect("faults serialize"),
-            ),
-        ]);
+        let provenance = Provenance {
+            metadata: vec![
+                (
+                    "blastradius.version".into(),
+                    env!("CARGO_PKG_VERSION").into(),
+                ),
+                ("blastradius.source_command".into(), source.command.clone()),
+                (
+                    "blastradius.perturbation".into(),
+                    serde_json::to_string(faults).expect("faults serialize"),
+                ),
+            ],
+            codec: source.compression,
+        };
         let (mut dropped, mut duplicated, mut truncated_rows) = (0, 0, 0);
         let mut counts = source.counts.clone();
         counts.events = 0;

@@ -41,6 +41,7 @@ fn reusable(options: &Options) -> bool {
         && m.users == options.users
         && m.seed == options.seed
         && m.shards == options.shards
+        && m.compression == options.compression
         && m.scenario.toml == options.scenario.to_toml()
 }
 

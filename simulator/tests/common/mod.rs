@@ -128,6 +128,7 @@ pub fn options(out: &Path, users: u64, seed: u64, scenario: &str, shards: u32) -
         threads: 2,
         out: out.to_path_buf(),
         force: false,
+        compression: Default::default(),
     }
 }
 
