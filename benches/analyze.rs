@@ -5,13 +5,13 @@ use std::hint::black_box;
 
 use blastradius_analyzer::{analyze, dataset::Dataset, detect, log::read_shard, score::Truth};
 use blastradius_simulator::Scenario;
-use blastradius_simulator::dataset::{self, Options, Progress};
+use blastradius_simulator::dataset::{self, Codec, Options, Progress};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const USERS: u64 = 200_000;
 
 /// A seeded dataset in a temporary folder (kept alive by the returned guard).
-fn dataset() -> (tempfile::TempDir, Dataset, u64) {
+fn dataset(compression: Codec) -> (tempfile::TempDir, Dataset, u64) {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         users: USERS,
@@ -22,7 +22,7 @@ fn dataset() -> (tempfile::TempDir, Dataset, u64) {
         threads: 2,
         out: dir.path().join("d"),
         force: true,
-        compression: Default::default(),
+        compression,
     };
     let events = dataset::generate(&options, &Progress::default())
         .unwrap()
@@ -36,7 +36,7 @@ fn dataset() -> (tempfile::TempDir, Dataset, u64) {
 fn benches(c: &mut Criterion) {
     // As the `blastradius` binary does.
     blastradius_analyzer::keep_freed_memory();
-    let (_guard, ds, events) = dataset();
+    let (_guard, ds, events) = dataset(Codec::default());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shard = ds.root.join(&ds.parts("events")[0].path);
     let shard_rows = ds.parts("events")[0].rows;
@@ -65,6 +65,18 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    // The same events compressed with zstd, the smallest but slowest codec to read.
+    let (_zstd_guard, zstd, _) = dataset(Codec::Zstd);
+    let exact = detect::by_name("exact").unwrap();
+    group.bench_function(format!("exact_{USERS}_users_{threads}_threads_zstd"), |b| {
+        b.iter(|| {
+            black_box(
+                analyze::run(&zstd, exact.as_ref(), threads, None)
+                    .unwrap()
+                    .events,
+            )
+        })
+    });
     group.finish();
 
     let exact = analyze::run(

@@ -62,7 +62,9 @@ def main() -> int:
     dataset = ROOT / "data" / "generated" / f"facebook-2018-{args.users}u-seed2018"
     if not (dataset / "manifest.json").exists():
         subprocess.run([str(BIN), "generate", "--users", str(args.users), "--out", str(dataset), "--force"], check=True)
-    events = json.loads((dataset / "manifest.json").read_text())["counts"]["events"]
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    events = manifest["counts"]["events"]
+    codec = manifest.get("compression", "zstd")
     work = ROOT / "target" / "compare"
     work.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -104,10 +106,10 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = f"benches/compare.sh --users {args.users} --rounds {args.rounds}"
     result = {"command": command, "machine": m, "dataset": str(dataset.relative_to(ROOT)), "events": events,
-              "rounds": args.rounds, "systems": rows}
+              "compression": codec, "rounds": args.rounds, "systems": rows}
     (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# Detection of the SPEC §4 exposures, {args.users:,} users ({events:,} events)", "",
-          f"`{command}` on {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}. "
+          f"`{command}` on {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; files compressed with {codec}. "
           f"Whole-process wall time, median (min–max) of {args.rounds} alternated runs; "
           "each answer checked against `exact`'s set of exposures.", "",
           "| system | wall s | events/s | peak memory | ratio to ours | answer |", "|---|---|---:|---:|---:|---|"]
