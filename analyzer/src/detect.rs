@@ -354,6 +354,30 @@ pub fn bug_active(deploys: &[(i64, u64, bool)], ts: i64, event_id: u64) -> bool 
 mod tests {
     use super::*;
 
+    fn log_at(keys: &[(i64, u64)]) -> ShardLog {
+        ShardLog {
+            ts: keys.iter().map(|k| k.0).collect(),
+            event_id: keys.iter().map(|k| k.1).collect(),
+            kind: vec![Kind::UserRegistered; keys.len()],
+            ..ShardLog::default()
+        }
+    }
+
+    #[test]
+    fn log_order_is_checked_and_sorted_only_when_needed() {
+        let sorted = LogOrder::of(&log_at(&[(1, 5), (2, 1), (2, 1), (2, 3)]));
+        assert_eq!(sorted.permutation(), None, "already in log order");
+        assert_eq!((sorted.out_of_order, sorted.duplicates), (0, 1));
+        assert_eq!(sorted.to_vec(), vec![0, 1, 2, 3]);
+
+        // Three rows follow a later one (same ts with a smaller id counts); the twins, rows 1
+        // and 4, meet once sorted.
+        let shuffled = LogOrder::of(&log_at(&[(2, 7), (2, 3), (1, 9), (3, 0), (2, 3)]));
+        assert_eq!(shuffled.out_of_order, 3);
+        assert_eq!(shuffled.duplicates, 1);
+        assert_eq!(shuffled.permutation(), Some(&[2, 1, 4, 0, 3][..]));
+    }
+
     #[test]
     fn the_bug_is_active_between_deploys_in_log_order() {
         let deploys = [(100, 1, true), (200, 2, false)];
