@@ -291,11 +291,6 @@ impl UserGrants {
         self.0.contains(&(app, scope))
     }
 
-    /// Forgets every grant, keeping the allocation (to reuse for the next user).
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (u32, Scope)> + '_ {
         self.0.iter().copied()
     }
