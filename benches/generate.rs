@@ -13,6 +13,14 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const USERS: u64 = 40_000;
 
+/// The footer and codec of the bench's files: the default codec, as `generate` writes.
+fn provenance() -> Provenance {
+    Provenance {
+        metadata: vec![("bench".into(), "1".into())],
+        codec: Codec::default(),
+    }
+}
+
 fn world() -> World {
     World::new(Scenario::preset("facebook-2018").unwrap(), 2018)
 }
@@ -48,10 +56,7 @@ fn encode(c: &mut Criterion) {
         &mut Buffers::default(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let provenance = Provenance {
-        metadata: vec![("bench".into(), "1".into())],
-        codec: Codec::default(),
-    };
+    let provenance = provenance();
     let mut group = c.benchmark_group("encode_events_parquet");
     group.throughput(Throughput::Elements(data.events.len() as u64));
     group.sample_size(10);
@@ -76,10 +81,7 @@ fn bound(c: &mut Criterion) {
         .map(|chunk| blastradius_simulator::write::events_batch(chunk, &schema))
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let provenance = Provenance {
-        metadata: vec![("bench".into(), "1".into())],
-        codec: Codec::default(),
-    };
+    let provenance = provenance();
     let mut group = c.benchmark_group("one_thread_pipeline_vs_arrow_encode");
     group.throughput(Throughput::Elements(data.events.len() as u64));
     group.sample_size(10);
