@@ -88,7 +88,7 @@ impl Args {
             bail!(
                 "--compression {}: unknown codec; use one of {}",
                 self.world.compression,
-                Codec::NAMES.join(", ")
+                Codec::ALL.map(Codec::as_str).join(", ")
             );
         };
         let (only_shard, shards) = match (&self.shard, self.shards) {

@@ -64,17 +64,12 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The names `--compression` accepts.
-    pub const NAMES: &[&str] = &["lz4", "zstd", "snappy", "none"];
+    /// Every codec, in the order `--compression` lists them.
+    pub const ALL: [Codec; 4] = [Codec::Lz4, Codec::Zstd, Codec::Snappy, Codec::Uncompressed];
 
+    /// The codec named `name` (as [`Codec::as_str`] names it).
     pub fn parse(name: &str) -> Option<Codec> {
-        Some(match name {
-            "lz4" => Codec::Lz4,
-            "zstd" => Codec::Zstd,
-            "snappy" => Codec::Snappy,
-            "none" => Codec::Uncompressed,
-            _ => return None,
-        })
+        Codec::ALL.into_iter().find(|c| c.as_str() == name)
     }
 
     pub fn as_str(self) -> &'static str {
