@@ -3,7 +3,10 @@
 
 use std::hint::black_box;
 
-use blastradius_analyzer::{analyze, dataset::Dataset, detect, log::read_shard, score::Truth};
+use blastradius_analyzer::evaluate::universe;
+use blastradius_analyzer::output::{Catalog, app_counts};
+use blastradius_analyzer::score::{Truth, score};
+use blastradius_analyzer::{analyze, dataset::Dataset, detect, findings, log::read_shard};
 use blastradius_simulator::Scenario;
 use blastradius_simulator::dataset::{self, Codec, Options, Progress};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -23,6 +26,7 @@ fn dataset(compression: Codec) -> (tempfile::TempDir, Dataset, u64) {
         out: dir.path().join("d"),
         force: true,
         compression,
+        split_truth: None,
     };
     let events = dataset::generate(&options, &Progress::default())
         .unwrap()
@@ -50,6 +54,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let truth = Truth::read(&ds).unwrap();
+    let settings = detect::Settings::default();
     let mut group = c.benchmark_group("replay");
     group.throughput(Throughput::Elements(events));
     group.sample_size(10);
@@ -58,7 +63,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function(format!("{name}_{USERS}_users_{threads}_threads"), |b| {
             b.iter(|| {
                 black_box(
-                    analyze::run(&ds, detector.as_ref(), threads, None)
+                    analyze::run(&ds, detector.as_ref(), threads, &settings)
                         .unwrap()
                         .events,
                 )
@@ -71,7 +76,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function(format!("exact_{USERS}_users_{threads}_threads_zstd"), |b| {
         b.iter(|| {
             black_box(
-                analyze::run(&zstd, exact.as_ref(), threads, None)
+                analyze::run(&zstd, exact.as_ref(), threads, &settings)
                     .unwrap()
                     .events,
             )
@@ -79,17 +84,28 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
+    // Scoring goes through the findings contract, as for any detector: written, loaded
+    // back, scored.
     let exact = analyze::run(
         &ds,
         detect::by_name("exact").unwrap().as_ref(),
         threads,
-        None,
+        &settings,
     )
     .unwrap();
+    let catalog = Catalog::read(&ds).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let counts = app_counts(&exact.findings, &catalog.providers_by_app());
+    findings::write(dir.path(), &exact.findings, &counts, &Default::default()).unwrap();
+    let universe = universe(&ds, &catalog);
     let mut group = c.benchmark_group("score");
     group.throughput(Throughput::Elements(exact.findings.exposures.len() as u64));
-    group.bench_function("exact_findings", |b| {
-        b.iter(|| black_box(truth.score(&exact.findings, true)))
+    group.bench_function("load_exact_findings", |b| {
+        b.iter(|| black_box(findings::load(dir.path(), &universe).unwrap()))
+    });
+    let found = findings::load(dir.path(), &universe).unwrap();
+    group.bench_function("score_exact_findings", |b| {
+        b.iter(|| black_box(score(&truth, &found)))
     });
     group.finish();
 }

@@ -126,6 +126,7 @@ fn pipeline(c: &mut Criterion) {
         out: dir.path().join("d"),
         force: true,
         compression: Default::default(),
+        split_truth: None,
     };
     let events = dataset::generate(&options, &Progress::default())
         .unwrap()

@@ -4,12 +4,18 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Simulate access-control bugs as labelled, event-sourced Parquet logs, and measure
 /// detectors against the ground truth.
 #[derive(Debug, Parser)]
-#[command(name = "blastradius", version, about, max_term_width = 100)]
+#[command(
+    name = "blastradius",
+    version,
+    about,
+    max_term_width = 100,
+    allow_negative_numbers = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +25,7 @@ struct Cli {
 enum Command {
     Generate(cmd::generate::Args),
     Analyze(cmd::analyze::Args),
+    Score(cmd::score::Args),
     Run(cmd::run::Args),
     Perturb(cmd::perturb::Args),
     Stress(cmd::stress::Args),
@@ -30,10 +37,17 @@ enum Command {
 
 fn main() -> ExitCode {
     blastradius_analyzer::keep_freed_memory();
-    let cli = Cli::parse();
+    // `--seed -1` and `--skew -5m` are values (then refused with a message about the
+    // value), not unknown flags: every subcommand takes negative numbers as values.
+    let command = negative_numbers(Cli::command());
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Score(args) => cmd::score::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Perturb(args) => cmd::perturb::run(args),
         Command::Stress(args) => cmd::stress::run(args),
@@ -48,6 +62,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn negative_numbers(command: clap::Command) -> clap::Command {
+    command
+        .allow_negative_numbers(true)
+        .mut_subcommands(negative_numbers)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -1,92 +1,61 @@
-//! Runs detectors over a dataset, shards in parallel, and scores them.
+//! Runs detectors over a dataset, shards in parallel: detection only. Scoring and reports
+//! are in [`crate::evaluate`].
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
 use crate::dataset::Dataset;
-use crate::detect::{Detector, Findings, Partial};
+use crate::detect::{Detector, Findings, Partial, Settings, window_deploys};
 use crate::error::{Error, Result};
-use crate::log::read_shard_into;
-use crate::score::{Scores, Truth};
+use crate::log::{ShardLog, read_part_into};
 
 /// One detector's run over the whole dataset.
 #[derive(Debug)]
 pub struct Run {
     pub detector: &'static str,
     pub findings: Findings,
-    pub scores: Option<Scores>,
     pub events: u64,
     pub wall_seconds: f64,
     /// Replay time of each batch of about 65,536 events (read excluded), in microseconds.
     pub batch_replay_us: Histogram<u64>,
     /// Time spent reading and decoding Parquet, summed over threads.
     pub read_seconds: f64,
+    /// Values outside their range, per events file (see [`crate::log::Damage`]).
+    pub damage: BTreeMap<PathBuf, BTreeMap<&'static str, u64>>,
 }
 
-/// Summary figures of a run, as written to `report.json`.
-#[derive(Debug, Serialize)]
-pub struct RunSummary {
-    pub detector: String,
-    pub affected_users: u64,
-    pub exposures: u64,
-    pub message_violations: u64,
-    pub events: u64,
-    pub wall_seconds: f64,
-    pub events_per_second: f64,
-    pub batch_replay_ms_p50: f64,
-    pub batch_replay_ms_p99: f64,
-    pub batch_replay_ms_max: f64,
-    pub read_seconds: f64,
-    pub out_of_order_events: u64,
-    /// Damage the detector counted instead of failing on.
-    pub unresolved: std::collections::BTreeMap<String, u64>,
-    pub scores: Option<Scores>,
-}
+/// A shard's deploy events, `(ts, event_id, introduces)`.
+type Deploys = Vec<(i64, u64, bool)>;
 
-impl Run {
-    pub fn summary(&self) -> RunSummary {
-        let ms = |q: f64| self.batch_replay_us.value_at_quantile(q) as f64 / 1000.0;
-        RunSummary {
-            detector: self.detector.to_string(),
-            affected_users: self.findings.affected_users.len() as u64,
-            exposures: self.findings.exposures.len() as u64,
-            message_violations: self.findings.violations.len() as u64,
-            events: self.events,
-            wall_seconds: self.wall_seconds,
-            events_per_second: self.events as f64 / self.wall_seconds.max(1e-9),
-            batch_replay_ms_p50: ms(0.5),
-            batch_replay_ms_p99: ms(0.99),
-            batch_replay_ms_max: self.batch_replay_us.max() as f64 / 1000.0,
-            read_seconds: self.read_seconds,
-            out_of_order_events: self.findings.out_of_order,
-            unresolved: self
-                .findings
-                .unresolved
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            scores: self.scores.clone(),
-        }
-    }
+/// What one worker hands back for a shard.
+struct ShardOutcome {
+    part: Partial,
+    events: u64,
+    read_seconds: f64,
+    deploys: Deploys,
+    damage: BTreeMap<&'static str, u64>,
 }
-
-/// A shard's partial result, events, replay microseconds and read seconds.
-type ShardOutcome = (Partial, u64, u64, f64);
 
 /// Runs `detector` over every event shard of `dataset` on `threads` threads, each holding
-/// one shard at a time, and scores it against `truth` when given.
+/// one shard at a time.
+///
+/// The bug window comes from each shard's deploy events, which every shard carries; they
+/// must agree. `settings.bug_window` replaces them, for a log that lost them.
 ///
 /// # Errors
-/// The first shard that cannot be read or does not match the contract.
+/// The first shard that cannot be read or does not match the contract; a shard without a
+/// `bug_introduced` deploy (unless `settings.bug_window` is given); shards whose deploys
+/// disagree.
 pub fn run(
     dataset: &Dataset,
     detector: &dyn Detector,
     threads: usize,
-    truth: Option<&Truth>,
+    settings: &Settings,
 ) -> Result<Run> {
     let shards = dataset.parts(blastradius_schema::path::EVENTS_DIR);
     if shards.is_empty() {
@@ -102,23 +71,32 @@ pub fn run(
         for _ in 0..threads.clamp(1, shards.len()) {
             scope.spawn(|| {
                 // One shard's columns per thread, reused from shard to shard.
-                let mut log = crate::log::ShardLog::default();
+                let mut log = ShardLog::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = shards.get(i) else { break };
                     let t0 = Instant::now();
-                    let path = dataset.root.join(&entry.path);
-                    let result = read_shard_into(&path, detector.columns(), &mut log).map(|()| {
-                        let read = t0.elapsed().as_secs_f64();
-                        let t1 = Instant::now();
-                        let part = detector.shard(&log);
-                        (
-                            part,
-                            log.len() as u64,
-                            t1.elapsed().as_micros() as u64,
-                            read,
-                        )
-                    });
+                    let result =
+                        read_part_into(dataset, entry, detector.columns(), &mut log).map(|()| {
+                            let read_seconds = t0.elapsed().as_secs_f64();
+                            let deploys = std::mem::take(&mut log.deploys);
+                            log.deploys = match settings.bug_window {
+                                Some(w) => window_deploys(w),
+                                None => deploys.clone(),
+                            };
+                            let mut part = detector.shard(&log);
+                            let damage = std::mem::take(&mut log.damage);
+                            for (k, v) in &damage {
+                                *part.unresolved.entry(k).or_default() += v;
+                            }
+                            ShardOutcome {
+                                part,
+                                events: log.len() as u64,
+                                read_seconds,
+                                deploys,
+                                damage,
+                            }
+                        });
                     let failed = result.is_err();
                     results
                         .lock()
@@ -136,26 +114,53 @@ pub fn run(
     let mut parts = Vec::with_capacity(results.len());
     let mut hist = Histogram::<u64>::new(3).expect("valid precision");
     let (mut events, mut read_seconds) = (0, 0.0);
-    for (_, r) in results {
-        let (mut part, n, _, read) = r?;
-        for us in std::mem::take(&mut part.batch_micros) {
+    let mut damage = BTreeMap::new();
+    let mut first_deploys: Option<(usize, Deploys)> = None;
+    for (i, r) in results {
+        let mut out = r?;
+        let path = dataset.root.join(&shards[i].path);
+        if settings.bug_window.is_none() {
+            if !out.deploys.iter().any(|d| d.2) {
+                return Err(Error::dataset(
+                    &path,
+                    "holds no bug_introduced deploy event, so the bug window is unknown; every \
+                     shard carries the deploys, so the log is damaged: pass --bug-window \
+                     START/END to analyze it with a window you know",
+                ));
+            }
+            match &first_deploys {
+                None => first_deploys = Some((i, out.deploys.clone())),
+                Some((j, d)) if *d != out.deploys => {
+                    return Err(Error::dataset(
+                        &path,
+                        format!(
+                            "its deploy events differ from those of {}; every shard carries the same deploys, so one of them is damaged: pass --bug-window START/END to analyze with a window you know",
+                            shards[*j].path
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for us in std::mem::take(&mut out.part.batch_micros) {
             hist.record(us.max(1)).expect("auto-resizing histogram");
         }
-        parts.push(part);
-        events += n;
-        read_seconds += read;
+        if !out.damage.is_empty() {
+            damage.insert(path, out.damage);
+        }
+        parts.push(out.part);
+        events += out.events;
+        read_seconds += out.read_seconds;
     }
     let findings = detector.finish(parts);
-    let wall_seconds = started.elapsed().as_secs_f64();
-    let reports_exposures = detector.name() != "naive";
     Ok(Run {
         detector: detector.name(),
-        scores: truth.map(|t| t.score(&findings, reports_exposures)),
         findings,
         events,
-        wall_seconds,
+        wall_seconds: started.elapsed().as_secs_f64(),
         batch_replay_us: hist,
         read_seconds,
+        damage,
     })
 }
 
@@ -176,9 +181,8 @@ pub fn detector_names() -> Vec<&'static str> {
 pub fn run_named(
     dataset: &Dataset,
     name: &str,
-    settings: &crate::detect::Settings,
+    settings: &Settings,
     threads: usize,
-    truth: Option<&Truth>,
 ) -> Result<Run> {
     #[cfg(feature = "datafusion")]
     if name == "sql" {
@@ -190,12 +194,12 @@ pub fn run_named(
             .sum();
         return Ok(Run {
             detector: "sql",
-            scores: truth.map(|t| t.score(&findings, true)),
             findings,
             events,
             wall_seconds,
             batch_replay_us: Histogram::<u64>::new(3).expect("valid precision"),
             read_seconds: 0.0,
+            damage: BTreeMap::new(),
         });
     }
     let detector = crate::detect::by_name_with(name, settings).ok_or_else(|| {
@@ -207,5 +211,5 @@ pub fn run_named(
             ),
         )
     })?;
-    run(dataset, detector.as_ref(), threads, truth)
+    run(dataset, detector.as_ref(), threads, settings)
 }

@@ -1,9 +1,18 @@
-//! Opens a dataset folder: the manifest, its schema version, and optionally every checksum.
+//! Opens a dataset folder: the manifest, its schema version, and every file it lists.
+//!
+//! Nothing is taken on trust: every path must stay inside the folder, every listed file must
+//! be there with its size, the folder may hold no shard the manifest does not list, and
+//! every file is checked against its checksum as it is read (see [`Dataset::read`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use blastradius_schema::{SCHEMA_VERSION, path};
+use blastradius_schema::{SCHEMA_VERSION, path, time::parse_utc};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -17,6 +26,84 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     #[serde(default)]
     pub complete: bool,
+    #[serde(default)]
+    pub users: u64,
+    #[serde(default)]
+    pub shards: u32,
+    #[serde(default)]
+    pub only_shard: Option<u32>,
+    #[serde(default)]
+    pub period: Option<Window>,
+    #[serde(default)]
+    pub generator: String,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub scenario: Option<ScenarioInfo>,
+    /// What `perturb` did, when it made this dataset.
+    #[serde(default)]
+    pub perturbation: Option<serde_json::Value>,
+    /// Counts of the truth, when generated (used to describe a blind dataset's key).
+    #[serde(default)]
+    pub counts: Option<serde_json::Value>,
+    /// For a dataset whose truth was written apart: the answer key it belongs with.
+    #[serde(default)]
+    pub truth_key: Option<TruthKey>,
+}
+
+/// What a blind dataset says of its answer key.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct TruthKey {
+    /// SHA-256 of the key's `key.json`.
+    pub sha256: String,
+}
+
+impl Manifest {
+    /// A manifest listing the files of an answer key, to read them with [`Dataset::read`].
+    pub(crate) fn for_key(key: &crate::key::KeyManifest) -> Self {
+        Manifest {
+            format: "blastradius-key".into(),
+            schema_version: SCHEMA_VERSION,
+            files: key.files.clone(),
+            complete: true,
+            users: 0,
+            shards: 0,
+            only_shard: None,
+            period: None,
+            generator: String::new(),
+            seed: 0,
+            scenario: None,
+            perturbation: None,
+            counts: None,
+            truth_key: None,
+        }
+    }
+
+    /// The identity of the world this dataset was made from (see
+    /// [`blastradius_schema::world_id`]).
+    pub fn world_id(&self) -> String {
+        blastradius_schema::world_id(
+            &self.generator,
+            self.seed,
+            self.users,
+            self.scenario.as_ref().map_or("", |s| s.sha256.as_str()),
+        )
+    }
+}
+
+/// Two instants as RFC 3339 text.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+}
+
+/// The scenario a dataset was made from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    #[serde(default)]
+    pub sha256: String,
 }
 
 /// A file listed in the manifest.
@@ -26,6 +113,10 @@ pub struct FileEntry {
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// Checked on every read when present (datasets from before it have none: their files
+    /// are checked against `sha256` instead).
+    #[serde(default)]
+    pub crc32c: Option<String>,
 }
 
 /// An opened dataset.
@@ -35,13 +126,35 @@ pub struct Dataset {
     pub manifest: Manifest,
 }
 
+/// Folders that hold one Parquet part per shard.
+const SHARDED: &[&str] = &[
+    path::EVENTS_DIR,
+    path::USERS_DIR,
+    path::EXPOSURES_DIR,
+    path::AFFECTED_USERS_DIR,
+    path::MESSAGE_VIOLATIONS_DIR,
+];
+
+/// The oldest time a log may hold: the history before a period reaches back at most 100
+/// years (the scenario's limit).
+const HISTORY_US: i64 = 36_500 * blastradius_schema::time::DAY;
+
 impl Dataset {
-    /// Opens `root`, checking the manifest and that every listed file exists with its size.
+    /// Opens `root`, checking the manifest, that every listed file exists inside `root` with
+    /// its size, and that the folders hold exactly the shards the manifest lists.
     ///
     /// # Errors
-    /// A missing or unreadable manifest, another schema version, or a missing or resized file.
+    /// A missing or unreadable manifest, another schema version, a path that leaves the
+    /// folder, a missing or resized file, a shard the manifest does not list, or a shard
+    /// count that disagrees with the manifest.
     pub fn open(root: &Path) -> Result<Self> {
         let manifest_path = root.join(path::MANIFEST);
+        if !root.is_dir() {
+            return Err(Error::dataset(
+                root,
+                "no such dataset folder; give the folder `blastradius generate` wrote",
+            ));
+        }
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
             Error::dataset(
                 &manifest_path,
@@ -70,9 +183,15 @@ impl Dataset {
             ));
         }
         for f in &manifest.files {
-            let p = root.join(&f.path);
+            let p = blastradius_safefs::confined(root, &f.path)
+                .map_err(|m| Error::dataset(&manifest_path, m))?;
             let meta = std::fs::metadata(&p).map_err(|e| {
-                Error::dataset(&p, format!("listed in the manifest but unreadable ({e})"))
+                Error::dataset(
+                    &p,
+                    format!(
+                        "listed in the manifest but unreadable ({e}); restore it or regenerate the dataset"
+                    ),
+                )
             })?;
             if meta.len() != f.bytes {
                 return Err(Error::dataset(
@@ -85,10 +204,82 @@ impl Dataset {
                 ));
             }
         }
-        Ok(Dataset {
+        let dataset = Dataset {
             root: root.to_path_buf(),
             manifest,
-        })
+        };
+        dataset.check_folders()?;
+        dataset.check_shards()?;
+        Ok(dataset)
+    }
+
+    /// Every folder of shards holds only the parts the manifest lists.
+    fn check_folders(&self) -> Result<()> {
+        for dir in SHARDED {
+            let folder = self.root.join(dir);
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            let listed: Vec<&str> = self.parts(dir).iter().map(|f| f.path.as_str()).collect();
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.') && n.ends_with(".parquet"))
+                .collect();
+            names.sort();
+            for name in names {
+                let relative = format!("{dir}/{name}");
+                if !listed.contains(&relative.as_str()) {
+                    return Err(Error::dataset(
+                        folder.join(&name),
+                        "is in the dataset folder but not in its manifest (a shard of another \
+                         run, or one the manifest lost); move it out, or regenerate the dataset",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The manifest lists one events part per shard it declares, none of them empty.
+    fn check_shards(&self) -> Result<()> {
+        let parts = self.parts(path::EVENTS_DIR);
+        let m = &self.manifest;
+        let expected: Vec<String> = match (m.only_shard, m.shards) {
+            (_, 0) => return Ok(()), // a manifest from before the count was recorded
+            (Some(i), _) => vec![format!("{}/{}", path::EVENTS_DIR, path::part(i))],
+            (None, n) => (0..n)
+                .map(|i| format!("{}/{}", path::EVENTS_DIR, path::part(i)))
+                .collect(),
+        };
+        let listed: Vec<String> = parts.iter().map(|f| f.path.clone()).collect();
+        if let Some(missing) = expected.iter().find(|e| !listed.contains(e)) {
+            return Err(Error::dataset(
+                self.root.join(path::MANIFEST),
+                format!(
+                    "declares {} events shard(s) but does not list {missing}; the dataset is \
+                     incomplete: regenerate it, or merge its parts",
+                    expected.len()
+                ),
+            ));
+        }
+        if let Some(extra) = listed.iter().find(|l| !expected.contains(l)) {
+            return Err(Error::dataset(
+                self.root.join(path::MANIFEST),
+                format!(
+                    "lists {extra}, which is not one of its {} declared shard(s)",
+                    expected.len()
+                ),
+            ));
+        }
+        if let Some(empty) = parts.iter().find(|f| f.rows == 0) {
+            return Err(Error::dataset(
+                self.root.join(&empty.path),
+                "holds no rows; every events shard holds at least the deploy events, so the \
+                 shard is damaged: regenerate the dataset",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks every file's SHA-256 against the manifest.
@@ -98,35 +289,77 @@ impl Dataset {
     pub fn verify(&self) -> Result<()> {
         for f in &self.manifest.files {
             let p = self.root.join(&f.path);
-            let mut file = std::fs::File::open(&p).map_err(|source| Error::Io {
-                path: p.clone(),
-                source,
-            })?;
+            let mut file = std::fs::File::open(&p).map_err(Error::io(&p))?;
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = file.read(&mut buf).map_err(|source| Error::Io {
-                    path: p.clone(),
-                    source,
-                })?;
+                let n = file.read(&mut buf).map_err(Error::io(&p))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
             }
-            let digest: String = hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            if digest != f.sha256 {
-                return Err(Error::dataset(
-                    &p,
-                    "checksum differs from the manifest: the file is damaged; regenerate it",
-                ));
+            if hex(&hasher.finalize()) != f.sha256 {
+                return Err(damaged(&p, "SHA-256"));
             }
         }
         Ok(())
+    }
+
+    /// Reads a listed file whole and checks it against the manifest: its size, and its
+    /// CRC-32C (or, for datasets without one, its SHA-256). Reading the file once into
+    /// memory costs less than the many small reads of decoding it from disk, and the
+    /// check then runs over bytes already in cache.
+    ///
+    /// # Errors
+    /// A file that cannot be read, or whose bytes differ from what the manifest recorded.
+    pub fn read(&self, entry: &FileEntry) -> Result<Bytes> {
+        let p = self.root.join(&entry.path);
+        let data = std::fs::read(&p).map_err(Error::io(&p))?;
+        if data.len() as u64 != entry.bytes {
+            return Err(Error::dataset(
+                &p,
+                format!(
+                    "{} bytes but the manifest says {}: the file is truncated or replaced",
+                    data.len(),
+                    entry.bytes
+                ),
+            ));
+        }
+        match &entry.crc32c {
+            Some(expected) => {
+                if format!("{:08x}", crc32c::crc32c(&data)) != *expected {
+                    return Err(damaged(&p, "CRC-32C"));
+                }
+            }
+            None => {
+                if hex(&Sha256::digest(&data)) != entry.sha256 {
+                    return Err(damaged(&p, "SHA-256"));
+                }
+            }
+        }
+        Ok(Bytes::from(data))
+    }
+
+    /// A reader of a listed Parquet file, checked by [`Dataset::read`], whose row count must
+    /// match the manifest's and whose enum columns decode as dictionaries.
+    ///
+    /// # Errors
+    /// As [`Dataset::read`], a file that is not Parquet, or another row count.
+    pub fn reader(&self, entry: &FileEntry) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
+        let p = self.root.join(&entry.path);
+        let builder = parquet_reader(&p, self.read(entry)?)?;
+        let rows = builder.metadata().file_metadata().num_rows() as u64;
+        if rows != entry.rows {
+            return Err(Error::dataset(
+                &p,
+                format!(
+                    "holds {rows} rows but the manifest says {}: the file was replaced",
+                    entry.rows
+                ),
+            ));
+        }
+        Ok(builder)
     }
 
     /// The files of a sharded table, in shard order (`events`, `truth/exposures`, ...).
@@ -139,8 +372,78 @@ impl Dataset {
             .collect()
     }
 
-    /// Whether the ground truth is present (a user's own log has none).
+    /// The listed file at `relative`, if any.
+    pub fn file(&self, relative: &str) -> Option<&FileEntry> {
+        self.manifest.files.iter().find(|f| f.path == relative)
+    }
+
+    /// Whether the ground truth is present (a user's own log has none; a blind dataset's
+    /// is in its answer key).
     pub fn has_truth(&self) -> bool {
         !self.parts(path::EXPOSURES_DIR).is_empty()
     }
+
+    /// The users the events part `entry` may hold (see [`blastradius_schema::shard_users`]),
+    /// when the manifest says how users were split.
+    pub fn shard_users(&self, entry: &FileEntry) -> Option<std::ops::Range<u64>> {
+        let m = &self.manifest;
+        if m.shards == 0 || m.users == 0 {
+            return None;
+        }
+        let name = entry.path.rsplit('/').next()?;
+        let index: u32 = name
+            .strip_prefix("part-")?
+            .strip_suffix(".parquet")?
+            .parse()
+            .ok()?;
+        (index < m.shards).then(|| blastradius_schema::shard_users(m.users, m.shards, index))
+    }
+
+    /// The times a log may hold: from 100 years before the period to its end.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let p = self.manifest.period.as_ref()?;
+        let (start, end) = (parse_utc(&p.start).ok()?, parse_utc(&p.end).ok()?);
+        Some((start.saturating_sub(HISTORY_US), end))
+    }
+
+    /// What the reader checks of the events part `entry`.
+    pub fn expect(&self, entry: &FileEntry) -> crate::log::Expect {
+        crate::log::Expect {
+            users: self.shard_users(entry),
+            time: self.time_range(),
+        }
+    }
+}
+
+/// A Parquet reader over `data` (the file at `path`) whose enum columns decode as
+/// dictionaries (see [`blastradius_schema::reading`]).
+///
+/// # Errors
+/// When `data` is not Parquet.
+pub fn parquet_reader(path: &Path, data: Bytes) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
+    let perr = Error::parquet(path);
+    let plain = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new()).map_err(&perr)?;
+    let hint = Arc::new(blastradius_schema::reading(plain.schema()));
+    let meta = ArrowReaderMetadata::try_new(
+        plain.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hint),
+    )
+    .map_err(&perr)?;
+    Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+        data, meta,
+    ))
+}
+
+fn damaged(path: &Path, sum: &str) -> Error {
+    Error::dataset(
+        path,
+        format!(
+            "its {sum} differs from the manifest: the file is damaged (a changed byte) or \
+             replaced; restore it from a copy, or regenerate the dataset"
+        ),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -44,6 +44,8 @@ pub struct Partial {
     pub batch_micros: Vec<u64>,
     /// What the detector could not explain in a damaged log, by kind (see [`Unresolved`]).
     pub unresolved: BTreeMap<&'static str, u64>,
+    /// What the detector says about itself (state size, depth), by name.
+    pub stats: BTreeMap<&'static str, u64>,
 }
 
 /// The kinds of damage a detector counts instead of failing on.
@@ -109,9 +111,28 @@ impl Default for BatchTimer {
     }
 }
 
+/// The levels a detector reports besides affected users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reports {
+    pub exposures: bool,
+    pub violations: bool,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Reports {
+            exposures: true,
+            violations: true,
+        }
+    }
+}
+
 /// What a detector found in the whole dataset.
 #[derive(Debug, Default)]
 pub struct Findings {
+    /// Which levels are findings: a detector that names users only leaves `exposures` and
+    /// `violations` empty without claiming there are none.
+    pub reports: Reports,
     /// Exposures by (app, user, photo); empty for detectors that only name users.
     pub exposures: Vec<Exposure>,
     pub affected_users: BTreeSet<u64>,
@@ -122,6 +143,8 @@ pub struct Findings {
     pub out_of_order: u64,
     pub bug_window: Option<(i64, i64)>,
     pub unresolved: BTreeMap<&'static str, u64>,
+    /// What the detector says about itself (see [`Partial::stats`]).
+    pub stats: BTreeMap<&'static str, u64>,
 }
 
 /// A detection algorithm.
@@ -143,14 +166,31 @@ pub trait Detector: Sync {
 pub struct Settings {
     /// State budget of the streaming detector per shard, in bytes.
     pub memory_limit: u64,
+    /// The bug window `(introduced, fixed)` to use instead of the log's deploy events
+    /// (`i64::MAX`: never fixed), for a log that lost them.
+    pub bug_window: Option<(i64, i64)>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             memory_limit: crate::streaming::DEFAULT_LIMIT,
+            bug_window: None,
         }
     }
+}
+
+/// The smallest `--memory-limit` the streaming detector takes: a budget that tracks nobody
+/// measures nothing.
+pub const MIN_MEMORY_LIMIT: u64 = 4096;
+
+/// The deploys a window given by the user stands for.
+pub fn window_deploys((start, end): (i64, i64)) -> Vec<(i64, u64, bool)> {
+    let mut d = vec![(start, 0, true)];
+    if end != i64::MAX {
+        d.push((end, 0, false));
+    }
+    d
 }
 
 /// The detectors `--detector` knows, by name, with default settings.
@@ -239,10 +279,9 @@ pub fn log_order(log: &ShardLog) -> (Vec<u32>, u64) {
     (order.to_vec(), order.out_of_order)
 }
 
-/// The bug window read from the deploy events of one shard: first `bug_introduced`, and the
-/// first `bug_fixed` after it (open-ended when the fix is missing).
+/// The bug window of one shard's deploys (see [`bug_window_of`]).
 pub fn bug_window(log: &ShardLog) -> Option<(i64, i64)> {
-    bug_window_of(&deploys(log))
+    bug_window_of(&log.deploys)
 }
 
 /// [`bug_window`] from the shard's [`deploys`].

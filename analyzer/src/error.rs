@@ -1,4 +1,7 @@
 //! The analyzer's one error type; every message names the file and what was expected.
+//!
+//! An OS or Parquet message is part of the variant's own text, never a separate cause, so a
+//! printed error chain says each thing once.
 
 use std::path::PathBuf;
 
@@ -9,7 +12,7 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     Dataset { path: PathBuf, message: String },
 
-    #[error("{}: column `{column}` {problem}; expected {expected} (regenerate the dataset with this version of blastradius)", path.display())]
+    #[error("{}: column `{column}` {problem}; expected {expected}", path.display())]
     Schema {
         path: PathBuf,
         column: String,
@@ -17,19 +20,26 @@ pub enum Error {
         expected: String,
     },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
-    #[error("{}: cannot read Parquet ({source}); the file is truncated or not Parquet: regenerate it", path.display())]
+    /// A file that cannot be decoded.
+    #[error("{}: cannot read Parquet ({error}); the file is truncated or not Parquet: regenerate it", path.display())]
     Parquet {
         path: PathBuf,
-        #[source]
-        source: parquet::errors::ParquetError,
+        error: parquet::errors::ParquetError,
     },
+
+    /// An output that cannot be written (a full disk, a folder without permission).
+    #[error("{}: cannot write ({error})", path.display())]
+    Write { path: PathBuf, error: String },
+
+    /// Where an output may go: see `blastradius_safefs`.
+    #[error(transparent)]
+    Output(#[from] blastradius_safefs::Error),
 }
 
 /// The analyzer's result type.
@@ -40,6 +50,34 @@ impl Error {
         Error::Dataset {
             path: path.into(),
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |error| Error::Io { path, error }
+    }
+
+    pub(crate) fn parquet(
+        path: impl Into<PathBuf>,
+    ) -> impl Fn(parquet::errors::ParquetError) -> Error {
+        let path = path.into();
+        move |error| Error::Parquet {
+            path: path.clone(),
+            error,
+        }
+    }
+
+    pub(crate) fn write(
+        path: impl Into<PathBuf>,
+    ) -> impl Fn(parquet::errors::ParquetError) -> Error {
+        let path = path.into();
+        move |error| Error::Write {
+            path: path.clone(),
+            error: match error {
+                parquet::errors::ParquetError::External(e) => e.to_string(),
+                other => other.to_string(),
+            },
         }
     }
 }

@@ -4,7 +4,7 @@ use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
     BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Unresolved, UserGrants, Violation,
-    add_unresolved, bug_active, bug_window_of, deploys, merge_exposures,
+    add_unresolved, bug_active, bug_window_of, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -287,10 +287,10 @@ impl Detector for Exact {
 
     fn shard(&self, log: &ShardLog) -> Partial {
         let order = LogOrder::of(log);
-        let deploys = deploys(log);
+        let deploys = &log.deploys;
         let mut part = Partial {
             out_of_order: order.out_of_order,
-            bug_window: bug_window_of(&deploys),
+            bug_window: bug_window_of(deploys),
             ..Partial::default()
         };
         if order.duplicates > 0 {
@@ -299,7 +299,7 @@ impl Detector for Exact {
         }
         let mut replay = Replay {
             log,
-            deploys: &deploys,
+            deploys,
             callers: Callers::of(log),
             states: Vec::new(),
             dedupe: order.duplicates > 0,
@@ -330,6 +330,7 @@ impl Detector for Exact {
             add_unresolved(&mut unresolved, &p.unresolved);
         }
         Findings {
+            reports: Default::default(),
             unresolved,
             user_apps,
             affected_users: exposures.iter().map(|e| e.user_id).collect(),
@@ -337,6 +338,7 @@ impl Detector for Exact {
             violations,
             out_of_order: parts.iter().map(|p| p.out_of_order).sum(),
             bug_window: parts.iter().find_map(|p| p.bug_window),
+            stats: Default::default(),
         }
     }
 }
@@ -433,7 +435,8 @@ mod tests {
         }
     }
 
-    fn exposed(log: ShardLog) -> Vec<(u64, i64)> {
+    fn exposed(mut log: ShardLog) -> Vec<(u64, i64)> {
+        log.deploys = crate::detect::deploys(&log);
         let f = Exact.finish(vec![Exact.shard(&log)]);
         f.exposures
             .iter()
@@ -483,14 +486,37 @@ mod tests {
         b.grant(10, 5, Kind::PermissionGranted)
             .upload(12, 11, Surface::Story);
         b.call(21, 150, 200, 0).system(1, 100, Kind::BugIntroduced);
-        let log = b.0;
+        let mut log = b.0;
+        log.deploys = crate::detect::deploys(&log);
         let part = Exact.shard(&log);
         assert_eq!(part.out_of_order, 1);
         assert_eq!(part.exposures.len(), 1);
     }
 
     fn run(log: &ShardLog) -> Findings {
-        Exact.finish(vec![Exact.shard(log)])
+        let mut log = copy(log);
+        log.deploys = crate::detect::deploys(&log);
+        Exact.finish(vec![Exact.shard(&log)])
+    }
+
+    fn copy(l: &ShardLog) -> ShardLog {
+        ShardLog {
+            path: l.path.clone(),
+            event_id: l.event_id.clone(),
+            ts: l.ts.clone(),
+            kind: l.kind.clone(),
+            user_id: l.user_id.clone(),
+            app_id: l.app_id.clone(),
+            photo_id: l.photo_id.clone(),
+            surface: l.surface.clone(),
+            scope: l.scope.clone(),
+            action: l.action.clone(),
+            status: l.status.clone(),
+            page: l.page.clone(),
+            page_size: l.page_size.clone(),
+            deploys: Vec::new(),
+            damage: Default::default(),
+        }
     }
 
     /// A world with one story exposed by a call during the bug.

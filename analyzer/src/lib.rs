@@ -4,20 +4,31 @@
 //! simulator, so a bug in the simulator's server model cannot hide by being shared.
 //!
 //! ```no_run
-//! use blastradius_analyzer::{analyze, dataset::Dataset, detect, score::Truth};
+//! use blastradius_analyzer::evaluate::{AnalyzeOptions, Collect, analyze};
 //!
-//! let dataset = Dataset::open(std::path::Path::new("data/sample")).unwrap();
-//! let truth = Truth::read(&dataset).unwrap();
-//! let exact = detect::by_name("exact").unwrap();
-//! let run = analyze::run(&dataset, exact.as_ref(), 2, Some(&truth)).unwrap();
-//! assert_eq!(run.scores.unwrap().users.recall, 1.0);
+//! let options = AnalyzeOptions {
+//!     detectors: vec!["exact".into()],
+//!     settings: Default::default(),
+//!     threads: 2,
+//!     verify: false,
+//!     truth_key: None,
+//!     out: "target/sample-report".into(),
+//!     force: true,
+//! };
+//! let report = analyze("data/sample".as_ref(), &options, &mut Collect::default()).unwrap();
+//! let users = report.detectors[0].scores.as_ref().unwrap().users.unwrap();
+//! assert_eq!(users.recall, Some(1.0));
 //! ```
 
 pub mod analyze;
+pub mod chart;
 pub mod dataset;
 pub mod detect;
 pub mod error;
+pub mod evaluate;
 pub mod exact;
+pub mod findings;
+pub mod key;
 pub mod log;
 pub mod naive;
 pub mod output;

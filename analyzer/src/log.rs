@@ -1,6 +1,13 @@
-//! Reads one event shard into columns, checking its schema against the contract first.
+//! Reads one event shard into columns, checking it against the contract as it goes.
+//!
+//! Checks that make the read fail (the answer would be wrong): the schema of every column
+//! read, and a null where the row's kind says the column applies (it would read as 0, and a
+//! null `user_id` would hand the row to user 0). Checks that count instead (the log is
+//! damaged but still replays): values outside their range, reported as damage beside the
+//! findings and on the terminal.
 
-use std::fs::File;
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -8,9 +15,11 @@ use arrow::datatypes::{
     DataType, Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type,
 };
 use blastradius_schema::{Action, Kind, Scope, Surface, col, events_schema};
+use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::dataset::{Dataset, FileEntry, parquet_reader};
 use crate::error::{Error, Result};
 
 /// One shard of the event log, column by column. Null values read as 0 / the first variant;
@@ -30,6 +39,39 @@ pub struct ShardLog {
     pub status: Vec<u16>,
     pub page: Vec<u32>,
     pub page_size: Vec<u32>,
+    /// The deploys in log order, `(ts, event_id, introduces)`: the shard's own system rows,
+    /// or the window the user gave instead (see [`crate::detect::Settings::bug_window`]).
+    pub deploys: Vec<(i64, u64, bool)>,
+    /// Values outside their range, by what is wrong (see [`Damage`]).
+    pub damage: BTreeMap<&'static str, u64>,
+}
+
+/// What the reader counts as damage instead of failing on.
+pub struct Damage;
+
+impl Damage {
+    pub const USER_OUT_OF_SHARD: &'static str = "user id outside its shard's range of users";
+    pub const TIME_OUT_OF_PERIOD: &'static str =
+        "timestamp after the period, or more than 100 years before it";
+    pub const BAD_STATUS: &'static str = "API call with an HTTP status outside 100-599";
+    pub const BAD_PAGE: &'static str =
+        "photo call with page_size 0, or a first item past 2^32 (page x page_size)";
+    /// Every kind, for reports that list them.
+    pub const ALL: &'static [&'static str] = &[
+        Self::USER_OUT_OF_SHARD,
+        Self::TIME_OUT_OF_PERIOD,
+        Self::BAD_STATUS,
+        Self::BAD_PAGE,
+    ];
+}
+
+/// What the manifest says a shard may hold, for the range checks.
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    /// The users of the shard.
+    pub users: Option<Range<u64>>,
+    /// The earliest and latest time of the log.
+    pub time: Option<(i64, i64)>,
 }
 
 impl ShardLog {
@@ -55,6 +97,8 @@ impl ShardLog {
         self.status.clear();
         self.page.clear();
         self.page_size.clear();
+        self.deploys.clear();
+        self.damage.clear();
     }
 
     fn reserve(&mut self, rows: usize) {
@@ -90,37 +134,59 @@ pub const ALL_COLUMNS: &[&str] = &[
     col::PAGE_SIZE,
 ];
 
-fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
-    move |source| Error::Parquet {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Reads `path`, checking that every needed column exists with the contract's type.
+/// Reads every column of the file at `path`, without a manifest to check it against (for
+/// tests and benches; [`read_part_into`] is the checked read).
 ///
 /// # Errors
-/// [`Error::Schema`] naming the column and the expected type, [`Error::Parquet`] for a
-/// truncated or corrupt file, [`Error::Io`] when it cannot be opened.
+/// [`Error::Schema`] naming the column and the expected type, or a misplaced null;
+/// [`Error::Parquet`] for a truncated or corrupt file, [`Error::Io`] when it cannot be read.
 pub fn read_shard(path: &Path) -> Result<ShardLog> {
     let mut log = ShardLog::default();
     read_shard_into(path, ALL_COLUMNS, &mut log)?;
     Ok(log)
 }
 
-/// Reads only `columns` of `path` (always with `event_id`, `ts` and `kind`, which log order
-/// and the deploy events need) into `log`, reusing its allocations; the other columns of
-/// `log` are left empty.
+/// Reads only `columns` of the file at `path` into `log` (see [`read_shard`]).
 ///
 /// # Errors
 /// As [`read_shard`].
 pub fn read_shard_into(path: &Path, columns: &[&str], log: &mut ShardLog) -> Result<()> {
+    let data = Bytes::from(std::fs::read(path).map_err(Error::io(path))?);
+    decode(
+        path,
+        parquet_reader(path, data)?,
+        columns,
+        log,
+        &Expect::default(),
+    )
+}
+
+/// Reads only `columns` (always with `event_id`, `ts` and `kind`, which log order and the
+/// deploy events need) of the events part `entry` of `dataset` into `log`, reusing its
+/// allocations; the other columns of `log` are left empty. The file is checked against the
+/// manifest first (checksum, rows), then its contents against the contract.
+///
+/// # Errors
+/// As [`Dataset::reader`] and [`read_shard`].
+pub fn read_part_into(
+    dataset: &Dataset,
+    entry: &FileEntry,
+    columns: &[&str],
+    log: &mut ShardLog,
+) -> Result<()> {
+    let path = dataset.root.join(&entry.path);
+    let builder = dataset.reader(entry)?;
+    decode(&path, builder, columns, log, &dataset.expect(entry))
+}
+
+fn decode(
+    path: &Path,
+    builder: ParquetRecordBatchReaderBuilder<Bytes>,
+    columns: &[&str],
+    log: &mut ShardLog,
+    expect: &Expect,
+) -> Result<()> {
     log.clear();
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err(path))?;
     let contract = events_schema();
     let schema = builder.schema().clone();
     let mut indices = Vec::new();
@@ -135,12 +201,15 @@ pub fn read_shard_into(path: &Path, columns: &[&str], log: &mut ShardLog) -> Res
                 path: path.into(),
                 column: name.to_string(),
                 problem: "is missing".into(),
-                expected: format!("{}", want.data_type()),
+                expected: format!("{} (see data/README.md)", want.data_type()),
             });
         };
         let compatible = match (want.data_type(), got.data_type()) {
             (DataType::Dictionary(..), DataType::Dictionary(k, v)) => {
                 k.as_ref() == &DataType::Int8 && v.as_ref() == &DataType::Utf8
+            }
+            (DataType::Timestamp(wu, _), DataType::Timestamp(gu, Some(tz))) => {
+                wu == gu && matches!(tz.as_ref(), "UTC" | "+00:00" | "Z")
             }
             (w, g) => w == g,
         };
@@ -149,28 +218,135 @@ pub fn read_shard_into(path: &Path, columns: &[&str], log: &mut ShardLog) -> Res
                 path: path.into(),
                 column: name.to_string(),
                 problem: format!("has type {}", got.data_type()),
-                expected: format!("{}", want.data_type()),
+                expected: format!("{} (see data/README.md)", want.data_type()),
             });
         }
         indices.push(i);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
     let rows = builder.metadata().file_metadata().num_rows() as usize;
+    let mut group_ends = Vec::new();
+    let mut end = 0;
+    for g in builder.metadata().row_groups() {
+        end += g.num_rows() as u64;
+        group_ends.push(end);
+    }
     let reader = builder
         .with_projection(mask)
         .with_batch_size(1 << 16)
         .build()
-        .map_err(parquet_err(path))?;
+        .map_err(Error::parquet(path))?;
     log.path = path.to_path_buf();
     log.reserve(rows);
     for batch in reader {
-        let batch = batch.map_err(|e| Error::Parquet {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
+        let batch = batch.map_err(|e| Error::parquet(path)(e.into()))?;
+        let first = log.len();
         append(log, &batch, path)?;
+        check_nulls(&batch, &log.kind[first..], path, first, &group_ends)?;
+        count_damage(log, first, expect);
+    }
+    log.deploys = crate::detect::deploys(log);
+    Ok(())
+}
+
+/// Fails on a null where the row's kind says the column applies. Counting first keeps the
+/// common case cheap: a file written to the contract holds exactly one value per row the
+/// column applies to, so only a batch whose counts disagree is scanned row by row. (A file
+/// that swapped a null and a value between rows keeps its counts; its checksum catches it.)
+fn check_nulls(
+    batch: &RecordBatch,
+    kinds: &[Kind],
+    path: &Path,
+    first_row: usize,
+    group_ends: &[u64],
+) -> Result<()> {
+    let mut per_kind = [0usize; 16];
+    for k in kinds {
+        per_kind[*k as usize] += 1;
+    }
+    for field in batch.schema().fields() {
+        let name = field.name().as_str();
+        let array = batch.column_by_name(name).expect("own column");
+        let nulls = array.null_count();
+        if nulls == 0 {
+            continue;
+        }
+        let applies = |k: Kind| k.columns().applies(name) == Some(true);
+        let required: usize = Kind::ALL
+            .iter()
+            .filter(|k| applies(**k))
+            .map(|k| per_kind[*k as usize])
+            .sum();
+        if kinds.len() - nulls == required {
+            continue;
+        }
+        let validity = array.logical_nulls().expect("has nulls");
+        if let Some(i) = (0..kinds.len()).find(|&i| validity.is_null(i) && applies(kinds[i])) {
+            let row = first_row + i;
+            let group = group_ends.partition_point(|&e| e <= row as u64);
+            return Err(Error::Schema {
+                path: path.into(),
+                column: name.to_string(),
+                problem: format!(
+                    "is null on row {row} (row group {group}), a `{}` event",
+                    kinds[i]
+                ),
+                expected: "a value wherever it applies; the file is damaged: regenerate it".into(),
+            });
+        }
     }
     Ok(())
+}
+
+/// Counts values outside their range in the rows from `first` on.
+fn count_damage(log: &mut ShardLog, first: usize, expect: &Expect) {
+    let end = log.len();
+    let mut found: Vec<(&'static str, u64)> = Vec::new();
+    let mut add = |what: &'static str, n: u64| found.push((what, n));
+    let kinds = &log.kind[first..end];
+    if let (Some(users), false) = (&expect.users, log.user_id.is_empty()) {
+        let n = kinds
+            .iter()
+            .zip(&log.user_id[first..end])
+            .filter(|(k, u)| !k.is_system() && !users.contains(u))
+            .count() as u64;
+        add(Damage::USER_OUT_OF_SHARD, n);
+    }
+    if let Some((lo, hi)) = expect.time {
+        let ts = &log.ts[first..end];
+        let (min, max) = ts
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+        if min < lo || max > hi {
+            add(
+                Damage::TIME_OUT_OF_PERIOD,
+                ts.iter().filter(|&&t| t < lo || t > hi).count() as u64,
+            );
+        }
+    }
+    if !log.status.is_empty() {
+        let n = kinds
+            .iter()
+            .zip(&log.status[first..end])
+            .filter(|(k, s)| {
+                matches!(k, Kind::PhotoApiCall | Kind::MessageApiCall) && !(100..=599).contains(*s)
+            })
+            .count() as u64;
+        add(Damage::BAD_STATUS, n);
+    }
+    if !log.page.is_empty() && !log.page_size.is_empty() {
+        let n = (first..end)
+            .filter(|&i| {
+                log.kind[i] == Kind::PhotoApiCall
+                    && (log.page_size[i] == 0
+                        || log.page[i] as u64 * log.page_size[i] as u64 >= 1 << 32)
+            })
+            .count() as u64;
+        add(Damage::BAD_PAGE, n);
+    }
+    for (what, n) in found.into_iter().filter(|f| f.1 > 0) {
+        *log.damage.entry(what).or_default() += n;
+    }
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {

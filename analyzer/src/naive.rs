@@ -95,6 +95,10 @@ impl Detector for Naive {
         user_apps.dedup();
         let affected_users = user_apps.iter().map(|&(user, _)| user).collect();
         Findings {
+            reports: crate::detect::Reports {
+                exposures: false,
+                violations: false,
+            },
             exposures: Vec::new(),
             affected_users,
             user_apps,
@@ -102,6 +106,7 @@ impl Detector for Naive {
             violations: Vec::new(),
             out_of_order: parts.iter().map(|p| p.out_of_order).sum(),
             bug_window: parts.iter().find_map(|p| p.bug_window),
+            stats: Default::default(),
         }
     }
 }

@@ -1,23 +1,20 @@
-//! Writes what a detector found as Parquet, in the dataset's truth shapes, so the list of
-//! affected users can go straight into a notification pipeline.
+//! The dataset's dimension tables as the reports need them (names of apps and providers),
+//! per-app counts, and the one Parquet writer every output of the analyzer goes through.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, DictionaryArray, Int8Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, DictionaryArray, Int8Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
-use arrow::datatypes::{Int8Type, SchemaRef, UInt32Type};
-use blastradius_schema::{
-    Action, Surface, affected_apps_schema, affected_users_schema, exposures_schema,
-    message_violations_schema, path,
-};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef, UInt32Type};
+use blastradius_schema::{col, path};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ARROW_SCHEMA_META_KEY, ArrowWriter, encode_arrow_schema};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::dataset::Dataset;
@@ -27,46 +24,103 @@ use crate::error::{Error, Result};
 /// Per app: (provider, distinct users, exposures).
 pub type AppCounts = BTreeMap<u32, (u32, u64, u64)>;
 
-/// Reads `apps.parquet`: app id to provider id.
-///
-/// # Errors
-/// When the file is missing, unreadable, or lacks `app_id` / `provider_id` as UInt32.
-pub fn providers(dataset: &Dataset) -> Result<BTreeMap<u32, u32>> {
-    let p = dataset.root.join(path::APPS);
-    let file = File::open(&p).map_err(|source| Error::Io {
-        path: p.clone(),
-        source,
-    })?;
-    let perr = |source| Error::Parquet {
-        path: p.clone(),
-        source,
-    };
-    let mut out = BTreeMap::new();
-    for batch in ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(perr)?
-        .build()
-        .map_err(perr)?
-    {
-        let b = batch.map_err(|e| perr(e.into()))?;
-        let column = |name: &str| {
-            b.column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<UInt32Type>().cloned())
-                .ok_or_else(|| Error::Schema {
-                    path: p.clone(),
-                    column: name.into(),
-                    problem: "is missing or not UInt32".into(),
-                    expected: "UInt32".into(),
-                })
-        };
-        let (apps, owners) = (column("app_id")?, column("provider_id")?);
-        out.extend(
-            apps.values()
-                .iter()
-                .copied()
-                .zip(owners.values().iter().copied()),
-        );
+/// One app of the dataset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub provider_id: u32,
+    pub name: String,
+    pub category: String,
+}
+
+/// The names of the dataset's apps and providers.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    pub apps: BTreeMap<u32, App>,
+    pub providers: BTreeMap<u32, String>,
+}
+
+impl Catalog {
+    /// Reads `apps.parquet` and `providers.parquet` (each checked against the manifest).
+    ///
+    /// # Errors
+    /// When a file is missing from the manifest, unreadable, or lacks its columns.
+    pub fn read(dataset: &Dataset) -> Result<Self> {
+        let mut catalog = Catalog::default();
+        for file in [path::APPS, path::PROVIDERS] {
+            let entry = dataset.file(file).ok_or_else(|| {
+                Error::dataset(
+                    dataset.root.join(path::MANIFEST),
+                    format!("does not list {file}; regenerate the dataset"),
+                )
+            })?;
+            let p = dataset.root.join(file);
+            let reader = dataset.reader(entry)?.build().map_err(Error::parquet(&p))?;
+            for batch in reader {
+                let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
+                let column = |name: &str| {
+                    b.column_by_name(name)
+                        .cloned()
+                        .ok_or_else(|| Error::Schema {
+                            path: p.clone(),
+                            column: name.into(),
+                            problem: "is missing".into(),
+                            expected: "the columns of data/README.md".into(),
+                        })
+                };
+                let ids = |name: &str| -> Result<Vec<u32>> {
+                    let c = column(name)?;
+                    c.as_primitive_opt::<UInt32Type>()
+                        .map(|a| a.values().to_vec())
+                        .ok_or_else(|| Error::Schema {
+                            path: p.clone(),
+                            column: name.into(),
+                            problem: format!("has type {}", c.data_type()),
+                            expected: "UInt32".into(),
+                        })
+                };
+                let text = |name: &str| -> Result<Vec<String>> {
+                    let c = column(name)?;
+                    let s =
+                        arrow::compute::cast(&c, &DataType::Utf8).map_err(|_| Error::Schema {
+                            path: p.clone(),
+                            column: name.into(),
+                            problem: format!("has type {}", c.data_type()),
+                            expected: "Utf8".into(),
+                        })?;
+                    let s = s.as_string::<i32>();
+                    Ok((0..s.len()).map(|i| s.value(i).to_string()).collect())
+                };
+                if file == path::APPS {
+                    let (apps, owners) = (ids(col::APP_ID)?, ids(col::PROVIDER_ID)?);
+                    let (names, categories) = (text(col::NAME)?, text(col::CATEGORY)?);
+                    for i in 0..apps.len() {
+                        catalog.apps.insert(
+                            apps[i],
+                            App {
+                                provider_id: owners[i],
+                                name: names[i].clone(),
+                                category: categories[i].clone(),
+                            },
+                        );
+                    }
+                } else {
+                    let (ids, names) = (ids(col::PROVIDER_ID)?, text(col::NAME)?);
+                    catalog.providers.extend(ids.into_iter().zip(names));
+                }
+            }
+        }
+        Ok(catalog)
     }
-    Ok(out)
+
+    /// The provider of `app`, or `u32::MAX` for an app the catalog does not know.
+    pub fn provider_of(&self, app: u32) -> u32 {
+        self.apps.get(&app).map_or(u32::MAX, |a| a.provider_id)
+    }
+
+    /// App id to provider id.
+    pub fn providers_by_app(&self) -> BTreeMap<u32, u32> {
+        self.apps.iter().map(|(&a, x)| (a, x.provider_id)).collect()
+    }
 }
 
 /// Distinct users and exposures per app for `findings`.
@@ -84,113 +138,95 @@ pub fn app_counts(findings: &Findings, providers: &BTreeMap<u32, u32>) -> AppCou
     counts
 }
 
-fn enum_array(names: Vec<&str>, keys: Vec<i8>) -> ArrayRef {
-    let values = Arc::new(StringArray::from(names));
+/// An enum column: a dictionary of every value's name, keyed by position.
+pub fn enum_array<T: EnumName>(all: &[T], values: impl Iterator<Item = T>) -> ArrayRef {
+    let names: Vec<&str> = all.iter().map(|v| v.name()).collect();
+    let keys: Int8Array = values.map(|v| v.key()).collect();
     Arc::new(
-        DictionaryArray::<Int8Type>::try_new(Int8Array::from(keys), values)
+        DictionaryArray::<Int8Type>::try_new(keys, Arc::new(StringArray::from(names)))
             .expect("keys index names"),
     )
 }
 
-fn ts_array(values: Vec<i64>) -> ArrayRef {
+/// The text of an enum value (implemented for the schema's enums).
+pub trait EnumName {
+    fn name(&self) -> &'static str;
+    fn key(&self) -> i8;
+}
+
+macro_rules! enum_name {
+    ($($t:ty),*) => {$(
+        impl EnumName for $t {
+            fn name(&self) -> &'static str {
+                self.as_str()
+            }
+            fn key(&self) -> i8 {
+                self.index() as i8
+            }
+        }
+    )*};
+}
+enum_name!(
+    blastradius_schema::Surface,
+    blastradius_schema::Action,
+    blastradius_schema::Kind,
+    blastradius_schema::Scope
+);
+
+/// A timestamp column in microseconds, UTC.
+pub fn ts_array(values: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
 }
 
-fn write(dir: &Path, name: &str, schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<PathBuf> {
+/// Writes one record batch of `schema` to `dir/name` (written aside, then renamed), as the
+/// dataset's files are written: zstd, and an Arrow schema that declares enum columns as
+/// plain strings. A column with nulls makes its field nullable.
+///
+/// # Errors
+/// When the file cannot be written (the message says why: a full disk, permissions).
+pub fn write_table(
+    dir: &Path,
+    name: &str,
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+) -> Result<PathBuf> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.partial"));
-    let perr = |source| Error::Parquet {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| {
+            f.as_ref()
+                .clone()
+                .with_nullable(f.is_nullable() || c.null_count() > 0)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let werr = Error::write(path.clone());
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::Write {
         path: path.clone(),
-        source,
-    };
-    let file = File::create(&tmp).map_err(|source| Error::Io {
-        path: tmp.clone(),
-        source,
+        error: e.to_string(),
     })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            encode_arrow_schema(&blastradius_schema::stored(&schema)),
+        )]))
         .build();
     let batch = RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema");
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(perr)?;
-    writer.write(&batch).map_err(perr)?;
-    writer.close().map_err(perr)?;
-    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(file, schema, options).map_err(&werr)?;
+    writer.write(&batch).map_err(&werr)?;
+    writer.close().map_err(&werr)?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::Write {
         path: path.clone(),
-        source,
+        error: e.to_string(),
     })?;
     Ok(path)
-}
-
-/// Writes `exposures`, `affected_users`, `affected_apps` and `message_violations` under `dir`.
-///
-/// # Errors
-/// When the folder or a file cannot be written.
-pub fn write_findings(dir: &Path, findings: &Findings, apps: &AppCounts) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.into(),
-        source,
-    })?;
-    let surfaces: Vec<&str> = Surface::ALL.iter().map(|s| s.as_str()).collect();
-    let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
-    let e = &findings.exposures;
-    let exposures = write(
-        dir,
-        "exposures.parquet",
-        exposures_schema(),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(e.iter().map(|x| x.app_id))),
-            Arc::new(UInt64Array::from_iter_values(e.iter().map(|x| x.user_id))),
-            Arc::new(UInt64Array::from_iter_values(e.iter().map(|x| x.photo_id))),
-            enum_array(surfaces, e.iter().map(|x| x.surface as i8).collect()),
-            ts_array(e.iter().map(|x| x.first_exposed_ts).collect()),
-        ],
-    )?;
-    let mut per_user: BTreeMap<u64, (u32, BTreeSet<u64>)> = BTreeMap::new();
-    for &(user, _) in &findings.user_apps {
-        per_user.entry(user).or_default().0 += 1;
-    }
-    for x in e {
-        per_user.entry(x.user_id).or_default().1.insert(x.photo_id);
-    }
-    let users = write(
-        dir,
-        "affected_users.parquet",
-        affected_users_schema(),
-        vec![
-            Arc::new(UInt64Array::from_iter_values(per_user.keys().copied())),
-            Arc::new(UInt32Array::from_iter_values(
-                per_user.values().map(|v| v.0),
-            )),
-            Arc::new(UInt32Array::from_iter_values(
-                per_user.values().map(|v| v.1.len() as u32),
-            )),
-        ],
-    )?;
-    let app_file = write(
-        dir,
-        "affected_apps.parquet",
-        affected_apps_schema(),
-        vec![
-            Arc::new(UInt32Array::from_iter_values(apps.keys().copied())),
-            Arc::new(UInt32Array::from_iter_values(apps.values().map(|v| v.0))),
-            Arc::new(UInt64Array::from_iter_values(apps.values().map(|v| v.1))),
-            Arc::new(UInt64Array::from_iter_values(apps.values().map(|v| v.2))),
-        ],
-    )?;
-    let v = &findings.violations;
-    let violations = write(
-        dir,
-        "message_violations.parquet",
-        message_violations_schema(),
-        vec![
-            Arc::new(UInt64Array::from_iter_values(v.iter().map(|x| x.event_id))),
-            Arc::new(UInt32Array::from_iter_values(v.iter().map(|x| x.app_id))),
-            Arc::new(UInt64Array::from_iter_values(v.iter().map(|x| x.user_id))),
-            enum_array(actions, v.iter().map(|x| x.action as i8).collect()),
-            ts_array(v.iter().map(|x| x.ts).collect()),
-        ],
-    )?;
-    Ok(vec![exposures, users, app_file, violations])
 }

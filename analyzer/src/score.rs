@@ -1,17 +1,17 @@
-//! Scores findings against the dataset's `truth/`.
+//! The one scorer: findings (any detector's, loaded through [`crate::findings`]) against the
+//! truth, at user, exposure and violation level.
 
-use std::collections::BTreeSet;
-use std::fs::File;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{UInt32Type, UInt64Type};
 use blastradius_schema::path;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
-use crate::dataset::Dataset;
-use crate::detect::Findings;
+use crate::dataset::{Dataset, FileEntry};
 use crate::error::{Error, Result};
+use crate::findings::Found;
 
 /// The ground truth as sets.
 #[derive(Debug, Default)]
@@ -22,30 +22,36 @@ pub struct Truth {
     /// Per app: (provider, distinct users, exposures), from `truth/affected_apps.parquet`
     /// when present (a one-shard dataset has none).
     pub apps: crate::output::AppCounts,
+    /// Where the truth was read from, for reports.
+    pub source: String,
 }
 
-/// Precision, recall and F1 of one level, with the counts they come from.
+/// Precision, recall and F1 of one level, with the counts they come from. A ratio with
+/// nothing to divide by is `None` ("–" in reports): precision when nothing was reported,
+/// recall when there was nothing to find.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Score {
     pub true_positives: u64,
     pub false_positives: u64,
     pub false_negatives: u64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
 }
 
 impl Score {
-    /// Scores `found` against `truth`. An empty set predicted for an empty truth scores 1.
+    /// Scores `found` against `truth`.
     pub fn of<T: Ord>(found: &BTreeSet<T>, truth: &BTreeSet<T>) -> Self {
         let tp = found.intersection(truth).count() as u64;
         let (fp, fn_) = (found.len() as u64 - tp, truth.len() as u64 - tp);
-        let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         let (precision, recall) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-        let f1 = if precision + recall == 0.0 {
-            0.0
-        } else {
-            2.0 * precision * recall / (precision + recall)
+        let f1 = match (precision, recall) {
+            (None, None) => None,
+            (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+            // Something reported where nothing was to be found, or nothing reported where
+            // something was: no true positive, F1 0.
+            _ => Some(0.0),
         };
         Score {
             true_positives: tp,
@@ -58,50 +64,69 @@ impl Score {
     }
 }
 
-/// Scores at user level, exposure level and for message violations.
-#[derive(Debug, Clone, Serialize)]
+/// Scores at each level the findings report; `None` for a level they do not.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Scores {
-    pub users: Score,
-    /// `None` for detectors that name users only.
+    pub users: Option<Score>,
     pub exposures: Option<Score>,
     pub violations: Option<Score>,
 }
 
-fn read_parts(
-    dataset: &Dataset,
-    dir: &str,
-    mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
-) -> Result<()> {
-    for f in dataset.parts(dir) {
-        read_file(dataset, &f.path, &mut each)?;
+/// Scores `found` against `truth`, at the levels `found` reports.
+pub fn score(truth: &Truth, found: &Found) -> Scores {
+    Scores {
+        users: found.users.as_ref().map(|u| Score::of(u, &truth.users)),
+        exposures: found
+            .exposures
+            .as_ref()
+            .map(|e| Score::of(e, &truth.exposures)),
+        violations: found
+            .violations
+            .as_ref()
+            .map(|v| Score::of(v, &truth.violations)),
     }
-    Ok(())
 }
 
-fn read_file(
+/// What a detector missed and what it reported wrongly, for its author to look at.
+#[derive(Debug, Default)]
+pub struct Differences {
+    pub missed_users: Vec<u64>,
+    pub extra_users: Vec<u64>,
+    pub missed_exposures: Vec<(u32, u64, u64)>,
+    pub extra_exposures: Vec<(u32, u64, u64)>,
+}
+
+/// The differences between `found` and `truth` at the levels `found` reports.
+pub fn differences(truth: &Truth, found: &Found) -> Differences {
+    let mut d = Differences::default();
+    if let Some(users) = &found.users {
+        d.missed_users = truth.users.difference(users).copied().collect();
+        d.extra_users = users.difference(&truth.users).copied().collect();
+    }
+    if let Some(e) = &found.exposures {
+        d.missed_exposures = truth.exposures.difference(e).copied().collect();
+        d.extra_exposures = e.difference(&truth.exposures).copied().collect();
+    }
+    d
+}
+
+fn read_parts<'a>(
     dataset: &Dataset,
-    relative: &str,
+    entries: impl IntoIterator<Item = &'a FileEntry>,
     mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
+    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
 ) -> Result<()> {
-    {
-        let p = dataset.root.join(relative);
-        let file = File::open(&p).map_err(|source| Error::Io {
-            path: p.clone(),
-            source,
-        })?;
-        let perr = |source| Error::Parquet {
-            path: p.clone(),
-            source,
-        };
-        for batch in ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(perr)?
+    for entry in entries {
+        let p = dataset.root.join(&entry.path);
+        let reader = crate::dataset::parquet_reader(&p, read(entry)?)?
             .build()
-            .map_err(perr)?
-        {
-            each(&batch.map_err(|e| perr(e.into()))?).ok_or_else(|| Error::Schema {
+            .map_err(Error::parquet(&p))?;
+        for batch in reader {
+            let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
+            each(&b).ok_or_else(|| Error::Schema {
                 path: p.clone(),
-                column: "app_id, user_id, photo_id or event_id".into(),
-                problem: "is missing or has another type".into(),
+                column: "app_id, user_id, photo_id, provider_id, users, photos or event_id".into(),
+                problem: "is missing, has another type, or has nulls".into(),
                 expected: "the truth schema of data/README.md".into(),
             })?;
         }
@@ -109,81 +134,104 @@ fn read_file(
     Ok(())
 }
 
+fn ids<T: arrow::datatypes::ArrowPrimitiveType>(
+    b: &arrow::array::RecordBatch,
+    name: &str,
+) -> Option<Vec<T::Native>> {
+    let a = b.column_by_name(name)?;
+    if a.null_count() > 0 {
+        return None;
+    }
+    Some(a.as_primitive_opt::<T>()?.values().to_vec())
+}
+
 impl Truth {
-    /// Reads `truth/` (exposures and message violations).
+    /// Reads the dataset's own `truth/`, each file checked against the manifest.
     ///
     /// # Errors
-    /// A truth file that cannot be read.
+    /// A truth file that cannot be read or does not match its checksum or schema.
     pub fn read(dataset: &Dataset) -> Result<Self> {
-        let mut t = Truth::default();
-        read_parts(dataset, path::EXPOSURES_DIR, |b| {
-            let apps = b
-                .column_by_name("app_id")?
-                .as_primitive_opt::<UInt32Type>()?;
-            let users = b
-                .column_by_name("user_id")?
-                .as_primitive_opt::<UInt64Type>()?;
-            let photos = b
-                .column_by_name("photo_id")?
-                .as_primitive_opt::<UInt64Type>()?;
-            for i in 0..b.num_rows() {
-                t.exposures
-                    .insert((apps.value(i), users.value(i), photos.value(i)));
-                t.users.insert(users.value(i));
-            }
-            Some(())
-        })?;
-        read_parts(dataset, path::MESSAGE_VIOLATIONS_DIR, |b| {
-            let ids = b
-                .column_by_name("event_id")?
-                .as_primitive_opt::<UInt64Type>()?;
-            t.violations.extend(ids.values().iter().copied());
-            Some(())
-        })?;
-        if dataset
-            .manifest
-            .files
-            .iter()
-            .any(|f| f.path == path::AFFECTED_APPS)
-        {
-            read_file(dataset, path::AFFECTED_APPS, |b| {
-                let apps = b
-                    .column_by_name("app_id")?
-                    .as_primitive_opt::<UInt32Type>()?;
-                let owners = b
-                    .column_by_name("provider_id")?
-                    .as_primitive_opt::<UInt32Type>()?;
-                let users = b
-                    .column_by_name("users")?
-                    .as_primitive_opt::<UInt64Type>()?;
-                let photos = b
-                    .column_by_name("photos")?
-                    .as_primitive_opt::<UInt64Type>()?;
-                for i in 0..b.num_rows() {
-                    t.apps.insert(
-                        apps.value(i),
-                        (owners.value(i), users.value(i), photos.value(i)),
-                    );
-                }
-                Some(())
-            })?;
-        }
+        let mut t = Self::read_files(dataset, &dataset.manifest.files, |e| dataset.read(e))?;
+        t.source = format!("{}/truth", dataset.root.display());
         Ok(t)
     }
 
-    /// Scores `findings`; exposure and violation levels only for detectors that report them.
-    pub fn score(&self, findings: &Findings, reports_exposures: bool) -> Scores {
-        let exposures: BTreeSet<_> = findings
-            .exposures
-            .iter()
-            .map(|e| (e.app_id, e.user_id, e.photo_id))
-            .collect();
-        let violations: BTreeSet<_> = findings.violations.iter().map(|v| v.event_id).collect();
-        Scores {
-            users: Score::of(&findings.affected_users, &self.users),
-            exposures: reports_exposures.then(|| Score::of(&exposures, &self.exposures)),
-            violations: reports_exposures.then(|| Score::of(&violations, &self.violations)),
+    /// Reads the truth from the answer key at `key`, written apart from `dataset` by
+    /// `generate --split-truth`: refused unless the key was made for this dataset.
+    ///
+    /// # Errors
+    /// A key of another dataset, or one whose files do not match its own checksums.
+    pub fn read_key(dataset: &Dataset, key: &Path) -> Result<Self> {
+        let key_set = crate::key::Key::open(key)?;
+        key_set.check_matches(dataset)?;
+        let mut t = Self::read_files(dataset, &key_set.manifest.files, |e| key_set.read(e))?;
+        t.source = format!("{} (answer key)", key.display());
+        Ok(t)
+    }
+
+    fn read_files(
+        dataset: &Dataset,
+        files: &[FileEntry],
+        read: impl Fn(&FileEntry) -> Result<bytes::Bytes> + Copy,
+    ) -> Result<Self> {
+        let parts = |dir: &str| -> Vec<&FileEntry> {
+            let prefix = format!("{dir}/");
+            files
+                .iter()
+                .filter(|f| f.path.starts_with(&prefix) && !f.path[prefix.len()..].contains('/'))
+                .collect()
+        };
+        let mut t = Truth::default();
+        read_parts(
+            dataset,
+            parts(path::EXPOSURES_DIR),
+            |b| {
+                let apps = ids::<UInt32Type>(b, "app_id")?;
+                let users = ids::<UInt64Type>(b, "user_id")?;
+                let photos = ids::<UInt64Type>(b, "photo_id")?;
+                for i in 0..b.num_rows() {
+                    t.exposures.insert((apps[i], users[i], photos[i]));
+                    t.users.insert(users[i]);
+                }
+                Some(())
+            },
+            read,
+        )?;
+        read_parts(
+            dataset,
+            parts(path::MESSAGE_VIOLATIONS_DIR),
+            |b| {
+                t.violations.extend(ids::<UInt64Type>(b, "event_id")?);
+                Some(())
+            },
+            read,
+        )?;
+        read_parts(
+            dataset,
+            files.iter().filter(|f| f.path == path::AFFECTED_APPS),
+            |b| {
+                let apps = ids::<UInt32Type>(b, "app_id")?;
+                let owners = ids::<UInt32Type>(b, "provider_id")?;
+                let users = ids::<UInt64Type>(b, "users")?;
+                let photos = ids::<UInt64Type>(b, "photos")?;
+                for i in 0..b.num_rows() {
+                    t.apps.insert(apps[i], (owners[i], users[i], photos[i]));
+                }
+                Some(())
+            },
+            read,
+        )?;
+        Ok(t)
+    }
+
+    /// Distinct users per app, from the truth's exposures.
+    pub fn app_users(&self) -> BTreeMap<u32, u64> {
+        let pairs: BTreeSet<(u32, u64)> = self.exposures.iter().map(|e| (e.0, e.1)).collect();
+        let mut out = BTreeMap::new();
+        for (app, _) in pairs {
+            *out.entry(app).or_default() += 1;
         }
+        out
     }
 }
 
@@ -200,11 +248,30 @@ mod tests {
             (s.true_positives, s.false_positives, s.false_negatives),
             (2, 1, 2)
         );
-        assert!((s.precision - 2.0 / 3.0).abs() < 1e-12);
-        assert!((s.recall - 0.5).abs() < 1e-12);
-        assert!((s.f1 - 4.0 / 7.0).abs() < 1e-12);
+        assert!((s.precision.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s.recall.unwrap() - 0.5).abs() < 1e-12);
+        assert!((s.f1.unwrap() - 4.0 / 7.0).abs() < 1e-12);
+    }
+
+    // Issue 11: a level with nothing to find is "–", not a perfect 1.0.
+    #[test]
+    fn undefined_ratios_are_none_not_one() {
         let empty = BTreeSet::<u32>::new();
-        assert_eq!(Score::of(&empty, &empty).f1, 1.0);
-        assert_eq!(Score::of(&empty, &truth).recall, 0.0);
+        let truth: BTreeSet<u32> = [1].into();
+        let nothing = Score::of(&empty, &empty);
+        assert_eq!(
+            (nothing.precision, nothing.recall, nothing.f1),
+            (None, None, None)
+        );
+        let missed = Score::of(&empty, &truth);
+        assert_eq!(
+            (missed.precision, missed.recall, missed.f1),
+            (None, Some(0.0), Some(0.0))
+        );
+        let invented = Score::of(&truth, &empty);
+        assert_eq!(
+            (invented.precision, invented.recall, invented.f1),
+            (Some(0.0), None, Some(0.0))
+        );
     }
 }

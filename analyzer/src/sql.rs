@@ -113,9 +113,9 @@ pub fn run(dataset: &Dataset, threads: usize) -> Result<(Findings, f64)> {
         .worker_threads(threads.max(1))
         .enable_all()
         .build()
-        .map_err(|source| Error::Io {
+        .map_err(|error| Error::Io {
             path: dataset.root.clone(),
-            source,
+            error,
         })?;
     let (exposures, violations) = runtime.block_on(async {
         let ctx = SessionContext::new_with_config(

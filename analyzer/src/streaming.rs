@@ -13,7 +13,7 @@ use blastradius_schema::{Kind, Surface};
 
 use crate::detect::{
     BatchTimer, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
-    add_unresolved, bug_window, merge_exposures,
+    add_unresolved, bug_active, bug_window, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -85,7 +85,6 @@ impl Detector for Streaming {
         let mut slabs = vec![Slot::default(); users.len() * depth];
         let mut grants: Vec<UserGrants> = vec![UserGrants::default(); users.len()];
         let mut seen: HashMap<(u32, u64), ()> = HashMap::new();
-        let mut bug = false;
         let mut timer = BatchTimer::new();
         let state_bytes = slabs.len() * std::mem::size_of::<Slot>()
             + index.capacity() * 16
@@ -93,16 +92,8 @@ impl Detector for Streaming {
         for i in 0..log.len() {
             timer.add(1, &mut part.batch_micros);
             let kind = log.kind[i];
-            match kind {
-                Kind::BugIntroduced => {
-                    bug = true;
-                    continue;
-                }
-                Kind::BugFixed => {
-                    bug = false;
-                    continue;
-                }
-                _ => {}
+            if kind.is_system() {
+                continue;
             }
             let Some(&u) = index.get(&log.user_id[i]) else {
                 continue; // a user beyond the budget
@@ -140,6 +131,8 @@ impl Detector for Streaming {
                     }
                 }
                 Kind::PhotoApiCall if log.status[i] == 200 => {
+                    // The window comes from the deploys (or the user's --bug-window).
+                    let bug = bug_active(&log.deploys, log.ts[i], log.event_id[i]);
                     let skip = log.page[i] as usize * log.page_size[i] as usize;
                     let page = slab
                         .iter()
@@ -190,31 +183,28 @@ impl Detector for Streaming {
         timer.flush(&mut part.batch_micros);
         let grant_bytes: usize = grants.iter().map(UserGrants::heap_bytes).sum();
         let peak = (state_bytes + grant_bytes + seen.capacity() * 24) as u64;
-        part.unresolved.insert(STATE_BYTES, peak);
-        part.unresolved.insert(DEPTH, depth as u64);
-        part.unresolved
-            .insert(UNTRACKED, (users_total - tracked) as u64);
+        part.stats.insert(STATE_BYTES, peak);
+        part.stats.insert(DEPTH, depth as u64);
+        part.stats.insert(UNTRACKED, (users_total - tracked) as u64);
+        part.stats.insert(USERS, users_total as u64);
         part
     }
 
     fn finish(&self, parts: Vec<Partial>) -> Findings {
         let exposures = merge_exposures(&parts);
         let mut unresolved = std::collections::BTreeMap::new();
+        let mut stats = std::collections::BTreeMap::new();
         for p in &parts {
-            // State sizes are per shard: keep the largest, not the sum.
-            for (k, v) in &p.unresolved {
+            add_unresolved(&mut unresolved, &p.unresolved);
+            for (k, v) in &p.stats {
+                let e = stats.entry(*k).or_insert(0);
+                // State sizes and depth are per shard: keep the largest; users add up.
                 if *k == STATE_BYTES || *k == DEPTH {
-                    let e = unresolved.entry(*k).or_insert(0);
                     *e = (*e).max(*v);
+                } else {
+                    *e += *v;
                 }
             }
-            let damage: std::collections::BTreeMap<_, _> = p
-                .unresolved
-                .iter()
-                .filter(|(k, _)| **k != STATE_BYTES && **k != DEPTH)
-                .map(|(k, v)| (*k, *v))
-                .collect();
-            add_unresolved(&mut unresolved, &damage);
         }
         let mut user_apps: Vec<(u64, u32)> =
             exposures.iter().map(|e| (e.user_id, e.app_id)).collect();
@@ -226,6 +216,7 @@ impl Detector for Streaming {
             .collect();
         violations.sort_by_key(|v| v.event_id);
         Findings {
+            reports: Default::default(),
             affected_users: exposures.iter().map(|e| e.user_id).collect(),
             user_apps,
             exposures,
@@ -233,13 +224,16 @@ impl Detector for Streaming {
             out_of_order: 0,
             bug_window: parts.iter().find_map(|p| p.bug_window),
             unresolved,
+            stats,
         }
     }
 }
 
-/// Reported beside the damage counts: the largest shard state, in bytes.
-pub const STATE_BYTES: &str = "peak state bytes (largest shard)";
-/// Reported beside the damage counts: photos kept per user.
-pub const DEPTH: &str = "photos kept per user";
-/// Reported beside the damage counts: users left untracked to stay within the budget.
-pub const UNTRACKED: &str = "users not tracked (over the memory budget)";
+/// The largest shard's state, in bytes.
+pub const STATE_BYTES: &str = "state_bytes_largest_shard";
+/// Photos kept per user.
+pub const DEPTH: &str = "photos_kept_per_user";
+/// Users left untracked to stay within the budget, over all shards.
+pub const UNTRACKED: &str = "users_not_tracked";
+/// Users seen, over all shards.
+pub const USERS: &str = "users_seen";

@@ -110,6 +110,26 @@ pub struct Columns {
     pub paging: bool,
 }
 
+impl Columns {
+    /// Whether the column called `name` applies (`event_id`, `ts` and `kind` always do);
+    /// `None` for a column the rule does not cover.
+    pub fn applies(&self, name: &str) -> Option<bool> {
+        use crate::col;
+        Some(match name {
+            col::EVENT_ID | col::TS | col::KIND => true,
+            col::USER_ID => self.user_id,
+            col::APP_ID => self.app_id,
+            col::PHOTO_ID => self.photo_id,
+            col::SURFACE => self.surface,
+            col::SCOPE => self.scope,
+            col::ACTION => self.action,
+            col::STATUS => self.status,
+            col::PAGE | col::PAGE_SIZE | col::ITEMS_RETURNED => self.paging,
+            _ => return None,
+        })
+    }
+}
+
 impl Kind {
     /// `true` for the deploy events that open and close the bug window.
     pub fn is_system(self) -> bool {

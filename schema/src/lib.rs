@@ -25,6 +25,25 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Event ids below this value belong to `system` events; user events start above it.
 pub const FIRST_USER_EVENT_ID: u64 = 1 << EVENT_SEQ_BITS;
 
+/// The users of shard `index` of `shards` over `users` users: shard `i` holds the contiguous
+/// range `floor(users·i/shards) .. floor(users·(i+1)/shards)`. Part of the contract, so a
+/// reader can tell a user id that does not belong in a shard.
+///
+/// ```
+/// assert_eq!(blastradius_schema::shard_users(10, 3, 1), 3..6);
+/// ```
+pub fn shard_users(users: u64, shards: u32, index: u32) -> std::ops::Range<u64> {
+    let at = |i: u32| (users as u128 * i as u128 / shards.max(1) as u128) as u64;
+    at(index)..at(index + 1)
+}
+
+/// The identity of a simulated world: what its truth depends on. A dataset and every damaged
+/// copy of it share it, so an answer key written apart (`generate --split-truth`) scores
+/// them all and no other.
+pub fn world_id(generator: &str, seed: u64, users: u64, scenario_sha256: &str) -> String {
+    format!("{generator}; seed {seed}; {users} users; scenario sha256 {scenario_sha256}")
+}
+
 /// A user's events are numbered `(user_id + 1) << EVENT_SEQ_BITS | seq`, so ids are unique
 /// and deterministic without any coordination between shards.
 pub const EVENT_SEQ_BITS: u32 = 24;

@@ -43,6 +43,9 @@ pub mod path {
     pub const MESSAGE_VIOLATIONS_DIR: &str = "truth/message_violations";
     pub const AFFECTED_APPS: &str = "truth/affected_apps.parquet";
 
+    /// The answer key's own manifest, in a key folder written apart from its dataset.
+    pub const KEY: &str = "key.json";
+
     /// The file name of shard `index` inside a sharded table's folder.
     pub fn part(index: u32) -> String {
         format!("part-{index:05}.parquet")
@@ -54,9 +57,56 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// String-valued enums are dictionary-encoded: small integer keys into a fixed list of names.
+/// String-valued enums in memory: small integer keys into a list of names. Writers build
+/// them this way and readers decode them this way (see [`reading`]); files declare them as
+/// plain strings (see [`stored`]).
 pub fn enum_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
+}
+
+/// The columns that hold string-valued enums, in every table that has them.
+pub const ENUM_COLUMNS: &[&str] = &[col::KIND, col::SURFACE, col::SCOPE, col::ACTION];
+
+/// The schema a file declares for in-memory `schema`: enum columns as plain strings.
+///
+/// On disk an enum column is a Parquet string column with dictionary encoding, and each
+/// row group's dictionary holds the values that occur there, in the order they occur. A
+/// file that declared an Arrow dictionary type would make readers such as pyarrow build one
+/// dictionary per row group and fail to combine them ("Unifying differing dictionaries");
+/// declared as strings, every reader sees one type across all files.
+pub fn stored(schema: &Schema) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, value) => f.as_ref().clone().with_data_type(*value.clone()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// The schema to read a file of schema `file` with, so that its enum columns decode straight
+/// into dictionaries (integer keys, no strings materialized): `file` with every enum column
+/// of string type turned into [`enum_type`]. Other columns are left as the file has them,
+/// for the reader's own checks to judge.
+pub fn reading(file: &Schema) -> Schema {
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|f| {
+            let text = matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) || matches!(f.data_type(), DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8);
+            if text && ENUM_COLUMNS.contains(&f.name().as_str()) {
+                f.as_ref().clone().with_data_type(enum_type())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Schema::new_with_metadata(fields, file.metadata().clone())
 }
 
 fn schema(fields: Vec<Field>) -> SchemaRef {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use blastradius_safefs::{Kind as StageKind, Stage};
 use blastradius_schema::{Kind, SCHEMA_VERSION, path, time::format_utc};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +34,8 @@ pub struct Options {
     pub force: bool,
     /// How every file's pages are compressed.
     pub compression: Codec,
+    /// Write the truth apart, to this answer-key folder, leaving a blind dataset.
+    pub split_truth: Option<PathBuf>,
 }
 
 /// Counters a caller can watch while [`generate`] runs on other threads.
@@ -49,6 +52,54 @@ pub const USERS_PER_SHARD: u64 = 125_000;
 /// more for large populations so one shard's memory stays bounded.
 pub fn default_shards(users: u64) -> u32 {
     users.div_ceil(USERS_PER_SHARD).max(8).min(users.max(1)) as u32
+}
+
+/// What a run will cost, estimated before it starts from a sample of its own users.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub events: u64,
+    /// Bytes of Parquet on disk.
+    pub bytes: u64,
+    /// Peak memory of the run: every worker holds one shard.
+    pub memory: u64,
+    /// Events of the largest shard.
+    pub events_per_shard: u64,
+}
+
+/// Users drawn to estimate a run: enough for a stable mean, cheap enough to be free.
+const SAMPLE_USERS: u64 = 2_000;
+/// Bytes of memory per event of the shard a worker holds: the event buffer and its sorted
+/// copy (56 bytes each), plus the Parquet encoder's buffers (measured: 586 MiB peak for two
+/// workers of 2.4M events each).
+const MEMORY_PER_EVENT: u64 = 120;
+/// Memory besides the shards: the catalog, the truth and the writer (measured).
+const MEMORY_BASE: u64 = 64 << 20;
+
+impl Options {
+    /// Estimates events, bytes and memory by generating a sample of the run's users.
+    pub fn estimate(&self) -> Estimate {
+        let world = World::new(self.scenario.clone(), self.seed);
+        let n = self.users.min(SAMPLE_USERS);
+        let mut scratch = crate::user::Scratch::default();
+        let mut sink = crate::user::UserSink::default();
+        for k in 0..n {
+            // Spread over the whole id range: activity does not depend on the id, but the
+            // sample should not lean on one corner of it.
+            let user = (self.users as u128 * k as u128 / n as u128) as u64;
+            crate::user::generate_user(&world, user, &mut scratch, &mut sink);
+        }
+        let per_user = sink.events.len() as f64 / n.max(1) as f64;
+        let events = (per_user * self.users as f64) as u64 + 2 * self.shards as u64;
+        let users_per_shard = self.users.div_ceil(self.shards as u64);
+        let events_per_shard = (per_user * users_per_shard as f64) as u64 + 2;
+        let workers = self.threads.min(self.shards as usize).max(1) as u64;
+        Estimate {
+            events,
+            bytes: (events as f64 * self.compression.bytes_per_event()) as u64,
+            memory: MEMORY_BASE + workers * events_per_shard * MEMORY_PER_EVENT,
+            events_per_shard,
+        }
+    }
 }
 
 /// What a finished run reports.
@@ -125,37 +176,6 @@ impl Options {
     }
 }
 
-/// Refuses to replace anything but a dataset (or an empty folder), even with `--force`.
-fn check_out(out: &Path, force: bool) -> Result<()> {
-    if !out.exists() {
-        return Ok(());
-    }
-    if !force {
-        return Err(Error::OutputExists { path: out.into() });
-    }
-    let is_dataset = out.join(path::MANIFEST).is_file();
-    let is_empty = out.is_dir() && out.read_dir().map_err(Error::io(out))?.next().is_none();
-    if !(is_dataset || is_empty) {
-        return Err(Error::InvalidOption {
-            flag: "--out",
-            message: format!(
-                "{} exists and is not a blastradius dataset; --force only replaces datasets, so choose another --out",
-                out.display()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// The hidden sibling folder a run writes into before renaming it to `out`.
-fn staging_dir(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "dataset".into());
-    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
 struct ShardResult {
     index: u32,
     files: Vec<FileInfo>,
@@ -172,55 +192,131 @@ struct ShardResult {
 /// staging folder is removed and `out` is left as it was.
 pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     options.validate()?;
-    let manifest = write_staged(&options.out, options.force, |staging| {
-        write_dataset(options, staging, progress)
-    })?;
+    let key = match &options.split_truth {
+        Some(k) => Some(Stage::begin(
+            k,
+            StageKind::Output("generate --split-truth"),
+            options.force,
+            "--split-truth",
+            &[&options.out],
+        )?),
+        None => None,
+    };
+    let stage = Stage::begin(
+        &options.out,
+        StageKind::Dataset,
+        options.force,
+        "--out",
+        &[],
+    )?;
+    for stale in &stage.stale_removed {
+        eprintln!(
+            "note: removed {}, left by a run that was killed",
+            stale.display()
+        );
+    }
+    let mut manifest = write_dataset(options, stage.path(), progress)?;
+    if let Some(key) = key {
+        split_truth(stage.path(), key.path(), &mut manifest)?;
+        // The key first: a key without its dataset is harmless, a blind dataset without
+        // its key cannot be scored.
+        key.commit()?;
+    }
+    stage.commit()?;
     Ok(Summary {
         manifest,
         out: options.out.clone(),
     })
 }
 
+/// `key.json`: the answer key's own manifest.
+#[derive(Debug, serde::Serialize)]
+struct KeyManifest<'a> {
+    format: &'static str,
+    world: String,
+    dataset_command: &'a str,
+    counts: serde_json::Value,
+    files: Vec<crate::write::FileInfo>,
+}
+
+/// Moves `truth/` from the dataset at `root` to the key folder `key`, writes the key's
+/// manifest, and records its checksum in the dataset's.
+fn split_truth(root: &Path, key: &Path, manifest: &mut Manifest) -> Result<()> {
+    let (from, to) = (root.join(path::TRUTH_DIR), key.join(path::TRUTH_DIR));
+    if std::fs::rename(&from, &to).is_err() {
+        // Another filesystem: copy, then remove.
+        copy_tree(&from, &to)?;
+        std::fs::remove_dir_all(&from).map_err(Error::io(&from))?;
+    }
+    let prefix = format!("{}/", path::TRUTH_DIR);
+    let (truth, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut manifest.files)
+        .into_iter()
+        .partition(|f| f.path.starts_with(&prefix));
+    manifest.files = rest;
+    let c = &manifest.counts;
+    let key_manifest = KeyManifest {
+        format: "blastradius-key",
+        world: blastradius_schema::world_id(
+            &manifest.generator,
+            manifest.seed,
+            manifest.users,
+            &manifest.scenario.sha256,
+        ),
+        dataset_command: &manifest.command,
+        counts: serde_json::json!({
+            "affected_users": c.affected_users,
+            "exposures": c.exposures,
+            "message_violations": c.message_violations,
+            "affected_apps": c.affected_apps,
+        }),
+        files: truth,
+    };
+    let text = serde_json::to_string_pretty(&key_manifest).expect("serializes") + "\n";
+    let key_json = key.join(path::KEY);
+    std::fs::write(&key_json, &text).map_err(Error::io(&key_json))?;
+    manifest.truth_key = Some(crate::manifest::TruthKey {
+        sha256: write::hex(&Sha256::digest(text.as_bytes())),
+    });
+    let m = root.join(path::MANIFEST);
+    std::fs::write(&m, manifest.to_json()).map_err(Error::io(&m))?;
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(Error::io(to))?;
+    for entry in std::fs::read_dir(from).map_err(Error::io(from))? {
+        let entry = entry.map_err(Error::io(from))?;
+        let (a, b) = (entry.path(), to.join(entry.file_name()));
+        if a.is_dir() {
+            copy_tree(&a, &b)?;
+        } else {
+            std::fs::copy(&a, &b).map_err(Error::io(&a))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `write` into a hidden staging folder beside `out`, then puts the result in place of
-/// `out`. On error the staging folder is removed and `out` is left as it was; a replaced
-/// dataset steps aside until the new one is in place, so a failed rename loses neither.
+/// `out` (see [`blastradius_safefs::Stage`]): absent, or a dataset replaced with `force`.
+/// On error the staging folder is removed and `out` is left as it was. `inputs` are folders
+/// this run reads, which `out` may not overlap.
 pub(crate) fn write_staged<T>(
     out: &Path,
     force: bool,
+    flag: &'static str,
+    inputs: &[&Path],
     write: impl FnOnce(&Path) -> Result<T>,
 ) -> Result<T> {
-    check_out(out, force)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
-    let staging = staging_dir(out);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(Error::io(&staging))?;
+    let stage = Stage::begin(out, StageKind::Dataset, force, flag, inputs)?;
+    for stale in &stage.stale_removed {
+        eprintln!(
+            "note: removed {}, left by a run that was killed",
+            stale.display()
+        );
     }
-    std::fs::create_dir(&staging).map_err(Error::io(&staging))?;
-    let result = write(&staging).and_then(|value| {
-        let backup = staging.with_extension("replaced");
-        let replacing = out.exists();
-        if replacing {
-            std::fs::rename(out, &backup).map_err(Error::io(out))?;
-        }
-        if let Err(e) = std::fs::rename(&staging, out) {
-            if replacing {
-                let _ = std::fs::rename(&backup, out);
-            }
-            return Err(Error::io(out)(e));
-        }
-        if replacing {
-            std::fs::remove_dir_all(&backup).map_err(Error::io(&backup))?;
-        }
-        Ok(value)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    result
+    let value = write(stage.path())?;
+    stage.commit()?;
+    Ok(value)
 }
 
 fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<Manifest> {
@@ -391,6 +487,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
         counts,
         files,
         perturbation: None,
+        truth_key: None,
     };
     let manifest_path = root.join(path::MANIFEST);
     std::fs::write(&manifest_path, manifest.to_json()).map_err(Error::io(&manifest_path))?;

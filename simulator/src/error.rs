@@ -16,24 +16,27 @@ pub enum Error {
     #[error("{flag}: {message}")]
     InvalidOption { flag: &'static str, message: String },
 
-    #[error("{}: a dataset is already there; pass --force to replace it, or choose another --out", path.display())]
-    OutputExists { path: PathBuf },
-
-    #[error("{}: {source}", path.display())]
+    /// The OS message is part of this one (not a separate cause), so it prints once.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+
+    #[error("{}: {message}", path.display())]
+    Input { path: PathBuf, message: String },
+
+    /// Where an output may be written: see `blastradius_safefs`.
+    #[error(transparent)]
+    Output(#[from] blastradius_safefs::Error),
 
     #[error("internal error: {0}; please report it with the command line that caused it")]
     Internal(String),
 
-    #[error("{}: writing Parquet failed: {source}", path.display())]
+    #[error("{}: {}", path.display(), parquet_message(error))]
     Parquet {
         path: PathBuf,
-        #[source]
-        source: parquet::errors::ParquetError,
+        error: parquet::errors::ParquetError,
     },
 }
 
@@ -43,6 +46,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
+    }
+}
+
+/// A Parquet error in words: a write that failed for lack of space says so, rather than
+/// reading as damage.
+fn parquet_message(e: &parquet::errors::ParquetError) -> String {
+    use parquet::errors::ParquetError;
+    match e {
+        ParquetError::External(inner) => match inner.downcast_ref::<std::io::Error>() {
+            Some(io) => format!("{io}"),
+            None => format!("{inner}"),
+        },
+        other => format!("not readable as Parquet ({other}); the file is damaged or truncated"),
     }
 }

@@ -18,6 +18,7 @@
 //!     out: out.clone(),
 //!     force: false,
 //!     compression: dataset::Codec::default(),
+//!     split_truth: None,
 //! };
 //! let summary = dataset::generate(&options, &dataset::Progress::default()).unwrap();
 //! assert_eq!(summary.manifest.counts.users, 200);

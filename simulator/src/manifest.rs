@@ -37,6 +37,16 @@ pub struct Manifest {
     /// What `blastradius perturb` did to the event log, when it made this dataset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perturbation: Option<crate::perturb::Perturbation>,
+    /// For a blind dataset (`generate --split-truth`): the answer key it belongs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_key: Option<TruthKey>,
+}
+
+/// What a blind dataset says of its answer key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruthKey {
+    /// SHA-256 of the key's `key.json`.
+    pub sha256: String,
 }
 
 /// The scenario a dataset was made from.

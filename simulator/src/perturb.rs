@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use blastradius_schema::path;
+use blastradius_schema::{path, time::parse_utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::write_staged;
@@ -21,8 +21,20 @@ use crate::write::{self, FileInfo, Provenance};
 const PERTURB: u64 = 3;
 /// Domain of per-app clock offsets; the entity is the app id.
 const SKEW: u64 = 4;
-/// Row groups of a perturbed shard: small enough that cutting the last one is a partial loss.
-const ROW_GROUP: usize = 1 << 16;
+/// The largest lateness or clock offset accepted: a year.
+const YEAR_US: i64 = 365 * 86_400 * 1_000_000;
+
+/// Where a truncated shard ends. Cut by time, not by rows, so the fault means the same thing
+/// whatever the size of the dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Truncation {
+    /// The shard loses its last this many microseconds: it ends that long before the end of
+    /// the simulated period.
+    BeforeEnd(i64),
+    /// The shard ends at this instant (microseconds since the epoch).
+    At(i64),
+}
 
 /// The damage to apply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,8 +49,9 @@ pub struct Faults {
     /// Each app's clock is off by a fixed amount drawn in [-skew, +skew] microseconds, added
     /// to the `ts` of that app's events (grants, revocations, calls).
     pub skew_us: i64,
-    /// Cut the last row group of one shard (chosen by the seed).
-    pub truncate: bool,
+    /// One shard (chosen by the seed) loses every user event from this point on.
+    #[serde(default)]
+    pub truncation: Option<Truncation>,
     pub seed: u64,
 }
 
@@ -51,10 +64,25 @@ pub struct Perturbation {
     pub dropped: u64,
     pub duplicated: u64,
     pub truncated_shard: Option<u32>,
+    /// Where the truncated shard ends, as UTC text.
+    #[serde(default)]
+    pub truncated_at: Option<String>,
     pub truncated_rows: u64,
 }
 
 impl Faults {
+    /// No damage at all, with `seed`.
+    pub fn none(seed: u64) -> Self {
+        Faults {
+            drop: 0.0,
+            duplicate: 0.0,
+            reorder_us: 0,
+            skew_us: 0,
+            truncation: None,
+            seed,
+        }
+    }
+
     /// Checks every rate and bound.
     ///
     /// # Errors
@@ -68,7 +96,6 @@ impl Faults {
                 });
             }
         }
-        const YEAR_US: i64 = 365 * 86_400 * 1_000_000;
         for (flag, d) in [("--reorder", self.reorder_us), ("--skew", self.skew_us)] {
             if !(0..=YEAR_US).contains(&d) {
                 return Err(Error::InvalidOption {
@@ -76,6 +103,14 @@ impl Faults {
                     message: "must be between 0 and 365 days".into(),
                 });
             }
+        }
+        if let Some(Truncation::BeforeEnd(d)) = self.truncation
+            && !(0..=100 * YEAR_US).contains(&d)
+        {
+            return Err(Error::InvalidOption {
+                flag: "--truncate",
+                message: "must be between 0 and 100 years before the end of the period".into(),
+            });
         }
         Ok(())
     }
@@ -85,8 +120,18 @@ fn has_app(e: &Event) -> bool {
     e.kind.columns().app_id
 }
 
-/// Damages one shard's events; returns the events in delivery order, drops and duplicates.
-fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, u64) {
+/// One shard's damage: events in delivery order, drops and duplicates.
+struct Damaged {
+    events: Vec<Event>,
+    dropped: u64,
+    duplicated: u64,
+}
+
+/// Damages one shard's events.
+///
+/// # Errors
+/// When a clock offset would take a timestamp past the range of the type.
+fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Result<Damaged, String> {
     let mut rng = entity_rng(faults.seed, PERTURB, shard as u64);
     let skew = |app: u32| {
         let mut r = entity_rng(faults.seed, SKEW, app as u64);
@@ -104,7 +149,12 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, 
             continue;
         }
         if faults.skew_us > 0 && has_app(&e) {
-            e.ts += skew(e.app_id);
+            e.ts = e.ts.checked_add(skew(e.app_id)).ok_or_else(|| {
+                format!(
+                    "event {}: ts {} plus a clock offset overflows; the input holds a timestamp near the limit",
+                    e.event_id, e.ts
+                )
+            })?;
         }
         out.push(e);
         if chance(&mut rng, faults.duplicate) {
@@ -116,7 +166,10 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, 
         let mut keyed: Vec<(i64, usize, Event)> = out
             .into_iter()
             .enumerate()
-            .map(|(i, e)| (e.ts + between(&mut rng, 0, faults.reorder_us + 1), i, e))
+            .map(|(i, e)| {
+                let late = between(&mut rng, 0, faults.reorder_us + 1);
+                (e.ts.saturating_add(late), i, e)
+            })
             .collect();
         keyed.sort_by_key(|k| (k.0, k.1));
         out = keyed.into_iter().map(|k| k.2).collect();
@@ -124,43 +177,58 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, 
         // The pipeline orders by the (skewed) recorded time.
         out.sort_by_key(|e| (e.ts, e.event_id));
     }
-    (out, dropped, duplicated)
+    Ok(Damaged {
+        events: out,
+        dropped,
+        duplicated,
+    })
 }
 
 /// Writes a damaged copy of the dataset at `input` to `output`.
 ///
 /// # Errors
-/// A missing or unreadable input, invalid faults, an existing output without `force`.
+/// A missing or unreadable input, invalid faults, an existing output without `force`, an
+/// output that overlaps the input, or a manifest path that leaves the input.
 pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Result<Manifest> {
     faults.validate()?;
     let manifest_path = input.join(path::MANIFEST);
     let text = std::fs::read_to_string(&manifest_path).map_err(Error::io(&manifest_path))?;
-    let source: Manifest = serde_json::from_str(&text).map_err(|e| Error::InvalidOption {
-        flag: "IN",
-        message: format!(
-            "{}: not a blastradius manifest ({e})",
-            manifest_path.display()
-        ),
+    let source: Manifest = serde_json::from_str(&text).map_err(|e| Error::Input {
+        path: manifest_path.clone(),
+        message: format!("not a blastradius manifest ({e}); is IN a dataset folder?"),
     })?;
-    let shards: Vec<&FileInfo> = source
-        .files
-        .iter()
-        .filter(|f| f.path.starts_with(&format!("{}/", path::EVENTS_DIR)))
-        .collect();
-    let truncated_shard = (faults.truncate && !shards.is_empty()).then(|| {
+    // Every path the manifest names must stay inside the input, before anything is read.
+    let mut sources = Vec::with_capacity(source.files.len());
+    for f in &source.files {
+        let from =
+            blastradius_safefs::confined(input, &f.path).map_err(|message| Error::Input {
+                path: manifest_path.clone(),
+                message,
+            })?;
+        sources.push(from);
+    }
+    let is_shard = |f: &FileInfo| f.path.starts_with(&format!("{}/", path::EVENTS_DIR));
+    let shards = source.files.iter().filter(|f| is_shard(f)).count();
+    let truncated_shard = (faults.truncation.is_some() && shards > 0).then(|| {
         let mut r = entity_rng(faults.seed, PERTURB, u64::MAX);
-        between(&mut r, 0, shards.len() as i64) as u32
+        between(&mut r, 0, shards as i64) as u32
     });
-    write_staged(output, force, |root| {
-        let mut files = Vec::new();
-        for f in source.files.iter().filter(|f| !shards.contains(f)) {
-            let (from, to) = (input.join(&f.path), root.join(&f.path));
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-            }
-            std::fs::copy(&from, &to).map_err(Error::io(&from))?;
-            files.push(f.clone());
+    let cut = match faults.truncation {
+        None => None,
+        Some(Truncation::At(t)) => Some(t),
+        Some(Truncation::BeforeEnd(d)) => {
+            let end = parse_utc(&source.period.end).map_err(|e| Error::Input {
+                path: manifest_path.clone(),
+                message: format!("period.end: {e}"),
+            })?;
+            Some(end.checked_sub(d).ok_or_else(|| Error::InvalidOption {
+                flag: "--truncate",
+                message: "reaches before the start of time".into(),
+            })?)
         }
+    };
+    write_staged(output, force, "OUT", &[input], |root: &Path| {
+        let mut files = Vec::new();
         let provenance = Provenance {
             metadata: vec![
                 (
@@ -179,29 +247,32 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
         let mut counts = source.counts.clone();
         counts.events = 0;
         counts.events_by_kind.values_mut().for_each(|v| *v = 0);
-        for (index, f) in shards.iter().enumerate() {
-            let index = index as u32;
-            let events = read_events(&input.join(&f.path))?;
-            let (mut events, d, u) = damage(events, faults, index);
-            dropped += d;
-            duplicated += u;
-            let row_group = if truncated_shard == Some(index) {
-                let rg = if events.len() > ROW_GROUP {
-                    ROW_GROUP
-                } else {
-                    events.len().div_ceil(8).max(1)
-                };
-                let cut = match events.len() % rg {
-                    0 => rg.min(events.len()),
-                    r => r,
-                };
-                truncated_rows = cut as u64;
-                events.truncate(events.len() - cut);
-                rg
-            } else {
-                ROW_GROUP
-            };
-            for e in &events {
+        let mut index = 0u32;
+        for (f, from) in source.files.iter().zip(&sources) {
+            let to = root.join(&f.path);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+            }
+            if !is_shard(f) {
+                std::fs::copy(from, &to).map_err(Error::io(from))?;
+                files.push(f.clone());
+                continue;
+            }
+            let events = read_events(from)?;
+            let mut d = damage(events, faults, index).map_err(|message| Error::Input {
+                path: from.clone(),
+                message,
+            })?;
+            dropped += d.dropped;
+            duplicated += d.duplicated;
+            if let (Some(cut), true) = (cut, truncated_shard == Some(index)) {
+                let before = d.events.len();
+                // The file ends at the cut: every user event from then on is lost; the
+                // deploys, never damaged, stay.
+                d.events.retain(|e| e.kind.is_system() || e.ts < cut);
+                truncated_rows = (before - d.events.len()) as u64;
+            }
+            for e in &d.events {
                 counts.events += 1;
                 *counts
                     .events_by_kind
@@ -209,17 +280,21 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                     .or_default() += 1;
             }
             let sorted = faults.reorder_us == 0;
-            let mut info =
-                write::write_events_as(root, index, &events, &provenance, sorted, row_group)?;
-            info.path = f.path.clone();
-            if info.path != format!("{}/{}", path::EVENTS_DIR, path::part(index)) {
-                std::fs::rename(
-                    root.join(format!("{}/{}", path::EVENTS_DIR, path::part(index))),
-                    root.join(&f.path),
-                )
-                .map_err(Error::io(root.join(&f.path)))?;
+            let mut info = write::write_events_as(
+                root,
+                index,
+                &d.events,
+                &provenance,
+                sorted,
+                write::EVENTS_ROW_GROUP,
+            )?;
+            let written = root.join(&info.path);
+            if written != to {
+                std::fs::rename(&written, &to).map_err(Error::io(&to))?;
             }
+            info.path = f.path.clone();
             files.push(info);
+            index += 1;
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let manifest = Manifest {
@@ -231,6 +306,7 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                 dropped,
                 duplicated,
                 truncated_shard,
+                truncated_at: cut.map(blastradius_schema::time::format_utc),
                 truncated_rows,
             }),
             ..source.clone()
@@ -257,14 +333,12 @@ mod tests {
     }
 
     fn faults() -> Faults {
-        Faults {
-            drop: 0.0,
-            duplicate: 0.0,
-            reorder_us: 0,
-            skew_us: 0,
-            truncate: false,
-            seed: 1,
-        }
+        Faults::none(1)
+    }
+
+    fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, u64) {
+        let d = super::damage(events, faults, shard).unwrap();
+        (d.events, d.dropped, d.duplicated)
     }
 
     #[test]
@@ -325,6 +399,29 @@ mod tests {
         let mut original: Vec<i64> = log().iter().map(|e| e.ts).collect();
         original.sort_unstable();
         assert_eq!(ts, original);
+    }
+
+    #[test]
+    fn a_skew_past_the_range_of_time_is_an_error_not_a_wrap() {
+        let offset = |app: u64| {
+            let mut r = entity_rng(1, SKEW, app);
+            between(&mut r, -1000, 1001)
+        };
+        let app = (0..5)
+            .find(|&a| offset(a) > 10)
+            .expect("some app runs ahead") as u32;
+        let mut events = log();
+        let i = events
+            .iter()
+            .position(|e| e.app_id == app && !e.kind.is_system())
+            .unwrap();
+        events[i].ts = i64::MAX - 10;
+        let skewed = Faults {
+            skew_us: 1000,
+            ..faults()
+        };
+        let e = super::damage(events, &skewed, 0).err().expect("an error");
+        assert!(e.contains("overflows"), "{e}");
     }
 
     #[test]

@@ -227,9 +227,14 @@ impl Scenario {
         let base = Self::preset(&base_name).map_err(|e| fail(e.to_string()))?;
         let mut merged = toml::Table::try_from(&base).map_err(|e| fail(e.to_string()))?;
         merge(&mut merged, overrides);
-        let scenario: Scenario = merged
-            .try_into()
-            .map_err(|e: toml::de::Error| fail(e.message().trim().to_string()))?;
+        let scenario: Scenario = serde_path_to_error::deserialize(toml::Value::Table(merged))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                fail(format!(
+                    "{key}: {}",
+                    e.inner().message().trim().replace('\n', " ")
+                ))
+            })?;
         scenario.validate().map_err(fail)?;
         Ok(scenario)
     }
@@ -250,12 +255,23 @@ impl Scenario {
         }
     }
 
-    /// Checks every value against its range and the instants against each other.
+    /// Checks every value against its range (the ranges are in `data/README.md` and in
+    /// [`RANGES`]) and the instants against each other. The ranges keep every run finite:
+    /// no count, span or timestamp can grow past what the generator's arithmetic and memory
+    /// are sized for.
     ///
     /// # Errors
     /// A message naming the offending key and the accepted range.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        let time = |key: &str, s: &str| parse_utc(s).map_err(|e| format!("{key}: {e}"));
+        let time = |key: &str, s: &str| -> std::result::Result<i64, String> {
+            let t = parse_utc(s).map_err(|e| format!("{key}: {e}"))?;
+            if !(EARLIEST..=LATEST).contains(&t) {
+                return Err(format!(
+                    "{key} = {s} is outside the supported years 1900 to 2199"
+                ));
+            }
+            Ok(t)
+        };
         let start = time("period.start", &self.period.start)?;
         let end = time("period.end", &self.period.end)?;
         let intro = time("bug.introduced", &self.bug.introduced)?;
@@ -263,121 +279,42 @@ impl Scenario {
         if start >= end {
             return Err("period.start must be before period.end".into());
         }
+        if end - start > MAX_PERIOD_DAYS * blastradius_schema::time::DAY {
+            return Err(format!(
+                "the period lasts more than {MAX_PERIOD_DAYS} days; shorten it"
+            ));
+        }
         if !(start <= intro && intro < fixed && fixed <= end) {
             return Err(
                 "the bug window must lie inside the period: period.start <= bug.introduced < bug.fixed <= period.end".into(),
             );
         }
-        let c = &self.catalog;
-        if c.providers == 0 || c.photo_apps < c.providers {
-            return Err("catalog: need providers >= 1 and photo_apps >= providers (each provider owns an app)".into());
+        if (end - start) < blastradius_schema::time::DAY * 2 {
+            return Err("the period must last at least 2 days".into());
         }
-        let probabilities = [
-            (
-                "users.registering_in_period",
-                self.users.registering_in_period,
-            ),
-            (
-                "photos.draft_publish_probability",
-                self.photos.draft_publish_probability,
-            ),
-            ("photos.delete_probability", self.photos.delete_probability),
-            (
-                "photo_apps.users_with_grant",
-                self.photo_apps.users_with_grant,
-            ),
-            (
-                "photo_apps.granted_before_period",
-                self.photo_apps.granted_before_period,
-            ),
-            (
-                "photo_apps.revoke_probability",
-                self.photo_apps.revoke_probability,
-            ),
-            (
-                "photo_apps.regrant_probability",
-                self.photo_apps.regrant_probability,
-            ),
-            (
-                "photo_apps.ungranted_callers",
-                self.photo_apps.ungranted_callers,
-            ),
-            ("photo_apps.rate_limited", self.photo_apps.rate_limited),
-            ("photo_apps.server_error", self.photo_apps.server_error),
-            (
-                "messaging.users_with_partner",
-                self.messaging.users_with_partner,
-            ),
-            (
-                "messaging.write_probability",
-                self.messaging.write_probability,
-            ),
-            (
-                "messaging.delete_probability",
-                self.messaging.delete_probability,
-            ),
-            (
-                "messaging.revoke_probability",
-                self.messaging.revoke_probability,
-            ),
-            (
-                "messaging.token_survives_revoke",
-                self.messaging.token_survives_revoke,
-            ),
-            (
-                "messaging.ungranted_access",
-                self.messaging.ungranted_access,
-            ),
-            ("messaging.rate_limited", self.messaging.rate_limited),
-            ("messaging.server_error", self.messaging.server_error),
-        ];
-        for (key, p) in probabilities {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(format!("{key} = {p} is not a probability in [0, 1]"));
+        for (key, value) in self.values() {
+            let range = RANGES
+                .iter()
+                .find(|r| r.key == key)
+                .expect("every value has a range");
+            if !(value.is_finite() && range.min <= value && value <= range.max) {
+                return Err(format!(
+                    "{key} = {value} is out of range: it must lie in [{}, {}] ({})",
+                    range.min, range.max, range.what
+                ));
             }
+        }
+        let c = &self.catalog;
+        if c.photo_apps < c.providers {
+            return Err("catalog: need photo_apps >= providers (each provider owns an app)".into());
+        }
+        if self.photos.draft_expiry_hours <= 0.0 {
+            return Err("photos.draft_expiry_hours must be > 0".into());
         }
         if self.photo_apps.rate_limited + self.photo_apps.server_error > 1.0
             || self.messaging.rate_limited + self.messaging.server_error > 1.0
         {
             return Err("rate_limited + server_error must not exceed 1".into());
-        }
-        let non_negative = [
-            ("catalog.app_popularity_exponent", c.app_popularity_exponent),
-            (
-                "catalog.apps_per_provider_exponent",
-                c.apps_per_provider_exponent,
-            ),
-            ("users.activity_sigma", self.users.activity_sigma),
-            ("photos.live_at_start_mean", self.photos.live_at_start_mean),
-            ("photos.uploads_mean", self.photos.uploads_mean),
-            (
-                "photos.draft_publish_mean_hours",
-                self.photos.draft_publish_mean_hours,
-            ),
-            (
-                "photos.story_lifetime_hours",
-                self.photos.story_lifetime_hours,
-            ),
-            (
-                "photo_apps.extra_apps_mean",
-                self.photo_apps.extra_apps_mean,
-            ),
-            ("photo_apps.sessions_mean", self.photo_apps.sessions_mean),
-            ("messaging.calls_mean", self.messaging.calls_mean),
-        ];
-        for (key, v) in non_negative {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("{key} = {v} must be a finite number >= 0"));
-            }
-        }
-        if !(self.users.activity_cap.is_finite() && self.users.activity_cap >= 1.0) {
-            return Err("users.activity_cap must be >= 1".into());
-        }
-        if !(self.photos.draft_expiry_hours > 0.0 && self.photos.draft_expiry_hours.is_finite()) {
-            return Err("photos.draft_expiry_hours must be > 0".into());
-        }
-        if self.photo_apps.page_size == 0 || self.photo_apps.max_pages == 0 {
-            return Err("photo_apps.page_size and photo_apps.max_pages must be >= 1".into());
         }
         let w = &self.photos.surfaces;
         let surfaces = [w.timeline, w.marketplace, w.story, w.draft, w.messenger];
@@ -386,19 +323,20 @@ impl Scenario {
             ("photos.surfaces", &surfaces[..]),
             ("messaging.actions", &[a.read, a.write, a.delete][..]),
         ] {
-            if weights.iter().any(|x| !(x.is_finite() && *x >= 0.0))
-                || weights.iter().sum::<f64>() <= 0.0
-            {
-                return Err(format!("{key}: weights must be >= 0 with a positive sum"));
+            if weights.iter().sum::<f64>() <= 0.0 {
+                return Err(format!("{key}: weights must have a positive sum"));
             }
+        }
+        if c.partners.len() > MAX_PARTNERS {
+            return Err(format!("catalog.partners: at most {MAX_PARTNERS} partners"));
         }
         if self
             .catalog
             .partners
             .iter()
-            .any(|p| !(p.weight.is_finite() && p.weight >= 0.0))
+            .any(|p| !(p.weight.is_finite() && (0.0..=1e6).contains(&p.weight)))
         {
-            return Err("catalog.partners: weights must be >= 0".into());
+            return Err("catalog.partners: each weight must lie in [0, 1000000]".into());
         }
         if self.messaging.users_with_partner + self.messaging.ungranted_access > 0.0
             && self.catalog.partners.iter().map(|p| p.weight).sum::<f64>() <= 0.0
@@ -407,7 +345,179 @@ impl Scenario {
         }
         Ok(())
     }
+
+    /// Every number of the scenario by key, as `f64`, for the range check.
+    fn values(&self) -> Vec<(&'static str, f64)> {
+        let (c, u, p, a, m) = (
+            &self.catalog,
+            &self.users,
+            &self.photos,
+            &self.photo_apps,
+            &self.messaging,
+        );
+        let (w, x) = (&p.surfaces, &m.actions);
+        vec![
+            ("catalog.providers", c.providers as f64),
+            ("catalog.photo_apps", c.photo_apps as f64),
+            ("catalog.app_popularity_exponent", c.app_popularity_exponent),
+            (
+                "catalog.apps_per_provider_exponent",
+                c.apps_per_provider_exponent,
+            ),
+            ("users.history_days", u.history_days as f64),
+            ("users.registering_in_period", u.registering_in_period),
+            ("users.activity_sigma", u.activity_sigma),
+            ("users.activity_cap", u.activity_cap),
+            ("photos.live_at_start_mean", p.live_at_start_mean),
+            ("photos.uploads_mean", p.uploads_mean),
+            ("photos.surfaces.timeline", w.timeline),
+            ("photos.surfaces.marketplace", w.marketplace),
+            ("photos.surfaces.story", w.story),
+            ("photos.surfaces.draft", w.draft),
+            ("photos.surfaces.messenger", w.messenger),
+            (
+                "photos.draft_publish_probability",
+                p.draft_publish_probability,
+            ),
+            (
+                "photos.draft_publish_mean_hours",
+                p.draft_publish_mean_hours,
+            ),
+            ("photos.draft_expiry_hours", p.draft_expiry_hours),
+            ("photos.story_lifetime_hours", p.story_lifetime_hours),
+            ("photos.delete_probability", p.delete_probability),
+            ("photo_apps.users_with_grant", a.users_with_grant),
+            ("photo_apps.extra_apps_mean", a.extra_apps_mean),
+            ("photo_apps.granted_before_period", a.granted_before_period),
+            ("photo_apps.revoke_probability", a.revoke_probability),
+            ("photo_apps.regrant_probability", a.regrant_probability),
+            ("photo_apps.sessions_mean", a.sessions_mean),
+            ("photo_apps.page_size", a.page_size as f64),
+            ("photo_apps.max_pages", a.max_pages as f64),
+            ("photo_apps.page_delay_ms", a.page_delay_ms as f64),
+            ("photo_apps.ungranted_callers", a.ungranted_callers),
+            ("photo_apps.rate_limited", a.rate_limited),
+            ("photo_apps.server_error", a.server_error),
+            ("messaging.users_with_partner", m.users_with_partner),
+            ("messaging.write_probability", m.write_probability),
+            ("messaging.delete_probability", m.delete_probability),
+            ("messaging.revoke_probability", m.revoke_probability),
+            ("messaging.token_survives_revoke", m.token_survives_revoke),
+            ("messaging.ungranted_access", m.ungranted_access),
+            ("messaging.calls_mean", m.calls_mean),
+            ("messaging.actions.read", x.read),
+            ("messaging.actions.write", x.write),
+            ("messaging.actions.delete", x.delete),
+            ("messaging.rate_limited", m.rate_limited),
+            ("messaging.server_error", m.server_error),
+        ]
+    }
 }
+
+/// The earliest and latest instants a scenario may name: years 1900 to 2199.
+const EARLIEST: i64 = -2_208_988_800_000_000;
+const LATEST: i64 = 7_258_118_400_000_000 - 1;
+/// The longest period: about 30 years.
+const MAX_PERIOD_DAYS: i64 = 11_000;
+const MAX_PARTNERS: usize = 1_000;
+
+/// The accepted range of one scenario number, and why it is bounded there.
+#[derive(Clone, Copy, Debug)]
+pub struct Range {
+    pub key: &'static str,
+    pub min: f64,
+    pub max: f64,
+    pub what: &'static str,
+}
+
+const fn range(key: &'static str, min: f64, max: f64, what: &'static str) -> Range {
+    Range {
+        key,
+        min,
+        max,
+        what,
+    }
+}
+
+const P: &str = "a probability";
+const W: &str = "a relative weight";
+/// Means of counts are capped where a single draw is (10,000), so a user's events always
+/// fit the 2^24 event ids of its range.
+const COUNT: &str = "a mean count per user";
+const HOURS: &str = "hours, at most 10 years";
+
+/// Every scenario number's accepted range, checked before any work starts.
+pub const RANGES: &[Range] = &[
+    range("catalog.providers", 1.0, 100_000.0, "developers"),
+    range("catalog.photo_apps", 1.0, 1_000_000.0, "apps"),
+    range(
+        "catalog.app_popularity_exponent",
+        0.0,
+        10.0,
+        "a Zipf exponent",
+    ),
+    range(
+        "catalog.apps_per_provider_exponent",
+        0.0,
+        10.0,
+        "a Zipf exponent",
+    ),
+    range(
+        "users.history_days",
+        0.0,
+        36_500.0,
+        "days, at most 100 years",
+    ),
+    range("users.registering_in_period", 0.0, 1.0, P),
+    range("users.activity_sigma", 0.0, 5.0, "a log-normal sigma"),
+    range("users.activity_cap", 1.0, 1_000.0, "a multiple of the mean"),
+    range("photos.live_at_start_mean", 0.0, 10_000.0, COUNT),
+    range("photos.uploads_mean", 0.0, 10_000.0, COUNT),
+    range("photos.surfaces.timeline", 0.0, 1e6, W),
+    range("photos.surfaces.marketplace", 0.0, 1e6, W),
+    range("photos.surfaces.story", 0.0, 1e6, W),
+    range("photos.surfaces.draft", 0.0, 1e6, W),
+    range("photos.surfaces.messenger", 0.0, 1e6, W),
+    range("photos.draft_publish_probability", 0.0, 1.0, P),
+    range("photos.draft_publish_mean_hours", 0.0, 87_600.0, HOURS),
+    range("photos.draft_expiry_hours", 0.0, 87_600.0, HOURS),
+    range("photos.story_lifetime_hours", 0.0, 87_600.0, HOURS),
+    range("photos.delete_probability", 0.0, 1.0, P),
+    range("photo_apps.users_with_grant", 0.0, 1.0, P),
+    range(
+        "photo_apps.extra_apps_mean",
+        0.0,
+        10.0,
+        "a mean count of apps",
+    ),
+    range("photo_apps.granted_before_period", 0.0, 1.0, P),
+    range("photo_apps.revoke_probability", 0.0, 1.0, P),
+    range("photo_apps.regrant_probability", 0.0, 1.0, P),
+    range("photo_apps.sessions_mean", 0.0, 10_000.0, COUNT),
+    range("photo_apps.page_size", 1.0, 1_000.0, "photos per page"),
+    range("photo_apps.max_pages", 1.0, 100.0, "pages per session"),
+    range(
+        "photo_apps.page_delay_ms",
+        0.0,
+        3_600_000.0,
+        "milliseconds, at most an hour",
+    ),
+    range("photo_apps.ungranted_callers", 0.0, 1.0, P),
+    range("photo_apps.rate_limited", 0.0, 1.0, P),
+    range("photo_apps.server_error", 0.0, 1.0, P),
+    range("messaging.users_with_partner", 0.0, 1.0, P),
+    range("messaging.write_probability", 0.0, 1.0, P),
+    range("messaging.delete_probability", 0.0, 1.0, P),
+    range("messaging.revoke_probability", 0.0, 1.0, P),
+    range("messaging.token_survives_revoke", 0.0, 1.0, P),
+    range("messaging.ungranted_access", 0.0, 1.0, P),
+    range("messaging.calls_mean", 0.0, 10_000.0, COUNT),
+    range("messaging.actions.read", 0.0, 1e6, W),
+    range("messaging.actions.write", 0.0, 1e6, W),
+    range("messaging.actions.delete", 0.0, 1e6, W),
+    range("messaging.rate_limited", 0.0, 1.0, P),
+    range("messaging.server_error", 0.0, 1.0, P),
+];
 
 /// A TOML error as one line: the message and where it is (`line L, column C`).
 fn one_line(e: &toml::de::Error, text: &str) -> String {
@@ -571,6 +681,51 @@ mod tests {
             text.contains("page_sise") && text.contains("x.toml"),
             "{text}"
         );
+    }
+
+    // Issue 13: values that passed validation and then exhausted memory or overflowed.
+    #[test]
+    fn extreme_values_are_refused_before_any_work() {
+        for (toml, key) in [
+            ("[users]\nhistory_days = 100000000\n", "users.history_days"),
+            ("[users]\nhistory_days = 4294967295\n", "users.history_days"),
+            (
+                "[photos]\ndraft_expiry_hours = 1e300\n",
+                "photos.draft_expiry_hours",
+            ),
+            (
+                "[photos]\nstory_lifetime_hours = 1e15\n",
+                "photos.story_lifetime_hours",
+            ),
+            (
+                "[photo_apps]\nmax_pages = 1000000\n",
+                "photo_apps.max_pages",
+            ),
+            ("[photos]\nuploads_mean = nan\n", "photos.uploads_mean"),
+        ] {
+            let e = Scenario::from_toml(toml, "x.toml").unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("out of range"), "{toml}: {e}");
+        }
+        let e = Scenario::from_toml("[period]\nstart = \"1200-01-01T00:00:00Z\"\n", "x.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("period.start"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_their_key() {
+        let e = Scenario::from_toml("[photo_apps]\npage_size = -5\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("photo_apps.page_size"), "{e}");
+        let e = Scenario::from_toml("[users]\nactivity_cap = \"high\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("users.activity_cap"), "{e}");
+    }
+
+    #[test]
+    fn every_number_has_a_documented_range() {
+        let s = Scenario::preset("facebook-2018").unwrap();
+        for (key, _) in s.values() {
+            assert!(RANGES.iter().any(|r| r.key == key), "{key}");
+        }
+        assert_eq!(s.values().len(), RANGES.len());
     }
 
     #[test]

@@ -29,11 +29,7 @@ pub struct ShardData {
     pub violations: Vec<Violation>,
 }
 
-/// The users of shard `index` out of `shards` over `users` users: a contiguous id range.
-pub fn shard_users(users: u64, shards: u32, index: u32) -> std::ops::Range<u64> {
-    let at = |i: u32| (users as u128 * i as u128 / shards as u128) as u64;
-    at(index)..at(index + 1)
-}
+pub use blastradius_schema::shard_users;
 
 /// Allocations a worker reuses from one shard to the next: a shard's event buffers are
 /// hundreds of megabytes, and fresh ones cost page faults on every shard.
@@ -97,12 +93,22 @@ pub fn generate_shard(
 /// u128 key: several times faster than one comparison sort over the whole shard.
 /// `scratch` is reused memory; it ends holding the unsorted input.
 pub fn sort_events(events: &mut Vec<Event>, scratch: &mut Vec<Event>) {
-    const SHIFT: u32 = 32;
     let Some(min) = events.iter().map(|e| e.ts).min() else {
         return;
     };
-    let bucket = |e: &Event| ((e.ts - min) as u64 >> SHIFT) as usize;
-    let buckets = events.iter().map(bucket).max().unwrap_or(0) + 1;
+    let max = events.iter().map(|e| e.ts).max().unwrap_or(min);
+    // Buckets of 2^32 us (72 minutes), wider when the span would need more buckets than
+    // there are events: the bucket table never outgrows the events, whatever the span.
+    let span = (max as i128 - min as i128) as u128;
+    let mut shift = 32;
+    while (span >> shift) as usize >= events.len().max(1024) {
+        shift += 1;
+    }
+    let bucket = |e: &Event| ((e.ts as i128 - min as i128) as u128 >> shift) as usize;
+    let buckets = bucket(&Event {
+        ts: max,
+        ..events[0]
+    }) + 1;
     let mut starts = vec![0usize; buckets + 1];
     for e in events.iter() {
         starts[bucket(e) + 1] += 1;
@@ -160,6 +166,20 @@ mod tests {
             }
             assert_eq!(next, users);
         }
+    }
+
+    // Issue 13: a span of centuries made the bucket table outgrow memory.
+    #[test]
+    fn a_huge_span_sorts_without_a_huge_table() {
+        use blastradius_schema::Kind::UserRegistered;
+        let mut events = vec![
+            Event::new(UserRegistered, i64::MAX, 1, 0),
+            Event::new(UserRegistered, i64::MIN, 2, 0),
+            Event::new(UserRegistered, 0, 3, 0),
+        ];
+        sort_events(&mut events, &mut Vec::new());
+        let ts: Vec<i64> = events.iter().map(|e| e.ts).collect();
+        assert_eq!(ts, vec![i64::MIN, 0, i64::MAX]);
     }
 
     #[test]

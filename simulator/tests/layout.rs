@@ -2,6 +2,8 @@
 
 use std::fs::File;
 
+use std::sync::Arc;
+
 use blastradius_schema::{events_schema, exposures_schema, users_schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
@@ -17,7 +19,9 @@ fn event_files_carry_the_contract_schema_order_and_provenance() {
     let path = opts.out.join("events/part-00001.parquet");
 
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
-    assert_same_fields(builder.schema(), &events_schema(), "events");
+    // Issue 13: files declare enum columns as plain strings (dictionary-encoded on disk), so
+    // readers see one type across files and row groups.
+    assert_same_fields(builder.schema(), &stored(&events_schema()), "events");
 
     let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
     let meta = reader.metadata();
@@ -59,11 +63,14 @@ fn event_files_carry_the_contract_schema_order_and_provenance() {
         ts.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
         "ts is delta-encoded"
     );
-    let kind = rg.column(2);
-    assert!(
-        kind.encodings().any(|e| e == Encoding::RLE_DICTIONARY),
-        "kind is dictionary-encoded"
-    );
+    for enum_column in [2, 6, 7, 8] {
+        let c = rg.column(enum_column);
+        assert!(
+            c.encodings().any(|e| e == Encoding::RLE_DICTIONARY),
+            "{:?} is dictionary-encoded",
+            c.column_path()
+        );
+    }
 }
 
 #[test]
@@ -78,8 +85,12 @@ fn dimension_and_truth_files_carry_their_schemas() {
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(File::open(opts.out.join(file)).unwrap())
                 .unwrap();
-        assert_same_fields(builder.schema(), &schema, file);
+        assert_same_fields(builder.schema(), &stored(&schema), file);
     }
+}
+
+fn stored(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    Arc::new(blastradius_schema::stored(schema))
 }
 
 /// Names, types and nullability equal (the footer adds metadata the contract does not fix).

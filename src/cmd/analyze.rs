@@ -1,19 +1,20 @@
-//! `blastradius analyze`: replay a dataset with detectors and score them against the truth.
+//! `blastradius analyze`: replay a dataset with detectors, score them, write the reports.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use blastradius_analyzer::detect::Settings;
-use blastradius_analyzer::report::{DetectorReport, Report, Window, app_tables};
-use blastradius_analyzer::{analyze, dataset::Dataset, output, score::Truth};
+use anyhow::{Result, bail};
+use blastradius_analyzer::detect::{MIN_MEMORY_LIMIT, Settings};
+use blastradius_analyzer::evaluate::{AnalyzeOptions, analyze};
 
-use super::util::{bytes, peak_rss_bytes, si};
+use super::util::{Terminal, parse_window, threads};
 
-/// Replay a dataset's event log with detection algorithms, and score them against truth/.
+/// Replay a dataset's event log with detection algorithms, and score them against the truth.
 ///
-/// Writes, under --out: report.json, report.md, and per detector the detected exposures,
-/// affected_users, affected_apps and message_violations as Parquet.
+/// Writes, under --out: report.json and report.md, and per detector its findings in the
+/// truth's shapes (the findings contract of data/README.md), with the users and exposures it
+/// missed or reported wrongly. Every file is checked against the manifest's checksum as it is
+/// read. Without truth/ (a blind dataset), findings are written and not scored.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The dataset folder (written by `blastradius generate`).
@@ -27,33 +28,48 @@ pub struct Args {
 
     /// Worker threads, each replaying one shard at a time (memory follows shard size).
     /// Default: the number of cores.
-    #[arg(long)]
+    #[arg(long, value_parser = super::util::whole::<usize>)]
     pub threads: Option<usize>,
 
     /// Output folder. Default: data/generated/reports/<dataset folder name>.
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Check every file's SHA-256 against the manifest before replay (reads everything once).
+    /// Replace an earlier report at --out (never anything else).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Also check every file's SHA-256 against the manifest before replay, including files
+    /// no detector reads (each file read is checked against its CRC-32C anyway).
     #[arg(long)]
     pub verify: bool,
 
     /// State budget per shard of the streaming detector, in bytes (e.g. 8000000). Less memory
     /// keeps fewer photos per user and misses exposures deep in heavy users' albums.
-    #[arg(long, default_value_t = blastradius_analyzer::streaming::DEFAULT_LIMIT)]
+    #[arg(long, default_value_t = blastradius_analyzer::streaming::DEFAULT_LIMIT, value_parser = super::util::whole::<u64>)]
     pub memory_limit: u64,
+
+    /// Score against this answer key (written by `generate --split-truth`) instead of the
+    /// dataset's own truth/.
+    #[arg(long, value_name = "KEY")]
+    pub truth: Option<PathBuf>,
+
+    /// Use this bug window instead of the log's deploy events, for a log that lost them:
+    /// START/END as UTC instants, END `never` for a bug never fixed.
+    #[arg(long, value_name = "START/END")]
+    pub bug_window: Option<String>,
 }
 
 /// The detectors `--detector` names.
-pub fn detector_names(flag: &str) -> Result<Vec<&'static str>> {
-    let known = analyze::detector_names();
+pub fn detector_names(flag: &str) -> Result<Vec<String>> {
+    let known = blastradius_analyzer::analyze::detector_names();
     match flag {
-        "all" => Ok(known),
+        "all" => Ok(known.iter().map(|s| s.to_string()).collect()),
         "sql" if !known.contains(&"sql") => bail!(
             "--detector sql: this build has no DataFusion; build with `cargo build --release --features datafusion`"
         ),
         name => match known.iter().find(|d| **d == name) {
-            Some(d) => Ok(vec![*d]),
+            Some(d) => Ok(vec![d.to_string()]),
             None => bail!(
                 "--detector {name}: unknown detector; use one of {}, or all",
                 known.join(", ")
@@ -70,147 +86,38 @@ pub fn default_out(dataset: &Path) -> PathBuf {
     PathBuf::from("data/generated/reports").join(name)
 }
 
+/// Checks `--memory-limit`.
+pub fn memory_limit(limit: u64) -> Result<u64> {
+    if limit < MIN_MEMORY_LIMIT {
+        bail!(
+            "--memory-limit {limit}: give at least {MIN_MEMORY_LIMIT} bytes; a budget that tracks nobody measures nothing"
+        );
+    }
+    Ok(limit)
+}
+
 pub fn run(args: Args) -> Result<()> {
-    let names = detector_names(&args.detector)?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads: must be at least 1");
-    }
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&args.dataset));
-    let mut out = std::io::stdout().lock();
-    let settings = Settings {
-        memory_limit: args.memory_limit,
+    let options = AnalyzeOptions {
+        detectors: detector_names(&args.detector)?,
+        settings: Settings {
+            memory_limit: memory_limit(args.memory_limit)?,
+            bug_window: args.bug_window.as_deref().map(parse_window).transpose()?,
+        },
+        threads: threads(args.threads)?,
+        verify: args.verify,
+        truth_key: args.truth.clone(),
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| default_out(&args.dataset)),
+        force: args.force,
     };
-    analyze_dataset(
-        &args.dataset,
-        &names,
-        &settings,
-        threads,
-        &out_dir,
-        args.verify,
-        &mut out,
-    )?;
-    Ok(())
-}
-
-/// Runs `names` over the dataset, writes every output under `out_dir`, prints the summary.
-pub fn analyze_dataset(
-    root: &Path,
-    names: &[&str],
-    settings: &Settings,
-    threads: usize,
-    out_dir: &Path,
-    verify: bool,
-    out: &mut impl Write,
-) -> Result<Report> {
-    let dataset = Dataset::open(root)?;
-    if verify {
-        dataset.verify()?;
-    }
-    if !dataset.manifest.complete {
-        writeln!(
-            out,
-            "note: {} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone",
-            root.display()
-        )?;
-    }
-    let truth = if dataset.has_truth() {
-        Some(Truth::read(&dataset)?)
-    } else {
-        writeln!(
-            out,
-            "note: {} has no truth/; detections are not scored",
-            root.display()
-        )?;
-        None
-    };
-    let providers = output::providers(&dataset)?;
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("--out {}: cannot create the folder", out_dir.display()))?;
+    let mut terminal = Terminal::default();
+    analyze(&args.dataset, &options, &mut terminal)?;
     writeln!(
-        out,
-        "{:8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8} {:>10}",
-        "detector",
-        "users",
-        "exposures",
-        "violations",
-        "user P",
-        "user R",
-        "user F1",
-        "exp F1",
-        "events/s",
-        "wall s",
-        "peak mem"
+        terminal.out,
+        "report      {}",
+        options.out.join("report.md").display()
     )?;
-    let mut reports = Vec::new();
-    let mut app_counts = Vec::new();
-    let mut window = None;
-    for &name in names {
-        let result = analyze::run_named(&dataset, name, settings, threads, truth.as_ref())?;
-        window = window.or(result.findings.bug_window);
-        let counts = output::app_counts(&result.findings, &providers);
-        let files = output::write_findings(&out_dir.join(name), &result.findings, &counts)?;
-        let s = result.summary();
-        let peak = peak_rss_bytes();
-        let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
-        let scores = s.scores.as_ref();
-        writeln!(
-            out,
-            "{:8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8.2} {:>10}",
-            s.detector,
-            s.affected_users,
-            s.exposures,
-            s.message_violations,
-            f(scores.map(|x| x.users.precision)),
-            f(scores.map(|x| x.users.recall)),
-            f(scores.map(|x| x.users.f1)),
-            f(scores.and_then(|x| x.exposures.map(|e| e.f1))),
-            si(s.events_per_second),
-            s.wall_seconds,
-            peak.map_or("?".into(), bytes),
-        )?;
-        reports.push(DetectorReport {
-            summary: s,
-            peak_memory_bytes: peak,
-            files: files.iter().map(|p| p.display().to_string()).collect(),
-        });
-        app_counts.push((name.to_string(), counts));
-    }
-    let truth_apps = truth
-        .as_ref()
-        .filter(|t| !t.apps.is_empty())
-        .map(|t| &t.apps);
-    let (apps, provider_rows) = app_tables(truth_apps, &app_counts);
-    let report = Report {
-        dataset: root.display().to_string(),
-        threads,
-        complete: dataset.manifest.complete,
-        scored: truth.is_some(),
-        bug_window: Window::new(window),
-        detectors: reports,
-        apps,
-        providers: provider_rows,
-    };
-    write_atomic(
-        &out_dir.join("report.json"),
-        &(serde_json::to_string_pretty(&report)? + "\n"),
-    )?;
-    write_atomic(&out_dir.join("report.md"), &report.to_markdown())?;
-    writeln!(out, "report      {}", out_dir.join("report.md").display())?;
-    Ok(report)
-}
-
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .map_or("report".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }

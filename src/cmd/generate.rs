@@ -15,11 +15,11 @@ use super::util::{bytes, load_scenario, peak_rss_bytes, si};
 pub struct World {
     /// Number of users. Cost grows linearly: about 19 events and 8 ms of one core per 1,000
     /// users.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = super::util::whole::<u64>)]
     pub users: u64,
 
     /// Seed of every random draw; the same seed gives the same bytes.
-    #[arg(long, default_value_t = 2018)]
+    #[arg(long, default_value_t = 2018, value_parser = super::util::whole::<u64>)]
     pub seed: u64,
 
     /// A preset (facebook-2018, messaging-partners) or a TOML file overriding a preset
@@ -45,7 +45,7 @@ pub struct Args {
     /// Number of event-log shards (users split into contiguous ranges). More shards bound the
     /// memory of generation and replay (one shard in memory per thread) but add files.
     /// Default: max(8, users / 125,000).
-    #[arg(long)]
+    #[arg(long, value_parser = super::util::whole::<u32>)]
     pub shards: Option<u32>,
 
     /// Write only shard I of N (numbered from 0), e.g. to spread one dataset over machines.
@@ -54,16 +54,25 @@ pub struct Args {
     pub shard: Option<String>,
 
     /// Worker threads (each holds one shard in memory). Default: the number of cores.
-    #[arg(long)]
+    #[arg(long, value_parser = super::util::whole::<usize>)]
     pub threads: Option<usize>,
 
     /// Output folder. Default: data/generated/<scenario>-<users>u-seed<seed>.
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Replace an existing dataset at --out.
+    /// Replace an existing dataset at --out (never anything else).
     #[arg(long)]
     pub force: bool,
+
+    /// Write the ground truth apart, to this answer-key folder, leaving a blind dataset a
+    /// detector team can have without the answers; score it later with `--truth KEY`.
+    #[arg(long, value_name = "KEY")]
+    pub split_truth: Option<PathBuf>,
+
+    /// Start even when the estimate says the disk or the memory cannot hold the run.
+    #[arg(long)]
+    pub skip_resource_check: bool,
 }
 
 fn parse_shard(text: &str) -> Result<(u32, u32)> {
@@ -124,6 +133,7 @@ impl Args {
             out,
             force: self.force,
             compression,
+            split_truth: self.split_truth.clone(),
         })
     }
 }
@@ -131,7 +141,73 @@ impl Args {
 pub fn run(args: Args) -> Result<()> {
     let options = args.options()?;
     options.validate()?;
+    // Fail on the output before the estimate's work.
+    blastradius_safefs::check(
+        &options.out,
+        blastradius_safefs::Kind::Dataset,
+        options.force,
+        "--out",
+        &[],
+    )?;
+    if let Some(key) = &options.split_truth {
+        blastradius_safefs::check(
+            key,
+            blastradius_safefs::Kind::Output("generate --split-truth"),
+            options.force,
+            "--split-truth",
+            &[&options.out],
+        )?;
+    }
+    check_resources(&options, args.skip_resource_check)?;
     generate(&options)?;
+    Ok(())
+}
+
+/// Estimates the run and refuses one the disk or the memory cannot hold.
+pub fn check_resources(options: &Options, skip: bool) -> Result<()> {
+    let e = options.estimate();
+    let shards = if options.only_shard.is_some() {
+        1
+    } else {
+        options.shards as u64
+    };
+    let on_disk = e.bytes * shards / options.shards as u64;
+    eprintln!(
+        "estimate    {} events, {} on disk, {} of memory",
+        si(e.events as f64 * shards as f64 / options.shards as f64),
+        bytes(on_disk),
+        bytes(e.memory)
+    );
+    if skip {
+        return Ok(());
+    }
+    let override_hint = "or pass --skip-resource-check to try anyway";
+    if let Some(free) = super::util::free_disk(&options.out)
+        && on_disk > free
+    {
+        bail!(
+            "--users {}: the dataset would take about {} but {} is free where --out {} goes; lower --users, free some space, {override_hint}",
+            options.users,
+            bytes(on_disk),
+            bytes(free),
+            options.out.display()
+        );
+    }
+    if let Some(available) = super::util::available_memory()
+        && e.memory > available
+    {
+        let per_shard = 120 * e.events_per_shard;
+        let fit = (available.saturating_sub(64 << 20) / per_shard.max(1)).max(1);
+        bail!(
+            "--shards {}: each worker holds a shard of about {} events, {} of memory in all, more than the {} available; raise --shards (about {} shards fit {} threads) or lower --threads, {override_hint}",
+            options.shards,
+            si(e.events_per_shard as f64),
+            bytes(e.memory),
+            bytes(available),
+            options.shards as u64 * e.memory.div_ceil(available.max(1)),
+            fit
+        );
+    }
     Ok(())
 }
 

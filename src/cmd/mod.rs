@@ -6,5 +6,6 @@ pub mod generate;
 pub mod perturb;
 pub mod run;
 pub mod scenario;
+pub mod score;
 pub mod stress;
 mod util;

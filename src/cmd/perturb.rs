@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use blastradius_simulator::perturb::{Faults, perturb};
+use blastradius_simulator::perturb::{Faults, Truncation, perturb};
 
 /// Copy a dataset with a damaged event log: dropped, duplicated, late and skewed events, and a
 /// truncated shard. truth/ is copied unchanged (it is what happened); the manifest records
@@ -23,24 +23,50 @@ pub struct Args {
     pub duplicate: f64,
     /// Deliver events up to this late (file order shuffled within the bound, ts unchanged),
     /// e.g. 500ms, 30s, 5m.
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0s",
+        allow_hyphen_values = true
+    )]
     pub reorder: String,
     /// Offset each app's clock by a fixed amount within ±DURATION (added to its events' ts).
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0s",
+        allow_hyphen_values = true
+    )]
     pub skew: String,
-    /// Cut the last row group of one shard (chosen by the seed).
-    #[arg(long)]
-    pub truncate: bool,
+    /// Truncate one shard (chosen by the seed): it loses every user event from a point on,
+    /// as a file cut short does. The point is a duration before the end of the period (e.g.
+    /// 25d, which in facebook-2018 cuts inside the bug window) or a UTC instant
+    /// (2018-09-20T00:00:00Z). Cut by time, it means the same whatever the dataset's size.
+    #[arg(long, value_name = "DURATION|TIME", allow_hyphen_values = true)]
+    pub truncate: Option<String>,
     /// Seed of the damage; the same seed gives the same bytes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::util::whole::<u64>)]
     pub seed: u64,
     /// Replace an existing dataset at OUTPUT.
     #[arg(long)]
     pub force: bool,
 }
 
+/// Parses `--truncate`: a UTC instant, or a duration before the end of the period.
+pub fn parse_truncation(text: &str) -> Result<Truncation> {
+    if text.ends_with('Z') && text.contains('T') {
+        let at = blastradius_schema::time::parse_utc(text)
+            .map_err(|e| anyhow::anyhow!("--truncate: {e}"))?;
+        return Ok(Truncation::At(at));
+    }
+    Ok(Truncation::BeforeEnd(parse_duration("--truncate", text)?))
+}
+
 /// Parses `250ms`, `30s`, `5m`, `2h`, `1d` or `10us` into microseconds.
 pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
+    if text.trim_start().starts_with('-') {
+        bail!("{flag} {text}: a duration cannot be negative; give e.g. {flag} 30s");
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
@@ -68,7 +94,7 @@ pub fn run(args: Args) -> Result<()> {
         duplicate: args.duplicate,
         reorder_us: parse_duration("--reorder", &args.reorder)?,
         skew_us: parse_duration("--skew", &args.skew)?,
-        truncate: args.truncate,
+        truncation: args.truncate.as_deref().map(parse_truncation).transpose()?,
         seed: args.seed,
     };
     let manifest = perturb(&args.input, &args.output, &faults, args.force)?;
@@ -76,7 +102,7 @@ pub fn run(args: Args) -> Result<()> {
         .perturbation
         .as_ref()
         .expect("perturb records what it did");
-    let mut out = std::io::stdout().lock();
+    let mut out = super::util::Stdout::default();
     writeln!(out, "dataset     {}", args.output.display())?;
     writeln!(
         out,
@@ -85,7 +111,10 @@ pub fn run(args: Args) -> Result<()> {
         p.duplicated,
         p.truncated_rows,
         p.truncated_shard
-            .map(|s| format!(" (shard {s})"))
+            .map(|s| format!(
+                " (shard {s}, from {})",
+                p.truncated_at.as_deref().unwrap_or("?")
+            ))
             .unwrap_or_default()
     )?;
     writeln!(out, "events      {}", manifest.counts.events)?;

@@ -8,8 +8,10 @@ use anyhow::Result;
 use blastradius_simulator::dataset::Options;
 use blastradius_simulator::manifest::Manifest;
 
-use super::analyze::{analyze_dataset, default_out};
+use super::analyze::default_out;
 use super::generate;
+use super::util::Terminal;
+use blastradius_analyzer::evaluate::{AnalyzeOptions, analyze};
 
 /// Generate the default dataset (or reuse an identical one) and analyze it with every detector.
 #[derive(Debug, clap::Args)]
@@ -37,6 +39,7 @@ fn reusable(options: &Options) -> bool {
     };
     m.complete
         && m.perturbation.is_none()
+        && m.truth_key.is_none()
         && m.generator == format!("blastradius {}", env!("CARGO_PKG_VERSION"))
         && m.users == options.users
         && m.seed == options.seed
@@ -54,10 +57,12 @@ pub fn run(args: Args) -> Result<()> {
         threads: args.threads,
         out: None,
         force: true,
+        split_truth: None,
+        skip_resource_check: false,
     };
     let options = gen_args.options()?;
     options.validate()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::util::Stdout::default();
     if !args.regenerate && reusable(&options) {
         writeln!(
             out,
@@ -65,20 +70,32 @@ pub fn run(args: Args) -> Result<()> {
             options.out.display()
         )?;
     } else {
-        drop(out);
+        generate::check_resources(&options, false)?;
         generate::generate(&options)?;
-        out = std::io::stdout().lock();
     }
     writeln!(out)?;
-    let names = blastradius_analyzer::analyze::detector_names();
-    analyze_dataset(
-        &options.out,
-        &names,
-        &blastradius_analyzer::detect::Settings::default(),
-        options.threads,
-        &default_out(&options.out),
-        false,
-        &mut out,
+    let dataset = options.out.clone();
+    let options = AnalyzeOptions {
+        detectors: blastradius_analyzer::analyze::detector_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        settings: Default::default(),
+        threads: options.threads,
+        verify: false,
+        truth_key: None,
+        out: default_out(&options.out),
+        // The report of a dataset this command made: replaced on every run (only an
+        // earlier report is ever replaced).
+        force: true,
+    };
+    let mut terminal = Terminal::default();
+    analyze(&dataset, &options, &mut terminal)?;
+    let mut out = terminal.out;
+    writeln!(
+        out,
+        "report      {}",
+        options.out.join("report.md").display()
     )?;
     writeln!(out, "total       {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(())

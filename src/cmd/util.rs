@@ -1,9 +1,14 @@
 //! Small helpers shared by subcommands.
 
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Result, bail};
+use blastradius_analyzer::evaluate::Console;
+use blastradius_analyzer::report::{DetectorReport, terminal_header, terminal_row};
 use blastradius_simulator::Scenario;
+
+pub use blastradius_analyzer::evaluate::peak_rss_bytes;
 
 /// Resolves `--scenario`: a preset name, or the path of a TOML file.
 pub fn load_scenario(name_or_file: &str) -> Result<Scenario> {
@@ -12,19 +17,12 @@ pub fn load_scenario(name_or_file: &str) -> Result<Scenario> {
     }
     let path = Path::new(name_or_file);
     if path.is_file() || name_or_file.ends_with(".toml") {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--scenario {name_or_file}: cannot read the scenario file"))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("--scenario {name_or_file}: cannot read the scenario file ({e})")
+        })?;
         return Ok(Scenario::from_toml(&text, name_or_file)?);
     }
     Err(blastradius_simulator::Error::UnknownScenario(name_or_file.to_string()).into())
-}
-
-/// Peak resident memory of this process so far, in bytes, where the OS reports it.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// `1234567` as `1.23M`.
@@ -45,4 +43,125 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
     }
+}
+
+/// Standard output that survives a reader who stops reading (`| head -1`): after a broken
+/// pipe, further lines are dropped and the command goes on to write its files, instead of
+/// stopping half-way with exit 0 and nothing written.
+#[derive(Debug, Default)]
+pub struct Stdout {
+    broken: bool,
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.broken {
+            return Ok(buf.len());
+        }
+        match std::io::stdout().write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.broken = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.broken {
+            return Ok(());
+        }
+        match std::io::stdout().flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.broken = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// The terminal as the analyzer's [`Console`]: a table on standard output, notes as
+/// warnings on standard error.
+#[derive(Debug, Default)]
+pub struct Terminal {
+    pub out: Stdout,
+    header: bool,
+}
+
+impl Console for Terminal {
+    fn note(&mut self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+
+    fn row(&mut self, row: &DetectorReport) {
+        if !self.header {
+            self.header = true;
+            let _ = writeln!(self.out, "{}", terminal_header());
+        }
+        let _ = writeln!(self.out, "{}", terminal_row(row));
+    }
+}
+
+/// The number of worker threads: the flag, or the number of cores.
+pub fn threads(flag: Option<usize>) -> Result<usize> {
+    match flag {
+        Some(0) => bail!("--threads 0: give at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// Parses `START/END` (UTC instants; `END` may be `never`) for `--bug-window`.
+pub fn parse_window(text: &str) -> Result<(i64, i64)> {
+    use blastradius_schema::time::parse_utc;
+    let Some((a, b)) = text.split_once('/') else {
+        bail!(
+            "--bug-window {text}: expected START/END, e.g. 2018-09-13T00:00:00Z/2018-09-25T00:00:00Z"
+        );
+    };
+    let start = parse_utc(a).map_err(|e| anyhow::anyhow!("--bug-window: {e}"))?;
+    let end = if b == "never" {
+        i64::MAX
+    } else {
+        parse_utc(b).map_err(|e| anyhow::anyhow!("--bug-window: {e}"))?
+    };
+    if start >= end {
+        bail!("--bug-window {text}: the start must come before the end");
+    }
+    Ok((start, end))
+}
+
+/// Parses a whole number of 0 or more, for clap (`-1` gets this message, not "unknown flag").
+pub fn whole<T: std::str::FromStr>(text: &str) -> std::result::Result<T, String> {
+    text.trim().parse().map_err(|_| {
+        if text.trim_start().starts_with('-') {
+            "must not be negative".to_string()
+        } else {
+            "is not a whole number".to_string()
+        }
+    })
+}
+
+/// Bytes free on the filesystem that `path` (or its nearest existing ancestor) is on.
+pub fn free_disk(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let absolute = std::path::absolute(path).ok()?;
+    let existing = absolute.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statvfs is a valid value for the call to overwrite.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `s` is valid for writes.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some(s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+/// Memory the kernel says is available for new work, in bytes.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -12,7 +12,8 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ARROW_SCHEMA_META_KEY, ArrowWriter, encode_arrow_schema};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -29,13 +30,17 @@ pub use tables::*;
 /// a reader can spread one shard's row groups over threads.
 pub const EVENTS_ROW_GROUP: usize = 1 << 20;
 
-/// What a written file is: its path inside the dataset, rows, bytes and SHA-256.
+/// What a written file is: its path inside the dataset, rows, bytes, SHA-256, and a CRC-32C
+/// that readers check on every read (about 14 GB/s here, against 2 GB/s for SHA-256).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FileInfo {
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// Absent in datasets written before readers checked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
 }
 
 /// What every file of one run carries: key-value pairs for its footer (where it came from),
@@ -81,6 +86,17 @@ impl Codec {
         }
     }
 
+    /// Bytes per event of a dataset in this codec, measured on the default scenario at 1M
+    /// users (lz4 19.3, zstd 15.1, snappy 21.5); uncompressed is an estimate.
+    pub fn bytes_per_event(self) -> f64 {
+        match self {
+            Codec::Lz4 => 19.3,
+            Codec::Zstd => 15.1,
+            Codec::Snappy => 21.5,
+            Codec::Uncompressed => 40.0,
+        }
+    }
+
     /// The Parquet codec.
     pub fn compression(self) -> Compression {
         match self {
@@ -96,6 +112,7 @@ impl Codec {
 struct Hashing<W: Write> {
     inner: W,
     hasher: Sha256,
+    crc: u32,
     bytes: u64,
 }
 
@@ -103,6 +120,7 @@ impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
@@ -123,16 +141,21 @@ pub(crate) struct Layout<'a> {
     pub row_group: usize,
 }
 
-fn properties(provenance: &Provenance, layout: &Layout) -> WriterProperties {
+fn properties(provenance: &Provenance, layout: &Layout, schema: &SchemaRef) -> WriterProperties {
+    // The Arrow schema the file declares: enum columns as plain strings (see
+    // `blastradius_schema::stored`), written here in place of the writer's own.
+    let declared = (
+        ARROW_SCHEMA_META_KEY.to_string(),
+        encode_arrow_schema(&blastradius_schema::stored(schema)),
+    );
     let mut b = WriterProperties::builder()
         .set_compression(provenance.codec.compression())
         .set_max_row_group_row_count(Some(layout.row_group))
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_key_value_metadata(Some(
-            provenance
-                .metadata
-                .iter()
+            std::iter::once(&declared)
+                .chain(&provenance.metadata)
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                 .collect(),
         ));
@@ -175,14 +198,18 @@ pub(crate) fn write_parquet(
     let sink = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
+        crc: 0,
         bytes: 0,
     };
-    let parquet_err = |source| Error::Parquet {
+    let parquet_err = |error| Error::Parquet {
         path: path.clone(),
-        source,
+        error,
     };
-    let mut writer = ArrowWriter::try_new(sink, schema, Some(properties(provenance, layout)))
-        .map_err(parquet_err)?;
+    let options = ArrowWriterOptions::new()
+        .with_properties(properties(provenance, layout, &schema))
+        .with_skip_arrow_metadata(true);
+    let mut writer =
+        ArrowWriter::try_new_with_options(sink, schema, options).map_err(parquet_err)?;
     let mut rows = 0;
     for batch in batches {
         rows += batch.num_rows() as u64;
@@ -192,7 +219,7 @@ pub(crate) fn write_parquet(
     sink.flush().map_err(Error::io(&path))?;
     let file = sink.inner.into_inner().map_err(|e| Error::Io {
         path: path.clone(),
-        source: e.into_error(),
+        error: e.into_error(),
     })?;
     file.sync_all().map_err(Error::io(&path))?;
     Ok(FileInfo {
@@ -200,6 +227,7 @@ pub(crate) fn write_parquet(
         rows,
         bytes: sink.bytes,
         sha256: hex(&sink.hasher.finalize()),
+        crc32c: Some(format!("{:08x}", sink.crc)),
     })
 }
 

@@ -45,9 +45,11 @@ pub fn string_at(a: &dyn Array, i: usize) -> Option<String> {
     if a.is_null(i) {
         return None;
     }
-    let dict = a.as_dictionary::<Int8Type>();
-    let values = dict.values().as_string::<i32>();
-    Some(values.value(dict.keys().value(i) as usize).to_string())
+    if let Some(dict) = a.as_dictionary_opt::<Int8Type>() {
+        let values = dict.values().as_string::<i32>();
+        return Some(values.value(dict.keys().value(i) as usize).to_string());
+    }
+    Some(a.as_string::<i32>().value(i).to_string())
 }
 
 pub fn read_events(path: &Path) -> Vec<Row> {
@@ -129,6 +131,7 @@ pub fn options(out: &Path, users: u64, seed: u64, scenario: &str, shards: u32) -
         out: out.to_path_buf(),
         force: false,
         compression: Default::default(),
+        split_truth: None,
     }
 }
 

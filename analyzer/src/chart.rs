@@ -1,0 +1,549 @@
+//! One chart module for every page (the analysis report, the stress sweep, the scaling and
+//! latency runs): line and bar charts drawn as self-contained SVG, no script, no font files.
+//!
+//! Made to be read: high-contrast colours that stay apart for colour-blind readers
+//! (Okabe–Ito), a distinct marker per series so that one drawn over another stays visible
+//! (the first series, drawn last, is a hollow ring around the others' marks), a y axis zoomed
+//! to the data, and x values either linear, logarithmic or named categories.
+//!
+//! ```
+//! use blastradius_analyzer::chart::{Axis, Chart, Series, svg};
+//! let chart = Chart {
+//!     title: "F1 under drop".into(),
+//!     x_label: "events dropped".into(),
+//!     y_label: "user F1".into(),
+//!     x: Axis::Category(vec!["clean".into(), "1%".into()]),
+//!     series: vec![Series::new("exact", vec![(0.0, 1.0), (1.0, 0.98)])],
+//!     ..Chart::default()
+//! };
+//! let text = svg(&chart);
+//! assert!(text.starts_with("<svg") && text.contains("exact"));
+//! ```
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// How x values are placed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub enum Axis {
+    #[default]
+    Linear,
+    /// Positive values on a log scale.
+    Log,
+    /// Values `0, 1, 2, ...` are the positions of these names, evenly spaced.
+    Category(Vec<String>),
+}
+
+/// What is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Style {
+    #[default]
+    Lines,
+    /// One bar per point, series side by side (x must be categories).
+    Bars,
+}
+
+/// A named line of `(x, y)` points.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// A chart, as data: pages embed this beside the drawing, so a test can check what was
+/// drawn against the report it came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x: Axis,
+    pub y_log: bool,
+    /// Fixed y range; default: zoomed to the data.
+    pub y_range: Option<(f64, f64)>,
+    /// Keep the y axis within [0, 1] when zooming (for ratios).
+    pub unit_interval: bool,
+    pub style: Style,
+    pub series: Vec<Series>,
+    /// A line under the chart saying what the reader must know.
+    pub note: Option<String>,
+}
+
+/// Okabe–Ito, without yellow (too pale on white).
+const COLOURS: &[&str] = &[
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+];
+const WIDTH: f64 = 460.0;
+const HEIGHT: f64 = 320.0;
+const LEFT: f64 = 62.0;
+const RIGHT: f64 = 14.0;
+const TOP: f64 = 34.0;
+const BOTTOM: f64 = 70.0;
+
+/// Text for SVG and HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A number short enough for a tick: `0.95`, `12k`, `3.4M`.
+pub fn short(x: f64) -> String {
+    let a = x.abs();
+    let s = if a >= 1e9 {
+        format!("{:.3}G", x / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.3}M", x / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.3}k", x / 1e3)
+    } else if a >= 100.0 || x == x.round() {
+        format!("{x:.0}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.4}")
+    };
+    trim(s)
+}
+
+fn trim(s: String) -> String {
+    if !s.contains('.') {
+        return s;
+    }
+    let unit: String = s.chars().rev().take_while(|c| c.is_alphabetic()).collect();
+    let number = &s[..s.len() - unit.len()];
+    let number = number.trim_end_matches('0').trim_end_matches('.');
+    format!("{number}{}", unit.chars().rev().collect::<String>())
+}
+
+/// Evenly spaced "nice" ticks covering `[lo, hi]`.
+fn ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
+    let span = (hi - lo).max(1e-12);
+    let raw = span / want.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| span / s <= want as f64)
+        .unwrap_or(10.0 * magnitude);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while t <= hi + step * 1e-9 {
+        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
+        t += step;
+    }
+    out
+}
+
+/// The y range to draw: the data with a margin, at least 2% of the unit interval tall.
+fn y_extent(chart: &Chart) -> (f64, f64) {
+    if let Some(r) = chart.y_range {
+        return r;
+    }
+    let ys = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1));
+    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+        (a.min(y), b.max(y))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if chart.y_log {
+        let lo = lo.max(1e-12);
+        return (lo / 1.5, hi.max(lo) * 1.5);
+    }
+    if chart.style == Style::Bars {
+        return (0.0, hi.max(1e-9) * 1.15);
+    }
+    let min_span = if chart.unit_interval {
+        0.02
+    } else {
+        hi.abs().max(1e-9) * 0.1
+    };
+    if hi - lo < min_span {
+        let mid = (hi + lo) / 2.0;
+        lo = mid - min_span / 2.0;
+        hi = mid + min_span / 2.0;
+    }
+    let pad = (hi - lo) * 0.08;
+    let (mut lo, mut hi) = (lo - pad, hi + pad);
+    if chart.unit_interval {
+        lo = lo.max(0.0);
+        hi = hi.min(1.0);
+        if hi - lo < min_span {
+            lo = (hi - min_span).max(0.0);
+        }
+    }
+    (lo, hi)
+}
+
+fn x_extent(chart: &Chart) -> (f64, f64) {
+    if let Axis::Category(names) = &chart.x {
+        return (-0.5, names.len().max(1) as f64 - 0.5);
+    }
+    let xs = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0));
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    match chart.x {
+        Axis::Log => (lo.max(1e-12) / 1.3, hi.max(lo) * 1.3),
+        _ => {
+            let pad = ((hi - lo) * 0.05).max(1e-9);
+            (lo - pad, hi + pad)
+        }
+    }
+}
+
+/// The chart as an SVG element.
+pub fn svg(chart: &Chart) -> String {
+    let (x0, x1) = x_extent(chart);
+    let (y0, y1) = y_extent(chart);
+    let log = |v: f64| v.max(1e-12).log10();
+    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let sx = |x: f64| match chart.x {
+        Axis::Log => LEFT + (log(x) - log(x0)) / (log(x1) - log(x0)) * plot_w,
+        _ => LEFT + (x - x0) / (x1 - x0) * plot_w,
+    };
+    let sy = |y: f64| {
+        let f = if chart.y_log {
+            (log(y) - log(y0)) / (log(y1) - log(y0))
+        } else {
+            (y - y0) / (y1 - y0)
+        };
+        TOP + plot_h - f.clamp(-0.02, 1.02) * plot_h
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\" font-size=\"11\">",
+        escape(&chart.title)
+    );
+    let _ = write!(
+        s,
+        "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/><text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{}</text>",
+        WIDTH / 2.0,
+        escape(&chart.title)
+    );
+    // Grid and y ticks.
+    let y_ticks: Vec<f64> = if chart.y_log {
+        let (a, b) = (y0.log10().floor() as i32, y1.log10().ceil() as i32);
+        (a..=b)
+            .map(|e| 10f64.powi(e))
+            .filter(|t| *t >= y0 && *t <= y1)
+            .collect()
+    } else {
+        ticks(y0, y1, 5)
+    };
+    for t in &y_ticks {
+        let y = sy(*t);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            WIDTH - RIGHT,
+            LEFT - 5.0,
+            y + 4.0,
+            short(*t)
+        );
+    }
+    // X ticks.
+    let x_ticks: Vec<(f64, String)> = match &chart.x {
+        Axis::Category(names) => names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as f64, n.clone()))
+            .collect(),
+        Axis::Log => {
+            let (a, b) = (x0.log10().ceil() as i32, x1.log10().floor() as i32);
+            (a..=b)
+                .map(|e| (10f64.powi(e), short(10f64.powi(e))))
+                .collect()
+        }
+        Axis::Linear => ticks(x0, x1, 6)
+            .into_iter()
+            .map(|t| (t, short(t)))
+            .collect(),
+    };
+    for (t, label) in &x_ticks {
+        let x = sx(*t);
+        let _ = write!(
+            s,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#888\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            TOP + plot_h,
+            TOP + plot_h + 4.0,
+            TOP + plot_h + 16.0,
+            escape(label)
+        );
+    }
+    let _ = write!(
+        s,
+        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{plot_w}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#444\"/>"
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text><text transform=\"translate(14 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+        LEFT + plot_w / 2.0,
+        TOP + plot_h + 32.0,
+        escape(&chart.x_label),
+        TOP + plot_h / 2.0,
+        escape(&chart.y_label)
+    );
+    match chart.style {
+        Style::Bars => bars(&mut s, chart, &sx, &sy, y0),
+        Style::Lines => lines(&mut s, chart, &sx, &sy),
+    }
+    legend(&mut s, chart, TOP + plot_h + 44.0);
+    s.push_str("</svg>");
+    s
+}
+
+fn marker(s: &mut String, k: usize, x: f64, y: f64, colour: &str, tip: &str) {
+    let title = format!("<title>{}</title>", escape(tip));
+    let _ = match k % 5 {
+        // The first series: a hollow ring, drawn last, so marks under it show through.
+        0 => write!(
+            s,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"6\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\">{title}</circle>"
+        ),
+        1 => write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{colour}\">{title}</rect>",
+            x - 3.5,
+            y - 3.5
+        ),
+        2 => write!(
+            s,
+            "<path d=\"M{x:.1},{:.1} L{:.1},{:.1} L{:.1},{:.1} Z\" fill=\"{colour}\">{title}</path>",
+            y - 5.0,
+            x + 4.5,
+            y + 3.5,
+            x - 4.5,
+            y + 3.5
+        ),
+        3 => write!(
+            s,
+            "<path d=\"M{x:.1},{:.1} L{:.1},{y:.1} L{x:.1},{:.1} L{:.1},{y:.1} Z\" fill=\"{colour}\">{title}</path>",
+            y - 5.0,
+            x + 5.0,
+            y + 5.0,
+            x - 5.0
+        ),
+        _ => write!(
+            s,
+            "<path d=\"M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\">{title}</path>",
+            x - 4.0,
+            y - 4.0,
+            x + 4.0,
+            y + 4.0,
+            x - 4.0,
+            y + 4.0,
+            x + 4.0,
+            y - 4.0
+        ),
+    };
+}
+
+fn lines(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) {
+    // The first series last, on top of the others.
+    for (k, series) in chart.series.iter().enumerate().rev() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let _ = write!(
+            s,
+            "<g class=\"series\" data-name=\"{}\">",
+            escape(&series.name)
+        );
+        let path: Vec<String> = series
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", sx(p.0), sy(p.1)))
+            .collect();
+        if path.len() > 1 {
+            let dash = if k == 0 {
+                ""
+            } else {
+                " stroke-dasharray=\"6 3\""
+            };
+            let _ = write!(
+                s,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
+                path.join(" ")
+            );
+        }
+        for p in &series.points {
+            let tip = format!("{}: {}", series.name, short(p.1));
+            marker(s, k, sx(p.0), sy(p.1), colour, &tip);
+        }
+        s.push_str("</g>");
+    }
+}
+
+fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64, y0: f64) {
+    let n = chart.series.len().max(1) as f64;
+    let slot = (sx(1.0) - sx(0.0)) * 0.8;
+    let width = slot / n;
+    for (k, series) in chart.series.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let _ = write!(
+            s,
+            "<g class=\"series\" data-name=\"{}\">",
+            escape(&series.name)
+        );
+        for p in &series.points {
+            let left = sx(p.0) - slot / 2.0 + k as f64 * width;
+            let (top, base) = (sy(p.1), sy(y0));
+            let _ = write!(
+                s,
+                "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{}: {}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
+                width * 0.9,
+                (base - top).max(0.0),
+                escape(&series.name),
+                short(p.1),
+                left + width * 0.45,
+                top - 3.0,
+                short(p.1)
+            );
+        }
+        s.push_str("</g>");
+    }
+}
+
+fn legend(s: &mut String, chart: &Chart, y: f64) {
+    let mut x = LEFT;
+    let mut row = y;
+    for (k, series) in chart.series.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let label_width = 7.0 * series.name.chars().count() as f64 + 30.0;
+        if x + label_width > WIDTH - RIGHT {
+            x = LEFT;
+            row += 14.0;
+        }
+        if chart.style == Style::Bars {
+            let _ = write!(
+                s,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{colour}\"/>",
+                row - 5.0
+            );
+        } else {
+            let _ = write!(
+                s,
+                "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{row:.1}\" y2=\"{row:.1}\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+                x + 18.0
+            );
+            marker(s, k, x + 9.0, row, colour, &series.name);
+        }
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            x + 22.0,
+            row + 4.0,
+            escape(&series.name)
+        );
+        x += label_width;
+    }
+    if let Some(note) = &chart.note {
+        let _ = write!(
+            s,
+            "<text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"10\" fill=\"#444\">{}</text>",
+            row + 16.0,
+            escape(note)
+        );
+    }
+}
+
+/// A self-contained HTML page: a title, an introduction (HTML), sections of HTML, and the
+/// charts drawn, with the chart data embedded as JSON (`<script id="chart-data">`).
+pub fn page(title: &str, intro_html: &str, sections_html: &[String], charts: &[Chart]) -> String {
+    let figures: Vec<String> = charts
+        .iter()
+        .map(|c| format!("<figure>{}</figure>", svg(c)))
+        .collect();
+    let data = serde_json::to_string(charts)
+        .expect("charts serialize")
+        .replace("</", "<\\/");
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em;max-width:1400px;color:#222}}\
+         figure{{display:inline-block;margin:6px;vertical-align:top}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
+         th:first-child,td:first-child{{text-align:left}}caption{{text-align:left;font-weight:bold;padding:4px 0}}\
+         .note{{color:#444}}</style></head>\n<body><h1>{title}</h1>\n{intro_html}\n{}\n{}\n\
+         <script type=\"application/json\" id=\"chart-data\">{data}</script>\n</body></html>\n",
+        sections_html.join("\n"),
+        figures.join("\n"),
+        title = escape(title),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_are_zoomed_to_the_data_but_stay_in_the_unit_interval() {
+        let chart = Chart {
+            unit_interval: true,
+            series: vec![Series::new("a", vec![(0.0, 0.94), (1.0, 1.0)])],
+            ..Chart::default()
+        };
+        let (lo, hi) = y_extent(&chart);
+        assert!(lo > 0.9 && lo < 0.94, "{lo}");
+        assert_eq!(hi, 1.0);
+        let flat = Chart {
+            unit_interval: true,
+            series: vec![Series::new("a", vec![(0.0, 1.0), (1.0, 1.0)])],
+            ..Chart::default()
+        };
+        let (lo, hi) = y_extent(&flat);
+        assert!(hi - lo >= 0.02 - 1e-12 && hi == 1.0, "{lo} {hi}");
+    }
+
+    #[test]
+    fn every_series_is_drawn_with_its_points_and_the_first_on_top() {
+        let chart = Chart {
+            x: Axis::Category(vec!["clean".into(), "1%".into(), "5%".into()]),
+            series: vec![
+                Series::new("exact", vec![(0.0, 1.0), (1.0, 0.99), (2.0, 0.9)]),
+                Series::new("streaming", vec![(0.0, 1.0), (1.0, 0.99), (2.0, 0.9)]),
+            ],
+            ..Chart::default()
+        };
+        let text = svg(&chart);
+        assert_eq!(text.matches("class=\"series\"").count(), 2);
+        let exact = text.find("data-name=\"exact\"").unwrap();
+        let streaming = text.find("data-name=\"streaming\"").unwrap();
+        assert!(exact > streaming, "the first series is drawn last, on top");
+        assert_eq!(text.matches("<title>exact: ").count(), 3);
+        for label in ["clean", "1%", "5%"] {
+            assert!(text.contains(&format!(">{label}</text>")), "{label}");
+        }
+    }
+
+    #[test]
+    fn ticks_are_round_numbers() {
+        assert_eq!(
+            ticks(0.0, 1.0, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(short(2_500_000.0), "2.5M");
+        assert_eq!(short(0.95), "0.95");
+        assert_eq!(short(12.0), "12");
+    }
+}

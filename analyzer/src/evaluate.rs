@@ -1,0 +1,534 @@
+//! Detect, then score: `analyze` runs built-in detectors and writes their findings in the
+//! contract's shapes; `score` takes findings folders any detector wrote. Both then read the
+//! findings back through [`crate::findings::load`] and score them with
+//! [`crate::score::score`], so every detector, ours or not, is measured by one code path.
+//!
+//! Outputs are staged (see `blastradius_safefs`): a report folder appears whole or not at
+//! all, and never replaces anything but an earlier report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use blastradius_safefs::{Kind, Stage};
+use std::sync::Arc;
+
+use crate::analyze::{Run, run_named};
+use crate::dataset::Dataset;
+use crate::detect::Settings;
+use crate::error::{Error, Result};
+use crate::findings::{self, Found, Meta, Universe};
+use crate::output::{Catalog, app_counts, write_table};
+use crate::report::{
+    AppRow, BatchTimes, DetectorReport, ProviderRow, Report, TruthSummary, Window,
+};
+use crate::score::{Truth, differences, score};
+
+/// Where progress goes while a command works: one line per detector as it finishes, and
+/// notes the reader must not miss. The CLI prints them; tests collect them.
+pub trait Console {
+    /// A warning or note, one line.
+    fn note(&mut self, text: &str);
+    /// A detector's row is ready.
+    fn row(&mut self, row: &DetectorReport);
+}
+
+/// A console that keeps everything (for tests and library users).
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub notes: Vec<String>,
+    pub rows: usize,
+}
+
+impl Console for Collect {
+    fn note(&mut self, text: &str) {
+        self.notes.push(text.to_string());
+    }
+    fn row(&mut self, _: &DetectorReport) {
+        self.rows += 1;
+    }
+}
+
+/// What `analyze` does.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    pub detectors: Vec<String>,
+    pub settings: Settings,
+    pub threads: usize,
+    /// Check every file's SHA-256 first (every file is checked against its CRC-32C as it is
+    /// read anyway).
+    pub verify: bool,
+    /// An answer key written apart (`generate --split-truth`); default: the dataset's own
+    /// `truth/`, if any.
+    pub truth_key: Option<PathBuf>,
+    pub out: PathBuf,
+    /// Replace an earlier report at `out`.
+    pub force: bool,
+}
+
+/// The truth to score against, if any: the key given, or the dataset's own.
+///
+/// # Errors
+/// An unreadable truth, or a key of another dataset.
+pub fn truth_of(dataset: &Dataset, key: Option<&Path>) -> Result<Option<Truth>> {
+    match key {
+        Some(k) => Ok(Some(Truth::read_key(dataset, k)?)),
+        None if dataset.has_truth() => Ok(Some(Truth::read(dataset)?)),
+        None => Ok(None),
+    }
+}
+
+/// The ids a finding about `dataset` may name.
+pub fn universe(dataset: &Dataset, catalog: &Catalog) -> Universe {
+    Universe {
+        users: match dataset.manifest.users {
+            0 => u64::MAX,
+            n => n,
+        },
+        apps: catalog.apps.keys().copied().collect(),
+    }
+}
+
+/// The size of `truth`, for reports.
+pub fn summary(truth: &Truth) -> TruthSummary {
+    TruthSummary {
+        source: truth.source.clone(),
+        affected_users: truth.users.len() as u64,
+        exposures: truth.exposures.len() as u64,
+        message_violations: truth.violations.len() as u64,
+        affected_apps: truth.app_users().len() as u64,
+    }
+}
+
+/// Writes what `found` missed and reported wrongly under `dir`, for the detector's author.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_differences(dir: &Path, truth: &Truth, found: &Found) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let d = differences(truth, found);
+    let users = |name: &str| Arc::new(Schema::new(vec![Field::new(name, DataType::UInt64, false)]));
+    let exposures = Arc::new(Schema::new(vec![
+        Field::new("app_id", DataType::UInt32, false),
+        Field::new("user_id", DataType::UInt64, false),
+        Field::new("photo_id", DataType::UInt64, false),
+    ]));
+    if found.users.is_some() {
+        for (name, list) in [
+            ("missed_users", &d.missed_users),
+            ("extra_users", &d.extra_users),
+        ] {
+            write_table(
+                dir,
+                &format!("{name}.parquet"),
+                users("user_id"),
+                vec![Arc::new(UInt64Array::from(list.clone()))],
+            )?;
+        }
+    }
+    if found.exposures.is_some() {
+        for (name, list) in [
+            ("missed_exposures", &d.missed_exposures),
+            ("extra_exposures", &d.extra_exposures),
+        ] {
+            write_table(
+                dir,
+                &format!("{name}.parquet"),
+                exposures.clone(),
+                vec![
+                    Arc::new(UInt32Array::from_iter_values(list.iter().map(|e| e.0))),
+                    Arc::new(UInt64Array::from_iter_values(list.iter().map(|e| e.1))),
+                    Arc::new(UInt64Array::from_iter_values(list.iter().map(|e| e.2))),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A row of the report for findings `found`, scored against `truth` when given.
+fn row(
+    name: &str,
+    origin: &'static str,
+    findings_dir: String,
+    found: &Found,
+    truth: Option<&Truth>,
+) -> DetectorReport {
+    let meta = &found.meta;
+    DetectorReport {
+        detector: name.to_string(),
+        origin,
+        findings: findings_dir,
+        levels: found.levels(),
+        affected_users: found.users.as_ref().map_or(0, |u| u.len() as u64),
+        exposures: found.exposures.as_ref().map(|e| e.len() as u64),
+        message_violations: found.violations.as_ref().map(|v| v.len() as u64),
+        events: meta.events,
+        wall_seconds: meta.wall_seconds,
+        events_per_second: match (meta.events, meta.wall_seconds) {
+            (Some(e), Some(w)) if w > 0.0 => Some(e as f64 / w),
+            _ => None,
+        },
+        peak_memory_bytes: meta.peak_memory_bytes,
+        read_seconds: None,
+        batch_replay_ms: None,
+        out_of_order_events: None,
+        unresolved: BTreeMap::new(),
+        stats: BTreeMap::new(),
+        scores: truth.map(|t| score(t, found)),
+    }
+}
+
+/// Starts a new measure of peak memory: the kernel forgets the process's peak so far (Linux;
+/// elsewhere the peak stays that of the whole process).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory of this process since it started or since [`reset_peak_rss`],
+/// where the OS reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn notes_of(run: &Run, notes: &mut Vec<String>, console: &mut dyn Console) {
+    for (path, damage) in &run.damage {
+        for (what, n) in damage {
+            let text = format!(
+                "{}: {n} row(s) with {what}; counted as damage in the report",
+                path.display()
+            );
+            if !notes.contains(&text) {
+                console.note(&text);
+                notes.push(text);
+            }
+        }
+    }
+    if let Some((_, end)) = run.findings.bug_window
+        && end == i64::MAX
+    {
+        let text = "the log holds no bug_fixed deploy: the bug window runs to the end of the log"
+            .to_string();
+        if !notes.contains(&text) {
+            console.note(&text);
+            notes.push(text);
+        }
+    }
+    let s = &run.findings.stats;
+    if let (Some(&untracked), Some(&users)) = (
+        s.get(crate::streaming::UNTRACKED),
+        s.get(crate::streaming::USERS),
+    ) && untracked > 0
+    {
+        let text = format!(
+            "streaming tracked {} of {users} users within its memory limit; the exposures of the others are missed",
+            users - untracked
+        );
+        console.note(&text);
+        notes.push(text);
+    }
+}
+
+/// Runs detectors over the dataset at `root`, writes their findings, scores them (against
+/// the key given, or the dataset's own truth, if any) and writes the reports, all staged
+/// under `options.out`.
+///
+/// # Errors
+/// An unreadable or damaged dataset, a detector that fails, an output that may not be
+/// written.
+pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console) -> Result<Report> {
+    let dataset = Dataset::open(root)?;
+    if options.verify {
+        dataset.verify()?;
+    }
+    let truth = truth_of(&dataset, options.truth_key.as_deref())?;
+    let catalog = Catalog::read(&dataset)?;
+    let universe = universe(&dataset, &catalog);
+    let stage = Stage::begin(
+        &options.out,
+        Kind::Output("analyze"),
+        options.force,
+        "--out",
+        &[root],
+    )?;
+    let mut notes = Vec::new();
+    for stale in &stage.stale_removed {
+        console.note(&format!(
+            "removed {}, left by a run that was killed",
+            stale.display()
+        ));
+    }
+    if !dataset.manifest.complete {
+        let text = format!(
+            "{} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone",
+            root.display()
+        );
+        console.note(&text);
+        notes.push(text);
+    }
+    if truth.is_none() {
+        let text = "no truth/ in this dataset and no --truth KEY: findings are written, not scored"
+            .to_string();
+        console.note(&text);
+        notes.push(text);
+    }
+    let by_app = catalog.providers_by_app();
+    let mut rows = Vec::new();
+    let mut detected = Vec::new();
+    let mut window = None;
+    for name in &options.detectors {
+        let dir = stage.path().join(name);
+        let (run, found) = detect_into(
+            &dataset,
+            name,
+            &options.settings,
+            options.threads,
+            &dir,
+            &universe,
+            &by_app,
+        )?;
+        notes_of(&run, &mut notes, console);
+        window = window.or(run.findings.bug_window);
+        if let Some(t) = &truth {
+            write_differences(&dir, t, &found)?;
+        }
+        let mut r = row(name, "built-in", name.clone(), &found, truth.as_ref());
+        let ms = |q: f64| run.batch_replay_us.value_at_quantile(q) as f64 / 1000.0;
+        r.read_seconds = Some(run.read_seconds);
+        r.batch_replay_ms = (!run.batch_replay_us.is_empty()).then(|| BatchTimes {
+            p50: ms(0.5),
+            p99: ms(0.99),
+            max: run.batch_replay_us.max() as f64 / 1000.0,
+        });
+        r.out_of_order_events = Some(run.findings.out_of_order);
+        r.unresolved = run
+            .findings
+            .unresolved
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        r.stats = run
+            .findings
+            .stats
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        console.row(&r);
+        detected.push((name.clone(), found.app_users.clone().unwrap_or_default()));
+        rows.push(r);
+    }
+    let report = finish(
+        "analyze",
+        &dataset,
+        Some(options.threads),
+        truth.as_ref(),
+        &catalog,
+        Window::new(window),
+        notes,
+        rows,
+        &detected,
+    );
+    write_reports(&stage, &report)?;
+    stage.commit()?;
+    Ok(report)
+}
+
+/// Runs the built-in detector `name`, writes its findings under `dir` in the contract's
+/// shapes and loads them back as any detector's would be: detect, then score the same way.
+/// Its peak memory is measured from a reset (see [`reset_peak_rss`]).
+///
+/// # Errors
+/// As [`run_named`], or when the findings cannot be written.
+pub fn detect_into(
+    dataset: &Dataset,
+    name: &str,
+    settings: &Settings,
+    threads: usize,
+    dir: &Path,
+    universe: &Universe,
+    by_app: &BTreeMap<u32, u32>,
+) -> Result<(Run, Found)> {
+    reset_peak_rss();
+    let run = run_named(dataset, name, settings, threads)?;
+    let counts = app_counts(&run.findings, by_app);
+    let meta = Meta {
+        detector: Some(name.to_string()),
+        wall_seconds: Some(run.wall_seconds),
+        peak_memory_bytes: peak_rss_bytes(),
+        events: Some(run.events),
+        other: BTreeMap::new(),
+    };
+    findings::write(dir, &run.findings, &counts, &meta)?;
+    let found = findings::load(dir, universe)?;
+    Ok((run, found))
+}
+
+/// Findings folders to score, each with the name it goes by in the report.
+#[derive(Clone, Debug)]
+pub struct Outside {
+    pub name: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// Scores findings folders written by any detector against the truth of the dataset at
+/// `root` (or the key given), and writes the reports staged under `out`.
+///
+/// # Errors
+/// A dataset without truth and no key, a key of another dataset, findings that break the
+/// contract (each error names the file and column), an output that may not be written.
+pub fn score_findings(
+    root: &Path,
+    outside: &[Outside],
+    truth_key: Option<&Path>,
+    out: &Path,
+    force: bool,
+    console: &mut dyn Console,
+) -> Result<Report> {
+    let dataset = Dataset::open(root)?;
+    let truth = truth_of(&dataset, truth_key)?.ok_or_else(|| {
+        Error::dataset(
+            root,
+            "has no truth/ to score against (a blind dataset): give its answer key with --truth KEY",
+        )
+    })?;
+    let catalog = Catalog::read(&dataset)?;
+    let universe = universe(&dataset, &catalog);
+    let mut loaded = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for o in outside {
+        let found = findings::load(&o.dir, &universe)?;
+        let name = o
+            .name
+            .clone()
+            .or_else(|| found.meta.detector.clone())
+            .unwrap_or_else(|| {
+                o.dir
+                    .file_name()
+                    .map_or("findings".into(), |n| n.to_string_lossy().into_owned())
+            });
+        let mut unique = name.clone();
+        let mut k = 2;
+        while names.contains(&unique) {
+            unique = format!("{name}-{k}");
+            k += 1;
+        }
+        names.push(unique);
+        loaded.push(found);
+    }
+    let inputs: Vec<&Path> = std::iter::once(root)
+        .chain(outside.iter().map(|o| o.dir.as_path()))
+        .collect();
+    let stage = Stage::begin(out, Kind::Output("score"), force, "--out", &inputs)?;
+    for stale in &stage.stale_removed {
+        console.note(&format!(
+            "removed {}, left by a run that was killed",
+            stale.display()
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut detected = Vec::new();
+    for ((name, found), o) in names.iter().zip(&loaded).zip(outside) {
+        write_differences(&stage.path().join(safe_name(name)), &truth, found)?;
+        let r = row(
+            name,
+            "outside",
+            o.dir.display().to_string(),
+            found,
+            Some(&truth),
+        );
+        console.row(&r);
+        if let Some(a) = &found.app_users {
+            detected.push((name.clone(), a.clone()));
+        }
+        rows.push(r);
+    }
+    let report = finish(
+        "score",
+        &dataset,
+        None,
+        Some(&truth),
+        &catalog,
+        None,
+        Vec::new(),
+        rows,
+        &detected,
+    );
+    write_reports(&stage, &report)?;
+    stage.commit()?;
+    Ok(report)
+}
+
+/// A detector's name as a folder name: letters, digits, `-`, `_` and `.` kept.
+pub fn safe_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    command: &str,
+    dataset: &Dataset,
+    threads: Option<usize>,
+    truth: Option<&Truth>,
+    catalog: &Catalog,
+    bug_window: Option<Window>,
+    notes: Vec<String>,
+    detectors: Vec<DetectorReport>,
+    detected: &[(String, BTreeMap<u32, u64>)],
+) -> Report {
+    let truth_apps = truth.map(|t| {
+        let mut apps = t.apps.clone();
+        if apps.is_empty() {
+            // A one-shard dataset has no affected_apps: count from the exposures.
+            for (app, users) in t.app_users() {
+                let exposures = t.exposures.iter().filter(|e| e.0 == app).count() as u64;
+                apps.insert(app, (catalog.provider_of(app), users, exposures));
+            }
+        }
+        apps
+    });
+    let (apps, providers): (Vec<AppRow>, Vec<ProviderRow>) =
+        crate::report::app_tables(catalog, truth_apps.as_ref(), detected);
+    Report {
+        format: "blastradius-report",
+        command: command.to_string(),
+        dataset: dataset.root.display().to_string(),
+        threads,
+        complete: dataset.manifest.complete,
+        truth: truth.map(summary),
+        bug_window,
+        notes,
+        detectors,
+        apps,
+        providers,
+    }
+}
+
+fn write_reports(stage: &Stage, report: &Report) -> Result<()> {
+    let json = serde_json::to_string_pretty(report).expect("a report serializes") + "\n";
+    for (name, text) in [("report.json", json), ("report.md", report.to_markdown())] {
+        let p = stage.path().join(name);
+        std::fs::write(&p, text).map_err(|e| Error::Write {
+            path: stage.target().join(name),
+            error: e.to_string(),
+        })?;
+    }
+    Ok(())
+}

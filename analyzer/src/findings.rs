@@ -1,0 +1,618 @@
+//! The findings contract: the folder any detector writes, in the shapes of `truth/`, and
+//! the loader `score` (and `analyze`, for its own detectors) reads it with.
+//!
+//! ```text
+//! FINDINGS/
+//!   exposures.parquet | exposures.csv | exposures/*.{parquet,csv}      app_id, user_id, photo_id
+//!   affected_users...                                                   user_id
+//!   message_violations...                                               event_id
+//!   affected_apps...          (optional)                                app_id [, users]
+//!   findings.json             (optional) {"detector": ..., "wall_seconds": ..., ...}
+//! ```
+//!
+//! A detector writes only the levels it knows; the score says which were scored. Integer
+//! columns may be any integer type; other columns are ignored. Every id is checked against
+//! the dataset, so a finding about a user or app the dataset does not have is an error, not
+//! a false positive.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{
+    DataType, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
+};
+use blastradius_schema::EVENT_SEQ_BITS;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The tables of a findings folder.
+pub const EXPOSURES: &str = "exposures";
+pub const AFFECTED_USERS: &str = "affected_users";
+pub const MESSAGE_VIOLATIONS: &str = "message_violations";
+pub const AFFECTED_APPS: &str = "affected_apps";
+/// The optional description of the run.
+pub const META: &str = "findings.json";
+
+/// `findings.json`: who found this and at what cost; every key optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
+    /// Anything else the detector says about itself, kept as given.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// What the ids of a finding must belong to: the dataset's users and apps.
+#[derive(Clone, Debug, Default)]
+pub struct Universe {
+    /// User ids are `0..users`.
+    pub users: u64,
+    pub apps: BTreeSet<u32>,
+}
+
+/// A findings folder, loaded: each level present or not.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    /// Distinct (app, user, photo).
+    pub exposures: Option<BTreeSet<(u32, u64, u64)>>,
+    /// From `affected_users`, or else the users of `exposures`.
+    pub users: Option<BTreeSet<u64>>,
+    /// Event ids of the violating calls.
+    pub violations: Option<BTreeSet<u64>>,
+    /// Distinct users per app: from `affected_apps` when it has `users`, else from
+    /// `exposures`.
+    pub app_users: Option<BTreeMap<u32, u64>>,
+    pub meta: Meta,
+}
+
+impl Found {
+    /// The levels present, in words, for reports.
+    pub fn levels(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.users.is_some() {
+            v.push("users");
+        }
+        if self.exposures.is_some() {
+            v.push("exposures");
+        }
+        if self.violations.is_some() {
+            v.push("violations");
+        }
+        v
+    }
+}
+
+/// Where the table `name` of a findings folder is: one file or a folder of parts.
+fn locate(dir: &Path, name: &str) -> Result<Option<Vec<PathBuf>>> {
+    let candidates = [
+        dir.join(format!("{name}.parquet")),
+        dir.join(format!("{name}.csv")),
+        dir.join(name),
+    ];
+    let present: Vec<&PathBuf> = candidates.iter().filter(|p| p.exists()).collect();
+    match present.as_slice() {
+        [] => Ok(None),
+        [one] if one.is_dir() => {
+            let mut parts: Vec<PathBuf> = std::fs::read_dir(one)
+                .map_err(Error::io(*one))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                    n.is_some_and(|n| {
+                        !n.starts_with('.') && (n.ends_with(".parquet") || n.ends_with(".csv"))
+                    })
+                })
+                .collect();
+            if parts.is_empty() {
+                return Err(Error::dataset(
+                    *one,
+                    "holds no .parquet or .csv part; write the table's rows there, or remove the empty folder",
+                ));
+            }
+            parts.sort();
+            Ok(Some(parts))
+        }
+        [one] => Ok(Some(vec![(*one).clone()])),
+        _ => Err(Error::dataset(
+            dir,
+            format!(
+                "holds {name} more than once ({}); keep one",
+                present
+                    .iter()
+                    .map(|p| p.file_name().unwrap_or_default().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// Loads the findings folder `dir`, checking every id against `universe`.
+///
+/// # Errors
+/// A folder with no findings table, a table missing a required column or with a column of
+/// the wrong type, a null, a negative or unknown id, a CSV row that does not parse, or an
+/// unreadable `findings.json`: each names the file (and column, row) and the fix.
+pub fn load(dir: &Path, universe: &Universe) -> Result<Found> {
+    if !dir.is_dir() {
+        return Err(Error::dataset(
+            dir,
+            "no such findings folder; give the folder your detector wrote (data/README.md, \"Findings\")",
+        ));
+    }
+    let mut found = Found::default();
+    let meta_path = dir.join(META);
+    if meta_path.exists() {
+        let text = std::fs::read_to_string(&meta_path).map_err(Error::io(&meta_path))?;
+        found.meta = serde_json::from_str(&text).map_err(|e| {
+            Error::dataset(
+                &meta_path,
+                format!("not valid ({e}); it is optional: fix it or remove it"),
+            )
+        })?;
+    }
+    let check = Check { universe };
+    if let Some(parts) = locate(dir, EXPOSURES)? {
+        let mut set = BTreeSet::new();
+        for part in &parts {
+            let t = Table::read(part, &["app_id", "user_id", "photo_id"], &[])?;
+            for row in 0..t.rows {
+                let app = check.app(&t, 0, row)?;
+                let user = check.user(&t, 1, row)?;
+                let photo = check.photo(&t, 2, row, user)?;
+                set.insert((app, user, photo));
+            }
+        }
+        found.exposures = Some(set);
+    }
+    if let Some(parts) = locate(dir, AFFECTED_USERS)? {
+        let mut set = BTreeSet::new();
+        for part in &parts {
+            let t = Table::read(part, &["user_id"], &[])?;
+            for row in 0..t.rows {
+                set.insert(check.user(&t, 0, row)?);
+            }
+        }
+        found.users = Some(set);
+    }
+    if let Some(parts) = locate(dir, MESSAGE_VIOLATIONS)? {
+        let mut set = BTreeSet::new();
+        for part in &parts {
+            let t = Table::read(part, &["event_id"], &[])?;
+            for row in 0..t.rows {
+                set.insert(check.event(&t, 0, row)?);
+            }
+        }
+        found.violations = Some(set);
+    }
+    if let Some(parts) = locate(dir, AFFECTED_APPS)? {
+        let mut counts = BTreeMap::new();
+        for part in &parts {
+            let t = Table::read(part, &["app_id"], &["users"])?;
+            for row in 0..t.rows {
+                let app = check.app(&t, 0, row)?;
+                if let Some(users) = t.value(1, row)? {
+                    counts.insert(app, users);
+                }
+            }
+        }
+        if !counts.is_empty() {
+            found.app_users = Some(counts);
+        }
+    }
+    if found.exposures.is_none() && found.users.is_none() && found.violations.is_none() {
+        return Err(Error::dataset(
+            dir,
+            "holds no findings: write exposures, affected_users or message_violations there, \
+             as .parquet or .csv (data/README.md, \"Findings\")",
+        ));
+    }
+    if found.users.is_none()
+        && let Some(e) = &found.exposures
+    {
+        found.users = Some(e.iter().map(|x| x.1).collect());
+    }
+    if found.app_users.is_none()
+        && let Some(e) = &found.exposures
+    {
+        let pairs: BTreeSet<(u32, u64)> = e.iter().map(|x| (x.0, x.1)).collect();
+        let mut counts = BTreeMap::new();
+        for (app, _) in pairs {
+            *counts.entry(app).or_default() += 1;
+        }
+        found.app_users = Some(counts);
+    }
+    Ok(found)
+}
+
+/// Checks of ids against the dataset.
+struct Check<'a> {
+    universe: &'a Universe,
+}
+
+impl Check<'_> {
+    fn unknown(&self, t: &Table, column: usize, row: usize, v: u64, what: String) -> Error {
+        Error::Schema {
+            path: t.path.clone(),
+            column: t.names[column].clone(),
+            problem: format!("holds {v} on {}, {what}", t.place(row)),
+            expected: "ids of this dataset".into(),
+        }
+    }
+
+    fn user(&self, t: &Table, column: usize, row: usize) -> Result<u64> {
+        let v = t.required(column, row)?;
+        if v >= self.universe.users {
+            return Err(self.unknown(
+                t,
+                column,
+                row,
+                v,
+                format!(
+                    "which is not a user of this dataset (its users are 0 to {})",
+                    self.universe.users.saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn app(&self, t: &Table, column: usize, row: usize) -> Result<u32> {
+        let v = t.required(column, row)?;
+        match u32::try_from(v) {
+            Ok(a) if self.universe.apps.contains(&a) => Ok(a),
+            _ => Err(self.unknown(
+                t,
+                column,
+                row,
+                v,
+                "which is not an app of this dataset (apps.parquet lists them)".into(),
+            )),
+        }
+    }
+
+    /// A photo id is the event id of its upload, so it names its owner.
+    fn photo(&self, t: &Table, column: usize, row: usize, user: u64) -> Result<u64> {
+        let v = t.required(column, row)?;
+        if (v >> EVENT_SEQ_BITS) != user + 1 {
+            return Err(self.unknown(
+                t,
+                column,
+                row,
+                v,
+                format!(
+                    "which is not a photo of user {user} (a photo id is the event_id of its upload)"
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn event(&self, t: &Table, column: usize, row: usize) -> Result<u64> {
+        let v = t.required(column, row)?;
+        let owner = (v >> EVENT_SEQ_BITS).checked_sub(1);
+        if owner.is_none_or(|u| u >= self.universe.users) {
+            return Err(self.unknown(
+                t,
+                column,
+                row,
+                v,
+                "which is not a user event of this dataset".into(),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+/// Some integer columns of one file, as `u64`, with where each came from for messages.
+struct Table {
+    path: PathBuf,
+    names: Vec<String>,
+    /// Per column, per row: `None` for a null (or an optional column that is absent).
+    values: Vec<Vec<Option<u64>>>,
+    rows: usize,
+    /// CSV line numbers start at 2 (after the header); Parquet rows at 0.
+    csv: bool,
+}
+
+impl Table {
+    fn place(&self, row: usize) -> String {
+        if self.csv {
+            format!("line {}", row + 2)
+        } else {
+            format!("row {row}")
+        }
+    }
+
+    fn required(&self, column: usize, row: usize) -> Result<u64> {
+        self.values[column][row].ok_or_else(|| Error::Schema {
+            path: self.path.clone(),
+            column: self.names[column].clone(),
+            problem: format!("is empty (null) on {}", self.place(row)),
+            expected: "a value on every row".into(),
+        })
+    }
+
+    fn value(&self, column: usize, row: usize) -> Result<Option<u64>> {
+        Ok(self.values[column][row])
+    }
+
+    /// Reads the `required` and `optional` columns of `path` (Parquet or CSV).
+    fn read(path: &Path, required: &[&str], optional: &[&str]) -> Result<Table> {
+        let names: Vec<String> = required
+            .iter()
+            .chain(optional)
+            .map(|s| s.to_string())
+            .collect();
+        let csv = path.extension().is_some_and(|e| e == "csv");
+        let mut table = Table {
+            path: path.to_path_buf(),
+            values: vec![Vec::new(); names.len()],
+            names,
+            rows: 0,
+            csv,
+        };
+        if csv {
+            table.read_csv(required.len())?;
+        } else {
+            table.read_parquet(required.len())?;
+        }
+        Ok(table)
+    }
+
+    fn missing(&self, column: &str, have: &str) -> Error {
+        Error::Schema {
+            path: self.path.clone(),
+            column: column.to_string(),
+            problem: format!("is missing (the file has: {have})"),
+            expected: "the column names of data/README.md, \"Findings\"".into(),
+        }
+    }
+
+    fn read_parquet(&mut self, required: usize) -> Result<()> {
+        let file = std::fs::File::open(&self.path).map_err(Error::io(&self.path))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(Error::parquet(&self.path))?
+            .build()
+            .map_err(Error::parquet(&self.path))?;
+        for batch in reader {
+            let b = batch.map_err(|e| Error::parquet(&self.path)(e.into()))?;
+            self.append_batch(&b, required)?;
+        }
+        Ok(())
+    }
+
+    fn append_batch(&mut self, b: &RecordBatch, required: usize) -> Result<()> {
+        let have = || {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (c, name) in self.names.clone().iter().enumerate() {
+            let Some(array) = b.column_by_name(name) else {
+                if c < required {
+                    return Err(self.missing(name, &have()));
+                }
+                self.values[c].extend(std::iter::repeat_n(None, b.num_rows()));
+                continue;
+            };
+            let values = integers(array).ok_or_else(|| Error::Schema {
+                path: self.path.clone(),
+                column: name.clone(),
+                problem: format!("has type {}", array.data_type()),
+                expected: "an integer column".into(),
+            })?;
+            for (i, v) in values.into_iter().enumerate() {
+                match v {
+                    Some(Err(negative)) => {
+                        return Err(Error::Schema {
+                            path: self.path.clone(),
+                            column: name.clone(),
+                            problem: format!("holds {negative} on row {}", self.rows + i),
+                            expected: "ids, which are never negative".into(),
+                        });
+                    }
+                    Some(Ok(x)) => self.values[c].push(Some(x)),
+                    None => self.values[c].push(None),
+                }
+            }
+        }
+        self.rows += b.num_rows();
+        Ok(())
+    }
+
+    fn read_csv(&mut self, required: usize) -> Result<()> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(&self.path)
+            .map_err(|e| Error::dataset(&self.path, format!("cannot read CSV ({e})")))?;
+        let headers = reader
+            .headers()
+            .map_err(|e| Error::dataset(&self.path, format!("cannot read the CSV header ({e})")))?
+            .clone();
+        let have = headers.iter().collect::<Vec<_>>().join(", ");
+        let mut index = Vec::new();
+        for (c, name) in self.names.iter().enumerate() {
+            match headers.iter().position(|h| h == name) {
+                Some(i) => index.push(Some(i)),
+                None if c < required => return Err(self.missing(name, &have)),
+                None => index.push(None),
+            }
+        }
+        for (row, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| {
+                Error::dataset(&self.path, format!("line {}: not valid CSV ({e})", row + 2))
+            })?;
+            for (c, at) in index.iter().enumerate() {
+                let cell = at.and_then(|i| record.get(i)).unwrap_or("");
+                if cell.is_empty() {
+                    self.values[c].push(None);
+                    continue;
+                }
+                let v: u64 = cell.parse().map_err(|_| Error::Schema {
+                    path: self.path.clone(),
+                    column: self.names[c].clone(),
+                    problem: format!("holds `{cell}` on line {}", row + 2),
+                    expected: "a non-negative integer".into(),
+                })?;
+                self.values[c].push(Some(v));
+            }
+            self.rows += 1;
+        }
+        Ok(())
+    }
+}
+
+/// An integer column as `u64`s: `Err(v)` for a negative value, `None` for a null; `None`
+/// for a column that is not of an integer type.
+fn integers(a: &ArrayRef) -> Option<Vec<Option<std::result::Result<u64, i64>>>> {
+    macro_rules! signed {
+        ($t:ty) => {
+            a.as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| u64::try_from(x as i64).map_err(|_| x as i64)))
+                .collect()
+        };
+    }
+    macro_rules! unsigned {
+        ($t:ty) => {
+            a.as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| Ok(x as u64)))
+                .collect()
+        };
+    }
+    Some(match a.data_type() {
+        DataType::Int8 => signed!(Int8Type),
+        DataType::Int16 => signed!(Int16Type),
+        DataType::Int32 => signed!(Int32Type),
+        DataType::Int64 => signed!(Int64Type),
+        DataType::UInt8 => unsigned!(UInt8Type),
+        DataType::UInt16 => unsigned!(UInt16Type),
+        DataType::UInt32 => unsigned!(UInt32Type),
+        DataType::UInt64 => unsigned!(UInt64Type),
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let values = integers(d.values())?;
+            let keys = arrow::compute::cast(d.keys(), &DataType::UInt64).ok()?;
+            keys.as_primitive::<UInt64Type>()
+                .iter()
+                .map(|k| k.and_then(|k| values.get(k as usize).copied().flatten()))
+                .collect()
+        }
+        _ => return None,
+    })
+}
+
+/// Writes `findings` under `dir` in the contract's shapes (only the levels the detector
+/// reports), with `meta` as `findings.json`; returns the files written.
+///
+/// # Errors
+/// When the folder or a file cannot be written.
+pub fn write(
+    dir: &Path,
+    findings: &crate::detect::Findings,
+    apps: &crate::output::AppCounts,
+    meta: &Meta,
+) -> Result<Vec<PathBuf>> {
+    use crate::output::write_table;
+    use arrow::array::{UInt32Array, UInt64Array};
+    use blastradius_schema::{
+        Action, Surface, affected_apps_schema, affected_users_schema, exposures_schema,
+        message_violations_schema,
+    };
+    use std::sync::Arc;
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let mut written = Vec::new();
+    let e = &findings.exposures;
+    if findings.reports.exposures {
+        written.push(write_table(
+            dir,
+            &format!("{EXPOSURES}.parquet"),
+            exposures_schema(),
+            vec![
+                Arc::new(UInt32Array::from_iter_values(e.iter().map(|x| x.app_id))),
+                Arc::new(UInt64Array::from_iter_values(e.iter().map(|x| x.user_id))),
+                Arc::new(UInt64Array::from_iter_values(e.iter().map(|x| x.photo_id))),
+                crate::output::enum_array(Surface::ALL, e.iter().map(|x| x.surface)),
+                crate::output::ts_array(e.iter().map(|x| x.first_exposed_ts).collect()),
+            ],
+        )?);
+    }
+    let mut per_user: BTreeMap<u64, (u32, BTreeSet<u64>)> = BTreeMap::new();
+    for &(user, _) in &findings.user_apps {
+        per_user.entry(user).or_default().0 += 1;
+    }
+    for &user in &findings.affected_users {
+        per_user.entry(user).or_default();
+    }
+    for x in e {
+        per_user.entry(x.user_id).or_default().1.insert(x.photo_id);
+    }
+    let photos: UInt32Array = per_user
+        .values()
+        .map(|v| findings.reports.exposures.then_some(v.1.len() as u32))
+        .collect();
+    written.push(write_table(
+        dir,
+        &format!("{AFFECTED_USERS}.parquet"),
+        affected_users_schema(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(per_user.keys().copied())),
+            Arc::new(UInt32Array::from_iter_values(
+                per_user.values().map(|v| v.0),
+            )),
+            Arc::new(photos),
+        ],
+    )?);
+    let app_photos: UInt64Array = apps
+        .values()
+        .map(|v| findings.reports.exposures.then_some(v.2))
+        .collect();
+    written.push(write_table(
+        dir,
+        &format!("{AFFECTED_APPS}.parquet"),
+        affected_apps_schema(),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(apps.keys().copied())),
+            Arc::new(UInt32Array::from_iter_values(apps.values().map(|v| v.0))),
+            Arc::new(UInt64Array::from_iter_values(apps.values().map(|v| v.1))),
+            Arc::new(app_photos),
+        ],
+    )?);
+    if findings.reports.violations {
+        let v = &findings.violations;
+        written.push(write_table(
+            dir,
+            &format!("{MESSAGE_VIOLATIONS}.parquet"),
+            message_violations_schema(),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(v.iter().map(|x| x.event_id))),
+                Arc::new(UInt32Array::from_iter_values(v.iter().map(|x| x.app_id))),
+                Arc::new(UInt64Array::from_iter_values(v.iter().map(|x| x.user_id))),
+                crate::output::enum_array(Action::ALL, v.iter().map(|x| x.action)),
+                crate::output::ts_array(v.iter().map(|x| x.ts).collect()),
+            ],
+        )?);
+    }
+    let meta_path = dir.join(META);
+    let text = serde_json::to_string_pretty(meta).expect("meta serializes") + "\n";
+    std::fs::write(&meta_path, text).map_err(Error::io(&meta_path))?;
+    written.push(meta_path);
+    Ok(written)
+}

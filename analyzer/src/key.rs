@@ -1,0 +1,126 @@
+//! Answer keys written apart from their dataset (`generate --split-truth`), so a dataset can
+//! go to a detector team blind and be scored later.
+//!
+//! A key folder holds `truth/` and `key.json`, which names the world it belongs to and
+//! lists its files with their checksums. The blind dataset's manifest records the SHA-256
+//! of that `key.json`: a key is used only for the dataset (or a damaged copy of it) it was
+//! written with.
+
+use std::path::{Path, PathBuf};
+
+use blastradius_schema::path;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::dataset::{Dataset, FileEntry};
+use crate::error::{Error, Result};
+
+/// `key.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyManifest {
+    pub format: String,
+    /// The world the truth is of ([`blastradius_schema::world_id`]).
+    pub world: String,
+    pub files: Vec<FileEntry>,
+}
+
+/// An opened answer key.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub root: PathBuf,
+    pub manifest: KeyManifest,
+    /// SHA-256 of `key.json` as read.
+    pub sha256: String,
+}
+
+impl Key {
+    /// Opens the key folder `root`.
+    ///
+    /// # Errors
+    /// A folder without a readable `key.json`, or a listed file that is missing, leaves the
+    /// folder or has another size.
+    pub fn open(root: &Path) -> Result<Key> {
+        let p = root.join(path::KEY);
+        let bytes = std::fs::read(&p).map_err(|e| {
+            Error::dataset(
+                &p,
+                format!("cannot read the answer key ({e}); give the folder `generate --split-truth` wrote"),
+            )
+        })?;
+        let manifest: KeyManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::dataset(&p, format!("not a blastradius answer key ({e})")))?;
+        if manifest.format != "blastradius-key" {
+            return Err(Error::dataset(&p, "not a blastradius answer key"));
+        }
+        for f in &manifest.files {
+            let full =
+                blastradius_safefs::confined(root, &f.path).map_err(|m| Error::dataset(&p, m))?;
+            let len = std::fs::metadata(&full)
+                .map_err(|e| {
+                    Error::dataset(&full, format!("listed in the key but unreadable ({e})"))
+                })?
+                .len();
+            if len != f.bytes {
+                return Err(Error::dataset(
+                    &full,
+                    format!(
+                        "{len} bytes but the key says {}: the file is truncated or replaced",
+                        f.bytes
+                    ),
+                ));
+            }
+        }
+        Ok(Key {
+            root: root.to_path_buf(),
+            sha256: Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            manifest,
+        })
+    }
+
+    /// Checks that this key belongs with `dataset`.
+    ///
+    /// # Errors
+    /// When the dataset names another key, or is of another world.
+    pub fn check_matches(&self, dataset: &Dataset) -> Result<()> {
+        let refuse = |why: String| {
+            Error::dataset(
+                self.root.join(path::KEY),
+                format!(
+                    "is not the answer key of {}: {why}; give the key written with that dataset",
+                    dataset.root.display()
+                ),
+            )
+        };
+        if let Some(expected) = &dataset.manifest.truth_key
+            && expected.sha256 != self.sha256
+        {
+            return Err(refuse(format!(
+                "the dataset's manifest names the key with SHA-256 {}, this one is {}",
+                expected.sha256, self.sha256
+            )));
+        }
+        let world = dataset.manifest.world_id();
+        if world != self.manifest.world {
+            return Err(refuse(format!(
+                "it is the truth of `{}`, the dataset is `{world}`",
+                self.manifest.world
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads a file of the key whole, checked against the key's checksum.
+    ///
+    /// # Errors
+    /// An unreadable file, or one whose bytes differ from what the key recorded.
+    pub fn read(&self, entry: &FileEntry) -> Result<bytes::Bytes> {
+        let view = Dataset {
+            root: self.root.clone(),
+            manifest: crate::dataset::Manifest::for_key(&self.manifest),
+        };
+        view.read(entry)
+    }
+}

@@ -1,0 +1,26 @@
+//! The benchmark's harnesses, as library code the CLI only calls: the stress sweep over
+//! damaged copies ([`stress`]), outside detectors run as commands ([`exec`]), and the
+//! scaling run ([`scaling`]).
+//!
+//! This crate links both the simulator (to damage and generate) and the analyzer (to detect
+//! and score); the analyzer itself never links the simulator.
+
+pub mod exec;
+pub mod scaling;
+pub mod stress;
+
+use std::path::PathBuf;
+
+/// What can go wrong in a harness.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Analyzer(#[from] blastradius_analyzer::Error),
+    #[error(transparent)]
+    Simulator(#[from] blastradius_simulator::Error),
+    #[error(transparent)]
+    Output(#[from] blastradius_safefs::Error),
+    #[error("{}: {message}", path.display())]
+    Input { path: PathBuf, message: String },
+}

@@ -1,0 +1,243 @@
+//! The scaling run: generate and analyze datasets of growing size in child processes (so
+//! each one's peak memory is its own), then keep a table and a chart.
+
+use std::path::{Path, PathBuf};
+
+use blastradius_analyzer::chart::{Axis, Chart, Series, page};
+use blastradius_safefs::{Kind, Stage};
+use serde::Serialize;
+
+use crate::Error;
+
+/// One size's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub users: u64,
+    pub events: u64,
+    pub bytes: u64,
+    pub generate_seconds: f64,
+    pub generate_peak_bytes: u64,
+    pub analyze_seconds: f64,
+    pub analyze_peak_bytes: u64,
+}
+
+/// Runs `exe args` as a child; returns wall seconds and its peak RSS.
+///
+/// # Errors
+/// When the child cannot start or fails (its standard error is in the message).
+pub fn child(exe: &Path, args: &[String]) -> Result<(f64, u64), Error> {
+    let log = tempfile_path();
+    let outcome = crate::exec::run(
+        &format!(
+            "{} {}",
+            crate::exec::quote(exe),
+            args.iter()
+                .map(|a| crate::exec::quote(Path::new(a)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        &log,
+        std::time::Duration::from_secs(24 * 3600),
+    );
+    let _ = std::fs::remove_file(log.with_extension("stdout"));
+    let _ = std::fs::remove_file(log.with_extension("stderr"));
+    match outcome.failure {
+        None => Ok((outcome.wall_seconds, outcome.peak_memory_bytes)),
+        Some(f) => Err(Error::Input {
+            path: exe.to_path_buf(),
+            message: format!("`{}` failed: {f}", args.join(" ")),
+        }),
+    }
+}
+
+fn tempfile_path() -> PathBuf {
+    std::env::temp_dir().join(format!("blastradius-child-{}", std::process::id()))
+}
+
+/// The machine, for the record.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+/// Generates and analyzes (exact) each size with the binary `exe`; writes scaling.json,
+/// scaling.md and scaling.html under `out`, and keeps the datasets under `out/data` when
+/// `keep_data`. Nothing is written anywhere else.
+///
+/// # Errors
+/// A child that fails, or an output that may not be written.
+pub fn run(
+    exe: &Path,
+    users: &[u64],
+    out: &Path,
+    force: bool,
+    keep_data: bool,
+    mut progress: impl FnMut(&Point),
+) -> Result<Vec<Point>, Error> {
+    let stage = Stage::begin(out, Kind::Output("bench scaling"), force, "--out", &[])?;
+    let mut points = Vec::new();
+    for &n in users {
+        let data = stage.path().join("data").join(format!("scaling-{n}"));
+        let reports = stage.path().join("data").join(format!("report-{n}"));
+        let s = |p: &Path| p.display().to_string();
+        let (gen_s, gen_rss) = child(
+            exe,
+            &[
+                "generate".into(),
+                "--users".into(),
+                n.to_string(),
+                "--out".into(),
+                s(&data),
+            ],
+        )?;
+        let (ana_s, ana_rss) = child(
+            exe,
+            &[
+                "analyze".into(),
+                s(&data),
+                "--detector".into(),
+                "exact".into(),
+                "--out".into(),
+                s(&reports),
+            ],
+        )?;
+        let manifest: serde_json::Value = std::fs::read_to_string(data.join("manifest.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let point = Point {
+            users: n,
+            events: manifest["counts"]["events"].as_u64().unwrap_or(0),
+            bytes: manifest["files"]
+                .as_array()
+                .map_or(0, |f| f.iter().filter_map(|x| x["bytes"].as_u64()).sum()),
+            generate_seconds: gen_s,
+            generate_peak_bytes: gen_rss,
+            analyze_seconds: ana_s,
+            analyze_peak_bytes: ana_rss,
+        };
+        progress(&point);
+        points.push(point);
+        let _ = std::fs::remove_dir_all(&reports);
+        if !keep_data {
+            let _ = std::fs::remove_dir_all(&data);
+        }
+    }
+    let _ = std::fs::remove_dir(stage.path().join("data"));
+    let command = format!(
+        "blastradius bench scaling --users {}",
+        users
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let json = serde_json::json!({ "command": command, "machine": machine(), "points": points });
+    let write = |name: &str, text: String| {
+        std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
+            path: out.join(name),
+            message: format!("cannot write ({e})"),
+        })
+    };
+    write(
+        "scaling.json",
+        serde_json::to_string_pretty(&json).expect("serializes") + "\n",
+    )?;
+    write("scaling.md", markdown(&command, &points))?;
+    write("scaling.html", html(&command, &points))?;
+    stage.commit()?;
+    Ok(points)
+}
+
+fn markdown(command: &str, points: &[Point]) -> String {
+    let mut md = format!(
+        "# Scaling: generate and analyze (exact)\n\n`{command}` on {}. Whole-process wall time and peak memory of one run each.\n\n\
+         | users | events | on disk | generate s | generate events/s | generate peak | analyze s | analyze events/s | analyze peak |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        machine()
+    );
+    for p in points {
+        md.push_str(&format!(
+            "| {} | {} | {:.0} MiB | {:.2} | {:.2}M | {:.0} MiB | {:.2} | {:.2}M | {:.0} MiB |\n",
+            p.users,
+            p.events,
+            p.bytes as f64 / 1048576.0,
+            p.generate_seconds,
+            p.events as f64 / p.generate_seconds / 1e6,
+            p.generate_peak_bytes as f64 / 1048576.0,
+            p.analyze_seconds,
+            p.events as f64 / p.analyze_seconds / 1e6,
+            p.analyze_peak_bytes as f64 / 1048576.0
+        ));
+    }
+    md.push_str("\nCharts: [scaling.html](scaling.html).\n");
+    md
+}
+
+/// The charts: wall time (log-log) and peak memory (linear, so a flat line reads as
+/// bounded memory) against users.
+pub fn charts(points: &[Point]) -> Vec<Chart> {
+    let series = |f: &dyn Fn(&Point) -> f64| -> Vec<(f64, f64)> {
+        points.iter().map(|p| (p.users as f64, f(p))).collect()
+    };
+    vec![
+        Chart {
+            title: "Wall time".into(),
+            x_label: "users (log scale)".into(),
+            y_label: "seconds (log scale)".into(),
+            x: Axis::Log,
+            y_log: true,
+            series: vec![
+                Series::new("analyze (exact)", series(&|p| p.analyze_seconds)),
+                Series::new("generate", series(&|p| p.generate_seconds)),
+            ],
+            ..Chart::default()
+        },
+        Chart {
+            title: "Peak memory".into(),
+            x_label: "users (log scale)".into(),
+            y_label: "MiB".into(),
+            x: Axis::Log,
+            y_range: Some((
+                0.0,
+                points
+                    .iter()
+                    .map(|p| p.generate_peak_bytes.max(p.analyze_peak_bytes) as f64 / 1048576.0)
+                    .fold(1.0, f64::max)
+                    * 1.2,
+            )),
+            series: vec![
+                Series::new(
+                    "analyze (exact)",
+                    series(&|p| p.analyze_peak_bytes as f64 / 1048576.0),
+                ),
+                Series::new(
+                    "generate",
+                    series(&|p| p.generate_peak_bytes as f64 / 1048576.0),
+                ),
+            ],
+            ..Chart::default()
+        },
+    ]
+}
+
+fn html(command: &str, points: &[Point]) -> String {
+    page(
+        "blastradius: scaling",
+        &format!(
+            "<p><code>{}</code> on {}. Whole-process wall time and peak memory, one run each.</p>",
+            blastradius_analyzer::chart::escape(command),
+            blastradius_analyzer::chart::escape(&machine())
+        ),
+        &[],
+        &charts(points),
+    )
+}

@@ -1,0 +1,756 @@
+//! The stress sweep: damage a dataset's log at several levels of each fault, run every
+//! detector (built-in, and outside ones as commands) on each damaged copy, score each against
+//! the truth, and keep `report.json` and `stress.html`.
+//!
+//! The input is never modified; damaged copies and findings live in the output's staging
+//! folder and are removed at the end unless kept. A detector that fails or hangs on a copy
+//! is reported in its cell, and the sweep goes on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
+use blastradius_analyzer::dataset::Dataset;
+use blastradius_analyzer::detect::Settings;
+use blastradius_analyzer::evaluate::{detect_into, summary, truth_of, universe};
+use blastradius_analyzer::findings;
+use blastradius_analyzer::output::Catalog;
+use blastradius_analyzer::report::TruthSummary;
+use blastradius_analyzer::score::{Score, Scores, Truth, score};
+use blastradius_safefs::{Kind, Stage};
+use blastradius_schema::time::{MINUTE, parse_utc};
+use blastradius_simulator::perturb::{Faults, Truncation, perturb};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::exec::{self, ExecDetector};
+
+/// A kind of damage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Events lost (level: probability per event).
+    Drop,
+    /// Events delivered twice (level: probability per event).
+    Duplicate,
+    /// Events delivered late, out of order (level: the bound, in minutes).
+    Reorder,
+    /// Each app's clock off by a fixed amount (level: the bound, in minutes).
+    Skew,
+    /// One shard cut short in the middle of the bug window (level: 1, on).
+    Truncate,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::Drop,
+        Fault::Duplicate,
+        Fault::Reorder,
+        Fault::Skew,
+        Fault::Truncate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Drop => "drop",
+            Fault::Duplicate => "duplicate",
+            Fault::Reorder => "reorder",
+            Fault::Skew => "skew",
+            Fault::Truncate => "truncate",
+        }
+    }
+
+    /// What the level measures, for axes.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Fault::Drop => "share of events dropped",
+            Fault::Duplicate => "share of events delivered twice",
+            Fault::Reorder => "events up to this late",
+            Fault::Skew => "app clocks off by up to",
+            Fault::Truncate => "one shard cut short",
+        }
+    }
+
+    /// A level in words: `1%`, `15 min`, `mid-window`.
+    pub fn label(self, level: f64) -> String {
+        match self {
+            Fault::Drop | Fault::Duplicate => {
+                let pct = level * 100.0;
+                format!("{}%", blastradius_analyzer::chart::short(pct))
+            }
+            Fault::Reorder | Fault::Skew => {
+                format!("{} min", blastradius_analyzer::chart::short(level))
+            }
+            Fault::Truncate => "cut mid-window".into(),
+        }
+    }
+
+    /// The levels swept by default.
+    pub fn default_levels(self) -> Vec<f64> {
+        match self {
+            Fault::Drop | Fault::Duplicate => vec![0.001, 0.01, 0.05],
+            Fault::Reorder | Fault::Skew => vec![1.0, 15.0, 72.0],
+            Fault::Truncate => vec![1.0],
+        }
+    }
+
+    /// The damage of this fault at `level`; `mid_window` is where truncation cuts.
+    pub fn faults(self, level: f64, seed: u64, mid_window: i64) -> Faults {
+        let mut f = Faults::none(seed);
+        let minutes = (level * MINUTE as f64).round() as i64;
+        match self {
+            Fault::Drop => f.drop = level,
+            Fault::Duplicate => f.duplicate = level,
+            Fault::Reorder => f.reorder_us = minutes,
+            Fault::Skew => f.skew_us = minutes,
+            Fault::Truncate => f.truncation = Some(Truncation::At(mid_window)),
+        }
+        f
+    }
+}
+
+/// What to sweep.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub dataset: PathBuf,
+    pub out: PathBuf,
+    pub force: bool,
+    /// Each fault with its levels (an empty list leaves the fault out).
+    pub faults: Vec<(Fault, Vec<f64>)>,
+    /// Built-in detectors.
+    pub detectors: Vec<String>,
+    /// Outside detectors.
+    pub exec: Vec<ExecDetector>,
+    /// How long an outside detector may run on one copy.
+    pub timeout: Duration,
+    /// State budgets of the streaming detector for its memory-accuracy curve.
+    pub memory_limits: Vec<u64>,
+    pub threads: usize,
+    /// Seed of the damage.
+    pub seed: u64,
+    /// Keep the damaged copies and every detector's findings under `out/data`.
+    pub keep_data: bool,
+    /// The answer key, for a blind dataset.
+    pub truth_key: Option<PathBuf>,
+}
+
+/// Precision, recall and F1 of one level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prf {
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+}
+
+impl From<&Score> for Prf {
+    fn from(s: &Score) -> Self {
+        Prf {
+            precision: s.precision,
+            recall: s.recall,
+            f1: s.f1,
+        }
+    }
+}
+
+/// One detector on one copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub fault: String,
+    /// The level (0 for the clean log, shared by every fault).
+    pub level: f64,
+    pub label: String,
+    pub detector: String,
+    /// `built-in` or `outside`.
+    pub origin: String,
+    /// Why the detector gave no findings, if it did not.
+    pub failure: Option<String>,
+    pub user: Option<Prf>,
+    pub exposure: Option<Prf>,
+    pub violation: Option<Prf>,
+    pub wall_seconds: Option<f64>,
+    pub events_per_second: Option<f64>,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// One point of the streaming detector's memory-accuracy curve (clean log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPoint {
+    pub memory_limit: u64,
+    pub state_bytes: u64,
+    pub photos_per_user: u64,
+    pub users_not_tracked: u64,
+    pub user_f1: Option<f64>,
+    pub exposure_f1: Option<f64>,
+}
+
+/// What one damaged copy holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Damage {
+    pub fault: String,
+    pub label: String,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub truncated_rows: u64,
+    pub truncated_at: Option<String>,
+}
+
+/// A fault as swept: what its level measures, and each level with its label.
+#[derive(Debug, Clone, Serialize)]
+pub struct Swept {
+    pub fault: String,
+    pub unit: String,
+    pub levels: Vec<(f64, String)>,
+}
+
+/// What `report.json` holds and the page draws.
+#[derive(Debug, Clone, Serialize)]
+pub struct StressReport {
+    pub format: &'static str,
+    pub dataset: String,
+    pub seed: u64,
+    pub truth: TruthSummary,
+    /// The faults swept, with their levels in words.
+    pub faults: Vec<Swept>,
+    pub cells: Vec<Cell>,
+    pub damage: Vec<Damage>,
+    pub memory: Vec<MemoryPoint>,
+}
+
+/// Where progress goes: a line per cell.
+pub trait Progress {
+    fn cell(&mut self, cell: &Cell);
+    fn note(&mut self, text: &str);
+}
+
+/// The middle of the dataset's bug window, from its manifest.
+fn mid_window(dataset: &Path) -> Result<i64, Error> {
+    let path = dataset.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::Input {
+        path: path.clone(),
+        message: format!("cannot read the manifest ({e})"),
+    })?;
+    let m: blastradius_simulator::manifest::Manifest =
+        serde_json::from_str(&text).map_err(|e| Error::Input {
+            path: path.clone(),
+            message: format!("not a blastradius manifest ({e})"),
+        })?;
+    let (a, b) = (parse_utc(&m.bug_window.start), parse_utc(&m.bug_window.end));
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok(a + (b - a) / 2),
+        _ => Err(Error::Input {
+            path,
+            message: "its bug_window is not two UTC instants".into(),
+        }),
+    }
+}
+
+/// Everything one copy needs to be scored.
+struct Context<'a> {
+    options: &'a Options,
+    truth: &'a Truth,
+    catalog: &'a Catalog,
+    stage: &'a Path,
+}
+
+impl Context<'_> {
+    /// Runs every detector on the copy at `copy`, as cells of (`fault`, `level`).
+    fn cells(
+        &self,
+        copy: &Path,
+        fault: &str,
+        level: f64,
+        label: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<Cell>, Error> {
+        let dataset = Dataset::open(copy)?;
+        let universe = universe(&dataset, self.catalog);
+        let by_app = self.catalog.providers_by_app();
+        let events: u64 = dataset
+            .parts(blastradius_schema::path::EVENTS_DIR)
+            .iter()
+            .map(|f| f.rows)
+            .sum();
+        let cell_dir = self
+            .stage
+            .join("data")
+            .join("findings")
+            .join(format!("{fault}-{}", slug(label)));
+        let mut out = Vec::new();
+        let blank = |detector: &str, origin: &str| Cell {
+            fault: fault.to_string(),
+            level,
+            label: label.to_string(),
+            detector: detector.to_string(),
+            origin: origin.to_string(),
+            failure: None,
+            user: None,
+            exposure: None,
+            violation: None,
+            wall_seconds: None,
+            events_per_second: None,
+            peak_memory_bytes: None,
+        };
+        let scored = |mut cell: Cell, s: &Scores| {
+            cell.user = s.users.as_ref().map(Prf::from);
+            cell.exposure = s.exposures.as_ref().map(Prf::from);
+            cell.violation = s.violations.as_ref().map(Prf::from);
+            cell
+        };
+        for name in &self.options.detectors {
+            let dir = cell_dir.join(name);
+            let (run, found) = detect_into(
+                &dataset,
+                name,
+                &Settings::default(),
+                self.options.threads,
+                &dir,
+                &universe,
+                &by_app,
+            )?;
+            let mut cell = scored(blank(name, "built-in"), &score(self.truth, &found));
+            cell.wall_seconds = Some(run.wall_seconds);
+            cell.events_per_second = Some(run.events as f64 / run.wall_seconds.max(1e-9));
+            cell.peak_memory_bytes = found.meta.peak_memory_bytes;
+            progress.cell(&cell);
+            out.push(cell);
+        }
+        for x in &self.options.exec {
+            let dir = cell_dir.join(blastradius_analyzer::evaluate::safe_name(&x.name));
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+            let logs = self.stage.join("logs");
+            std::fs::create_dir_all(&logs).map_err(|e| Error::Input {
+                path: logs.clone(),
+                message: e.to_string(),
+            })?;
+            let log = logs.join(format!(
+                "{fault}-{}-{}",
+                slug(label),
+                blastradius_analyzer::evaluate::safe_name(&x.name)
+            ));
+            let outcome = exec::run(&x.command_for(copy, &dir), &log, self.options.timeout);
+            let mut cell = blank(&x.name, "outside");
+            cell.wall_seconds = Some(outcome.wall_seconds);
+            cell.peak_memory_bytes = Some(outcome.peak_memory_bytes);
+            cell.events_per_second = Some(events as f64 / outcome.wall_seconds.max(1e-9));
+            cell = match outcome.failure {
+                Some(f) => Cell {
+                    failure: Some(f.to_string()),
+                    ..cell
+                },
+                None => match findings::load(&dir, &universe) {
+                    Ok(found) => scored(cell, &score(self.truth, &found)),
+                    Err(e) => Cell {
+                        failure: Some(format!("its findings break the contract: {e}")),
+                        ..cell
+                    },
+                },
+            };
+            progress.cell(&cell);
+            out.push(cell);
+        }
+        Ok(out)
+    }
+}
+
+/// A label as part of a file name.
+fn slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Runs the sweep and writes `report.json` and `stress.html` under `options.out`.
+///
+/// # Errors
+/// An unreadable dataset or truth, a damage that cannot be written, a built-in detector that
+/// fails, an output that may not be written. Outside detectors' failures are cells, not
+/// errors.
+pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressReport, Error> {
+    let clean = Dataset::open(&options.dataset)?;
+    let truth = truth_of(&clean, options.truth_key.as_deref())?.ok_or_else(|| Error::Input {
+        path: options.dataset.clone(),
+        message: "has no truth/ to score against: give its answer key with --truth KEY".into(),
+    })?;
+    let catalog = Catalog::read(&clean)?;
+    let mid = mid_window(&options.dataset)?;
+    let stage = Stage::begin(
+        &options.out,
+        Kind::Output("stress"),
+        options.force,
+        "--out",
+        &[&options.dataset],
+    )?;
+    for stale in &stage.stale_removed {
+        progress.note(&format!(
+            "removed {}, left by a run that was killed",
+            stale.display()
+        ));
+    }
+    let context = Context {
+        options,
+        truth: &truth,
+        catalog: &catalog,
+        stage: stage.path(),
+    };
+    let mut cells = context.cells(&options.dataset, "clean", 0.0, "clean", progress)?;
+    let mut damage = Vec::new();
+    for (fault, levels) in &options.faults {
+        for &level in levels {
+            let label = fault.label(level);
+            let copy = stage
+                .path()
+                .join("data")
+                .join(format!("{}-{}", fault.name(), slug(&label)));
+            let m = perturb(
+                &options.dataset,
+                &copy,
+                &fault.faults(level, options.seed, mid),
+                false,
+            )?;
+            if let Some(p) = &m.perturbation {
+                damage.push(Damage {
+                    fault: fault.name().into(),
+                    label: label.clone(),
+                    dropped: p.dropped,
+                    duplicated: p.duplicated,
+                    truncated_rows: p.truncated_rows,
+                    truncated_at: p.truncated_at.clone(),
+                });
+            }
+            cells.extend(context.cells(&copy, fault.name(), level, &label, progress)?);
+            if !options.keep_data {
+                std::fs::remove_dir_all(&copy).map_err(|e| Error::Input {
+                    path: copy.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+    }
+    let memory = memory_curve(options, &clean, &truth, &catalog, stage.path(), progress)?;
+    if !options.keep_data {
+        let _ = std::fs::remove_dir_all(stage.path().join("data"));
+    }
+    let report = StressReport {
+        format: "blastradius-stress",
+        dataset: options.dataset.display().to_string(),
+        seed: options.seed,
+        truth: summary(&truth),
+        faults: options
+            .faults
+            .iter()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(f, levels)| Swept {
+                fault: f.name().to_string(),
+                unit: f.unit().to_string(),
+                levels: levels.iter().map(|&l| (l, f.label(l))).collect(),
+            })
+            .collect(),
+        cells,
+        damage,
+        memory,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("serializes") + "\n";
+    for (name, text) in [("report.json", json), ("stress.html", html(&report))] {
+        let p = stage.path().join(name);
+        std::fs::write(&p, text).map_err(|e| Error::Input {
+            path: options.out.join(name),
+            message: format!("cannot write ({e})"),
+        })?;
+    }
+    stage.commit()?;
+    Ok(report)
+}
+
+fn memory_curve(
+    options: &Options,
+    clean: &Dataset,
+    truth: &Truth,
+    catalog: &Catalog,
+    stage: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Vec<MemoryPoint>, Error> {
+    let universe = universe(clean, catalog);
+    let by_app = catalog.providers_by_app();
+    let mut out = Vec::new();
+    for &limit in &options.memory_limits {
+        let settings = Settings {
+            memory_limit: limit,
+            bug_window: None,
+        };
+        let dir = stage.join("data").join("memory").join(limit.to_string());
+        let (run, found) = detect_into(
+            clean,
+            "streaming",
+            &settings,
+            options.threads,
+            &dir,
+            &universe,
+            &by_app,
+        )?;
+        let s = score(truth, &found);
+        let stat = |k: &str| run.findings.stats.get(k).copied().unwrap_or(0);
+        let point = MemoryPoint {
+            memory_limit: limit,
+            state_bytes: stat(blastradius_analyzer::streaming::STATE_BYTES),
+            photos_per_user: stat(blastradius_analyzer::streaming::DEPTH),
+            users_not_tracked: stat(blastradius_analyzer::streaming::UNTRACKED),
+            user_f1: s.users.and_then(|u| u.f1),
+            exposure_f1: s.exposures.and_then(|e| e.f1),
+        };
+        progress.note(&format!(
+            "streaming at {limit} B: state {} B, {} photos per user, user F1 {}, exposure F1 {}",
+            point.state_bytes,
+            point.photos_per_user,
+            blastradius_analyzer::report::ratio(point.user_f1),
+            blastradius_analyzer::report::ratio(point.exposure_f1)
+        ));
+        out.push(point);
+    }
+    Ok(out)
+}
+
+/// The detectors of a report, in the order they ran.
+fn detectors(report: &StressReport) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for c in &report.cells {
+        if !names.contains(&c.detector) {
+            names.push(c.detector.clone());
+        }
+    }
+    names
+}
+
+/// The charts of a report: per fault, user F1 and exposure F1 against the level (the clean
+/// log first), throughput on the clean log, and the streaming detector's memory curve.
+pub fn charts(report: &StressReport) -> Vec<Chart> {
+    let names = detectors(report);
+    let mut out = Vec::new();
+    for Swept {
+        fault,
+        unit,
+        levels,
+    } in &report.faults
+    {
+        let mut categories = vec!["clean".to_string()];
+        categories.extend(levels.iter().map(|l| l.1.clone()));
+        for (metric, pick) in [
+            (
+                "user F1",
+                (|c: &Cell| c.user.and_then(|p| p.f1)) as fn(&Cell) -> Option<f64>,
+            ),
+            ("exposure F1", |c: &Cell| c.exposure.and_then(|p| p.f1)),
+        ] {
+            let series: Vec<Series> = names
+                .iter()
+                .map(|d| {
+                    let mut points = Vec::new();
+                    let clean = report
+                        .cells
+                        .iter()
+                        .find(|c| c.fault == "clean" && &c.detector == d);
+                    if let Some(v) = clean.and_then(pick) {
+                        points.push((0.0, v));
+                    }
+                    for (i, (level, _)) in levels.iter().enumerate() {
+                        let cell = report
+                            .cells
+                            .iter()
+                            .find(|c| &c.fault == fault && c.level == *level && &c.detector == d);
+                        if let Some(v) = cell.and_then(pick) {
+                            points.push(((i + 1) as f64, v));
+                        }
+                    }
+                    Series::new(d.clone(), points)
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            if series.is_empty() {
+                continue;
+            }
+            out.push(Chart {
+                title: format!("{metric} under {fault}"),
+                x_label: format!("{unit} (categories, not to scale)"),
+                y_label: metric.into(),
+                x: Axis::Category(categories.clone()),
+                unit_interval: true,
+                series,
+                ..Chart::default()
+            });
+        }
+    }
+    let clean: Vec<Series> = names
+        .iter()
+        .filter_map(|d| {
+            let c = report
+                .cells
+                .iter()
+                .find(|c| c.fault == "clean" && &c.detector == d)?;
+            Some(Series::new(
+                d.clone(),
+                vec![(0.0, c.events_per_second? / 1e6)],
+            ))
+        })
+        .collect();
+    out.push(Chart {
+        title: "Throughput on the clean log".into(),
+        x_label: "whole run, reading included".into(),
+        y_label: "M events/s".into(),
+        x: Axis::Category(vec!["clean".into()]),
+        style: Style::Bars,
+        series: clean,
+        ..Chart::default()
+    });
+    if !report.memory.is_empty() {
+        let mib = |b: u64| b.max(1) as f64 / 1048576.0;
+        out.push(Chart {
+            title: "streaming: state against accuracy".into(),
+            x_label: "state of the largest shard, MiB (log scale)".into(),
+            y_label: "F1 on the clean log".into(),
+            x: Axis::Log,
+            unit_interval: true,
+            series: vec![
+                Series::new(
+                    "users",
+                    report
+                        .memory
+                        .iter()
+                        .filter_map(|m| Some((mib(m.state_bytes), m.user_f1?)))
+                        .collect(),
+                ),
+                Series::new(
+                    "exposures",
+                    report
+                        .memory
+                        .iter()
+                        .filter_map(|m| Some((mib(m.state_bytes), m.exposure_f1?)))
+                        .collect(),
+                ),
+            ],
+            ..Chart::default()
+        });
+    }
+    out
+}
+
+fn ratio(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{v:.3}"))
+}
+
+/// The page: what was swept, a table per detector, the charts.
+pub fn html(report: &StressReport) -> String {
+    let names = detectors(report);
+    let t = &report.truth;
+    let intro = format!(
+        "<p>Dataset <code>{}</code>, damage seed {}. Scored against {}: <b>{} affected users</b>, {} exposures, {} message violations, so one user is {:.2} points of user recall. Levels are categories, not to scale; the clean log is the first point of every curve. P, R, F1: precision, recall, F1; \"–\": nothing to divide by.</p>",
+        escape(&report.dataset),
+        report.seed,
+        escape(&t.source),
+        t.affected_users,
+        t.exposures,
+        t.message_violations,
+        100.0 / t.affected_users.max(1) as f64
+    );
+    let mut table = String::from(
+        "<table><caption>F1 at user and exposure level (user P / R beneath)</caption><tr><th>detector</th><th>clean</th>",
+    );
+    let mut columns: Vec<(String, f64)> = Vec::new();
+    for Swept { fault, levels, .. } in &report.faults {
+        for (level, label) in levels {
+            table.push_str(&format!("<th>{} {}</th>", escape(fault), escape(label)));
+            columns.push((fault.clone(), *level));
+        }
+    }
+    table.push_str("</tr>\n");
+    let cell_text = |c: Option<&Cell>| match c {
+        None => "<td>–</td>".to_string(),
+        Some(c) if c.failure.is_some() => format!(
+            "<td title=\"{}\">failed</td>",
+            escape(c.failure.as_deref().unwrap_or(""))
+        ),
+        Some(c) => format!(
+            "<td>{} / {}<br><small>{} / {}</small></td>",
+            ratio(c.user.and_then(|p| p.f1)),
+            ratio(c.exposure.and_then(|p| p.f1)),
+            ratio(c.user.and_then(|p| p.precision)),
+            ratio(c.user.and_then(|p| p.recall)),
+        ),
+    };
+    for d in &names {
+        table.push_str(&format!("<tr><th>{}</th>", escape(d)));
+        table.push_str(&cell_text(
+            report
+                .cells
+                .iter()
+                .find(|c| c.fault == "clean" && &c.detector == d),
+        ));
+        for (fault, level) in &columns {
+            table.push_str(&cell_text(
+                report
+                    .cells
+                    .iter()
+                    .find(|c| &c.fault == fault && c.level == *level && &c.detector == d),
+            ));
+        }
+        table.push_str("</tr>\n");
+    }
+    table.push_str("</table>");
+    let mut failures = String::new();
+    for c in report.cells.iter().filter(|c| c.failure.is_some()) {
+        failures.push_str(&format!(
+            "<li><code>{}</code> on {} {}: {}</li>",
+            escape(&c.detector),
+            escape(&c.fault),
+            escape(&c.label),
+            escape(c.failure.as_deref().unwrap_or(""))
+        ));
+    }
+    let failures = if failures.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Failures</h2><ul class=\"note\">{failures}</ul>")
+    };
+    let mut damage = String::from(
+        "<table><caption>What each damaged copy holds</caption><tr><th>fault</th><th>level</th><th>dropped</th><th>duplicated</th><th>rows cut</th></tr>",
+    );
+    for d in &report.damage {
+        damage.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            escape(&d.fault),
+            escape(&d.label),
+            d.dropped,
+            d.duplicated,
+            d.truncated_rows,
+            d.truncated_at
+                .as_ref()
+                .map(|t| format!(" (from {t})"))
+                .unwrap_or_default()
+        ));
+    }
+    damage.push_str("</table>");
+    page(
+        &format!("blastradius stress: {}", report.dataset),
+        &intro,
+        &[table, failures, damage],
+        &charts(report),
+    )
+}
+
+/// Per-detector cells by fault, for callers that tabulate (the leaderboard).
+pub fn by_detector(report: &StressReport) -> BTreeMap<String, Vec<&Cell>> {
+    let mut out: BTreeMap<String, Vec<&Cell>> = BTreeMap::new();
+    for c in &report.cells {
+        out.entry(c.detector.clone()).or_default().push(c);
+    }
+    out
+}

@@ -1,0 +1,553 @@
+//! Staged outputs: written in a hidden sibling folder, put in place by one rename.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use crate::paths::{disjoint, resolved};
+use crate::{Error, Result, io};
+
+/// The file a staging folder holds while its run works: it says the folder is ours to
+/// remove once that run is dead.
+pub const STAGING_MARKER: &str = ".blastradius-staging";
+
+/// The file that marks a folder as a blastradius command's output (a report, a sweep, an
+/// export), so that `--force` may replace it.
+pub const OUTPUT_MARKER: &str = ".blastradius-output";
+
+/// What a command writes, and so what `--force` may replace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A dataset folder (its `manifest.json` says `blastradius-dataset`).
+    Dataset,
+    /// The output folder of the named command (it holds [`OUTPUT_MARKER`]).
+    Output(&'static str),
+}
+
+impl Kind {
+    fn describe(self) -> String {
+        match self {
+            Kind::Dataset => "a dataset".into(),
+            Kind::Output(command) => format!("the output of `blastradius {command}`"),
+        }
+    }
+
+    /// Whether the folder at `path` is of this kind.
+    fn recognises(self, path: &Path) -> bool {
+        match self {
+            Kind::Dataset => is_dataset(path),
+            Kind::Output(_) => path.join(OUTPUT_MARKER).is_file(),
+        }
+    }
+}
+
+fn is_dataset(path: &Path) -> bool {
+    std::fs::read_to_string(path.join("manifest.json"))
+        .is_ok_and(|m| m.contains("\"blastradius-dataset\""))
+}
+
+/// The text of the marker a command leaves in its output folder.
+pub fn output_marker(command: &str) -> String {
+    format!("{{\"written_by\": \"blastradius {command}\"}}\n")
+}
+
+/// An output being written. Dropped without [`Stage::commit`], it removes what it wrote.
+#[derive(Debug)]
+pub struct Stage {
+    out: PathBuf,
+    dir: PathBuf,
+    kind: Kind,
+    force: bool,
+    flag: &'static str,
+    committed: bool,
+    /// Staging folders of dead runs removed when this one began.
+    pub stale_removed: Vec<PathBuf>,
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+}
+
+/// Checks, without writing anything, what [`Stage::begin`] checks: that `out` may be
+/// written and does not overlap `inputs`. For commands that want to fail before long work.
+///
+/// # Errors
+/// As [`Stage::begin`].
+pub fn check(
+    out: &Path,
+    kind: Kind,
+    force: bool,
+    flag: &'static str,
+    inputs: &[&Path],
+) -> Result<()> {
+    let refuse = |problem: String| Error::Refused {
+        flag,
+        path: out.to_path_buf(),
+        problem,
+    };
+    let absolute = resolved(out).map_err(io(out))?;
+    if absolute.file_name().is_none() || out.file_name().is_none() {
+        return Err(refuse(
+            "names no new folder; give one, e.g. ./my-output".into(),
+        ));
+    }
+    if let Ok(cwd) = std::env::current_dir().and_then(|c| c.canonicalize())
+        && cwd.starts_with(&absolute)
+    {
+        return Err(refuse(
+            "is the current folder or holds it; give a new folder name, e.g. ./my-output".into(),
+        ));
+    }
+    for input in inputs {
+        disjoint(out, input).map_err(&refuse)?;
+    }
+    check_existing(out, kind, force, flag)
+}
+
+impl Stage {
+    /// Checks that `out` may be written (absent; or, with `force`, of `kind`), that it does
+    /// not overlap any of `inputs`, removes staging folders that dead runs left beside it,
+    /// and creates this run's staging folder. `flag` names the output in messages.
+    ///
+    /// # Errors
+    /// [`Error::Exists`] without `force`, [`Error::Refused`] for a file, a link, a folder of
+    /// another kind, the current folder or an overlap, [`Error::Io`] when the staging folder
+    /// cannot be made.
+    pub fn begin(
+        out: &Path,
+        kind: Kind,
+        force: bool,
+        flag: &'static str,
+        inputs: &[&Path],
+    ) -> Result<Self> {
+        let refuse = |problem: String| Error::Refused {
+            flag,
+            path: out.to_path_buf(),
+            problem,
+        };
+        check(out, kind, force, flag, inputs)?;
+        let absolute = resolved(out).map_err(io(out))?;
+        let name = absolute.file_name().expect("checked").to_owned();
+        let parent = absolute
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let stale_removed = remove_stale(&parent, &name);
+        let dir = parent.join(staging_name(&name, "partial", std::process::id()));
+        if dir.exists() {
+            // A folder of a dead run whose pid this process now has.
+            if !ours(&dir) {
+                return Err(refuse(format!(
+                    "{} is in the way and is not a blastradius staging folder; remove it",
+                    dir.display()
+                )));
+            }
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::create_dir(&dir).map_err(io(&dir))?;
+        let marker = dir.join(STAGING_MARKER);
+        std::fs::write(&marker, format!("{}\n", std::process::id())).map_err(io(&marker))?;
+        if let Kind::Output(command) = kind {
+            let m = dir.join(OUTPUT_MARKER);
+            std::fs::write(&m, output_marker(command)).map_err(io(&m))?;
+        }
+        Ok(Stage {
+            out: absolute,
+            dir,
+            kind,
+            force,
+            flag,
+            committed: false,
+            stale_removed,
+        })
+    }
+
+    /// The folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the output will be once committed.
+    pub fn target(&self) -> &Path {
+        &self.out
+    }
+
+    /// Puts the staged folder in place of the output: by a rename that fails if something
+    /// appeared there meanwhile, or with `force` by an atomic exchange with the old folder,
+    /// which is then removed.
+    ///
+    /// # Errors
+    /// When another run wrote the output meanwhile (nothing is replaced, this run's work is
+    /// removed), or a filesystem call fails.
+    pub fn commit(mut self) -> Result<()> {
+        let marker = self.dir.join(STAGING_MARKER);
+        std::fs::remove_file(&marker).map_err(io(&marker))?;
+        let parent = self.out.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let lock = lock(&parent)?;
+        let old = match std::fs::symlink_metadata(&self.out) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                rename_noreplace(&self.dir, &self.out).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        self.raced()
+                    } else {
+                        io(&self.out)(e)
+                    }
+                })?;
+                None
+            }
+            Err(e) => return Err(io(&self.out)(e)),
+            Ok(_) => {
+                let replaceable =
+                    is_empty_dir(&self.out) || (self.force && self.kind.recognises(&self.out));
+                if !replaceable {
+                    return Err(self.raced());
+                }
+                Some(exchange(&self.dir, &self.out, &parent)?)
+            }
+        };
+        drop(lock);
+        self.committed = true;
+        if let Some(old) = old {
+            // Marked first, so a kill during the removal leaves a folder the next run
+            // recognises as ours and removes.
+            let _ = std::fs::write(old.join(STAGING_MARKER), "replaced\n");
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        Ok(())
+    }
+
+    fn raced(&self) -> Error {
+        Error::Refused {
+            flag: self.flag,
+            path: self.out.clone(),
+            problem: "another run wrote this folder while this one worked; it was left as \
+                      it is and this run's output was discarded"
+                .into(),
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn check_existing(out: &Path, kind: Kind, force: bool, flag: &'static str) -> Result<()> {
+    let refuse = |problem: String| Error::Refused {
+        flag,
+        path: out.to_path_buf(),
+        problem,
+    };
+    let meta = match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(out)(e)),
+        Ok(m) => m,
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse(
+            "is a symbolic link; name the folder it points to, or another folder".into(),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(refuse(
+            "is a file; give the name of a folder to create".into(),
+        ));
+    }
+    if is_empty_dir(out) {
+        return Ok(());
+    }
+    if !kind.recognises(out) {
+        return Err(refuse(format!(
+            "exists and is not {}; blastradius replaces only what it wrote, so choose another \
+             folder",
+            kind.describe()
+        )));
+    }
+    if !force {
+        return Err(Error::Exists {
+            flag,
+            path: out.to_path_buf(),
+            what: kind.describe(),
+        });
+    }
+    Ok(())
+}
+
+fn staging_name(name: &OsStr, what: &str, pid: u32) -> String {
+    format!(".{}.{what}-{pid}", name.to_string_lossy())
+}
+
+/// Whether a leftover folder is one blastradius made: a staging folder (with its marker, or
+/// still empty: killed before the marker was written), or a dataset or output folder on its
+/// way in or out.
+fn ours(dir: &Path) -> bool {
+    dir.join(STAGING_MARKER).is_file()
+        || is_empty_dir(dir)
+        || Kind::Dataset.recognises(dir)
+        || dir.join(OUTPUT_MARKER).is_file()
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Removes `.NAME.partial-PID` and `.NAME.old-PID` folders beside `name` whose run is dead
+/// and which are ours; returns them.
+fn remove_stale(parent: &Path, name: &OsStr) -> Vec<PathBuf> {
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = ["partial-", "old-"]
+            .iter()
+            .find_map(|w| rest.strip_prefix(w))
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        let path = entry.path();
+        if pid != std::process::id()
+            && !alive(pid)
+            && ours(&path)
+            && std::fs::remove_dir_all(&path).is_ok()
+        {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// An exclusive lock on a folder, held while this run decides what to rename: runs of
+/// blastradius writing beside each other commit one at a time.
+struct Lock(std::fs::File);
+
+fn lock(dir: &Path) -> Result<Lock> {
+    let file = std::fs::File::open(dir).map_err(io(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the lifetime of `file`.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io(dir)(std::io::Error::last_os_error()));
+        }
+    }
+    Ok(Lock(file))
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: as in `lock`.
+            unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both paths are valid NUL-terminated strings for the duration of the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Whether the filesystem or kernel lacks the rename flags (then the parent lock guards).
+#[cfg(target_os = "linux")]
+fn unsupported(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS))
+}
+
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    match renameat2(from, to, libc::RENAME_NOREPLACE) {
+        Err(e) if unsupported(&e) => {}
+        other => return other,
+    }
+    if to.exists() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    std::fs::rename(from, to)
+}
+
+/// Swaps the staged folder `from` with the existing `to`; returns where the old one now is.
+fn exchange(from: &Path, to: &Path, parent: &Path) -> Result<PathBuf> {
+    #[cfg(target_os = "linux")]
+    match renameat2(from, to, libc::RENAME_EXCHANGE) {
+        Ok(()) => return Ok(from.to_path_buf()),
+        Err(e) if unsupported(&e) => {}
+        Err(e) => return Err(io(to)(e)),
+    }
+    // Without an atomic exchange: the old folder steps aside under a name the next run
+    // recognises, then the new one moves in.
+    let name = to.file_name().unwrap_or(OsStr::new("output"));
+    let aside = parent.join(staging_name(name, "old", std::process::id()));
+    std::fs::rename(to, &aside).map_err(io(to))?;
+    if let Err(e) = std::fs::rename(from, to) {
+        let _ = std::fs::rename(&aside, to);
+        return Err(io(to)(e));
+    }
+    Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(path: &Path, tag: &str) {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::write(
+            path.join("manifest.json"),
+            format!("{{\"format\": \"blastradius-dataset\", \"tag\": \"{tag}\"}}"),
+        )
+        .unwrap();
+    }
+
+    fn tag(path: &Path) -> String {
+        std::fs::read_to_string(path.join("manifest.json")).unwrap()
+    }
+
+    #[test]
+    fn a_dataset_is_replaced_only_with_force_and_only_by_exchange() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("d");
+        dataset(&out, "old");
+        let e = Stage::begin(&out, Kind::Dataset, false, "--out", &[]).unwrap_err();
+        assert!(matches!(e, Error::Exists { .. }), "{e}");
+        let stage = Stage::begin(&out, Kind::Dataset, true, "--out", &[]).unwrap();
+        dataset(stage.path(), "new");
+        assert!(
+            tag(&out).contains("old"),
+            "the old one stays until the commit"
+        );
+        stage.commit().unwrap();
+        assert!(tag(&out).contains("new"));
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no staging or old folder is left");
+    }
+
+    #[test]
+    fn a_folder_of_another_kind_is_never_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("mine");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+        for kind in [Kind::Dataset, Kind::Output("stress")] {
+            let e = Stage::begin(&out, kind, true, "--out", &[]).unwrap_err();
+            assert!(e.to_string().contains("replaces only what it wrote"), "{e}");
+        }
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = Stage::begin(&file, Kind::Dataset, true, "--out", &[]).unwrap_err();
+        assert!(e.to_string().contains("is a file"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+            "keep me"
+        );
+    }
+
+    #[test]
+    fn a_folder_that_appears_meanwhile_is_not_overwritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("d");
+        let first = Stage::begin(&out, Kind::Dataset, false, "--out", &[]).unwrap();
+        // Another run finishes into the same folder while `first` works.
+        dataset(&out, "other run");
+        dataset(first.path(), "first");
+        let e = first.commit().unwrap_err();
+        assert!(e.to_string().contains("another run"), "{e}");
+        assert!(tag(&out).contains("other run"));
+    }
+
+    #[test]
+    fn dropping_a_stage_removes_its_work_and_dead_runs_are_cleaned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("d");
+        let stage = Stage::begin(&out, Kind::Output("analyze"), false, "--out", &[]).unwrap();
+        let dir = stage.path().to_path_buf();
+        drop(stage);
+        assert!(!dir.exists() && !out.exists());
+
+        // A killed run's folders: pid 2^31-2 does not exist.
+        let dead = tmp.path().join(".d.partial-2147483646");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(STAGING_MARKER), "").unwrap();
+        let foreign = tmp.path().join(".d.partial-2147483645");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("mine.txt"), "not blastradius's").unwrap();
+        // Killed between making its folder and marking it: empty, so nothing is lost.
+        let empty = tmp.path().join(".d.partial-2147483644");
+        std::fs::create_dir(&empty).unwrap();
+        let stage = Stage::begin(&out, Kind::Output("analyze"), false, "--out", &[]).unwrap();
+        let mut removed = stage.stale_removed.clone();
+        removed.sort();
+        assert_eq!(removed, vec![empty.clone(), dead.clone()]);
+        assert!(!dead.exists() && !empty.exists());
+        assert!(
+            foreign.exists(),
+            "a folder without our marker is left alone"
+        );
+    }
+
+    #[test]
+    fn the_current_folder_and_overlaps_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = tmp.path().join("in");
+        dataset(&input, "in");
+        let e = Stage::begin(&input, Kind::Dataset, true, "OUT", &[&input]).unwrap_err();
+        assert!(e.to_string().contains("itself"), "{e}");
+        let e = Stage::begin(&input.join("x"), Kind::Dataset, true, "OUT", &[&input]).unwrap_err();
+        assert!(e.to_string().contains("inside the input"), "{e}");
+        let e = Stage::begin(Path::new("."), Kind::Dataset, false, "--out", &[]).unwrap_err();
+        assert!(e.to_string().contains("new folder"), "{e}");
+    }
+
+    #[test]
+    fn outputs_carry_their_marker_and_can_be_forced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        let s = Stage::begin(&out, Kind::Output("score"), false, "--out", &[]).unwrap();
+        std::fs::write(s.path().join("a"), "1").unwrap();
+        s.commit().unwrap();
+        assert!(out.join(OUTPUT_MARKER).is_file());
+        assert!(!out.join(STAGING_MARKER).exists());
+        let s = Stage::begin(&out, Kind::Output("score"), true, "--out", &[]).unwrap();
+        std::fs::write(s.path().join("b"), "2").unwrap();
+        s.commit().unwrap();
+        assert!(
+            out.join("b").is_file() && !out.join("a").exists(),
+            "no stale files"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! `blastradius score`: score findings written by any detector against the truth.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use blastradius_analyzer::evaluate::{Outside, score_findings};
+
+use super::util::Terminal;
+
+/// Score findings folders written by any detector (yours, in any language) against the
+/// dataset's truth, with the scorer `analyze` uses for the built-in detectors.
+///
+/// A findings folder holds exposures, affected_users and/or message_violations as Parquet or
+/// CSV, one file or a folder of parts each, and optionally findings.json (data/README.md,
+/// "Findings"). Writes report.json and report.md under --out, and per detector the users and
+/// exposures it missed (missed_*.parquet) and reported wrongly (extra_*.parquet).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The dataset the findings are about.
+    pub dataset: PathBuf,
+
+    /// One or more findings folders.
+    #[arg(required = true)]
+    pub findings: Vec<PathBuf>,
+
+    /// The name of each findings folder in the report, in order (default: findings.json's
+    /// `detector`, else the folder's name). Repeat it once per folder.
+    #[arg(long)]
+    pub name: Vec<String>,
+
+    /// Score against this answer key (written by `generate --split-truth`) instead of the
+    /// dataset's own truth/; it must be the key of this dataset.
+    #[arg(long, value_name = "KEY")]
+    pub truth: Option<PathBuf>,
+
+    /// Output folder. Default: data/generated/scores/<dataset folder name>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Replace an earlier report at --out (never anything else).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.name.len() > args.findings.len() {
+        bail!(
+            "--name: {} names for {} findings folders; give at most one per folder, in order",
+            args.name.len(),
+            args.findings.len()
+        );
+    }
+    let outside: Vec<Outside> = args
+        .findings
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| Outside {
+            name: args.name.get(i).cloned(),
+            dir: dir.clone(),
+        })
+        .collect();
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .dataset
+            .file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from("data/generated/scores").join(name)
+    });
+    let mut terminal = Terminal::default();
+    score_findings(
+        &args.dataset,
+        &outside,
+        args.truth.as_deref(),
+        &out,
+        args.force,
+        &mut terminal,
+    )?;
+    writeln!(
+        terminal.out,
+        "report      {}",
+        out.join("report.md").display()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! `analyze` and `run`: detection against the truth, damaged files named.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+#[test]
+fn exact_finds_exactly_the_truth_and_naive_bounds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (users, seed, scenario) in [
+        ("4000", "1", "facebook-2018"),
+        ("2500", "2", "messaging-partners"),
+        ("7000", "3", "facebook-2018"),
+    ] {
+        let data = dir.path().join(format!("d{seed}"));
+        generate_into(&data, users, seed, scenario);
+        let report = analyze_report(&data, &dir.path().join(format!("r{seed}")));
+        let detectors = report["detectors"].as_array().unwrap();
+        let exact = detectors.iter().find(|d| d["detector"] == "exact").unwrap();
+        for level in ["users", "exposures", "violations"] {
+            let s = &exact["scores"][level];
+            let truth = match level {
+                "users" => &report["truth"]["affected_users"],
+                "exposures" => &report["truth"]["exposures"],
+                _ => &report["truth"]["message_violations"],
+            };
+            if truth == 0 {
+                // Nothing to find and nothing reported: no ratio, not a perfect 1.0.
+                assert_eq!(s["f1"], serde_json::Value::Null, "seed {seed}: {s}");
+                assert_eq!(s["false_positives"], 0, "seed {seed}: {s}");
+                continue;
+            }
+            assert_eq!(
+                s["precision"], 1.0,
+                "exact {level} precision, seed {seed}: {s}"
+            );
+            assert_eq!(s["recall"], 1.0, "exact {level} recall, seed {seed}: {s}");
+        }
+        assert!(exact["affected_users"].as_u64().unwrap() > 0, "seed {seed}");
+        let naive = detectors.iter().find(|d| d["detector"] == "naive").unwrap();
+        assert_eq!(
+            naive["scores"]["users"]["recall"], 1.0,
+            "naive recall, seed {seed}"
+        );
+        assert!(
+            naive["scores"]["users"]["precision"].as_f64().unwrap() < 1.0,
+            "naive over-counts"
+        );
+    }
+}
+
+#[test]
+fn analyze_names_the_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    generate_into(&data, "300", "4", "facebook-2018");
+    let analyze = |root: &Path| {
+        blastradius(&[
+            "analyze",
+            path_arg(root),
+            "--out",
+            path_arg(&dir.path().join("r")),
+        ])
+    };
+
+    // A missing dataset, and a folder without a manifest.
+    let o = analyze(&dir.path().join("nowhere"));
+    assert_error(&o, &["nowhere", "no such dataset folder"]);
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let o = analyze(&dir.path().join("empty"));
+    assert_error(&o, &["manifest.json", "blastradius generate"]);
+
+    // A truncated shard: the size check names it before any replay.
+    let shard = data.join("events/part-00001.parquet");
+    let bytes = std::fs::read(&shard).unwrap();
+    std::fs::write(&shard, &bytes[..bytes.len() / 2]).unwrap();
+    assert_error(&analyze(&data), &["part-00001.parquet", "truncated"]);
+
+    // A column of the wrong type, in a file whose manifest entry was updated to match it
+    // (size and checksums), as a foreign pipeline that rewrote the shard would.
+    std::fs::write(&shard, &bytes).unwrap();
+    retype_status(&shard);
+    reseal(&data, "events/part-00001.parquet");
+    assert_error(
+        &analyze(&data),
+        &["part-00001.parquet", "`status`", "UInt16"],
+    );
+}
+
+/// Rewrites a shard with `status` widened to UInt32, as a foreign pipeline might.
+fn retype_status(path: &Path) {
+    use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+    use arrow::datatypes::{DataType, Field, Schema, UInt16Type};
+    use std::sync::Arc;
+    let file = std::fs::File::open(path).unwrap();
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+    let old = batches[0].schema();
+    let fields: Vec<Field> = old
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == "status" {
+                Field::new("status", DataType::UInt32, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let out = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(out, schema.clone(), None).unwrap();
+    for b in batches {
+        let mut cols = b.columns().to_vec();
+        let i = old.index_of("status").unwrap();
+        let status = cols[i].as_primitive::<UInt16Type>();
+        let widened: UInt32Array = (0..status.len())
+            .map(|r| status.is_valid(r).then(|| status.value(r) as u32))
+            .collect();
+        cols[i] = Arc::new(widened);
+        writer
+            .write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
+    }
+    writer.close().unwrap();
+}
+
+#[test]
+fn run_generates_once_then_reuses_and_writes_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_blastradius"))
+            .args(["run", "--users", "3000", "--seed", "8"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = run();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("reusing"), "{stdout}");
+    let reports = dir
+        .path()
+        .join("data/generated/reports/facebook-2018-3000u-seed8");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(md.contains("| exact |") && md.contains("| naive |"), "{md}");
+    let exact = &report["detectors"][0];
+    assert_eq!(exact["detector"], "exact");
+    assert_eq!(exact["scores"]["exposures"]["recall"], 1.0);
+    // The Parquet findings hold what the report counts, in the truth's shape.
+    let rows = |name: &str| -> u64 {
+        let file = std::fs::File::open(reports.join("exact").join(name)).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .metadata()
+            .file_metadata()
+            .num_rows() as u64
+    };
+    assert_eq!(
+        rows("exposures.parquet"),
+        exact["exposures"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows("affected_users.parquet"),
+        exact["affected_users"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows("message_violations.parquet"),
+        exact["message_violations"].as_u64().unwrap()
+    );
+    // Per-app counts: exact matches the truth for every app, and apps carry their names.
+    for app in report["apps"].as_array().unwrap() {
+        let exact = app["detected_users"]["exact"].as_u64().unwrap_or(0);
+        assert_eq!(app["truth_users"].as_u64().unwrap(), exact, "{app}");
+        assert!(app["name"].as_str().unwrap().len() > 1, "{app}");
+    }
+}
+
+/// The DataFusion query finds exactly the truth too (built with `--features datafusion`).
+#[cfg(feature = "datafusion")]
+#[test]
+fn sql_detector_finds_exactly_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    for (users, seed, scenario) in [
+        ("4000", "1", "facebook-2018"),
+        ("2500", "2", "messaging-partners"),
+    ] {
+        let data = dir.path().join(format!("d{seed}"));
+        generate_into(&data, users, seed, scenario);
+        let reports = dir.path().join(format!("r{seed}"));
+        let o = blastradius(&[
+            "analyze",
+            path_arg(&data),
+            "--detector",
+            "sql",
+            "--out",
+            path_arg(&reports),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(reports.join("report.json")).unwrap()).unwrap();
+        let sql = &report["detectors"][0];
+        assert_eq!(sql["detector"], "sql");
+        for level in ["users", "exposures", "violations"] {
+            assert_eq!(
+                sql["scores"][level]["f1"], 1.0,
+                "sql {level}, seed {seed}: {sql}"
+            );
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Issue 9: any detector is scored like ours. `score` reproduces `analyze`, scores findings
+//! written by hand (CSV) with the counts they must give, and blind datasets are scored later
+//! with their own key only.
+
+use std::path::Path;
+
+use crate::util::*;
+
+/// The truth's exposures of a dataset, read with the plain Parquet reader.
+fn truth_exposures(dataset: &Path) -> Vec<(u32, u64, u64)> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{UInt32Type, UInt64Type};
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dataset.join("truth/exposures")).unwrap() {
+        let f = std::fs::File::open(e.unwrap().path()).unwrap();
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let (a, u, p) = (
+                b.column(0).as_primitive::<UInt32Type>(),
+                b.column(1).as_primitive::<UInt64Type>(),
+                b.column(2).as_primitive::<UInt64Type>(),
+            );
+            for i in 0..b.num_rows() {
+                out.push((a.value(i), u.value(i), p.value(i)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn score_reproduces_analyze_for_the_built_in_detectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    generate_into(&data, "6000", "21", "messaging-partners");
+    let analyzed = tmp.path().join("a");
+    let a = analyze_report(&data, &analyzed);
+    let scored = tmp.path().join("s");
+    let o = blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&analyzed.join("exact")),
+        path_arg(&analyzed.join("naive")),
+        path_arg(&analyzed.join("streaming")),
+        "--out",
+        path_arg(&scored),
+    ]);
+    assert_ok(&o);
+    let s = read_json(&scored.join("report.json"));
+    for name in ["exact", "naive", "streaming"] {
+        let (from_analyze, from_score) = (row(&a, name), row(&s, name));
+        assert_eq!(from_analyze["scores"], from_score["scores"], "{name}");
+        assert_eq!(from_analyze["levels"], from_score["levels"], "{name}");
+        assert_eq!(
+            from_analyze["affected_users"], from_score["affected_users"],
+            "{name}"
+        );
+        assert_eq!(from_score["origin"], "outside");
+        // The timing travels in findings.json.
+        assert_eq!(from_analyze["wall_seconds"], from_score["wall_seconds"]);
+    }
+    assert_eq!(row(&s, "naive")["levels"], serde_json::json!(["users"]));
+    assert_eq!(a["apps"], s["apps"], "per-app counts agree");
+    assert_eq!(a["providers"], s["providers"]);
+}
+
+#[test]
+fn hand_written_csv_findings_score_as_they_must() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    generate_into(&data, "12000", "22", "facebook-2018");
+    let truth = truth_exposures(&data);
+    assert!(truth.len() > 10, "enough truth to play with");
+    // Findings: every true exposure but the first user's, plus one invented exposure of a
+    // user who has none (a photo of theirs that no app saw).
+    let missed_user = truth[0].1;
+    let kept: Vec<_> = truth.iter().filter(|e| e.1 != missed_user).collect();
+    let invented_user = (0..12000u64)
+        .find(|u| truth.iter().all(|e| e.1 != *u))
+        .unwrap();
+    let invented_photo = ((invented_user + 1) << 24) | 5;
+    let dir = tmp.path().join("mine");
+    std::fs::create_dir(&dir).unwrap();
+    let mut csv = String::from("app_id,user_id,photo_id,note\n");
+    for e in &kept {
+        csv.push_str(&format!("{},{},{},seen\n", e.0, e.1, e.2));
+    }
+    csv.push_str(&format!(
+        "{},{invented_user},{invented_photo},guess\n",
+        truth[0].0
+    ));
+    std::fs::write(dir.join("exposures.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("findings.json"),
+        r#"{"detector": "by hand", "wall_seconds": 2.0, "events": 1000000, "peak_memory_bytes": 1048576}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("s");
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&dir),
+        "--out",
+        path_arg(&out),
+    ]));
+    let r = read_json(&out.join("report.json"));
+    let me = row(&r, "by hand");
+    let missed = truth.iter().filter(|e| e.1 == missed_user).count() as u64;
+    let e = &me["scores"]["exposures"];
+    assert_eq!(e["true_positives"], kept.len() as u64);
+    assert_eq!(e["false_positives"], 1);
+    assert_eq!(e["false_negatives"], missed);
+    let u = &me["scores"]["users"];
+    assert_eq!(
+        (u["false_positives"].as_u64(), u["false_negatives"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(me["levels"], serde_json::json!(["users", "exposures"]));
+    assert!(
+        me["scores"]["violations"].is_null(),
+        "not reported, not scored"
+    );
+    assert_eq!(me["events_per_second"], 500000.0);
+    // The users it missed and invented, as Parquet, for its author.
+    let missed_file = out.join("by_hand/missed_users.parquet");
+    assert_eq!(rows(&missed_file), 1);
+    assert_eq!(rows(&out.join("by_hand/extra_users.parquet")), 1);
+    assert_eq!(rows(&out.join("by_hand/missed_exposures.parquet")), missed);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| by hand |"), "{md}");
+}
+
+#[test]
+fn a_blind_dataset_is_analyzed_blind_and_scored_with_its_own_key_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (blind, key) = (tmp.path().join("blind"), tmp.path().join("key"));
+    assert_ok(&blastradius(&[
+        "generate",
+        "--users",
+        "5000",
+        "--seed",
+        "23",
+        "--shards",
+        "2",
+        "--out",
+        path_arg(&blind),
+        "--split-truth",
+        path_arg(&key),
+    ]));
+    assert!(
+        !blind.join("truth").exists(),
+        "the dataset travels without its answers"
+    );
+    let manifest = read_json(&blind.join("manifest.json"));
+    assert!(
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["path"].as_str().unwrap().starts_with("truth/"))
+    );
+    use sha2::Digest;
+    let key_sha: String = sha2::Sha256::digest(std::fs::read(key.join("key.json")).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(manifest["truth_key"]["sha256"], key_sha.as_str());
+
+    // Analyzed blind: findings written, nothing scored, and it says so.
+    let out = tmp.path().join("r");
+    let o = blastradius(&["analyze", path_arg(&blind), "--out", path_arg(&out)]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("not scored"), "{}", stderr(&o));
+    let r = read_json(&out.join("report.json"));
+    assert!(r["truth"].is_null() && row(&r, "exact")["scores"].is_null());
+    // Scored later with the key, exactly.
+    let scored = tmp.path().join("s");
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&blind),
+        path_arg(&out.join("exact")),
+        "--truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&scored),
+    ]));
+    let s = read_json(&scored.join("report.json"));
+    assert_eq!(row(&s, "exact")["scores"]["exposures"]["f1"], 1.0);
+    // The same key scores a damaged copy of the dataset (the truth is what happened)...
+    let damaged = tmp.path().join("damaged");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&blind),
+        path_arg(&damaged),
+        "--drop",
+        "0.05",
+    ]));
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(&damaged),
+        "--truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&tmp.path().join("rd")),
+        "--detector",
+        "exact",
+    ]));
+    // ...and no other dataset.
+    let other = tmp.path().join("other");
+    let other_key = tmp.path().join("other-key");
+    assert_ok(&blastradius(&[
+        "generate",
+        "--users",
+        "5000",
+        "--seed",
+        "24",
+        "--shards",
+        "2",
+        "--out",
+        path_arg(&other),
+        "--split-truth",
+        path_arg(&other_key),
+    ]));
+    let o = blastradius(&[
+        "score",
+        path_arg(&blind),
+        path_arg(&out.join("exact")),
+        "--truth",
+        path_arg(&other_key),
+        "--out",
+        path_arg(&tmp.path().join("x")),
+    ]);
+    assert_error(&o, &["other-key", "not the answer key", "SHA-256"]);
+    // A dataset with its truth inside refuses a key of another world too.
+    let full = tmp.path().join("full");
+    generate_into(&full, "5000", "25", "facebook-2018");
+    let o = blastradius(&[
+        "analyze",
+        path_arg(&full),
+        "--truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&tmp.path().join("y")),
+    ]);
+    assert_error(&o, &["not the answer key", "seed 23"]);
+}

@@ -1,0 +1,176 @@
+//! `stress` and `bench scaling`: the sweep, outside detectors in it, the kept results.
+
+use crate::util::*;
+
+#[test]
+fn stress_scores_outside_commands_beside_ours_and_survives_their_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_dataset();
+    let out = tmp.path().join("stress");
+    // An "oracle" that copies the truth (so it must score 1 on every damaged copy: the
+    // truth is copied unchanged), one that fails, one that hangs.
+    let oracle =
+        "mkdir -p {out}/exposures && cp {dataset}/truth/exposures/*.parquet {out}/exposures/";
+    let o = blastradius(&[
+        "stress",
+        path_arg(&data),
+        "--out",
+        path_arg(&out),
+        "--drop",
+        "0.05",
+        "--duplicate",
+        "0.05",
+        "--reorder",
+        "1h",
+        "--skew",
+        "30m",
+        "--memory-limits",
+        "20000,2000000",
+        "--exec",
+        oracle,
+        "--name",
+        "oracle",
+        "--exec",
+        "echo no luck >&2; exit 4 # {out}",
+        "--name",
+        "broken",
+        "--exec",
+        "sleep 60 # {dataset} {out}",
+        "--name",
+        "stuck",
+        "--timeout",
+        "1",
+    ]);
+    assert_ok(&o);
+    let report = read_json(&out.join("report.json"));
+    let cells = report["cells"].as_array().unwrap();
+    // clean + 4 faults at one level + truncate, each with 3 built-in and 3 outside.
+    assert_eq!(cells.len(), 6 * 6, "{report}");
+    for c in cells {
+        match c["detector"].as_str().unwrap() {
+            "oracle" => {
+                assert_eq!(c["user"]["f1"], 1.0, "{c}");
+                assert_eq!(c["exposure"]["f1"], 1.0, "{c}");
+                assert!(c["peak_memory_bytes"].as_u64().unwrap() > 0);
+            }
+            "broken" => assert!(
+                c["failure"].as_str().unwrap().contains("exit 4: no luck"),
+                "{c}"
+            ),
+            "stuck" => assert!(c["failure"].as_str().unwrap().contains("killed"), "{c}"),
+            "exact"
+                if c["fault"] == "clean"
+                    || c["fault"] == "duplicate"
+                    || c["fault"] == "reorder" =>
+            {
+                assert_eq!(
+                    c["exposure"]["f1"], 1.0,
+                    "duplicates and lateness are undone: {c}"
+                )
+            }
+            _ => {}
+        }
+    }
+    // The truncated copy was cut inside the bug window, so it costs exact something.
+    let truncated = &report["damage"].as_array().unwrap().last().unwrap();
+    assert_eq!(truncated["fault"], "truncate");
+    assert!(truncated["truncated_rows"].as_u64().unwrap() > 0);
+    assert!(
+        truncated["truncated_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2018-09-1")
+    );
+    // The logs of outside commands are kept; damaged copies are not.
+    assert!(out.join("logs/clean-clean-broken.stderr").is_file());
+    assert!(!out.join("data").exists());
+
+    // Every drawn point is the report's.
+    let page = std::fs::read_to_string(out.join("stress.html")).unwrap();
+    let start = page.find("id=\"chart-data\">").unwrap() + "id=\"chart-data\">".len();
+    let end = start + page[start..].find("</script>").unwrap();
+    let charts: serde_json::Value =
+        serde_json::from_str(&page[start..end].replace("<\\/", "</")).unwrap();
+    let mut checked = 0;
+    for chart in charts.as_array().unwrap() {
+        let title = chart["title"].as_str().unwrap();
+        let Some(fault) = title.strip_prefix("user F1 under ") else {
+            continue;
+        };
+        for series in chart["series"].as_array().unwrap() {
+            let name = &series["name"];
+            let mut want = vec![];
+            let clean = cells
+                .iter()
+                .find(|c| c["fault"] == "clean" && &c["detector"] == name)
+                .unwrap();
+            want.push(serde_json::json!([0.0, clean["user"]["f1"]]));
+            for c in cells
+                .iter()
+                .filter(|c| c["fault"] == fault && &c["detector"] == name)
+            {
+                want.push(serde_json::json!([1.0, c["user"]["f1"]]));
+            }
+            assert_eq!(
+                series["points"].as_array().unwrap(),
+                &want,
+                "{title} {name}"
+            );
+            checked += 1;
+        }
+    }
+    // 5 faults x 4 detectors with scores (the failing ones draw nothing).
+    assert_eq!(checked, 5 * 4);
+    assert_eq!(
+        page.matches("<svg").count(),
+        5 * 2 + 2,
+        "user and exposure F1 per fault, throughput, memory"
+    );
+    let memory = report["memory"].as_array().unwrap();
+    assert!(memory[0]["state_bytes"].as_u64() < memory[1]["state_bytes"].as_u64());
+}
+
+#[test]
+fn bench_scaling_keeps_its_results_under_its_out_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs/scaling");
+    let o = blastradius_in(
+        tmp.path(),
+        &[
+            "bench",
+            "scaling",
+            "--users",
+            "200,400",
+            "--out",
+            path_arg(&out),
+        ],
+    );
+    assert_ok(&o);
+    let json = read_json(&out.join("scaling.json"));
+    let points = json["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert!(points[1]["events"].as_u64() > points[0]["events"].as_u64());
+    assert!(
+        points
+            .iter()
+            .all(|p| p["generate_peak_bytes"].as_u64().unwrap() > 0)
+    );
+    let html = std::fs::read_to_string(out.join("scaling.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Peak memory"));
+    assert!(
+        std::fs::read_to_string(out.join("scaling.md"))
+            .unwrap()
+            .contains("| 400 |")
+    );
+    // Issue 13: nothing is written outside --out.
+    let mut written: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, vec!["runs"]);
+    assert!(
+        !out.join("data").exists(),
+        "datasets are removed unless kept"
+    );
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `blastradius` binary: one test binary, a module per area.
+
+mod analyze;
+mod corpus;
+mod generate;
+mod perturb;
+mod safety;
+mod score;
+mod stress;
+mod util;
