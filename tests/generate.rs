@@ -325,3 +325,20 @@ fn every_codec_holds_the_same_rows() {
     let o = blastradius(&["generate", "--users", "10", "--compression", "brotli"]);
     assert_error(&o, &["--compression brotli", "lz4, zstd, snappy, none"]);
 }
+
+/// Issue 13: every scenario number's range is documented, and the documentation is what
+/// the code checks.
+#[test]
+fn data_readme_lists_every_scenario_range() {
+    let o = blastradius(&["scenario", "ranges"]);
+    assert_ok(&o);
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.lines().count() > 40, "{table}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/README.md"))
+            .unwrap();
+    assert!(
+        readme.contains(&table),
+        "data/README.md §9 must hold the output of `blastradius scenario ranges`"
+    );
+}

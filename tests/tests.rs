@@ -4,6 +4,7 @@ mod analyze;
 mod corpus;
 mod generate;
 mod perturb;
+mod presets;
 mod safety;
 mod score;
 mod stress;

@@ -76,7 +76,9 @@ pub fn run(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(entry) = shards.get(i) else { break };
                     let t0 = Instant::now();
-                    let result =
+                    // A reader or detector that panics on a malformed file is an error about
+                    // that file, not an abort of the whole run.
+                    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         read_part_into(dataset, entry, detector.columns(), &mut log).map(|()| {
                             let read_seconds = t0.elapsed().as_secs_f64();
                             let deploys = std::mem::take(&mut log.deploys);
@@ -96,7 +98,20 @@ pub fn run(
                                 deploys,
                                 damage,
                             }
-                        });
+                        })
+                    }));
+                    let result = caught.unwrap_or_else(|panic| {
+                        log = ShardLog::default();
+                        let why = panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("unknown");
+                        Err(Error::dataset(
+                            dataset.root.join(&entry.path),
+                            format!("cannot be read ({why}); the file is damaged: regenerate it"),
+                        ))
+                    });
                     let failed = result.is_err();
                     results
                         .lock()

@@ -5,3 +5,4 @@ mod determinism;
 mod hand_built;
 mod layout;
 mod properties;
+mod scenarios;

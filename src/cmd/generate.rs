@@ -22,7 +22,7 @@ pub struct World {
     #[arg(long, default_value_t = 2018, value_parser = super::util::whole::<u64>)]
     pub seed: u64,
 
-    /// A preset (facebook-2018, messaging-partners) or a TOML file overriding a preset
+    /// A preset (facebook-2018, messaging-partners, shallow-paging) or a TOML file overriding a preset
     /// (see `blastradius scenario show`).
     #[arg(long, default_value = "facebook-2018")]
     pub scenario: String,

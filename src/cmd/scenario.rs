@@ -8,12 +8,14 @@ use clap::Subcommand;
 pub enum Command {
     /// Print a scenario as TOML: a starting point for a `--scenario FILE.toml`.
     Show {
-        /// A preset name (facebook-2018, messaging-partners) or a scenario file.
+        /// A preset name (facebook-2018, messaging-partners, shallow-paging) or a scenario file.
         #[arg(default_value = "facebook-2018")]
         name: String,
     },
     /// List the built-in presets.
     List,
+    /// Print the accepted range of every scenario number, as a Markdown table.
+    Ranges,
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -32,6 +34,13 @@ pub fn run(command: Command) -> Result<()> {
             )?;
             writeln!(out, "preset = \"{}\"", preset_of(&scenario.name))?;
             write!(out, "{}", scenario.to_toml())?;
+        }
+        Command::Ranges => {
+            write!(
+                out,
+                "{}",
+                blastradius_simulator::scenario::ranges_markdown()
+            )?;
         }
         Command::List => {
             for name in blastradius_simulator::scenario::PRESETS {

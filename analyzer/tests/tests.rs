@@ -1,0 +1,3 @@
+//! Integration tests of the analyzer: one binary, a module per area.
+
+mod properties;
