@@ -131,7 +131,12 @@ impl Stage {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let cannot = |e: std::io::Error| Error::Refused {
+            flag,
+            path: out.to_path_buf(),
+            problem: format!("cannot be written there ({e}); choose a folder you can write to"),
+        };
+        std::fs::create_dir_all(&parent).map_err(cannot)?;
         let stale_removed = remove_stale(&parent, &name);
         let dir = parent.join(staging_name(&name, "partial", std::process::id()));
         if dir.exists() {
@@ -144,9 +149,9 @@ impl Stage {
             }
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
-        std::fs::create_dir(&dir).map_err(io(&dir))?;
+        std::fs::create_dir(&dir).map_err(cannot)?;
         let marker = dir.join(STAGING_MARKER);
-        std::fs::write(&marker, format!("{}\n", std::process::id())).map_err(io(&marker))?;
+        std::fs::write(&marker, format!("{}\n", std::process::id())).map_err(cannot)?;
         if let Kind::Output(command) = kind {
             let m = dir.join(OUTPUT_MARKER);
             std::fs::write(&m, output_marker(command)).map_err(io(&m))?;

@@ -152,7 +152,8 @@ pub fn free_disk(path: &Path) -> Option<u64> {
     // SAFETY: an all-zero statvfs is a valid value for the call to overwrite.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `s` is valid for writes.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+    // A pseudo filesystem (/proc) reports no blocks at all: nothing to judge by.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 {
         return None;
     }
     Some(s.f_bavail as u64 * s.f_frsize as u64)
