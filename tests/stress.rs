@@ -174,3 +174,44 @@ fn bench_scaling_keeps_its_results_under_its_out_only() {
         "datasets are removed unless kept"
     );
 }
+
+#[test]
+fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("board");
+    let oracle = "mkdir -p {out} && cp -r {dataset}/truth/exposures {dataset}/truth/message_violations {out}/";
+    let o = blastradius(&[
+        "bench",
+        "detectors",
+        "--users",
+        "8000",
+        "--detectors",
+        "exact,naive",
+        "--exec",
+        oracle,
+        "--name",
+        "oracle",
+        "--out",
+        path_arg(&out),
+    ]);
+    assert_ok(&o);
+    let board = read_json(&out.join("leaderboard.json"));
+    let entries = board["entries"].as_array().unwrap();
+    // 3 presets x clean/damaged x 3 detectors.
+    assert_eq!(entries.len(), 18);
+    for e in entries {
+        assert!(e["failure"].is_null(), "{e}");
+        assert!(e["peak_memory_bytes"].as_u64().unwrap() > 0, "{e}");
+        if e["detector"] == "oracle" || (e["detector"] == "exact" && e["condition"] == "clean") {
+            assert_eq!(e["user_f1"], 1.0, "{e}");
+        }
+        if e["detector"] == "naive" {
+            assert!(e["exposure_f1"].is_null(), "naive names users only: {e}");
+        }
+    }
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(
+        md.contains("| oracle |") && md.contains("shallow-paging damaged"),
+        "{md}"
+    );
+}

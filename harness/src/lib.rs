@@ -1,11 +1,13 @@
 //! The benchmark's harnesses, as library code the CLI only calls: the stress sweep over
-//! damaged copies ([`stress`]), outside detectors run as commands ([`exec`]), and the
-//! scaling run ([`scaling`]).
+//! damaged copies ([`stress`]), outside detectors run as commands ([`exec`]), the
+//! leaderboard of every detector on every preset ([`leaderboard`]), and the scaling run
+//! ([`scaling`]).
 //!
 //! This crate links both the simulator (to damage and generate) and the analyzer (to detect
 //! and score); the analyzer itself never links the simulator.
 
 pub mod exec;
+pub mod leaderboard;
 pub mod scaling;
 pub mod stress;
 

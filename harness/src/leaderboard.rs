@@ -1,0 +1,408 @@
+//! The leaderboard: every built-in detector and every outside command, on every preset,
+//! clean and under the default damage, scored against the truth, timed as whole processes.
+//!
+//! Built-in detectors run as `blastradius analyze` children and outside ones as their own
+//! commands, so each one's wall time and peak memory are its process's, measured the same
+//! way (`wait4`), reading and writing included.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
+use blastradius_analyzer::dataset::Dataset;
+use blastradius_analyzer::evaluate::{truth_of, universe};
+use blastradius_analyzer::findings;
+use blastradius_analyzer::output::Catalog;
+use blastradius_analyzer::score::score;
+use blastradius_safefs::{Kind, Stage};
+use serde::Serialize;
+
+use crate::Error;
+use crate::exec::{self, ExecDetector};
+use crate::scaling::{child, machine};
+
+/// The damage every preset is also scored under: a little of every fault, at once.
+pub const DEFAULT_DAMAGE: &[&str] = &[
+    "--drop",
+    "0.01",
+    "--duplicate",
+    "0.01",
+    "--reorder",
+    "15m",
+    "--skew",
+    "5m",
+    "--seed",
+    "1",
+];
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// This program, to run `generate`, `perturb` and `analyze` as children.
+    pub exe: PathBuf,
+    pub scenarios: Vec<String>,
+    pub users: u64,
+    pub seed: u64,
+    pub detectors: Vec<String>,
+    pub exec: Vec<ExecDetector>,
+    pub timeout: Duration,
+    pub out: PathBuf,
+    pub force: bool,
+    pub keep_data: bool,
+}
+
+/// One detector on one dataset.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub scenario: String,
+    /// `clean`, or `damaged` (see [`DEFAULT_DAMAGE`]).
+    pub condition: String,
+    pub detector: String,
+    pub origin: String,
+    pub failure: Option<String>,
+    pub user_f1: Option<f64>,
+    pub exposure_f1: Option<f64>,
+    pub violation_f1: Option<f64>,
+    pub events: u64,
+    pub wall_seconds: f64,
+    pub events_per_second: f64,
+    pub peak_memory_bytes: u64,
+}
+
+/// The kept results.
+#[derive(Clone, Debug, Serialize)]
+pub struct Leaderboard {
+    pub command: String,
+    pub machine: String,
+    pub users: u64,
+    pub seed: u64,
+    pub damage: String,
+    pub entries: Vec<Entry>,
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn events_of(dataset: &Path) -> Result<u64, Error> {
+    let d = Dataset::open(dataset)?;
+    Ok(d.parts(blastradius_schema::path::EVENTS_DIR)
+        .iter()
+        .map(|f| f.rows)
+        .sum())
+}
+
+fn f1_of(report: &serde_json::Value, level: &str) -> Option<f64> {
+    report["scores"][level]["f1"].as_f64()
+}
+
+/// Runs the leaderboard; writes leaderboard.{json,md,html} under `options.out`.
+///
+/// # Errors
+/// A dataset that cannot be generated or damaged, a built-in detector that fails, an
+/// output that may not be written. Outside commands' failures are entries.
+pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leaderboard, Error> {
+    let stage = Stage::begin(
+        &options.out,
+        Kind::Output("bench detectors"),
+        options.force,
+        "--out",
+        &[],
+    )?;
+    let data = stage.path().join("data");
+    let mut entries = Vec::new();
+    for scenario in &options.scenarios {
+        let clean = data.join(scenario);
+        child(
+            &options.exe,
+            &[
+                "generate".into(),
+                "--users".into(),
+                options.users.to_string(),
+                "--seed".into(),
+                options.seed.to_string(),
+                "--scenario".into(),
+                scenario.clone(),
+                "--out".into(),
+                s(&clean),
+            ],
+        )?;
+        let damaged = data.join(format!("{scenario}-damaged"));
+        let mut args = vec!["perturb".to_string(), s(&clean), s(&damaged)];
+        args.extend(DEFAULT_DAMAGE.iter().map(|a| a.to_string()));
+        child(&options.exe, &args)?;
+        for (condition, dataset) in [("clean", &clean), ("damaged", &damaged)] {
+            let events = events_of(dataset)?;
+            for name in &options.detectors {
+                let out = data
+                    .join("runs")
+                    .join(format!("{scenario}-{condition}-{name}"));
+                let (wall, peak) = child(
+                    &options.exe,
+                    &[
+                        "analyze".into(),
+                        s(dataset),
+                        "--detector".into(),
+                        name.clone(),
+                        "--out".into(),
+                        s(&out),
+                    ],
+                )?;
+                let report: serde_json::Value = std::fs::read_to_string(out.join("report.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                let row = &report["detectors"][0];
+                let entry = Entry {
+                    scenario: scenario.clone(),
+                    condition: condition.into(),
+                    detector: name.clone(),
+                    origin: "built-in".into(),
+                    failure: None,
+                    user_f1: f1_of(row, "users"),
+                    exposure_f1: f1_of(row, "exposures"),
+                    violation_f1: f1_of(row, "violations"),
+                    events,
+                    wall_seconds: wall,
+                    events_per_second: events as f64 / wall.max(1e-9),
+                    peak_memory_bytes: peak,
+                };
+                progress(&entry);
+                entries.push(entry);
+            }
+            for x in &options.exec {
+                let dir = data.join("runs").join(format!(
+                    "{scenario}-{condition}-{}",
+                    blastradius_analyzer::evaluate::safe_name(&x.name)
+                ));
+                std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
+                    path: dir.clone(),
+                    message: e.to_string(),
+                })?;
+                let outcome = exec::run(
+                    &x.command_for(dataset, &dir),
+                    &dir.with_extension("log"),
+                    options.timeout,
+                );
+                let mut entry = Entry {
+                    scenario: scenario.clone(),
+                    condition: condition.into(),
+                    detector: x.name.clone(),
+                    origin: "outside".into(),
+                    failure: outcome.failure.as_ref().map(|f| f.to_string()),
+                    user_f1: None,
+                    exposure_f1: None,
+                    violation_f1: None,
+                    events,
+                    wall_seconds: outcome.wall_seconds,
+                    events_per_second: events as f64 / outcome.wall_seconds.max(1e-9),
+                    peak_memory_bytes: outcome.peak_memory_bytes,
+                };
+                if entry.failure.is_none() {
+                    let d = Dataset::open(dataset)?;
+                    let truth = truth_of(&d, None)?.ok_or_else(|| Error::Input {
+                        path: dataset.clone(),
+                        message: "has no truth".into(),
+                    })?;
+                    let catalog = Catalog::read(&d)?;
+                    match findings::load(&dir, &universe(&d, &catalog)) {
+                        Ok(found) => {
+                            let sc = score(&truth, &found);
+                            entry.user_f1 = sc.users.and_then(|x| x.f1);
+                            entry.exposure_f1 = sc.exposures.and_then(|x| x.f1);
+                            entry.violation_f1 = sc.violations.and_then(|x| x.f1);
+                        }
+                        Err(e) => {
+                            entry.failure = Some(format!("its findings break the contract: {e}"))
+                        }
+                    }
+                }
+                progress(&entry);
+                entries.push(entry);
+            }
+        }
+        if !options.keep_data {
+            let _ = std::fs::remove_dir_all(&data);
+        }
+    }
+    let board = Leaderboard {
+        command: format!(
+            "blastradius bench detectors --users {} --seed {} --scenarios {}",
+            options.users,
+            options.seed,
+            options.scenarios.join(",")
+        ),
+        machine: machine(),
+        users: options.users,
+        seed: options.seed,
+        damage: format!("perturb {}", DEFAULT_DAMAGE.join(" ")),
+        entries,
+    };
+    let write = |name: &str, text: String| {
+        std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
+            path: options.out.join(name),
+            message: format!("cannot write ({e})"),
+        })
+    };
+    write(
+        "leaderboard.json",
+        serde_json::to_string_pretty(&board).expect("serializes") + "\n",
+    )?;
+    write("leaderboard.md", markdown(&board))?;
+    write("leaderboard.html", html(&board))?;
+    stage.commit()?;
+    Ok(board)
+}
+
+fn ratio(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{v:.3}"))
+}
+
+/// The detectors, in the order they ran.
+fn detectors(board: &Leaderboard) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in &board.entries {
+        if !names.contains(&e.detector) {
+            names.push(e.detector.clone());
+        }
+    }
+    names
+}
+
+fn scenarios(board: &Leaderboard) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in &board.entries {
+        if !names.contains(&e.scenario) {
+            names.push(e.scenario.clone());
+        }
+    }
+    names
+}
+
+fn find<'a>(
+    board: &'a Leaderboard,
+    scenario: &str,
+    condition: &str,
+    detector: &str,
+) -> Option<&'a Entry> {
+    board
+        .entries
+        .iter()
+        .find(|e| e.scenario == scenario && e.condition == condition && e.detector == detector)
+}
+
+/// The table: user F1 / exposure F1 per preset, clean and damaged; speed and memory on the
+/// first preset's clean log.
+pub fn markdown(board: &Leaderboard) -> String {
+    let scen = scenarios(board);
+    let mut md = format!(
+        "# Detectors on every preset\n\n`{}` on {}. Each cell: F1 at user / exposure / message-violation level (\"–\": the level is not reported, or there is nothing to find). \"damaged\": `{}`. Speed and memory: whole process (reading the dataset and writing findings included), on the clean `{}` log.\n\n| detector |",
+        board.command,
+        board.machine,
+        board.damage,
+        scen.first().map_or("", String::as_str)
+    );
+    for s in &scen {
+        md.push_str(&format!(" {s} | {s} damaged |"));
+    }
+    md.push_str(" events/s | peak memory |\n|---|");
+    md.push_str(&"---|".repeat(scen.len() * 2 + 2));
+    md.push('\n');
+    for d in detectors(board) {
+        md.push_str(&format!("| {d} |"));
+        for s in &scen {
+            for c in ["clean", "damaged"] {
+                let cell = match find(board, s, c, &d) {
+                    None => "–".to_string(),
+                    Some(e) if e.failure.is_some() => "failed".to_string(),
+                    Some(e) => format!(
+                        "{} / {} / {}",
+                        ratio(e.user_f1),
+                        ratio(e.exposure_f1),
+                        ratio(e.violation_f1)
+                    ),
+                };
+                md.push_str(&format!(" {cell} |"));
+            }
+        }
+        match scen.first().and_then(|s| find(board, s, "clean", &d)) {
+            Some(e) => md.push_str(&format!(
+                " {:.2}M | {:.0} MiB |\n",
+                e.events_per_second / 1e6,
+                e.peak_memory_bytes as f64 / 1048576.0
+            )),
+            None => md.push_str(" – | – |\n"),
+        }
+    }
+    md.push_str("\nCharts: [leaderboard.html](leaderboard.html).\n");
+    md
+}
+
+fn charts(board: &Leaderboard) -> Vec<Chart> {
+    let scen = scenarios(board);
+    let names = detectors(board);
+    let mut out = Vec::new();
+    for (metric, pick) in [
+        (
+            "exposure F1",
+            (|e: &Entry| e.exposure_f1) as fn(&Entry) -> Option<f64>,
+        ),
+        ("user F1", |e: &Entry| e.user_f1),
+    ] {
+        for condition in ["clean", "damaged"] {
+            out.push(Chart {
+                title: format!("{metric}, {condition}"),
+                x_label: "preset".into(),
+                y_label: metric.into(),
+                x: Axis::Category(scen.clone()),
+                y_range: Some((0.0, 1.05)),
+                style: Style::Bars,
+                series: names
+                    .iter()
+                    .map(|d| {
+                        Series::new(
+                            d.clone(),
+                            scen.iter()
+                                .enumerate()
+                                .filter_map(|(i, s)| {
+                                    Some((i as f64, pick(find(board, s, condition, d)?)?))
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+                ..Chart::default()
+            });
+        }
+    }
+    out
+}
+
+fn html(board: &Leaderboard) -> String {
+    let md = markdown(board);
+    let table: String = md
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .enumerate()
+        .map(|(i, l)| {
+            let tag = if i == 0 { "th" } else { "td" };
+            let cells: String = l
+                .trim_matches('|')
+                .split('|')
+                .map(|c| format!("<{tag}>{}</{tag}>", escape(c.trim())))
+                .collect();
+            format!("<tr>{cells}</tr>")
+        })
+        .collect();
+    page(
+        "blastradius: detectors on every preset",
+        &format!(
+            "<p><code>{}</code> on {}. Damaged: <code>{}</code>.</p>",
+            escape(&board.command),
+            escape(&board.machine),
+            escape(&board.damage)
+        ),
+        &[format!("<table>{table}</table>")],
+        &charts(board),
+    )
+}
