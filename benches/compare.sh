@@ -9,5 +9,5 @@ cargo build --release --quiet --features datafusion
 if [ ! -x benches/.venv/bin/python ]; then
     python3 -m venv benches/.venv
 fi
-benches/.venv/bin/pip install --quiet --disable-pip-version-check duckdb polars pytz
+benches/.venv/bin/pip install --quiet --disable-pip-version-check duckdb polars pytz datafusion==55.0.0
 exec benches/.venv/bin/python benches/compare.py "$@"

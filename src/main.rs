@@ -26,6 +26,9 @@ enum Command {
     Generate(cmd::generate::Args),
     Analyze(cmd::analyze::Args),
     Score(cmd::score::Args),
+    #[command(subcommand)]
+    Export(cmd::export::Args),
+    Lookup(cmd::lookup::Args),
     Run(cmd::run::Args),
     Perturb(cmd::perturb::Args),
     Stress(cmd::stress::Args),
@@ -48,6 +51,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Score(args) => cmd::score::run(args),
+        Command::Export(args) => cmd::export::run(args),
+        Command::Lookup(args) => cmd::lookup::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Perturb(args) => cmd::perturb::run(args),
         Command::Stress(args) => cmd::stress::run(args),

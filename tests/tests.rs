@@ -1,7 +1,9 @@
 //! End-to-end tests of the `blastradius` binary: one test binary, a module per area.
 
 mod analyze;
+mod browser;
 mod corpus;
+mod export;
 mod generate;
 mod perturb;
 mod presets;

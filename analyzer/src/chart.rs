@@ -49,6 +49,10 @@ pub enum Style {
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// Its colour and marker, by palette position; default: its position in the chart. Pages
+    /// with several charts give each detector the same one everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<usize>,
 }
 
 impl Series {
@@ -56,7 +60,14 @@ impl Series {
         Series {
             name: name.into(),
             points,
+            style: None,
         }
+    }
+
+    /// The series with the colour and marker of palette position `k`.
+    pub fn styled(mut self, k: usize) -> Self {
+        self.style = Some(k);
+        self
     }
 }
 
@@ -363,7 +374,8 @@ fn marker(s: &mut String, k: usize, x: f64, y: f64, colour: &str, tip: &str) {
 
 fn lines(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) {
     // The first series last, on top of the others.
-    for (k, series) in chart.series.iter().enumerate().rev() {
+    for (position, series) in chart.series.iter().enumerate().rev() {
+        let k = series.style.unwrap_or(position);
         let colour = COLOURS[k % COLOURS.len()];
         let _ = write!(
             s,
@@ -400,7 +412,7 @@ fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64)
     let slot = (sx(1.0) - sx(0.0)) * 0.8;
     let width = slot / n;
     for (k, series) in chart.series.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
+        let colour = COLOURS[series.style.unwrap_or(k) % COLOURS.len()];
         let _ = write!(
             s,
             "<g class=\"series\" data-name=\"{}\">",
@@ -428,7 +440,8 @@ fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64)
 fn legend(s: &mut String, chart: &Chart, y: f64) {
     let mut x = LEFT;
     let mut row = y;
-    for (k, series) in chart.series.iter().enumerate() {
+    for (position, series) in chart.series.iter().enumerate() {
+        let k = series.style.unwrap_or(position);
         let colour = COLOURS[k % COLOURS.len()];
         let label_width = 7.0 * series.name.chars().count() as f64 + 30.0;
         if x + label_width > WIDTH - RIGHT {
@@ -471,6 +484,17 @@ fn legend(s: &mut String, chart: &Chart, y: f64) {
 /// A self-contained HTML page: a title, an introduction (HTML), sections of HTML, and the
 /// charts drawn, with the chart data embedded as JSON (`<script id="chart-data">`).
 pub fn page(title: &str, intro_html: &str, sections_html: &[String], charts: &[Chart]) -> String {
+    page_with(title, intro_html, sections_html, charts, "")
+}
+
+/// [`page`], with more HTML after the charts.
+pub fn page_with(
+    title: &str,
+    intro_html: &str,
+    sections_html: &[String],
+    charts: &[Chart],
+    after_html: &str,
+) -> String {
     let figures: Vec<String> = charts
         .iter()
         .map(|c| format!("<figure>{}</figure>", svg(c)))
@@ -484,7 +508,7 @@ pub fn page(title: &str, intro_html: &str, sections_html: &[String], charts: &[C
          figure{{display:inline-block;margin:6px;vertical-align:top}}\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
          th:first-child,td:first-child{{text-align:left}}caption{{text-align:left;font-weight:bold;padding:4px 0}}\
-         .note{{color:#444}}</style></head>\n<body><h1>{title}</h1>\n{intro_html}\n{}\n{}\n\
+         .note{{color:#444}}</style></head>\n<body><h1>{title}</h1>\n{intro_html}\n{}\n{}\n{after_html}\n\
          <script type=\"application/json\" id=\"chart-data\">{data}</script>\n</body></html>\n",
         sections_html.join("\n"),
         figures.join("\n"),

@@ -26,6 +26,10 @@ pub struct Violation {
     pub user_id: u64,
     pub action: Action,
     pub ts: i64,
+    /// `Some(true)`: the user had granted the scope to the app and revoked it (a token that
+    /// outlived its revocation); `Some(false)`: never granted; `None`: the detector does not
+    /// say.
+    pub revoked: Option<bool>,
 }
 
 /// What a detector found in one shard.

@@ -62,6 +62,8 @@ pub struct AnalyzeOptions {
     /// An answer key written apart (`generate --split-truth`); default: the dataset's own
     /// `truth/`, if any.
     pub truth_key: Option<PathBuf>,
+    /// Read the truth (if any) and score; `false` detects and writes findings only.
+    pub score: bool,
     pub out: PathBuf,
     /// Replace an earlier report at `out`.
     pub force: bool,
@@ -245,7 +247,11 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
     if options.verify {
         dataset.verify()?;
     }
-    let truth = truth_of(&dataset, options.truth_key.as_deref())?;
+    let truth = if options.score {
+        truth_of(&dataset, options.truth_key.as_deref())?
+    } else {
+        None
+    };
     let catalog = Catalog::read(&dataset)?;
     let universe = universe(&dataset, &catalog);
     let stage = Stage::begin(
@@ -278,7 +284,8 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
     }
     let by_app = catalog.providers_by_app();
     let mut rows = Vec::new();
-    let mut detected = Vec::new();
+    let mut detected: Vec<(String, Found)> = Vec::new();
+    let mut causes: Option<BTreeMap<u64, bool>> = None;
     let mut window = None;
     for name in &options.detectors {
         let dir = stage.path().join(name);
@@ -318,7 +325,16 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
             .map(|(k, v)| (k.to_string(), *v))
             .collect();
         console.row(&r);
-        detected.push((name.clone(), found.app_users.clone().unwrap_or_default()));
+        if name == "exact" {
+            causes = Some(
+                run.findings
+                    .violations
+                    .iter()
+                    .filter_map(|v| Some((v.event_id, v.revoked?)))
+                    .collect(),
+            );
+        }
+        detected.push((name.clone(), found));
         rows.push(r);
     }
     let report = finish(
@@ -331,6 +347,7 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
         notes,
         rows,
         &detected,
+        causes.as_ref(),
     );
     write_reports(&stage, &report)?;
     stage.commit()?;
@@ -431,19 +448,17 @@ pub fn score_findings(
     }
     let mut rows = Vec::new();
     let mut detected = Vec::new();
-    for ((name, found), o) in names.iter().zip(&loaded).zip(outside) {
-        write_differences(&stage.path().join(safe_name(name)), &truth, found)?;
+    for ((name, found), o) in names.iter().zip(loaded).zip(outside) {
+        write_differences(&stage.path().join(safe_name(name)), &truth, &found)?;
         let r = row(
             name,
             "outside",
             o.dir.display().to_string(),
-            found,
+            &found,
             Some(&truth),
         );
         console.row(&r);
-        if let Some(a) = &found.app_users {
-            detected.push((name.clone(), a.clone()));
-        }
+        detected.push((name.clone(), found));
         rows.push(r);
     }
     let report = finish(
@@ -456,6 +471,7 @@ pub fn score_findings(
         Vec::new(),
         rows,
         &detected,
+        None,
     );
     write_reports(&stage, &report)?;
     stage.commit()?;
@@ -491,7 +507,8 @@ fn finish(
     bug_window: Option<Window>,
     notes: Vec<String>,
     detectors: Vec<DetectorReport>,
-    detected: &[(String, BTreeMap<u32, u64>)],
+    detected: &[(String, Found)],
+    causes: Option<&BTreeMap<u64, bool>>,
 ) -> Report {
     let truth_apps = truth.map(|t| {
         let mut apps = t.apps.clone();
@@ -504,8 +521,16 @@ fn finish(
         }
         apps
     });
+    let per_app: Vec<(String, BTreeMap<u32, u64>)> = detected
+        .iter()
+        .filter_map(|(n, f)| Some((n.clone(), f.app_users.clone()?)))
+        .collect();
     let (apps, providers): (Vec<AppRow>, Vec<ProviderRow>) =
-        crate::report::app_tables(catalog, truth_apps.as_ref(), detected);
+        crate::report::app_tables(catalog, truth_apps.as_ref(), &per_app);
+    let (surfaces, days, partners) = match truth {
+        Some(t) => breakdowns(t, catalog, detected, causes),
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
     Report {
         format: "blastradius-report",
         command: command.to_string(),
@@ -518,12 +543,103 @@ fn finish(
         detectors,
         apps,
         providers,
+        surfaces,
+        days,
+        partners,
     }
+}
+
+/// The truth's leaks by surface and by day, and its violations by partner and action, each
+/// with what every detector found of them.
+fn breakdowns(
+    truth: &Truth,
+    catalog: &Catalog,
+    detected: &[(String, Found)],
+    causes: Option<&BTreeMap<u64, bool>>,
+) -> (
+    Vec<crate::report::SurfaceRow>,
+    Vec<crate::report::DayRow>,
+    Vec<crate::report::PartnerRow>,
+) {
+    use crate::report::{DayRow, PartnerRow, SurfaceRow};
+    use blastradius_schema::time::{DAY, format_utc};
+    let mut surfaces: BTreeMap<String, SurfaceRow> = BTreeMap::new();
+    let mut days: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+    for (key, (surface, ts)) in &truth.exposure_info {
+        let row = surfaces
+            .entry(surface.as_str().to_string())
+            .or_insert_with(|| SurfaceRow {
+                surface: surface.as_str().into(),
+                truth_exposures: 0,
+                found: detected
+                    .iter()
+                    .filter(|(_, f)| f.exposures.is_some())
+                    .map(|(n, _)| (n.clone(), 0))
+                    .collect(),
+            });
+        row.truth_exposures += 1;
+        for (name, f) in detected {
+            if f.exposures.as_ref().is_some_and(|e| e.contains(key)) {
+                *row.found.entry(name.clone()).or_default() += 1;
+            }
+        }
+        *days
+            .entry(ts.div_euclid(DAY))
+            .or_default()
+            .entry(surface.as_str().into())
+            .or_default() += 1;
+    }
+    let mut partners: BTreeMap<(u32, &'static str), PartnerRow> = BTreeMap::new();
+    for (event, (app, _, action, _)) in &truth.violation_info {
+        let row = partners
+            .entry((*app, action.as_str()))
+            .or_insert_with(|| PartnerRow {
+                app_id: *app,
+                partner: catalog
+                    .apps
+                    .get(app)
+                    .map_or_else(|| app.to_string(), |a| a.name.clone()),
+                action: action.as_str().into(),
+                truth_violations: 0,
+                found: detected
+                    .iter()
+                    .filter(|(_, f)| f.violations.is_some())
+                    .map(|(n, _)| (n.clone(), 0))
+                    .collect(),
+                revoked_token: causes.map(|_| 0),
+                never_granted: causes.map(|_| 0),
+            });
+        row.truth_violations += 1;
+        for (name, f) in detected {
+            if f.violations.as_ref().is_some_and(|v| v.contains(event)) {
+                *row.found.entry(name.clone()).or_default() += 1;
+            }
+        }
+        match causes.and_then(|c| c.get(event)) {
+            Some(true) => *row.revoked_token.get_or_insert(0) += 1,
+            Some(false) => *row.never_granted.get_or_insert(0) += 1,
+            None => {}
+        }
+    }
+    (
+        surfaces.into_values().collect(),
+        days.into_iter()
+            .map(|(d, by)| DayRow {
+                day: format_utc(d * DAY)[..10].to_string(),
+                exposures_by_surface: by,
+            })
+            .collect(),
+        partners.into_values().collect(),
+    )
 }
 
 fn write_reports(stage: &Stage, report: &Report) -> Result<()> {
     let json = serde_json::to_string_pretty(report).expect("a report serializes") + "\n";
-    for (name, text) in [("report.json", json), ("report.md", report.to_markdown())] {
+    for (name, text) in [
+        ("report.json", json),
+        ("report.md", report.to_markdown()),
+        ("report.html", report.to_html()),
+    ] {
         let p = stage.path().join(name);
         std::fs::write(&p, text).map_err(|e| Error::Write {
             path: stage.target().join(name),

@@ -47,6 +47,8 @@ fn visible(surface: Surface, bug: bool) -> bool {
 struct UserState {
     album: Album,
     grants: UserGrants,
+    /// Every (app, scope) the user ever granted, to tell a revoked token from none.
+    ever: UserGrants,
     /// The (app, photo) pairs already reported, so each exposure is reported once.
     exposed: Vec<(u32, u64)>,
 }
@@ -140,12 +142,14 @@ fn replay_row(
     let UserState {
         album,
         grants,
+        ever,
         exposed,
     } = state;
     let (user, app) = (log.user_id[i], log.app_id[i]);
     match log.kind[i] {
         Kind::PermissionGranted => {
             grants.grant(app, log.scope[i]);
+            ever.grant(app, log.scope[i]);
         }
         Kind::PermissionRevoked => grants.revoke(app, log.scope[i]),
         Kind::PhotoUploaded => {
@@ -232,6 +236,7 @@ fn replay_row(
                     user_id: user,
                     action,
                     ts: log.ts[i],
+                    revoked: Some(ever.has(app, action.scope())),
                 });
             }
         }

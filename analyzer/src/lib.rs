@@ -12,6 +12,7 @@
 //!     threads: 2,
 //!     verify: false,
 //!     truth_key: None,
+//!     score: true,
 //!     out: "target/sample-report".into(),
 //!     force: true,
 //! };
@@ -27,9 +28,11 @@ pub mod detect;
 pub mod error;
 pub mod evaluate;
 pub mod exact;
+pub mod export;
 pub mod findings;
 pub mod key;
 pub mod log;
+pub mod lookup;
 pub mod naive;
 pub mod output;
 pub mod report;

@@ -32,6 +32,44 @@ pub struct Report {
     pub apps: Vec<AppRow>,
     /// The same, summed per provider.
     pub providers: Vec<ProviderRow>,
+    /// Exposures of the truth by the photo's surface, and how many each detector found.
+    pub surfaces: Vec<SurfaceRow>,
+    /// Exposures of the truth by the day they first happened, per surface.
+    pub days: Vec<DayRow>,
+    /// Message violations of the truth by partner and action.
+    pub partners: Vec<PartnerRow>,
+}
+
+/// Leaks of one surface.
+#[derive(Debug, Serialize)]
+pub struct SurfaceRow {
+    pub surface: String,
+    /// Exposures of photos on this surface in the truth.
+    pub truth_exposures: u64,
+    /// Of those, how many each detector reported (detectors that report exposures).
+    pub found: BTreeMap<String, u64>,
+}
+
+/// Exposures first made on one day.
+#[derive(Debug, Serialize)]
+pub struct DayRow {
+    pub day: String,
+    pub exposures_by_surface: BTreeMap<String, u64>,
+}
+
+/// Violations of one partner app and action.
+#[derive(Debug, Serialize)]
+pub struct PartnerRow {
+    pub app_id: u32,
+    pub partner: String,
+    pub action: String,
+    pub truth_violations: u64,
+    /// Of those, how many each detector reported.
+    pub found: BTreeMap<String, u64>,
+    /// Of the truth's, calls by a token that outlived its revocation, and calls never
+    /// granted at all (as `exact` tells them apart; `None` when it did not run).
+    pub revoked_token: Option<u64>,
+    pub never_granted: Option<u64>,
 }
 
 /// The size of the truth the findings were scored against.
@@ -295,7 +333,7 @@ impl Report {
             None => {
                 let _ = writeln!(
                     md,
-                    "**Not scored**: the dataset holds no `truth/` (a blind dataset); score the findings later with `blastradius score --truth KEY`.\n"
+                    "**Not scored**: no truth was read (a blind dataset, or `--no-score`); score the findings later with `blastradius score` (`--truth KEY` for a blind dataset).\n"
                 );
             }
         }
@@ -379,8 +417,19 @@ impl Report {
                     group(d.out_of_order_events.unwrap_or(0))
                 );
             }
-            for (what, n) in &d.stats {
-                let _ = writeln!(md, "- `{}` states {what} = {}.", d.detector, group(*n));
+            if !d.stats.is_empty() {
+                let said: Vec<String> = d
+                    .stats
+                    .iter()
+                    .map(|(what, n)| match what.as_str() {
+                        "state_bytes_largest_shard" => format!(
+                            "state of the largest shard {:.1} MiB",
+                            *n as f64 / 1048576.0
+                        ),
+                        other => format!("{} {}", other.replace('_', " "), group(*n)),
+                    })
+                    .collect();
+                let _ = writeln!(md, "- `{}` says: {}.", d.detector, said.join("; "));
             }
         }
         let names: Vec<String> = self.detectors.iter().map(|d| d.detector.clone()).collect();
@@ -437,7 +486,302 @@ impl Report {
                 .count();
             let _ = writeln!(md, "`{n}` blames {} apps.", group(k as u64));
         }
-        let _ = writeln!(md, "\n`report.json` lists every app and provider.");
+        if !self.surfaces.is_empty() {
+            let found: Vec<&String> = self.surfaces[0].found.keys().collect();
+            let _ = writeln!(md, "\n## Leaks by surface\n");
+            let _ = writeln!(
+                md,
+                "Exposures in the truth by the surface the photo was on when an app first received it, and how many of them each detector reported.\n"
+            );
+            let _ = write!(md, "| surface | truth exposures |");
+            for n in &found {
+                let _ = write!(md, " found by {n} |");
+            }
+            let _ = writeln!(md, "\n|---|---:|{}", "---:|".repeat(found.len()));
+            for r in &self.surfaces {
+                let _ = write!(md, "| {} | {} |", r.surface, group(r.truth_exposures));
+                for n in &found {
+                    let _ = write!(md, " {} |", group(r.found.get(*n).copied().unwrap_or(0)));
+                }
+                let _ = writeln!(md);
+            }
+        }
+        if !self.partners.is_empty() {
+            let found: Vec<&String> = self.partners[0].found.keys().collect();
+            let _ = writeln!(md, "\n## Message violations by partner and action\n");
+            let _ = writeln!(
+                md,
+                "Successful mailbox calls without the scope, in the truth, by partner app and action; a revoked token is one the user had granted and revoked (as `exact` tells them apart), a never-granted call had no grant at all.\n"
+            );
+            let _ = write!(
+                md,
+                "| partner | action | truth violations | revoked token | never granted |"
+            );
+            for n in &found {
+                let _ = write!(md, " found by {n} |");
+            }
+            let _ = writeln!(
+                md,
+                "\n|---|---|---:|---:|---:|{}",
+                "---:|".repeat(found.len())
+            );
+            for r in &self.partners {
+                let _ = write!(
+                    md,
+                    "| {} ({}) | {} | {} | {} | {} |",
+                    r.partner,
+                    r.app_id,
+                    r.action,
+                    group(r.truth_violations),
+                    count(r.revoked_token),
+                    count(r.never_granted)
+                );
+                for n in &found {
+                    let _ = write!(md, " {} |", group(r.found.get(*n).copied().unwrap_or(0)));
+                }
+                let _ = writeln!(md);
+            }
+        }
+        let mut providers: Vec<&ProviderRow> = self.providers.iter().collect();
+        providers.sort_by_key(|p| std::cmp::Reverse(p.truth_users.unwrap_or(0)));
+        if self.truth.is_some() && !providers.is_empty() {
+            let _ = writeln!(md, "\n## Top providers by affected users\n");
+            let _ = writeln!(
+                md,
+                "Distinct users per app, added over the provider's apps (a user exposed through two of its apps counts twice).\n"
+            );
+            let _ = writeln!(md, "| provider | apps | truth users |\n|---|---:|---:|");
+            for p in providers.iter().take(10) {
+                let _ = writeln!(
+                    md,
+                    "| {} ({}) | {} | {} |",
+                    p.name,
+                    p.provider_id,
+                    p.apps,
+                    count(p.truth_users)
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n`report.json` lists every app and provider; `report.html` draws the charts."
+        );
         md
     }
+
+    /// The charts of the HTML page: exposures over the bug window by day and surface, the
+    /// top apps, and each detector's F1 per level.
+    pub fn charts(&self) -> Vec<crate::chart::Chart> {
+        use crate::chart::{Axis, Chart, Series, Style};
+        let mut out = Vec::new();
+        if !self.days.is_empty() {
+            let surfaces: std::collections::BTreeSet<&String> = self
+                .days
+                .iter()
+                .flat_map(|d| d.exposures_by_surface.keys())
+                .collect();
+            let labels: Vec<String> = self.days.iter().map(|d| d.day[5..].to_string()).collect();
+            out.push(Chart {
+                title: "Exposures by the day they began".into(),
+                x_label: "day (UTC, month-day)".into(),
+                y_label: "exposures first made".into(),
+                x: Axis::Category(labels),
+                series: surfaces
+                    .iter()
+                    .map(|s| {
+                        Series::new(
+                            s.to_string(),
+                            self.days
+                                .iter()
+                                .enumerate()
+                                .map(|(i, d)| {
+                                    (
+                                        i as f64,
+                                        d.exposures_by_surface.get(*s).copied().unwrap_or(0) as f64,
+                                    )
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+                y_range: Some((
+                    0.0,
+                    self.days
+                        .iter()
+                        .flat_map(|d| d.exposures_by_surface.values())
+                        .copied()
+                        .max()
+                        .unwrap_or(1) as f64
+                        * 1.15,
+                )),
+                ..Chart::default()
+            });
+        }
+        let mut top: Vec<&AppRow> = self.apps.iter().collect();
+        top.sort_by_key(|a| std::cmp::Reverse(a.truth_users.unwrap_or(0)));
+        let top: Vec<&AppRow> = top.into_iter().take(8).collect();
+        if !top.is_empty() && self.truth.is_some() {
+            let mut series = vec![
+                Series::new(
+                    "truth",
+                    top.iter()
+                        .enumerate()
+                        .map(|(i, a)| (i as f64, a.truth_users.unwrap_or(0) as f64))
+                        .collect(),
+                )
+                .styled(6),
+            ];
+            for (k, d) in self.detectors.iter().enumerate() {
+                series.push(
+                    Series::new(
+                        d.detector.clone(),
+                        top.iter()
+                            .enumerate()
+                            .map(|(i, a)| {
+                                (
+                                    i as f64,
+                                    a.detected_users.get(&d.detector).copied().unwrap_or(0) as f64,
+                                )
+                            })
+                            .collect(),
+                    )
+                    .styled(k),
+                );
+            }
+            out.push(Chart {
+                title: "Top apps by affected users".into(),
+                x_label: "app".into(),
+                y_label: "distinct users".into(),
+                x: Axis::Category(top.iter().map(|a| a.name.clone()).collect()),
+                style: Style::Bars,
+                series,
+                ..Chart::default()
+            });
+        }
+        let scored: Vec<(usize, &DetectorReport)> = self
+            .detectors
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.scores.is_some())
+            .collect();
+        if !scored.is_empty() {
+            let levels = ["users", "exposures", "violations"];
+            out.push(Chart {
+                title: "F1 of each detector by level".into(),
+                x_label: "level (\u{2013}: not reported or nothing to find, not drawn)".into(),
+                y_label: "F1".into(),
+                x: Axis::Category(levels.iter().map(|l| l.to_string()).collect()),
+                style: Style::Bars,
+                y_range: Some((0.0, 1.1)),
+                series: scored
+                    .iter()
+                    .map(|(k, d)| {
+                        let s = d.scores.as_ref().expect("scored");
+                        Series::new(
+                            d.detector.clone(),
+                            [&s.users, &s.exposures, &s.violations]
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(i, l)| Some((i as f64, l.as_ref()?.f1?)))
+                                .collect(),
+                        )
+                        .styled(*k)
+                    })
+                    .collect(),
+                ..Chart::default()
+            });
+        }
+        out
+    }
+
+    /// The report as one self-contained HTML page: the Markdown's tables and the charts.
+    pub fn to_html(&self) -> String {
+        let md = self.to_markdown();
+        // The title is the page's; the charts come after the detectors' table.
+        let md = md.split_once('\n').map_or(md.as_str(), |(_, rest)| rest);
+        let (first, rest) = md
+            .split_once("\n## Top apps")
+            .map_or((md, ""), |(a, b)| (a, b));
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("## Top apps{rest}")
+        };
+        crate::chart::page_with(
+            &format!("blastradius {} of {}", self.command, self.dataset),
+            &markdown_tables_to_html(first),
+            &[],
+            &self.charts(),
+            &markdown_tables_to_html(&rest),
+        )
+    }
+}
+
+/// A small Markdown-to-HTML pass for the report's own Markdown: headings, paragraphs, lists
+/// and pipe tables, text escaped (the report never holds other Markdown).
+fn markdown_tables_to_html(md: &str) -> String {
+    use crate::chart::escape;
+    let inline = |t: &str| {
+        let mut out = String::new();
+        let mut code = false;
+        let mut bold = false;
+        let text = escape(t);
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('`') {
+                out.push_str(if code { "</code>" } else { "<code>" });
+                code = !code;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("**") {
+                out.push_str(if bold { "</b>" } else { "<b>" });
+                bold = !bold;
+                rest = r;
+            } else {
+                let c = rest.chars().next().expect("not empty");
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out
+    };
+    let mut html = String::new();
+    let mut table: Vec<&str> = Vec::new();
+    let flush = |table: &mut Vec<&str>, html: &mut String| {
+        if table.is_empty() {
+            return;
+        }
+        html.push_str("<table>");
+        for (i, line) in table
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.starts_with("|---"))
+        {
+            let tag = if i == 0 { "th" } else { "td" };
+            html.push_str("<tr>");
+            for c in line.trim().trim_matches('|').split('|') {
+                html.push_str(&format!("<{tag}>{}</{tag}>", inline(c.trim())));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table>\n");
+        table.clear();
+    };
+    for line in md.lines() {
+        if line.starts_with('|') {
+            table.push(line);
+            continue;
+        }
+        flush(&mut table, &mut html);
+        if let Some(h) = line.strip_prefix("## ") {
+            html.push_str(&format!("<h2>{}</h2>\n", inline(h)));
+        } else if let Some(h) = line.strip_prefix("# ") {
+            html.push_str(&format!("<h2>{}</h2>\n", inline(h)));
+        } else if let Some(item) = line.strip_prefix("- ") {
+            html.push_str(&format!("<li>{}</li>\n", inline(item)));
+        } else if !line.trim().is_empty() {
+            html.push_str(&format!("<p>{}</p>\n", inline(line)));
+        }
+    }
+    flush(&mut table, &mut html);
+    html
 }

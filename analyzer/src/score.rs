@@ -6,7 +6,7 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{UInt32Type, UInt64Type};
-use blastradius_schema::path;
+use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
 use crate::dataset::{Dataset, FileEntry};
@@ -24,6 +24,10 @@ pub struct Truth {
     pub apps: crate::output::AppCounts,
     /// Where the truth was read from, for reports.
     pub source: String,
+    /// Per exposure: the photo's surface when first exposed, and when.
+    pub exposure_info: BTreeMap<(u32, u64, u64), (Surface, i64)>,
+    /// Per violation (event id): the partner app, the user, the action, when.
+    pub violation_info: BTreeMap<u64, (u32, u64, Action, i64)>,
 }
 
 /// Precision, recall and F1 of one level, with the counts they come from. A ratio with
@@ -145,6 +149,25 @@ fn ids<T: arrow::datatypes::ArrowPrimitiveType>(
     Some(a.as_primitive_opt::<T>()?.values().to_vec())
 }
 
+fn texts(b: &arrow::array::RecordBatch, name: &str) -> Option<Vec<String>> {
+    let a =
+        arrow::compute::cast(b.column_by_name(name)?, &arrow::datatypes::DataType::Utf8).ok()?;
+    let s = a.as_string_opt::<i32>()?;
+    (s.null_count() == 0).then(|| (0..s.len()).map(|i| s.value(i).to_string()).collect())
+}
+
+fn times(b: &arrow::array::RecordBatch, name: &str) -> Option<Vec<i64>> {
+    let a = b.column_by_name(name)?;
+    if a.null_count() > 0 {
+        return None;
+    }
+    Some(
+        a.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()?
+            .values()
+            .to_vec(),
+    )
+}
+
 impl Truth {
     /// Reads the dataset's own `truth/`, each file checked against the manifest.
     ///
@@ -189,9 +212,14 @@ impl Truth {
                 let apps = ids::<UInt32Type>(b, "app_id")?;
                 let users = ids::<UInt64Type>(b, "user_id")?;
                 let photos = ids::<UInt64Type>(b, "photo_id")?;
+                let surfaces = texts(b, "surface")?;
+                let ts = times(b, "first_exposed_ts")?;
                 for i in 0..b.num_rows() {
-                    t.exposures.insert((apps[i], users[i], photos[i]));
+                    let key = (apps[i], users[i], photos[i]);
+                    t.exposures.insert(key);
                     t.users.insert(users[i]);
+                    let surface = Surface::parse(&surfaces[i])?;
+                    t.exposure_info.insert(key, (surface, ts[i]));
                 }
                 Some(())
             },
@@ -201,7 +229,17 @@ impl Truth {
             dataset,
             parts(path::MESSAGE_VIOLATIONS_DIR),
             |b| {
-                t.violations.extend(ids::<UInt64Type>(b, "event_id")?);
+                let events = ids::<UInt64Type>(b, "event_id")?;
+                let apps = ids::<UInt32Type>(b, "app_id")?;
+                let users = ids::<UInt64Type>(b, "user_id")?;
+                let actions = texts(b, "action")?;
+                let ts = times(b, "ts")?;
+                for i in 0..b.num_rows() {
+                    t.violations.insert(events[i]);
+                    let action = Action::parse(&actions[i])?;
+                    t.violation_info
+                        .insert(events[i], (apps[i], users[i], action, ts[i]));
+                }
                 Some(())
             },
             read,

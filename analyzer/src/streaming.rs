@@ -174,6 +174,7 @@ impl Detector for Streaming {
                             user_id: log.user_id[i],
                             action,
                             ts: log.ts[i],
+                            revoked: None,
                         });
                     }
                 }

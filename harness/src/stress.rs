@@ -553,7 +553,8 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
         ] {
             let series: Vec<Series> = names
                 .iter()
-                .map(|d| {
+                .enumerate()
+                .map(|(k, d)| {
                     let mut points = Vec::new();
                     let clean = report
                         .cells
@@ -571,7 +572,7 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
                             points.push(((i + 1) as f64, v));
                         }
                     }
-                    Series::new(d.clone(), points)
+                    Series::new(d.clone(), points).styled(k)
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
@@ -591,15 +592,13 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
     }
     let clean: Vec<Series> = names
         .iter()
-        .filter_map(|d| {
+        .enumerate()
+        .filter_map(|(k, d)| {
             let c = report
                 .cells
                 .iter()
                 .find(|c| c.fault == "clean" && &c.detector == d)?;
-            Some(Series::new(
-                d.clone(),
-                vec![(0.0, c.events_per_second? / 1e6)],
-            ))
+            Some(Series::new(d.clone(), vec![(0.0, c.events_per_second? / 1e6)]).styled(k))
         })
         .collect();
     out.push(Chart {

@@ -49,6 +49,11 @@ pub struct Args {
     #[arg(long, default_value_t = blastradius_analyzer::streaming::DEFAULT_LIMIT, value_parser = super::util::whole::<u64>)]
     pub memory_limit: u64,
 
+    /// Detect and write findings only: do not read the truth or score (as on a blind
+    /// dataset). For timing detection alone.
+    #[arg(long, conflicts_with = "truth")]
+    pub no_score: bool,
+
     /// Score against this answer key (written by `generate --split-truth`) instead of the
     /// dataset's own truth/.
     #[arg(long, value_name = "KEY")]
@@ -106,6 +111,7 @@ pub fn run(args: Args) -> Result<()> {
         threads: threads(args.threads)?,
         verify: args.verify,
         truth_key: args.truth.clone(),
+        score: !args.no_score,
         out: args
             .out
             .clone()

@@ -2,7 +2,9 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod export;
 pub mod generate;
+pub mod lookup;
 pub mod perturb;
 pub mod run;
 pub mod scenario;

@@ -84,6 +84,7 @@ pub fn run(args: Args) -> Result<()> {
         threads: options.threads,
         verify: false,
         truth_key: None,
+        score: true,
         out: default_out(&options.out),
         // The report of a dataset this command made: replaced on every run (only an
         // earlier report is ever replaced).

@@ -1,0 +1,346 @@
+//! The help-center answer for one user: affected or not, which apps saw which photos (on which
+//! surface, first when), and which apps hold a photo grant now.
+//!
+//! Fast on any dataset size: the user's shard follows from the contract's split of users
+//! (`blastradius_schema::shard_users`), so only that shard's files are read, and within it
+//! only the `user_id` column is decoded for every row; the other columns are decoded for the
+//! user's rows alone (a Parquet row filter).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::datatypes::UInt64Type;
+use blastradius_schema::time::format_utc;
+use blastradius_schema::{Kind, Scope, Surface, col, path};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+use serde::Serialize;
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::export::{Row, Source};
+use crate::output::Catalog;
+
+/// One app that saw one photo.
+#[derive(Clone, Debug, Serialize)]
+pub struct Seen {
+    pub app_id: u32,
+    pub app: String,
+    pub provider: String,
+    pub photo_id: u64,
+    pub surface: Option<String>,
+    pub first_exposed: Option<String>,
+}
+
+/// An app holding a grant of the user's now (at the end of the log).
+#[derive(Clone, Debug, Serialize)]
+pub struct Grant {
+    pub app_id: u32,
+    pub app: String,
+    pub scope: String,
+}
+
+/// The answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    pub user_id: u64,
+    pub affected: bool,
+    /// Where the exposures come from: the truth, an answer key, or findings.
+    pub source: String,
+    pub exposures: Vec<Seen>,
+    /// Apps holding `user_photos` now: what they can see is the timeline.
+    pub photo_grants_now: Vec<Grant>,
+    /// Other grants held now (mailbox scopes).
+    pub other_grants_now: Vec<Grant>,
+    /// The user's live photos at the end of the log, by surface.
+    pub live_photos: BTreeMap<String, u64>,
+    pub milliseconds: f64,
+}
+
+/// Answers for `user` of the dataset at `root`.
+///
+/// # Errors
+/// A user the dataset does not have, an unreadable or damaged shard, a key of another
+/// dataset, findings that break the contract.
+pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answer> {
+    let started = Instant::now();
+    let dataset = Dataset::open(root)?;
+    let m = &dataset.manifest;
+    if m.users > 0 && user >= m.users {
+        return Err(Error::dataset(
+            root,
+            format!(
+                "has no user {user}: its users are 0 to {}",
+                m.users.saturating_sub(1)
+            ),
+        ));
+    }
+    let catalog = Catalog::read(&dataset)?;
+    let parts = dataset.parts(path::EVENTS_DIR);
+    let entry = parts
+        .iter()
+        .find(|e| {
+            dataset
+                .shard_users(e)
+                .is_some_and(|range| range.contains(&user))
+        })
+        .ok_or_else(|| {
+            Error::dataset(
+                root,
+                format!(
+                    "holds no events shard for user {user} (a one-shard dataset of other users?)"
+                ),
+            )
+        })?;
+    let exposures: Vec<Row> = crate::export::rows(&dataset, &catalog, source, Some(user))?;
+    let p = dataset.root.join(&entry.path);
+    let builder = dataset.reader(entry)?;
+    let schema = builder.parquet_schema();
+    let index = |name: &str| {
+        schema
+            .columns()
+            .iter()
+            .position(|c| c.name() == name)
+            .ok_or_else(|| Error::Schema {
+                path: p.clone(),
+                column: name.into(),
+                problem: "is missing".into(),
+                expected: "the events schema of data/README.md".into(),
+            })
+    };
+    let by_user = ProjectionMask::roots(schema, [index(col::USER_ID)?]);
+    let wanted = ProjectionMask::roots(
+        schema,
+        [
+            col::EVENT_ID,
+            col::TS,
+            col::KIND,
+            col::APP_ID,
+            col::PHOTO_ID,
+            col::SURFACE,
+            col::SCOPE,
+        ]
+        .iter()
+        .map(|c| index(c))
+        .collect::<Result<Vec<_>>>()?,
+    );
+    let predicate = ArrowPredicateFn::new(by_user, move |batch| {
+        let users = batch.column(0).as_primitive::<UInt64Type>();
+        Ok(BooleanArray::from_iter(
+            users.iter().map(|u| Some(u == Some(user))),
+        ))
+    });
+    let reader = builder
+        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+        .with_projection(wanted)
+        .build()
+        .map_err(Error::parquet(&p))?;
+    struct Event {
+        ts: i64,
+        id: u64,
+        kind: Kind,
+        app: u32,
+        photo: u64,
+        surface: Option<Surface>,
+        scope: Option<Scope>,
+    }
+    let mut events = Vec::new();
+    for batch in reader {
+        let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
+        let text = |name: &str| {
+            arrow::compute::cast(
+                b.column_by_name(name).expect("projected"),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .expect("castable")
+        };
+        let (kinds, surfaces, scopes) = (text(col::KIND), text(col::SURFACE), text(col::SCOPE));
+        let (kinds, surfaces, scopes) = (
+            kinds.as_string::<i32>(),
+            surfaces.as_string::<i32>(),
+            scopes.as_string::<i32>(),
+        );
+        let ids = b
+            .column_by_name(col::EVENT_ID)
+            .expect("projected")
+            .as_primitive::<UInt64Type>();
+        let ts = b
+            .column_by_name(col::TS)
+            .expect("projected")
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let apps = b
+            .column_by_name(col::APP_ID)
+            .expect("projected")
+            .as_primitive::<arrow::datatypes::UInt32Type>();
+        let photos = b
+            .column_by_name(col::PHOTO_ID)
+            .expect("projected")
+            .as_primitive::<UInt64Type>();
+        for i in 0..b.num_rows() {
+            let Some(kind) = Kind::parse(kinds.value(i)) else {
+                continue;
+            };
+            events.push(Event {
+                ts: ts.value(i),
+                id: ids.value(i),
+                kind,
+                app: apps.value(i),
+                photo: photos.value(i),
+                surface: Surface::parse(surfaces.value(i)),
+                scope: Scope::parse(scopes.value(i)),
+            });
+        }
+    }
+    events.sort_by_key(|e| (e.ts, e.id));
+    let mut grants: Vec<(u32, Scope)> = Vec::new();
+    let mut live: BTreeMap<u64, Surface> = BTreeMap::new();
+    for e in &events {
+        match e.kind {
+            Kind::PermissionGranted => {
+                if let Some(s) = e.scope
+                    && !grants.contains(&(e.app, s))
+                {
+                    grants.push((e.app, s));
+                }
+            }
+            Kind::PermissionRevoked => grants.retain(|g| Some(g.1) != e.scope || g.0 != e.app),
+            Kind::PhotoUploaded => {
+                live.insert(e.photo, e.surface.unwrap_or(Surface::Timeline));
+            }
+            Kind::PhotoPublished => {
+                if let Some(s) = live.get_mut(&e.photo) {
+                    *s = Surface::Timeline;
+                }
+            }
+            Kind::PhotoDeleted => {
+                live.remove(&e.photo);
+            }
+            _ => {}
+        }
+    }
+    let app_name = |a: u32| {
+        catalog
+            .apps
+            .get(&a)
+            .map_or_else(|| "?".into(), |x| x.name.clone())
+    };
+    let provider_name = |a: u32| {
+        catalog
+            .providers
+            .get(&catalog.provider_of(a))
+            .cloned()
+            .unwrap_or_else(|| "?".into())
+    };
+    grants.sort();
+    let grant = |&(app, scope): &(u32, Scope)| Grant {
+        app_id: app,
+        app: app_name(app),
+        scope: scope.as_str().into(),
+    };
+    let mut live_photos = BTreeMap::new();
+    for s in live.values() {
+        *live_photos.entry(s.as_str().to_string()).or_default() += 1;
+    }
+    Ok(Answer {
+        user_id: user,
+        affected: !exposures.is_empty(),
+        source: match source {
+            Source::Truth => "the dataset's truth".into(),
+            Source::Key(k) => format!("the answer key {}", k.display()),
+            Source::Findings(d) => format!("the findings {}", d.display()),
+        },
+        exposures: exposures
+            .iter()
+            .map(|r| Seen {
+                app_id: r.app_id,
+                app: app_name(r.app_id),
+                provider: provider_name(r.app_id),
+                photo_id: r.photo_id,
+                surface: r.surface.map(|s| s.as_str().into()),
+                first_exposed: r.first_exposed_ts.map(format_utc),
+            })
+            .collect(),
+        photo_grants_now: grants
+            .iter()
+            .filter(|g| g.1 == Scope::UserPhotos)
+            .map(grant)
+            .collect(),
+        other_grants_now: grants
+            .iter()
+            .filter(|g| g.1 != Scope::UserPhotos)
+            .map(grant)
+            .collect(),
+        live_photos,
+        milliseconds: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+impl Answer {
+    /// The answer in words, as a help center would give it.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        use std::fmt::Write;
+        if self.affected {
+            let apps: std::collections::BTreeSet<u32> =
+                self.exposures.iter().map(|e| e.app_id).collect();
+            let _ = writeln!(
+                s,
+                "User {} was affected: {} photo(s) not on the timeline were seen by {} app(s) ({}).",
+                self.user_id,
+                self.exposures.len(),
+                apps.len(),
+                self.source
+            );
+            for e in &self.exposures {
+                let _ = writeln!(
+                    s,
+                    "  {} ({}, by {}) saw photo {} on {}, first at {}",
+                    e.app,
+                    e.app_id,
+                    e.provider,
+                    e.photo_id,
+                    e.surface.as_deref().unwrap_or("an unknown surface"),
+                    e.first_exposed.as_deref().unwrap_or("an unknown time")
+                );
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "User {} was not affected: no app saw a photo of theirs that was not on the timeline ({}).",
+                self.user_id, self.source
+            );
+        }
+        if self.photo_grants_now.is_empty() {
+            let _ = writeln!(s, "No app holds a photo grant now.");
+        } else {
+            let _ = writeln!(
+                s,
+                "Apps holding a photo grant now (they can see the timeline photos): {}.",
+                self.photo_grants_now
+                    .iter()
+                    .map(|g| format!("{} ({})", g.app, g.app_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for g in &self.other_grants_now {
+            let _ = writeln!(s, "{} ({}) holds {} now.", g.app, g.app_id, g.scope);
+        }
+        let live: Vec<String> = self
+            .live_photos
+            .iter()
+            .map(|(k, v)| format!("{v} on {k}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Live photos now: {}.",
+            if live.is_empty() {
+                "none".into()
+            } else {
+                live.join(", ")
+            }
+        );
+        s
+    }
+}

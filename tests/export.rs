@@ -1,0 +1,361 @@
+//! Issue 11: the tools the incident promised. Per-app exports equal the truth app by app;
+//! the notification list has one row per affected user; lookup answers as the truth says;
+//! reports say what they count and break the leak down.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{UInt32Type, UInt64Type};
+
+use crate::util::*;
+
+type Exposure = (u32, u64, u64);
+
+/// Rows of every Parquet file matching `dir/*.parquet`, as (app, user, photo) triples from
+/// columns named so.
+fn triples(files: &[std::path::PathBuf]) -> BTreeSet<Exposure> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let file = std::fs::File::open(f).unwrap();
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let a = b
+                .column_by_name("app_id")
+                .unwrap()
+                .as_primitive::<UInt32Type>();
+            let u = b
+                .column_by_name("user_id")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            let p = b
+                .column_by_name("photo_id")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            for i in 0..b.num_rows() {
+                out.insert((a.value(i), u.value(i), p.value(i)));
+            }
+        }
+    }
+    out
+}
+
+fn parts(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn shared_dataset() -> std::path::PathBuf {
+    static ONCE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("export-{}", std::process::id()))
+            .join("d");
+        generate_into(&d, "30000", "31", "messaging-partners");
+        d
+    })
+    .clone()
+}
+
+#[test]
+fn export_apps_equals_the_truth_app_by_app() {
+    let data = shared_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("apps");
+    assert_ok(&blastradius(&[
+        "export",
+        "apps",
+        path_arg(&data),
+        "--out",
+        path_arg(&out),
+        "--csv",
+    ]));
+    let truth = triples(&parts(&data.join("truth/exposures")));
+    let mut by_app: BTreeMap<u32, BTreeSet<Exposure>> = BTreeMap::new();
+    for e in &truth {
+        by_app.entry(e.0).or_default().insert(*e);
+    }
+    assert!(by_app.len() > 10, "enough apps to mean something");
+    for (app, want) in &by_app {
+        let dir = out.join(format!("app_id={app}"));
+        let got = triples(&[dir.join("photos.parquet")]);
+        assert_eq!(&got, want, "app {app}");
+        let users: BTreeSet<u64> = want.iter().map(|e| e.1).collect();
+        assert_eq!(
+            rows(&dir.join("users.parquet")),
+            users.len() as u64,
+            "app {app}"
+        );
+        let csv = std::fs::read_to_string(dir.join("photos.csv")).unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            want.len() + 1,
+            "header and one line a photo"
+        );
+        assert!(csv.starts_with(
+            "app_id,app_name,provider_id,provider_name,user_id,photo_id,surface,first_exposed_ts"
+        ));
+    }
+    let dirs = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("app_id=")
+        })
+        .count();
+    assert_eq!(dirs, by_app.len(), "no app without exposures");
+    assert_eq!(rows(&out.join("apps.parquet")), by_app.len() as u64);
+
+    // From a detector's findings: exact's export is the truth's.
+    let report = tmp.path().join("r");
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(&data),
+        "--detector",
+        "exact",
+        "--out",
+        path_arg(&report),
+    ]));
+    let one = *by_app.keys().next().unwrap();
+    let from_findings = tmp.path().join("from-findings");
+    assert_ok(&blastradius(&[
+        "export",
+        "apps",
+        path_arg(&data),
+        "--findings",
+        path_arg(&report.join("exact")),
+        "--app",
+        &one.to_string(),
+        "--out",
+        path_arg(&from_findings),
+    ]));
+    assert_eq!(
+        triples(&[from_findings.join(format!("app_id={one}/photos.parquet"))]),
+        by_app[&one]
+    );
+    let o = blastradius(&[
+        "export",
+        "apps",
+        path_arg(&data),
+        "--app",
+        "999999",
+        "--out",
+        path_arg(&tmp.path().join("x")),
+    ]);
+    assert_error(&o, &["999999", "--app"]);
+}
+
+#[test]
+fn the_notification_list_has_one_row_per_affected_user() {
+    let data = shared_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("users");
+    assert_ok(&blastradius(&[
+        "export",
+        "users",
+        path_arg(&data),
+        "--out",
+        path_arg(&out),
+    ]));
+    let truth = triples(&parts(&data.join("truth/exposures")));
+    let mut per_user: BTreeMap<u64, BTreeSet<u32>> = BTreeMap::new();
+    for e in &truth {
+        per_user.entry(e.1).or_default().insert(e.0);
+    }
+    let csv = std::fs::read_to_string(out.join("users.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "user_id,apps,app_ids,app_names,photos,surfaces,first_exposed_ts"
+    );
+    let mut seen = 0;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let user: u64 = cells[0].parse().unwrap();
+        let apps: BTreeSet<u32> = cells[2].split("; ").map(|a| a.parse().unwrap()).collect();
+        assert_eq!(apps, per_user[&user], "user {user}");
+        seen += 1;
+    }
+    assert_eq!(seen, per_user.len());
+}
+
+/// The truth's exposures of one user and the photo grants they hold at the end of the log,
+/// read independently of `lookup` (plain Parquet, a replay of the user's grants).
+fn expected(data: &Path, user: u64) -> (BTreeSet<(u32, u64)>, BTreeSet<u32>) {
+    let truth = triples(&parts(&data.join("truth/exposures")));
+    let seen = truth
+        .iter()
+        .filter(|e| e.1 == user)
+        .map(|e| (e.0, e.2))
+        .collect();
+    let mut events = Vec::new();
+    for f in parts(&data.join("events")) {
+        let file = std::fs::File::open(f).unwrap();
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let users = b
+                .column_by_name("user_id")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            let kinds = arrow::compute::cast(
+                b.column_by_name("kind").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let scopes = arrow::compute::cast(
+                b.column_by_name("scope").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let (kinds, scopes) = (kinds.as_string::<i32>(), scopes.as_string::<i32>());
+            let apps = b
+                .column_by_name("app_id")
+                .unwrap()
+                .as_primitive::<UInt32Type>();
+            let ts = b
+                .column_by_name("ts")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let ids = b
+                .column_by_name("event_id")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
+            for i in 0..b.num_rows() {
+                if users.is_valid(i)
+                    && users.value(i) == user
+                    && scopes.is_valid(i)
+                    && scopes.value(i) == "user_photos"
+                {
+                    events.push((
+                        ts.value(i),
+                        ids.value(i),
+                        kinds.value(i) == "permission_granted",
+                        apps.value(i),
+                    ));
+                }
+            }
+        }
+    }
+    events.sort();
+    let mut grants = BTreeSet::new();
+    for (_, _, granted, app) in events {
+        if granted {
+            grants.insert(app);
+        } else {
+            grants.remove(&app);
+        }
+    }
+    (seen, grants)
+}
+
+#[test]
+fn lookup_answers_as_the_truth_says() {
+    let data = shared_dataset();
+    let truth = triples(&parts(&data.join("truth/exposures")));
+    // Every affected user of one shard, and as many others spread over the id range.
+    let mut users: BTreeSet<u64> = truth.iter().map(|e| e.1).take(15).collect();
+    users.extend((0..15u64).map(|k| k * 1999 + 7));
+    for user in users {
+        let o = blastradius(&["lookup", path_arg(&data), &user.to_string(), "--json"]);
+        assert_ok(&o);
+        let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let (seen, grants) = expected(&data, user);
+        let got: BTreeSet<(u32, u64)> = a["exposures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["app_id"].as_u64().unwrap() as u32,
+                    e["photo_id"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, seen, "user {user}");
+        assert_eq!(a["affected"], !seen.is_empty());
+        let got_grants: BTreeSet<u32> = a["photo_grants_now"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["app_id"].as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(got_grants, grants, "user {user}");
+    }
+    let text = blastradius(&[
+        "lookup",
+        path_arg(&data),
+        &truth.iter().next().unwrap().1.to_string(),
+    ]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("was affected"));
+    assert_error(
+        &blastradius(&["lookup", path_arg(&data), "30000"]),
+        &["has no user 30000", "0 to 29999"],
+    );
+}
+
+#[test]
+fn reports_break_the_leak_down_and_say_what_they_count() {
+    let data = shared_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let report = analyze_report(&data, &out);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for heading in [
+        "## Leaks by surface",
+        "## Message violations by partner and action",
+        "## Top apps by affected users",
+        "revoked token",
+        "never granted",
+    ] {
+        assert!(md.contains(heading), "{heading} missing from report.md");
+    }
+    // The partner x action table adds up to the truth, and exact tells every violation's
+    // cause.
+    let partners = report["partners"].as_array().unwrap();
+    let total: u64 = partners
+        .iter()
+        .map(|p| p["truth_violations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        total,
+        report["truth"]["message_violations"].as_u64().unwrap()
+    );
+    for p in partners {
+        assert_eq!(
+            p["revoked_token"].as_u64().unwrap() + p["never_granted"].as_u64().unwrap(),
+            p["truth_violations"].as_u64().unwrap(),
+            "{p}"
+        );
+        assert!(!p["partner"].as_str().unwrap().is_empty());
+    }
+    let surfaces: u64 = report["surfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["truth_exposures"].as_u64().unwrap())
+        .sum();
+    assert_eq!(surfaces, report["truth"]["exposures"].as_u64().unwrap());
+    // naive names users only: no exposure count pretends to be zero.
+    let naive = row(&report, "naive");
+    assert!(naive["exposures"].is_null(), "{naive}");
+    assert!(md.contains("| naive |") && md.contains(" – |"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 3, "charts drawn");
+    assert!(html.contains("Leaks by surface"));
+}
