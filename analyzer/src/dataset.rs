@@ -314,8 +314,26 @@ impl Dataset {
     /// # Errors
     /// A file that cannot be read, or whose bytes differ from what the manifest recorded.
     pub fn read(&self, entry: &FileEntry) -> Result<Bytes> {
+        let mut buffer = Vec::new();
+        self.read_into(entry, &mut buffer)?;
+        Ok(Bytes::from(buffer))
+    }
+
+    /// [`Dataset::read`] into `buffer`, reusing its allocation: a worker that reads shard
+    /// after shard then pays for fresh pages once, not once per shard (page faults and
+    /// zeroing were a tenth of `exact`'s time with a new buffer per file).
+    ///
+    /// # Errors
+    /// As [`Dataset::read`].
+    pub fn read_into(&self, entry: &FileEntry, buffer: &mut Vec<u8>) -> Result<()> {
+        use std::io::Read as _;
         let p = self.root.join(&entry.path);
-        let data = std::fs::read(&p).map_err(Error::io(&p))?;
+        buffer.clear();
+        buffer.reserve(entry.bytes as usize);
+        std::fs::File::open(&p)
+            .and_then(|mut f| f.read_to_end(buffer))
+            .map_err(Error::io(&p))?;
+        let data: &[u8] = buffer;
         if data.len() as u64 != entry.bytes {
             return Err(Error::dataset(
                 &p,
@@ -328,17 +346,17 @@ impl Dataset {
         }
         match &entry.crc32c {
             Some(expected) => {
-                if format!("{:08x}", crc32c::crc32c(&data)) != *expected {
+                if format!("{:08x}", crc32c::crc32c(data)) != *expected {
                     return Err(damaged(&p, "CRC-32C"));
                 }
             }
             None => {
-                if hex(&Sha256::digest(&data)) != entry.sha256 {
+                if hex(&Sha256::digest(data)) != entry.sha256 {
                     return Err(damaged(&p, "SHA-256"));
                 }
             }
         }
-        Ok(Bytes::from(data))
+        Ok(())
     }
 
     /// A reader of a listed Parquet file, checked by [`Dataset::read`], whose row count must

@@ -519,8 +519,7 @@ mod tests {
             status: l.status.clone(),
             page: l.page.clone(),
             page_size: l.page_size.clone(),
-            deploys: Vec::new(),
-            damage: Default::default(),
+            ..ShardLog::default()
         }
     }
 

@@ -44,6 +44,17 @@ pub struct ShardLog {
     pub deploys: Vec<(i64, u64, bool)>,
     /// Values outside their range, by what is wrong (see [`Damage`]).
     pub damage: BTreeMap<&'static str, u64>,
+    /// The file's bytes, kept from one read to the next for their allocation.
+    pub(crate) buffer: Vec<u8>,
+}
+
+/// Bytes a reader shares while it decodes, given back whole afterwards.
+struct Shared(std::sync::Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 /// What the reader counts as damage instead of failing on.
@@ -175,8 +186,26 @@ pub fn read_part_into(
     log: &mut ShardLog,
 ) -> Result<()> {
     let path = dataset.root.join(&entry.path);
-    let builder = dataset.reader(entry)?;
-    decode(&path, builder, columns, log, &dataset.expect(entry))
+    let mut buffer = std::mem::take(&mut log.buffer);
+    dataset.read_into(entry, &mut buffer)?;
+    let shared = std::sync::Arc::new(buffer);
+    let result = (|| {
+        let builder = parquet_reader(&path, Bytes::from_owner(Shared(shared.clone())))?;
+        let rows = builder.metadata().file_metadata().num_rows() as u64;
+        if rows != entry.rows {
+            return Err(Error::dataset(
+                &path,
+                format!(
+                    "holds {rows} rows but the manifest says {}: the file was replaced",
+                    entry.rows
+                ),
+            ));
+        }
+        decode(&path, builder, columns, log, &dataset.expect(entry))
+    })();
+    // Every reader of the bytes is gone: the allocation comes back for the next file.
+    log.buffer = std::sync::Arc::try_unwrap(shared).unwrap_or_default();
+    result
 }
 
 fn decode(
