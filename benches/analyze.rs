@@ -4,9 +4,11 @@
 use std::hint::black_box;
 
 use blastradius_analyzer::evaluate::universe;
+use blastradius_analyzer::log::{ShardLog, read_shard_into};
 use blastradius_analyzer::output::{Catalog, app_counts};
 use blastradius_analyzer::score::{Truth, score};
 use blastradius_analyzer::{analyze, dataset::Dataset, detect, findings, log::read_shard};
+use blastradius_schema::col;
 use blastradius_simulator::Scenario;
 use blastradius_simulator::dataset::{self, Codec, Options, Progress};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -50,6 +52,25 @@ fn benches(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("replay_columns_one_thread", |b| {
         b.iter(|| black_box(read_shard(&shard).unwrap().len()))
+    });
+    // The read bound of issue 14: only the key columns a replay cannot do without (which
+    // rows, whose, when, in what order, successful or not), nothing replayed.
+    let keys = [col::EVENT_ID, col::TS, col::KIND, col::STATUS, col::USER_ID];
+    let mut log = ShardLog::default();
+    group.bench_function("key_columns_one_thread", |b| {
+        b.iter(|| {
+            read_shard_into(&shard, &keys, &mut log).unwrap();
+            black_box(log.len())
+        })
+    });
+    // exact on the same shard, reading included: its multiple of the bound.
+    let exact = detect::by_name("exact").unwrap();
+    let mut log = ShardLog::default();
+    group.bench_function("exact_one_thread", |b| {
+        b.iter(|| {
+            read_shard_into(&shard, exact.columns(), &mut log).unwrap();
+            black_box(exact.shard(&log).exposures.len())
+        })
     });
     group.finish();
 
