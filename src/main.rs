@@ -32,6 +32,8 @@ enum Command {
     Run(cmd::run::Args),
     Perturb(cmd::perturb::Args),
     Stress(cmd::stress::Args),
+    Replay(cmd::replay::Args),
+    Detect(cmd::replay::DetectArgs),
     #[command(subcommand)]
     Bench(cmd::bench::Args),
     #[command(subcommand)]
@@ -56,6 +58,8 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Perturb(args) => cmd::perturb::run(args),
         Command::Stress(args) => cmd::stress::run(args),
+        Command::Replay(args) => cmd::replay::run_replay(args),
+        Command::Detect(args) => cmd::replay::run_detect(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Scenario(command) => cmd::scenario::run(command),
     };

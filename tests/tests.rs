@@ -5,6 +5,7 @@ mod browser;
 mod corpus;
 mod export;
 mod generate;
+mod live;
 mod perturb;
 mod presets;
 mod safety;

@@ -32,6 +32,45 @@ pub struct Violation {
     pub revoked: Option<bool>,
 }
 
+/// One event with every column replay uses (a column that does not apply to its kind holds
+/// 0 or the first variant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub event_id: u64,
+    pub ts: i64,
+    pub kind: Kind,
+    pub user_id: u64,
+    pub app_id: u32,
+    pub photo_id: u64,
+    pub surface: Surface,
+    pub scope: Scope,
+    pub action: Action,
+    pub status: u16,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl Row {
+    /// Row `i` of `log` (which holds every replay column).
+    #[inline]
+    pub fn of(log: &ShardLog, i: usize) -> Row {
+        Row {
+            event_id: log.event_id[i],
+            ts: log.ts[i],
+            kind: log.kind[i],
+            user_id: log.user_id[i],
+            app_id: log.app_id[i],
+            photo_id: log.photo_id[i],
+            surface: log.surface[i],
+            scope: log.scope[i],
+            action: log.action[i],
+            status: log.status[i],
+            page: log.page[i],
+            page_size: log.page_size[i],
+        }
+    }
+}
+
 /// What a detector found in one shard.
 #[derive(Debug, Default)]
 pub struct Partial {

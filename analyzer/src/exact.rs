@@ -3,8 +3,8 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Unresolved, UserGrants, Violation,
-    add_unresolved, bug_active, bug_window_of, merge_exposures,
+    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Unresolved, UserGrants,
+    Violation, add_unresolved, bug_active, bug_window_of, merge_exposures,
 };
 use crate::log::ShardLog;
 
@@ -132,31 +132,25 @@ impl Callers {
 }
 
 /// Applies row `i` of the log to its user's state.
-fn replay_row(
-    log: &ShardLog,
-    i: usize,
-    deploys: &[(i64, u64, bool)],
-    state: &mut UserState,
-    part: &mut Partial,
-) {
+fn replay_row(row: &Row, deploys: &[(i64, u64, bool)], state: &mut UserState, part: &mut Partial) {
     let UserState {
         album,
         grants,
         ever,
         exposed,
     } = state;
-    let (user, app) = (log.user_id[i], log.app_id[i]);
-    match log.kind[i] {
+    let (user, app) = (row.user_id, row.app_id);
+    match row.kind {
         Kind::PermissionGranted => {
-            grants.grant(app, log.scope[i]);
-            ever.grant(app, log.scope[i]);
+            grants.grant(app, row.scope);
+            ever.grant(app, row.scope);
         }
-        Kind::PermissionRevoked => grants.revoke(app, log.scope[i]),
+        Kind::PermissionRevoked => grants.revoke(app, row.scope),
         Kind::PhotoUploaded => {
             let photo = Photo {
-                uploaded: log.ts[i],
-                id: log.photo_id[i],
-                surface: log.surface[i],
+                uploaded: row.ts,
+                id: row.photo_id,
+                surface: row.surface,
                 deleted: false,
             };
             if album
@@ -169,13 +163,8 @@ fn replay_row(
             album.photos.push(photo);
         }
         Kind::PhotoPublished | Kind::PhotoDeleted => {
-            let published = log.kind[i] == Kind::PhotoPublished;
-            match album
-                .photos
-                .iter_mut()
-                .rev()
-                .find(|p| p.id == log.photo_id[i])
-            {
+            let published = row.kind == Kind::PhotoPublished;
+            match album.photos.iter_mut().rev().find(|p| p.id == row.photo_id) {
                 Some(p) if published => p.surface = Surface::Timeline,
                 Some(p) => p.deleted = true,
                 None => {
@@ -187,7 +176,7 @@ fn replay_row(
             }
         }
         Kind::PhotoApiCall => {
-            if log.status[i] != 200 {
+            if row.status != 200 {
                 return;
             }
             if !grants.has(app, Scope::UserPhotos) {
@@ -201,19 +190,19 @@ fn replay_row(
                 album.photos.sort_by_key(|p| (p.uploaded, p.id));
                 album.unsorted = false;
             }
-            let bug = bug_active(deploys, log.ts[i], log.event_id[i]);
+            let bug = bug_active(deploys, row.ts, row.event_id);
             if !bug {
                 // Only timeline photos are visible: nothing can be exposed.
                 return;
             }
-            let skip = log.page[i] as usize * log.page_size[i] as usize;
+            let skip = row.page as usize * row.page_size as usize;
             let page = album
                 .photos
                 .iter()
                 .rev()
                 .filter(|p| !p.deleted && visible(p.surface, bug))
                 .skip(skip)
-                .take(log.page_size[i] as usize);
+                .take(row.page_size as usize);
             for p in page {
                 if p.surface != Surface::Timeline && !exposed.contains(&(app, p.id)) {
                     exposed.push((app, p.id));
@@ -222,20 +211,20 @@ fn replay_row(
                         user_id: user,
                         photo_id: p.id,
                         surface: p.surface,
-                        first_exposed_ts: log.ts[i],
+                        first_exposed_ts: row.ts,
                     });
                 }
             }
         }
         Kind::MessageApiCall => {
-            let action = log.action[i];
-            if log.status[i] == 200 && !grants.has(app, action.scope()) {
+            let action = row.action;
+            if row.status == 200 && !grants.has(app, action.scope()) {
                 part.violations.push(Violation {
-                    event_id: log.event_id[i],
+                    event_id: row.event_id,
                     app_id: app,
                     user_id: user,
                     action,
-                    ts: log.ts[i],
+                    ts: row.ts,
                     revoked: Some(ever.has(app, action.scope())),
                 });
             }
@@ -278,7 +267,7 @@ impl Replay<'_> {
                 }
                 previous = Some(key);
             }
-            replay_row(log, i, self.deploys, &mut self.states[slot], part);
+            replay_row(&Row::of(log, i), self.deploys, &mut self.states[slot], part);
         }
         timer.add(log.len() % 4096, &mut part.batch_micros);
         timer.flush(&mut part.batch_micros);
@@ -345,6 +334,50 @@ impl Detector for Exact {
             bug_window: parts.iter().find_map(|p| p.bug_window),
             stats: Default::default(),
         }
+    }
+}
+
+/// `exact` fed one event at a time, as a live stream delivers them: the same per-user state
+/// and the same [`replay_row`] as the batch replay. A stream does not say in advance who will
+/// call, so every user's state is kept (about 500 bytes a user with the default scenario).
+#[derive(Default)]
+pub struct Incremental {
+    users: std::collections::HashMap<u64, UserState>,
+    deploys: Vec<(i64, u64, bool)>,
+    part: Partial,
+    last: Option<(i64, u64)>,
+}
+
+impl Incremental {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies `row` (events must come in log order); returns the exposures and violations
+    /// it reveals. A row repeating the one before it (a duplicated delivery) is passed over.
+    pub fn push(&mut self, row: &Row) -> (Vec<Exposure>, Vec<Violation>) {
+        let key = (row.ts, row.event_id);
+        if self.last == Some(key) {
+            return (Vec::new(), Vec::new());
+        }
+        self.last = Some(key);
+        if row.kind.is_system() {
+            let at = self.deploys.partition_point(|&(t, id, _)| (t, id) < key);
+            self.deploys
+                .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
+            return (Vec::new(), Vec::new());
+        }
+        let state = self.users.entry(row.user_id).or_default();
+        replay_row(row, &self.deploys, state, &mut self.part);
+        (
+            std::mem::take(&mut self.part.exposures),
+            std::mem::take(&mut self.part.violations),
+        )
+    }
+
+    /// Users whose state is kept.
+    pub fn users(&self) -> usize {
+        self.users.len()
     }
 }
 
@@ -686,6 +719,43 @@ mod tests {
         assert_eq!(f.violations.len(), 1);
         assert_eq!(f.violations[0].user_id, 9);
         assert_eq!(f.unresolved.get(Unresolved::UNKNOWN_PHOTO), None);
+    }
+
+    // Issue 10: the live exact is the batch exact, one event at a time.
+    #[test]
+    fn the_incremental_exact_finds_what_the_batch_one_does() {
+        let mut b = world();
+        let from = b.0.len();
+        b.grant(40, 6, Kind::PermissionGranted)
+            .upload(41, 12, Surface::Draft)
+            .upload(42, 13, Surface::Timeline)
+            .call(43, 149, 200, 0)
+            .row(
+                44,
+                151,
+                Kind::MessageApiCall,
+                9,
+                0,
+                Surface::Timeline,
+                Scope::ReadMailbox,
+                200,
+                0,
+            );
+        let log = as_user(b.0, from, 8);
+        let batch = run(&log);
+        let mut rows: Vec<Row> = (0..log.len()).map(|i| Row::of(&log, i)).collect();
+        rows.sort_by_key(|r| (r.ts, r.event_id));
+        let mut live = Incremental::new();
+        let (mut exposures, mut violations) = (Vec::new(), Vec::new());
+        for r in &rows {
+            let (e, v) = live.push(r);
+            exposures.extend(e);
+            violations.extend(v);
+        }
+        exposures.sort_by_key(|e| (e.app_id, e.user_id, e.photo_id));
+        assert_eq!(exposures, batch.exposures);
+        assert_eq!(violations, batch.violations);
+        assert!(!exposures.is_empty() && !violations.is_empty());
     }
 
     /// `log` without row `i`.

@@ -7,12 +7,12 @@
 //! deleted, and untracked users are where the error comes from. The state size is measured,
 //! not estimated.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use blastradius_schema::{Kind, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, Partial, Unresolved, UserGrants, Violation,
+    BatchTimer, Detector, Exposure, Findings, Partial, Row, Unresolved, UserGrants, Violation,
     add_unresolved, bug_active, bug_window, merge_exposures,
 };
 use crate::log::ShardLog;
@@ -41,7 +41,7 @@ const USER_OVERHEAD: u64 = 64;
 impl Streaming {
     /// Photos kept per user, and how many users fit in the budget at that depth (the rest
     /// are not tracked: their exposures are missed, which the score shows).
-    fn plan(&self, users: u64) -> (usize, usize) {
+    fn plan_for(&self, users: u64) -> (usize, usize) {
         let per_user = self.memory_limit / users.max(1);
         let slot = std::mem::size_of::<Slot>() as u64;
         let depth = (per_user.saturating_sub(USER_OVERHEAD) / slot).clamp(1, 1024);
@@ -74,7 +74,7 @@ impl Detector for Streaming {
         users.sort_unstable();
         users.dedup();
         let users_total = users.len();
-        let (depth, tracked) = self.plan(users.len() as u64);
+        let (depth, tracked) = self.plan_for(users.len() as u64);
         users.truncate(tracked);
         users.shrink_to_fit();
         let index: HashMap<u64, u32> = users
@@ -84,7 +84,7 @@ impl Detector for Streaming {
             .collect();
         let mut slabs = vec![Slot::default(); users.len() * depth];
         let mut grants: Vec<UserGrants> = vec![UserGrants::default(); users.len()];
-        let mut seen: HashMap<(u32, u64), ()> = HashMap::new();
+        let mut seen: HashSet<(u32, u64)> = HashSet::new();
         let mut timer = BatchTimer::new();
         let state_bytes = slabs.len() * std::mem::size_of::<Slot>()
             + index.capacity() * 16
@@ -99,87 +99,14 @@ impl Detector for Streaming {
                 continue; // a user beyond the budget
             };
             let u = u as usize;
-            let slab = &mut slabs[u * depth..(u + 1) * depth];
-            let app = log.app_id[i];
-            match kind {
-                Kind::PermissionGranted => grants[u].grant(app, log.scope[i]),
-                Kind::PermissionRevoked => grants[u].revoke(app, log.scope[i]),
-                Kind::PhotoUploaded => {
-                    // The slab holds the newest photos, newest last; the oldest falls out.
-                    let id = log.photo_id[i];
-                    slab.rotate_left(1);
-                    slab[depth - 1] = Slot {
-                        id,
-                        surface: log.surface[i] as u8,
-                        deleted: false,
-                        used: true,
-                    };
-                }
-                Kind::PhotoPublished | Kind::PhotoDeleted => {
-                    let id = log.photo_id[i];
-                    match slab.iter_mut().rev().find(|s| s.used && s.id == id) {
-                        Some(s) if kind == Kind::PhotoPublished => {
-                            s.surface = Surface::Timeline as u8
-                        }
-                        Some(s) => s.deleted = true,
-                        None => {
-                            *part
-                                .unresolved
-                                .entry(Unresolved::UNKNOWN_PHOTO)
-                                .or_default() += 1
-                        }
-                    }
-                }
-                Kind::PhotoApiCall if log.status[i] == 200 => {
-                    // The window comes from the deploys (or the user's --bug-window).
-                    let bug = bug_active(&log.deploys, log.ts[i], log.event_id[i]);
-                    let skip = log.page[i] as usize * log.page_size[i] as usize;
-                    let page = slab
-                        .iter()
-                        .rev()
-                        .filter(|s| s.used && !s.deleted)
-                        .filter(|s| {
-                            let surface = Surface::from_index(s.surface as usize)
-                                .unwrap_or(Surface::Messenger);
-                            surface == Surface::Timeline
-                                || (bug
-                                    && matches!(
-                                        surface,
-                                        Surface::Marketplace | Surface::Story | Surface::Draft
-                                    ))
-                        })
-                        .skip(skip)
-                        .take(log.page_size[i] as usize);
-                    for s in page {
-                        let surface =
-                            Surface::from_index(s.surface as usize).unwrap_or(Surface::Messenger);
-                        let photo = s.id;
-                        if surface != Surface::Timeline && seen.insert((app, photo), ()).is_none() {
-                            part.exposures.push(Exposure {
-                                app_id: app,
-                                user_id: log.user_id[i],
-                                photo_id: photo,
-                                surface,
-                                first_exposed_ts: log.ts[i],
-                            });
-                        }
-                    }
-                }
-                Kind::MessageApiCall => {
-                    let action = log.action[i];
-                    if log.status[i] == 200 && !grants[u].has(app, action.scope()) {
-                        part.violations.push(Violation {
-                            event_id: log.event_id[i],
-                            app_id: app,
-                            user_id: log.user_id[i],
-                            action,
-                            ts: log.ts[i],
-                            revoked: None,
-                        });
-                    }
-                }
-                _ => {}
-            }
+            step(
+                &Row::of(log, i),
+                &log.deploys,
+                &mut slabs[u * depth..(u + 1) * depth],
+                &mut grants[u],
+                &mut seen,
+                &mut part,
+            );
         }
         timer.flush(&mut part.batch_micros);
         let grant_bytes: usize = grants.iter().map(UserGrants::heap_bytes).sum();
@@ -230,6 +157,181 @@ impl Detector for Streaming {
     }
 }
 
+/// Applies one user's event to that user's slab and grants: the rule itself, shared by the
+/// batch pass over a shard and the live [`Incremental`].
+fn step(
+    row: &Row,
+    deploys: &[(i64, u64, bool)],
+    slab: &mut [Slot],
+    grants: &mut UserGrants,
+    seen: &mut HashSet<(u32, u64)>,
+    part: &mut Partial,
+) {
+    let depth = slab.len();
+    let app = row.app_id;
+    match row.kind {
+        Kind::PermissionGranted => grants.grant(app, row.scope),
+        Kind::PermissionRevoked => grants.revoke(app, row.scope),
+        Kind::PhotoUploaded => {
+            // The slab holds the newest photos, newest last; the oldest falls out.
+            slab.rotate_left(1);
+            slab[depth - 1] = Slot {
+                id: row.photo_id,
+                surface: row.surface as u8,
+                deleted: false,
+                used: true,
+            };
+        }
+        Kind::PhotoPublished | Kind::PhotoDeleted => {
+            let id = row.photo_id;
+            match slab.iter_mut().rev().find(|s| s.used && s.id == id) {
+                Some(s) if row.kind == Kind::PhotoPublished => s.surface = Surface::Timeline as u8,
+                Some(s) => s.deleted = true,
+                None => {
+                    *part
+                        .unresolved
+                        .entry(Unresolved::UNKNOWN_PHOTO)
+                        .or_default() += 1
+                }
+            }
+        }
+        Kind::PhotoApiCall if row.status == 200 => {
+            // The window comes from the deploys (or the user's --bug-window).
+            let bug = bug_active(deploys, row.ts, row.event_id);
+            let skip = row.page as usize * row.page_size as usize;
+            let page = slab
+                .iter()
+                .rev()
+                .filter(|s| s.used && !s.deleted)
+                .filter(|s| {
+                    let surface =
+                        Surface::from_index(s.surface as usize).unwrap_or(Surface::Messenger);
+                    surface == Surface::Timeline
+                        || (bug
+                            && matches!(
+                                surface,
+                                Surface::Marketplace | Surface::Story | Surface::Draft
+                            ))
+                })
+                .skip(skip)
+                .take(row.page_size as usize);
+            for s in page {
+                let surface = Surface::from_index(s.surface as usize).unwrap_or(Surface::Messenger);
+                if surface != Surface::Timeline && seen.insert((app, s.id)) {
+                    part.exposures.push(Exposure {
+                        app_id: app,
+                        user_id: row.user_id,
+                        photo_id: s.id,
+                        surface,
+                        first_exposed_ts: row.ts,
+                    });
+                }
+            }
+        }
+        Kind::MessageApiCall if row.status == 200 && !grants.has(app, row.action.scope()) => {
+            part.violations.push(Violation {
+                event_id: row.event_id,
+                app_id: app,
+                user_id: row.user_id,
+                action: row.action,
+                ts: row.ts,
+                revoked: None,
+            });
+        }
+        _ => {}
+    }
+}
+
+/// `streaming` fed one event at a time, as a live stream delivers them: the same slabs and
+/// the same [`step`] as the batch pass. A stream does not say in advance how many users will
+/// come, so the budget is planned for `users_hint` users and users are taken in the order
+/// they first appear until it is spent; later ones are not tracked.
+pub struct Incremental {
+    depth: usize,
+    capacity: usize,
+    index: HashMap<u64, u32>,
+    slabs: Vec<Slot>,
+    grants: Vec<UserGrants>,
+    seen: HashSet<(u32, u64)>,
+    deploys: Vec<(i64, u64, bool)>,
+    part: Partial,
+    last: Option<(i64, u64)>,
+    untracked_events: u64,
+}
+
+impl Incremental {
+    /// A state of `memory_limit` bytes planned for `users_hint` users.
+    pub fn new(memory_limit: u64, users_hint: u64) -> Self {
+        let (depth, capacity) = Streaming { memory_limit }.plan_for(users_hint);
+        Self {
+            depth,
+            capacity,
+            index: HashMap::new(),
+            slabs: Vec::new(),
+            grants: Vec::new(),
+            seen: HashSet::new(),
+            deploys: Vec::new(),
+            part: Partial::default(),
+            last: None,
+            untracked_events: 0,
+        }
+    }
+
+    /// Photos kept per user, and how many users the budget holds.
+    pub fn plan(&self) -> (usize, usize) {
+        (self.depth, self.capacity)
+    }
+
+    /// Applies `row` (events in log order); returns the exposures and violations it reveals.
+    /// A row repeating the one before it (a duplicated delivery) is passed over.
+    pub fn push(&mut self, row: &Row) -> (Vec<Exposure>, Vec<Violation>) {
+        let key = (row.ts, row.event_id);
+        if self.last == Some(key) {
+            return (Vec::new(), Vec::new());
+        }
+        self.last = Some(key);
+        if row.kind.is_system() {
+            let at = self.deploys.partition_point(|&(t, id, _)| (t, id) < key);
+            self.deploys
+                .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
+            return (Vec::new(), Vec::new());
+        }
+        let u = match self.index.get(&row.user_id) {
+            Some(&u) => u as usize,
+            None if self.index.len() < self.capacity => {
+                let u = self.index.len();
+                self.index.insert(row.user_id, u as u32);
+                self.slabs
+                    .resize(self.slabs.len() + self.depth, Slot::default());
+                self.grants.push(UserGrants::default());
+                u
+            }
+            None => {
+                self.untracked_events += 1;
+                return (Vec::new(), Vec::new());
+            }
+        };
+        step(
+            row,
+            &self.deploys,
+            &mut self.slabs[u * self.depth..(u + 1) * self.depth],
+            &mut self.grants[u],
+            &mut self.seen,
+            &mut self.part,
+        );
+        (
+            std::mem::take(&mut self.part.exposures),
+            std::mem::take(&mut self.part.violations),
+        )
+    }
+
+    /// Users tracked, and events passed over because their user came after the budget was
+    /// spent (counted, not remembered: the state stays within its budget).
+    pub fn users(&self) -> (usize, u64) {
+        (self.index.len(), self.untracked_events)
+    }
+}
+
 /// The largest shard's state, in bytes.
 pub const STATE_BYTES: &str = "state_bytes_largest_shard";
 /// Photos kept per user.
@@ -238,3 +340,107 @@ pub const DEPTH: &str = "photos_kept_per_user";
 pub const UNTRACKED: &str = "users_not_tracked";
 /// Users seen, over all shards.
 pub const USERS: &str = "users_seen";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blastradius_schema::{Action, Scope};
+
+    fn row(
+        event_id: u64,
+        ts: i64,
+        kind: Kind,
+        user_id: u64,
+        photo_id: u64,
+        surface: Surface,
+    ) -> Row {
+        Row {
+            event_id,
+            ts,
+            kind,
+            user_id,
+            app_id: 1,
+            photo_id,
+            surface,
+            scope: Scope::UserPhotos,
+            action: Action::Read,
+            status: 200,
+            page: 0,
+            page_size: 10,
+        }
+    }
+
+    /// Two users, a bug window 100..200: user 7's story and user 8's draft are exposed by
+    /// calls inside it; user 7's mailbox is read by an app never granted it.
+    fn world() -> Vec<Row> {
+        let t = Surface::Timeline;
+        vec![
+            row(1, 5, Kind::PermissionGranted, 7, 0, t),
+            row(2, 10, Kind::PhotoUploaded, 7, 10, t),
+            row(3, 11, Kind::PhotoUploaded, 7, 11, Surface::Story),
+            row(4, 12, Kind::PhotoUploaded, 8, 20, Surface::Draft),
+            row(5, 100, Kind::BugIntroduced, 0, 0, t),
+            row(6, 150, Kind::PhotoApiCall, 7, 0, t),
+            row(7, 160, Kind::PhotoApiCall, 8, 0, t),
+            row(8, 170, Kind::MessageApiCall, 7, 0, t),
+            row(9, 200, Kind::BugFixed, 0, 0, t),
+            row(10, 210, Kind::PhotoApiCall, 8, 0, t),
+        ]
+    }
+
+    fn log(rows: &[Row]) -> ShardLog {
+        let mut l = ShardLog::default();
+        for r in rows {
+            l.event_id.push(r.event_id);
+            l.ts.push(r.ts);
+            l.kind.push(r.kind);
+            l.user_id.push(r.user_id);
+            l.app_id.push(r.app_id);
+            l.photo_id.push(r.photo_id);
+            l.surface.push(r.surface);
+            l.scope.push(r.scope);
+            l.action.push(r.action);
+            l.status.push(r.status);
+            l.page.push(r.page);
+            l.page_size.push(r.page_size);
+        }
+        l.deploys = crate::detect::deploys(&l);
+        l
+    }
+
+    fn live(state: &mut Incremental, rows: &[Row]) -> (Vec<Exposure>, Vec<Violation>) {
+        let (mut exposures, mut violations) = (Vec::new(), Vec::new());
+        for r in rows {
+            let (e, v) = state.push(r);
+            exposures.extend(e);
+            violations.extend(v);
+        }
+        exposures.sort_by_key(|e| (e.app_id, e.user_id, e.photo_id));
+        (exposures, violations)
+    }
+
+    #[test]
+    fn the_incremental_streaming_finds_what_the_batch_one_does() {
+        let rows = world();
+        let detector = Streaming {
+            memory_limit: 1 << 20,
+        };
+        let batch = detector.finish(vec![detector.shard(&log(&rows))]);
+        let (exposures, violations) = live(&mut Incremental::new(1 << 20, 2), &rows);
+        assert_eq!(exposures, batch.exposures);
+        assert_eq!(violations, batch.violations);
+        let found: Vec<(u64, u64)> = exposures.iter().map(|e| (e.user_id, e.photo_id)).collect();
+        assert_eq!(found, [(7, 11), (8, 20)]);
+        assert_eq!(violations.len(), 1);
+    }
+
+    #[test]
+    fn users_beyond_the_live_budget_are_counted_and_not_tracked() {
+        // 80 bytes: one user of one photo.
+        let mut state = Incremental::new(80, 1);
+        assert_eq!(state.plan(), (1, 1));
+        let (exposures, _) = live(&mut state, &world());
+        assert_eq!(exposures.iter().map(|e| e.user_id).collect::<Vec<_>>(), [7]);
+        assert_eq!(state.users(), (1, 3)); // user 8's upload and two calls
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod exec;
 pub mod leaderboard;
+pub mod rating;
 pub mod scaling;
 pub mod stress;
 
@@ -23,6 +24,8 @@ pub enum Error {
     Simulator(#[from] blastradius_simulator::Error),
     #[error(transparent)]
     Output(#[from] blastradius_safefs::Error),
+    #[error(transparent)]
+    Live(#[from] blastradius_live::Error),
     #[error("{}: {message}", path.display())]
     Input { path: PathBuf, message: String },
 }

@@ -7,9 +7,47 @@ use anyhow::{Context, Result, bail};
 
 use super::util::Stdout;
 
-/// Benchmarks kept as runs: the scaling run and the detectors' leaderboard.
+/// Benchmarks kept as runs: the scaling run, the detectors' leaderboard, the live rating.
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
+    /// The live rating: for each detector, the highest constant rate at which it keeps up
+    /// with the replayed stream (ends within 100 ms plus 5% of the schedule's length) with
+    /// p99 latency at most 1 s and user F1 at least 0.99; and the replayer alone to a client
+    /// that discards.
+    /// Writes live.{json,md} under --out.
+    Live {
+        /// The dataset to replay (every attempt replays all of it).
+        dataset: PathBuf,
+        /// Built-in detectors to rate (the incremental `exact` and `streaming`, over Arrow
+        /// IPC; streaming with its default budget planned for the dataset's users), or `none`.
+        #[arg(long, value_delimiter = ',', default_value = "exact,streaming")]
+        detectors: Vec<String>,
+        /// An outside streaming detector: a shell command with {addr}, the replayer's
+        /// address to connect to (it reads the stream and writes findings back).
+        #[arg(long, value_name = "CMD")]
+        exec: Vec<String>,
+        /// The name of each --exec detector, in order.
+        #[arg(long)]
+        name: Vec<String>,
+        /// The stream format --exec detectors read: json or arrow.
+        #[arg(long, default_value = "json")]
+        exec_format: String,
+        /// The first rate tried, events per second; it doubles until an attempt fails.
+        #[arg(long, default_value_t = 50_000.0)]
+        start: f64,
+        /// The highest rate tried.
+        #[arg(long, default_value_t = 64_000_000.0)]
+        max: f64,
+        /// Bisection steps after the first failure.
+        #[arg(long, default_value_t = 3)]
+        steps: u32,
+        /// Results folder. Default: benches/runs/<date>-<cores>c-<memory>g/live.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an earlier live rating at --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// Every built-in detector and every --exec command on every preset, clean and under
     /// the default damage: user and exposure F1, events/s and peak memory of each whole
     /// process. Writes leaderboard.{json,md,html} under --out.
@@ -92,6 +130,29 @@ pub fn runs_dir() -> PathBuf {
 
 pub fn run(args: Args) -> Result<()> {
     let (users, out, force, keep_data) = match args {
+        Args::Live {
+            dataset,
+            detectors,
+            exec,
+            name,
+            exec_format,
+            start,
+            max,
+            steps,
+            out,
+            force,
+        } => {
+            return live(
+                dataset,
+                detectors,
+                exec,
+                name,
+                &exec_format,
+                (start, max, steps),
+                out,
+                force,
+            );
+        }
         Args::Scaling {
             users,
             out,
@@ -215,6 +276,175 @@ fn detectors_board(
             ),
         };
     })?;
+    writeln!(stdout, "kept in {}", out.display())?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn live(
+    dataset: PathBuf,
+    detectors: Vec<String>,
+    exec: Vec<String>,
+    names: Vec<String>,
+    exec_format: &str,
+    (start, max, steps): (f64, f64, u32),
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    use blastradius_harness::rating::{Contender, rate, throughput};
+    use blastradius_live::wire::Format;
+    if !(start > 0.0 && max >= start) {
+        bail!("--start and --max: give 0 < start <= max events per second");
+    }
+    if names.len() > exec.len() {
+        bail!(
+            "--name: {} names for {} --exec commands; give one per command, in order",
+            names.len(),
+            exec.len()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let format = Format::parse(exec_format).map_err(|e| anyhow::anyhow!("--exec-format: {e}"))?;
+    let users = blastradius_analyzer::dataset::Dataset::open(&dataset)?
+        .manifest
+        .users;
+    let mut contenders = Vec::new();
+    for d in detectors.iter().filter(|d| d.as_str() != "none") {
+        match d.as_str() {
+            "exact" => contenders.push(Contender {
+                name: "exact (incremental)".into(),
+                command: format!(
+                    "{} detect --follow {{addr}}",
+                    blastradius_harness::exec::quote(&exe)
+                ),
+                format: Format::Arrow,
+            }),
+            "streaming" => contenders.push(Contender {
+                name: "streaming (incremental)".into(),
+                command: format!(
+                    "{} detect --follow {{addr}} --detector streaming --users {}",
+                    blastradius_harness::exec::quote(&exe),
+                    users
+                ),
+                format: Format::Arrow,
+            }),
+            other => bail!("--detectors {other}: the live detectors are: exact, streaming"),
+        }
+    }
+    for (i, c) in exec.iter().enumerate() {
+        if !c.contains("{addr}") {
+            bail!("--exec '{c}': the command must name {{addr}}, the replayer's address");
+        }
+        contenders.push(Contender {
+            name: names.get(i).cloned().unwrap_or(format!("exec-{}", i + 1)),
+            command: c.clone(),
+            format,
+        });
+    }
+    let out = out.unwrap_or_else(|| runs_dir().join("live"));
+    blastradius_safefs::check(
+        &out,
+        blastradius_safefs::Kind::Output("bench live"),
+        force,
+        "--out",
+        &[&dataset],
+    )?;
+    let mut stdout = Stdout::default();
+    let mut rows = Vec::new();
+    for fmt in [Format::Json, Format::Arrow] {
+        let r = throughput(&dataset, &exe, fmt)?;
+        writeln!(
+            stdout,
+            "replayer alone, {:5}: {:.2}M events/s ({} events in {:.2} s)",
+            if fmt == Format::Json { "json" } else { "arrow" },
+            r.events_per_second / 1e6,
+            r.events_sent,
+            r.seconds
+        )?;
+        rows.push(serde_json::json!({
+            "format": if fmt == Format::Json { "json" } else { "arrow" },
+            "events": r.events_sent, "seconds": r.seconds, "events_per_second": r.events_per_second,
+        }));
+    }
+    let mut ratings = Vec::new();
+    for c in &contenders {
+        let rating = rate(&dataset, c, start, max, steps, |a| {
+            let _ = writeln!(
+                stdout,
+                "{:24} {:>12.0} events/s: {} ({:.2} s, p99 {}, user F1 {})",
+                c.name,
+                a.rate,
+                if a.passed {
+                    "kept up".into()
+                } else {
+                    format!("failed: {}", a.why)
+                },
+                a.seconds,
+                a.p99_ms.map_or("–".into(), |p| format!("{p:.1} ms")),
+                a.user_f1.map_or("–".into(), |f| format!("{f:.3}"))
+            );
+        })?;
+        writeln!(stdout, "{:24} rating {:.0} events/s", c.name, rating.rating)?;
+        ratings.push(rating);
+    }
+    let events: u64 = rows.first().and_then(|r| r["events"].as_u64()).unwrap_or(0);
+    let json = serde_json::json!({
+        "command": format!("blastradius bench live {}", dataset.display()),
+        "machine": blastradius_harness::scaling::machine(),
+        "dataset": dataset.display().to_string(),
+        "events": events,
+        "criteria": {"max_p99_ms": blastradius_harness::rating::MAX_P99_MS,
+                     "min_user_f1": blastradius_harness::rating::MIN_USER_F1,
+                     "max_final_lag_ms": blastradius_harness::rating::MAX_FINAL_LAG_MS,
+                     "max_final_lag_share": blastradius_harness::rating::MAX_FINAL_LAG_SHARE},
+        "replayer_alone": rows,
+        "ratings": ratings,
+    });
+    let mut md = format!(
+        "# Live rating\n\n`blastradius bench live {}` on {} ({} events). A detector keeps up at a rate when the replay ends within {} ms plus {}% of the schedule's length of its schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {}. The rate doubles from the start until an attempt fails, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
+        dataset.display(),
+        blastradius_harness::scaling::machine(),
+        events,
+        blastradius_harness::rating::MAX_FINAL_LAG_MS,
+        blastradius_harness::rating::MAX_FINAL_LAG_SHARE * 100.0,
+        blastradius_harness::rating::MAX_P99_MS,
+        blastradius_harness::rating::MIN_USER_F1
+    );
+    for r in &ratings {
+        let tried: Vec<String> = r
+            .attempts
+            .iter()
+            .map(|a| format!("{:.0}{}", a.rate, if a.passed { " ✓" } else { " ✗" }))
+            .collect();
+        md.push_str(&format!(
+            "| {} | {} | {:.0} | {} |\n",
+            r.detector,
+            r.format,
+            r.rating,
+            tried.join(", ")
+        ));
+    }
+    md.push_str("\nThe replayer alone, to a client that reads and discards, the rate unbounded:\n\n| stream | events/s |\n|---|---:|\n");
+    for r in &rows {
+        md.push_str(&format!(
+            "| {} | {:.2}M |\n",
+            r["format"].as_str().unwrap_or(""),
+            r["events_per_second"].as_f64().unwrap_or(0.0) / 1e6
+        ));
+    }
+    let stage = blastradius_safefs::Stage::begin(
+        &out,
+        blastradius_safefs::Kind::Output("bench live"),
+        force,
+        "--out",
+        &[&dataset],
+    )?;
+    std::fs::write(
+        stage.path().join("live.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
+    std::fs::write(stage.path().join("live.md"), md)?;
+    stage.commit()?;
     writeln!(stdout, "kept in {}", out.display())?;
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod export;
 pub mod generate;
 pub mod lookup;
 pub mod perturb;
+pub mod replay;
 pub mod run;
 pub mod scenario;
 pub mod score;

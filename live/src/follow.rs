@@ -1,0 +1,224 @@
+//! Our own detector on the live stream (`blastradius detect --follow ADDR`): connects to a
+//! replayer, reads its events (JSON lines or Arrow IPC, told apart by their first byte), feeds
+//! them to the incremental `exact` or `streaming` (each the batch detector's own state and
+//! rule, one event at a time) and sends each finding back the moment it is known.
+//!
+//! A client needs no async runtime: one blocking socket, read and written in turn.
+
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+
+use blastradius_analyzer::detect::Row;
+use blastradius_analyzer::detect::{Exposure, Violation};
+use blastradius_analyzer::{exact, streaming};
+use blastradius_schema::{Action, Kind, Scope, Surface};
+use serde::Deserialize;
+
+use crate::Error;
+use crate::source::events;
+use crate::wire::{Finding, finding_line};
+
+/// What a follow run saw.
+#[derive(Clone, Debug, Default)]
+pub struct Followed {
+    pub events: u64,
+    pub findings: u64,
+    pub users_tracked: usize,
+    /// Events passed over because their user came after the state's budget was spent.
+    pub events_untracked: u64,
+}
+
+/// A built-in detector that takes one event at a time.
+pub enum Live {
+    Exact(exact::Incremental),
+    Streaming(streaming::Incremental),
+}
+
+impl Live {
+    /// The detector named `name`; `streaming` plans `memory_limit` bytes for `users_hint` users.
+    ///
+    /// # Errors
+    /// A name that is not a live detector.
+    pub fn new(name: &str, memory_limit: u64, users_hint: u64) -> Result<Self, String> {
+        match name {
+            "exact" => Ok(Live::Exact(exact::Incremental::new())),
+            "streaming" => Ok(Live::Streaming(streaming::Incremental::new(
+                memory_limit,
+                users_hint,
+            ))),
+            other => Err(format!(
+                "`{other}` is not a live detector; the live detectors are exact and streaming"
+            )),
+        }
+    }
+
+    fn push(&mut self, row: &Row) -> (Vec<Exposure>, Vec<Violation>) {
+        match self {
+            Live::Exact(d) => d.push(row),
+            Live::Streaming(d) => d.push(row),
+        }
+    }
+
+    fn users(&self) -> (usize, u64) {
+        match self {
+            Live::Exact(d) => (d.users(), 0),
+            Live::Streaming(d) => d.users(),
+        }
+    }
+}
+
+/// One JSON event line.
+#[derive(Deserialize)]
+struct Line {
+    event_id: u64,
+    ts: i64,
+    kind: String,
+    user_id: Option<u64>,
+    app_id: Option<u32>,
+    photo_id: Option<u64>,
+    surface: Option<String>,
+    scope: Option<String>,
+    action: Option<String>,
+    status: Option<u16>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+/// Parses one JSON event line into a row.
+///
+/// # Errors
+/// A message when the line is not an event of the contract.
+pub fn json_row(line: &str) -> Result<Row, String> {
+    let l: Line = serde_json::from_str(line).map_err(|e| format!("not a JSON event ({e})"))?;
+    Ok(Row {
+        event_id: l.event_id,
+        ts: l.ts,
+        kind: Kind::parse(&l.kind).ok_or_else(|| format!("unknown kind `{}`", l.kind))?,
+        user_id: l.user_id.unwrap_or(0),
+        app_id: l.app_id.unwrap_or(0),
+        photo_id: l.photo_id.unwrap_or(0),
+        surface: l
+            .surface
+            .as_deref()
+            .and_then(Surface::parse)
+            .unwrap_or(Surface::Timeline),
+        scope: l
+            .scope
+            .as_deref()
+            .and_then(Scope::parse)
+            .unwrap_or(Scope::UserPhotos),
+        action: l
+            .action
+            .as_deref()
+            .and_then(Action::parse)
+            .unwrap_or(Action::Read),
+        status: l.status.unwrap_or(0),
+        page: l.page.unwrap_or(0),
+        page_size: l.page_size.unwrap_or(0),
+    })
+}
+
+/// Feeds `row` to the detector and writes what it finds.
+fn feed(
+    exact: &mut Live,
+    row: &Row,
+    out: &mut impl Write,
+    seen: &mut Followed,
+) -> std::io::Result<()> {
+    seen.events += 1;
+    let (exposures, violations) = exact.push(row);
+    for e in &exposures {
+        out.write_all(
+            finding_line(&Finding::Exposure {
+                app_id: e.app_id,
+                user_id: e.user_id,
+                photo_id: e.photo_id,
+            })
+            .as_bytes(),
+        )?;
+    }
+    for v in &violations {
+        out.write_all(
+            finding_line(&Finding::Violation {
+                event_id: v.event_id,
+            })
+            .as_bytes(),
+        )?;
+    }
+    let n = exposures.len() + violations.len();
+    if n > 0 {
+        seen.findings += n as u64;
+        // A finding goes out at once: its latency is what is measured.
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Reads the replayer at `addr` to the end and throws every byte away: a client that costs
+/// nothing, to measure the replayer alone.
+///
+/// # Errors
+/// An address that cannot be reached.
+pub fn discard(addr: &str) -> Result<Followed, Error> {
+    let mut stream = TcpStream::connect(addr)
+        .map_err(|e| Error::Wire(format!("cannot connect to the replayer at {addr} ({e})")))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut seen = Followed::default();
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(seen),
+            Ok(n) => seen.events += n as u64, // bytes, here
+            Err(e) => return Err(Error::Wire(format!("the stream from {addr} broke ({e})"))),
+        }
+    }
+}
+
+/// Follows the replayer at `addr` with `detector` until it closes the stream.
+///
+/// # Errors
+/// An address that cannot be reached, or a stream that is neither JSON lines nor Arrow IPC.
+pub fn follow(addr: &str, mut exact: Live) -> Result<Followed, Error> {
+    let stream = TcpStream::connect(addr)
+        .map_err(|e| Error::Wire(format!("cannot connect to the replayer at {addr} ({e})")))?;
+    let _ = stream.set_nodelay(true);
+    let writer = stream.try_clone().map_err(|e| Error::Wire(e.to_string()))?;
+    let mut out = BufWriter::new(writer);
+    let mut input = BufReader::with_capacity(1 << 20, stream);
+    let mut seen = Followed::default();
+    let io = |e: std::io::Error| Error::Wire(format!("the stream from {addr} broke ({e})"));
+    let first = input.fill_buf().map_err(io)?.first().copied();
+    match first {
+        None => {}
+        Some(b'{') => {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if input.read_line(&mut line).map_err(io)? == 0 {
+                    break;
+                }
+                let row =
+                    json_row(line.trim_end()).map_err(|m| Error::Wire(format!("{addr}: {m}")))?;
+                feed(&mut exact, &row, &mut out, &mut seen).map_err(io)?;
+            }
+        }
+        Some(_) => {
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(&mut input as &mut dyn Read, None)
+                    .map_err(|e| {
+                        Error::Wire(format!(
+                            "{addr}: neither JSON lines nor an Arrow IPC stream ({e})"
+                        ))
+                    })?;
+            for batch in reader {
+                let batch = batch
+                    .map_err(|e| Error::Wire(format!("{addr}: a broken Arrow batch ({e})")))?;
+                for e in events(&batch).map_err(|m| Error::Wire(format!("{addr}: {m}")))? {
+                    feed(&mut exact, &e.row, &mut out, &mut seen).map_err(io)?;
+                }
+            }
+        }
+    }
+    out.flush().map_err(io)?;
+    (seen.users_tracked, seen.events_untracked) = exact.users();
+    Ok(seen)
+}

@@ -1,0 +1,477 @@
+//! Matching a detector's findings to the truth, and their latency from the **intended** send
+//! time of the call that made each one true: a replayer that stalls or falls behind cannot
+//! hide the delay, since the clock starts when the call was due, not when it was written.
+//!
+//! Plain code: the replay feeds it what it sends and what comes back, with times in µs since
+//! the replay started.
+
+use std::collections::{BTreeSet, HashMap};
+
+use blastradius_analyzer::score::{Score, Truth};
+use blastradius_schema::Kind;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::source::Event;
+use crate::wire::Finding;
+
+/// Latency percentiles of one level, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Percentiles {
+    /// First detections measured.
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let ms = |v: u64| v as f64 / 1000.0;
+    Percentiles {
+        count: h.len(),
+        p50: ms(h.value_at_quantile(0.5)),
+        p90: ms(h.value_at_quantile(0.9)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("valid precision")
+}
+
+/// The truth the findings are matched against, and when each exposing call was due.
+pub struct Matcher {
+    /// Per exposure, the call that first returned it: (user, app, ts).
+    exposing: HashMap<(u32, u64, u64), (u64, u32, i64)>,
+    /// Per user, the calls that exposed them.
+    user_calls: HashMap<u64, Vec<(u64, u32, i64)>>,
+    /// Intended send time of each exposing call, once sent.
+    call_sent: HashMap<(u64, u32, i64), i64>,
+    /// Intended send time of each violating call, once sent.
+    violation_sent: HashMap<u64, i64>,
+    truth_users: BTreeSet<u64>,
+    truth_exposures: BTreeSet<(u32, u64, u64)>,
+    truth_violations: BTreeSet<u64>,
+    found_users: BTreeSet<u64>,
+    found_exposures: BTreeSet<(u32, u64, u64)>,
+    found_violations: BTreeSet<u64>,
+    reported_exposures: bool,
+    reported_violations: bool,
+    pub users: Histogram<u64>,
+    pub exposures: Histogram<u64>,
+    pub violations: Histogram<u64>,
+    pub all: Histogram<u64>,
+    /// Findings that came after the replay ended.
+    pub after_end: u64,
+    /// Findings about a truth item whose call had not been sent yet (a detector cannot know
+    /// them: a sign of a detector reading ahead).
+    pub premature: u64,
+    /// Lines that were not findings.
+    pub garbage: u64,
+    pub findings: u64,
+}
+
+impl Matcher {
+    /// A matcher for `truth`.
+    pub fn new(truth: &Truth) -> Self {
+        let exposing: HashMap<(u32, u64, u64), (u64, u32, i64)> = truth
+            .exposure_info
+            .iter()
+            .map(|(&(app, user, photo), &(_, ts))| ((app, user, photo), (user, app, ts)))
+            .collect();
+        let mut user_calls: HashMap<u64, Vec<(u64, u32, i64)>> = HashMap::new();
+        for (&(_, user, _), &call) in &exposing {
+            user_calls.entry(user).or_default().push(call);
+        }
+        Matcher {
+            exposing,
+            user_calls,
+            call_sent: HashMap::new(),
+            violation_sent: HashMap::new(),
+            truth_users: truth.users.clone(),
+            truth_exposures: truth.exposures.clone(),
+            truth_violations: truth.violations.clone(),
+            found_users: BTreeSet::new(),
+            found_exposures: BTreeSet::new(),
+            found_violations: BTreeSet::new(),
+            reported_exposures: false,
+            reported_violations: false,
+            users: histogram(),
+            exposures: histogram(),
+            violations: histogram(),
+            all: histogram(),
+            after_end: 0,
+            premature: 0,
+            garbage: 0,
+            findings: 0,
+        }
+    }
+
+    /// The calls whose intended send times matter: `(user, app, ts)` of exposing calls.
+    pub fn exposing_calls(&self) -> std::collections::HashSet<(u64, u32, i64)> {
+        self.exposing.values().copied().collect()
+    }
+
+    /// Records that `e` was due at `intended` µs (call it for every event sent, in order).
+    pub fn sent(
+        &mut self,
+        e: &Event,
+        intended: i64,
+        exposing: &std::collections::HashSet<(u64, u32, i64)>,
+    ) {
+        let r = &e.row;
+        match r.kind {
+            Kind::PhotoApiCall if r.status == 200 => {
+                let key = (r.user_id, r.app_id, r.ts);
+                if exposing.contains(&key) {
+                    self.call_sent.entry(key).or_insert(intended);
+                }
+            }
+            Kind::MessageApiCall if self.truth_violations.contains(&r.event_id) => {
+                self.violation_sent.entry(r.event_id).or_insert(intended);
+            }
+            _ => {}
+        }
+    }
+
+    fn record(h: &mut Histogram<u64>, all: &mut Histogram<u64>, latency: i64) {
+        let v = latency.max(1) as u64;
+        let _ = h.record(v);
+        let _ = all.record(v);
+    }
+
+    /// Records a finding received at `received` µs; `ended` when the replay had finished.
+    pub fn finding(&mut self, f: Finding, received: i64, ended: bool) {
+        self.findings += 1;
+        if ended {
+            self.after_end += 1;
+        }
+        match f {
+            Finding::Exposure {
+                app_id,
+                user_id,
+                photo_id,
+            } => {
+                self.reported_exposures = true;
+                let key = (app_id, user_id, photo_id);
+                let first = self.found_exposures.insert(key);
+                let first_user = self.found_users.insert(user_id);
+                if let Some(call) = self.exposing.get(&key) {
+                    match self.call_sent.get(call) {
+                        Some(&due) => {
+                            if first {
+                                Self::record(&mut self.exposures, &mut self.all, received - due);
+                            }
+                            if first_user {
+                                self.user_latency(user_id, received);
+                            }
+                        }
+                        None => self.premature += 1,
+                    }
+                }
+            }
+            Finding::User { user_id } => {
+                if self.found_users.insert(user_id) {
+                    self.user_latency(user_id, received);
+                }
+            }
+            Finding::Violation { event_id } => {
+                self.reported_violations = true;
+                if self.found_violations.insert(event_id)
+                    && self.truth_violations.contains(&event_id)
+                {
+                    match self.violation_sent.get(&event_id) {
+                        Some(&due) => {
+                            Self::record(&mut self.violations, &mut self.all, received - due)
+                        }
+                        None => self.premature += 1,
+                    }
+                }
+            }
+        }
+    }
+
+    /// A user's latency: from the earliest of their exposing calls sent so far.
+    fn user_latency(&mut self, user: u64, received: i64) {
+        if !self.truth_users.contains(&user) {
+            return;
+        }
+        let due = self
+            .user_calls
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|call| self.call_sent.get(call))
+            .min()
+            .copied();
+        match due {
+            Some(due) => Self::record(&mut self.users, &mut self.all, received - due),
+            None => self.premature += 1,
+        }
+    }
+
+    /// The scores of what was found, at the levels reported, against the truth the stream
+    /// carried: exposures whose first exposing call was sent, users with such a call, and
+    /// violating calls sent. On a whole replay that is the whole truth; on a slice
+    /// (`--from`/`--until`) or a replay stopped early it is what a detector could know. A
+    /// true finding outside it counts neither way.
+    pub fn scores(&self) -> LevelScores {
+        let exposures: BTreeSet<(u32, u64, u64)> = self
+            .truth_exposures
+            .iter()
+            .filter(|k| {
+                self.exposing
+                    .get(*k)
+                    .is_some_and(|c| self.call_sent.contains_key(c))
+            })
+            .copied()
+            .collect();
+        let users: BTreeSet<u64> = self
+            .truth_users
+            .iter()
+            .filter(|u| {
+                self.user_calls
+                    .get(*u)
+                    .is_some_and(|calls| calls.iter().any(|c| self.call_sent.contains_key(c)))
+            })
+            .copied()
+            .collect();
+        let violations: BTreeSet<u64> = self
+            .truth_violations
+            .iter()
+            .filter(|v| self.violation_sent.contains_key(*v))
+            .copied()
+            .collect();
+        fn within<T: Ord + Copy>(
+            found: &BTreeSet<T>,
+            all: &BTreeSet<T>,
+            carried: &BTreeSet<T>,
+        ) -> BTreeSet<T> {
+            found
+                .iter()
+                .filter(|f| carried.contains(*f) || !all.contains(*f))
+                .copied()
+                .collect()
+        }
+        LevelScores {
+            users: Score::of(
+                &within(&self.found_users, &self.truth_users, &users),
+                &users,
+            ),
+            exposures: self.reported_exposures.then(|| {
+                Score::of(
+                    &within(&self.found_exposures, &self.truth_exposures, &exposures),
+                    &exposures,
+                )
+            }),
+            violations: self.reported_violations.then(|| {
+                Score::of(
+                    &within(&self.found_violations, &self.truth_violations, &violations),
+                    &violations,
+                )
+            }),
+            truth_carried: (users.len(), exposures.len(), violations.len()),
+            truth_whole: (
+                self.truth_users.len(),
+                self.truth_exposures.len(),
+                self.truth_violations.len(),
+            ),
+        }
+    }
+
+    /// The percentiles of every level.
+    pub fn latency(&self) -> LatencyReport {
+        LatencyReport {
+            users: percentiles(&self.users),
+            exposures: percentiles(&self.exposures),
+            violations: percentiles(&self.violations),
+            all: percentiles(&self.all),
+        }
+    }
+}
+
+/// Scores at the end of the replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct LevelScores {
+    pub users: Score,
+    pub exposures: Option<Score>,
+    pub violations: Option<Score>,
+    /// Users, exposures and violations the stream carried (scored against), and in the
+    /// whole truth.
+    pub truth_carried: (usize, usize, usize),
+    pub truth_whole: (usize, usize, usize),
+}
+
+/// Latency of first detections, per level.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyReport {
+    pub users: Percentiles,
+    pub exposures: Percentiles,
+    pub violations: Percentiles,
+    /// Every first detection of any level.
+    pub all: Percentiles,
+}
+
+/// `h` in HdrHistogram's percentile-distribution text format (values in milliseconds), as
+/// HdrHistogram's own tools print and plot it.
+pub fn hgrm(h: &Histogram<u64>) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    if h.is_empty() {
+        s.push_str("#[Mean    =        0.000, StdDeviation   =        0.000]\n#[Max     =        0.000, Total count    =            0]\n");
+        return s;
+    }
+    for v in h.iter_quantiles(5) {
+        let p = v.quantile_iterated_to();
+        let inverse = if p < 1.0 {
+            format!("{:14.2}", 1.0 / (1.0 - p))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "{:12.3} {:14.12} {:10} {}",
+            v.value_iterated_to() as f64 / 1000.0,
+            p,
+            v.count_since_last_iteration(),
+            inverse
+        );
+    }
+    let _ = writeln!(
+        s,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
+        h.mean() / 1000.0,
+        h.stdev() / 1000.0
+    );
+    let _ = writeln!(
+        s,
+        "#[Max     = {:12.3}, Total count    = {:12}]",
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+    let _ = writeln!(
+        s,
+        "#[Buckets = {:12}, SubBuckets     = {:12}]",
+        h.buckets(),
+        h.distinct_values()
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blastradius_analyzer::detect::Row;
+    use blastradius_schema::{Action, Scope, Surface};
+
+    fn truth() -> Truth {
+        let mut t = Truth::default();
+        t.exposures.insert((3, 7, 100));
+        t.users.insert(7);
+        t.exposure_info.insert((3, 7, 100), (Surface::Story, 5_000));
+        t
+    }
+
+    fn call(ts: i64) -> Event {
+        Event {
+            row: Row {
+                event_id: 1,
+                ts,
+                kind: Kind::PhotoApiCall,
+                user_id: 7,
+                app_id: 3,
+                photo_id: 0,
+                surface: Surface::Timeline,
+                scope: Scope::UserPhotos,
+                action: Action::Read,
+                status: 200,
+                page: 0,
+                page_size: 25,
+            },
+            items_returned: 1,
+        }
+    }
+
+    #[test]
+    fn latency_runs_from_the_intended_send_time() {
+        let mut m = Matcher::new(&truth());
+        let calls = m.exposing_calls();
+        // The call was due at 1 s; the replayer wrote it late, which does not matter.
+        m.sent(&call(5_000), 1_000_000, &calls);
+        m.finding(
+            Finding::Exposure {
+                app_id: 3,
+                user_id: 7,
+                photo_id: 100,
+            },
+            1_200_000,
+            false,
+        );
+        let l = m.latency();
+        assert_eq!(l.exposures.count, 1);
+        assert!((l.exposures.p50 - 200.0).abs() < 1.0, "{l:?}");
+        assert!((l.users.p50 - 200.0).abs() < 1.0, "{l:?}");
+        let s = m.scores();
+        assert_eq!(s.users.f1, Some(1.0));
+        assert_eq!(s.exposures.unwrap().f1, Some(1.0));
+    }
+
+    #[test]
+    fn a_finding_before_its_call_is_premature_and_wrong_ones_are_false_positives() {
+        let mut m = Matcher::new(&truth());
+        m.finding(Finding::User { user_id: 7 }, 10, false);
+        assert_eq!(m.premature, 1);
+        m.finding(Finding::User { user_id: 8 }, 10, true);
+        assert_eq!(m.after_end, 1);
+        assert_eq!(m.scores().users.false_positives, 1);
+        assert!(m.scores().exposures.is_none(), "not reported, not scored");
+    }
+
+    #[test]
+    fn a_slice_is_scored_against_the_truth_it_carried() {
+        let mut t = truth();
+        // A second exposure of user 8, whose call lies outside the slice and is never sent.
+        t.exposures.insert((3, 8, 200));
+        t.users.insert(8);
+        t.exposure_info.insert((3, 8, 200), (Surface::Story, 9_000));
+        let mut m = Matcher::new(&t);
+        let calls = m.exposing_calls();
+        m.sent(&call(5_000), 0, &calls);
+        for (user_id, photo_id) in [(7, 100), (8, 200), (9, 300)] {
+            m.finding(
+                Finding::Exposure {
+                    app_id: 3,
+                    user_id,
+                    photo_id,
+                },
+                10,
+                false,
+            );
+        }
+        let s = m.scores();
+        let e = s.exposures.unwrap();
+        // (8, 200) is true but not carried: neither a hit nor a false positive; (9, 300) is.
+        assert_eq!(
+            (e.true_positives, e.false_positives, e.false_negatives),
+            (1, 1, 0)
+        );
+        assert_eq!(s.truth_carried, (1, 1, 0));
+        assert_eq!(s.truth_whole, (2, 2, 0));
+    }
+
+    #[test]
+    fn hgrm_is_hdrhistograms_format() {
+        let mut h = histogram();
+        for v in [1_000u64, 2_000, 200_000] {
+            h.record(v).unwrap();
+        }
+        let text = hgrm(&h);
+        assert!(text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"));
+        assert!(text.contains("#[Max     ="));
+        assert!(text.contains("Total count    =            3"));
+    }
+}

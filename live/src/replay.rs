@@ -1,0 +1,582 @@
+//! The async shell of `blastradius replay`: tokio drives the socket and the timers; the
+//! merge, the schedule, the encoders and the matcher it drives are plain code.
+//!
+//! A producer thread merges the log, gives each event its intended send time and encodes
+//! chunks of events due within the same millisecond; the writer task waits until a chunk is
+//! due and writes it. A slow reader slows the writer (TCP backpressure), and with it the
+//! producer (a bounded channel): nothing is dropped, and how far behind schedule the replay
+//! fell is recorded. Findings coming back are matched as they arrive.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blastradius_analyzer::dataset::Dataset;
+use blastradius_analyzer::evaluate::truth_of;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::latency::{LatencyReport, LevelScores, Matcher, hgrm};
+use crate::schedule::Shape;
+use crate::source::{Event, Merged};
+use crate::wire::{self, Format};
+
+/// Where the events go.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Wait for one detector to connect here (loopback unless told otherwise).
+    Listen(String),
+    /// Connect to a detector listening here.
+    Connect(String),
+    /// Standard output (findings then come through `findings`).
+    Stdout,
+}
+
+/// What to replay and how.
+pub struct Options {
+    pub dataset: PathBuf,
+    pub target: Target,
+    /// Where findings come back when they do not on the events' connection: an address to
+    /// listen on for one detector's findings connection.
+    pub findings: Option<String>,
+    pub format: Format,
+    pub shape: Shape,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    pub truth_key: Option<PathBuf>,
+    /// How long to wait for findings after the last event was sent.
+    pub wait: Duration,
+    /// How long to wait for a detector to connect.
+    pub accept_timeout: Duration,
+    /// A stall injected before the `n`-th event (for the coordinated-omission check).
+    pub stall: Option<(u64, Duration)>,
+    /// Called with the address listened on, once bound (port 0 picks a free one).
+    pub on_listen: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+}
+
+/// How far behind schedule the replay ran, in milliseconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lag {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// At the last event.
+    pub last: f64,
+}
+
+/// What a replay measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveReport {
+    pub format: &'static str,
+    pub dataset: String,
+    pub events_sent: u64,
+    pub events_in_files: u64,
+    /// Rows of the files not sent: each deploy's copies after the first.
+    pub repeated_deploys: u64,
+    /// Rows of the files not sent: events outside `--from`/`--until`.
+    pub outside_slice: u64,
+    /// Seconds the schedule asked for, and took.
+    pub intended_seconds: f64,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    pub lag_ms: Lag,
+    /// Why the replay stopped before the end, if it did.
+    pub stopped: Option<String>,
+    pub findings: u64,
+    pub findings_after_end: u64,
+    pub premature_findings: u64,
+    pub unparsed_lines: u64,
+    /// First-detection latency from the exposing call's intended send time (no truth: none).
+    pub latency_ms: Option<LatencyReport>,
+    pub scores: Option<LevelScores>,
+    #[serde(skip)]
+    pub histogram: Option<Histogram<u64>>,
+}
+
+impl LiveReport {
+    /// The latency histogram of every first detection, in HdrHistogram's text format.
+    pub fn hgrm(&self) -> String {
+        self.histogram.as_ref().map_or_else(String::new, hgrm)
+    }
+}
+
+/// A chunk of encoded events due at `due` µs after the start.
+struct Chunk {
+    bytes: Vec<u8>,
+    due: i64,
+    events: u64,
+}
+
+/// Merges, schedules and encodes on this (blocking) thread, sending chunks to `tx`.
+fn produce(
+    mut merged: Merged,
+    shape: Shape,
+    format: Format,
+    stall: Option<(u64, Duration)>,
+    matcher: Option<Arc<Mutex<Matcher>>>,
+    tx: mpsc::Sender<Chunk>,
+) -> Result<(), Error> {
+    let exposing: HashSet<(u64, u32, i64)> = matcher
+        .as_ref()
+        .map(|m| m.lock().expect("not poisoned").exposing_calls())
+        .unwrap_or_default();
+    let mut ipc = match format {
+        Format::Arrow => Some(
+            arrow::ipc::writer::StreamWriter::try_new(
+                Vec::new(),
+                &blastradius_schema::events_schema(),
+            )
+            .map_err(|e| Error::Wire(e.to_string()))?,
+        ),
+        Format::Json => None,
+    };
+    let mut first_ts = None;
+    let mut n = 0u64;
+    let mut pending: Vec<Event> = Vec::new();
+    let mut bytes = Vec::new();
+    let (mut chunk_start, mut chunk_due) = (0, 0);
+    let flush = |pending: &mut Vec<Event>,
+                 bytes: &mut Vec<u8>,
+                 ipc: &mut Option<arrow::ipc::writer::StreamWriter<Vec<u8>>>,
+                 due: i64|
+     -> Result<bool, Error> {
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        if let Some(w) = ipc.as_mut() {
+            w.write(&wire::batch(pending))
+                .map_err(|e| Error::Wire(e.to_string()))?;
+            bytes.append(w.get_mut());
+        }
+        let chunk = Chunk {
+            bytes: std::mem::take(bytes),
+            due,
+            events: pending.len() as u64,
+        };
+        pending.clear();
+        Ok(tx.blocking_send(chunk).is_ok())
+    };
+    while let Some(e) = merged.next_event()? {
+        if let Some((at, pause)) = stall
+            && n == at
+        {
+            std::thread::sleep(pause);
+        }
+        let first = *first_ts.get_or_insert(e.row.ts);
+        let due = shape.intended(n, e.row.ts - first);
+        if let Some(m) = &matcher {
+            m.lock().expect("not poisoned").sent(&e, due, &exposing);
+        }
+        // A chunk holds the events due within one millisecond (at most 65,536); it is sent
+        // when its last event is due, so no event goes out early, none more than 1 ms late.
+        if !pending.is_empty()
+            && (due - chunk_start >= 1000 || pending.len() >= 1 << 16)
+            && !flush(&mut pending, &mut bytes, &mut ipc, chunk_due)?
+        {
+            return Ok(()); // the writer stopped
+        }
+        if pending.is_empty() {
+            chunk_start = due;
+        }
+        chunk_due = chunk_due.max(due);
+        match format {
+            Format::Json => wire::json_line(&mut bytes, &e),
+            Format::Arrow => {}
+        }
+        pending.push(e);
+        n += 1;
+    }
+    flush(&mut pending, &mut bytes, &mut ipc, chunk_due)?;
+    if let Some(mut w) = ipc {
+        w.finish().map_err(|e| Error::Wire(e.to_string()))?;
+        let tail = std::mem::take(w.get_mut());
+        let _ = tx.blocking_send(Chunk {
+            bytes: tail,
+            due: chunk_due,
+            events: 0,
+        });
+    }
+    Ok(())
+}
+
+/// Reads findings lines from `reader` into the matcher until it closes.
+async fn collect<R: AsyncRead + Unpin>(
+    reader: R,
+    matcher: Option<Arc<Mutex<Matcher>>>,
+    start: Instant,
+    ended: Arc<std::sync::atomic::AtomicBool>,
+    garbage: Arc<std::sync::atomic::AtomicU64>,
+    findings: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut lines = BufReader::new(reader).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let received = start.elapsed().as_micros() as i64;
+        match wire::finding(&line) {
+            Ok(f) => {
+                findings.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = &matcher {
+                    m.lock().expect("not poisoned").finding(
+                        f,
+                        received,
+                        ended.load(Ordering::Relaxed),
+                    );
+                }
+            }
+            Err(_) => {
+                garbage.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Replays the dataset as `options` say; returns what was measured.
+///
+/// # Errors
+/// A dataset that cannot be read, an address that cannot be bound or reached, no detector
+/// connecting in time. A detector that disconnects, sends garbage or never answers is not an
+/// error: the report says so.
+pub fn run(mut options: Options) -> Result<LiveReport, Error> {
+    let dataset = Dataset::open(&options.dataset)?;
+    let truth = truth_of(&dataset, options.truth_key.as_deref())?;
+    let merged = Merged::open(&dataset, options.from, options.until)?;
+    let events_in_files = merged.events_in_files;
+    let skipped = merged.skipped.clone();
+    let matcher = truth
+        .as_ref()
+        .map(|t| Arc::new(Mutex::new(Matcher::new(t))));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Wire(e.to_string()))?;
+    let on_listen = options.on_listen.take();
+    let result = runtime.block_on(drive(&options, merged, matcher.clone(), on_listen));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let (sent, seconds, intended, lag, stopped, counters) = result?;
+    let (findings, garbage) = counters;
+    let (latency, scores, after_end, premature, histogram) = match &matcher {
+        Some(m) => {
+            let m = m.lock().expect("not poisoned");
+            (
+                Some(m.latency()),
+                Some(m.scores()),
+                m.after_end,
+                m.premature,
+                Some(m.all.clone()),
+            )
+        }
+        None => (None, None, 0, 0, None),
+    };
+    let ms = |v: u64| v as f64 / 1000.0;
+    Ok(LiveReport {
+        format: "blastradius-live",
+        dataset: options.dataset.display().to_string(),
+        events_sent: sent,
+        events_in_files,
+        repeated_deploys: skipped
+            .repeated_deploys
+            .load(std::sync::atomic::Ordering::Relaxed),
+        outside_slice: skipped
+            .outside_slice
+            .load(std::sync::atomic::Ordering::Relaxed),
+        intended_seconds: intended as f64 / 1e6,
+        seconds,
+        events_per_second: sent as f64 / seconds.max(1e-9),
+        lag_ms: Lag {
+            p50: ms(lag.0.value_at_quantile(0.5)),
+            p99: ms(lag.0.value_at_quantile(0.99)),
+            max: ms(lag.0.max()),
+            last: lag.1 as f64 / 1000.0,
+        },
+        stopped,
+        findings,
+        findings_after_end: after_end,
+        premature_findings: premature,
+        unparsed_lines: garbage,
+        latency_ms: latency,
+        scores,
+        histogram,
+    })
+}
+
+type Driven = (
+    u64,
+    f64,
+    i64,
+    (Histogram<u64>, i64),
+    Option<String>,
+    (u64, u64),
+);
+
+async fn accept(listener: TcpListener, timeout: Duration, what: &str) -> Result<TcpStream, Error> {
+    match tokio::time::timeout(timeout, listener.accept()).await {
+        Ok(Ok((stream, _))) => Ok(stream),
+        Ok(Err(e)) => Err(Error::Wire(format!(
+            "cannot accept the {what} connection ({e})"
+        ))),
+        Err(_) => Err(Error::Wire(format!(
+            "no detector connected for its {what} within {} s; start it with the address printed, or raise --accept-timeout",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+async fn drive(
+    options: &Options,
+    merged: Merged,
+    matcher: Option<Arc<Mutex<Matcher>>>,
+    mut on_listen: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+) -> Result<Driven, Error> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let ended = Arc::new(AtomicBool::new(false));
+    let garbage = Arc::new(AtomicU64::new(0));
+    let findings = Arc::new(AtomicU64::new(0));
+    let bind = |addr: &str| {
+        let addr = addr.to_string();
+        async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|e| Error::Wire(format!("cannot listen on {addr} ({e})")))
+        }
+    };
+    // The events' writer, and (when findings come back on the same connection) its reader.
+    let mut findings_task = None;
+    let mut writer: Box<dyn AsyncWrite + Unpin + Send> = match &options.target {
+        Target::Listen(addr) => {
+            let listener = bind(addr).await?;
+            if let (Some(f), Ok(a)) = (on_listen.take(), listener.local_addr()) {
+                f(a);
+            }
+            let stream = accept(listener, options.accept_timeout, "events").await?;
+            let _ = stream.set_nodelay(true);
+            let (r, w) = stream.into_split();
+            findings_task = Some((Box::new(r) as Box<dyn AsyncRead + Unpin + Send>, ()));
+            Box::new(w)
+        }
+        Target::Connect(addr) => {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| Error::Wire(format!("cannot connect to {addr} ({e})")))?;
+            let _ = stream.set_nodelay(true);
+            let (r, w) = stream.into_split();
+            findings_task = Some((Box::new(r) as Box<dyn AsyncRead + Unpin + Send>, ()));
+            Box::new(w)
+        }
+        Target::Stdout => Box::new(tokio::io::stdout()),
+    };
+    let start = Instant::now();
+    let mut readers = Vec::new();
+    if let Some(addr) = &options.findings {
+        let listener = bind(addr).await?;
+        if let (Some(f), Ok(a)) = (on_listen.take(), listener.local_addr()) {
+            f(a);
+        }
+        let stream = accept(listener, options.accept_timeout, "findings").await?;
+        readers.push(tokio::spawn(collect(
+            stream,
+            matcher.clone(),
+            start,
+            ended.clone(),
+            garbage.clone(),
+            findings.clone(),
+        )));
+    } else if let Some((r, ())) = findings_task.take() {
+        readers.push(tokio::spawn(collect(
+            r,
+            matcher.clone(),
+            start,
+            ended.clone(),
+            garbage.clone(),
+            findings.clone(),
+        )));
+    }
+    let (tx, mut rx) = mpsc::channel::<Chunk>(64);
+    let (shape, format, stall) = (options.shape, options.format, options.stall);
+    let producer_matcher = matcher.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        produce(merged, shape, format, stall, producer_matcher, tx)
+    });
+    let mut lag = Histogram::<u64>::new(3).expect("valid precision");
+    let (mut sent, mut last_lag, mut intended) = (0u64, 0i64, 0i64);
+    let mut stopped = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let chunk = tokio::select! {
+            c = rx.recv() => c,
+            _ = &mut ctrl_c => {
+                stopped = Some("interrupted (Ctrl-C)".to_string());
+                None
+            }
+        };
+        let Some(chunk) = chunk else { break };
+        let due = start + Duration::from_micros(chunk.due.max(0) as u64);
+        tokio::time::sleep_until(due.into()).await;
+        if let Err(e) = writer.write_all(&chunk.bytes).await {
+            stopped = Some(format!(
+                "the detector stopped reading after {sent} events ({e})"
+            ));
+            break;
+        }
+        let now = start.elapsed().as_micros() as i64;
+        last_lag = (now - chunk.due).max(0);
+        let _ = lag.record(last_lag.max(1) as u64);
+        sent += chunk.events;
+        intended = chunk.due;
+    }
+    drop(rx);
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+    let seconds = start.elapsed().as_secs_f64();
+    ended.store(true, Ordering::Relaxed);
+    producer.await.map_err(|e| Error::Wire(e.to_string()))??;
+    // Findings still on their way: wait for the detector to finish (it closes its side), at
+    // most `wait`.
+    let wait = options.wait;
+    for r in readers {
+        let _ = tokio::time::timeout(wait, r).await;
+    }
+    Ok((
+        sent,
+        seconds,
+        intended,
+        (lag, last_lag),
+        stopped,
+        (
+            findings.load(Ordering::Relaxed),
+            garbage.load(Ordering::Relaxed),
+        ),
+    ))
+}
+
+fn row_ms(name: &str, p: &crate::latency::Percentiles) -> String {
+    if p.count == 0 {
+        return format!("| {name} | 0 | – | – | – | – | – |\n");
+    }
+    format!(
+        "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+        p.count, p.p50, p.p90, p.p99, p.p999, p.max
+    )
+}
+
+impl LiveReport {
+    /// The report in words.
+    pub fn to_markdown(&self) -> String {
+        let mut md = format!(
+            "# blastradius replay of `{}`\n\n{} events sent in {:.2} s ({:.2}M events/s; the schedule asked for {:.2} s), of {} rows in the files: {} repeated deploy rows are sent once, {} rows lie outside --from/--until. Behind schedule: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} ms at the end.\n\n",
+            self.dataset,
+            self.events_sent,
+            self.seconds,
+            self.events_per_second / 1e6,
+            self.intended_seconds,
+            self.events_in_files,
+            self.repeated_deploys,
+            self.outside_slice,
+            self.lag_ms.p50,
+            self.lag_ms.p99,
+            self.lag_ms.max,
+            self.lag_ms.last
+        );
+        if let Some(why) = &self.stopped {
+            md.push_str(&format!("**Stopped early**: {why}.\n\n"));
+        }
+        md.push_str(&format!(
+            "{} findings came back ({} after the last event was sent, {} before their call was due, {} lines not understood).\n\n",
+            self.findings, self.findings_after_end, self.premature_findings, self.unparsed_lines
+        ));
+        match &self.latency_ms {
+            None => md.push_str("No truth to match findings against: latency not measured.\n"),
+            Some(l) => {
+                md.push_str("Latency of each first detection, from the intended send time of the call that made it true, in ms:\n\n| level | detections | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
+                md.push_str(&row_ms("users", &l.users));
+                md.push_str(&row_ms("exposures", &l.exposures));
+                md.push_str(&row_ms("violations", &l.violations));
+                md.push_str(&row_ms("all", &l.all));
+            }
+        }
+        if let Some(s) = &self.scores {
+            let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
+            md.push_str(&format!(
+                "\nAt the end: user F1 {}, exposure F1 {}, violation F1 {} (\"–\": not reported).\n",
+                f(s.users.f1),
+                f(s.exposures.as_ref().and_then(|e| e.f1)),
+                f(s.violations.as_ref().and_then(|v| v.f1))
+            ));
+            if s.truth_carried != s.truth_whole {
+                md.push_str(&format!(
+                    "Scored against the truth the stream carried: {} of {} users, {} of {} exposures, {} of {} violations (their calls were sent).\n",
+                    s.truth_carried.0, s.truth_whole.0, s.truth_carried.1, s.truth_whole.1, s.truth_carried.2, s.truth_whole.2
+                ));
+            }
+        }
+        md
+    }
+
+    /// The latency chart: every first detection's latency against its percentile.
+    pub fn charts(&self) -> Vec<blastradius_analyzer::chart::Chart> {
+        use blastradius_analyzer::chart::{Axis, Chart, Series};
+        let Some(h) = &self.histogram else {
+            return Vec::new();
+        };
+        if h.is_empty() {
+            return Vec::new();
+        }
+        let points: Vec<(f64, f64)> = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999]
+            .iter()
+            .map(|&q| (1.0 / (1.0 - q), h.value_at_quantile(q) as f64 / 1000.0))
+            .collect();
+        vec![Chart {
+            title: "Detection latency by percentile".into(),
+            x_label: "1/(1-percentile): 2 = p50, 100 = p99, 1000 = p99.9 (log scale)".into(),
+            y_label: "ms from the call's intended send time".into(),
+            x: Axis::Log,
+            series: vec![Series::new("first detections", points)],
+            ..Chart::default()
+        }]
+    }
+
+    /// Writes report.json, report.md, latency.hgrm and live.html under `out` (staged).
+    ///
+    /// # Errors
+    /// An output that may not be written.
+    pub fn write(
+        &self,
+        out: &std::path::Path,
+        force: bool,
+        input: &std::path::Path,
+    ) -> Result<(), Error> {
+        use blastradius_safefs::{Kind, Stage};
+        let stage = Stage::begin(out, Kind::Output("replay"), force, "--out", &[input])?;
+        let json = serde_json::to_string_pretty(self).expect("serializes") + "\n";
+        let md = self.to_markdown();
+        let html = blastradius_analyzer::chart::page(
+            &format!("blastradius replay of {}", self.dataset),
+            &format!("<pre>{}</pre>", blastradius_analyzer::chart::escape(&md)),
+            &[],
+            &self.charts(),
+        );
+        for (name, text) in [
+            ("report.json", json),
+            ("report.md", md),
+            ("latency.hgrm", self.hgrm()),
+            ("live.html", html),
+        ] {
+            std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
+                path: out.join(name),
+                message: format!("cannot write ({e})"),
+            })?;
+        }
+        stage.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! What goes over the wire: events as JSON lines or as an Arrow IPC stream, and findings
+//! coming back as JSON lines. Plain functions over byte buffers, tested without a socket.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, DictionaryArray, Int8Array, PrimitiveArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::datatypes::{ArrowPrimitiveType, SchemaRef, UInt16Type, UInt32Type, UInt64Type};
+use blastradius_schema::{Action, Kind, Scope, Surface, events_schema};
+use serde::Deserialize;
+
+use crate::source::Event;
+
+/// The encodings `--format` offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line, the schema's column names; columns that do not apply to
+    /// the event's kind are left out; `ts` in microseconds since the epoch (UTC).
+    Json,
+    /// An Arrow IPC stream of record batches of the events schema (enum columns as
+    /// dictionaries of every value), as `pyarrow.ipc.open_stream` reads it.
+    Arrow,
+}
+
+impl Format {
+    /// Parses `--format`.
+    ///
+    /// # Errors
+    /// A message listing the formats.
+    pub fn parse(text: &str) -> Result<Format, String> {
+        match text {
+            "json" => Ok(Format::Json),
+            "arrow" => Ok(Format::Arrow),
+            _ => Err(format!("--format {text}: use json or arrow")),
+        }
+    }
+}
+
+/// Appends `e` as one JSON line.
+pub fn json_line(out: &mut Vec<u8>, e: &Event) {
+    let r = &e.row;
+    let c = r.kind.columns();
+    let _ = write!(
+        out,
+        "{{\"event_id\":{},\"ts\":{},\"kind\":\"{}\"",
+        r.event_id,
+        r.ts,
+        r.kind.as_str()
+    );
+    if c.user_id {
+        let _ = write!(out, ",\"user_id\":{}", r.user_id);
+    }
+    if c.app_id {
+        let _ = write!(out, ",\"app_id\":{}", r.app_id);
+    }
+    if c.photo_id {
+        let _ = write!(out, ",\"photo_id\":{}", r.photo_id);
+    }
+    if c.surface {
+        let _ = write!(out, ",\"surface\":\"{}\"", r.surface.as_str());
+    }
+    if c.scope {
+        let _ = write!(out, ",\"scope\":\"{}\"", r.scope.as_str());
+    }
+    if c.action {
+        let _ = write!(out, ",\"action\":\"{}\"", r.action.as_str());
+    }
+    if c.status {
+        let _ = write!(out, ",\"status\":{}", r.status);
+    }
+    if c.paging {
+        let _ = write!(
+            out,
+            ",\"page\":{},\"page_size\":{},\"items_returned\":{}",
+            r.page, r.page_size, e.items_returned
+        );
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn mask(events: &[Event], applies: fn(&blastradius_schema::Columns) -> bool) -> Option<NullBuffer> {
+    let b = BooleanBuffer::collect_bool(events.len(), |i| applies(&events[i].row.kind.columns()));
+    Some(NullBuffer::new(b)).filter(|n| n.null_count() > 0)
+}
+
+fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, nulls: Option<NullBuffer>) -> ArrayRef {
+    Arc::new(PrimitiveArray::<T>::new(values.into(), nulls))
+}
+
+fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>) -> ArrayRef {
+    let keys = Int8Array::new(keys.into(), nulls);
+    Arc::new(
+        DictionaryArray::try_new(keys, Arc::new(StringArray::from(names)))
+            .expect("keys index names"),
+    )
+}
+
+/// The events as one record batch of the events schema.
+pub fn batch(events: &[Event]) -> RecordBatch {
+    let schema: SchemaRef = events_schema();
+    let v64 = |f: fn(&Event) -> u64| events.iter().map(f).collect::<Vec<u64>>();
+    let v32 = |f: fn(&Event) -> u32| events.iter().map(f).collect::<Vec<u32>>();
+    let keys = |f: fn(&Event) -> i8| events.iter().map(f).collect::<Vec<i8>>();
+    let paging = mask(events, |c| c.paging);
+    let columns: Vec<ArrayRef> = vec![
+        primitive::<UInt64Type>(v64(|e| e.row.event_id), None),
+        Arc::new(
+            TimestampMicrosecondArray::from(events.iter().map(|e| e.row.ts).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        dictionary(
+            Kind::ALL.iter().map(|k| k.as_str()).collect(),
+            keys(|e| e.row.kind as i8),
+            None,
+        ),
+        primitive::<UInt64Type>(v64(|e| e.row.user_id), mask(events, |c| c.user_id)),
+        primitive::<UInt32Type>(v32(|e| e.row.app_id), mask(events, |c| c.app_id)),
+        primitive::<UInt64Type>(v64(|e| e.row.photo_id), mask(events, |c| c.photo_id)),
+        dictionary(
+            Surface::ALL.iter().map(|k| k.as_str()).collect(),
+            keys(|e| e.row.surface as i8),
+            mask(events, |c| c.surface),
+        ),
+        dictionary(
+            Scope::ALL.iter().map(|k| k.as_str()).collect(),
+            keys(|e| e.row.scope as i8),
+            mask(events, |c| c.scope),
+        ),
+        dictionary(
+            Action::ALL.iter().map(|k| k.as_str()).collect(),
+            keys(|e| e.row.action as i8),
+            mask(events, |c| c.action),
+        ),
+        primitive::<UInt16Type>(
+            events.iter().map(|e| e.row.status).collect(),
+            mask(events, |c| c.status),
+        ),
+        primitive::<UInt32Type>(v32(|e| e.row.page), paging.clone()),
+        primitive::<UInt32Type>(v32(|e| e.row.page_size), paging.clone()),
+        primitive::<UInt32Type>(v32(|e| e.items_returned), paging),
+    ];
+    RecordBatch::try_new(schema, columns).expect("columns match the events schema")
+}
+
+/// A finding a detector reports back, one JSON object per line: an exposure
+/// (`user_id`, `app_id`, `photo_id`), an affected user (`user_id` alone), or a message
+/// violation (`event_id`). Other keys are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finding {
+    Exposure {
+        app_id: u32,
+        user_id: u64,
+        photo_id: u64,
+    },
+    User {
+        user_id: u64,
+    },
+    Violation {
+        event_id: u64,
+    },
+}
+
+#[derive(Deserialize)]
+struct Line {
+    user_id: Option<u64>,
+    app_id: Option<u32>,
+    photo_id: Option<u64>,
+    event_id: Option<u64>,
+}
+
+/// Parses one line of findings.
+///
+/// # Errors
+/// A short reason when the line is not one of the three shapes.
+pub fn finding(line: &str) -> Result<Finding, String> {
+    let l: Line =
+        serde_json::from_str(line.trim()).map_err(|e| format!("not a JSON finding ({e})"))?;
+    match (l.user_id, l.app_id, l.photo_id, l.event_id) {
+        (Some(user_id), Some(app_id), Some(photo_id), _) => Ok(Finding::Exposure {
+            app_id,
+            user_id,
+            photo_id,
+        }),
+        (_, _, _, Some(event_id)) => Ok(Finding::Violation { event_id }),
+        (Some(user_id), _, _, _) => Ok(Finding::User { user_id }),
+        _ => Err("neither user_id nor event_id".into()),
+    }
+}
+
+/// A finding as the JSON line a detector sends.
+pub fn finding_line(f: &Finding) -> String {
+    match f {
+        Finding::Exposure {
+            app_id,
+            user_id,
+            photo_id,
+        } => format!("{{\"user_id\":{user_id},\"app_id\":{app_id},\"photo_id\":{photo_id}}}\n"),
+        Finding::User { user_id } => format!("{{\"user_id\":{user_id}}}\n"),
+        Finding::Violation { event_id } => format!("{{\"event_id\":{event_id}}}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blastradius_analyzer::detect::Row;
+
+    fn call() -> Event {
+        Event {
+            row: Row {
+                event_id: 77,
+                ts: 1_536_796_800_000_000,
+                kind: Kind::PhotoApiCall,
+                user_id: 5,
+                app_id: 12,
+                photo_id: 0,
+                surface: Surface::Timeline,
+                scope: Scope::UserPhotos,
+                action: Action::Read,
+                status: 200,
+                page: 1,
+                page_size: 25,
+            },
+            items_returned: 25,
+        }
+    }
+
+    #[test]
+    fn a_json_line_holds_the_columns_that_apply() {
+        let mut out = Vec::new();
+        json_line(&mut out, &call());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["kind"], "photo_api_call");
+        assert_eq!(v["page"], 1);
+        assert!(v.get("photo_id").is_none() && v.get("surface").is_none());
+        assert!(out.ends_with(b"}\n"));
+    }
+
+    #[test]
+    fn findings_parse_and_print_back() {
+        for f in [
+            Finding::Exposure {
+                app_id: 1,
+                user_id: 2,
+                photo_id: 3,
+            },
+            Finding::User { user_id: 9 },
+            Finding::Violation { event_id: 4 },
+        ] {
+            assert_eq!(finding(&finding_line(&f)).unwrap(), f);
+        }
+        assert!(finding("hello").is_err());
+        assert!(finding("{\"app_id\": 3}").is_err());
+    }
+
+    #[test]
+    fn a_batch_has_nulls_where_columns_do_not_apply() {
+        let b = batch(&[call()]);
+        assert_eq!(b.num_rows(), 1);
+        assert!(b.column_by_name("photo_id").unwrap().is_null(0));
+        assert!(!b.column_by_name("page").unwrap().is_null(0));
+    }
+}

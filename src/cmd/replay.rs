@@ -1,0 +1,232 @@
+//! `blastradius replay` and `blastradius detect --follow`: the log as a live stream.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use blastradius_live::replay::{Options, Target, run};
+use blastradius_live::schedule::Shape;
+use blastradius_live::wire::Format;
+
+use super::util::{Stdout, whole};
+
+/// Stream a dataset's log, merged in log order, to a detector at a chosen rate, take its
+/// findings back, and measure detection latency from the intended send time of each exposing
+/// call (so a replayer that falls behind cannot hide the delay).
+///
+/// The detector connects to --listen (default), is connected to with --connect, or reads
+/// standard output (--stdout, findings then to --findings). It sends findings back as JSON
+/// lines: {"user_id":U,"app_id":A,"photo_id":P} (an exposure), {"user_id":U} (an affected
+/// user) or {"event_id":E} (a message violation). Writes report.json, report.md,
+/// latency.hgrm and live.html under --out.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The dataset to replay.
+    pub dataset: PathBuf,
+    /// Wait for a detector to connect here. The stream carries every user's activity: the
+    /// default is loopback, and a wider address is warned about.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["connect", "stdout"])]
+    pub listen: Option<String>,
+    /// Connect to a detector listening here instead.
+    #[arg(long, value_name = "ADDR", conflicts_with = "stdout")]
+    pub connect: Option<String>,
+    /// Write the stream to standard output (findings then come to --findings).
+    #[arg(long)]
+    pub stdout: bool,
+    /// Listen here for the detector's findings, on a connection of their own.
+    #[arg(long, value_name = "ADDR")]
+    pub findings: Option<String>,
+    /// json (one object per line; readable by anything) or arrow (an Arrow IPC stream of
+    /// record batches; pyarrow.ipc.open_stream reads it; several times faster).
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Events per second (with --shape).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// constant, ramp:FROM:TO:DURATION (events/s, then a duration like 30s) or
+    /// burst:PEAK:EVERY:LENGTH (bursts at PEAK events/s for LENGTH every EVERY, else --rate).
+    #[arg(long, default_value = "constant")]
+    pub shape: String,
+    /// Replay at log time sped up by this factor instead of a rate (1000: a day in 86 s).
+    #[arg(long, value_name = "X")]
+    pub speedup: Option<f64>,
+    /// Replay only events at or after this UTC time (the deploys always go).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Replay only events before this UTC time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// The answer key, for a blind dataset.
+    #[arg(long, value_name = "KEY")]
+    pub truth: Option<PathBuf>,
+    /// Seconds to wait for findings after the last event.
+    #[arg(long, default_value_t = 10, value_parser = whole::<u64>)]
+    pub wait: u64,
+    /// Seconds to wait for a detector to connect.
+    #[arg(long, default_value_t = 60, value_parser = whole::<u64>)]
+    pub accept_timeout: u64,
+    /// Pause the replayer before event N for DURATION (N:DURATION), to see that a stall
+    /// shows in the latency (the coordinated-omission check).
+    #[arg(long, value_name = "N:DURATION")]
+    pub inject_stall: Option<String>,
+    /// Output folder. Default: data/generated/live/<dataset folder name>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an earlier replay report at --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn utc(flag: &str, text: &Option<String>) -> Result<Option<i64>> {
+    text.as_deref()
+        .map(|t| blastradius_schema::time::parse_utc(t).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+        .transpose()
+}
+
+/// Warns when `addr` is not a loopback address.
+fn warn_if_wide(addr: &str) {
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        eprintln!(
+            "warning: listening on {addr}, beyond this machine: the stream carries every user's activity"
+        );
+    }
+}
+
+pub fn run_replay(args: Args) -> Result<()> {
+    let format = Format::parse(&args.format).map_err(anyhow::Error::msg)?;
+    let shape = Shape::parse(args.rate, &args.shape, args.speedup).map_err(anyhow::Error::msg)?;
+    let stall = match &args.inject_stall {
+        None => None,
+        Some(text) => {
+            let Some((n, d)) = text.split_once(':') else {
+                bail!("--inject-stall {text}: expected N:DURATION, e.g. 100000:1s");
+            };
+            let n: u64 = whole(n).map_err(|e| anyhow::anyhow!("--inject-stall {text}: N {e}"))?;
+            let us = blastradius_live::schedule::parse_duration(d)
+                .map_err(|e| anyhow::anyhow!("--inject-stall: {e}"))?;
+            Some((n, Duration::from_micros(us as u64)))
+        }
+    };
+    let target = match (&args.listen, &args.connect, args.stdout) {
+        (_, Some(a), _) => Target::Connect(a.clone()),
+        (_, _, true) => Target::Stdout,
+        (Some(a), _, _) => Target::Listen(a.clone()),
+        (None, None, false) => Target::Listen("127.0.0.1:7070".into()),
+    };
+    if args.stdout && args.findings.is_none() {
+        eprintln!(
+            "note: --stdout without --findings: no findings come back, so no latency is measured"
+        );
+    }
+    if let Target::Listen(a) = &target {
+        warn_if_wide(a);
+    }
+    if let Some(a) = &args.findings {
+        warn_if_wide(a);
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .dataset
+            .file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from("data/generated/live").join(name)
+    });
+    blastradius_safefs::check(
+        &out,
+        blastradius_safefs::Kind::Output("replay"),
+        args.force,
+        "--out",
+        &[&args.dataset],
+    )?;
+    let options = Options {
+        dataset: args.dataset.clone(),
+        target,
+        findings: args.findings.clone(),
+        format,
+        shape,
+        from: utc("--from", &args.from)?,
+        until: utc("--until", &args.until)?,
+        truth_key: args.truth.clone(),
+        wait: Duration::from_secs(args.wait),
+        accept_timeout: Duration::from_secs(args.accept_timeout.max(1)),
+        stall,
+        on_listen: Some(Box::new(|a| {
+            eprintln!(
+                "listening on {a}: connect a detector, e.g. `blastradius detect --follow {a}`"
+            )
+        })),
+    };
+    let report = run(options)?;
+    report.write(&out, args.force, &args.dataset)?;
+    // The stream may be standard output: the summary goes to standard error then.
+    let summary = report.to_markdown();
+    if args.stdout {
+        eprint!("{summary}");
+    } else {
+        let mut o = Stdout::default();
+        write!(o, "{summary}")?;
+        writeln!(o, "report      {}", out.join("report.md").display())?;
+    }
+    Ok(())
+}
+
+/// Run a built-in detector on a live stream.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Connect to a replayer (`blastradius replay --listen ADDR`) and follow its stream,
+    /// running the detector one event at a time (the batch detector's own state and rule)
+    /// and sending each finding back at once.
+    #[arg(long, value_name = "ADDR")]
+    pub follow: String,
+    /// The detector: exact (every user's full state) or streaming (bounded state: see
+    /// --memory-limit and --users).
+    #[arg(long, default_value = "exact")]
+    pub detector: String,
+    /// The streaming detector's whole state budget, in bytes. A stream has one state, not
+    /// one per shard: the default is what the batch run gives the default dataset
+    /// (8 shards of 64 MiB).
+    #[arg(long, default_value_t = 8 * blastradius_analyzer::streaming::DEFAULT_LIMIT, value_parser = super::util::whole::<u64>)]
+    pub memory_limit: u64,
+    /// How many users the streaming detector plans its budget for (photos kept per user
+    /// follow from it); users past the budget are not tracked. Give the dataset's count.
+    #[arg(long, default_value_t = 1_000_000, value_parser = super::util::whole::<u64>)]
+    pub users: u64,
+    /// Read the stream and throw it away, detecting nothing: to measure the replayer alone.
+    #[arg(long)]
+    pub discard: bool,
+}
+
+pub fn run_detect(args: DetectArgs) -> Result<()> {
+    if args.discard {
+        let seen = blastradius_live::follow::discard(&args.follow)?;
+        eprintln!("discarded   {} bytes", seen.events);
+        return Ok(());
+    }
+    let detector = blastradius_live::follow::Live::new(
+        &args.detector,
+        super::analyze::memory_limit(args.memory_limit)?,
+        args.users.max(1),
+    )
+    .map_err(|e| anyhow::anyhow!("--detector {e}"))?;
+    let seen = blastradius_live::follow::follow(&args.follow, detector)?;
+    eprintln!(
+        "followed    {} events, {} findings sent, {} users tracked",
+        seen.events, seen.findings, seen.users_tracked
+    );
+    if seen.events_untracked > 0 {
+        eprintln!(
+            "untracked   {} events of users past the streaming budget (raise --memory-limit or give --users)",
+            seen.events_untracked
+        );
+    }
+    Ok(())
+}

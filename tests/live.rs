@@ -1,0 +1,425 @@
+//! Issue 10: live replay. The stream is the log, row for row; latency runs from intended
+//! send times (an instant detector shows a few ms, a 200 ms one about 200 ms, a stalled
+//! replayer its stall); detectors that leave, babble or stay silent get a report, not a hang.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn dataset() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("live-{}", std::process::id()))
+            .join("d");
+        generate_into(&d, "12000", "51", "messaging-partners");
+        d
+    })
+    .clone()
+}
+
+/// Starts `replay` listening on a free port; returns the child and the address it printed.
+fn replay(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .arg("replay")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("replay ended before listening");
+        }
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let addr = rest.split(':').take(2).collect::<Vec<_>>().join(":");
+            let addr = addr
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches(':')
+                .to_string();
+            // Keep draining stderr so the child never blocks on it.
+            std::thread::spawn(move || {
+                let mut rest = String::new();
+                let _ = err.read_to_string(&mut rest);
+            });
+            return (child, addr);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("replay did not listen");
+}
+
+fn finish(mut child: Child) -> std::process::ExitStatus {
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < until, "replay hangs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_json_stream_is_the_log_row_for_row() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args([
+            "replay",
+            path_arg(&data),
+            "--stdout",
+            "--rate",
+            "1e9",
+            "--wait",
+            "0",
+        ])
+        .args(["--out", path_arg(&tmp.path().join("r"))])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let streamed: Vec<serde_json::Value> = o
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    // The log read independently: every shard, deploys once, ordered by (ts, event_id).
+    use arrow::array::{Array, AsArray};
+    type Logged = (i64, u64, String, Option<u64>, Option<u64>);
+    let mut log: Vec<Logged> = Vec::new();
+    let mut deploys = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(data.join("events")).unwrap() {
+        let f = std::fs::File::open(e.unwrap().path()).unwrap();
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let b = b.unwrap();
+            let ts = b
+                .column_by_name("ts")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let id = b
+                .column_by_name("event_id")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::UInt64Type>();
+            let user = b
+                .column_by_name("user_id")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::UInt64Type>();
+            let photo = b
+                .column_by_name("photo_id")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::UInt64Type>();
+            let kind = arrow::compute::cast(
+                b.column_by_name("kind").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let kind = kind.as_string::<i32>();
+            for i in 0..b.num_rows() {
+                if kind.value(i).starts_with("bug_") && !deploys.insert(id.value(i)) {
+                    continue;
+                }
+                log.push((
+                    ts.value(i),
+                    id.value(i),
+                    kind.value(i).to_string(),
+                    user.is_valid(i).then(|| user.value(i)),
+                    photo.is_valid(i).then(|| photo.value(i)),
+                ));
+            }
+        }
+    }
+    log.sort_by_key(|r| (r.0, r.1));
+    assert_eq!(streamed.len(), log.len());
+    for (k, (s, l)) in streamed.iter().zip(&log).enumerate() {
+        assert_eq!(s["ts"], l.0, "row {k}");
+        assert_eq!(s["event_id"], l.1, "row {k}");
+        assert_eq!(s["kind"], l.2.as_str(), "row {k}");
+        assert_eq!(s["user_id"].as_u64(), l.3, "row {k}");
+        assert_eq!(s["photo_id"].as_u64(), l.4, "row {k}");
+    }
+}
+
+/// A detector that answers each finding of the incremental exact `delay` after finding it.
+fn delayed_detector(addr: String, delay: Duration) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let stream = TcpStream::connect(&addr).unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
+        let sender = std::thread::spawn(move || {
+            for (at, line) in rx {
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let _ = out.write_all(line.as_bytes());
+            }
+            let _ = out.shutdown(std::net::Shutdown::Write);
+        });
+        let mut exact = blastradius_analyzer::exact::Incremental::new();
+        for line in BufReader::new(stream).lines() {
+            let row = blastradius_live::follow::json_row(&line.unwrap()).unwrap();
+            let (exposures, violations) = exact.push(&row);
+            for e in exposures {
+                let f = format!(
+                    "{{\"user_id\":{},\"app_id\":{},\"photo_id\":{}}}\n",
+                    e.user_id, e.app_id, e.photo_id
+                );
+                tx.send((Instant::now() + delay, f)).unwrap();
+            }
+            for v in violations {
+                tx.send((
+                    Instant::now() + delay,
+                    format!("{{\"event_id\":{}}}\n", v.event_id),
+                ))
+                .unwrap();
+            }
+        }
+        drop(tx);
+        sender.join().unwrap();
+    })
+}
+
+fn live_report(out: &Path) -> serde_json::Value {
+    read_json(&out.join("report.json"))
+}
+
+#[test]
+fn latency_is_measured_from_the_intended_send_time() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    // An instant detector: a few ms.
+    let out = tmp.path().join("instant");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "40000",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "10",
+    ]);
+    let d = delayed_detector(addr, Duration::ZERO);
+    assert!(finish(child).success());
+    d.join().unwrap();
+    let r = live_report(&out);
+    let p99 = r["latency_ms"]["all"]["p99"].as_f64().unwrap();
+    assert!(p99 < 25.0, "instant detector: p99 {p99} ms");
+    assert_eq!(r["scores"]["users"]["f1"], 1.0, "{r}");
+    assert_eq!(r["scores"]["violations"]["f1"], 1.0, "{r}");
+    // A detector 200 ms slow: about 200 ms.
+    let out = tmp.path().join("slow");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "40000",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "10",
+    ]);
+    let d = delayed_detector(addr, Duration::from_millis(200));
+    assert!(finish(child).success());
+    d.join().unwrap();
+    let l = &live_report(&out)["latency_ms"]["all"];
+    let (p50, p99) = (l["p50"].as_f64().unwrap(), l["p99"].as_f64().unwrap());
+    assert!((195.0..260.0).contains(&p50), "200 ms detector: p50 {p50}");
+    assert!(p99 < 300.0, "200 ms detector: p99 {p99}");
+    // An instant detector behind a replayer that stalls for a second inside the period (the
+    // log's first events are its history, where nothing can be found): the stall shows (no
+    // coordinated omission).
+    let out = tmp.path().join("stall");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "40000",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "10",
+        "--inject-stall",
+        "200000:1s",
+    ]);
+    let d = delayed_detector(addr, Duration::ZERO);
+    assert!(finish(child).success());
+    d.join().unwrap();
+    let r = live_report(&out);
+    let max = r["latency_ms"]["all"]["max"].as_f64().unwrap();
+    assert!(max > 900.0, "a 1 s stall shows: max {max} ms");
+    assert!(r["lag_ms"]["max"].as_f64().unwrap() > 900.0);
+    let hgrm = std::fs::read_to_string(out.join("latency.hgrm")).unwrap();
+    assert!(hgrm.starts_with("       Value     Percentile"));
+}
+
+#[test]
+fn a_detector_that_leaves_babbles_or_stays_silent_gets_a_report() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    // Leaves after a few lines.
+    let out = tmp.path().join("leaves");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "100000",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "1",
+    ]);
+    {
+        let stream = TcpStream::connect(&addr).unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        for _ in 0..100 {
+            lines.next();
+        }
+    }
+    assert!(finish(child).success());
+    let r = live_report(&out);
+    assert!(
+        r["stopped"].as_str().unwrap().contains("stopped reading"),
+        "{r}"
+    );
+    // Babbles.
+    let out = tmp.path().join("babbles");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "1e9",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "5",
+    ]);
+    {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(b"hello\nnot json at all\n{\"app_id\": 1}\n")
+            .unwrap();
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    }
+    assert!(finish(child).success());
+    assert_eq!(live_report(&out)["unparsed_lines"], 3);
+    // Stays silent: nothing found, recall 0, no hang.
+    let out = tmp.path().join("silent");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "1e9",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "1",
+    ]);
+    let reader = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+        std::thread::sleep(Duration::from_secs(3)); // never closes its side in time
+    });
+    assert!(finish(child).success());
+    let r = live_report(&out);
+    assert_eq!(r["findings"], 0);
+    assert_eq!(r["scores"]["users"]["recall"], 0.0, "{r}");
+    reader.join().unwrap();
+}
+
+#[test]
+fn replay_stops_cleanly_on_a_closed_pipe_and_on_ctrl_c() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pipe");
+    let script = format!(
+        "'{}' replay '{}' --stdout --rate 1e9 --wait 0 --out '{}' | head -c 1000 >/dev/null",
+        env!("CARGO_BIN_EXE_blastradius"),
+        data.display(),
+        out.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert_ok(&o);
+    assert!(live_report(&out)["stopped"].is_string());
+    // Ctrl-C while a slow reader holds the stream.
+    let out = tmp.path().join("interrupted");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "2000",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "1",
+    ]);
+    let reader = std::thread::spawn(move || {
+        let stream = TcpStream::connect(&addr).unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        while let Some(Ok(_)) = lines.next() {}
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(finish(child).success());
+    let r = live_report(&out);
+    assert!(
+        r["stopped"].as_str().unwrap().contains("interrupted"),
+        "{r}"
+    );
+    reader.join().unwrap();
+}
+
+#[test]
+fn bench_live_rates_the_incremental_detectors_and_keeps_the_run() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("live");
+    let o = blastradius(&[
+        "bench",
+        "live",
+        path_arg(&data),
+        "--start",
+        "100000",
+        "--max",
+        "200000",
+        "--steps",
+        "0",
+        "--out",
+        path_arg(&out),
+    ]);
+    assert_ok(&o);
+    let r = read_json(&out.join("live.json"));
+    for (i, name) in ["exact (incremental)", "streaming (incremental)"]
+        .iter()
+        .enumerate()
+    {
+        let rating = &r["ratings"][i];
+        assert_eq!(rating["detector"], *name);
+        assert!(rating["rating"].as_f64().unwrap() >= 100_000.0, "{rating}");
+    }
+    for row in r["replayer_alone"].as_array().unwrap() {
+        assert!(
+            row["events_per_second"].as_f64().unwrap() > 100_000.0,
+            "{row}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(out.join("live.md"))
+            .unwrap()
+            .contains("| exact (incremental) | arrow |")
+    );
+}
