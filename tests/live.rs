@@ -403,7 +403,7 @@ fn bench_live_rates_the_incremental_detectors_and_keeps_the_run() {
     ]);
     assert_ok(&o);
     let r = read_json(&out.join("live.json"));
-    for (i, name) in ["exact (incremental)", "streaming (incremental)"]
+    for (i, name) in ["exact (incremental)", "streaming (incremental, 512 MiB)"]
         .iter()
         .enumerate()
     {

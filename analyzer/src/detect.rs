@@ -71,6 +71,72 @@ impl Row {
     }
 }
 
+/// Slots by user id for detectors fed one event at a time, where the users are not known
+/// in advance: a table indexed by id while ids stay dense (as the simulator's do: one
+/// lookup, 4 bytes a user, small enough to stay cached), a map for ids far above the rest.
+#[derive(Debug, Default)]
+pub struct Slots {
+    /// Slot + 1 by user id (0: none), for ids below the table's length.
+    dense: Vec<u32>,
+    sparse: HashMap<u64, u32>,
+    len: usize,
+}
+
+impl Slots {
+    /// The slot of `user`, if it has one.
+    #[inline]
+    pub fn get(&self, user: u64) -> Option<usize> {
+        match usize::try_from(user).ok().and_then(|k| self.dense.get(k)) {
+            Some(&s) if s != 0 => Some(s as usize - 1),
+            _ => self.sparse.get(&user).map(|&s| s as usize),
+        }
+    }
+
+    /// The slot of `user`, given the next free one when new.
+    pub fn insert(&mut self, user: u64) -> usize {
+        if let Some(s) = self.get(user) {
+            return s;
+        }
+        let slot = self.len;
+        self.len += 1;
+        // The table grows while it stays within 8 entries (32 bytes) per user.
+        let k = usize::try_from(user).unwrap_or(usize::MAX);
+        let limit = 8 * (self.len + (1 << 16));
+        if k < self.dense.len() || k < limit {
+            if k >= self.dense.len() {
+                let len = (k + 1).max(self.dense.len() * 2).min(limit);
+                self.dense.resize(len, 0);
+            }
+            self.dense[k] = slot as u32 + 1;
+        } else {
+            self.sparse.insert(user, slot as u32);
+        }
+        slot
+    }
+
+    /// Users with a slot.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Asks the CPU to start loading the cache line at `p`; a hint only, never a read.
+#[inline]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that reads nothing and cannot fault, whatever the
+    // address; SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// What a detector found in one shard.
 #[derive(Debug, Default)]
 pub struct Partial {

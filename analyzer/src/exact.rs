@@ -3,8 +3,8 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Unresolved, UserGrants,
-    Violation, add_unresolved, bug_active, bug_window_of, merge_exposures,
+    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Slots, Unresolved,
+    UserGrants, Violation, add_unresolved, bug_active, bug_window_of, merge_exposures, prefetch,
 };
 use crate::log::ShardLog;
 
@@ -340,9 +340,15 @@ impl Detector for Exact {
 /// `exact` fed one event at a time, as a live stream delivers them: the same per-user state
 /// and the same [`replay_row`] as the batch replay. A stream does not say in advance who will
 /// call, so every user's state is kept (about 500 bytes a user with the default scenario).
+///
+/// Users are found through a table indexed by id while ids stay dense (as the simulator's
+/// do), else through a map; the states themselves sit in one vector. With a million users
+/// the states outgrow the caches and each event waits on memory: [`Incremental::prefetch`]
+/// lets a caller that holds a batch ask for a user's state a few events ahead.
 #[derive(Default)]
 pub struct Incremental {
-    users: std::collections::HashMap<u64, UserState>,
+    slots: Slots,
+    states: Vec<UserState>,
     deploys: Vec<(i64, u64, bool)>,
     part: Partial,
     last: Option<(i64, u64)>,
@@ -351,6 +357,19 @@ pub struct Incremental {
 impl Incremental {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A hint that `user`'s event comes soon: starts loading that user's state (and, when
+    /// the state is already cached, the user's photos) into the cache. Does nothing else.
+    #[inline]
+    pub fn prefetch(&self, user: u64, photos_too: bool) {
+        if let Some(s) = self.slots.get(user) {
+            let state = &self.states[s];
+            prefetch(state);
+            if photos_too {
+                prefetch(state.album.photos.as_ptr());
+            }
+        }
     }
 
     /// Applies `row` (events must come in log order); returns the exposures and violations
@@ -367,8 +386,14 @@ impl Incremental {
                 .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
             return (Vec::new(), Vec::new());
         }
-        let state = self.users.entry(row.user_id).or_default();
-        replay_row(row, &self.deploys, state, &mut self.part);
+        let slot = self.slots.insert(row.user_id);
+        if slot == self.states.len() {
+            self.states.push(UserState::default());
+        }
+        replay_row(row, &self.deploys, &mut self.states[slot], &mut self.part);
+        if self.part.exposures.is_empty() && self.part.violations.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
         (
             std::mem::take(&mut self.part.exposures),
             std::mem::take(&mut self.part.violations),
@@ -377,7 +402,7 @@ impl Incremental {
 
     /// Users whose state is kept.
     pub fn users(&self) -> usize {
-        self.users.len()
+        self.states.len()
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Contender {
 pub struct Attempt {
     pub rate: f64,
     pub passed: bool,
+    /// The failure was one of speed (behind schedule, or late findings): a lower rate may
+    /// pass. A detector that crashed or found too little while keeping up would fail at any
+    /// rate, and the search stops there.
+    pub slow: bool,
     pub why: String,
     pub seconds: f64,
     pub lag_max_ms: f64,
@@ -125,7 +129,9 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
         why.push(s.clone());
     }
     let allowed = MAX_FINAL_LAG_MS + MAX_FINAL_LAG_SHARE * r.intended_seconds * 1000.0;
+    let mut slow = false;
     if r.lag_ms.last > allowed {
+        slow = true;
         why.push(format!(
             "fell {:.0} ms behind a {:.2} s schedule",
             r.lag_ms.last, r.intended_seconds
@@ -133,7 +139,10 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
     }
     match p99 {
         Some(p) if p <= MAX_P99_MS => {}
-        Some(p) => why.push(format!("p99 latency {p:.0} ms")),
+        Some(p) => {
+            slow = true;
+            why.push(format!("p99 latency {p:.0} ms"))
+        }
         None => why.push("no latency measured".into()),
     }
     match f1 {
@@ -144,6 +153,7 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
     Attempt {
         rate,
         passed: why.is_empty(),
+        slow: slow && r.stopped.is_none(),
         why: why.join("; "),
         seconds: r.seconds,
         lag_max_ms: r.lag_ms.max,
@@ -152,8 +162,10 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
     }
 }
 
-/// Rates `contender`: doubles from `start` until an attempt fails (or `max` passes), then
-/// bisects `steps` times between the last pass and the first failure.
+/// Rates `contender`: from `start` the rate doubles while attempts pass (up to `max`) or
+/// halves while they fail for being too slow (down to `start / 64`), then `steps`
+/// bisections narrow the rating between the highest pass and the lowest failure. A failure
+/// that is not about speed (a crash, too little found) ends the search: rating 0.
 ///
 /// # Errors
 /// As [`attempt`].
@@ -165,49 +177,73 @@ pub fn rate(
     steps: u32,
     mut progress: impl FnMut(&Attempt),
 ) -> Result<Rating, Error> {
-    let mut attempts = Vec::new();
-    let (mut good, mut bad) = (0.0f64, None::<f64>);
-    let mut r = start;
-    while r <= max {
+    let (rating, attempts) = search(start, max, steps, |r| {
         let a = attempt(dataset, contender, r)?;
         progress(&a);
-        let passed = a.passed;
-        attempts.push(a);
-        if passed {
-            good = r;
-            r *= 2.0;
-        } else {
-            bad = Some(r);
-            break;
-        }
-    }
-    if let Some(mut hi) = bad {
-        let mut lo = good;
-        for _ in 0..steps {
-            if lo == 0.0 {
-                break;
-            }
-            let mid = ((lo + hi) / 2.0).round();
-            let a = attempt(dataset, contender, mid)?;
-            progress(&a);
-            if a.passed {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-            attempts.push(a);
-        }
-        good = lo;
-    }
+        Ok(a)
+    })?;
     Ok(Rating {
         detector: contender.name.clone(),
         format: match contender.format {
             Format::Json => "json".into(),
             Format::Arrow => "arrow".into(),
         },
-        rating: good,
+        rating,
         attempts,
     })
+}
+
+/// The search of [`rate`] over any `try_rate`: the rating (0 when nothing down to the floor
+/// passed) and every attempt in the order made.
+///
+/// # Errors
+/// The first error of `try_rate`.
+pub fn search(
+    start: f64,
+    max: f64,
+    steps: u32,
+    mut try_rate: impl FnMut(f64) -> Result<Attempt, Error>,
+) -> Result<(f64, Vec<Attempt>), Error> {
+    let mut attempts = Vec::new();
+    let floor = start / 64.0;
+    let (mut good, mut bad) = (None::<f64>, None::<f64>);
+    let mut r = start;
+    loop {
+        let a = try_rate(r)?;
+        let passed = a.passed;
+        attempts.push(a);
+        if passed {
+            good = Some(r);
+            if bad.is_some() || r * 2.0 > max {
+                break;
+            }
+            r *= 2.0;
+        } else {
+            let slow = attempts.last().is_some_and(|a| a.slow);
+            bad = Some(r);
+            if good.is_some() || !slow || r / 2.0 < floor {
+                break;
+            }
+            r = (r / 2.0).round();
+        }
+    }
+    let (Some(mut lo), Some(mut hi)) = (good, bad) else {
+        return Ok((good.unwrap_or(0.0), attempts));
+    };
+    for _ in 0..steps {
+        let mid = ((lo + hi) / 2.0).round();
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        let a = try_rate(mid)?;
+        if a.passed {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        attempts.push(a);
+    }
+    Ok((lo, attempts))
 }
 
 /// The replayer alone: events per second to a client that throws everything away, the rate
@@ -252,4 +288,71 @@ pub fn throughput(
         let _ = c.wait();
     }
     Ok(report?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detector that keeps up below `capacity` events/s.
+    fn up_to(capacity: f64) -> impl FnMut(f64) -> Result<Attempt, Error> {
+        move |rate| {
+            Ok(Attempt {
+                rate,
+                passed: rate <= capacity,
+                slow: rate > capacity,
+                why: String::new(),
+                seconds: 1.0,
+                lag_max_ms: 0.0,
+                p99_ms: Some(1.0),
+                user_f1: Some(1.0),
+            })
+        }
+    }
+
+    fn rates(a: &[Attempt]) -> Vec<f64> {
+        a.iter().map(|a| a.rate).collect()
+    }
+
+    #[test]
+    fn the_search_climbs_then_bisects() {
+        let (rating, attempts) = search(100.0, 1e6, 2, up_to(500.0)).unwrap();
+        assert_eq!(rates(&attempts), [100.0, 200.0, 400.0, 800.0, 600.0, 500.0]);
+        assert_eq!(rating, 500.0);
+    }
+
+    #[test]
+    fn the_search_descends_when_the_start_is_too_fast() {
+        let (rating, attempts) = search(1000.0, 1e6, 1, up_to(300.0)).unwrap();
+        assert_eq!(rates(&attempts), [1000.0, 500.0, 250.0, 375.0]);
+        assert_eq!(rating, 250.0);
+    }
+
+    #[test]
+    fn the_search_stops_at_the_bounds() {
+        let (rating, attempts) = search(1000.0, 3000.0, 3, up_to(1e9)).unwrap();
+        assert_eq!(rates(&attempts), [1000.0, 2000.0]);
+        assert_eq!(rating, 2000.0);
+        let (rating, attempts) = search(1024.0, 1e6, 3, up_to(0.5)).unwrap();
+        assert_eq!(attempts.len(), 7, "1024 down to 16");
+        assert_eq!(rating, 0.0);
+    }
+
+    #[test]
+    fn a_failure_a_lower_rate_cannot_cure_ends_the_search() {
+        let inaccurate = |rate| {
+            Ok(Attempt {
+                rate,
+                passed: false,
+                slow: false,
+                why: "user F1 0.9".into(),
+                seconds: 1.0,
+                lag_max_ms: 0.0,
+                p99_ms: Some(1.0),
+                user_f1: Some(0.9),
+            })
+        };
+        let (rating, attempts) = search(1000.0, 1e6, 3, inaccurate).unwrap();
+        assert_eq!((rating, attempts.len()), (0.0, 1));
+    }
 }

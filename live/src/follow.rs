@@ -59,6 +59,14 @@ impl Live {
         }
     }
 
+    fn prefetch(&self, user: u64, photos_too: bool) {
+        match self {
+            Live::Exact(d) => d.prefetch(user, photos_too),
+            Live::Streaming(d) if !photos_too => d.prefetch(user),
+            Live::Streaming(_) => {}
+        }
+    }
+
     fn users(&self) -> (usize, u64) {
         match self {
             Live::Exact(d) => (d.users(), 0),
@@ -212,7 +220,16 @@ pub fn follow(addr: &str, mut exact: Live) -> Result<Followed, Error> {
             for batch in reader {
                 let batch = batch
                     .map_err(|e| Error::Wire(format!("{addr}: a broken Arrow batch ({e})")))?;
-                for e in events(&batch).map_err(|m| Error::Wire(format!("{addr}: {m}")))? {
+                let rows = events(&batch).map_err(|m| Error::Wire(format!("{addr}: {m}")))?;
+                for (i, e) in rows.iter().enumerate() {
+                    // Ask for the states of the users a few events ahead: with a million
+                    // users, waiting on memory is most of the time otherwise.
+                    if let Some(ahead) = rows.get(i + 16) {
+                        exact.prefetch(ahead.row.user_id, false);
+                    }
+                    if let Some(ahead) = rows.get(i + 8) {
+                        exact.prefetch(ahead.row.user_id, true);
+                    }
                     feed(&mut exact, &e.row, &mut out, &mut seen).map_err(io)?;
                 }
             }

@@ -29,11 +29,15 @@ pub enum Args {
         /// The name of each --exec detector, in order.
         #[arg(long)]
         name: Vec<String>,
+        /// The incremental streaming detector's whole state budget, in bytes (see `detect`).
+        #[arg(long, default_value_t = 8 * blastradius_analyzer::streaming::DEFAULT_LIMIT, value_parser = super::util::whole::<u64>)]
+        memory_limit: u64,
         /// The stream format --exec detectors read: json or arrow.
         #[arg(long, default_value = "json")]
         exec_format: String,
-        /// The first rate tried, events per second; it doubles until an attempt fails.
-        #[arg(long, default_value_t = 50_000.0)]
+        /// The first rate tried, events per second; it doubles while attempts pass and halves
+        /// while they fail (down to 1/1024 of it), then bisects.
+        #[arg(long, default_value_t = 500_000.0)]
         start: f64,
         /// The highest rate tried.
         #[arg(long, default_value_t = 64_000_000.0)]
@@ -136,6 +140,7 @@ pub fn run(args: Args) -> Result<()> {
             exec,
             name,
             exec_format,
+            memory_limit,
             start,
             max,
             steps,
@@ -147,7 +152,7 @@ pub fn run(args: Args) -> Result<()> {
                 detectors,
                 exec,
                 name,
-                &exec_format,
+                (&exec_format, super::analyze::memory_limit(memory_limit)?),
                 (start, max, steps),
                 out,
                 force,
@@ -286,7 +291,7 @@ fn live(
     detectors: Vec<String>,
     exec: Vec<String>,
     names: Vec<String>,
-    exec_format: &str,
+    (exec_format, memory_limit): (&str, u64),
     (start, max, steps): (f64, f64, u32),
     out: Option<PathBuf>,
     force: bool,
@@ -320,11 +325,12 @@ fn live(
                 format: Format::Arrow,
             }),
             "streaming" => contenders.push(Contender {
-                name: "streaming (incremental)".into(),
+                name: format!("streaming (incremental, {} MiB)", memory_limit >> 20),
                 command: format!(
-                    "{} detect --follow {{addr}} --detector streaming --users {}",
+                    "{} detect --follow {{addr}} --detector streaming --users {} --memory-limit {}",
                     blastradius_harness::exec::quote(&exe),
-                    users
+                    users,
+                    memory_limit
                 ),
                 format: Format::Arrow,
             }),
@@ -389,7 +395,16 @@ fn live(
     }
     let events: u64 = rows.first().and_then(|r| r["events"].as_u64()).unwrap_or(0);
     let json = serde_json::json!({
-        "command": format!("blastradius bench live {}", dataset.display()),
+        "command": std::iter::once("blastradius".to_string())
+            .chain(std::env::args().skip(1).map(|a| {
+                if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:,=".contains(c)) {
+                    a
+                } else {
+                    blastradius_harness::exec::quote(std::path::Path::new(&a))
+                }
+            }))
+            .collect::<Vec<_>>()
+            .join(" "),
         "machine": blastradius_harness::scaling::machine(),
         "dataset": dataset.display().to_string(),
         "events": events,
@@ -401,14 +416,15 @@ fn live(
         "ratings": ratings,
     });
     let mut md = format!(
-        "# Live rating\n\n`blastradius bench live {}` on {} ({} events). A detector keeps up at a rate when the replay ends within {} ms plus {}% of the schedule's length of its schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {}. The rate doubles from the start until an attempt fails, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
+        "# Live rating\n\n`blastradius bench live {}` on {} ({} events). A detector keeps up at a rate when the replay ends at most {} ms plus {}% of the schedule's length behind schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {}. From the start rate ({:.0} events/s) the rate doubles while attempts pass and halves while they fail, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
         dataset.display(),
         blastradius_harness::scaling::machine(),
         events,
         blastradius_harness::rating::MAX_FINAL_LAG_MS,
         blastradius_harness::rating::MAX_FINAL_LAG_SHARE * 100.0,
         blastradius_harness::rating::MAX_P99_MS,
-        blastradius_harness::rating::MIN_USER_F1
+        blastradius_harness::rating::MIN_USER_F1,
+        start
     );
     for r in &ratings {
         let tried: Vec<String> = r

@@ -12,7 +12,7 @@ use super::util::Stdout;
 /// detector's findings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct From {
-    /// Export what this findings folder says (any detector's; data/README.md, "Findings")
+    /// Answer from this findings folder (any detector's; data/README.md, "Findings")
     /// instead of the truth.
     #[arg(long, value_name = "DIR", conflicts_with = "truth")]
     pub findings: Option<PathBuf>,
