@@ -215,9 +215,31 @@ fn sql_detector_finds_exactly_the_truth() {
         let sql = &report["detectors"][0];
         assert_eq!(sql["detector"], "sql");
         for level in ["users", "exposures", "violations"] {
+            let score = &sql["scores"][level];
             assert_eq!(
-                sql["scores"][level]["f1"], 1.0,
+                score["false_positives"], 0,
                 "sql {level}, seed {seed}: {sql}"
+            );
+            assert_eq!(
+                score["false_negatives"], 0,
+                "sql {level}, seed {seed}: {sql}"
+            );
+            // A level with nothing to find (no violations in facebook-2018) has no F1 at all.
+            if score["true_positives"] != 0 {
+                assert_eq!(score["f1"], 1.0, "sql {level}, seed {seed}: {sql}");
+            }
+        }
+        assert!(
+            sql["scores"]["users"]["true_positives"].as_u64().unwrap() > 0,
+            "seed {seed} must have someone to find: {sql}"
+        );
+        if scenario == "messaging-partners" {
+            assert!(
+                sql["scores"]["violations"]["true_positives"]
+                    .as_u64()
+                    .unwrap()
+                    > 0,
+                "messaging-partners must have violations to find: {sql}"
             );
         }
     }

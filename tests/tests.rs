@@ -6,6 +6,7 @@ mod corpus;
 mod export;
 mod generate;
 mod live;
+mod merge;
 mod perturb;
 mod presets;
 mod safety;

@@ -497,6 +497,21 @@ pub fn bug_active(deploys: &[(i64, u64, bool)], ts: i64, event_id: u64) -> bool 
 mod tests {
     use super::*;
 
+    #[test]
+    fn slots_are_stable_whether_ids_are_dense_or_far_apart() {
+        let mut slots = Slots::default();
+        let ids = [5, 0, 5, u64::MAX, 1 << 40, 3, u64::MAX, 70_000];
+        let got: Vec<usize> = ids.iter().map(|&u| slots.insert(u)).collect();
+        assert_eq!(got, [0, 1, 0, 2, 3, 4, 2, 5]);
+        assert_eq!(slots.len(), 6);
+        for (&u, &s) in ids.iter().zip(&got) {
+            assert_eq!(slots.get(u), Some(s));
+        }
+        assert_eq!(slots.get(4), None);
+        assert!(slots.sparse.contains_key(&u64::MAX) && slots.sparse.contains_key(&(1 << 40)));
+        assert!(slots.dense.len() <= 8 * (slots.len() + (1 << 16)));
+    }
+
     fn log_at(keys: &[(i64, u64)]) -> ShardLog {
         ShardLog {
             ts: keys.iter().map(|k| k.0).collect(),

@@ -11,6 +11,7 @@ the replayer can time it.
 Usage: python live_exact.py HOST:PORT        (start `blastradius replay` first; it listens)
 """
 
+import gc
 import json
 import socket
 import sys
@@ -30,6 +31,10 @@ def bug_active(deploys, ts, event_id):
 
 
 def main(addr: str) -> int:
+    # Millions of small lists stay alive for the whole stream; the cycle collector would
+    # walk them all again and again, in pauses of seconds (p99 6.5 s at 62,500 events/s on
+    # a million users). Nothing here forms a cycle, so reference counting frees everything.
+    gc.disable()
     host, port = addr.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,13 +1,15 @@
 //! The benchmark's harnesses, as library code the CLI only calls: the stress sweep over
 //! damaged copies ([`stress`]), outside detectors run as commands ([`exec`]), the
-//! leaderboard of every detector on every preset ([`leaderboard`]), and the scaling run
-//! ([`scaling`]).
+//! leaderboard of every detector on every preset ([`leaderboard`]), the scaling run
+//! ([`scaling`]), the plan for a population past one machine ([`plan`]) and the live
+//! rating ([`rating`]).
 //!
 //! This crate links both the simulator (to damage and generate) and the analyzer (to detect
 //! and score); the analyzer itself never links the simulator.
 
 pub mod exec;
 pub mod leaderboard;
+pub mod plan;
 pub mod rating;
 pub mod scaling;
 pub mod stress;

@@ -319,42 +319,56 @@ pub(crate) fn write_staged<T>(
     Ok(value)
 }
 
+/// What every file of the run `options` describes carries in its footer.
+fn provenance(
+    options: &Options,
+    scenario_toml: &str,
+    scenario_sha: &str,
+    shard: Option<u32>,
+) -> Provenance {
+    let mut kv = vec![
+        (
+            "blastradius.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "blastradius.schema_version".into(),
+            SCHEMA_VERSION.to_string(),
+        ),
+        // The full run's command: a shard made alone must carry the same bytes.
+        (
+            "blastradius.command".into(),
+            options.command(scenario_sha, false),
+        ),
+        ("blastradius.seed".into(), options.seed.to_string()),
+        ("blastradius.users".into(), options.users.to_string()),
+        ("blastradius.scenario".into(), options.scenario.name.clone()),
+        (
+            "blastradius.scenario_sha256".into(),
+            scenario_sha.to_string(),
+        ),
+        (
+            "blastradius.scenario_toml".into(),
+            scenario_toml.to_string(),
+        ),
+    ];
+    if let Some(i) = shard {
+        kv.push((
+            "blastradius.shard".into(),
+            format!("{i}/{}", options.shards),
+        ));
+    }
+    Provenance {
+        metadata: kv,
+        codec: options.compression,
+    }
+}
+
 fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<Manifest> {
     let scenario_toml = options.scenario.to_toml();
     let scenario_sha = write::hex(&Sha256::digest(scenario_toml.as_bytes()));
     let world = World::new(options.scenario.clone(), options.seed);
-    let provenance = |shard: Option<u32>| {
-        let mut kv = vec![
-            (
-                "blastradius.version".to_string(),
-                env!("CARGO_PKG_VERSION").to_string(),
-            ),
-            (
-                "blastradius.schema_version".into(),
-                SCHEMA_VERSION.to_string(),
-            ),
-            // The full run's command: a shard made alone must carry the same bytes.
-            (
-                "blastradius.command".into(),
-                options.command(&scenario_sha, false),
-            ),
-            ("blastradius.seed".into(), options.seed.to_string()),
-            ("blastradius.users".into(), options.users.to_string()),
-            ("blastradius.scenario".into(), options.scenario.name.clone()),
-            ("blastradius.scenario_sha256".into(), scenario_sha.clone()),
-            ("blastradius.scenario_toml".into(), scenario_toml.clone()),
-        ];
-        if let Some(i) = shard {
-            kv.push((
-                "blastradius.shard".into(),
-                format!("{i}/{}", options.shards),
-            ));
-        }
-        Provenance {
-            metadata: kv,
-            codec: options.compression,
-        }
-    };
+    let provenance = |shard: Option<u32>| provenance(options, &scenario_toml, &scenario_sha, shard);
 
     let mut files = vec![
         write::write_providers(root, &world.catalog, &provenance(None))?,
@@ -430,6 +444,23 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
         }
         files.extend(shard.files.iter().cloned());
     }
+    assemble(options, &world, root, counts, &per_app, files)
+}
+
+/// Completes a dataset at `root` whose shards are written: the per-app truth (a full run
+/// only), the manifest's counts, calibration and file list; writes `manifest.json`. Shared
+/// by a generating run and by [`crate::merge`], so a merged dataset's manifest is the
+/// single run's, byte for byte.
+pub(crate) fn assemble(
+    options: &Options,
+    world: &World,
+    root: &Path,
+    mut counts: Counts,
+    per_app: &BTreeMap<u32, (u64, u64)>,
+    mut files: Vec<FileInfo>,
+) -> Result<Manifest> {
+    let scenario_toml = options.scenario.to_toml();
+    let scenario_sha = write::hex(&Sha256::digest(scenario_toml.as_bytes()));
     let affected_apps: Vec<AffectedApp> = per_app
         .iter()
         .map(|(&app_id, &(users, photos))| AffectedApp {
@@ -444,7 +475,6 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
     counts.partner_apps = (world.catalog.apps.len() as u32 - world.catalog.photo_apps) as u64;
     counts.affected_apps = affected_apps.len() as u64;
     let mut providers: Vec<u32> = affected_apps.iter().map(|a| a.provider_id).collect();
-    providers.dedup();
     providers.sort_unstable();
     providers.dedup();
     counts.affected_providers = providers.len() as u64;
@@ -453,7 +483,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
         files.push(write::write_affected_apps(
             root,
             &affected_apps,
-            &provenance(None),
+            &provenance(options, &scenario_toml, &scenario_sha, None),
         )?);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -494,7 +524,7 @@ fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<
     Ok(manifest)
 }
 
-fn add_counts(total: &mut Counts, shard: &Counts) {
+pub(crate) fn add_counts(total: &mut Counts, shard: &Counts) {
     total.events += shard.events;
     for (k, v) in &shard.events_by_kind {
         *total.events_by_kind.entry(k.clone()).or_default() += v;

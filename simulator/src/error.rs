@@ -62,3 +62,25 @@ fn parquet_message(e: &parquet::errors::ParquetError) -> String {
         other => format!("not readable as Parquet ({other}); the file is damaged or truncated"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_that_ran_out_of_space_says_so_not_damage() {
+        // What arrow-rs's writer returns when the disk is full (os error 28).
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = Error::Parquet {
+            path: "out/events/part-00002.parquet".into(),
+            error: parquet::errors::ParquetError::External(Box::new(full)),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("out/events/part-00002.parquet: "),
+            "{text}"
+        );
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(!text.contains("damaged"), "{text}");
+    }
+}

@@ -31,6 +31,7 @@ pub mod dataset;
 pub mod error;
 pub mod event;
 pub mod manifest;
+pub mod merge;
 pub mod perturb;
 pub mod read;
 pub mod rng;

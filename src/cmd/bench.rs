@@ -111,6 +111,32 @@ pub enum Args {
         #[arg(long)]
         keep_data: bool,
     },
+    /// A population no one machine holds, on paper from measurements: a few shards of the
+    /// real run are generated and analyzed here, one process each, and their cost is scaled
+    /// to every shard on N machines. Writes plan.{json,md} under --out.
+    Plan {
+        /// The population (default: Facebook's 2.27 billion users of 2018).
+        #[arg(long, default_value_t = 2_270_000_000, value_parser = super::util::whole::<u64>)]
+        users: u64,
+        /// Shards of the run (default: one per 125,000 users, as `generate` picks).
+        #[arg(long, value_parser = super::util::whole::<u32>)]
+        shards: Option<u32>,
+        /// Shards to generate and analyze here, spread over the run.
+        #[arg(long, default_value_t = 4, value_parser = super::util::whole::<u32>)]
+        sample: u32,
+        /// Cores per machine of the plan (default: this machine's).
+        #[arg(long, value_parser = super::util::whole::<u64>)]
+        cores: Option<u64>,
+        /// Machine counts to plan for.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
+        machines: Vec<u64>,
+        /// Results folder. Default: benches/runs/<date>-<cores>c-<memory>g/plan.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an earlier plan at --out.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// The folder results of today's runs on this machine go to.
@@ -134,6 +160,15 @@ pub fn runs_dir() -> PathBuf {
 
 pub fn run(args: Args) -> Result<()> {
     let (users, out, force, keep_data) = match args {
+        Args::Plan {
+            users,
+            shards,
+            sample,
+            cores,
+            machines,
+            out,
+            force,
+        } => return plan(users, shards, sample, cores, &machines, out, force),
         Args::Live {
             dataset,
             detectors,
@@ -462,5 +497,70 @@ fn live(
     std::fs::write(stage.path().join("live.md"), md)?;
     stage.commit()?;
     writeln!(stdout, "kept in {}", out.display())?;
+    Ok(())
+}
+
+fn plan(
+    users: u64,
+    shards: Option<u32>,
+    sample: u32,
+    cores: Option<u64>,
+    machines: &[u64],
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    if users == 0 {
+        bail!("--users: give a positive number");
+    }
+    let shards = shards.unwrap_or_else(|| blastradius_simulator::dataset::default_shards(users));
+    if shards == 0 || u64::from(shards) > users {
+        bail!("--shards {shards}: give 1 to {users} shards");
+    }
+    if sample == 0 {
+        bail!("--sample: give at least 1 shard to measure");
+    }
+    if machines.is_empty() || machines.contains(&0) {
+        bail!("--machines: give positive machine counts, e.g. --machines 1,10,100");
+    }
+    let cores =
+        cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as u64);
+    if cores == 0 {
+        bail!("--cores: give at least 1");
+    }
+    let out = out.unwrap_or_else(|| runs_dir().join("plan"));
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let mut stdout = Stdout::default();
+    let plan = blastradius_harness::plan::run(
+        &exe,
+        users,
+        shards,
+        sample,
+        cores,
+        machines,
+        &out,
+        force,
+        |s| {
+            let _ = writeln!(
+                stdout,
+                "shard {:>8}: {:>8} users, {:>10} events, generate {:6.2} s ({:5.0} MiB), analyze {:6.2} s ({:5.0} MiB)",
+                s.shard,
+                s.users,
+                s.events,
+                s.generate_seconds,
+                s.generate_peak_bytes as f64 / 1048576.0,
+                s.analyze_seconds,
+                s.analyze_peak_bytes as f64 / 1048576.0
+            );
+        },
+    )?;
+    writeln!(
+        stdout,
+        "whole run: {:.1}B events, {:.1} TiB, {:.0} core-hours to generate, {:.0} to analyze",
+        plan.events / 1e9,
+        plan.bytes / (1u64 << 40) as f64,
+        plan.generate_core_hours,
+        plan.analyze_core_hours
+    )?;
+    writeln!(stdout, "kept in {}", out.join("plan.md").display())?;
     Ok(())
 }

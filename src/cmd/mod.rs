@@ -5,6 +5,7 @@ pub mod bench;
 pub mod export;
 pub mod generate;
 pub mod lookup;
+pub mod merge;
 pub mod perturb;
 pub mod replay;
 pub mod run;
