@@ -429,17 +429,20 @@ fn live(
         ratings.push(rating);
     }
     let events: u64 = rows.first().and_then(|r| r["events"].as_u64()).unwrap_or(0);
+    let command = std::iter::once("blastradius".to_string())
+        .chain(std::env::args().skip(1).map(|a| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:,=".contains(c))
+            {
+                a
+            } else {
+                blastradius_harness::exec::quote(std::path::Path::new(&a))
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ");
     let json = serde_json::json!({
-        "command": std::iter::once("blastradius".to_string())
-            .chain(std::env::args().skip(1).map(|a| {
-                if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:,=".contains(c)) {
-                    a
-                } else {
-                    blastradius_harness::exec::quote(std::path::Path::new(&a))
-                }
-            }))
-            .collect::<Vec<_>>()
-            .join(" "),
+        "command": command,
         "machine": blastradius_harness::scaling::machine(),
         "dataset": dataset.display().to_string(),
         "events": events,
@@ -451,10 +454,10 @@ fn live(
         "ratings": ratings,
     });
     let mut md = format!(
-        "# Live rating\n\n`blastradius bench live {}` on {} ({} events). A detector keeps up at a rate when the replay ends at most {} ms plus {}% of the schedule's length behind schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {}. From the start rate ({:.0} events/s) the rate doubles while attempts pass and halves while they fail, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
-        dataset.display(),
+        "# Live rating\n\n`{command}` on {} ({} events of `{}`). A detector keeps up at a rate when the replay ends at most {} ms plus {}% of the schedule's length behind schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {}. From the start rate ({:.0} events/s) the rate doubles while attempts pass and halves while they fail, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
         blastradius_harness::scaling::machine(),
         events,
+        dataset.display(),
         blastradius_harness::rating::MAX_FINAL_LAG_MS,
         blastradius_harness::rating::MAX_FINAL_LAG_SHARE * 100.0,
         blastradius_harness::rating::MAX_P99_MS,
