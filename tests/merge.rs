@@ -60,6 +60,14 @@ fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
     ]));
     // Each part by its own process into its own folder, as on three machines.
     let parts: Vec<PathBuf> = [2, 0, 1].iter().map(|&i| part(t.path(), i, "5")).collect();
+    let before: Vec<Vec<u8>> = parts
+        .iter()
+        .flat_map(|p| {
+            files(p)
+                .into_iter()
+                .map(move |f| std::fs::read(p.join(f)).unwrap())
+        })
+        .collect();
     let merged = t.path().join("merged");
     let mut args = vec!["merge"];
     args.extend(parts.iter().map(|p| path_arg(p)));
@@ -79,9 +87,15 @@ fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
     let a = analyze_report(&merged, &t.path().join("report"));
     assert_eq!(row(&a, "exact")["scores"]["users"]["f1"], 1.0);
     // The parts are left as they were.
-    for p in &parts {
-        assert!(p.join("manifest.json").is_file() && p.join("events").is_dir());
-    }
+    let after: Vec<Vec<u8>> = parts
+        .iter()
+        .flat_map(|p| {
+            files(p)
+                .into_iter()
+                .map(move |f| std::fs::read(p.join(f)).unwrap())
+        })
+        .collect();
+    assert!(before == after, "a part changed");
 }
 
 #[test]
@@ -102,7 +116,25 @@ fn missing_repeated_foreign_and_whole_parts_are_refused() {
     };
     assert_error(
         &merge(&[&p0, &p1]),
-        &["1 of 3 shards are missing (2/3)", "--shard I/3"],
+        &[
+            "1 of 3 shards are missing (2/3)",
+            "--shards 3 --compression lz4 --shard I/3",
+        ],
+    );
+    // A part of another version of blastradius (its manifest says so).
+    let old = t.path().join("old");
+    copy_tree(&p2, &old);
+    let m = old.join("manifest.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let ours = format!("\"blastradius {}\"", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&ours), "{text}");
+    std::fs::write(&m, text.replace(&ours, "\"blastradius 0.0.1\"")).unwrap();
+    assert_error(
+        &merge(&[&p0, &p1, &old]),
+        &[
+            "made by blastradius 0.0.1",
+            "the version that generated the parts",
+        ],
     );
     assert_error(
         &merge(&[&p0, &p1, &p1]),

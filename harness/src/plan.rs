@@ -164,10 +164,19 @@ pub fn run(
                 s(&report),
             ],
         )?;
-        let manifest: serde_json::Value = std::fs::read_to_string(data.join("manifest.json"))
+        let manifest_path = data.join("manifest.json");
+        let manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+            .filter(|m: &serde_json::Value| {
+                m["counts"]["users"].as_u64().is_some() && m["counts"]["events"].as_u64().is_some()
+            })
+            .ok_or_else(|| Error::Input {
+                path: manifest_path.clone(),
+                message: "the sampled shard's manifest is missing or holds no counts: the plan \
+                          cannot be made from it (was the shard generated?)"
+                    .into(),
+            })?;
         // The shard's own files; the catalog tables (providers, apps) are written once.
         let bytes = manifest["files"].as_array().map_or(0, |f| {
             f.iter()
@@ -177,8 +186,8 @@ pub fn run(
         });
         let point = Sample {
             shard: i,
-            users: manifest["counts"]["users"].as_u64().unwrap_or(0),
-            events: manifest["counts"]["events"].as_u64().unwrap_or(0),
+            users: manifest["counts"]["users"].as_u64().unwrap_or_default(),
+            events: manifest["counts"]["events"].as_u64().unwrap_or_default(),
             bytes,
             generate_seconds: gen_s,
             generate_peak_bytes: gen_rss,

@@ -160,23 +160,29 @@ impl Matcher {
                 let key = (app_id, user_id, photo_id);
                 let first = self.found_exposures.insert(key);
                 let first_user = self.found_users.insert(user_id);
+                let mut premature = false;
                 if let Some(call) = self.exposing.get(&key) {
                     match self.call_sent.get(call) {
                         Some(&due) => {
                             if first {
                                 Self::record(&mut self.exposures, &mut self.all, received - due);
                             }
-                            if first_user {
-                                self.user_latency(user_id, received);
-                            }
                         }
-                        None => self.premature += 1,
+                        None => {
+                            self.premature += 1;
+                            premature = true;
+                        }
                     }
+                }
+                // The user's first finding of any kind times the user, even when this
+                // exposure itself is wrong: the user was named, and named this soon.
+                if first_user {
+                    self.user_latency(user_id, received, !premature);
                 }
             }
             Finding::User { user_id } => {
                 if self.found_users.insert(user_id) {
-                    self.user_latency(user_id, received);
+                    self.user_latency(user_id, received, true);
                 }
             }
             Finding::Violation { event_id } => {
@@ -195,8 +201,10 @@ impl Matcher {
         }
     }
 
-    /// A user's latency: from the earliest of their exposing calls sent so far.
-    fn user_latency(&mut self, user: u64, received: i64) {
+    /// A user's latency: from the earliest of their exposing calls sent so far. A user named
+    /// before any such call is premature (counted once: `count_premature` is false when the
+    /// finding was already counted as such).
+    fn user_latency(&mut self, user: u64, received: i64, count_premature: bool) {
         if !self.truth_users.contains(&user) {
             return;
         }
@@ -210,7 +218,8 @@ impl Matcher {
             .copied();
         match due {
             Some(due) => Self::record(&mut self.users, &mut self.all, received - due),
-            None => self.premature += 1,
+            None if count_premature => self.premature += 1,
+            None => {}
         }
     }
 
@@ -418,6 +427,42 @@ mod tests {
         let s = m.scores();
         assert_eq!(s.users.f1, Some(1.0));
         assert_eq!(s.exposures.unwrap().f1, Some(1.0));
+    }
+
+    #[test]
+    fn a_users_first_finding_times_the_user_even_when_the_exposure_is_wrong() {
+        let mut m = Matcher::new(&truth());
+        let calls = m.exposing_calls();
+        m.sent(&call(5_000), 1_000_000, &calls);
+        // A photo of user 7 that no app received, then the true one.
+        for (photo_id, at) in [(999, 1_300_000), (100, 1_500_000)] {
+            m.finding(
+                Finding::Exposure {
+                    app_id: 3,
+                    user_id: 7,
+                    photo_id,
+                },
+                at,
+                false,
+            );
+        }
+        let l = m.latency();
+        assert_eq!(l.users.count, 1, "{l:?}");
+        assert!((l.users.p50 - 300.0).abs() < 1.0, "{l:?}");
+        assert!((l.exposures.p50 - 500.0).abs() < 1.0, "{l:?}");
+        assert_eq!(m.premature, 0);
+        // A true exposure before its call is one premature finding, not two.
+        let mut m = Matcher::new(&truth());
+        m.finding(
+            Finding::Exposure {
+                app_id: 3,
+                user_id: 7,
+                photo_id: 100,
+            },
+            10,
+            false,
+        );
+        assert_eq!(m.premature, 1);
     }
 
     #[test]

@@ -65,6 +65,16 @@ fn read_part(dir: &Path) -> Result<Manifest> {
             ),
         ));
     }
+    let ours = format!("blastradius {}", env!("CARGO_PKG_VERSION"));
+    if m.generator != ours {
+        return Err(bad(
+            &p,
+            format!(
+                "made by {} but this is {ours}: merge with the version that generated the parts",
+                m.generator
+            ),
+        ));
+    }
     if m.only_shard.is_none() {
         return Err(bad(
             dir,
@@ -168,9 +178,8 @@ fn check_parts(parts: &[PathBuf]) -> Result<Vec<(PathBuf, Manifest)>> {
                 missing.len(),
                 first
                     .command
-                    .split(" --shard")
-                    .next()
-                    .unwrap_or(&first.command)
+                    .rsplit_once(" --shard ")
+                    .map_or(first.command.as_str(), |(run, _)| run)
             ),
         });
     }
@@ -246,8 +255,8 @@ fn verify(parts: &[(PathBuf, Manifest)]) -> Result<()> {
     Ok(())
 }
 
-/// Links `from` to `to`, or copies it when a link cannot be made (another filesystem).
-/// Returns whether it copied.
+/// Links `from` to `to`, or copies it when a link cannot be made (another filesystem, or
+/// links not allowed). Returns whether it copied.
 fn link_or_copy(from: &Path, to: &Path) -> Result<bool> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
@@ -255,7 +264,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<bool> {
     match std::fs::hard_link(from, to) {
         Ok(()) => Ok(false),
         Err(_) => {
-            std::fs::copy(from, to).map_err(Error::io(from))?;
+            std::fs::copy(from, to).map_err(Error::io(to))?;
             Ok(true)
         }
     }

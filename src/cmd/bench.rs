@@ -1,4 +1,4 @@
-//! `blastradius bench`: the scaling run.
+//! `blastradius bench`: the scaling run, the leaderboard, the live rating and the scale plan.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use super::util::Stdout;
 
-/// Benchmarks kept as runs: the scaling run, the detectors' leaderboard, the live rating.
+/// Benchmarks kept as runs: the scaling run, the detectors' leaderboard, the live rating, the plan.
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
     /// The live rating: for each detector, the highest constant rate at which it keeps up
@@ -430,7 +430,8 @@ fn live(
     }
     let events: u64 = rows.first().and_then(|r| r["events"].as_u64()).unwrap_or(0);
     let command = std::iter::once("blastradius".to_string())
-        .chain(std::env::args().skip(1).map(|a| {
+        .chain(std::env::args_os().skip(1).map(|a| {
+            let a = a.to_string_lossy().into_owned();
             if a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./:,=".contains(c))
             {

@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     writeln!(
         o,
-        "files       {} linked, {} copied (another filesystem)",
+        "files       {} linked, {} copied (no hard link possible)",
         merged.linked, merged.copied
     )?;
     writeln!(o, "dataset     {}", args.out.display())?;
