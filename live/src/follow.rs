@@ -162,14 +162,22 @@ fn feed(
     Ok(())
 }
 
+/// Connects to the replayer at `addr`, or says how to start one there.
+fn connect(addr: &str) -> Result<TcpStream, Error> {
+    TcpStream::connect(addr).map_err(|e| {
+        Error::Wire(format!(
+            "cannot connect to the replayer at {addr} ({e}); start `blastradius replay DATASET --listen {addr}` first"
+        ))
+    })
+}
+
 /// Reads the replayer at `addr` to the end and throws every byte away: a client that costs
 /// nothing, to measure the replayer alone.
 ///
 /// # Errors
 /// An address that cannot be reached.
 pub fn discard(addr: &str) -> Result<Followed, Error> {
-    let mut stream = TcpStream::connect(addr)
-        .map_err(|e| Error::Wire(format!("cannot connect to the replayer at {addr} ({e})")))?;
+    let mut stream = connect(addr)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut seen = Followed::default();
     loop {
@@ -186,8 +194,7 @@ pub fn discard(addr: &str) -> Result<Followed, Error> {
 /// # Errors
 /// An address that cannot be reached, or a stream that is neither JSON lines nor Arrow IPC.
 pub fn follow(addr: &str, mut exact: Live) -> Result<Followed, Error> {
-    let stream = TcpStream::connect(addr)
-        .map_err(|e| Error::Wire(format!("cannot connect to the replayer at {addr} ({e})")))?;
+    let stream = connect(addr)?;
     let _ = stream.set_nodelay(true);
     let writer = stream.try_clone().map_err(|e| Error::Wire(e.to_string()))?;
     let mut out = BufWriter::new(writer);

@@ -366,7 +366,7 @@ async fn drive(
         Target::Connect(addr) => {
             let stream = TcpStream::connect(addr)
                 .await
-                .map_err(|e| Error::Wire(format!("cannot connect to {addr} ({e})")))?;
+                .map_err(|e| Error::Wire(format!("--connect {addr}: cannot connect ({e}); start the detector listening there first, or use --listen")))?;
             let _ = stream.set_nodelay(true);
             let (r, w) = stream.into_split();
             findings_task = Some((Box::new(r) as Box<dyn AsyncRead + Unpin + Send>, ()));
