@@ -13,7 +13,7 @@ use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
 use crate::Error;
-use crate::scaling::{child, machine};
+use crate::scaling::{child, list, machine, write_output, written_manifest};
 
 /// One sampled shard's measured cost.
 #[derive(Debug, Clone, Serialize)]
@@ -164,19 +164,7 @@ pub fn run(
                 s(&report),
             ],
         )?;
-        let manifest_path = data.join("manifest.json");
-        let manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .filter(|m: &serde_json::Value| {
-                m["counts"]["users"].as_u64().is_some() && m["counts"]["events"].as_u64().is_some()
-            })
-            .ok_or_else(|| Error::Input {
-                path: manifest_path.clone(),
-                message: "the sampled shard's manifest is missing or holds no counts: the plan \
-                          cannot be made from it (was the shard generated?)"
-                    .into(),
-            })?;
+        let manifest = written_manifest(&data)?;
         // The shard's own files; the catalog tables (providers, apps) are written once.
         let bytes = manifest["files"].as_array().map_or(0, |f| {
             f.iter()
@@ -186,8 +174,8 @@ pub fn run(
         });
         let point = Sample {
             shard: i,
-            users: manifest["counts"]["users"].as_u64().unwrap_or_default(),
-            events: manifest["counts"]["events"].as_u64().unwrap_or_default(),
+            users: manifest["counts"]["users"].as_u64().unwrap_or(0),
+            events: manifest["counts"]["events"].as_u64().unwrap_or(0),
             bytes,
             generate_seconds: gen_s,
             generate_peak_bytes: gen_rss,
@@ -203,19 +191,10 @@ pub fn run(
     let plan = scale(users, shards, cores, samples, machines);
     let command = format!(
         "blastradius bench plan --users {users} --shards {shards} --sample {sample} --cores {cores} --machines {}",
-        machines
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+        list(machines)
     );
     let json = serde_json::json!({ "command": command, "machine": machine(), "plan": plan });
-    let write = |name: &str, text: String| {
-        std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
-            path: out.join(name),
-            message: format!("cannot write ({e})"),
-        })
-    };
+    let write = |name: &str, text: String| write_output(&stage, out, name, text);
     write(
         "plan.json",
         serde_json::to_string_pretty(&json).expect("serializes") + "\n",
@@ -225,7 +204,8 @@ pub fn run(
     Ok(plan)
 }
 
-fn gib(b: f64) -> String {
+/// Bytes in MiB, GiB or TiB, whichever reads best.
+pub fn gib(b: f64) -> String {
     if b >= (1u64 << 40) as f64 {
         format!("{:.1} TiB", b / (1u64 << 40) as f64)
     } else if b >= (1u64 << 30) as f64 {

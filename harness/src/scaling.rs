@@ -68,6 +68,40 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
+/// The manifest a child `generate` wrote in `data`: an error naming it when it cannot be read
+/// or holds no counts, so that no figure is made of zeros.
+pub(crate) fn written_manifest(data: &Path) -> Result<serde_json::Value, Error> {
+    let path = data.join("manifest.json");
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(|m| m["counts"]["users"].is_u64() && m["counts"]["events"].is_u64())
+        .ok_or_else(|| Error::Input {
+            path,
+            message: "the generated dataset's manifest is missing or holds no counts: no \
+                      figure can be made from it"
+                .into(),
+        })
+}
+
+/// Writes `name` into the staged output; an error names it under `out`, where it was going.
+pub(crate) fn write_output(
+    stage: &Stage,
+    out: &Path,
+    name: &str,
+    text: String,
+) -> Result<(), Error> {
+    std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
+        path: out.join(name),
+        message: format!("cannot write ({e})"),
+    })
+}
+
+/// `1,10,100`.
+pub(crate) fn list(v: &[u64]) -> String {
+    v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
 /// Generates and analyzes (exact) each size with the binary `exe`; writes scaling.json,
 /// scaling.md and scaling.html under `out`, and keeps the datasets under `out/data` when
 /// `keep_data`. Nothing is written anywhere else.
@@ -109,10 +143,7 @@ pub fn run(
                 s(&reports),
             ],
         )?;
-        let manifest: serde_json::Value = std::fs::read_to_string(data.join("manifest.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let manifest = written_manifest(&data)?;
         let point = Point {
             users: n,
             events: manifest["counts"]["events"].as_u64().unwrap_or(0),
@@ -132,21 +163,9 @@ pub fn run(
         }
     }
     let _ = std::fs::remove_dir(stage.path().join("data"));
-    let command = format!(
-        "blastradius bench scaling --users {}",
-        users
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let command = format!("blastradius bench scaling --users {}", list(users));
     let json = serde_json::json!({ "command": command, "machine": machine(), "points": points });
-    let write = |name: &str, text: String| {
-        std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
-            path: out.join(name),
-            message: format!("cannot write ({e})"),
-        })
-    };
+    let write = |name: &str, text: String| write_output(&stage, out, name, text);
     write(
         "scaling.json",
         serde_json::to_string_pretty(&json).expect("serializes") + "\n",

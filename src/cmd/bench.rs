@@ -559,9 +559,9 @@ fn plan(
     )?;
     writeln!(
         stdout,
-        "whole run: {:.1}B events, {:.1} TiB, {:.0} core-hours to generate, {:.0} to analyze",
-        plan.events / 1e9,
-        plan.bytes / (1u64 << 40) as f64,
+        "whole run: {:.0} events, {}, {:.2} core-hours to generate, {:.2} to analyze",
+        plan.events,
+        blastradius_harness::plan::gib(plan.bytes),
         plan.generate_core_hours,
         plan.analyze_core_hours
     )?;
