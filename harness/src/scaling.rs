@@ -260,3 +260,25 @@ fn html(command: &str, points: &[Point]) -> String {
         &charts(points),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dataset_without_counts_is_an_error_not_zeros() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let err = |d: &Path| written_manifest(d).unwrap_err().to_string();
+        assert!(err(&dir).contains("manifest.json"), "{}", err(&dir));
+        std::fs::write(dir.join("manifest.json"), "{\"counts\": {}}").unwrap();
+        assert!(err(&dir).contains("holds no counts"), "{}", err(&dir));
+        std::fs::write(
+            dir.join("manifest.json"),
+            "{\"counts\": {\"users\": 3, \"events\": 40}}",
+        )
+        .unwrap();
+        assert_eq!(written_manifest(&dir).unwrap()["counts"]["events"], 40);
+        assert_eq!(list(&[1, 10, 100]), "1,10,100");
+    }
+}
