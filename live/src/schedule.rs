@@ -31,25 +31,12 @@ pub enum Shape {
 /// # Errors
 /// A message saying what form was expected.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "us" => 1.0,
-        "ms" => 1e3,
-        "s" | "" => 1e6,
-        "m" => 60e6,
-        "h" => 3600e6,
-        "d" => 86_400e6,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}`; use us, ms, s, m, h or d"
-            ));
-        }
-    };
-    match number.parse::<f64>() {
-        Ok(n) if n.is_finite() && n > 0.0 => Ok(n * scale),
+    use blastradius_schema::time::{DurationError, parse_duration_us};
+    match parse_duration_us(text) {
+        Ok(us) if us > 0.0 => Ok(us),
+        Err(DurationError::Unit(unit)) => Err(format!(
+            "`{text}`: unknown unit `{unit}`; use us, ms, s, m, h or d"
+        )),
         _ => Err(format!("`{text}` is not a positive duration such as 30s")),
     }
 }

@@ -47,22 +47,29 @@ impl Cursor {
     fn advance(&mut self) -> Result<(), Error> {
         self.at += 1;
         while self.at >= self.batch.len() {
-            match self.reader.next() {
-                None => return Ok(()),
-                Some(b) => {
-                    let b = b.map_err(|e| Error::Input {
-                        path: self.path.clone(),
-                        message: format!("cannot read Parquet ({e})"),
-                    })?;
-                    self.batch = events(&b).map_err(|message| Error::Input {
-                        path: self.path.clone(),
-                        message,
-                    })?;
-                    self.at = 0;
-                }
+            if !self.next_batch()? {
+                return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// Reads the next batch into `batch` at position 0; false at the end of the file (the
+    /// batch is then left as it was).
+    fn next_batch(&mut self) -> Result<bool, Error> {
+        let Some(b) = self.reader.next() else {
+            return Ok(false);
+        };
+        let b = b.map_err(|e| Error::Input {
+            path: self.path.clone(),
+            message: format!("cannot read Parquet ({e})"),
+        })?;
+        self.batch = events(&b).map_err(|message| Error::Input {
+            path: self.path.clone(),
+            message,
+        })?;
+        self.at = 0;
+        Ok(true)
     }
 }
 
@@ -270,18 +277,8 @@ impl Cursor {
     fn advance_first(&mut self) -> Result<(), Error> {
         self.batch.clear();
         while self.batch.is_empty() {
-            match self.reader.next() {
-                None => return Ok(()),
-                Some(b) => {
-                    let b = b.map_err(|e| Error::Input {
-                        path: self.path.clone(),
-                        message: format!("cannot read Parquet ({e})"),
-                    })?;
-                    self.batch = events(&b).map_err(|message| Error::Input {
-                        path: self.path.clone(),
-                        message,
-                    })?;
-                }
+            if !self.next_batch()? {
+                break;
             }
         }
         self.at = 0;

@@ -104,9 +104,64 @@ pub fn format_utc(micros: i64) -> String {
     }
 }
 
+/// Why a duration did not parse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DurationError {
+    /// The unit after the number is none of us, ms, s, m, h, d.
+    Unit(String),
+    /// The number is missing, not a number, or not finite.
+    Number,
+}
+
+/// Reads `500ms`, `30s`, `5m`, `2h`, `1d`, `10us` (a bare number is seconds) as microseconds,
+/// unrounded. The sign is the caller's to judge: `-5m` is a unit error, as `-` is no digit.
+///
+/// # Errors
+/// An unknown unit, or a number that does not parse or is not finite.
+pub fn parse_duration_us(text: &str) -> Result<f64, DurationError> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" | "" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        "d" => 86_400e6,
+        _ => return Err(DurationError::Unit(unit.to_string())),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n * scale),
+        _ => Err(DurationError::Number),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration_us("10us"), Ok(10.0));
+        assert_eq!(parse_duration_us("250ms"), Ok(250_000.0));
+        assert_eq!(parse_duration_us("1.5"), Ok(1_500_000.0));
+        assert_eq!(parse_duration_us("5m"), Ok(5.0 * MINUTE as f64));
+        assert_eq!(parse_duration_us("2h"), Ok(2.0 * HOUR as f64));
+        assert_eq!(parse_duration_us("1d"), Ok(DAY as f64));
+        assert_eq!(parse_duration_us("0s"), Ok(0.0));
+        assert_eq!(
+            parse_duration_us("3 fortnights"),
+            Err(DurationError::Unit(" fortnights".into()))
+        );
+        assert_eq!(
+            parse_duration_us("-5m"),
+            Err(DurationError::Unit("-5m".into()))
+        );
+        assert_eq!(parse_duration_us("ms"), Err(DurationError::Number));
+        assert_eq!(parse_duration_us("1.2.3s"), Err(DurationError::Number));
+    }
 
     #[test]
     fn known_instants() {

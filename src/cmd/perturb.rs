@@ -64,26 +64,15 @@ pub fn parse_truncation(text: &str) -> Result<Truncation> {
 
 /// Parses `250ms`, `30s`, `5m`, `2h`, `1d` or `10us` into microseconds.
 pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
+    use blastradius_schema::time::{DurationError, parse_duration_us};
     if text.trim_start().starts_with('-') {
         bail!("{flag} {text}: a duration cannot be negative; give e.g. {flag} 30s");
     }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "us" => 1.0,
-        "ms" => 1e3,
-        "s" | "" => 1e6,
-        "m" => 60e6,
-        "h" => 3600e6,
-        "d" => 86_400e6,
-        _ => bail!(
+    match parse_duration_us(text) {
+        Ok(us) if us >= 0.0 => Ok(us.round() as i64),
+        Err(DurationError::Unit(unit)) => bail!(
             "{flag} {text}: unknown unit `{unit}`; use us, ms, s, m, h or d (e.g. {flag} 30s)"
         ),
-    };
-    match number.parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 => Ok((n * scale).round() as i64),
         _ => bail!("{flag} {text}: expected a non-negative duration such as 500ms or 30s"),
     }
 }
