@@ -103,48 +103,40 @@ fn the_json_stream_is_the_log_row_for_row() {
     type Logged = (i64, u64, String, Option<u64>, Option<u64>);
     let mut log: Vec<Logged> = Vec::new();
     let mut deploys = std::collections::BTreeSet::new();
-    for e in std::fs::read_dir(data.join("events")).unwrap() {
-        let f = std::fs::File::open(e.unwrap().path()).unwrap();
-        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+    for b in batches(&data.join("events")) {
+        let ts = b
+            .column_by_name("ts")
             .unwrap()
-            .build()
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let id = b
+            .column_by_name("event_id")
             .unwrap()
-        {
-            let b = b.unwrap();
-            let ts = b
-                .column_by_name("ts")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-            let id = b
-                .column_by_name("event_id")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::UInt64Type>();
-            let user = b
-                .column_by_name("user_id")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::UInt64Type>();
-            let photo = b
-                .column_by_name("photo_id")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::UInt64Type>();
-            let kind = arrow::compute::cast(
-                b.column_by_name("kind").unwrap(),
-                &arrow::datatypes::DataType::Utf8,
-            )
-            .unwrap();
-            let kind = kind.as_string::<i32>();
-            for i in 0..b.num_rows() {
-                if kind.value(i).starts_with("bug_") && !deploys.insert(id.value(i)) {
-                    continue;
-                }
-                log.push((
-                    ts.value(i),
-                    id.value(i),
-                    kind.value(i).to_string(),
-                    user.is_valid(i).then(|| user.value(i)),
-                    photo.is_valid(i).then(|| photo.value(i)),
-                ));
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let user = b
+            .column_by_name("user_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let photo = b
+            .column_by_name("photo_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let kind = arrow::compute::cast(
+            b.column_by_name("kind").unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let kind = kind.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if kind.value(i).starts_with("bug_") && !deploys.insert(id.value(i)) {
+                continue;
             }
+            log.push((
+                ts.value(i),
+                id.value(i),
+                kind.value(i).to_string(),
+                user.is_valid(i).then(|| user.value(i)),
+                photo.is_valid(i).then(|| photo.value(i)),
+            ));
         }
     }
     log.sort_by_key(|r| (r.0, r.1));
@@ -205,62 +197,41 @@ fn live_report(out: &Path) -> serde_json::Value {
 fn latency_is_measured_from_the_intended_send_time() {
     let data = dataset();
     let tmp = tempfile::tempdir().unwrap();
+    // Replays at 40,000 events/s to a detector that answers after `delay`; the report.
+    let run = |name: &str, delay: Duration, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            path_arg(&data),
+            "--rate",
+            "40000",
+            "--out",
+            path_arg(&out),
+            "--wait",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        let (child, addr) = replay(&args);
+        let d = delayed_detector(addr, delay);
+        assert!(finish(child).success());
+        d.join().unwrap();
+        (live_report(&out), out)
+    };
     // An instant detector: a few ms.
-    let out = tmp.path().join("instant");
-    let (child, addr) = replay(&[
-        path_arg(&data),
-        "--rate",
-        "40000",
-        "--out",
-        path_arg(&out),
-        "--wait",
-        "10",
-    ]);
-    let d = delayed_detector(addr, Duration::ZERO);
-    assert!(finish(child).success());
-    d.join().unwrap();
-    let r = live_report(&out);
+    let (r, _) = run("instant", Duration::ZERO, &[]);
     let p99 = r["latency_ms"]["all"]["p99"].as_f64().unwrap();
     assert!(p99 < 25.0, "instant detector: p99 {p99} ms");
     assert_eq!(r["scores"]["users"]["f1"], 1.0, "{r}");
     assert_eq!(r["scores"]["violations"]["f1"], 1.0, "{r}");
     // A detector 200 ms slow: about 200 ms.
-    let out = tmp.path().join("slow");
-    let (child, addr) = replay(&[
-        path_arg(&data),
-        "--rate",
-        "40000",
-        "--out",
-        path_arg(&out),
-        "--wait",
-        "10",
-    ]);
-    let d = delayed_detector(addr, Duration::from_millis(200));
-    assert!(finish(child).success());
-    d.join().unwrap();
-    let l = &live_report(&out)["latency_ms"]["all"];
+    let (r, _) = run("slow", Duration::from_millis(200), &[]);
+    let l = &r["latency_ms"]["all"];
     let (p50, p99) = (l["p50"].as_f64().unwrap(), l["p99"].as_f64().unwrap());
     assert!((195.0..260.0).contains(&p50), "200 ms detector: p50 {p50}");
     assert!(p99 < 300.0, "200 ms detector: p99 {p99}");
     // An instant detector behind a replayer that stalls for a second inside the period (the
     // log's first events are its history, where nothing can be found): the stall shows (no
     // coordinated omission).
-    let out = tmp.path().join("stall");
-    let (child, addr) = replay(&[
-        path_arg(&data),
-        "--rate",
-        "40000",
-        "--out",
-        path_arg(&out),
-        "--wait",
-        "10",
-        "--inject-stall",
-        "200000:1s",
-    ]);
-    let d = delayed_detector(addr, Duration::ZERO);
-    assert!(finish(child).success());
-    d.join().unwrap();
-    let r = live_report(&out);
+    let (r, out) = run("stall", Duration::ZERO, &["--inject-stall", "200000:1s"]);
     let max = r["latency_ms"]["all"]["max"].as_f64().unwrap();
     assert!(max > 900.0, "a 1 s stall shows: max {max} ms");
     assert!(r["lag_ms"]["max"].as_f64().unwrap() > 900.0);

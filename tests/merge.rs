@@ -43,10 +43,9 @@ fn part(t: &Path, i: u32, seed: &str) -> PathBuf {
     out
 }
 
-#[test]
-fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
-    let t = tempfile::tempdir().unwrap();
-    let whole = t.path().join("whole");
+/// The single-machine run the parts come from, at `t/whole`.
+fn whole_run(t: &Path) -> PathBuf {
+    let whole = t.join("whole");
     assert_ok(&blastradius(&[
         "generate",
         "--users",
@@ -58,6 +57,13 @@ fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
         "--out",
         path_arg(&whole),
     ]));
+    whole
+}
+
+#[test]
+fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let whole = whole_run(t.path());
     // Each part by its own process into its own folder, as on three machines.
     let parts: Vec<PathBuf> = [2, 0, 1].iter().map(|&i| part(t.path(), i, "5")).collect();
     let before: Vec<Vec<u8>> = parts
@@ -144,18 +150,7 @@ fn missing_repeated_foreign_and_whole_parts_are_refused() {
         &merge(&[&p0, &p1, &foreign]),
         &["part2-seed6", "another run", "seed is 6", "has 5"],
     );
-    let whole = t.path().join("whole");
-    assert_ok(&blastradius(&[
-        "generate",
-        "--users",
-        "3000",
-        "--seed",
-        "5",
-        "--shards",
-        "3",
-        "--out",
-        path_arg(&whole),
-    ]));
+    let whole = whole_run(t.path());
     assert_error(&merge(&[&whole]), &["whole dataset, not a part"]);
     // A part's shard damaged after it was written: sizes always, checksums with --verify.
     let shard = p2.join("events/part-00002.parquet");

@@ -68,25 +68,7 @@ fn truth(dataset: &Path) -> BTreeSet<(u32, u64, u64)> {
     let file = dataset
         .with_extension("report")
         .join("exact/exposures.parquet");
-    let f = std::fs::File::open(file).unwrap();
-    let mut out = BTreeSet::new();
-    use arrow::array::AsArray;
-    use arrow::datatypes::{UInt32Type, UInt64Type};
-    for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-    {
-        let b = b.unwrap();
-        for i in 0..b.num_rows() {
-            out.insert((
-                b.column(0).as_primitive::<UInt32Type>().value(i),
-                b.column(1).as_primitive::<UInt64Type>().value(i),
-                b.column(2).as_primitive::<UInt64Type>().value(i),
-            ));
-        }
-    }
-    out
+    exposure_rows(&file).into_iter().collect()
 }
 
 #[test]

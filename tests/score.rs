@@ -8,27 +8,7 @@ use crate::util::*;
 
 /// The truth's exposures of a dataset, read with the plain Parquet reader.
 fn truth_exposures(dataset: &Path) -> Vec<(u32, u64, u64)> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::{UInt32Type, UInt64Type};
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dataset.join("truth/exposures")).unwrap() {
-        let f = std::fs::File::open(e.unwrap().path()).unwrap();
-        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap()
-        {
-            let b = b.unwrap();
-            let (a, u, p) = (
-                b.column(0).as_primitive::<UInt32Type>(),
-                b.column(1).as_primitive::<UInt64Type>(),
-                b.column(2).as_primitive::<UInt64Type>(),
-            );
-            for i in 0..b.num_rows() {
-                out.push((a.value(i), u.value(i), p.value(i)));
-            }
-        }
-    }
+    let mut out = exposure_rows(&dataset.join("truth/exposures"));
     out.sort();
     out
 }

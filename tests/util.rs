@@ -136,6 +136,48 @@ pub fn rows(path: &Path) -> u64 {
         .num_rows() as u64
 }
 
+/// The record batches of a Parquet file, or of every file in a folder (in name order).
+pub fn batches(path: &Path) -> Vec<arrow::array::RecordBatch> {
+    let mut files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| {
+            let f = std::fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap())
+        })
+        .collect()
+}
+
+/// The (app_id, user_id, photo_id) rows of an exposures file or folder, in file order.
+pub fn exposure_rows(path: &Path) -> Vec<(u32, u64, u64)> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{UInt32Type, UInt64Type};
+    let mut out = Vec::new();
+    for b in batches(path) {
+        let (a, u, p) = (
+            b.column(0).as_primitive::<UInt32Type>(),
+            b.column(1).as_primitive::<UInt64Type>(),
+            b.column(2).as_primitive::<UInt64Type>(),
+        );
+        for i in 0..b.num_rows() {
+            out.push((a.value(i), u.value(i), p.value(i)));
+        }
+    }
+    out
+}
+
 /// A small dataset made once per test binary run, copied for each test that damages it.
 pub fn small_dataset() -> PathBuf {
     static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
