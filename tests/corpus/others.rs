@@ -1,0 +1,91 @@
+//! `stress`, `scenario` and `bench`: bad flags and outputs.
+
+use super::*;
+
+#[test]
+fn stress_scenario_and_bench_refuse_bad_input() {
+    run_cases(&[
+        Case {
+            name: "exec without {out}",
+            setup: data,
+            args: &[
+                "stress",
+                "{d}",
+                "--out",
+                "{t}/s",
+                "--exec",
+                "python detect.py",
+            ],
+            needles: &["--exec", "{out}"],
+        },
+        Case {
+            name: "a drop share above 1",
+            setup: data,
+            args: &["stress", "{d}", "--out", "{t}/s", "--drop", "2"],
+            needles: &["--drop", "(0, 1]"],
+        },
+        Case {
+            name: "unknown detector",
+            setup: data,
+            args: &["stress", "{d}", "--out", "{t}/s", "--detectors", "psychic"],
+            needles: &["--detectors psychic"],
+        },
+        Case {
+            name: "zero memory",
+            setup: data,
+            args: &["stress", "{d}", "--out", "{t}/s", "--memory-limits", "0"],
+            needles: &["--memory-limit", "at least"],
+        },
+        Case {
+            name: "out inside the dataset",
+            setup: data,
+            args: &["stress", "{d}", "--out", "{d}/s"],
+            needles: &["inside the input"],
+        },
+        Case {
+            name: "out is someone's folder",
+            setup: |t| {
+                data(t);
+                std::fs::create_dir_all(t.join("s/work")).unwrap();
+                std::fs::write(t.join("s/work/mine.txt"), "keep").unwrap();
+            },
+            args: &["stress", "{d}", "--out", "{t}/s", "--force"],
+            needles: &["replaces only what it wrote"],
+        },
+        Case {
+            name: "a blind dataset without its key",
+            setup: |t| {
+                let o = blastradius(&[
+                    "generate",
+                    "--users",
+                    "300",
+                    "--out",
+                    path_arg(&t.join("d")),
+                    "--split-truth",
+                    path_arg(&t.join("k")),
+                ]);
+                assert_ok(&o);
+            },
+            args: &["stress", "{d}", "--out", "{t}/s"],
+            needles: &["--truth KEY"],
+        },
+        Case {
+            name: "scenario show of nothing",
+            setup: none,
+            args: &["scenario", "show", "facebook-2019"],
+            needles: &["facebook-2019"],
+        },
+        Case {
+            name: "bench with no users",
+            setup: none,
+            args: &["bench", "scaling", "--users", "0", "--out", "{t}/b"],
+            needles: &["--users"],
+        },
+        Case {
+            name: "names without commands",
+            setup: data,
+            args: &["stress", "{d}", "--out", "{t}/s", "--name", "x"],
+            needles: &["--name"],
+        },
+    ]);
+}
