@@ -71,6 +71,34 @@ impl Row {
     }
 }
 
+/// The stream-wide part of a detector fed one event at a time: the deploys seen so far, in
+/// log order, and the last event, so that a repeated delivery is passed over.
+#[derive(Debug, Default)]
+pub struct StreamGate {
+    pub deploys: Vec<(i64, u64, bool)>,
+    last: Option<(i64, u64)>,
+}
+
+impl StreamGate {
+    /// Takes in `row`: true when it is a user's event to replay; false for a repeat of the
+    /// event before it, and for a deploy (kept among `deploys`).
+    #[inline]
+    pub fn admit(&mut self, row: &Row) -> bool {
+        let key = (row.ts, row.event_id);
+        if self.last == Some(key) {
+            return false;
+        }
+        self.last = Some(key);
+        if row.kind.is_system() {
+            let at = self.deploys.partition_point(|&(t, id, _)| (t, id) < key);
+            self.deploys
+                .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
+            return false;
+        }
+        true
+    }
+}
+
 /// Slots by user id for detectors fed one event at a time, where the users are not known
 /// in advance: a table indexed by id while ids stay dense (as the simulator's do: one
 /// lookup, 4 bytes a user, small enough to stay cached), a map for ids far above the rest.
@@ -496,6 +524,34 @@ pub fn bug_active(deploys: &[(i64, u64, bool)], ts: i64, event_id: u64) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_gate_passes_over_repeats_and_keeps_deploys_in_log_order() {
+        let row = |event_id, ts, kind| Row {
+            event_id,
+            ts,
+            kind,
+            user_id: 1,
+            app_id: 0,
+            photo_id: 0,
+            surface: Surface::Timeline,
+            scope: Scope::UserPhotos,
+            action: Action::Read,
+            status: 200,
+            page: 0,
+            page_size: 25,
+        };
+        let mut g = StreamGate::default();
+        assert!(g.admit(&row(5, 10, Kind::PhotoApiCall)));
+        assert!(!g.admit(&row(5, 10, Kind::PhotoApiCall)), "a repeat");
+        assert!(!g.admit(&row(9, 30, Kind::BugFixed)));
+        assert!(!g.admit(&row(7, 20, Kind::BugIntroduced)), "a late deploy");
+        assert!(
+            g.admit(&row(5, 10, Kind::PhotoApiCall)),
+            "not the event before"
+        );
+        assert_eq!(g.deploys, vec![(20, 7, true), (30, 9, false)]);
+    }
 
     #[test]
     fn slots_are_stable_whether_ids_are_dense_or_far_apart() {

@@ -3,8 +3,9 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Slots, Unresolved,
-    UserGrants, Violation, add_unresolved, bug_active, bug_window_of, merge_exposures, prefetch,
+    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Slots, StreamGate,
+    Unresolved, UserGrants, Violation, add_unresolved, bug_active, bug_window_of, merge_exposures,
+    prefetch,
 };
 use crate::log::ShardLog;
 
@@ -349,9 +350,8 @@ impl Detector for Exact {
 pub struct Incremental {
     slots: Slots,
     states: Vec<UserState>,
-    deploys: Vec<(i64, u64, bool)>,
+    gate: StreamGate,
     part: Partial,
-    last: Option<(i64, u64)>,
 }
 
 impl Incremental {
@@ -375,22 +375,19 @@ impl Incremental {
     /// Applies `row` (events must come in log order); returns the exposures and violations
     /// it reveals. A row repeating the one before it (a duplicated delivery) is passed over.
     pub fn push(&mut self, row: &Row) -> (Vec<Exposure>, Vec<Violation>) {
-        let key = (row.ts, row.event_id);
-        if self.last == Some(key) {
-            return (Vec::new(), Vec::new());
-        }
-        self.last = Some(key);
-        if row.kind.is_system() {
-            let at = self.deploys.partition_point(|&(t, id, _)| (t, id) < key);
-            self.deploys
-                .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
+        if !self.gate.admit(row) {
             return (Vec::new(), Vec::new());
         }
         let slot = self.slots.insert(row.user_id);
         if slot == self.states.len() {
             self.states.push(UserState::default());
         }
-        replay_row(row, &self.deploys, &mut self.states[slot], &mut self.part);
+        replay_row(
+            row,
+            &self.gate.deploys,
+            &mut self.states[slot],
+            &mut self.part,
+        );
         if self.part.exposures.is_empty() && self.part.violations.is_empty() {
             return (Vec::new(), Vec::new());
         }

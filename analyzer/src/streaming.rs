@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use blastradius_schema::{Kind, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, Partial, Row, Slots, Unresolved, UserGrants,
-    Violation, add_unresolved, bug_active, bug_window, merge_exposures, prefetch,
+    BatchTimer, Detector, Exposure, Findings, Partial, Row, Slots, StreamGate, Unresolved,
+    UserGrants, Violation, add_unresolved, bug_active, bug_window, merge_exposures, prefetch,
 };
 use crate::log::ShardLog;
 
@@ -253,9 +253,8 @@ pub struct Incremental {
     slabs: Vec<Slot>,
     grants: Vec<UserGrants>,
     seen: HashSet<(u32, u64)>,
-    deploys: Vec<(i64, u64, bool)>,
+    gate: StreamGate,
     part: Partial,
-    last: Option<(i64, u64)>,
     untracked_events: u64,
 }
 
@@ -270,9 +269,8 @@ impl Incremental {
             slabs: Vec::new(),
             grants: Vec::new(),
             seen: HashSet::new(),
-            deploys: Vec::new(),
+            gate: StreamGate::default(),
             part: Partial::default(),
-            last: None,
             untracked_events: 0,
         }
     }
@@ -297,15 +295,7 @@ impl Incremental {
     /// Applies `row` (events in log order); returns the exposures and violations it reveals.
     /// A row repeating the one before it (a duplicated delivery) is passed over.
     pub fn push(&mut self, row: &Row) -> (Vec<Exposure>, Vec<Violation>) {
-        let key = (row.ts, row.event_id);
-        if self.last == Some(key) {
-            return (Vec::new(), Vec::new());
-        }
-        self.last = Some(key);
-        if row.kind.is_system() {
-            let at = self.deploys.partition_point(|&(t, id, _)| (t, id) < key);
-            self.deploys
-                .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
+        if !self.gate.admit(row) {
             return (Vec::new(), Vec::new());
         }
         let u = match self.index.get(row.user_id) {
@@ -324,7 +314,7 @@ impl Incremental {
         };
         step(
             row,
-            &self.deploys,
+            &self.gate.deploys,
             &mut self.slabs[u * self.depth..(u + 1) * self.depth],
             &mut self.grants[u],
             &mut self.seen,
