@@ -31,6 +31,8 @@ enum Command {
     Lookup(cmd::lookup::Args),
     Run(cmd::run::Args),
     Merge(cmd::merge::Args),
+    #[command(subcommand)]
+    Cluster(cmd::cluster::Args),
     Perturb(cmd::perturb::Args),
     Stress(cmd::stress::Args),
     Replay(cmd::replay::Args),
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Lookup(args) => cmd::lookup::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Merge(args) => cmd::merge::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
         Command::Perturb(args) => cmd::perturb::run(args),
         Command::Stress(args) => cmd::stress::run(args),
         Command::Replay(args) => cmd::replay::run_replay(args),

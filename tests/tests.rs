@@ -2,6 +2,8 @@
 
 mod analyze;
 mod browser;
+#[cfg(feature = "ballista")]
+mod cluster;
 mod corpus;
 mod export;
 mod generate;

@@ -201,7 +201,7 @@ pub fn run_named(
 ) -> Result<Run> {
     #[cfg(feature = "datafusion")]
     if name == "sql" {
-        let (findings, wall_seconds) = crate::sql::run(dataset, threads)?;
+        let (findings, wall_seconds) = crate::sql::run(dataset, threads, &settings.engine)?;
         let events = dataset
             .parts(blastradius_schema::path::EVENTS_DIR)
             .iter()

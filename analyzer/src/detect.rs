@@ -299,13 +299,15 @@ pub trait Detector: Sync {
 }
 
 /// Settings some detectors take.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// State budget of the streaming detector per shard, in bytes.
     pub memory_limit: u64,
     /// The bug window `(introduced, fixed)` to use instead of the log's deploy events
     /// (`i64::MAX`: never fixed), for a log that lost them.
     pub bug_window: Option<(i64, i64)>,
+    /// Where the `sql` detector's plan runs.
+    pub engine: Engine,
 }
 
 impl Default for Settings {
@@ -313,6 +315,78 @@ impl Default for Settings {
         Settings {
             memory_limit: crate::streaming::DEFAULT_LIMIT,
             bug_window: None,
+            engine: Engine::Local,
+        }
+    }
+}
+
+/// Where the `sql` detector's plan runs (`--engine`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion in this process.
+    #[default]
+    Local,
+    /// A Ballista cluster: its scheduler's HOST:PORT.
+    Ballista { scheduler: String },
+}
+
+impl Engine {
+    /// Reads `local` or `ballista://HOST:PORT`.
+    ///
+    /// # Errors
+    /// Anything else, with the two forms it takes.
+    pub fn parse(flag: &str) -> std::result::Result<Engine, String> {
+        if flag == "local" {
+            return Ok(Engine::Local);
+        }
+        let Some(address) = flag.strip_prefix("ballista://") else {
+            return Err(format!(
+                "--engine {flag}: give `local` (DataFusion in this process) or `ballista://HOST:PORT` (a Ballista scheduler)"
+            ));
+        };
+        let address = address.trim_end_matches('/');
+        let port_ok = address.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(format!(
+                "--engine {flag}: give the scheduler as ballista://HOST:PORT, e.g. ballista://127.0.0.1:50050"
+            ));
+        }
+        Ok(Engine::Ballista {
+            scheduler: address.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use super::Engine;
+
+    #[test]
+    fn engine_flag() {
+        assert_eq!(Engine::parse("local"), Ok(Engine::Local));
+        assert_eq!(
+            Engine::parse("ballista://10.0.0.5:50050/"),
+            Ok(Engine::Ballista {
+                scheduler: "10.0.0.5:50050".into()
+            })
+        );
+        for bad in [
+            "",
+            "ballista",
+            "df://h:1",
+            "ballista://h",
+            "ballista://:5",
+            "ballista://h:0",
+            "ballista://h:99999",
+        ] {
+            assert!(
+                Engine::parse(bad)
+                    .unwrap_err()
+                    .starts_with(&format!("--engine {bad}:")),
+                "{bad}"
+            );
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod report;
 pub mod score;
 #[cfg(feature = "datafusion")]
 pub mod sql;
+pub mod sql_script;
 pub mod streaming;
 
 pub use error::{Error, Result};

@@ -11,6 +11,12 @@
 //! Each file is several statements (a setting, small intermediate tables, the answer), run in
 //! order on one context. The plan assumes a clean log (one `bug_introduced`, at most one
 //! `bug_fixed`, no duplicated events), as the straightforward one did.
+//!
+//! On a Ballista cluster ([`Engine::Ballista`], feature `ballista`) the same files run as one
+//! query each ([`one_query`]): a memory table lives in the client's process, where no
+//! executor can read it, so the intermediate tables become common table expressions, which
+//! the cluster recomputes where they are used. The executors read the dataset at the same
+//! path as the client (shared storage).
 
 use std::path::Path;
 use std::time::Instant;
@@ -21,46 +27,19 @@ use blastradius_schema::{Action, Surface, path};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::dataset::Dataset;
+pub use crate::detect::Engine;
 use crate::detect::{Exposure, Findings, Violation};
 use crate::error::{Error, Result};
+pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, one_query, statements};
 
-/// The exposures: (app_id, user_id, photo_id, first_exposed_ts, surface).
-pub const EXPOSURES_SQL: &str = include_str!("../sql/exposures.sql");
-
-/// The message violations: (event_id, app_id, user_id, action, ts).
-pub const VIOLATIONS_SQL: &str = include_str!("../sql/violations.sql");
-
-/// The statements of a file: separated by a semicolon at the end of a line, comments and
-/// blank ones left out.
-pub fn statements(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let code = line.trim_end();
-        if code.trim_start().starts_with("--") && current.trim().is_empty() {
-            continue;
-        }
-        current.push_str(line);
-        current.push('\n');
-        if code.ends_with(';') {
-            out.push(current.trim().trim_end_matches(';').to_string());
-            current.clear();
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current.trim().to_string());
-    }
-    out
-}
-
-/// Runs the statements of `sql` in order on `ctx`; returns what the last one returns.
+/// Runs the statements of a script in order on `ctx`; returns what the last one returns.
 async fn run_script(
     ctx: &SessionContext,
-    sql: &str,
+    script: &[String],
 ) -> datafusion::error::Result<Vec<RecordBatch>> {
     let mut last = Vec::new();
-    for statement in statements(sql) {
-        last = ctx.sql(&statement).await?.collect().await?;
+    for statement in script {
+        last = ctx.sql(statement).await?.collect().await?;
     }
     Ok(last)
 }
@@ -78,16 +57,19 @@ fn strings(a: &dyn Array) -> Vec<String> {
     (0..s.len()).map(|i| s.value(i).to_string()).collect()
 }
 
-/// Runs both queries on `threads` partitions; returns the findings and the wall seconds.
+/// Runs both queries, in this process on `threads` partitions or on a Ballista cluster with
+/// one partition per shard; returns the findings and the wall seconds.
 ///
 /// # Errors
-/// When DataFusion cannot read the shards or run the queries.
-pub fn run(dataset: &Dataset, threads: usize) -> Result<(Findings, f64)> {
+/// When DataFusion cannot read the shards or run the queries, or the cluster cannot be
+/// reached.
+pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findings, f64)> {
     let started = Instant::now();
-    let events = dataset.root.join(path::EVENTS_DIR);
     let fail = df_err(&dataset.root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
+        // Planning and encoding the plan recurse through its ~100 nested nodes.
+        .thread_stack_size(64 << 20)
         .enable_all()
         .build()
         .map_err(|error| Error::Io {
@@ -95,15 +77,33 @@ pub fn run(dataset: &Dataset, threads: usize) -> Result<(Findings, f64)> {
             error,
         })?;
     let (exposures, violations) = runtime.block_on(async {
-        let ctx = SessionContext::new_with_config(
-            SessionConfig::new().with_target_partitions(threads.max(1)),
-        );
+        let (ctx, scripts) = match engine {
+            Engine::Local => (
+                SessionContext::new_with_config(
+                    SessionConfig::new().with_target_partitions(threads.max(1)),
+                ),
+                [EXPOSURES_SQL, VIOLATIONS_SQL].map(statements),
+            ),
+            Engine::Ballista { scheduler } => {
+                let shards = dataset.parts(path::EVENTS_DIR).len();
+                let scripts = [EXPOSURES_SQL, VIOLATIONS_SQL].map(|text| {
+                    one_query(text).expect("the built-in scripts are SETs, tables and a query")
+                });
+                (ballista_context(dataset, scheduler, shards).await?, scripts)
+            }
+        };
+        let events = std::path::absolute(dataset.root.join(path::EVENTS_DIR)).map_err(|error| {
+            Error::Io {
+                path: dataset.root.clone(),
+                error,
+            }
+        })?;
         let location = format!("{}/", events.display());
         ctx.register_parquet("ev", &location, ParquetReadOptions::default())
             .await
             .map_err(&fail)?;
-        let e = run_script(&ctx, EXPOSURES_SQL).await.map_err(&fail)?;
-        let v = run_script(&ctx, VIOLATIONS_SQL).await.map_err(&fail)?;
+        let e = run_script(&ctx, &scripts[0]).await.map_err(&fail)?;
+        let v = run_script(&ctx, &scripts[1]).await.map_err(&fail)?;
         Ok::<(Vec<RecordBatch>, Vec<RecordBatch>), Error>((e, v))
     })?;
     let mut findings = Findings::default();
@@ -149,4 +149,53 @@ pub fn run(dataset: &Dataset, threads: usize) -> Result<(Findings, f64)> {
     findings.user_apps.sort_unstable();
     findings.user_apps.dedup();
     Ok((findings, started.elapsed().as_secs_f64()))
+}
+
+/// A session on the Ballista scheduler at `scheduler` (HOST:PORT), `partitions` wide.
+#[cfg(feature = "ballista")]
+async fn ballista_context(
+    dataset: &Dataset,
+    scheduler: &str,
+    partitions: usize,
+) -> Result<SessionContext> {
+    use ballista::prelude::{SessionConfigExt, SessionContextExt};
+    use datafusion::execution::SessionStateBuilder;
+    use std::net::{TcpStream, ToSocketAddrs};
+    let unreachable = |why: String| Error::Dataset {
+        path: dataset.root.clone(),
+        message: format!(
+            "the sql detector cannot reach the Ballista scheduler at {scheduler} ({why}); start one with `blastradius cluster scheduler --bind {scheduler}` and at least one `blastradius cluster executor --scheduler {scheduler}`"
+        ),
+    };
+    // Say so now, not from inside the first query's transport error.
+    let addr = scheduler
+        .to_socket_addrs()
+        .map_err(|e| unreachable(e.to_string()))?
+        .next()
+        .ok_or_else(|| unreachable("no address".into()))?;
+    TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let config = SessionConfig::new_with_ballista()
+        .with_target_partitions(partitions.max(1))
+        .with_ballista_job_name("blastradius sql detector");
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    SessionContext::remote_with_state(&format!("df://{scheduler}"), state)
+        .await
+        .map_err(|e| unreachable(e.to_string()))
+}
+
+/// Without the `ballista` feature there is no cluster client.
+#[cfg(not(feature = "ballista"))]
+async fn ballista_context(
+    dataset: &Dataset,
+    _scheduler: &str,
+    _partitions: usize,
+) -> Result<SessionContext> {
+    Err(Error::Dataset {
+        path: dataset.root.clone(),
+        message: "--engine ballista://…: this build has no Ballista client; build with `cargo build --release --features ballista`".into(),
+    })
 }

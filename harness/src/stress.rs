@@ -486,7 +486,7 @@ fn memory_curve(
     for &limit in &options.memory_limits {
         let settings = Settings {
             memory_limit: limit,
-            bug_window: None,
+            ..Settings::default()
         };
         let dir = stage.join("data").join("memory").join(limit.to_string());
         let (run, found) = detect_into(

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use blastradius_analyzer::detect::{MIN_MEMORY_LIMIT, Settings};
+use blastradius_analyzer::detect::{Engine, MIN_MEMORY_LIMIT, Settings};
 use blastradius_analyzer::evaluate::{AnalyzeOptions, analyze};
 
 use super::util::{Terminal, parse_window, threads};
@@ -63,6 +63,21 @@ pub struct Args {
     /// START/END as UTC instants, END `never` for a bug never fixed.
     #[arg(long, value_name = "START/END")]
     pub bug_window: Option<String>,
+
+    /// Where the sql detector runs: local (DataFusion in this process) or
+    /// ballista://HOST:PORT (a Ballista cluster started with `blastradius cluster`; its
+    /// executors must read the dataset at the same path). Only with --detector sql.
+    #[arg(long, default_value = "local", value_name = "ENGINE")]
+    pub engine: String,
+}
+
+/// Checks `--engine` against the detectors it would serve.
+pub fn engine(flag: &str, detectors: &[String]) -> Result<Engine> {
+    let engine = Engine::parse(flag).map_err(anyhow::Error::msg)?;
+    if engine != Engine::Local && detectors != ["sql"] {
+        bail!("--engine {flag} runs the sql detector on a cluster; add --detector sql");
+    }
+    Ok(engine)
 }
 
 /// The detectors `--detector` names.
@@ -102,12 +117,14 @@ pub fn memory_limit(limit: u64) -> Result<u64> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let detectors = detector_names(&args.detector)?;
     let options = AnalyzeOptions {
-        detectors: detector_names(&args.detector)?,
         settings: Settings {
             memory_limit: memory_limit(args.memory_limit)?,
             bug_window: args.bug_window.as_deref().map(parse_window).transpose()?,
+            engine: engine(&args.engine, &detectors)?,
         },
+        detectors,
         threads: threads(args.threads)?,
         verify: args.verify,
         truth_key: args.truth.clone(),

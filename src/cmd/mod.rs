@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod cluster;
 pub mod export;
 pub mod generate;
 pub mod lookup;

@@ -241,5 +241,39 @@ fn analyze_refuses_bad_input() {
             args: &["analyze", "{d}", "--out", "{t}/r", "--truth", "{t}/k"],
             needles: &["key.json", "answer key"],
         },
+        Case {
+            name: "an engine that is not one",
+            setup: data,
+            args: &["analyze", "{d}", "--out", "{t}/r", "--engine", "spark"],
+            needles: &["--engine spark", "ballista://HOST:PORT"],
+        },
+        Case {
+            name: "a cluster engine without a port",
+            setup: data,
+            args: &[
+                "analyze",
+                "{d}",
+                "--out",
+                "{t}/r",
+                "--engine",
+                "ballista://h",
+            ],
+            needles: &["--engine ballista://h", "HOST:PORT"],
+        },
+        Case {
+            name: "a cluster engine for detectors that are not sql",
+            setup: data,
+            args: &[
+                "analyze",
+                "{d}",
+                "--out",
+                "{t}/r",
+                "--detector",
+                "exact",
+                "--engine",
+                "ballista://127.0.0.1:1",
+            ],
+            needles: &["--engine ballista://127.0.0.1:1", "--detector sql"],
+        },
     ]);
 }

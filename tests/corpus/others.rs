@@ -87,5 +87,32 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             args: &["stress", "{d}", "--out", "{t}/s", "--name", "x"],
             needles: &["--name"],
         },
+        Case {
+            name: "a cluster executor with one port for two services",
+            setup: none,
+            args: &[
+                "cluster",
+                "executor",
+                "--port",
+                "7000",
+                "--grpc-port",
+                "7000",
+            ],
+            needles: if cfg!(feature = "ballista") {
+                &["--port 7000 --grpc-port 7000", "two different ports"]
+            } else {
+                &["cluster", "--features ballista"]
+            },
+        },
+        Case {
+            name: "a cluster scheduler address without a port",
+            setup: none,
+            args: &["cluster", "scheduler", "--bind", "localhost"],
+            needles: if cfg!(feature = "ballista") {
+                &["--bind localhost", "HOST:PORT"]
+            } else {
+                &["cluster", "--features ballista"]
+            },
+        },
     ]);
 }

@@ -1,0 +1,294 @@
+//! `blastradius cluster scheduler|executor`: the nodes of a Ballista cluster, from this binary,
+//! for `analyze --detector sql --engine ballista://HOST:PORT`. Only in builds with
+//! `--features ballista`; tokio stays in here (and in the sql detector's client).
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// Run a node of a Ballista cluster for the sql detector (`analyze --detector sql --engine
+/// ballista://HOST:PORT`). Every executor must read the dataset at the path the client
+/// gives (shared storage).
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// The scheduler: plans each query into stages and hands their tasks to executors.
+    /// Runs until stopped (Ctrl-C).
+    Scheduler(SchedulerArgs),
+    /// An executor: runs tasks, keeps their shuffle output under --work-dir and serves it to
+    /// other executors. Runs until stopped (Ctrl-C).
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (clients and executors connect here). Use 0.0.0.0:PORT to
+    /// accept other machines.
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    pub bind: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's address.
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    pub scheduler: String,
+
+    /// Host to listen on. Use 0.0.0.0 to serve other machines, with --advertise.
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub bind: String,
+
+    /// The name other machines reach this one by (default: --bind).
+    #[arg(long, value_name = "HOST")]
+    pub advertise: Option<String>,
+
+    /// Port of the Arrow Flight service that serves shuffle data to other executors.
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+
+    /// Port of the gRPC service the scheduler pushes tasks to.
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+
+    /// Tasks run at once (default: the number of cores).
+    #[arg(long, value_parser = super::util::whole::<usize>)]
+    pub cores: Option<usize>,
+
+    /// Memory pool of this executor in bytes, shared by its running tasks, which spill to
+    /// --work-dir beyond it (default: Ballista's share of the machine's memory).
+    #[arg(long, value_parser = super::util::whole::<u64>, value_name = "BYTES")]
+    pub memory: Option<u64>,
+
+    /// Folder for shuffle files and spills; must exist. Default: a new folder under the
+    /// system's temporary folder, removed when the executor stops.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Seconds to wait for the scheduler to accept connections before giving up.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
+}
+
+/// A HOST:PORT flag as one socket address.
+fn address(flag: &str, value: &str) -> Result<SocketAddr> {
+    let fix = format!("{flag} {value}: give HOST:PORT, e.g. 127.0.0.1:50050");
+    let (host, port) = value.rsplit_once(':').context(fix.clone())?;
+    if host.is_empty() || !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        bail!(fix);
+    }
+    value
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .with_context(|| format!("{flag} {value}: cannot resolve host `{host}`"))
+}
+
+/// Waits until something accepts connections at `addr`, for at most `wait`.
+fn wait_for(addr: SocketAddr, wait: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return true;
+        }
+        if started.elapsed() >= wait {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    node::available()?;
+    match args {
+        Args::Scheduler(a) => {
+            let addr = address("--bind", &a.bind)?;
+            node::scheduler(addr)
+        }
+        Args::Executor(a) => {
+            let scheduler = address("--scheduler", &a.scheduler)?;
+            if a.port == a.grpc_port || a.port == 0 || a.grpc_port == 0 {
+                bail!(
+                    "--port {} --grpc-port {}: give two different ports above 0",
+                    a.port,
+                    a.grpc_port
+                );
+            }
+            if let Some(dir) = &a.work_dir
+                && !dir.is_dir()
+            {
+                bail!(
+                    "--work-dir {}: not a folder; create it first, or leave the flag out for a temporary one",
+                    dir.display()
+                );
+            }
+            if a.memory == Some(0) {
+                bail!("--memory 0: give the pool in bytes, e.g. 4000000000, or leave it out");
+            }
+            if !wait_for(scheduler, Duration::from_secs(a.wait)) {
+                bail!(
+                    "--scheduler {}: nothing accepts connections there after {} s; start it first with `blastradius cluster scheduler --bind {}`",
+                    a.scheduler,
+                    a.wait,
+                    a.scheduler
+                );
+            }
+            node::executor(a, scheduler)
+        }
+    }
+}
+
+#[cfg(feature = "ballista")]
+mod node {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use anyhow::{Context, Result};
+    use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+    use ballista_scheduler::cluster::BallistaCluster;
+    use ballista_scheduler::config::SchedulerConfig;
+    use ballista_scheduler::scheduler_process::start_server;
+
+    use super::ExecutorArgs;
+
+    pub fn available() -> Result<()> {
+        Ok(())
+    }
+
+    /// Plans arrive as nested protobuf messages and are decoded and planned recursively: the
+    /// sql detector's nests about 100 deep, more than a 2 MiB thread stack holds.
+    const STACK: usize = 64 << 20;
+
+    fn runtime() -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_stack_size(STACK)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+    }
+
+    pub fn scheduler(addr: SocketAddr) -> Result<()> {
+        let config = SchedulerConfig {
+            bind_host: addr.ip().to_string(),
+            bind_port: addr.port(),
+            external_host: addr.ip().to_string(),
+            ..Default::default()
+        };
+        // Fail here, with the address, rather than inside the server's task.
+        drop(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("--bind {addr}: cannot listen there"))?,
+        );
+        eprintln!(
+            "scheduler: listening on {addr} (Ballista {}); start executors with `blastradius cluster executor --scheduler {addr}`; analyze with `--detector sql --engine ballista://{addr}`; stop with Ctrl-C",
+            ballista_core::BALLISTA_VERSION
+        );
+        runtime()?.block_on(async move {
+            let cluster = BallistaCluster::new_from_config(&config)
+                .await
+                .context("cannot set up the scheduler's state")?;
+            tokio::select! {
+                served = start_server(cluster, addr, Arc::new(config)) => {
+                    served.with_context(|| format!("scheduler on {addr} stopped"))
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("scheduler: stopped");
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    pub fn executor(a: ExecutorArgs, scheduler: SocketAddr) -> Result<()> {
+        // A temporary work folder is this run's own, and goes when it ends.
+        let temporary = match &a.work_dir {
+            Some(_) => None,
+            None => Some(
+                tempfile::Builder::new()
+                    .prefix("blastradius-executor-")
+                    .tempdir()
+                    .context("cannot create a temporary work folder; pass --work-dir DIR")?,
+            ),
+        };
+        let work_dir = match (&a.work_dir, &temporary) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(t)) => t.path().to_path_buf(),
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        let defaults = ExecutorProcessConfig::default();
+        let config = ExecutorProcessConfig {
+            bind_host: a.bind.clone(),
+            external_host: a.advertise.clone(),
+            port: a.port,
+            grpc_port: a.grpc_port,
+            scheduler_host: scheduler.ip().to_string(),
+            scheduler_port: scheduler.port(),
+            vcores: a.cores.unwrap_or(defaults.vcores),
+            work_dir: Some(work_dir.to_string_lossy().into_owned()),
+            memory_pool_size: a.memory,
+            ..defaults
+        };
+        for port in [a.port, a.grpc_port] {
+            let at = format!("{}:{port}", a.bind);
+            drop(std::net::TcpListener::bind(&at).with_context(|| {
+                format!("{at}: cannot listen there; pick another --port/--grpc-port")
+            })?);
+        }
+        eprintln!(
+            "executor {}: serving on {}:{} (flight) and :{} (tasks), {} tasks at once, work folder {}; scheduler {scheduler}; stop with Ctrl-C",
+            config.executor_id,
+            a.bind,
+            a.port,
+            a.grpc_port,
+            config.vcores,
+            work_dir.display()
+        );
+        runtime()?
+            .block_on(start_executor_process(Arc::new(config)))
+            .with_context(|| format!("executor stopped (scheduler {scheduler})"))?;
+        eprintln!("executor: stopped");
+        drop(temporary);
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "ballista"))]
+mod node {
+    use std::net::SocketAddr;
+
+    use anyhow::{Result, bail};
+
+    pub fn available() -> Result<()> {
+        bail!(
+            "cluster: this build has no Ballista; build with `cargo build --release --features ballista`"
+        )
+    }
+
+    pub fn scheduler(_addr: SocketAddr) -> Result<()> {
+        available()
+    }
+
+    pub fn executor(_a: super::ExecutorArgs, _scheduler: SocketAddr) -> Result<()> {
+        available()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            address("--bind", "127.0.0.1:50050").unwrap().to_string(),
+            "127.0.0.1:50050"
+        );
+        for bad in ["50050", ":50050", "host:", "127.0.0.1:0", "127.0.0.1:70000"] {
+            let e = address("--bind", bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("--bind {bad}: give HOST:PORT")),
+                "{e}"
+            );
+        }
+    }
+}

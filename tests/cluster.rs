@@ -1,0 +1,154 @@
+//! The sql detector on a Ballista cluster of separate processes: a scheduler and two
+//! executors from this binary (`cluster scheduler|executor`) on loopback. Built with
+//! `--features ballista`; CI runs it.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::util::*;
+
+/// A cluster node, stopped when the test ends (also when it fails).
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn node(args: &[&str], log: &Path) -> Node {
+    let child = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(File::create(log).unwrap())
+        .spawn()
+        .expect("the binary runs");
+    Node(child)
+}
+
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port().to_string()
+}
+
+/// What the nodes said, for a failure message.
+fn logs(dir: &Path) -> String {
+    ["scheduler", "executor-0", "executor-1"]
+        .iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+            format!("--- {n}:\n{text}")
+        })
+        .collect()
+}
+
+#[test]
+fn sql_detector_on_a_ballista_cluster_finds_what_exact_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let scheduler = format!("127.0.0.1:{}", free_port());
+    let _scheduler = node(
+        &["cluster", "scheduler", "--bind", &scheduler],
+        &t.join("scheduler.log"),
+    );
+    let _executors: Vec<Node> = (0..2)
+        .map(|i| {
+            let work = t.join(format!("work-{i}"));
+            std::fs::create_dir(&work).unwrap();
+            node(
+                &[
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &scheduler,
+                    "--port",
+                    &free_port(),
+                    "--grpc-port",
+                    &free_port(),
+                    "--cores",
+                    "1",
+                    "--work-dir",
+                    path_arg(&work),
+                ],
+                &t.join(format!("executor-{i}.log")),
+            )
+        })
+        .collect();
+    let engine = format!("ballista://{scheduler}");
+    for (users, seed, scenario) in [
+        ("4000", "1", "facebook-2018"),
+        ("2500", "2", "messaging-partners"),
+    ] {
+        let data = t.join(format!("d{seed}"));
+        generate_into(&data, users, seed, scenario);
+        let exact = t.join(format!("exact{seed}"));
+        assert_ok(&blastradius(&[
+            "analyze",
+            path_arg(&data),
+            "--detector",
+            "exact",
+            "--out",
+            path_arg(&exact),
+        ]));
+        let sql = t.join(format!("sql{seed}"));
+        let o = blastradius(&[
+            "analyze",
+            path_arg(&data),
+            "--detector",
+            "sql",
+            "--engine",
+            &engine,
+            "--out",
+            path_arg(&sql),
+        ]);
+        assert!(o.status.success(), "{}\n{}", stderr(&o), logs(t));
+        let report = read_json(&sql.join("report.json"));
+        let row = row(&report, "sql");
+        for level in ["users", "exposures", "violations"] {
+            let score = &row["scores"][level];
+            assert_eq!(score["false_positives"], 0, "{level}, seed {seed}: {row}");
+            assert_eq!(score["false_negatives"], 0, "{level}, seed {seed}: {row}");
+        }
+        let exposures = exposure_rows(&sql.join("sql/exposures.parquet"));
+        assert!(!exposures.is_empty(), "seed {seed} has exposures to find");
+        assert_eq!(
+            exposures,
+            exposure_rows(&exact.join("exact/exposures.parquet")),
+            "seed {seed}"
+        );
+        for table in ["affected_users", "affected_apps"] {
+            assert_eq!(
+                batches(&sql.join(format!("sql/{table}.parquet"))),
+                batches(&exact.join(format!("exact/{table}.parquet"))),
+                "{table}, seed {seed}"
+            );
+        }
+        if scenario == "messaging-partners" {
+            assert!(
+                row["scores"]["violations"]["true_positives"].as_u64() > Some(0),
+                "{row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_cluster_is_named_with_what_to_start() {
+    let data = small_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = format!("127.0.0.1:{}", free_port());
+    let o = blastradius(&[
+        "analyze",
+        path_arg(&data),
+        "--detector",
+        "sql",
+        "--engine",
+        &format!("ballista://{scheduler}"),
+        "--out",
+        path_arg(&dir.path().join("r")),
+    ]);
+    assert_error(&o, &[&scheduler, "blastradius cluster scheduler"]);
+    assert!(!dir.path().join("r").exists());
+}
