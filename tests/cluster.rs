@@ -77,6 +77,8 @@ fn sql_detector_on_a_ballista_cluster_finds_what_exact_finds() {
         })
         .collect();
     let engine = format!("ballista://{scheduler}");
+    let scratch = t.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
     for (users, seed, scenario) in [
         ("4000", "1", "facebook-2018"),
         ("2500", "2", "messaging-partners"),
@@ -100,10 +102,14 @@ fn sql_detector_on_a_ballista_cluster_finds_what_exact_finds() {
             "sql",
             "--engine",
             &engine,
+            "--scratch",
+            path_arg(&scratch),
             "--out",
             path_arg(&sql),
         ]);
         assert!(o.status.success(), "{}\n{}", stderr(&o), logs(t));
+        // The intermediate tables were made in a folder of the run's own, and removed.
+        assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
         let report = read_json(&sql.join("report.json"));
         let row = row(&report, "sql");
         for level in ["users", "exposures", "violations"] {

@@ -326,8 +326,13 @@ pub enum Engine {
     /// DataFusion in this process.
     #[default]
     Local,
-    /// A Ballista cluster: its scheduler's HOST:PORT.
-    Ballista { scheduler: String },
+    /// A Ballista cluster: its scheduler's HOST:PORT, and the folder (on storage every
+    /// executor reads and writes) in which the intermediate tables are made; `None`: the
+    /// system's temporary folder, for executors on this machine.
+    Ballista {
+        scheduler: String,
+        scratch: Option<std::path::PathBuf>,
+    },
 }
 
 impl Engine {
@@ -355,6 +360,7 @@ impl Engine {
         }
         Ok(Engine::Ballista {
             scheduler: address.to_string(),
+            scratch: None,
         })
     }
 }
@@ -369,7 +375,8 @@ mod engine_tests {
         assert_eq!(
             Engine::parse("ballista://10.0.0.5:50050/"),
             Ok(Engine::Ballista {
-                scheduler: "10.0.0.5:50050".into()
+                scheduler: "10.0.0.5:50050".into(),
+                scratch: None,
             })
         );
         for bad in [

@@ -12,11 +12,12 @@
 //! order on one context. The plan assumes a clean log (one `bug_introduced`, at most one
 //! `bug_fixed`, no duplicated events), as the straightforward one did.
 //!
-//! On a Ballista cluster ([`Engine::Ballista`], feature `ballista`) the same files run as one
-//! query each ([`one_query`]): a memory table lives in the client's process, where no
-//! executor can read it, so the intermediate tables become common table expressions, which
-//! the cluster recomputes where they are used. The executors read the dataset at the same
-//! path as the client (shared storage).
+//! On a Ballista cluster ([`Engine::Ballista`], feature `ballista`) the same statements run
+//! one by one, but a memory table would live in the client's process, where no executor can
+//! read it: each intermediate table is written by the executors as Parquet into a new folder
+//! under the engine's scratch folder and read back from there, and the folder is removed at
+//! the end. The executors read the dataset, and the scratch folder, at the same paths as the
+//! client (shared storage).
 
 use std::path::Path;
 use std::time::Instant;
@@ -30,16 +31,39 @@ use crate::dataset::Dataset;
 pub use crate::detect::Engine;
 use crate::detect::{Exposure, Findings, Violation};
 use crate::error::{Error, Result};
-pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, one_query, statements};
+pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, created_table, statements};
 
 /// Runs the statements of a script in order on `ctx`; returns what the last one returns.
+/// With `tables`, each `CREATE OR REPLACE TABLE` is written there as Parquet by whoever
+/// executes it and registered under its name, instead of kept in this process's memory.
 async fn run_script(
     ctx: &SessionContext,
     script: &[String],
+    tables: Option<&Path>,
 ) -> datafusion::error::Result<Vec<RecordBatch>> {
+    use datafusion::dataframe::DataFrameWriteOptions;
     let mut last = Vec::new();
     for statement in script {
-        last = ctx.sql(statement).await?.collect().await?;
+        match (tables, created_table(statement)) {
+            (Some(dir), Some(table)) => {
+                let (name, query) = table.map_err(datafusion::error::DataFusionError::Plan)?;
+                let location = format!("{}/", dir.join(name).display());
+                let frame = ctx.sql(query).await?;
+                let schema = frame.schema().as_arrow().clone();
+                frame
+                    .write_parquet(&location, DataFrameWriteOptions::new(), None)
+                    .await?;
+                ctx.deregister_table(name)?;
+                ctx.register_parquet(
+                    name,
+                    &location,
+                    ParquetReadOptions::default().schema(&schema),
+                )
+                .await?;
+                last = Vec::new();
+            }
+            _ => last = ctx.sql(statement).await?.collect().await?,
+        }
     }
     Ok(last)
 }
@@ -68,7 +92,7 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
     let fail = df_err(&dataset.root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
-        // Planning and encoding the plan recurse through its ~100 nested nodes.
+        // Planning and encoding a plan recurse through its nested nodes.
         .thread_stack_size(64 << 20)
         .enable_all()
         .build()
@@ -77,19 +101,17 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
             error,
         })?;
     let (exposures, violations) = runtime.block_on(async {
-        let (ctx, scripts) = match engine {
+        let (ctx, tables) = match engine {
             Engine::Local => (
                 SessionContext::new_with_config(
                     SessionConfig::new().with_target_partitions(threads.max(1)),
                 ),
-                [EXPOSURES_SQL, VIOLATIONS_SQL].map(statements),
+                None,
             ),
-            Engine::Ballista { scheduler } => {
+            Engine::Ballista { scheduler, scratch } => {
                 let shards = dataset.parts(path::EVENTS_DIR).len();
-                let scripts = [EXPOSURES_SQL, VIOLATIONS_SQL].map(|text| {
-                    one_query(text).expect("the built-in scripts are SETs, tables and a query")
-                });
-                (ballista_context(dataset, scheduler, shards).await?, scripts)
+                let ctx = ballista_context(dataset, scheduler, shards).await?;
+                (ctx, Some(scratch_folder(scratch.as_deref())?))
             }
         };
         let events = std::path::absolute(dataset.root.join(path::EVENTS_DIR)).map_err(|error| {
@@ -102,8 +124,13 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
         ctx.register_parquet("ev", &location, ParquetReadOptions::default())
             .await
             .map_err(&fail)?;
-        let e = run_script(&ctx, &scripts[0]).await.map_err(&fail)?;
-        let v = run_script(&ctx, &scripts[1]).await.map_err(&fail)?;
+        let tables = tables.as_ref().map(|t| t.as_ref());
+        let e = run_script(&ctx, &statements(EXPOSURES_SQL), tables)
+            .await
+            .map_err(&fail)?;
+        let v = run_script(&ctx, &statements(VIOLATIONS_SQL), tables)
+            .await
+            .map_err(&fail)?;
         Ok::<(Vec<RecordBatch>, Vec<RecordBatch>), Error>((e, v))
     })?;
     let mut findings = Findings::default();
@@ -185,6 +212,29 @@ async fn ballista_context(
     SessionContext::remote_with_state(&format!("df://{scheduler}"), state)
         .await
         .map_err(|e| unreachable(e.to_string()))
+}
+
+/// A new folder for this run's intermediate tables, inside `scratch` (default: the system's
+/// temporary folder), removed when dropped: it is this run's own.
+#[cfg(feature = "ballista")]
+fn scratch_folder(scratch: Option<&Path>) -> Result<tempfile::TempDir> {
+    let base = match scratch {
+        Some(dir) => std::path::absolute(dir).map_err(|error| Error::Io {
+            path: dir.to_path_buf(),
+            error,
+        })?,
+        None => std::env::temp_dir(),
+    };
+    tempfile::Builder::new()
+        .prefix("blastradius-sql-")
+        .tempdir_in(&base)
+        .map_err(|error| Error::Io { path: base, error })
+}
+
+/// Never reached without the `ballista` feature: [`ballista_context`] refuses first.
+#[cfg(not(feature = "ballista"))]
+fn scratch_folder(scratch: Option<&Path>) -> Result<std::path::PathBuf> {
+    Ok(scratch.map_or_else(std::env::temp_dir, Path::to_path_buf))
 }
 
 /// Without the `ballista` feature there is no cluster client.

@@ -1,6 +1,6 @@
 //! The `sql` detector's scripts as text: the tuned queries of `analyzer/sql/`, cut into
-//! statements, and rewritten as one query for an engine that cannot keep memory tables (a
-//! Ballista cluster). Plain text work, so it is built and tested without DataFusion.
+//! statements, and the intermediate tables they make. Plain text work, so it is built and
+//! tested without DataFusion.
 
 /// The exposures: (app_id, user_id, photo_id, first_exposed_ts, surface).
 pub const EXPOSURES_SQL: &str = include_str!("../sql/exposures.sql");
@@ -31,62 +31,31 @@ pub fn statements(text: &str) -> Vec<String> {
     out
 }
 
-/// A script as one query for an engine that cannot keep memory tables: its `SET` statements,
-/// then one statement in which every `CREATE OR REPLACE TABLE name AS q` before the answer is
-/// a common table expression `name AS (q)` of the answer.
+/// A `CREATE OR REPLACE TABLE name AS query` statement's name and query; `None` for any other
+/// statement. An engine that cannot keep a memory table in the client (a Ballista cluster)
+/// writes the query's rows where its executors can read them, under the name.
 ///
 /// # Errors
-/// A script whose last statement is not a query, or with a statement that is neither a `SET`
-/// nor a `CREATE OR REPLACE TABLE ... AS`.
-pub fn one_query(text: &str) -> std::result::Result<Vec<String>, String> {
+/// A `CREATE OR REPLACE TABLE` statement without a name and `AS`.
+pub fn created_table(statement: &str) -> Option<std::result::Result<(&str, &str), String>> {
     const CREATE: &str = "CREATE OR REPLACE TABLE ";
-    let mut statements = statements(text);
-    let answer = statements
-        .pop()
-        .filter(|q| {
-            let q = q.trim_start().to_ascii_uppercase();
-            q.starts_with("WITH") || q.starts_with("SELECT")
-        })
-        .ok_or("the script does not end with a query")?;
-    let mut out = Vec::new();
-    let mut tables = Vec::new();
-    for statement in statements {
-        if statement.to_ascii_uppercase().starts_with("SET ") {
-            out.push(statement);
-        } else if statement.to_ascii_uppercase().starts_with(CREATE) {
-            let rest = &statement[CREATE.len()..];
-            let (name, query) = rest
-                .split_once(char::is_whitespace)
-                .and_then(|(name, q)| {
-                    let q = q.trim_start();
-                    let as_ = q.get(..2).filter(|a| a.eq_ignore_ascii_case("AS"))?;
-                    let query = &q[as_.len()..];
-                    query
-                        .starts_with(char::is_whitespace)
-                        .then(|| (name, query.trim()))
-                })
-                .ok_or_else(|| format!("cannot read `{}`", first_line(&statement)))?;
-            tables.push(format!("{name} AS (\n{query}\n)"));
-        } else {
-            return Err(format!(
-                "`{}` is neither SET nor CREATE OR REPLACE TABLE",
-                first_line(&statement)
-            ));
-        }
+    let head = statement.get(..CREATE.len())?;
+    if !head.eq_ignore_ascii_case(CREATE) {
+        return None;
     }
-    if tables.is_empty() {
-        out.push(answer);
-    } else {
-        let answer = answer.trim_start();
-        let joined = tables.join(",\n");
-        out.push(match answer.get(..5) {
-            Some(w) if w.eq_ignore_ascii_case("WITH ") || w.eq_ignore_ascii_case("WITH\n") => {
-                format!("WITH {joined},\n{}", &answer[5..])
-            }
-            _ => format!("WITH {joined}\n{answer}"),
-        });
-    }
-    Ok(out)
+    let rest = &statement[CREATE.len()..];
+    Some(
+        rest.split_once(char::is_whitespace)
+            .and_then(|(name, q)| {
+                let q = q.trim_start();
+                let as_ = q.get(..2).filter(|a| a.eq_ignore_ascii_case("AS"))?;
+                let query = &q[as_.len()..];
+                query
+                    .starts_with(char::is_whitespace)
+                    .then(|| (name, query.trim()))
+            })
+            .ok_or_else(|| format!("cannot read `{}`", first_line(statement))),
+    )
 }
 
 fn first_line(statement: &str) -> &str {
@@ -95,57 +64,53 @@ fn first_line(statement: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{EXPOSURES_SQL, VIOLATIONS_SQL, one_query};
+    use super::{EXPOSURES_SQL, VIOLATIONS_SQL, created_table, statements};
 
     #[test]
-    fn tables_become_common_table_expressions() {
-        let script = "SET a.b = true;\n-- a note\nCREATE OR REPLACE TABLE t1 AS\nSELECT 1 AS x;\n\
-                      CREATE OR REPLACE TABLE t2 AS WITH w AS (SELECT x FROM t1) SELECT x FROM w;\n\
-                      WITH z AS (SELECT x FROM t2)\nSELECT * FROM z JOIN t1 USING (x)";
+    fn created_tables() {
         assert_eq!(
-            one_query(script).unwrap(),
-            [
-                "SET a.b = true".to_string(),
-                "WITH t1 AS (\nSELECT 1 AS x\n),\nt2 AS (\nWITH w AS (SELECT x FROM t1) SELECT x FROM w\n),\n\
-                 z AS (SELECT x FROM t2)\nSELECT * FROM z JOIN t1 USING (x)"
-                    .to_string()
-            ]
+            created_table("CREATE OR REPLACE TABLE t1 AS\nWITH w AS (SELECT 1) SELECT * FROM w"),
+            Some(Ok(("t1", "WITH w AS (SELECT 1) SELECT * FROM w")))
         );
         assert_eq!(
-            one_query("CREATE OR REPLACE TABLE t AS SELECT 1 AS x;\nSELECT x FROM t").unwrap(),
-            ["WITH t AS (\nSELECT 1 AS x\n)\nSELECT x FROM t".to_string()]
+            created_table("create or replace table t AS SELECT 1"),
+            Some(Ok(("t", "SELECT 1")))
         );
-        assert_eq!(one_query("SELECT 1").unwrap(), ["SELECT 1".to_string()]);
+        assert_eq!(created_table("SET a = 1"), None);
+        assert_eq!(created_table("SELECT 1"), None);
         assert!(
-            one_query("SET a = 1")
-                .unwrap_err()
-                .contains("does not end with a query")
-        );
-        assert!(
-            one_query("DROP TABLE t;\nSELECT 1")
-                .unwrap_err()
-                .contains("`DROP TABLE t` is neither")
-        );
-        assert!(
-            one_query("CREATE OR REPLACE TABLE t SELECT 1;\nSELECT 1")
+            created_table("CREATE OR REPLACE TABLE t SELECT 1")
+                .unwrap()
                 .unwrap_err()
                 .contains("cannot read")
         );
+        assert!(
+            created_table("CREATE OR REPLACE TABLE t ASX SELECT 1")
+                .unwrap()
+                .is_err()
+        );
     }
 
-    /// The built-in scripts: their settings, then one query that defines every table first.
+    /// The built-in scripts: settings, tables made in order, and a query that ends them.
     #[test]
-    fn the_scripts_as_one_query() {
-        let exposures = one_query(EXPOSURES_SQL).unwrap();
-        assert_eq!(exposures.len(), 2, "{exposures:?}");
+    fn the_scripts_make_their_tables_in_order() {
+        let exposures = statements(EXPOSURES_SQL);
+        let made: Vec<&str> = exposures
+            .iter()
+            .filter_map(|s| created_table(s).map(|t| t.unwrap().0))
+            .collect();
+        assert_eq!(
+            made,
+            ["br_tuned_calls", "br_tuned_users", "br_tuned_photos"]
+        );
         assert!(exposures[0].starts_with("SET datafusion.execution.parquet.pushdown_filters"));
-        let q = &exposures[1];
-        let at = |name: &str| q.find(&format!("{name} AS (")).unwrap_or(usize::MAX);
-        assert!(at("br_tuned_calls") < at("br_tuned_users"), "{q}");
-        assert!(at("br_tuned_users") < at("br_tuned_photos"), "{q}");
-        assert!(at("br_tuned_photos") < at("nb"), "{q}");
-        assert!(!q.contains("CREATE"), "{q}");
-        let violations = one_query(VIOLATIONS_SQL).unwrap();
-        assert_eq!(violations.len(), 2, "{violations:?}");
+        let last = exposures.last().unwrap();
+        assert!(last.starts_with("WITH nb AS"), "{last}");
+        let violations = statements(VIOLATIONS_SQL);
+        assert_eq!(violations.len(), 3, "{violations:?}");
+        assert_eq!(
+            created_table(&violations[1]).unwrap().unwrap().0,
+            "br_msg_grouped"
+        );
     }
 }

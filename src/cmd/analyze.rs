@@ -69,13 +69,40 @@ pub struct Args {
     /// executors must read the dataset at the same path). Only with --detector sql.
     #[arg(long, default_value = "local", value_name = "ENGINE")]
     pub engine: String,
+
+    /// With --engine ballista://…: a folder on storage every executor can read and write, in
+    /// which the sql detector makes its intermediate tables (in a new folder, removed at the
+    /// end). Default: the system's temporary folder, enough when the executors run here.
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
 }
 
-/// Checks `--engine` against the detectors it would serve.
-pub fn engine(flag: &str, detectors: &[String]) -> Result<Engine> {
-    let engine = Engine::parse(flag).map_err(anyhow::Error::msg)?;
-    if engine != Engine::Local && detectors != ["sql"] {
-        bail!("--engine {flag} runs the sql detector on a cluster; add --detector sql");
+/// Checks `--engine` and `--scratch` against the detectors they would serve.
+pub fn engine(flag: &str, scratch: Option<&Path>, detectors: &[String]) -> Result<Engine> {
+    let mut engine = Engine::parse(flag).map_err(anyhow::Error::msg)?;
+    match &mut engine {
+        Engine::Local => {
+            if let Some(dir) = scratch {
+                bail!(
+                    "--scratch {}: only a cluster needs one; add --engine ballista://HOST:PORT or leave it out",
+                    dir.display()
+                );
+            }
+        }
+        Engine::Ballista { scratch: s, .. } => {
+            if detectors != ["sql"] {
+                bail!("--engine {flag} runs the sql detector on a cluster; add --detector sql");
+            }
+            if let Some(dir) = scratch
+                && !dir.is_dir()
+            {
+                bail!(
+                    "--scratch {}: not a folder; create it on storage every executor mounts at the same path",
+                    dir.display()
+                );
+            }
+            *s = scratch.map(Path::to_path_buf);
+        }
     }
     Ok(engine)
 }
@@ -122,7 +149,7 @@ pub fn run(args: Args) -> Result<()> {
         settings: Settings {
             memory_limit: memory_limit(args.memory_limit)?,
             bug_window: args.bug_window.as_deref().map(parse_window).transpose()?,
-            engine: engine(&args.engine, &detectors)?,
+            engine: engine(&args.engine, args.scratch.as_deref(), &detectors)?,
         },
         detectors,
         threads: threads(args.threads)?,

@@ -275,5 +275,32 @@ fn analyze_refuses_bad_input() {
             ],
             needles: &["--engine ballista://127.0.0.1:1", "--detector sql"],
         },
+        Case {
+            name: "a scratch folder without a cluster",
+            setup: data,
+            args: &["analyze", "{d}", "--out", "{t}/r", "--scratch", "{t}"],
+            needles: &["--scratch", "--engine ballista://HOST:PORT"],
+        },
+        Case {
+            name: "a scratch folder that is not there",
+            setup: data,
+            args: &[
+                "analyze",
+                "{d}",
+                "--out",
+                "{t}/r",
+                "--detector",
+                "sql",
+                "--engine",
+                "ballista://127.0.0.1:1",
+                "--scratch",
+                "{t}/nowhere",
+            ],
+            needles: if cfg!(feature = "datafusion") {
+                &["--scratch", "nowhere", "not a folder"] as &[&str]
+            } else {
+                &["--detector sql", "--features datafusion"]
+            },
+        },
     ]);
 }
