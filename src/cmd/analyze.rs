@@ -162,6 +162,11 @@ pub fn run(args: Args) -> Result<()> {
             .unwrap_or_else(|| default_out(&args.dataset)),
         force: args.force,
     };
+    if let Engine::Ballista { scheduler, .. } = &options.settings.engine {
+        eprintln!(
+            "sql runs on the Ballista cluster at {scheduler}; its jobs wait while no executor is registered there (start one with `blastradius cluster executor --scheduler {scheduler}`)"
+        );
+    }
     let mut terminal = Terminal::default();
     analyze(&args.dataset, &options, &mut terminal)?;
     writeln!(
