@@ -164,7 +164,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     if let Engine::Ballista { scheduler, .. } = &options.settings.engine {
         eprintln!(
-            "sql runs on the Ballista cluster at {scheduler}; its jobs wait while no executor is registered there (start one with `blastradius cluster executor --scheduler {scheduler}`)"
+            "note: sql runs on the Ballista cluster at {scheduler}; its jobs wait while no executor is registered there (start one with `blastradius cluster executor --scheduler {scheduler}`)"
         );
     }
     let mut terminal = Terminal::default();
