@@ -53,6 +53,10 @@ class Cluster:
     def __init__(self, executors: int, cores: int, work: Path):
         self.port = free_port()
         self.procs = []
+        self.executors, self.cores, self.work = executors, cores, work
+
+    def start(self) -> None:
+        executors, cores, work = self.executors, self.cores, self.work
         logs = work / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.procs.append(("scheduler", subprocess.Popen(
@@ -118,6 +122,7 @@ def main() -> int:
         slots = max(1, cores // n)
         cluster = Cluster(n, slots, Path(tempfile.mkdtemp(dir=work, prefix=f"nodes-{n}-")))
         try:
+            cluster.start()
             name = f"sql on Ballista, {n} executor{'s' if n > 1 else ''} × {slots} task slot{'s' if slots > 1 else ''}"
             systems = dict(local)
             systems[name] = analyze(f"ballista-{n}", "sql", ["--engine", cluster.engine()])

@@ -95,18 +95,23 @@ fn sql_detector_on_a_ballista_cluster_finds_what_exact_finds() {
             path_arg(&exact),
         ]));
         let sql = t.join(format!("sql{seed}"));
-        let o = blastradius(&[
-            "analyze",
-            path_arg(&data),
-            "--detector",
-            "sql",
-            "--engine",
-            &engine,
-            "--scratch",
-            path_arg(&scratch),
-            "--out",
-            path_arg(&sql),
-        ]);
+        // No usable temporary folder: the run must use --scratch.
+        let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+            .args([
+                "analyze",
+                path_arg(&data),
+                "--detector",
+                "sql",
+                "--engine",
+                &engine,
+                "--scratch",
+                path_arg(&scratch),
+                "--out",
+                path_arg(&sql),
+            ])
+            .env("TMPDIR", t.join("no-such-folder"))
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}\n{}", stderr(&o), logs(t));
         // The intermediate tables were made in a folder of the run's own, and removed.
         assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);

@@ -50,9 +50,11 @@ async fn run_script(
                 let location = format!("{}/", dir.join(name).display());
                 let frame = ctx.sql(query).await?;
                 let schema = frame.schema().as_arrow().clone();
-                frame
-                    .write_parquet(&location, DataFrameWriteOptions::new(), None)
-                    .await?;
+                let written = total(
+                    &frame
+                        .write_parquet(&location, DataFrameWriteOptions::new(), None)
+                        .await?,
+                );
                 ctx.deregister_table(name)?;
                 ctx.register_parquet(
                     name,
@@ -60,12 +62,44 @@ async fn run_script(
                     ParquetReadOptions::default().schema(&schema),
                 )
                 .await?;
+                // A node that does not share the folder lists it empty: say so, rather than
+                // answer from tables that lost their rows.
+                let read = count(ctx, name).await?;
+                if read != written {
+                    return Err(datafusion::error::DataFusionError::Execution(format!(
+                        "the cluster wrote {written} rows of table {name} into {} and reads back {read}: --scratch must be a folder that this machine, the scheduler and every executor mount at the same path",
+                        dir.display()
+                    )));
+                }
                 last = Vec::new();
             }
             _ => last = ctx.sql(statement).await?.collect().await?,
         }
     }
     Ok(last)
+}
+
+/// The sum of the first column (a row count) of `batches`.
+fn total(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter(|b| b.num_columns() > 0)
+        .filter_map(|b| {
+            arrow::compute::cast(b.column(0), &DataType::UInt64)
+                .ok()
+                .map(|c| arrow::compute::sum(c.as_primitive::<UInt64Type>()).unwrap_or(0))
+        })
+        .sum()
+}
+
+/// How many rows `table` has, as whoever runs `ctx`'s queries sees it.
+async fn count(ctx: &SessionContext, table: &str) -> datafusion::error::Result<u64> {
+    let batches = ctx
+        .sql(&format!("SELECT count(*) FROM {table}"))
+        .await?
+        .collect()
+        .await?;
+    Ok(total(&batches))
 }
 
 fn df_err(dataset: &Path) -> impl Fn(datafusion::error::DataFusionError) -> Error + '_ {
@@ -100,7 +134,7 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
             path: dataset.root.clone(),
             error,
         })?;
-    let (exposures, violations) = runtime.block_on(async {
+    let work = async {
         let (ctx, tables) = match engine {
             Engine::Local => (
                 SessionContext::new_with_config(
@@ -124,15 +158,30 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
         ctx.register_parquet("ev", &location, ParquetReadOptions::default())
             .await
             .map_err(&fail)?;
-        let tables = tables.as_ref().map(|t| t.as_ref());
-        let e = run_script(&ctx, &statements(EXPOSURES_SQL), tables)
+        if tables.is_some() {
+            // The cluster opens the files itself: check it sees every event of the dataset.
+            let listed: u64 = dataset.parts(path::EVENTS_DIR).iter().map(|f| f.rows).sum();
+            let seen = count(&ctx, "ev").await.map_err(&fail)?;
+            if seen != listed {
+                return Err(Error::Dataset {
+                    path: dataset.root.clone(),
+                    message: format!(
+                        "the cluster reads {seen} events in {location} where the manifest lists {listed}: the scheduler and every executor must mount the dataset at the same path as this machine"
+                    ),
+                });
+            }
+        }
+        let folder = tables.as_ref().map(|t| t.as_ref());
+        let e = run_script(&ctx, &statements(EXPOSURES_SQL), folder)
             .await
             .map_err(&fail)?;
-        let v = run_script(&ctx, &statements(VIOLATIONS_SQL), tables)
+        let v = run_script(&ctx, &statements(VIOLATIONS_SQL), folder)
             .await
             .map_err(&fail)?;
+        remove_scratch(tables);
         Ok::<(Vec<RecordBatch>, Vec<RecordBatch>), Error>((e, v))
-    })?;
+    };
+    let (exposures, violations) = runtime.block_on(interruptible(&dataset.root, work))?;
     let mut findings = Findings::default();
     for b in &exposures {
         let apps = b.column(0).as_primitive::<UInt32Type>();
@@ -195,13 +244,19 @@ async fn ballista_context(
         ),
     };
     // Say so now, not from inside the first query's transport error.
-    let addr = scheduler
+    let mut reached = Err("no address".to_string());
+    for addr in scheduler
         .to_socket_addrs()
         .map_err(|e| unreachable(e.to_string()))?
-        .next()
-        .ok_or_else(|| unreachable("no address".into()))?;
-    TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
-        .map_err(|e| unreachable(e.to_string()))?;
+    {
+        reached = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+            .map(drop)
+            .map_err(|e| e.to_string());
+        if reached.is_ok() {
+            break;
+        }
+    }
+    reached.map_err(unreachable)?;
     let config = SessionConfig::new_with_ballista()
         .with_target_partitions(partitions.max(1))
         .with_ballista_job_name("blastradius sql detector");
@@ -228,7 +283,48 @@ fn scratch_folder(scratch: Option<&Path>) -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("blastradius-sql-")
         .tempdir_in(&base)
-        .map_err(|error| Error::Io { path: base, error })
+        .map_err(|e| Error::Dataset {
+            path: base,
+            message: format!(
+                "--scratch: cannot make the sql detector's folder here ({e}); give a folder this machine and every executor can write"
+            ),
+        })
+}
+
+/// Removes the run's scratch folder, and says so if it cannot (executors of another user on
+/// shared storage may leave files the client may not delete).
+#[cfg(feature = "ballista")]
+fn remove_scratch(tables: Option<tempfile::TempDir>) {
+    if let Some(t) = tables {
+        let path = t.path().to_path_buf();
+        if let Err(e) = t.close() {
+            eprintln!(
+                "warning: could not remove the sql detector's scratch folder {} ({e}); remove it by hand",
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(feature = "ballista"))]
+fn remove_scratch(_tables: Option<std::path::PathBuf>) {}
+
+/// Runs `work`, or stops it at Ctrl-C, so that what it made (its scratch folder) is removed
+/// as it is dropped.
+#[cfg(feature = "ballista")]
+async fn interruptible<T>(root: &Path, work: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => Err(Error::Dataset {
+            path: root.to_path_buf(),
+            message: "the sql detector was interrupted (Ctrl-C); its scratch folder is removed, and a job still on the cluster may finish there".into(),
+        }),
+    }
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn interruptible<T>(_root: &Path, work: impl Future<Output = Result<T>>) -> Result<T> {
+    work.await
 }
 
 /// Never reached without the `ballista` feature: [`ballista_context`] refuses first.

@@ -31,30 +31,45 @@ pub fn statements(text: &str) -> Vec<String> {
     out
 }
 
-/// A `CREATE OR REPLACE TABLE name AS query` statement's name and query; `None` for any other
-/// statement. An engine that cannot keep a memory table in the client (a Ballista cluster)
-/// writes the query's rows where its executors can read them, under the name.
+/// A `CREATE [OR REPLACE] TABLE name AS query` statement's name and query; `None` for any
+/// other statement. An engine that cannot keep a memory table in the client (a Ballista
+/// cluster) writes the query's rows where its executors can read them, under the name.
 ///
 /// # Errors
-/// A `CREATE OR REPLACE TABLE` statement without a name and `AS`.
+/// A `CREATE ... TABLE` statement without a plain name (letters, digits, `_`) and `AS`.
 pub fn created_table(statement: &str) -> Option<std::result::Result<(&str, &str), String>> {
-    const CREATE: &str = "CREATE OR REPLACE TABLE ";
-    let head = statement.get(..CREATE.len())?;
-    if !head.eq_ignore_ascii_case(CREATE) {
+    // The words at the start: CREATE, optionally OR REPLACE, TABLE, the name, AS.
+    fn word(text: &str) -> (&str, &str) {
+        let text = text.trim_start();
+        let end = text
+            .find(|c: char| c.is_whitespace() || c == '(')
+            .unwrap_or(text.len());
+        (&text[..end], &text[end..])
+    }
+    let (first, rest) = word(statement);
+    if !first.eq_ignore_ascii_case("CREATE") {
         return None;
     }
-    let rest = &statement[CREATE.len()..];
+    let (mut next, mut rest) = word(rest);
+    if next.eq_ignore_ascii_case("OR") {
+        let (replace, after) = word(rest);
+        if !replace.eq_ignore_ascii_case("REPLACE") {
+            return None;
+        }
+        (next, rest) = word(after);
+    }
+    if !next.eq_ignore_ascii_case("TABLE") {
+        return None;
+    }
+    let (name, rest) = word(rest);
+    let (as_, query) = word(rest);
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     Some(
-        rest.split_once(char::is_whitespace)
-            .and_then(|(name, q)| {
-                let q = q.trim_start();
-                let as_ = q.get(..2).filter(|a| a.eq_ignore_ascii_case("AS"))?;
-                let query = &q[as_.len()..];
-                query
-                    .starts_with(char::is_whitespace)
-                    .then(|| (name, query.trim()))
-            })
-            .ok_or_else(|| format!("cannot read `{}`", first_line(statement))),
+        if plain && as_.eq_ignore_ascii_case("AS") && !query.trim().is_empty() {
+            Ok((name, query.trim()))
+        } else {
+            Err(format!("cannot read `{}`", first_line(statement)))
+        },
     )
 }
 
@@ -89,6 +104,20 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
+        assert_eq!(
+            created_table("CREATE OR REPLACE\n  TABLE\tt AS(SELECT 1)"),
+            Some(Ok(("t", "(SELECT 1)")))
+        );
+        assert_eq!(
+            created_table("CREATE TABLE t AS SELECT 1"),
+            Some(Ok(("t", "SELECT 1")))
+        );
+        // A name is a plain word: nothing that could leave the run's folder.
+        for bad in ["../x", "/abs", "a.b", ""] {
+            let statement = format!("CREATE TABLE {bad} AS SELECT 1");
+            assert!(created_table(&statement).unwrap().is_err(), "{statement}");
+        }
+        assert_eq!(created_table("CREATE VIEW v AS SELECT 1"), None);
     }
 
     /// The built-in scripts: settings, tables made in order, and a query that ends them.

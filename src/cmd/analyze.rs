@@ -93,6 +93,11 @@ pub fn engine(flag: &str, scratch: Option<&Path>, detectors: &[String]) -> Resul
             if detectors != ["sql"] {
                 bail!("--engine {flag} runs the sql detector on a cluster; add --detector sql");
             }
+            if !cfg!(feature = "ballista") {
+                bail!(
+                    "--engine {flag}: this build has no Ballista client; build with `cargo build --release --features ballista`"
+                );
+            }
             if let Some(dir) = scratch
                 && !dir.is_dir()
             {

@@ -39,7 +39,8 @@ pub struct ExecutorArgs {
     #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
     pub bind: String,
 
-    /// The name other machines reach this one by (default: --bind).
+    /// The name or address other machines reach this one by (default: the address the
+    /// scheduler sees this executor connect from). The client fetches results from it too.
     #[arg(long, value_name = "HOST")]
     pub advertise: Option<String>,
 
@@ -55,8 +56,9 @@ pub struct ExecutorArgs {
     #[arg(long, value_parser = super::util::whole::<usize>)]
     pub cores: Option<usize>,
 
-    /// Memory pool of this executor in bytes, shared by its running tasks, which spill to
-    /// --work-dir beyond it (default: Ballista's share of the machine's memory).
+    /// Memory of this executor in bytes, split evenly among its task slots (--cores); a task
+    /// spills to --work-dir beyond its share (default: Ballista's share of the machine's
+    /// memory).
     #[arg(long, value_parser = super::util::whole::<u64>, value_name = "BYTES")]
     pub memory: Option<u64>,
 
@@ -70,25 +72,34 @@ pub struct ExecutorArgs {
     pub wait: u64,
 }
 
-/// A HOST:PORT flag as one socket address.
-fn address(flag: &str, value: &str) -> Result<SocketAddr> {
+/// A HOST:PORT flag: its addresses (the first one to bind), its host as given, its port.
+fn address(flag: &str, value: &str) -> Result<(Vec<SocketAddr>, String, u16)> {
     let fix = format!("{flag} {value}: give HOST:PORT, e.g. 127.0.0.1:50050");
     let (host, port) = value.rsplit_once(':').context(fix.clone())?;
-    if host.is_empty() || !port.parse::<u16>().is_ok_and(|p| p > 0) {
+    let Some(port) = port.parse::<u16>().ok().filter(|p| *p > 0) else {
+        bail!(fix);
+    };
+    if host.is_empty() {
         bail!(fix);
     }
-    value
+    let addrs: Vec<SocketAddr> = value
         .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .with_context(|| format!("{flag} {value}: cannot resolve host `{host}`"))
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    if addrs.is_empty() {
+        bail!("{flag} {value}: cannot resolve host `{host}`");
+    }
+    Ok((addrs, host.to_string(), port))
 }
 
-/// Waits until something accepts connections at `addr`, for at most `wait`.
-fn wait_for(addr: SocketAddr, wait: Duration) -> bool {
+/// Waits until something accepts connections at one of `addrs`, for at most `wait`.
+fn wait_for(addrs: &[SocketAddr], wait: Duration) -> bool {
     let started = Instant::now();
     loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+        if addrs
+            .iter()
+            .any(|a| TcpStream::connect_timeout(a, Duration::from_millis(500)).is_ok())
+        {
             return true;
         }
         if started.elapsed() >= wait {
@@ -102,11 +113,11 @@ pub fn run(args: Args) -> Result<()> {
     node::available()?;
     match args {
         Args::Scheduler(a) => {
-            let addr = address("--bind", &a.bind)?;
-            node::scheduler(addr)
+            let (addrs, _, _) = address("--bind", &a.bind)?;
+            node::scheduler(addrs[0])
         }
         Args::Executor(a) => {
-            let scheduler = address("--scheduler", &a.scheduler)?;
+            let (addrs, host, port) = address("--scheduler", &a.scheduler)?;
             if a.port == a.grpc_port || a.port == 0 || a.grpc_port == 0 {
                 bail!(
                     "--port {} --grpc-port {}: give two different ports above 0",
@@ -122,10 +133,21 @@ pub fn run(args: Args) -> Result<()> {
                     dir.display()
                 );
             }
+            if a.cores == Some(0) {
+                bail!(
+                    "--cores 0: give the number of tasks to run at once, or leave it out for every core"
+                );
+            }
+            if a.bind.parse::<std::net::IpAddr>().is_err() {
+                bail!(
+                    "--bind {}: give an IP address of this machine, e.g. 0.0.0.0 (every interface) or 127.0.0.1",
+                    a.bind
+                );
+            }
             if a.memory == Some(0) {
                 bail!("--memory 0: give the pool in bytes, e.g. 4000000000, or leave it out");
             }
-            if !wait_for(scheduler, Duration::from_secs(a.wait)) {
+            if !wait_for(&addrs, Duration::from_secs(a.wait)) {
                 bail!(
                     "--scheduler {}: nothing accepts connections there after {} s; start it first with `blastradius cluster scheduler --bind {}`",
                     a.scheduler,
@@ -133,7 +155,7 @@ pub fn run(args: Args) -> Result<()> {
                     a.scheduler
                 );
             }
-            node::executor(a, scheduler)
+            node::executor(a, &host, port)
         }
     }
 }
@@ -199,7 +221,8 @@ mod node {
         })
     }
 
-    pub fn executor(a: ExecutorArgs, scheduler: SocketAddr) -> Result<()> {
+    pub fn executor(a: ExecutorArgs, host: &str, port: u16) -> Result<()> {
+        let scheduler = format!("{host}:{port}");
         // A temporary work folder is this run's own, and goes when it ends.
         let temporary = match &a.work_dir {
             Some(_) => None,
@@ -221,8 +244,8 @@ mod node {
             external_host: a.advertise.clone(),
             port: a.port,
             grpc_port: a.grpc_port,
-            scheduler_host: scheduler.ip().to_string(),
-            scheduler_port: scheduler.port(),
+            scheduler_host: host.to_string(),
+            scheduler_port: port,
             vcores: a.cores.unwrap_or(defaults.vcores),
             work_dir: Some(work_dir.to_string_lossy().into_owned()),
             memory_pool_size: a.memory,
@@ -268,7 +291,7 @@ mod node {
         available()
     }
 
-    pub fn executor(_a: super::ExecutorArgs, _scheduler: SocketAddr) -> Result<()> {
+    pub fn executor(_a: super::ExecutorArgs, _host: &str, _port: u16) -> Result<()> {
         available()
     }
 }
@@ -279,9 +302,13 @@ mod tests {
 
     #[test]
     fn addresses() {
+        let (addrs, host, port) = address("--bind", "127.0.0.1:50050").unwrap();
+        assert_eq!(addrs[0].to_string(), "127.0.0.1:50050");
+        assert_eq!((host.as_str(), port), ("127.0.0.1", 50050));
+        let (addrs, host, _) = address("--scheduler", "[::1]:50050").unwrap();
         assert_eq!(
-            address("--bind", "127.0.0.1:50050").unwrap().to_string(),
-            "127.0.0.1:50050"
+            (addrs[0].to_string().as_str(), host.as_str()),
+            ("[::1]:50050", "[::1]")
         );
         for bad in ["50050", ":50050", "host:", "127.0.0.1:0", "127.0.0.1:70000"] {
             let e = address("--bind", bad).unwrap_err().to_string();
