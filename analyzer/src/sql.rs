@@ -181,7 +181,12 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
         remove_scratch(tables);
         Ok::<(Vec<RecordBatch>, Vec<RecordBatch>), Error>((e, v))
     };
-    let (exposures, violations) = runtime.block_on(interruptible(&dataset.root, work))?;
+    let (exposures, violations) = runtime.block_on(async {
+        match engine {
+            Engine::Local => work.await,
+            Engine::Ballista { .. } => interruptible(&dataset.root, work).await,
+        }
+    })?;
     let mut findings = Findings::default();
     for b in &exposures {
         let apps = b.column(0).as_primitive::<UInt32Type>();
@@ -309,8 +314,8 @@ fn remove_scratch(tables: Option<tempfile::TempDir>) {
 #[cfg(not(feature = "ballista"))]
 fn remove_scratch(_tables: Option<std::path::PathBuf>) {}
 
-/// Runs `work`, or stops it at Ctrl-C, so that what it made (its scratch folder) is removed
-/// as it is dropped.
+/// Runs a cluster run's `work`, or stops it at Ctrl-C, so that what it made (its scratch
+/// folder) is removed as it is dropped.
 #[cfg(feature = "ballista")]
 async fn interruptible<T>(root: &Path, work: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::select! {
