@@ -194,12 +194,12 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
         let photos = b.column(2).as_primitive::<UInt64Type>();
         let ts = b.column(3).as_primitive::<TimestampMicrosecondType>();
         let surfaces = strings(b.column(4).as_ref());
-        for i in 0..b.num_rows() {
+        for (i, surface) in surfaces.iter().enumerate() {
             findings.exposures.push(Exposure {
                 app_id: apps.value(i),
                 user_id: users.value(i),
                 photo_id: photos.value(i),
-                surface: Surface::parse(&surfaces[i]).unwrap_or(Surface::Timeline),
+                surface: Surface::parse(surface).unwrap_or(Surface::Timeline),
                 first_exposed_ts: ts.value(i),
             });
         }
@@ -210,12 +210,12 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
         let users = b.column(2).as_primitive::<UInt64Type>();
         let actions = strings(b.column(3).as_ref());
         let ts = b.column(4).as_primitive::<TimestampMicrosecondType>();
-        for i in 0..b.num_rows() {
+        for (i, action) in actions.iter().enumerate() {
             findings.violations.push(Violation {
                 event_id: ids.value(i),
                 app_id: apps.value(i),
                 user_id: users.value(i),
-                action: Action::parse(&actions[i]).unwrap_or(Action::Read),
+                action: Action::parse(action).unwrap_or(Action::Read),
                 ts: ts.value(i),
                 revoked: None,
             });
