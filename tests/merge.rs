@@ -66,14 +66,17 @@ fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
     let whole = whole_run(t.path());
     // Each part by its own process into its own folder, as on three machines.
     let parts: Vec<PathBuf> = [2, 0, 1].iter().map(|&i| part(t.path(), i, "5")).collect();
-    let before: Vec<Vec<u8>> = parts
-        .iter()
-        .flat_map(|p| {
-            files(p)
-                .into_iter()
-                .map(move |f| std::fs::read(p.join(f)).unwrap())
-        })
-        .collect();
+    let contents = || -> Vec<Vec<u8>> {
+        parts
+            .iter()
+            .flat_map(|p| {
+                files(p)
+                    .into_iter()
+                    .map(move |f| std::fs::read(p.join(f)).unwrap())
+            })
+            .collect()
+    };
+    let before = contents();
     let merged = t.path().join("merged");
     let mut args = vec!["merge"];
     args.extend(parts.iter().map(|p| path_arg(p)));
@@ -93,15 +96,7 @@ fn parts_written_apart_merge_into_the_single_run_byte_for_byte() {
     let a = analyze_report(&merged, &t.path().join("report"));
     assert_eq!(row(&a, "exact")["scores"]["users"]["f1"], 1.0);
     // The parts are left as they were.
-    let after: Vec<Vec<u8>> = parts
-        .iter()
-        .flat_map(|p| {
-            files(p)
-                .into_iter()
-                .map(move |f| std::fs::read(p.join(f)).unwrap())
-        })
-        .collect();
-    assert!(before == after, "a part changed");
+    assert!(before == contents(), "a part changed");
 }
 
 #[test]

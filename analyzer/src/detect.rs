@@ -350,10 +350,7 @@ impl Engine {
             ));
         };
         let address = address.trim_end_matches('/');
-        let port_ok = address.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-        });
-        if !port_ok {
+        if host_port(address).is_none() {
             return Err(format!(
                 "--engine {flag}: give the scheduler as ballista://HOST:PORT, e.g. ballista://127.0.0.1:50050"
             ));
@@ -363,6 +360,14 @@ impl Engine {
             scratch: None,
         })
     }
+}
+
+/// A HOST:PORT address split into its host (as written: a name, an IP, `[::1]`) and a port
+/// above 0; `None` when it is not one. The cluster's flags and `--engine` read it alike.
+pub fn host_port(address: &str) -> Option<(&str, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    (!host.is_empty()).then_some((host, port))
 }
 
 #[cfg(test)]

@@ -74,14 +74,8 @@ pub struct ExecutorArgs {
 
 /// A HOST:PORT flag: its addresses (the first one to bind), its host as given, its port.
 fn address(flag: &str, value: &str) -> Result<(Vec<SocketAddr>, String, u16)> {
-    let fix = format!("{flag} {value}: give HOST:PORT, e.g. 127.0.0.1:50050");
-    let (host, port) = value.rsplit_once(':').context(fix.clone())?;
-    let Some(port) = port.parse::<u16>().ok().filter(|p| *p > 0) else {
-        bail!(fix);
-    };
-    if host.is_empty() {
-        bail!(fix);
-    }
+    let (host, port) = blastradius_analyzer::detect::host_port(value)
+        .with_context(|| format!("{flag} {value}: give HOST:PORT, e.g. 127.0.0.1:50050"))?;
     let addrs: Vec<SocketAddr> = value
         .to_socket_addrs()
         .map(Iterator::collect)
