@@ -9,8 +9,7 @@ under benches/runs/<date>-<machine>/cluster-<users>/ and prints the table.
 """
 
 import argparse
-import datetime
-import json
+import os
 import socket
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import BIN, ROOT, answer, machine, timed  # noqa: E402
+from compare import BIN, ROOT, answer, default_dataset, keep, machine, timed  # noqa: E402
 
 
 def free_port() -> int:
@@ -96,12 +95,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--executors", default="1,2", help="cluster sizes, e.g. 1,2")
     args = p.parse_args()
-    dataset = ROOT / "data" / "generated" / f"facebook-2018-{args.users}u-seed2018"
-    if not (dataset / "manifest.json").exists():
-        subprocess.run([str(BIN), "generate", "--users", str(args.users), "--out", str(dataset)], check=True)
-    manifest = json.loads((dataset / "manifest.json").read_text())
+    dataset, manifest = default_dataset(args.users)
     events = manifest["counts"]["events"]
-    cores = len(__import__("os").sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
     work = ROOT / "target" / "cluster-bench"
     work.mkdir(parents=True, exist_ok=True)
 
@@ -155,14 +151,10 @@ def main() -> int:
             ours = x["median_seconds"]
     for x in rows:
         x["ratio_to_exact"] = x["median_seconds"] / ours
-    stamp = datetime.date.today().isoformat()
     m = machine()
-    out = ROOT / "benches" / "runs" / f"{stamp}-{m['cores']}c-{round(m['memory_gib'])}g" / f"cluster-{args.users}"
-    out.mkdir(parents=True, exist_ok=True)
     command = f"benches/cluster.sh --users {args.users} --rounds {args.rounds} --executors {args.executors}"
     result = {"command": command, "machine": m, "dataset": str(dataset.relative_to(ROOT)), "events": events,
               "rounds": args.rounds, "systems": rows}
-    (out / "cluster.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# The sql detector on a Ballista cluster, {args.users:,} users ({events:,} events)", "",
           f"`{command}` on {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}. The scheduler and "
           "the executors are separate processes of this binary (`blastradius cluster`) on loopback, "
@@ -178,9 +170,7 @@ def main() -> int:
         md.append(f"| {x['system']} | {x['median_seconds']:.2f} ({x['min_seconds']:.2f}–{x['max_seconds']:.2f}) | "
                   f"{x['events_per_second'] / 1e6:.2f}M | {x['peak_memory_bytes'] / 2**20:.0f} MiB | {node_text} | "
                   f"{x['ratio_to_exact']:.1f}× | {x['answer']} |")
-    (out / "cluster.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
-    print(f"\nkept in {out.relative_to(ROOT)}")
+    keep(f"cluster-{args.users}", result, md)
     return 0 if all(x["answer"] == "same as exact" for x in rows) else 1
 
 

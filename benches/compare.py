@@ -54,6 +54,28 @@ def answer(path: Path) -> set:
     return set(rows)
 
 
+def default_dataset(users: int) -> tuple:
+    """The default dataset of `users` users (generated when missing): its folder and manifest."""
+    dataset = ROOT / "data" / "generated" / f"facebook-2018-{users}u-seed2018"
+    if not (dataset / "manifest.json").exists():
+        subprocess.run([str(BIN), "generate", "--users", str(users), "--out", str(dataset)], check=True)
+    return dataset, json.loads((dataset / "manifest.json").read_text())
+
+
+def keep(run: str, result: dict, md: list) -> None:
+    """Keeps a run as benches/runs/<date>-<machine>/<run>/<kind>.json and <kind>.md (run is
+    <kind>-<users>) and prints the table."""
+    stem = run.split("-")[0]
+    m = result["machine"]
+    out = (ROOT / "benches" / "runs" / f"{datetime.date.today().isoformat()}-{m['cores']}c-{round(m['memory_gib'])}g"
+           / run)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    print(f"\nkept in {out.relative_to(ROOT)}")
+
+
 def systems_for(dataset: Path, work: Path, straightforward: bool) -> dict:
     """Each system: its command and where its answer lands. Ours first."""
     py = sys.executable
@@ -92,10 +114,7 @@ def main() -> int:
     p.add_argument("--no-straightforward", action="store_true",
                    help="leave out the straightforward formulations (they need 18 GB at 1M users)")
     args = p.parse_args()
-    dataset = ROOT / "data" / "generated" / f"facebook-2018-{args.users}u-seed2018"
-    if not (dataset / "manifest.json").exists():
-        subprocess.run([str(BIN), "generate", "--users", str(args.users), "--out", str(dataset)], check=True)
-    manifest = json.loads((dataset / "manifest.json").read_text())
+    dataset, manifest = default_dataset(args.users)
     events = manifest["counts"]["events"]
     codec = manifest.get("compression", "zstd")
     work = ROOT / "target" / "compare"
@@ -127,15 +146,11 @@ def main() -> int:
                       + (" and the truth" if got == truth else " but NOT the truth"),
             "runs": runs[name],
         })
-    stamp = datetime.date.today().isoformat()
     m = machine()
-    out = ROOT / "benches" / "runs" / f"{stamp}-{m['cores']}c-{round(m['memory_gib'])}g" / f"compare-{args.users}"
-    out.mkdir(parents=True, exist_ok=True)
     command = f"benches/compare.sh --users {args.users} --rounds {args.rounds}" + (
         " --no-straightforward" if args.no_straightforward else "")
     result = {"command": command, "machine": m, "dataset": str(dataset.relative_to(ROOT)), "events": events,
               "compression": codec, "rounds": args.rounds, "systems": rows}
-    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# Detection of the SPEC §4 exposures, {args.users:,} users ({events:,} events)", "",
           f"`{command}` on {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; files compressed with {codec}. "
           f"Whole-process wall time, median (min–max) of {args.rounds} alternated runs; "
@@ -150,9 +165,7 @@ def main() -> int:
         md.append(f"| {x['system']} | {x['median_seconds']:.2f} ({x['min_seconds']:.2f}–{x['max_seconds']:.2f}) | "
                   f"{x['events_per_second'] / 1e6:.2f}M | {x['peak_memory_bytes'] / 2**20:.0f} MiB | "
                   f"{x['ratio_to_ours']:.1f}× | {x['answer']} |")
-    (out / "compare.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
-    print(f"\nkept in {out.relative_to(ROOT)}")
+    keep(f"compare-{args.users}", result, md)
     return 0 if all(x["answer"] == "same as exact and the truth" for x in rows) else 1
 
 
