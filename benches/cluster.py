@@ -4,12 +4,13 @@ process and `exact`, on one dataset; runs alternated, every answer checked again
 Run through benches/cluster.sh, which builds what this needs. Starts the cluster itself
 (`blastradius cluster scheduler|executor` on loopback, each executor with its own work
 folder), measures the client's whole-process wall time and peak memory, and each node's peak
-memory (VmHWM) after the rounds, then stops the nodes. Writes cluster.json and cluster.md
+memory (VmHWM) after the rounds, then stops the nodes and removes their work folders. Writes cluster.json and cluster.md
 under benches/runs/<date>-<machine>/cluster-<users>/ and prints the table.
 """
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -86,6 +87,9 @@ class Cluster:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        # The executors' shuffle files (GBs at 10M users) go with them; the logs stay.
+        for i in range(self.executors):
+            shutil.rmtree(self.work / f"executor-{i}", ignore_errors=True)
         return peaks
 
 
