@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -228,9 +229,16 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
     let progress = Progress::default();
     let started = Instant::now();
     let summary = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| dataset::generate(options, &progress));
-        while !worker.is_finished() {
-            std::thread::sleep(Duration::from_millis(100));
+        // The worker says when it is done, so the run ends then, not at the next tick.
+        let (done, finished) = std::sync::mpsc::channel();
+        let shared = &progress;
+        let worker = scope.spawn(move || {
+            let summary = dataset::generate(options, shared);
+            let _ = done.send(());
+            summary
+        });
+        while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(Duration::from_millis(100))
+        {
             let events = progress.events.load(Ordering::Relaxed) as f64;
             bar.set_position(progress.shards_done.load(Ordering::Relaxed) as u64);
             bar.set_message(format!(
