@@ -69,7 +69,7 @@ pub fn write_events_as(
             col::PAGE_SIZE,
             col::ITEMS_RETURNED,
         ],
-        delta: &[col::TS],
+        delta: &[col::TS, col::EVENT_ID, col::USER_ID, col::PHOTO_ID],
         sorted_by: if sorted { &[1, 0] } else { &[] },
         row_group,
     };
