@@ -4,8 +4,9 @@ process and `exact`, on one dataset; runs alternated, every answer checked again
 Run through benches/cluster.sh, which builds what this needs. Starts the cluster itself
 (`blastradius cluster scheduler|executor` on loopback, each executor with its own work
 folder), measures the client's whole-process wall time and peak memory, and each node's peak
-memory (VmHWM) after the rounds, then stops the nodes and removes their work folders. Writes cluster.json and cluster.md
-under benches/runs/<date>-<machine>/cluster-<users>/ and prints the table.
+memory (VmHWM) after the rounds, then stops the nodes and removes their work folders. Writes
+cluster.json and cluster.md under benches/runs/<date>-<machine>/cluster-<users>/ and prints
+the table.
 """
 
 import argparse

@@ -236,7 +236,7 @@ fn every_codec_holds_the_same_rows() {
     let codec_of = |file: &Path| {
         let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
         let row_group = reader.metadata().row_group(0);
-        let mut codecs: Vec<(bool, &str)> = row_group
+        let codecs: Vec<(bool, &str)> = row_group
             .columns()
             .iter()
             .map(|c| {
@@ -251,7 +251,7 @@ fn every_codec_holds_the_same_rows() {
                 (packed, codec)
             })
             .collect();
-        let (packed, others): (Vec<_>, Vec<_>) = codecs.drain(..).partition(|c| c.0);
+        let (packed, others): (Vec<_>, Vec<_>) = codecs.into_iter().partition(|c| c.0);
         let codec = others[0].1;
         assert!(others.iter().all(|c| c.1 == codec), "{file:?}: {others:?}");
         let packed_codec = if matches!(codec, "lz4" | "snappy") {
