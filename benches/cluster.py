@@ -88,6 +88,7 @@ class Cluster:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
         # The executors' shuffle files (GBs at 10M users) go with them; the logs stay.
         for i in range(self.executors):
             shutil.rmtree(self.work / f"executor-{i}", ignore_errors=True)

@@ -29,8 +29,9 @@ pub struct World {
     pub scenario: String,
 
     /// Codec of the Parquet files: lz4 (the default, fastest to read; Spark needs 3.5 or
-    /// later), zstd (about 22% smaller, slower to read), snappy (read by every Parquet reader,
-    /// old ones included) or none.
+    /// later), zstd (about 13% smaller, slower to read), snappy (read by every Parquet reader,
+    /// old ones included) or none (about 2% larger than lz4: the big columns are delta-packed,
+    /// and lz4 and snappy leave those uncompressed anyway).
     #[arg(long, default_value = "lz4")]
     pub compression: String,
 }
@@ -197,7 +198,7 @@ pub fn check_resources(options: &Options, skip: bool) -> Result<()> {
     if let Some(available) = super::util::available_memory()
         && e.memory > available
     {
-        let per_shard = 120 * e.events_per_shard;
+        let per_shard = dataset::MEMORY_PER_EVENT * e.events_per_shard;
         let fit = (available.saturating_sub(64 << 20) / per_shard.max(1)).max(1);
         bail!(
             "--shards {}: each worker holds a shard of about {} events, {} of memory in all, more than the {} available; raise --shards (about {} shards fit {} threads) or lower --threads, {override_hint}",

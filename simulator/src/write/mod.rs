@@ -98,10 +98,11 @@ impl Codec {
         }
     }
 
-    /// Whether the codec is worth its time on delta-packed columns: zstd shrinks the packed
-    /// event and photo ids by 1.3×, while lz4 and snappy find nothing in them (1.00× on the
-    /// default dataset), so under those the packed columns are stored as encoded.
-    pub fn packs_deltas(self) -> bool {
+    /// Whether the writer runs the codec on delta-packed columns: zstd shrinks the packed
+    /// event and photo ids by 1.3×, while lz4 and snappy find nothing in them (1.00×), so
+    /// under those the packed columns are stored as encoded (sizes by column:
+    /// `benches/runs/2026-11-26-2c-24g/generate/generate.md`).
+    pub fn compresses_packed_columns(self) -> bool {
         matches!(self, Codec::Zstd)
     }
 
@@ -172,9 +173,9 @@ fn properties(provenance: &Provenance, layout: &Layout, schema: &SchemaRef) -> W
     for column in layout.dictionary {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*column), true);
     }
-    // Enum columns keep no min/max: every row group holds nearly all of their few values, so
-    // the statistics would prune nothing, and arrow-rs computes them string by string (about
-    // 2% of a `generate` run).
+    // Enum columns keep no statistics (min/max, null count): every row group holds nearly
+    // all of their few values, so min/max would prune nothing, and arrow-rs computes them
+    // string by string (about 2% of a `generate` run).
     for field in schema.fields() {
         if matches!(field.data_type(), DataType::Dictionary(_, v) if **v == DataType::Utf8) {
             b = b.set_column_statistics_enabled(
@@ -185,7 +186,7 @@ fn properties(provenance: &Provenance, layout: &Layout, schema: &SchemaRef) -> W
     }
     for column in layout.delta {
         b = b.set_column_encoding(ColumnPath::from(*column), Encoding::DELTA_BINARY_PACKED);
-        if !provenance.codec.packs_deltas() {
+        if !provenance.codec.compresses_packed_columns() {
             b = b.set_column_compression(ColumnPath::from(*column), Compression::UNCOMPRESSED);
         }
     }
