@@ -13,7 +13,6 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import BIN, ROOT, answer, default_dataset, keep, machine, timed  # noqa: E402
+from compare import (BIN, ROOT, answer, default_dataset, keep, machine, summary,  # noqa: E402
+                     timed, timing_cells)
 
 
 def free_port() -> int:
@@ -149,10 +149,7 @@ def main() -> int:
                          else "WRONG (differs from exact)"})
     ours = None
     for x in rows:
-        walls = [r["wall_seconds"] for r in x["runs"]]
-        x.update({"median_seconds": statistics.median(walls), "min_seconds": min(walls),
-                  "max_seconds": max(walls), "events_per_second": events / statistics.median(walls),
-                  "peak_memory_bytes": statistics.median(r["peak_memory_bytes"] for r in x["runs"])})
+        x.update(summary(x["runs"], events))
         if x["system"] == "exact (one process)":
             ours = x["median_seconds"]
     for x in rows:
@@ -173,8 +170,7 @@ def main() -> int:
     for x in rows:
         nodes = x["nodes_peak_memory_bytes"]
         node_text = ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in nodes.items()) if nodes else "–"
-        md.append(f"| {x['system']} | {x['median_seconds']:.2f} ({x['min_seconds']:.2f}–{x['max_seconds']:.2f}) | "
-                  f"{x['events_per_second'] / 1e6:.2f}M | {x['peak_memory_bytes'] / 2**20:.0f} MiB | {node_text} | "
+        md.append(f"| {x['system']} | {timing_cells(x)} | {node_text} | "
                   f"{x['ratio_to_exact']:.1f}× | {x['answer']} |")
     keep(f"cluster-{args.users}", result, md)
     return 0 if all(x["answer"] == "same as exact" for x in rows) else 1

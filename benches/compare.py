@@ -76,6 +76,22 @@ def keep(run: str, result: dict, md: list) -> None:
     print(f"\nkept in {out.relative_to(ROOT)}")
 
 
+def summary(runs: list, events: int) -> dict:
+    """A system's alternated runs in short: median, min and max wall time, events per second
+    at the median, and the median peak memory."""
+    walls = [r["wall_seconds"] for r in runs]
+    med = statistics.median(walls)
+    return {"median_seconds": med, "min_seconds": min(walls), "max_seconds": max(walls),
+            "events_per_second": events / med,
+            "peak_memory_bytes": statistics.median(r["peak_memory_bytes"] for r in runs)}
+
+
+def timing_cells(x: dict) -> str:
+    """The wall time (median, min–max), events/s and peak memory cells of a table row."""
+    return (f"{x['median_seconds']:.2f} ({x['min_seconds']:.2f}–{x['max_seconds']:.2f}) | "
+            f"{x['events_per_second'] / 1e6:.2f}M | {x['peak_memory_bytes'] / 2**20:.0f} MiB")
+
+
 def systems_for(dataset: Path, work: Path, straightforward: bool) -> dict:
     """Each system: its command and where its answer lands. Ours first."""
     py = sys.executable
@@ -133,15 +149,12 @@ def main() -> int:
     ours = statistics.median(x["wall_seconds"] for x in runs["blastradius exact"])
     rows = []
     for name in names:
-        walls = [x["wall_seconds"] for x in runs[name]]
-        med = statistics.median(walls)
+        stats = summary(runs[name], events)
         got = answer(systems[name][1])
         same = got == reference
         rows.append({
-            "system": name, "median_seconds": med, "min_seconds": min(walls), "max_seconds": max(walls),
-            "events_per_second": events / med,
-            "peak_memory_bytes": statistics.median(x["peak_memory_bytes"] for x in runs[name]),
-            "ratio_to_ours": med / ours,
+            "system": name, **stats,
+            "ratio_to_ours": stats["median_seconds"] / ours,
             "answer": ("same as exact" if same else "WRONG (differs from exact)")
                       + (" and the truth" if got == truth else " but NOT the truth"),
             "runs": runs[name],
@@ -162,9 +175,7 @@ def main() -> int:
           "joined with every photo of its user and ranked by a window function.", "",
           "| system | wall s | events/s | peak memory | ratio to ours | answer |", "|---|---|---:|---:|---:|---|"]
     for x in rows:
-        md.append(f"| {x['system']} | {x['median_seconds']:.2f} ({x['min_seconds']:.2f}–{x['max_seconds']:.2f}) | "
-                  f"{x['events_per_second'] / 1e6:.2f}M | {x['peak_memory_bytes'] / 2**20:.0f} MiB | "
-                  f"{x['ratio_to_ours']:.1f}× | {x['answer']} |")
+        md.append(f"| {x['system']} | {timing_cells(x)} | {x['ratio_to_ours']:.1f}× | {x['answer']} |")
     keep(f"compare-{args.users}", result, md)
     return 0 if all(x["answer"] == "same as exact and the truth" for x in rows) else 1
 
