@@ -1,7 +1,9 @@
 """The SPEC §4 photo-API rule as a Polars lazy query over a dataset's event log.
 
-Usage: python benches/polars_exposures.py DATASET OUT.parquet
-Writes (app_id, user_id, photo_id, first_exposed_ts) to OUT.parquet.
+Usage: python benches/polars_exposures.py DATASET OUT.parquet [VIOLATIONS.parquet]
+Writes (app_id, user_id, photo_id, first_exposed_ts) to OUT.parquet; given VIOLATIONS.parquet,
+finds the message violations too (the one formulation of benches/polars_tuned.py) and writes
+them there.
 """
 
 import sys
@@ -72,7 +74,10 @@ def exposures(root: Path) -> pl.LazyFrame:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__)
         sys.exit(2)
     exposures(Path(sys.argv[1])).collect().write_parquet(sys.argv[2])
+    if len(sys.argv) == 4:
+        from polars_tuned import violations
+        violations(Path(sys.argv[1])).write_parquet(sys.argv[3])
