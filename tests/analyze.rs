@@ -189,6 +189,78 @@ fn run_generates_once_then_reuses_and_writes_every_report() {
     }
 }
 
+/// `run` reuses the dataset at its default path only when it is the same one, and replaces
+/// a different one (here another codec) only when told to.
+#[test]
+fn run_replaces_a_different_dataset_only_with_regenerate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/generated/facebook-2018-3000u-seed9");
+    let codec = || read_json(&data.join("manifest.json"))["compression"].clone();
+    let o = blastradius_in(
+        dir.path(),
+        &[
+            "generate",
+            "--users",
+            "3000",
+            "--seed",
+            "9",
+            "--compression",
+            "zstd",
+            "--out",
+            "data/generated/facebook-2018-3000u-seed9",
+        ],
+    );
+    assert_ok(&o);
+    let o = blastradius_in(dir.path(), &["run", "--users", "3000", "--seed", "9"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("compression zstd") && e.contains("--regenerate"),
+        "{e}"
+    );
+    assert_eq!(codec(), "zstd", "the other dataset is left as it was");
+    let o = blastradius_in(
+        dir.path(),
+        &["run", "--users", "3000", "--seed", "9", "--regenerate"],
+    );
+    assert_ok(&o);
+    assert_eq!(codec(), "lz4");
+}
+
+/// The report says where the bug window came from: the log, or `--bug-window`.
+#[test]
+fn the_report_names_where_the_bug_window_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    generate_into(&data, "1500", "4", "facebook-2018");
+    let window = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec!["analyze", path_arg(&data), "--detector", "exact", "--out"];
+        args.push(path_arg(&out));
+        args.extend_from_slice(extra);
+        assert_ok(&blastradius(&args));
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        (
+            read_json(&out.join("report.json"))["bug_window"].clone(),
+            md,
+        )
+    };
+    let (log, md) = window("r1", &[]);
+    assert_eq!(log["source"], "the log's deploy events", "{log}");
+    assert!(
+        md.contains("Bug window (from the log's deploy events): 2018-09-13"),
+        "{md}"
+    );
+    let given = "2018-09-14T00:00:00Z/2018-09-15T00:00:00Z";
+    let (flag, md) = window("r2", &["--bug-window", given]);
+    assert_eq!(flag["source"], "--bug-window", "{flag}");
+    assert_eq!(flag["start"], "2018-09-14T00:00:00Z", "{flag}");
+    assert!(
+        md.contains("Bug window (from --bug-window): 2018-09-14"),
+        "{md}"
+    );
+}
+
 /// The DataFusion query finds exactly the truth too (built with `--features datafusion`).
 #[cfg(feature = "datafusion")]
 #[test]

@@ -197,7 +197,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn notes_of(run: &Run, notes: &mut Vec<String>, console: &mut dyn Console) {
+/// `given`: the bug window came from `--bug-window`, not from the log's deploys.
+fn notes_of(run: &Run, given: bool, notes: &mut Vec<String>, console: &mut dyn Console) {
     for (path, damage) in &run.damage {
         for (what, n) in damage {
             let text = format!(
@@ -213,8 +214,12 @@ fn notes_of(run: &Run, notes: &mut Vec<String>, console: &mut dyn Console) {
     if let Some((_, end)) = run.findings.bug_window
         && end == i64::MAX
     {
-        let text = "the log holds no bug_fixed deploy: the bug window runs to the end of the log"
-            .to_string();
+        let text = if given {
+            "--bug-window ends `never`: the bug window runs to the end of the log"
+        } else {
+            "the log holds no bug_fixed deploy: the bug window runs to the end of the log"
+        }
+        .to_string();
         if !notes.contains(&text) {
             console.note(&text);
             notes.push(text);
@@ -298,7 +303,12 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
             &universe,
             &by_app,
         )?;
-        notes_of(&run, &mut notes, console);
+        notes_of(
+            &run,
+            options.settings.bug_window.is_some(),
+            &mut notes,
+            console,
+        );
         window = window.or(run.findings.bug_window);
         if let Some(t) = &truth {
             write_differences(&dir, t, &found)?;
@@ -343,7 +353,7 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
         Some(options.threads),
         truth.as_ref(),
         &catalog,
-        Window::new(window),
+        Window::new(window, options.settings.bug_window.is_some()),
         notes,
         rows,
         &detected,

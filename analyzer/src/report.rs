@@ -82,21 +82,29 @@ pub struct TruthSummary {
     pub affected_apps: u64,
 }
 
-/// The bug window read from the log's deploy events.
+/// The bug window the detectors used, and where it came from.
 #[derive(Debug, Serialize)]
 pub struct Window {
     pub start: String,
     pub end: String,
+    /// "the log's deploy events", or "--bug-window" when the user gave it.
+    pub source: &'static str,
 }
 
 impl Window {
-    pub fn new(window: Option<(i64, i64)>) -> Option<Self> {
+    /// `given`: the window came from `--bug-window`, not from the log.
+    pub fn new(window: Option<(i64, i64)>, given: bool) -> Option<Self> {
         window.map(|(s, e)| Window {
             start: format_utc(s),
             end: if e == i64::MAX {
                 "never fixed".into()
             } else {
                 format_utc(e)
+            },
+            source: if given {
+                "--bug-window"
+            } else {
+                "the log's deploy events"
             },
         })
     }
@@ -308,8 +316,8 @@ impl Report {
         if let Some(w) = &self.bug_window {
             let _ = writeln!(
                 md,
-                "Bug window read from the log's deploy events: {} to {}.\n",
-                w.start, w.end
+                "Bug window (from {}): {} to {}.\n",
+                w.source, w.start, w.end
             );
         }
         if !self.complete {

@@ -1,5 +1,6 @@
 //! Staged outputs: written in a hidden sibling folder, put in place by one rename.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -31,13 +32,106 @@ impl Kind {
         }
     }
 
-    /// Whether the folder at `path` is of this kind.
-    fn recognises(self, path: &Path) -> bool {
-        match self {
-            Kind::Dataset => is_dataset(path),
-            Kind::Output(_) => path.join(OUTPUT_MARKER).is_file(),
-        }
+    /// Why `--force` may not replace the folder at `path`: `None` when it is of this kind
+    /// and blastradius wrote every file in it (a dataset whose manifest lists them all; an
+    /// output whose marker names this very command and lists them all). Folders are not
+    /// counted, only what is in them: removing an empty one loses nothing.
+    fn foreign(self, path: &Path) -> Option<String> {
+        let (listed, own, what) = match self {
+            Kind::Dataset => match dataset_files(path) {
+                Ok(listed) => (listed, "manifest.json", "its manifest"),
+                Err(why) => return Some(why),
+            },
+            Kind::Output(command) => match output_files(path, command) {
+                Ok(listed) => (listed, OUTPUT_MARKER, "its marker"),
+                Err(why) => return Some(why),
+            },
+        };
+        first_file(path, &mut |f| f != own && !listed.contains(f)).map(|f| {
+            format!(
+                "holds `{f}`, which {what} does not list: blastradius did not write it, so \
+                 --force replaces nothing here; move out what you keep, or choose another folder"
+            )
+        })
     }
+}
+
+fn not_of(kind: Kind) -> String {
+    format!(
+        "exists and is not {}; blastradius replaces only what it wrote, so choose another folder",
+        kind.describe()
+    )
+}
+
+/// The files a dataset's manifest lists, or why the folder is not a dataset.
+fn dataset_files(path: &Path) -> std::result::Result<HashSet<String>, String> {
+    let not = || not_of(Kind::Dataset);
+    let text = std::fs::read_to_string(path.join("manifest.json")).map_err(|_| not())?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|_| not())?;
+    if manifest["format"] != "blastradius-dataset" {
+        return Err(not());
+    }
+    Ok(manifest["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["path"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// The files an output's marker lists, or why the folder is not this command's output.
+fn output_files(
+    path: &Path,
+    command: &'static str,
+) -> std::result::Result<HashSet<String>, String> {
+    let text = std::fs::read_to_string(path.join(OUTPUT_MARKER))
+        .map_err(|_| not_of(Kind::Output(command)))?;
+    let marker: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let written_by = marker["written_by"]
+        .as_str()
+        .unwrap_or("an unknown command");
+    if written_by != format!("blastradius {command}") {
+        return Err(format!(
+            "is the output of `{written_by}`, not of `blastradius {command}`; --force replaces \
+             only an earlier output of the same command, so choose another folder"
+        ));
+    }
+    let files = marker["files"].as_array().ok_or_else(|| {
+        "was written by an earlier blastradius, which did not list its files, so --force cannot \
+         tell them from files added since; remove the folder yourself, or choose another"
+            .to_string()
+    })?;
+    Ok(files
+        .iter()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect())
+}
+
+/// The first file (any entry but a folder) under `root` for which `pick` holds, as a path
+/// relative to `root` with `/` between names (lossy where a name is not UTF-8).
+fn first_file(root: &Path, pick: &mut dyn FnMut(&str) -> bool) -> Option<String> {
+    fn walk(dir: &Path, prefix: &str, pick: &mut dyn FnMut(&str) -> bool) -> Option<String> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            // Unreadable: what is inside cannot be told apart, so it counts as foreign.
+            return Some(format!("{prefix}(unreadable)"));
+        };
+        for entry in entries {
+            let Ok(entry) = entry else {
+                return Some(format!("{prefix}(unreadable)"));
+            };
+            let relative = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let found = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), &format!("{relative}/"), pick)
+            } else {
+                pick(&relative).then_some(relative)
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+    walk(root, "", pick)
 }
 
 fn is_dataset(path: &Path) -> bool {
@@ -45,9 +139,27 @@ fn is_dataset(path: &Path) -> bool {
         .is_ok_and(|m| m.contains("\"blastradius-dataset\""))
 }
 
-/// The text of the marker a command leaves in its output folder.
+/// The text of the marker a command leaves in its output folder while it works. The
+/// commit adds the list of every file the command wrote (see [`Kind::foreign`]).
 pub fn output_marker(command: &str) -> String {
     format!("{{\"written_by\": \"blastradius {command}\"}}\n")
+}
+
+/// The marker of a finished output: who wrote it and every file it holds.
+fn output_marker_with_files(command: &'static str, dir: &Path) -> String {
+    let mut files = Vec::new();
+    first_file(dir, &mut |f| {
+        if f != OUTPUT_MARKER {
+            files.push(f.to_string());
+        }
+        false
+    });
+    files.sort();
+    let marker = serde_json::json!({
+        "written_by": format!("blastradius {command}"),
+        "files": files,
+    });
+    serde_json::to_string_pretty(&marker).expect("a marker serializes") + "\n"
 }
 
 /// An output being written. Dropped without [`Stage::commit`], it removes what it wrote.
@@ -187,6 +299,10 @@ impl Stage {
     pub fn commit(mut self) -> Result<()> {
         let marker = self.dir.join(STAGING_MARKER);
         std::fs::remove_file(&marker).map_err(io(&marker))?;
+        if let Kind::Output(command) = self.kind {
+            let m = self.dir.join(OUTPUT_MARKER);
+            std::fs::write(&m, output_marker_with_files(command, &self.dir)).map_err(io(&m))?;
+        }
         let parent = self.out.parent().unwrap_or(Path::new("/")).to_path_buf();
         let lock = lock(&parent)?;
         let old = match std::fs::symlink_metadata(&self.out) {
@@ -201,11 +317,18 @@ impl Stage {
                 None
             }
             Err(e) => return Err(io(&self.out)(e)),
+            Ok(_) if is_empty_dir(&self.out) => Some(exchange(&self.dir, &self.out, &parent)?),
+            Ok(_) if !self.force => return Err(self.raced()),
             Ok(_) => {
-                let replaceable =
-                    is_empty_dir(&self.out) || (self.force && self.kind.recognises(&self.out));
-                if !replaceable {
-                    return Err(self.raced());
+                // Checked again: files may have been added while this run worked.
+                if let Some(why) = self.kind.foreign(&self.out) {
+                    return Err(Error::Refused {
+                        flag: self.flag,
+                        path: self.out.clone(),
+                        problem: format!(
+                            "{why} (it was left as it is and this run's output was discarded)"
+                        ),
+                    });
                 }
                 Some(exchange(&self.dir, &self.out, &parent)?)
             }
@@ -264,12 +387,8 @@ fn check_existing(out: &Path, kind: Kind, force: bool, flag: &'static str) -> Re
     if is_empty_dir(out) {
         return Ok(());
     }
-    if !kind.recognises(out) {
-        return Err(refuse(format!(
-            "exists and is not {}; blastradius replaces only what it wrote, so choose another \
-             folder",
-            kind.describe()
-        )));
+    if let Some(why) = kind.foreign(out) {
+        return Err(refuse(why));
     }
     if !force {
         return Err(Error::Exists {
@@ -291,7 +410,7 @@ fn staging_name(name: &OsStr, what: &str, pid: u32) -> String {
 fn ours(dir: &Path) -> bool {
     dir.join(STAGING_MARKER).is_file()
         || is_empty_dir(dir)
-        || Kind::Dataset.recognises(dir)
+        || is_dataset(dir)
         || dir.join(OUTPUT_MARKER).is_file()
 }
 
@@ -553,6 +672,90 @@ mod tests {
         assert!(
             out.join("b").is_file() && !out.join("a").exists(),
             "no stale files"
+        );
+    }
+
+    /// A committed output of `command` holding `report.md` and `exact/findings.json`.
+    fn output(out: &Path, command: &'static str) {
+        let s = Stage::begin(out, Kind::Output(command), true, "--out", &[]).unwrap();
+        std::fs::write(s.path().join("report.md"), "r").unwrap();
+        std::fs::create_dir(s.path().join("exact")).unwrap();
+        std::fs::write(s.path().join("exact").join("findings.json"), "{}").unwrap();
+        s.commit().unwrap();
+    }
+
+    #[test]
+    fn force_replaces_only_the_same_commands_output_and_only_files_it_wrote() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        output(&out, "analyze");
+        // Another command's output, an answer key above all, is never replaced.
+        for other in ["generate --split-truth", "score"] {
+            let e = Stage::begin(&out, Kind::Output(other), true, "--out", &[]).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("is the output of `blastradius analyze`"),
+                "{e}"
+            );
+        }
+        // A file added to the output since (at any depth) is named, and nothing is replaced.
+        for added in ["notes.txt", "exact/mine.sql"] {
+            std::fs::write(out.join(added), "keep me").unwrap();
+            let e = Stage::begin(&out, Kind::Output("analyze"), true, "--out", &[]).unwrap_err();
+            assert!(e.to_string().contains(&format!("holds `{added}`")), "{e}");
+            assert_eq!(std::fs::read_to_string(out.join(added)).unwrap(), "keep me");
+            std::fs::remove_file(out.join(added)).unwrap();
+        }
+        // An empty folder added loses nothing when replaced.
+        std::fs::create_dir(out.join("empty")).unwrap();
+        output(&out, "analyze");
+        assert!(out.join("report.md").is_file() && !out.join("empty").exists());
+        // A marker of an earlier version lists no files: refused, with what to do.
+        std::fs::write(out.join(OUTPUT_MARKER), output_marker("analyze")).unwrap();
+        let e = Stage::begin(&out, Kind::Output("analyze"), true, "--out", &[]).unwrap_err();
+        assert!(e.to_string().contains("did not list its files"), "{e}");
+    }
+
+    #[test]
+    fn a_file_added_while_the_run_works_stops_the_replacement() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        output(&out, "analyze");
+        let s = Stage::begin(&out, Kind::Output("analyze"), true, "--out", &[]).unwrap();
+        std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+        let e = s.commit().unwrap_err();
+        assert!(e.to_string().contains("holds `notes.txt`"), "{e}");
+        assert!(e.to_string().contains("discarded"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+            "keep me"
+        );
+        assert!(
+            out.join("report.md").is_file(),
+            "the old output stays whole"
+        );
+    }
+
+    #[test]
+    fn a_dataset_with_files_its_manifest_does_not_list_is_not_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("d");
+        std::fs::create_dir_all(out.join("events")).unwrap();
+        std::fs::write(
+            out.join("manifest.json"),
+            r#"{"format": "blastradius-dataset", "files": [{"path": "events/part-00000.parquet"}]}"#,
+        )
+        .unwrap();
+        std::fs::write(out.join("events/part-00000.parquet"), "p").unwrap();
+        Stage::begin(&out, Kind::Dataset, true, "--out", &[]).unwrap();
+        std::fs::create_dir(out.join("mywork")).unwrap();
+        std::fs::write(out.join("mywork/q.sql"), "keep me").unwrap();
+        let e = Stage::begin(&out, Kind::Dataset, true, "--out", &[]).unwrap_err();
+        assert!(e.to_string().contains("holds `mywork/q.sql`"), "{e}");
+        assert!(e.to_string().contains("its manifest does not list"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("mywork/q.sql")).unwrap(),
+            "keep me"
         );
     }
 }

@@ -229,27 +229,11 @@ fn check_files(parts: &[(PathBuf, Manifest)]) -> Result<()> {
     Ok(())
 }
 
-/// Checks every listed file of every part against its SHA-256.
+/// Checks every listed file of every part against its size and SHA-256.
 fn verify(parts: &[(PathBuf, Manifest)]) -> Result<()> {
     for (dir, m) in parts {
         for f in &m.files {
-            let p = dir.join(&f.path);
-            let mut file = File::open(&p).map_err(Error::io(&p))?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = std::io::Read::read(&mut file, &mut buf).map_err(Error::io(&p))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
-            if write::hex(&hasher.finalize()) != f.sha256 {
-                return Err(bad(
-                    &p,
-                    "its SHA-256 differs from the part's manifest: the file is damaged; regenerate the part",
-                ));
-            }
+            f.check(&dir.join(&f.path), "regenerate the part")?;
         }
     }
     Ok(())

@@ -208,6 +208,22 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
         sources.push(from);
     }
     let is_shard = |f: &FileInfo| f.path.starts_with(&format!("{}/", path::EVENTS_DIR));
+    // A shard in events/ that the manifest does not list would be left out of the copy.
+    let events_dir = input.join(path::EVENTS_DIR);
+    for entry in std::fs::read_dir(&events_dir).map_err(Error::io(&events_dir))? {
+        let entry = entry.map_err(Error::io(&events_dir))?;
+        let name = format!(
+            "{}/{}",
+            path::EVENTS_DIR,
+            entry.file_name().to_string_lossy()
+        );
+        if name.ends_with(".parquet") && !source.files.iter().any(|f| f.path == name) {
+            return Err(Error::Input {
+                path: entry.path(),
+                message: "is in the dataset's events/ but not in its manifest: remove it, or regenerate the dataset".into(),
+            });
+        }
+    }
     let shards = source.files.iter().filter(|f| is_shard(f)).count();
     let truncated_shard = (faults.truncation.is_some() && shards > 0).then(|| {
         let mut r = entity_rng(faults.seed, PERTURB, u64::MAX);
@@ -253,12 +269,27 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
             }
+            // A damaged input must not come out as a clean-looking copy with new checksums.
+            f.check(
+                from,
+                "regenerate the dataset (perturb copies only a sound one)",
+            )?;
             if !is_shard(f) {
                 std::fs::copy(from, &to).map_err(Error::io(from))?;
                 files.push(f.clone());
                 continue;
             }
             let events = read_events(from)?;
+            if events.len() as u64 != f.rows {
+                return Err(Error::Input {
+                    path: from.clone(),
+                    message: format!(
+                        "holds {} events where the manifest says {}: the manifest was edited; regenerate the dataset",
+                        events.len(),
+                        f.rows
+                    ),
+                });
+            }
             let mut d = damage(events, faults, index).map_err(|message| Error::Input {
                 path: from.clone(),
                 message,

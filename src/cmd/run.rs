@@ -23,29 +23,50 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
 
-    /// Generate again even if an identical dataset is already there.
+    /// Generate again, replacing the dataset at the default path: an identical one, or a
+    /// different one (a damaged copy, another codec) that `run` otherwise refuses to replace.
     #[arg(long)]
     pub regenerate: bool,
 }
 
-/// Whether the dataset at `options.out` was made by this version with these parameters and
-/// is complete (the analyzer then checks every file's presence and size).
-fn reusable(options: &Options) -> bool {
-    let Ok(text) = std::fs::read_to_string(options.out.join("manifest.json")) else {
-        return false;
+/// What differs between the dataset at `options.out` and the one these options make:
+/// `Ok(vec![])` when it was made by this version with these parameters and is complete (the
+/// analyzer then checks every file's presence and size); `Err` when there is no dataset.
+fn differences(options: &Options) -> std::result::Result<Vec<String>, ()> {
+    let text = std::fs::read_to_string(options.out.join("manifest.json")).map_err(|_| ())?;
+    let m = serde_json::from_str::<Manifest>(&text).map_err(|_| ())?;
+    let version = format!("blastradius {}", env!("CARGO_PKG_VERSION"));
+    let mut differ = Vec::new();
+    let mut check = |same: bool, what: String| {
+        if !same {
+            differ.push(what);
+        }
     };
-    let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
-        return false;
-    };
-    m.complete
-        && m.perturbation.is_none()
-        && m.truth_key.is_none()
-        && m.generator == format!("blastradius {}", env!("CARGO_PKG_VERSION"))
-        && m.users == options.users
-        && m.seed == options.seed
-        && m.shards == options.shards
-        && m.compression == options.compression
-        && m.scenario.toml == options.scenario.to_toml()
+    check(
+        m.complete,
+        "it is incomplete (one shard of a split run)".into(),
+    );
+    check(
+        m.perturbation.is_none(),
+        "it is a damaged copy (made by perturb)".into(),
+    );
+    check(
+        m.truth_key.is_none(),
+        "its truth is split off (blind)".into(),
+    );
+    check(m.generator == version, format!("made by {}", m.generator));
+    check(m.users == options.users, format!("{} users", m.users));
+    check(m.seed == options.seed, format!("seed {}", m.seed));
+    check(m.shards == options.shards, format!("{} shards", m.shards));
+    check(
+        m.compression == options.compression,
+        format!("compression {}", m.compression.as_str()),
+    );
+    check(
+        m.scenario.toml == options.scenario.to_toml(),
+        format!("another scenario ({})", m.scenario.name),
+    );
+    Ok(differ)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -63,12 +84,20 @@ pub fn run(args: Args) -> Result<()> {
     let options = gen_args.options()?;
     options.validate()?;
     let mut out = super::util::Stdout::default();
-    if !args.regenerate && reusable(&options) {
+    let differ = differences(&options);
+    if !args.regenerate && differ == Ok(vec![]) {
         writeln!(
             out,
             "reusing   {} (same version and parameters)",
             options.out.display()
         )?;
+    } else if let (false, Ok(differ)) = (args.regenerate, &differ) {
+        // Someone's dataset (a damaged copy, another codec): replaced only when asked.
+        anyhow::bail!(
+            "{} holds a different dataset ({}); pass --regenerate to replace it with this one, or move it elsewhere",
+            options.out.display(),
+            differ.join(", ")
+        );
     } else {
         generate::check_resources(&options, false)?;
         generate::generate(&options)?;

@@ -218,6 +218,39 @@ fn analyze_refuses_bad_input() {
             needles: &["replaces only what it wrote"],
         },
         Case {
+            name: "out is another command's output (an answer key)",
+            setup: |t| {
+                data(t);
+                std::fs::create_dir(t.join("r")).unwrap();
+                std::fs::write(t.join("r/key.json"), "{}").unwrap();
+                std::fs::write(
+                    t.join("r/.blastradius-output"),
+                    r#"{"written_by": "blastradius generate --split-truth", "files": ["key.json"]}"#,
+                )
+                .unwrap();
+            },
+            args: &["analyze", "{d}", "--out", "{t}/r", "--force"],
+            needles: &["is the output of `blastradius generate --split-truth`"],
+        },
+        Case {
+            name: "out is an earlier report with a file added",
+            setup: |t| {
+                data(t);
+                let r = t.join("r");
+                assert_ok(&blastradius(&[
+                    "analyze",
+                    path_arg(&t.join("d")),
+                    "--detector",
+                    "naive",
+                    "--out",
+                    path_arg(&r),
+                ]));
+                std::fs::write(r.join("naive/notes.txt"), "keep").unwrap();
+            },
+            args: &["analyze", "{d}", "--out", "{t}/r", "--force"],
+            needles: &["holds `naive/notes.txt`", "does not list"],
+        },
+        Case {
             name: "out inside the dataset",
             setup: data,
             args: &["analyze", "{d}", "--out", "{d}/report"],

@@ -279,6 +279,16 @@ fn generate_refuses_bad_input() {
             needles: &["mine", "replaces only what it wrote"],
         },
         Case {
+            name: "out is a dataset with a file added",
+            setup: |t| {
+                data(t);
+                std::fs::create_dir(t.join("d/mywork")).unwrap();
+                std::fs::write(t.join("d/mywork/q.sql"), "keep").unwrap();
+            },
+            args: &["generate", "--users", "10", "--out", "{d}", "--force"],
+            needles: &["holds `mywork/q.sql`", "manifest does not list"],
+        },
+        Case {
             name: "out is a dataset, no --force",
             setup: data,
             args: &["generate", "--users", "10", "--out", "{d}"],

@@ -18,6 +18,44 @@ fn perturb_refuses_bad_input() {
             needles: &["manifest.json"],
         },
         Case {
+            name: "a damaged shard",
+            setup: |t| {
+                data(t);
+                let p = t.join("d/events/part-00001.parquet");
+                let mut b = std::fs::read(&p).unwrap();
+                let i = b.len() / 3;
+                b[i] ^= 0x10;
+                std::fs::write(&p, &b).unwrap();
+            },
+            args: &["perturb", "{d}", "{t}/o", "--drop", "0.1"],
+            needles: &["part-00001.parquet", "SHA-256", "damaged"],
+        },
+        Case {
+            name: "a shard the manifest does not list",
+            setup: |t| {
+                data(t);
+                let events = t.join("d/events");
+                std::fs::copy(
+                    events.join("part-00000.parquet"),
+                    events.join("extra.parquet"),
+                )
+                .unwrap();
+            },
+            args: &["perturb", "{d}", "{t}/o", "--drop", "0.1"],
+            needles: &["extra.parquet", "not in its manifest"],
+        },
+        Case {
+            name: "rows edited in the manifest",
+            setup: |t| {
+                data(t);
+                edit_manifest(t, |m| {
+                    file_entry(m, "events/part-00001.parquet")["rows"] = 1.into()
+                })
+            },
+            args: &["perturb", "{d}", "{t}/o", "--drop", "0.1"],
+            needles: &["part-00001.parquet", "manifest says 1"],
+        },
+        Case {
             name: "output is the input",
             setup: data,
             args: &["perturb", "{d}", "{d}", "--force", "--drop", "0.1"],

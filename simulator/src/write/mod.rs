@@ -43,6 +43,43 @@ pub struct FileInfo {
     pub crc32c: Option<String>,
 }
 
+impl FileInfo {
+    /// Checks the file at `path`, the one this entry describes, against it: its size, then
+    /// its SHA-256. `fix` ends the message (what to regenerate).
+    ///
+    /// # Errors
+    /// [`Error::Input`] naming the file, what differs and `fix`; [`Error::Io`] when it cannot
+    /// be read.
+    pub fn check(&self, path: &Path, fix: &str) -> Result<()> {
+        let damaged = |what: String| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("{what}: the file is damaged or was replaced; {fix}"),
+        };
+        let mut file = File::open(path).map_err(Error::io(path))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(Error::io(path))?;
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        if bytes != self.bytes {
+            return Err(damaged(format!(
+                "{bytes} bytes where the manifest says {}",
+                self.bytes
+            )));
+        }
+        if hex(&hasher.finalize()) != self.sha256 {
+            return Err(damaged("its SHA-256 differs from the manifest's".into()));
+        }
+        Ok(())
+    }
+}
+
 /// What every file of one run carries: key-value pairs for its footer (where it came from),
 /// and the codec its pages are compressed with.
 #[derive(Clone, Debug)]
