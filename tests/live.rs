@@ -310,6 +310,37 @@ fn a_detector_that_leaves_babbles_or_stays_silent_gets_a_report() {
     assert_eq!(r["findings"], 0);
     assert_eq!(r["scores"]["users"]["recall"], 0.0, "{r}");
     reader.join().unwrap();
+    // Connects and never reads: once the socket's buffers are full the replay cannot send,
+    // and stops after --read-timeout with a report, not a hang.
+    let out = tmp.path().join("stuck");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "1e9",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "1",
+        "--read-timeout",
+        "2",
+    ]);
+    let stream = TcpStream::connect(&addr).unwrap();
+    let started = Instant::now();
+    assert!(finish(child).success());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stream);
+    let r = live_report(&out);
+    assert!(
+        r["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("read nothing for 2 s"),
+        "{r}"
+    );
 }
 
 #[test]

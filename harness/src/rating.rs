@@ -96,6 +96,7 @@ pub fn attempt(
         truth_key: None,
         wait: Duration::from_secs(30),
         accept_timeout: Duration::from_secs(30),
+        read_timeout: Duration::from_secs(30),
         stall: None,
         on_listen: Some(Box::new(move |a| {
             let _ = tx.send(a);
@@ -268,6 +269,7 @@ pub fn throughput(
         truth_key: None,
         wait: Duration::from_secs(5),
         accept_timeout: Duration::from_secs(30),
+        read_timeout: Duration::from_secs(30),
         stall: None,
         on_listen: Some(Box::new(move |a| {
             let _ = tx.send(a);

@@ -54,6 +54,9 @@ pub struct Options {
     pub wait: Duration,
     /// How long to wait for a detector to connect.
     pub accept_timeout: Duration,
+    /// How long a write may wait for the detector to read anything: past it the detector is
+    /// taken as stuck and the replay stops, with a report (a slow reader only slows it).
+    pub read_timeout: Duration,
     /// A stall injected before the `n`-th event (for the coordinated-omission check).
     pub stall: Option<(u64, Duration)>,
     /// Called with the address listened on, once bound (port 0 picks a free one).
@@ -422,11 +425,21 @@ async fn drive(
         let Some(chunk) = chunk else { break };
         let due = start + Duration::from_micros(chunk.due.max(0) as u64);
         tokio::time::sleep_until(due.into()).await;
-        if let Err(e) = writer.write_all(&chunk.bytes).await {
-            stopped = Some(format!(
-                "the detector stopped reading after {sent} events ({e})"
-            ));
-            break;
+        match tokio::time::timeout(options.read_timeout, writer.write_all(&chunk.bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                stopped = Some(format!(
+                    "the detector stopped reading after {sent} events ({e})"
+                ));
+                break;
+            }
+            Err(_) => {
+                stopped = Some(format!(
+                    "the detector read nothing for {} s after {sent} events (--read-timeout): it is stuck or not reading",
+                    options.read_timeout.as_secs()
+                ));
+                break;
+            }
         }
         let now = start.elapsed().as_micros() as i64;
         last_lag = (now - chunk.due).max(0);
@@ -435,8 +448,12 @@ async fn drive(
         intended = chunk.due;
     }
     drop(rx);
-    let _ = writer.flush().await;
-    let _ = writer.shutdown().await;
+    // Bounded too: a detector that stopped reading would hold the flush forever.
+    let _ = tokio::time::timeout(options.read_timeout, async {
+        let _ = writer.flush().await;
+        let _ = writer.shutdown().await;
+    })
+    .await;
     let seconds = start.elapsed().as_secs_f64();
     ended.store(true, Ordering::Relaxed);
     producer.await.map_err(|e| Error::Wire(e.to_string()))??;

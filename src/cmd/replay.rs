@@ -66,6 +66,10 @@ pub struct Args {
     /// Seconds to wait for a detector to connect.
     #[arg(long, default_value_t = 60, value_parser = whole::<u64>)]
     pub accept_timeout: u64,
+    /// Seconds a send may wait for the detector to read anything; past it the detector is
+    /// taken as stuck and the replay stops with a report. A slow reader only slows the replay.
+    #[arg(long, default_value_t = 60, value_parser = whole::<u64>)]
+    pub read_timeout: u64,
     /// Pause the replayer before event N for DURATION (N:DURATION), to see that a stall
     /// shows in the latency (the coordinated-omission check).
     #[arg(long, value_name = "N:DURATION")]
@@ -147,17 +151,28 @@ pub fn run_replay(args: Args) -> Result<()> {
         "--out",
         &[&args.dataset],
     )?;
+    let (from, until) = (utc("--from", &args.from)?, utc("--until", &args.until)?);
+    if let (Some(f), Some(u)) = (from, until)
+        && f >= u
+    {
+        anyhow::bail!(
+            "--from {} is not before --until {}: the slice would hold no event; swap them",
+            args.from.as_deref().unwrap_or_default(),
+            args.until.as_deref().unwrap_or_default()
+        );
+    }
     let options = Options {
         dataset: args.dataset.clone(),
         target,
         findings: args.findings.clone(),
         format,
         shape,
-        from: utc("--from", &args.from)?,
-        until: utc("--until", &args.until)?,
+        from,
+        until,
         truth_key: args.truth.clone(),
         wait: Duration::from_secs(args.wait),
         accept_timeout: Duration::from_secs(args.accept_timeout.max(1)),
+        read_timeout: Duration::from_secs(args.read_timeout.max(1)),
         stall,
         on_listen: Some(Box::new(|a| {
             eprintln!(

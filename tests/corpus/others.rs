@@ -53,6 +53,24 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             needles: &["replaces only what it wrote"],
         },
         Case {
+            name: "a replay slice that holds nothing",
+            setup: data,
+            args: &[
+                "replay",
+                "{d}",
+                "--stdout",
+                "--rate",
+                "1000",
+                "--from",
+                "2018-10-01T00:00:00Z",
+                "--until",
+                "2018-09-01T00:00:00Z",
+                "--out",
+                "{t}/r",
+            ],
+            needles: &["--from 2018-10-01T00:00:00Z", "--until", "swap"],
+        },
+        Case {
             name: "a blind dataset without its key",
             setup: |t| {
                 let o = blastradius(&[
