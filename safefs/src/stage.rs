@@ -212,6 +212,17 @@ pub fn check(
     for input in inputs {
         disjoint(out, input).map_err(&refuse)?;
     }
+    // Inside a finished dataset or output, the new folder would be a file its manifest or
+    // marker does not list: it breaks the dataset, and the next --force there deletes it.
+    if let Some(holder) = absolute.ancestors().skip(1).find(|a| {
+        !a.join(STAGING_MARKER).exists() && (is_dataset(a) || a.join(OUTPUT_MARKER).is_file())
+    }) {
+        return Err(refuse(format!(
+            "lies inside {}, which blastradius wrote and which holds only what it lists; \
+             write outside it",
+            holder.display()
+        )));
+    }
     check_existing(out, kind, force, flag)
 }
 
@@ -734,6 +745,36 @@ mod tests {
             out.join("report.md").is_file(),
             "the old output stays whole"
         );
+    }
+
+    #[test]
+    fn nothing_is_written_inside_a_finished_dataset_or_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        dataset(&d, "d");
+        let r = tmp.path().join("r");
+        output(&r, "analyze");
+        for inside in [d.join("events/x"), d.join("sub"), r.join("exact/more")] {
+            let e = Stage::begin(&inside, Kind::Dataset, false, "--out", &[]).unwrap_err();
+            assert!(e.to_string().contains("lies inside"), "{e}");
+        }
+        // A run's own staging folder is not finished: commands may nest their work there.
+        let s = Stage::begin(
+            &tmp.path().join("s"),
+            Kind::Output("stress"),
+            false,
+            "--out",
+            &[],
+        )
+        .unwrap();
+        let inner = Stage::begin(
+            &s.path().join("data/copy"),
+            Kind::Dataset,
+            false,
+            "--out",
+            &[],
+        );
+        assert!(inner.is_ok(), "{inner:?}");
     }
 
     #[test]

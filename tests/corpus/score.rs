@@ -39,6 +39,17 @@ fn a_true_exposure() -> String {
 fn score_refuses_bad_findings() {
     run_cases(&[
         Case {
+            name: "truth rows edited in the manifest",
+            setup: |t| {
+                csv_findings(t, "app_id,user_id,photo_id\n");
+                edit_manifest(t, |m| {
+                    file_entry(m, "truth/exposures/part-00001.parquet")["rows"] = 1.into()
+                })
+            },
+            args: &["score", "{d}", "{t}/f", "--out", "{t}/s"],
+            needles: &["truth/exposures/part-00001.parquet", "manifest says 1"],
+        },
+        Case {
             name: "no findings folder given",
             setup: data,
             args: &["score", "{d}"],
