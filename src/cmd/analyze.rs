@@ -138,11 +138,11 @@ pub fn default_out(dataset: &Path) -> PathBuf {
     PathBuf::from("data/generated/reports").join(name)
 }
 
-/// Checks `--memory-limit`.
-pub fn memory_limit(limit: u64) -> Result<u64> {
+/// Checks a memory budget given by `flag` (named in the error).
+pub fn memory_limit(flag: &str, limit: u64) -> Result<u64> {
     if limit < MIN_MEMORY_LIMIT {
         bail!(
-            "--memory-limit {limit}: give at least {MIN_MEMORY_LIMIT} bytes; a budget that tracks nobody measures nothing"
+            "{flag} {limit}: give at least {MIN_MEMORY_LIMIT} bytes; a budget that tracks nobody measures nothing"
         );
     }
     Ok(limit)
@@ -152,7 +152,7 @@ pub fn run(args: Args) -> Result<()> {
     let detectors = detector_names(&args.detector)?;
     let options = AnalyzeOptions {
         settings: Settings {
-            memory_limit: memory_limit(args.memory_limit)?,
+            memory_limit: memory_limit("--memory-limit", args.memory_limit)?,
             bug_window: args.bug_window.as_deref().map(parse_window).transpose()?,
             engine: engine(&args.engine, args.scratch.as_deref(), &detectors)?,
         },

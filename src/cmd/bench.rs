@@ -187,7 +187,10 @@ pub fn run(args: Args) -> Result<()> {
                 detectors,
                 exec,
                 name,
-                (&exec_format, super::analyze::memory_limit(memory_limit)?),
+                (
+                    &exec_format,
+                    super::analyze::memory_limit("--memory-limit", memory_limit)?,
+                ),
                 (start, max, steps),
                 out,
                 force,

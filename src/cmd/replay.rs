@@ -228,7 +228,7 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
     }
     let detector = blastradius_live::follow::Live::new(
         &args.detector,
-        super::analyze::memory_limit(args.memory_limit)?,
+        super::analyze::memory_limit("--memory-limit", args.memory_limit)?,
         args.users.max(1),
     )
     .map_err(|e| anyhow::anyhow!("--detector {e}"))?;

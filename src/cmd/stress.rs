@@ -158,7 +158,7 @@ pub fn run(args: Args) -> Result<()> {
         .filter(|t| t.as_str() != "none")
         .map(|t| {
             let v: u64 = whole(t).map_err(|e| anyhow::anyhow!("--memory-limits {t}: {e}"))?;
-            super::analyze::memory_limit(v)
+            super::analyze::memory_limit("--memory-limits", v)
         })
         .collect::<Result<Vec<_>>>()?;
     let mut faults = vec![

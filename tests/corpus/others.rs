@@ -34,7 +34,7 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             name: "zero memory",
             setup: data,
             args: &["stress", "{d}", "--out", "{t}/s", "--memory-limits", "0"],
-            needles: &["--memory-limit", "at least"],
+            needles: &["--memory-limits 0", "at least"],
         },
         Case {
             name: "out inside the dataset",
