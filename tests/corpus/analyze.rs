@@ -251,6 +251,17 @@ fn analyze_refuses_bad_input() {
             needles: &["holds `naive/notes.txt`", "does not list"],
         },
         Case {
+            name: "fewer users in the manifest than in the log",
+            setup: |t| {
+                edit_manifest(t, |m| {
+                    let users = m["users"].as_u64().unwrap();
+                    m["users"] = (users / 10).into();
+                })
+            },
+            args: &["analyze", "{d}", "--out", "{t}/r", "--detector", "exact"],
+            needles: &["manifest.json", "disagrees with the events", "regenerate"],
+        },
+        Case {
             name: "out inside the dataset",
             setup: data,
             args: &["analyze", "{d}", "--out", "{d}/report"],
