@@ -38,14 +38,18 @@ fn stress_scores_outside_commands_beside_ours_and_survives_their_failures() {
         "sleep 60 # {dataset} {out}",
         "--name",
         "stuck",
+        "--exec",
+        "mkdir -p {out} && printf 'app_id,user_id,photo_id\\nx,1,2\\n' > {out}/exposures.csv # {dataset}",
+        "--name",
+        "liar",
         "--timeout",
         "1",
     ]);
     assert_ok(&o);
     let report = read_json(&out.join("report.json"));
     let cells = report["cells"].as_array().unwrap();
-    // clean + 4 faults at one level + truncate, each with 3 built-in and 3 outside.
-    assert_eq!(cells.len(), 6 * 6, "{report}");
+    // clean + 4 faults at one level + truncate, each with 3 built-in and 4 outside.
+    assert_eq!(cells.len(), 6 * 7, "{report}");
     for c in cells {
         match c["detector"].as_str().unwrap() {
             "oracle" => {
@@ -58,6 +62,13 @@ fn stress_scores_outside_commands_beside_ours_and_survives_their_failures() {
                 "{c}"
             ),
             "stuck" => assert!(c["failure"].as_str().unwrap().contains("killed"), "{c}"),
+            "liar" => {
+                // Named where the findings would be kept, not in the run's staging folder.
+                let f = c["failure"].as_str().unwrap();
+                assert!(f.contains("break the contract"), "{c}");
+                assert!(f.contains(&format!("{}/data/", out.display())), "{c}");
+                assert!(f.contains("--keep-data") && !f.contains(".partial-"), "{c}");
+            }
             "exact"
                 if c["fault"] == "clean"
                     || c["fault"] == "duplicate"

@@ -254,6 +254,21 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// What a cell says of findings that break the contract, naming the file where it will
+    /// be (under `--out`), not where this run is staging it.
+    fn contract_failure(&self, error: &str) -> String {
+        let error = error.replace(
+            &format!("{}/", self.stage.display()),
+            &format!("{}/", self.options.out.display()),
+        );
+        let kept = if self.options.keep_data {
+            ""
+        } else {
+            " (rerun with --keep-data to keep the findings)"
+        };
+        format!("its findings break the contract: {error}{kept}")
+    }
+
     /// Runs every detector on the copy at `copy`, as cells of (`fault`, `level`).
     fn cells(
         &self,
@@ -344,7 +359,7 @@ impl Context<'_> {
                 None => match findings::load(&dir, &universe) {
                     Ok(found) => scored(cell, &score(self.truth, &found)),
                     Err(e) => Cell {
-                        failure: Some(format!("its findings break the contract: {e}")),
+                        failure: Some(self.contract_failure(&e.to_string())),
                         ..cell
                     },
                 },
