@@ -149,6 +149,12 @@ impl Dataset {
     /// count that disagrees with the manifest.
     pub fn open(root: &Path) -> Result<Self> {
         let manifest_path = root.join(path::MANIFEST);
+        if root.is_file() {
+            return Err(Error::dataset(
+                root,
+                "is a file, not a dataset folder; give the folder `blastradius generate` wrote",
+            ));
+        }
         if !root.is_dir() {
             return Err(Error::dataset(
                 root,

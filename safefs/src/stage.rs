@@ -382,7 +382,11 @@ fn check_existing(out: &Path, kind: Kind, force: bool, flag: &'static str) -> Re
     };
     let meta = match std::fs::symlink_metadata(out) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(out)(e)),
+        Err(e) => {
+            return Err(refuse(format!(
+                "cannot be used ({e}); a part of the path may be a file: choose another folder"
+            )));
+        }
         Ok(m) => m,
     };
     if meta.file_type().is_symlink() {

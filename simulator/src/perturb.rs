@@ -192,6 +192,13 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Resul
 pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Result<Manifest> {
     faults.validate()?;
     let manifest_path = input.join(path::MANIFEST);
+    if !input.is_dir() {
+        return Err(Error::Input {
+            path: input.to_path_buf(),
+            message: "no such dataset folder; give IN, the folder `blastradius generate` wrote"
+                .into(),
+        });
+    }
     let text = std::fs::read_to_string(&manifest_path).map_err(Error::io(&manifest_path))?;
     let source: Manifest = serde_json::from_str(&text).map_err(|e| Error::Input {
         path: manifest_path.clone(),

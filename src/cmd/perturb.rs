@@ -59,6 +59,15 @@ pub fn parse_truncation(text: &str) -> Result<Truncation> {
             .map_err(|e| anyhow::anyhow!("--truncate: {e}"))?;
         return Ok(Truncation::At(at));
     }
+    // A date without the time of day looks like a duration with an odd unit: say what is meant.
+    if text.len() >= 8
+        && text.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && text[4..].starts_with('-')
+    {
+        bail!(
+            "--truncate {text}: give a UTC instant such as 2018-09-20T00:00:00Z, or a duration before the end of the period such as 3d"
+        );
+    }
     Ok(Truncation::BeforeEnd(parse_duration("--truncate", text)?))
 }
 

@@ -262,6 +262,12 @@ fn analyze_refuses_bad_input() {
             needles: &["manifest.json", "disagrees with the events", "regenerate"],
         },
         Case {
+            name: "the dataset is a file",
+            setup: |t| std::fs::write(t.join("f"), "x").unwrap(),
+            args: &["analyze", "{t}/f", "--out", "{t}/r"],
+            needles: &["is a file, not a dataset folder"],
+        },
+        Case {
             name: "out inside the dataset",
             setup: data,
             args: &["analyze", "{d}", "--out", "{d}/report"],

@@ -56,6 +56,12 @@ fn perturb_refuses_bad_input() {
             needles: &["part-00001.parquet", "manifest says 1"],
         },
         Case {
+            name: "a truncation date without its time",
+            setup: data,
+            args: &["perturb", "{d}", "{t}/o", "--truncate", "2018-09-20"],
+            needles: &["--truncate 2018-09-20", "2018-09-20T00:00:00Z"],
+        },
+        Case {
             name: "output is the input",
             setup: data,
             args: &["perturb", "{d}", "{d}", "--force", "--drop", "0.1"],
