@@ -276,6 +276,11 @@ fn detectors_board(
             known.join(", ")
         );
     }
+    if detectors.is_empty() && exec.is_empty() {
+        bail!(
+            "--detectors none and no --exec: nothing to rate; name built-in detectors, or add --exec 'CMD {{dataset}} {{out}}'"
+        );
+    }
     let exec = exec
         .iter()
         .enumerate()

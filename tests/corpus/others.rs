@@ -100,6 +100,21 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             needles: &["--users"],
         },
         Case {
+            name: "a bench with nothing to rate",
+            setup: none,
+            args: &[
+                "bench",
+                "detectors",
+                "--detectors",
+                "none",
+                "--users",
+                "100",
+                "--out",
+                "{t}/b",
+            ],
+            needles: &["--detectors none", "--exec"],
+        },
+        Case {
             name: "names without commands",
             setup: data,
             args: &["stress", "{d}", "--out", "{t}/s", "--name", "x"],
