@@ -247,23 +247,63 @@ impl Dataset {
         Ok(())
     }
 
-    /// The manifest lists one events part per shard it declares, none of them empty.
+    /// The manifest lists each file once, one events part per shard it declares (none of
+    /// them empty), and so for the users and, unless split off, every truth table: a part
+    /// lost together with its line in the manifest would otherwise go unseen.
     fn check_shards(&self) -> Result<()> {
+        let m = &self.manifest;
+        let manifest = self.root.join(path::MANIFEST);
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = m.files.iter().find(|f| !seen.insert(f.path.as_str())) {
+            return Err(Error::dataset(
+                &manifest,
+                format!(
+                    "lists {} twice; the manifest is damaged: regenerate the dataset",
+                    twice.path
+                ),
+            ));
+        }
+        let truth = [
+            path::EXPOSURES_DIR,
+            path::AFFECTED_USERS_DIR,
+            path::MESSAGE_VIOLATIONS_DIR,
+        ];
+        let has_truth = truth.iter().any(|dir| !self.parts(dir).is_empty());
+        for dir in SHARDED {
+            if truth.contains(dir) && !has_truth {
+                continue; // split off into an answer key
+            }
+            if *dir == path::USERS_DIR && self.parts(dir).is_empty() {
+                continue; // a dataset of an older layout
+            }
+            self.check_parts(dir)?;
+        }
         let parts = self.parts(path::EVENTS_DIR);
+        if let Some(empty) = parts.iter().find(|f| f.rows == 0) {
+            return Err(Error::dataset(
+                self.root.join(&empty.path),
+                "holds no rows; every events shard holds at least the deploy events, so the \
+                 shard is damaged: regenerate the dataset",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parts of the sharded table in `dir` are exactly one per declared shard.
+    fn check_parts(&self, dir: &str) -> Result<()> {
         let m = &self.manifest;
         let expected: Vec<String> = match (m.only_shard, m.shards) {
             (_, 0) => return Ok(()), // a manifest from before the count was recorded
-            (Some(i), _) => vec![format!("{}/{}", path::EVENTS_DIR, path::part(i))],
-            (None, n) => (0..n)
-                .map(|i| format!("{}/{}", path::EVENTS_DIR, path::part(i)))
-                .collect(),
+            (Some(i), _) => vec![format!("{dir}/{}", path::part(i))],
+            (None, n) => (0..n).map(|i| format!("{dir}/{}", path::part(i))).collect(),
         };
-        let listed: Vec<String> = parts.iter().map(|f| f.path.clone()).collect();
+        let listed: Vec<String> = self.parts(dir).iter().map(|f| f.path.clone()).collect();
+        let table = dir.trim_start_matches("truth/");
         if let Some(missing) = expected.iter().find(|e| !listed.contains(e)) {
             return Err(Error::dataset(
                 self.root.join(path::MANIFEST),
                 format!(
-                    "declares {} events shard(s) but does not list {missing}; the dataset is \
+                    "declares {} {table} shard(s) but does not list {missing}; the dataset is \
                      incomplete: regenerate it, or merge its parts",
                     expected.len()
                 ),
@@ -276,13 +316,6 @@ impl Dataset {
                     "lists {extra}, which is not one of its {} declared shard(s)",
                     expected.len()
                 ),
-            ));
-        }
-        if let Some(empty) = parts.iter().find(|f| f.rows == 0) {
-            return Err(Error::dataset(
-                self.root.join(&empty.path),
-                "holds no rows; every events shard holds at least the deploy events, so the \
-                 shard is damaged: regenerate the dataset",
             ));
         }
         Ok(())

@@ -425,7 +425,7 @@ async fn drive(
         let Some(chunk) = chunk else { break };
         let due = start + Duration::from_micros(chunk.due.max(0) as u64);
         tokio::time::sleep_until(due.into()).await;
-        match tokio::time::timeout(options.read_timeout, writer.write_all(&chunk.bytes)).await {
+        match write_patiently(&mut writer, &chunk.bytes, options.read_timeout).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 stopped = Some(format!(
@@ -474,6 +474,24 @@ async fn drive(
             garbage.load(Ordering::Relaxed),
         ),
     ))
+}
+
+/// Writes all of `bytes`, giving up (`Err(Elapsed)`) only when a whole `patience` passes
+/// without the reader taking a single byte: a slow reader that keeps reading is waited for.
+async fn write_patiently<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut bytes: &[u8],
+    patience: Duration,
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    use tokio::io::AsyncWriteExt;
+    while !bytes.is_empty() {
+        match tokio::time::timeout(patience, writer.write(bytes)).await? {
+            Ok(0) => return Ok(Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 fn row_ms(name: &str, p: &crate::latency::Percentiles) -> String {
@@ -595,5 +613,49 @@ impl LiveReport {
         }
         stage.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_patiently;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    /// A reader slower than the patience per chunk, but never idle that long, is waited for;
+    /// one that reads nothing is given up on after the patience.
+    #[tokio::test]
+    async fn a_slow_reader_is_waited_for_and_a_stuck_one_is_not() {
+        let patience = Duration::from_millis(300);
+        let (mut writer, mut reader) = tokio::io::duplex(64);
+        let slow = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            got.len()
+        });
+        let bytes = vec![7u8; 1024];
+        let started = std::time::Instant::now();
+        let done = write_patiently(&mut writer, &bytes, patience).await;
+        assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+        assert!(
+            started.elapsed() > patience,
+            "the whole write took longer than the patience: {:?}",
+            started.elapsed()
+        );
+        drop(writer);
+        assert_eq!(slow.await.unwrap(), 1024);
+
+        let (mut writer, _reader) = tokio::io::duplex(64);
+        let started = std::time::Instant::now();
+        let done = write_patiently(&mut writer, &bytes, patience).await;
+        assert!(done.is_err(), "{done:?}");
+        assert!(started.elapsed() >= patience);
     }
 }

@@ -38,26 +38,26 @@ pub fn confined(root: &Path, relative: &str) -> Result<PathBuf, String> {
 /// ancestor is resolved (symbolic links followed) and the rest appended.
 pub(crate) fn resolved(path: &Path) -> std::io::Result<PathBuf> {
     let absolute = std::path::absolute(path)?;
-    let mut existing = absolute.as_path();
-    let mut rest = Vec::new();
-    loop {
-        match existing.canonicalize() {
-            Ok(base) => {
-                let mut out = base;
-                for part in rest.iter().rev() {
-                    out.push(part);
+    let parts: Vec<Component> = absolute.components().collect();
+    for existing in (1..=parts.len()).rev() {
+        let Ok(base) = parts[..existing].iter().collect::<PathBuf>().canonicalize() else {
+            continue;
+        };
+        // The rest does not exist yet, so holds no link: `..` there undoes the name before
+        // it, as it will once the folders are made (`new/../d` is `d`).
+        let mut out = base;
+        for part in &parts[existing..] {
+            match part {
+                Component::ParentDir => {
+                    out.pop();
                 }
-                return Ok(out);
+                Component::Normal(name) => out.push(name),
+                _ => {}
             }
-            Err(_) => match (existing.parent(), existing.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_owned());
-                    existing = parent;
-                }
-                _ => return Ok(absolute),
-            },
         }
+        return Ok(out);
     }
+    Ok(absolute)
 }
 
 /// Checks that `output` and `input` do not overlap: neither is the other, and neither holds
@@ -117,6 +117,25 @@ mod tests {
         std::os::unix::fs::symlink(elsewhere.path(), root.join("link")).unwrap();
         let e = confined(root, "link/x.parquet").unwrap_err();
         assert!(e.contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn dot_dot_after_a_missing_folder_cannot_hide_an_overlap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = tmp.path().join("ds");
+        std::fs::create_dir(&input).unwrap();
+        let sneaky = tmp.path().join("nope/../ds");
+        assert!(disjoint(&sneaky, &input).unwrap_err().contains("itself"));
+        let inside = tmp.path().join("nope/../ds/sub");
+        assert!(
+            disjoint(&inside, &input)
+                .unwrap_err()
+                .contains("inside the input")
+        );
+        assert_eq!(
+            resolved(&tmp.path().join("a/./b/../c")).unwrap(),
+            tmp.path().canonicalize().unwrap().join("a/c")
+        );
     }
 
     #[test]

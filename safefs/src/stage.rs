@@ -96,15 +96,11 @@ fn output_files(
              only an earlier output of the same command, so choose another folder"
         ));
     }
-    let files = marker["files"].as_array().ok_or_else(|| {
+    output_listing(path).ok_or_else(|| {
         "was written by an earlier blastradius, which did not list its files, so --force cannot \
          tell them from files added since; remove the folder yourself, or choose another"
             .to_string()
-    })?;
-    Ok(files
-        .iter()
-        .filter_map(|f| f.as_str().map(str::to_string))
-        .collect())
+    })
 }
 
 /// The first file (any entry but a folder) under `root` for which `pick` holds, as a path
@@ -149,7 +145,7 @@ pub fn output_marker(command: &str) -> String {
 fn output_marker_with_files(command: &'static str, dir: &Path) -> String {
     let mut files = Vec::new();
     first_file(dir, &mut |f| {
-        if f != OUTPUT_MARKER {
+        if f != OUTPUT_MARKER && f != STAGING_MARKER {
             files.push(f.to_string());
         }
         false
@@ -308,12 +304,14 @@ impl Stage {
     /// When another run wrote the output meanwhile (nothing is replaced, this run's work is
     /// removed), or a filesystem call fails.
     pub fn commit(mut self) -> Result<()> {
-        let marker = self.dir.join(STAGING_MARKER);
-        std::fs::remove_file(&marker).map_err(io(&marker))?;
+        // The list first: a run killed between the two steps leaves a folder that is still
+        // recognisably ours, whole, and is removed by the next run.
         if let Kind::Output(command) = self.kind {
             let m = self.dir.join(OUTPUT_MARKER);
             std::fs::write(&m, output_marker_with_files(command, &self.dir)).map_err(io(&m))?;
         }
+        let marker = self.dir.join(STAGING_MARKER);
+        std::fs::remove_file(&marker).map_err(io(&marker))?;
         let parent = self.out.parent().unwrap_or(Path::new("/")).to_path_buf();
         let lock = lock(&parent)?;
         let old = match std::fs::symlink_metadata(&self.out) {
@@ -350,7 +348,16 @@ impl Stage {
             // Marked first, so a kill during the removal leaves a folder the next run
             // recognises as ours and removes.
             let _ = std::fs::write(old.join(STAGING_MARKER), "replaced\n");
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+            // The new output is in place: a folder of the old one that cannot be removed
+            // (read-only) is said, not made the run's failure.
+            if let Err(e) = std::fs::remove_dir_all(&old) {
+                eprintln!(
+                    "warning: {} {}: written; the folder it replaced is left at {} ({e}): remove it by hand",
+                    self.flag,
+                    self.out.display(),
+                    old.display()
+                );
+            }
         }
         Ok(())
     }
@@ -420,13 +427,41 @@ fn staging_name(name: &OsStr, what: &str, pid: u32) -> String {
 }
 
 /// Whether a leftover folder is one blastradius made: a staging folder (with its marker, or
-/// still empty: killed before the marker was written), or a dataset or output folder on its
-/// way in or out.
+/// still empty: killed before the marker was written), or a dataset or output on its way in
+/// or out that holds only what its manifest or marker lists (a copy someone made under such
+/// a name and added to is left alone).
 fn ours(dir: &Path) -> bool {
-    dir.join(STAGING_MARKER).is_file()
-        || is_empty_dir(dir)
-        || is_dataset(dir)
-        || dir.join(OUTPUT_MARKER).is_file()
+    if dir.join(STAGING_MARKER).is_file() || is_empty_dir(dir) {
+        return true;
+    }
+    if is_dataset(dir) {
+        return Kind::Dataset.foreign(dir).is_none();
+    }
+    let by_us = std::fs::read_to_string(dir.join(OUTPUT_MARKER))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|m| {
+            m["written_by"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("blastradius "))
+        });
+    by_us
+        && output_listing(dir).is_some_and(|listed| {
+            first_file(dir, &mut |f| f != OUTPUT_MARKER && !listed.contains(f)).is_none()
+        })
+}
+
+/// The files an output's marker lists, whoever wrote it; `None` without a list.
+fn output_listing(path: &Path) -> Option<HashSet<String>> {
+    let text = std::fs::read_to_string(path.join(OUTPUT_MARKER)).ok()?;
+    let marker: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        marker["files"]
+            .as_array()?
+            .iter()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect(),
+    )
 }
 
 fn alive(pid: u32) -> bool {
@@ -779,6 +814,28 @@ mod tests {
             &[],
         );
         assert!(inner.is_ok(), "{inner:?}");
+    }
+
+    #[test]
+    fn a_copy_named_like_a_dead_runs_folder_is_left_alone_once_added_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        // pid 2^31-2 does not exist: these look like a killed run's folders.
+        let copy = tmp.path().join(".d.partial-2147483646");
+        dataset(&copy, "a copy");
+        std::fs::write(copy.join("notes.txt"), "keep me").unwrap();
+        let whole = tmp.path().join(".d.old-2147483646");
+        output(&whole, "analyze");
+        let stage =
+            Stage::begin(&tmp.path().join("d"), Kind::Dataset, false, "--out", &[]).unwrap();
+        assert_eq!(
+            stage.stale_removed,
+            vec![whole.clone()],
+            "only the whole one is ours"
+        );
+        assert_eq!(
+            std::fs::read_to_string(copy.join("notes.txt")).unwrap(),
+            "keep me"
+        );
     }
 
     #[test]

@@ -268,6 +268,40 @@ fn analyze_refuses_bad_input() {
             needles: &["is a file, not a dataset folder"],
         },
         Case {
+            name: "a truth part lost with its line in the manifest",
+            setup: |t| {
+                let part = "truth/exposures/part-00001.parquet";
+                edit_manifest(t, |m| {
+                    m["files"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|f| f["path"] != part)
+                });
+                std::fs::remove_file(t.join("d").join(part)).unwrap();
+            },
+            args: &["analyze", "{d}", "--out", "{t}/r"],
+            needles: &[
+                "does not list truth/exposures/part-00001.parquet",
+                "regenerate",
+            ],
+        },
+        Case {
+            name: "a file listed twice",
+            setup: |t| {
+                edit_manifest(t, |m| {
+                    let files = m["files"].as_array_mut().unwrap();
+                    let again = files
+                        .iter()
+                        .find(|f| f["path"] == "events/part-00001.parquet")
+                        .unwrap()
+                        .clone();
+                    files.push(again);
+                })
+            },
+            args: &["analyze", "{d}", "--out", "{t}/r"],
+            needles: &["events/part-00001.parquet twice"],
+        },
+        Case {
             name: "out inside the dataset",
             setup: data,
             args: &["analyze", "{d}", "--out", "{d}/report"],

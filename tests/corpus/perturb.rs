@@ -62,6 +62,34 @@ fn perturb_refuses_bad_input() {
             needles: &["--truncate 2018-09-20", "2018-09-20T00:00:00Z"],
         },
         Case {
+            name: "an events shard lost with its line in the manifest",
+            setup: |t| {
+                let part = "events/part-00001.parquet";
+                edit_manifest(t, |m| {
+                    m["files"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|f| f["path"] != part)
+                });
+                std::fs::remove_file(t.join("d").join(part)).unwrap();
+            },
+            args: &["perturb", "{d}", "{t}/o", "--drop", "0.1"],
+            needles: &["does not list events/part-00001.parquet"],
+        },
+        Case {
+            name: "output reached through a missing folder and ..",
+            setup: data,
+            args: &[
+                "perturb",
+                "{d}",
+                "{t}/nope/../d",
+                "--force",
+                "--drop",
+                "0.1",
+            ],
+            needles: &["itself"],
+        },
+        Case {
             name: "output is the input",
             setup: data,
             args: &["perturb", "{d}", "{d}", "--force", "--drop", "0.1"],
@@ -163,7 +191,7 @@ fn perturb_refuses_bad_input() {
                 std::fs::write(t.join("d/manifest.json"), "{").unwrap();
             },
             args: &["perturb", "{d}", "{t}/o"],
-            needles: &["manifest.json", "not a blastradius manifest"],
+            needles: &["manifest.json", "not a valid manifest"],
         },
         Case {
             name: "nulls where they apply",
