@@ -405,18 +405,7 @@ impl Dataset {
     /// As [`Dataset::read`], a file that is not Parquet, or another row count.
     pub fn reader(&self, entry: &FileEntry) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
         let p = self.root.join(&entry.path);
-        let builder = parquet_reader(&p, self.read(entry)?)?;
-        let rows = builder.metadata().file_metadata().num_rows() as u64;
-        if rows != entry.rows {
-            return Err(Error::dataset(
-                &p,
-                format!(
-                    "holds {rows} rows but the manifest says {}: the file was replaced",
-                    entry.rows
-                ),
-            ));
-        }
-        Ok(builder)
+        listed_reader(&p, self.read(entry)?, entry)
     }
 
     /// The files of a sharded table, in shard order (`events`, `truth/exposures`, ...).
@@ -477,6 +466,30 @@ impl Dataset {
 ///
 /// # Errors
 /// When `data` is not Parquet.
+/// A reader of `data`, the bytes of the file at `path` that `entry` lists, whose row count
+/// must be the listed one.
+///
+/// # Errors
+/// As [`parquet_reader`], or another row count (a replaced file, or an edited manifest).
+pub fn listed_reader(
+    path: &Path,
+    data: Bytes,
+    entry: &FileEntry,
+) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
+    let builder = parquet_reader(path, data)?;
+    let rows = builder.metadata().file_metadata().num_rows() as u64;
+    if rows != entry.rows {
+        return Err(Error::dataset(
+            path,
+            format!(
+                "holds {rows} rows but the manifest says {}: the file was replaced or the manifest edited; regenerate the dataset",
+                entry.rows
+            ),
+        ));
+    }
+    Ok(builder)
+}
+
 pub fn parquet_reader(path: &Path, data: Bytes) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
     let perr = Error::parquet(path);
     let plain = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new()).map_err(&perr)?;

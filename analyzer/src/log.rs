@@ -19,7 +19,7 @@ use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::dataset::{Dataset, FileEntry, parquet_reader};
+use crate::dataset::{Dataset, FileEntry, listed_reader, parquet_reader};
 use crate::error::{Error, Result};
 
 /// One shard of the event log, column by column. Null values read as 0 / the first variant;
@@ -190,17 +190,7 @@ pub fn read_part_into(
     dataset.read_into(entry, &mut buffer)?;
     let shared = std::sync::Arc::new(buffer);
     let result = (|| {
-        let builder = parquet_reader(&path, Bytes::from_owner(Shared(shared.clone())))?;
-        let rows = builder.metadata().file_metadata().num_rows() as u64;
-        if rows != entry.rows {
-            return Err(Error::dataset(
-                &path,
-                format!(
-                    "holds {rows} rows but the manifest says {}: the file was replaced",
-                    entry.rows
-                ),
-            ));
-        }
+        let builder = listed_reader(&path, Bytes::from_owner(Shared(shared.clone())), entry)?;
         decode(&path, builder, columns, log, &dataset.expect(entry))
     })();
     // Every reader of the bytes is gone: the allocation comes back for the next file.

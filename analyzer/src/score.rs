@@ -122,18 +122,9 @@ fn read_parts<'a>(
 ) -> Result<()> {
     for entry in entries {
         let p = dataset.root.join(&entry.path);
-        let builder = crate::dataset::parquet_reader(&p, read(entry)?)?;
-        let rows = builder.metadata().file_metadata().num_rows() as u64;
-        if rows != entry.rows {
-            return Err(Error::dataset(
-                &p,
-                format!(
-                    "holds {rows} rows but its manifest says {}: the manifest was edited or the file replaced; regenerate the dataset",
-                    entry.rows
-                ),
-            ));
-        }
-        let reader = builder.build().map_err(Error::parquet(&p))?;
+        let reader = crate::dataset::listed_reader(&p, read(entry)?, entry)?
+            .build()
+            .map_err(Error::parquet(&p))?;
         for batch in reader {
             let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
             each(&b).ok_or_else(|| Error::Schema {
