@@ -393,14 +393,17 @@ pub fn detect_into(
     // Our own findings come from the log: when they break the contract (an id beyond the
     // manifest's users, say), the log and its manifest disagree. Say so, about the dataset,
     // not about a file in this run's staging folder.
-    let found = findings::load(dir, universe).map_err(|e| {
-        let what = e.to_string().replace(&format!("{}/", dir.display()), "");
-        Error::dataset(
-            dataset.root.join("manifest.json"),
-            format!(
-                "disagrees with the events: the findings of `{name}` break it ({what}); the manifest was edited or the dataset is damaged: regenerate it"
-            ),
-        )
+    let found = findings::load(dir, universe).map_err(|e| match e {
+        Error::Schema { .. } => {
+            let what = e.to_string().replace(&format!("{}/", dir.display()), "");
+            Error::dataset(
+                dataset.root.join("manifest.json"),
+                format!(
+                    "disagrees with the events: the findings of `{name}` break it ({what}); the manifest was edited or the dataset is damaged: regenerate it"
+                ),
+            )
+        }
+        other => other,
     })?;
     Ok((run, found))
 }

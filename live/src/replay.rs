@@ -424,8 +424,18 @@ async fn drive(
         };
         let Some(chunk) = chunk else { break };
         let due = start + Duration::from_micros(chunk.due.max(0) as u64);
-        tokio::time::sleep_until(due.into()).await;
-        match write_patiently(&mut writer, &chunk.bytes, options.read_timeout).await {
+        // Ctrl-C is heard while waiting for the send time and for a slow reader too.
+        let written = tokio::select! {
+            w = async {
+                tokio::time::sleep_until(due.into()).await;
+                write_patiently(&mut writer, &chunk.bytes, options.read_timeout).await
+            } => w,
+            _ = &mut ctrl_c => {
+                stopped = Some("interrupted (Ctrl-C)".to_string());
+                break;
+            }
+        };
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 stopped = Some(format!(

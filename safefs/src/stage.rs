@@ -219,7 +219,16 @@ pub fn check(
             holder.display()
         )));
     }
-    check_existing(out, kind, force, flag)
+    // The folder itself is looked at where the path leads (`new/../d` is `d`), without
+    // following it if it is a link (`link/` names the link).
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let at = resolved(parent)
+        .map_err(io(out))?
+        .join(out.file_name().expect("checked"));
+    check_existing(out, &at, kind, force, flag)
 }
 
 impl Stage {
@@ -326,25 +335,25 @@ impl Stage {
                 None
             }
             Err(e) => return Err(io(&self.out)(e)),
-            Ok(_) if is_empty_dir(&self.out) => Some(exchange(&self.dir, &self.out, &parent)?),
-            Ok(_) if !self.force => return Err(self.raced()),
             Ok(_) => {
-                // Checked again: files may have been added while this run worked.
-                if let Some(why) = self.kind.foreign(&self.out) {
-                    return Err(Error::Refused {
-                        flag: self.flag,
-                        path: self.out.clone(),
-                        problem: format!(
-                            "{why} (it was left as it is and this run's output was discarded)"
-                        ),
-                    });
-                }
+                // Checked again under the lock: files may have been added meanwhile.
+                self.may_replace()?;
                 Some(exchange(&self.dir, &self.out, &parent)?)
             }
         };
         drop(lock);
         self.committed = true;
         if let Some(old) = old {
+            // A file that reached the old folder after the last check is not ours to delete.
+            if let Some(why) = self.kind.foreign(&old) {
+                eprintln!(
+                    "warning: {} {}: written; the folder it replaced is left at {} because it {why}",
+                    self.flag,
+                    self.out.display(),
+                    old.display()
+                );
+                return Ok(());
+            }
             // Marked first, so a kill during the removal leaves a folder the next run
             // recognises as ours and removes.
             let _ = std::fs::write(old.join(STAGING_MARKER), "replaced\n");
@@ -360,6 +369,39 @@ impl Stage {
             }
         }
         Ok(())
+    }
+
+    /// Checks, without writing anything, that the commit may put this output in place: the
+    /// target is absent or empty, or `--force` was given and the target is still wholly an
+    /// earlier output of this kind. A command that commits two outputs checks the second
+    /// before it commits the first.
+    ///
+    /// # Errors
+    /// As [`Stage::commit`] would fail for the target.
+    pub fn recheck(&self) -> Result<()> {
+        match std::fs::symlink_metadata(&self.out) {
+            Ok(_) => self.may_replace(),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn may_replace(&self) -> Result<()> {
+        if is_empty_dir(&self.out) {
+            return Ok(());
+        }
+        if !self.force {
+            return Err(self.raced());
+        }
+        match self.kind.foreign(&self.out) {
+            None => Ok(()),
+            Some(why) => Err(Error::Refused {
+                flag: self.flag,
+                path: self.out.clone(),
+                problem: format!(
+                    "{why} (it was left as it is and this run's output was discarded)"
+                ),
+            }),
+        }
     }
 
     fn raced(&self) -> Error {
@@ -381,13 +423,20 @@ impl Drop for Stage {
     }
 }
 
-fn check_existing(out: &Path, kind: Kind, force: bool, flag: &'static str) -> Result<()> {
+/// Checks the folder at `at`, which `out` (as given, for messages) names.
+fn check_existing(
+    out: &Path,
+    at: &Path,
+    kind: Kind,
+    force: bool,
+    flag: &'static str,
+) -> Result<()> {
     let refuse = |problem: String| Error::Refused {
         flag,
         path: out.to_path_buf(),
         problem,
     };
-    let meta = match std::fs::symlink_metadata(out) {
+    let meta = match std::fs::symlink_metadata(at) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(refuse(format!(
@@ -406,10 +455,10 @@ fn check_existing(out: &Path, kind: Kind, force: bool, flag: &'static str) -> Re
             "is a file; give the name of a folder to create".into(),
         ));
     }
-    if is_empty_dir(out) {
+    if is_empty_dir(at) {
         return Ok(());
     }
-    if let Some(why) = kind.foreign(out) {
+    if let Some(why) = kind.foreign(at) {
         return Err(refuse(why));
     }
     if !force {
@@ -836,6 +885,42 @@ mod tests {
             std::fs::read_to_string(copy.join("notes.txt")).unwrap(),
             "keep me"
         );
+    }
+
+    #[test]
+    fn the_folder_is_judged_where_the_path_leads_without_following_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        dataset(&d, "d");
+        // Through a missing folder and `..`: the existing dataset, so --force is needed.
+        let e = Stage::begin(
+            &tmp.path().join("nope/../d"),
+            Kind::Dataset,
+            false,
+            "--out",
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Exists { .. }), "{e}");
+        assert!(!tmp.path().join("nope").exists(), "nothing made on the way");
+        // A link named with a trailing slash is still a link.
+        std::os::unix::fs::symlink(&d, tmp.path().join("link")).unwrap();
+        let e =
+            Stage::begin(&tmp.path().join("link/"), Kind::Dataset, true, "--out", &[]).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(tag(&d).contains("\"d\""), "the link's target is untouched");
+    }
+
+    #[test]
+    fn recheck_sees_a_file_added_since_the_run_began() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        output(&out, "analyze");
+        let s = Stage::begin(&out, Kind::Output("analyze"), true, "--out", &[]).unwrap();
+        s.recheck().unwrap();
+        std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+        let e = s.recheck().unwrap_err();
+        assert!(e.to_string().contains("holds `notes.txt`"), "{e}");
     }
 
     #[test]

@@ -224,7 +224,9 @@ pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     if let Some(key) = key {
         split_truth(stage.path(), key.path(), &mut manifest)?;
         // The key first: a key without its dataset is harmless, a blind dataset without
-        // its key cannot be scored.
+        // its key cannot be scored. So the dataset is checked first: once the old key is
+        // replaced, the dataset's commit should not fail for a file found in the old one.
+        stage.recheck()?;
         key.commit()?;
     }
     stage.commit()?;

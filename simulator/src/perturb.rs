@@ -193,10 +193,14 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
     faults.validate()?;
     let manifest_path = input.join(path::MANIFEST);
     if !input.is_dir() {
+        let what = if input.exists() {
+            "is not a dataset folder"
+        } else {
+            "no such dataset folder"
+        };
         return Err(Error::Input {
             path: input.to_path_buf(),
-            message: "no such dataset folder; give IN, the folder `blastradius generate` wrote"
-                .into(),
+            message: format!("{what}; give IN, the folder `blastradius generate` wrote"),
         });
     }
     let text = std::fs::read_to_string(&manifest_path).map_err(Error::io(&manifest_path))?;
@@ -224,7 +228,8 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             path::EVENTS_DIR,
             entry.file_name().to_string_lossy()
         );
-        if name.ends_with(".parquet") && !source.files.iter().any(|f| f.path == name) {
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && name.ends_with(".parquet") && !source.files.iter().any(|f| f.path == name) {
             return Err(Error::Input {
                 path: entry.path(),
                 message: "is in the dataset's events/ but not in its manifest: remove it, or regenerate the dataset".into(),

@@ -31,10 +31,14 @@ pub struct Args {
 
 /// What differs between the dataset at `options.out` and the one these options make:
 /// `Ok(vec![])` when it was made by this version with these parameters and is complete (the
-/// analyzer then checks every file's presence and size); `Err` when there is no dataset.
+/// analyzer then checks every file's presence and size); `Err` when there is no manifest.
 fn differences(options: &Options) -> std::result::Result<Vec<String>, ()> {
     let text = std::fs::read_to_string(options.out.join("manifest.json")).map_err(|_| ())?;
-    let m = serde_json::from_str::<Manifest>(&text).map_err(|_| ())?;
+    let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
+        return Ok(vec![
+            "its manifest is of another version of blastradius, or damaged".into(),
+        ]);
+    };
     let version = format!("blastradius {}", env!("CARGO_PKG_VERSION"));
     let mut differ = Vec::new();
     let mut check = |same: bool, what: String| {
