@@ -113,6 +113,37 @@ fn hand_written_csv_findings_score_as_they_must() {
     assert_eq!(rows(&out.join("by_hand/missed_exposures.parquet")), missed);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| by hand |"), "{md}");
+
+    // A detector names itself: whatever the name, the report's tables keep their columns.
+    let odd = tmp.path().join("odd");
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::write(odd.join("exposures.csv"), "app_id,user_id,photo_id\n").unwrap();
+    std::fs::write(
+        odd.join("findings.json"),
+        r#"{"detector": "a|b`c\nd", "wall_seconds": 1.0}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("s2");
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&odd),
+        "--out",
+        path_arg(&out),
+    ]));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| a\\|b'c d |"), "{md}");
+    // And a run cannot take less than no time.
+    std::fs::write(odd.join("findings.json"), r#"{"wall_seconds": -5}"#).unwrap();
+    let o = blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&odd),
+        "--out",
+        path_arg(&tmp.path().join("s3")),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("wall_seconds is -5"), "{}", stderr(&o));
 }
 
 #[test]

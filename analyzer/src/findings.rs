@@ -162,6 +162,16 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Found> {
                 format!("not valid ({e}); it is optional: fix it or remove it"),
             )
         })?;
+        if let Some(w) = found.meta.wall_seconds
+            && !(w.is_finite() && w >= 0.0)
+        {
+            return Err(Error::dataset(
+                &meta_path,
+                format!(
+                    "wall_seconds is {w}: give the seconds the run took (0 or more), or leave the key out"
+                ),
+            ));
+        }
     }
     let check = Check { universe };
     if let Some(parts) = locate(dir, EXPOSURES)? {

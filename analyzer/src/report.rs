@@ -285,6 +285,19 @@ pub fn terminal_header() -> String {
     )
 }
 
+/// A detector's name as Markdown shows it: in a table cell or a code span, whatever the
+/// name (an outside detector names itself): `|` escaped, backticks and line breaks replaced.
+fn md_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '`' => '\''.to_string(),
+            '|' => "\\|".to_string(),
+            c if c.is_control() => ' '.to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// A detector's line of the terminal table.
 pub fn terminal_row(d: &DetectorReport) -> String {
     let sc = d.scores.as_ref();
@@ -376,7 +389,7 @@ impl Report {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                d.detector,
+                md_name(&d.detector),
                 group(d.affected_users),
                 count(d.exposures),
                 count(d.message_violations),
@@ -407,13 +420,13 @@ impl Report {
                         ));
                     }
                 }
-                let _ = writeln!(md, "- `{}`: {}.", d.detector, levels.join("; "));
+                let _ = writeln!(md, "- `{}`: {}.", md_name(&d.detector), levels.join("; "));
             }
             for (what, n) in &d.unresolved {
                 let _ = writeln!(
                     md,
                     "- `{}` found damage in the log: {what}: {}.",
-                    d.detector,
+                    md_name(&d.detector),
                     group(*n)
                 );
             }
@@ -421,7 +434,7 @@ impl Report {
                 let _ = writeln!(
                     md,
                     "- `{}`: {} events were out of log order in their files and were re-sorted.",
-                    d.detector,
+                    md_name(&d.detector),
                     group(d.out_of_order_events.unwrap_or(0))
                 );
             }
@@ -437,7 +450,12 @@ impl Report {
                         other => format!("{} {}", other.replace('_', " "), group(*n)),
                     })
                     .collect();
-                let _ = writeln!(md, "- `{}` says: {}.", d.detector, said.join("; "));
+                let _ = writeln!(
+                    md,
+                    "- `{}` says: {}.",
+                    md_name(&d.detector),
+                    said.join("; ")
+                );
             }
         }
         let names: Vec<String> = self.detectors.iter().map(|d| d.detector.clone()).collect();
@@ -455,7 +473,7 @@ impl Report {
         );
         let _ = write!(md, "| app | provider | truth users |");
         for n in &names {
-            let _ = write!(md, " {n} users |");
+            let _ = write!(md, " {} users |", md_name(n));
         }
         let _ = writeln!(md, "\n|---|---|---:|{}", "---:|".repeat(names.len()));
         for a in top.iter().take(15) {
@@ -492,7 +510,7 @@ impl Report {
                 .iter()
                 .filter(|a| a.detected_users.get(n).copied().unwrap_or(0) > 0)
                 .count();
-            let _ = writeln!(md, "`{n}` blames {} apps.", group(k as u64));
+            let _ = writeln!(md, "`{}` blames {} apps.", md_name(n), group(k as u64));
         }
         if !self.surfaces.is_empty() {
             let found: Vec<&String> = self.surfaces[0].found.keys().collect();
@@ -503,7 +521,7 @@ impl Report {
             );
             let _ = write!(md, "| surface | truth exposures |");
             for n in &found {
-                let _ = write!(md, " found by {n} |");
+                let _ = write!(md, " found by {} |", md_name(n));
             }
             let _ = writeln!(md, "\n|---|---:|{}", "---:|".repeat(found.len()));
             for r in &self.surfaces {
@@ -526,7 +544,7 @@ impl Report {
                 "| partner | action | truth violations | revoked token | never granted |"
             );
             for n in &found {
-                let _ = write!(md, " found by {n} |");
+                let _ = write!(md, " found by {} |", md_name(n));
             }
             let _ = writeln!(
                 md,
