@@ -161,6 +161,19 @@ pub fn run_replay(args: Args) -> Result<()> {
             args.until.as_deref().unwrap_or_default()
         );
     }
+    // A slice past the end of the log would send only the deploys and look like a quiet run.
+    if let Some(f) = from
+        && let Some((_, end)) = blastradius_analyzer::dataset::Dataset::open(&args.dataset)
+            .ok()
+            .and_then(|d| d.time_range())
+        && f > end
+    {
+        anyhow::bail!(
+            "--from {}: after the end of the log ({}); the slice would hold no event",
+            args.from.as_deref().unwrap_or_default(),
+            blastradius_schema::time::format_utc(end)
+        );
+    }
     let options = Options {
         dataset: args.dataset.clone(),
         target,

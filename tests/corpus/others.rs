@@ -71,6 +71,22 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             needles: &["--from 2018-10-01T00:00:00Z", "--until", "swap"],
         },
         Case {
+            name: "a replay slice after the end of the log",
+            setup: data,
+            args: &[
+                "replay",
+                "{d}",
+                "--stdout",
+                "--rate",
+                "1000",
+                "--from",
+                "2030-01-01T00:00:00Z",
+                "--out",
+                "{t}/r",
+            ],
+            needles: &["--from 2030-01-01T00:00:00Z", "after the end of the log"],
+        },
+        Case {
             name: "a blind dataset without its key",
             setup: |t| {
                 let o = blastradius(&[
