@@ -458,6 +458,13 @@ impl Table {
         let have = headers.iter().collect::<Vec<_>>().join(", ");
         let mut index = Vec::new();
         for (c, name) in self.names.iter().enumerate() {
+            // A column named twice: which one is meant cannot be told.
+            if headers.iter().filter(|h| h == name).count() > 1 {
+                return Err(Error::dataset(
+                    &self.path,
+                    format!("names the column `{name}` twice in its header ({have}); keep one"),
+                ));
+            }
             match headers.iter().position(|h| h == name) {
                 Some(i) => index.push(Some(i)),
                 None if c < required => return Err(self.missing(name, &have)),

@@ -50,6 +50,12 @@ fn score_refuses_bad_findings() {
             needles: &["truth/exposures/part-00001.parquet", "manifest says 1"],
         },
         Case {
+            name: "a column named twice",
+            setup: |t| csv_findings(t, "app_id,user_id,user_id,photo_id\n1,2,3,4\n"),
+            args: &["score", "{d}", "{t}/f", "--out", "{t}/s"],
+            needles: &["exposures.csv", "`user_id` twice"],
+        },
+        Case {
             name: "no findings folder given",
             setup: data,
             args: &["score", "{d}"],
