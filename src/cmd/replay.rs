@@ -9,7 +9,7 @@ use blastradius_live::replay::{Options, Target, run};
 use blastradius_live::schedule::Shape;
 use blastradius_live::wire::Format;
 
-use super::util::{Stdout, whole};
+use super::util::{Stdout, positive, whole};
 
 /// Stream a dataset's log, merged in log order, to a detector at a chosen rate, take its
 /// findings back, and measure detection latency from the intended send time of each exposing
@@ -64,11 +64,11 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_parser = whole::<u64>)]
     pub wait: u64,
     /// Seconds to wait for a detector to connect.
-    #[arg(long, default_value_t = 60, value_parser = whole::<u64>)]
+    #[arg(long, default_value_t = 60, value_parser = positive)]
     pub accept_timeout: u64,
     /// Seconds a send may wait for the detector to read anything; past it the detector is
     /// taken as stuck and the replay stops with a report. A slow reader only slows the replay.
-    #[arg(long, default_value_t = 60, value_parser = whole::<u64>)]
+    #[arg(long, default_value_t = 60, value_parser = positive)]
     pub read_timeout: u64,
     /// Pause the replayer before event N for DURATION (N:DURATION), to see that a stall
     /// shows in the latency (the coordinated-omission check).

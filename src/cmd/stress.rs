@@ -9,7 +9,7 @@ use blastradius_harness::exec::ExecDetector;
 use blastradius_harness::stress::{Cell, Fault, Options, Progress, sweep};
 
 use super::perturb::parse_duration;
-use super::util::{Stdout, threads, whole};
+use super::util::{Stdout, positive, threads, whole};
 
 /// Stress-test detectors: damage the dataset's log at several levels of each fault, run every
 /// detector on every damaged copy, score each against the truth.
@@ -53,7 +53,7 @@ pub struct Args {
     #[arg(long)]
     pub name: Vec<String>,
     /// Seconds an outside detector may run on one copy before it is killed.
-    #[arg(long, default_value_t = 600, value_parser = whole::<u64>)]
+    #[arg(long, default_value_t = 600, value_parser = positive)]
     pub timeout: u64,
     /// State budgets (bytes per shard) for the streaming detector's memory-accuracy curve;
     /// `none` to skip it.

@@ -143,6 +143,14 @@ pub fn whole<T: std::str::FromStr>(text: &str) -> std::result::Result<T, String>
     })
 }
 
+/// A whole number of at least 1 (a timeout of 0 would give up before it began).
+pub fn positive(text: &str) -> std::result::Result<u64, String> {
+    match whole::<u64>(text)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
+    }
+}
+
 /// Bytes free on the filesystem that `path` (or its nearest existing ancestor) is on.
 pub fn free_disk(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;

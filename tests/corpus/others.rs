@@ -87,6 +87,12 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             needles: &["--from 2030-01-01T00:00:00Z", "after the end of the log"],
         },
         Case {
+            name: "a zero timeout",
+            setup: data,
+            args: &["stress", "{d}", "--out", "{t}/s", "--timeout", "0"],
+            needles: &["--timeout", "at least 1"],
+        },
+        Case {
             name: "a blind dataset without its key",
             setup: |t| {
                 let o = blastradius(&[
