@@ -47,13 +47,19 @@ impl Kind {
                 Err(why) => return Some(why),
             },
         };
-        first_file(path, &mut |f| f != own && !listed.contains(f)).map(|f| {
+        unlisted(path, own, &listed).map(|f| {
             format!(
                 "holds `{f}`, which {what} does not list: blastradius did not write it, so \
                  --force replaces nothing here; move out what you keep, or choose another folder"
             )
         })
     }
+}
+
+/// The first file under `path` that is neither `own` (the manifest or marker itself) nor in
+/// `listed`.
+fn unlisted(path: &Path, own: &str, listed: &HashSet<String>) -> Option<String> {
+    first_file(path, &mut |f| f != own && !listed.contains(f))
 }
 
 fn not_of(kind: Kind) -> String {
@@ -84,22 +90,40 @@ fn output_files(
     path: &Path,
     command: &'static str,
 ) -> std::result::Result<HashSet<String>, String> {
-    let text = std::fs::read_to_string(path.join(OUTPUT_MARKER))
-        .map_err(|_| not_of(Kind::Output(command)))?;
-    let marker: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let written_by = marker["written_by"]
-        .as_str()
-        .unwrap_or("an unknown command");
+    let marker = read_marker(path).ok_or_else(|| not_of(Kind::Output(command)))?;
+    let written_by = marker.written_by.as_deref().unwrap_or("an unknown command");
     if written_by != format!("blastradius {command}") {
         return Err(format!(
             "is the output of `{written_by}`, not of `blastradius {command}`; --force replaces \
              only an earlier output of the same command, so choose another folder"
         ));
     }
-    output_listing(path).ok_or_else(|| {
+    marker.files.ok_or_else(|| {
         "was written by an earlier blastradius, which did not list its files, so --force cannot \
          tell them from files added since; remove the folder yourself, or choose another"
             .to_string()
+    })
+}
+
+/// What an output's marker says: who wrote it and, once committed, the files it wrote.
+struct Marker {
+    written_by: Option<String>,
+    files: Option<HashSet<String>>,
+}
+
+/// The marker of the output at `path`; `None` when there is none to read. A marker that is
+/// not JSON says nothing (both fields `None`).
+fn read_marker(path: &Path) -> Option<Marker> {
+    let text = std::fs::read_to_string(path.join(OUTPUT_MARKER)).ok()?;
+    let marker: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    Some(Marker {
+        written_by: marker["written_by"].as_str().map(str::to_string),
+        files: marker["files"].as_array().map(|files| {
+            files
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        }),
     })
 }
 
@@ -486,31 +510,11 @@ fn ours(dir: &Path) -> bool {
     if is_dataset(dir) {
         return Kind::Dataset.foreign(dir).is_none();
     }
-    let by_us = std::fs::read_to_string(dir.join(OUTPUT_MARKER))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|m| {
-            m["written_by"]
-                .as_str()
-                .is_some_and(|w| w.starts_with("blastradius "))
-        });
-    by_us
-        && output_listing(dir).is_some_and(|listed| {
-            first_file(dir, &mut |f| f != OUTPUT_MARKER && !listed.contains(f)).is_none()
-        })
-}
-
-/// The files an output's marker lists, whoever wrote it; `None` without a list.
-fn output_listing(path: &Path) -> Option<HashSet<String>> {
-    let text = std::fs::read_to_string(path.join(OUTPUT_MARKER)).ok()?;
-    let marker: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(
-        marker["files"]
-            .as_array()?
-            .iter()
-            .filter_map(|f| f.as_str().map(str::to_string))
-            .collect(),
-    )
+    read_marker(dir).is_some_and(|m| {
+        m.written_by.is_some_and(|w| w.starts_with("blastradius "))
+            && m.files
+                .is_some_and(|listed| unlisted(dir, OUTPUT_MARKER, &listed).is_none())
+    })
 }
 
 fn alive(pid: u32) -> bool {
