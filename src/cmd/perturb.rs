@@ -98,9 +98,7 @@ pub fn run(args: Args) -> Result<()> {
     // The checks analyze makes of a dataset's shape (every shard listed once, none unlisted,
     // the truth whole), so that no damaged input comes out as a sound-looking copy; perturb
     // then checks each file's size and SHA-256 as it copies.
-    if args.input.is_dir() {
-        blastradius_analyzer::dataset::Dataset::open(&args.input)?;
-    }
+    blastradius_analyzer::dataset::Dataset::open(&args.input)?;
     let manifest = perturb(&args.input, &args.output, &faults, args.force)?;
     let p = manifest
         .perturbation
