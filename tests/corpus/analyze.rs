@@ -60,14 +60,7 @@ fn analyze_refuses_bad_input() {
         },
         Case {
             name: "one flipped byte",
-            setup: |t| {
-                data(t);
-                let p = t.join("d/events/part-00001.parquet");
-                let mut b = std::fs::read(&p).unwrap();
-                let i = b.len() / 3;
-                b[i] ^= 0x10;
-                std::fs::write(&p, &b).unwrap();
-            },
+            setup: |t| flip_byte(t, "events/part-00001.parquet"),
             args: &["analyze", "{d}", "--out", "{t}/r"],
             needles: &["part-00001.parquet", "CRC-32C", "damaged"],
         },
@@ -269,16 +262,7 @@ fn analyze_refuses_bad_input() {
         },
         Case {
             name: "a truth part lost with its line in the manifest",
-            setup: |t| {
-                let part = "truth/exposures/part-00001.parquet";
-                edit_manifest(t, |m| {
-                    m["files"]
-                        .as_array_mut()
-                        .unwrap()
-                        .retain(|f| f["path"] != part)
-                });
-                std::fs::remove_file(t.join("d").join(part)).unwrap();
-            },
+            setup: |t| lose_part(t, "truth/exposures/part-00001.parquet"),
             args: &["analyze", "{d}", "--out", "{t}/r"],
             needles: &[
                 "does not list truth/exposures/part-00001.parquet",

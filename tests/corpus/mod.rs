@@ -35,6 +35,28 @@ fn edit_manifest(t: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     write_json(&p, &m);
 }
 
+/// A fresh copy at `t/d` with one bit flipped a third of the way into the file `relative`.
+fn flip_byte(t: &Path, relative: &str) {
+    data(t);
+    let p = t.join("d").join(relative);
+    let mut b = std::fs::read(&p).unwrap();
+    let i = b.len() / 3;
+    b[i] ^= 0x10;
+    std::fs::write(&p, &b).unwrap();
+}
+
+/// A fresh copy at `t/d` that lost the part `relative` together with its line in the
+/// manifest.
+fn lose_part(t: &Path, relative: &str) {
+    edit_manifest(t, |m| {
+        m["files"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["path"] != relative)
+    });
+    std::fs::remove_file(t.join("d").join(relative)).unwrap();
+}
+
 fn file_entry<'a>(m: &'a mut serde_json::Value, path: &str) -> &'a mut serde_json::Value {
     m["files"]
         .as_array_mut()

@@ -19,14 +19,7 @@ fn perturb_refuses_bad_input() {
         },
         Case {
             name: "a damaged shard",
-            setup: |t| {
-                data(t);
-                let p = t.join("d/events/part-00001.parquet");
-                let mut b = std::fs::read(&p).unwrap();
-                let i = b.len() / 3;
-                b[i] ^= 0x10;
-                std::fs::write(&p, &b).unwrap();
-            },
+            setup: |t| flip_byte(t, "events/part-00001.parquet"),
             args: &["perturb", "{d}", "{t}/o", "--drop", "0.1"],
             needles: &["part-00001.parquet", "SHA-256", "damaged"],
         },
@@ -63,16 +56,7 @@ fn perturb_refuses_bad_input() {
         },
         Case {
             name: "an events shard lost with its line in the manifest",
-            setup: |t| {
-                let part = "events/part-00001.parquet";
-                edit_manifest(t, |m| {
-                    m["files"]
-                        .as_array_mut()
-                        .unwrap()
-                        .retain(|f| f["path"] != part)
-                });
-                std::fs::remove_file(t.join("d").join(part)).unwrap();
-            },
+            setup: |t| lose_part(t, "events/part-00001.parquet"),
             args: &["perturb", "{d}", "{t}/o", "--drop", "0.1"],
             needles: &["does not list events/part-00001.parquet"],
         },
