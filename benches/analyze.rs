@@ -59,7 +59,7 @@ fn benches(c: &mut Criterion) {
     let mut log = ShardLog::default();
     group.bench_function("key_columns_one_thread", |b| {
         b.iter(|| {
-            read_shard_into(&shard, &keys, &mut log).unwrap();
+            read_shard_into(&shard, &keys, None, &mut log).unwrap();
             black_box(log.len())
         })
     });
@@ -68,7 +68,7 @@ fn benches(c: &mut Criterion) {
     let mut log = ShardLog::default();
     group.bench_function("exact_one_thread", |b| {
         b.iter(|| {
-            read_shard_into(&shard, exact.columns(), &mut log).unwrap();
+            read_shard_into(&shard, exact.columns(), exact.rows(), &mut log).unwrap();
             black_box(exact.shard(&log).exposures.len())
         })
     });

@@ -79,7 +79,14 @@ pub fn run(
                     // A reader or detector that panics on a malformed file is an error about
                     // that file, not an abort of the whole run.
                     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        read_part_into(dataset, entry, detector.columns(), &mut log).map(|()| {
+                        read_part_into(
+                            dataset,
+                            entry,
+                            detector.columns(),
+                            detector.rows(),
+                            &mut log,
+                        )
+                        .map(|()| {
                             let read_seconds = t0.elapsed().as_secs_f64();
                             let deploys = std::mem::take(&mut log.deploys);
                             log.deploys = match settings.bug_window {

@@ -51,22 +51,30 @@ pub struct Row {
 }
 
 impl Row {
-    /// Row `i` of `log` (which holds every replay column).
+    /// Row `i` of `log` (which holds every replay column, for every row).
     #[inline]
     pub fn of(log: &ShardLog, i: usize) -> Row {
+        debug_assert!(log.selected.is_none(), "a log read for some rows only");
+        Row::at(log, i, i)
+    }
+
+    /// Row `i` of `log`, whose columns other than the key columns are at position `j` (the
+    /// row's place in [`ShardLog::selected`], or `i` when every row was read).
+    #[inline]
+    pub fn at(log: &ShardLog, i: usize, j: usize) -> Row {
         Row {
             event_id: log.event_id[i],
             ts: log.ts[i],
             kind: log.kind[i],
             user_id: log.user_id[i],
-            app_id: log.app_id[i],
-            photo_id: log.photo_id[i],
-            surface: log.surface[i],
-            scope: log.scope[i],
-            action: log.action[i],
+            app_id: log.app_id[j],
+            photo_id: log.photo_id[j],
+            surface: log.surface[j],
+            scope: log.scope[j],
+            action: log.action[j],
             status: log.status[i],
-            page: log.page[i],
-            page_size: log.page_size[i],
+            page: log.page[j],
+            page_size: log.page_size[j],
         }
     }
 }
@@ -291,6 +299,13 @@ pub trait Detector: Sync {
     /// The event columns the detector reads; the others stay empty in the [`ShardLog`].
     fn columns(&self) -> &'static [&'static str] {
         crate::log::ALL_COLUMNS
+    }
+    /// When the detector needs its columns other than [`crate::log::KEY_COLUMNS`] on some
+    /// rows only: the function that picks those rows from the key columns of a whole shard.
+    /// The reader then keeps the other columns for the picked rows alone (see
+    /// [`ShardLog::selected`]); `None`: every row.
+    fn rows(&self) -> Option<crate::log::Pick> {
+        None
     }
     /// Replays one shard.
     fn shard(&self, log: &ShardLog) -> Partial;

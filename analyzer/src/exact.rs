@@ -13,10 +13,11 @@ use crate::log::ShardLog;
 ///
 /// Every exposure and every violation comes from a successful API call, so only the users
 /// with one (the callers) are replayed: the others (in a typical log most users and most
-/// events, since few users grant an app anything) cannot change the answer. The shard is
-/// scanned once in log order; a caller's rows update that caller's state, the other rows
-/// are passed over. [`Unresolved::UNKNOWN_PHOTO`] is therefore counted among the callers;
-/// duplicates and out-of-order rows are counted over the whole shard.
+/// events, since few users grant an app anything) cannot change the answer. The reader
+/// keeps the columns beyond the key columns for the callers' rows only ([`caller_rows`]),
+/// and those rows are replayed in log order, each updating its caller's state.
+/// [`Unresolved::UNKNOWN_PHOTO`] is therefore counted among the callers; duplicates and
+/// out-of-order rows are counted over the whole shard.
 pub struct Exact;
 
 #[derive(Clone, Copy)]
@@ -71,15 +72,10 @@ struct Callers {
 impl Callers {
     const NONE: u32 = u32::MAX;
 
-    fn of(log: &ShardLog) -> Self {
-        let successful = |i: usize| {
-            matches!(log.kind[i], Kind::PhotoApiCall | Kind::MessageApiCall) && log.status[i] == 200
-        };
-        let (mut min, mut max) = (u64::MAX, 0);
-        for i in (0..log.len()).filter(|&i| successful(i)) {
-            min = min.min(log.user_id[i]);
-            max = max.max(log.user_id[i]);
-        }
+    /// The callers owning `rows` (the callers' rows, see [`caller_rows`]).
+    fn of(log: &ShardLog, rows: &[u32]) -> Self {
+        let users = || rows.iter().map(|&i| log.user_id[i as usize]);
+        let (min, max) = users().fold((u64::MAX, 0), |(a, b), u| (a.min(u), b.max(u)));
         let mut callers = Callers {
             dense: Vec::new(),
             bits: Vec::new(),
@@ -90,26 +86,26 @@ impl Callers {
         if min > max {
             return callers;
         }
-        // A dense table of at most 4 slots per row (or 4 Mi slots).
+        // A dense table of at most 4 slots per row of the shard (or 4 Mi slots).
         let span = max - min;
         let dense = span / 4 <= (log.len() as u64).max(1 << 20);
         if dense {
             callers.dense = vec![Self::NONE; span as usize + 1];
             callers.bits = vec![0; (span / 64 + 1) as usize];
         }
-        for i in (0..log.len()).filter(|&i| successful(i)) {
+        for user in users() {
             let next = callers.count as u32;
             let slot = if dense {
-                &mut callers.dense[(log.user_id[i] - min) as usize]
+                &mut callers.dense[(user - min) as usize]
             } else {
-                callers.sparse.entry(log.user_id[i]).or_insert(Self::NONE)
+                callers.sparse.entry(user).or_insert(Self::NONE)
             };
             if *slot == Self::NONE {
                 *slot = next;
                 callers.count += 1;
             }
             if dense {
-                let k = log.user_id[i] - min;
+                let k = user - min;
                 callers.bits[(k / 64) as usize] |= 1 << (k % 64);
             }
         }
@@ -130,6 +126,49 @@ impl Callers {
         };
         (slot != Self::NONE).then_some(slot as usize)
     }
+}
+
+/// The rows of `log`'s callers (users with a successful photo or message call), system rows
+/// left out: positions in the file, ascending. The only rows whose columns beyond the key
+/// columns `exact` reads.
+pub fn caller_rows(log: &ShardLog) -> Vec<u32> {
+    let (kinds, users) = (&log.kind[..], &log.user_id[..log.kind.len()]);
+    let status = &log.status[..kinds.len()];
+    // The users of the successful calls (a few percent of the rows), in one pass.
+    let callers: Vec<u64> = (0..kinds.len())
+        .filter(|&i| {
+            matches!(kinds[i], Kind::PhotoApiCall | Kind::MessageApiCall) && status[i] == 200
+        })
+        .map(|i| users[i])
+        .collect();
+    let mut rows = Vec::new();
+    let (Some(&min), Some(&max)) = (callers.iter().min(), callers.iter().max()) else {
+        return rows;
+    };
+    // One bit per user id of the span when it is dense enough (a shard's users are a range),
+    // else a set. A plain loop: this runs on every row of the shard.
+    let span = max - min;
+    if span / 4 <= (kinds.len() as u64).max(1 << 20) {
+        let mut bits = vec![0u64; (span / 64 + 1) as usize];
+        for user in callers {
+            let k = user - min;
+            bits[(k / 64) as usize] |= 1 << (k % 64);
+        }
+        for (i, (&user, kind)) in users.iter().zip(kinds).enumerate() {
+            let k = user.wrapping_sub(min);
+            if k <= span && bits[(k / 64) as usize] >> (k % 64) & 1 == 1 && !kind.is_system() {
+                rows.push(i as u32);
+            }
+        }
+    } else {
+        let set: std::collections::HashSet<u64> = callers.into_iter().collect();
+        for (i, (user, kind)) in users.iter().zip(kinds).enumerate() {
+            if set.contains(user) && !kind.is_system() {
+                rows.push(i as u32);
+            }
+        }
+    }
+    rows
 }
 
 /// Applies row `i` of the log to its user's state.
@@ -234,7 +273,7 @@ fn replay_row(row: &Row, deploys: &[(i64, u64, bool)], state: &mut UserState, pa
     }
 }
 
-/// One shard's replay: the callers' states, fed the shard's rows in log order.
+/// One shard's replay: the callers' states, fed the callers' rows in log order.
 struct Replay<'a> {
     log: &'a ShardLog,
     deploys: &'a [(i64, u64, bool)],
@@ -242,33 +281,67 @@ struct Replay<'a> {
     states: Vec<UserState>,
     /// Whether the log holds duplicated events to pass over.
     dedupe: bool,
+    /// The last row replayed, `(ts, event_id)`, to pass over its duplicate.
+    previous: Option<(i64, u64)>,
 }
 
 impl Replay<'_> {
-    /// Replays `rows`, the shard's rows in log order.
-    fn scan(&mut self, rows: impl Iterator<Item = usize>, part: &mut Partial) {
+    /// Replays the caller's row at file position `i`, whose columns beyond the key columns
+    /// are at `j`.
+    #[inline]
+    fn step(&mut self, i: usize, j: usize, part: &mut Partial) {
+        let log = self.log;
+        let slot = self.callers.slot(log.user_id[i]).expect("a caller's row");
+        // A duplicate sits next to its original: same (ts, event_id) in log order.
+        if self.dedupe {
+            let key = (log.ts[i], log.event_id[i]);
+            if self.previous == Some(key) {
+                return;
+            }
+            self.previous = Some(key);
+        }
+        replay_row(
+            &Row::at(log, i, j),
+            self.deploys,
+            &mut self.states[slot],
+            part,
+        );
+    }
+
+    /// Replays `rows` (the callers' rows, ascending), the file being in log order. `compact`:
+    /// the log holds the other columns for these rows only.
+    fn scan(&mut self, rows: &[u32], compact: bool, part: &mut Partial) {
+        let mut timer = BatchTimer::new();
+        let mut passed = 0;
+        for (j, &i) in rows.iter().enumerate() {
+            let i = i as usize;
+            // Every row up to this one counts as replayed, the passed-over ones included.
+            timer.add(i + 1 - passed, &mut part.batch_micros);
+            passed = i + 1;
+            self.step(i, if compact { j } else { i }, part);
+        }
+        timer.add(self.log.len() - passed, &mut part.batch_micros);
+        timer.flush(&mut part.batch_micros);
+    }
+
+    /// Replays `rows` (as for [`Replay::scan`]) in the order of `order`, the file's rows in
+    /// log order.
+    fn scan_in(&mut self, order: &[u32], rows: &[u32], compact: bool, part: &mut Partial) {
         let log = self.log;
         let mut timer = BatchTimer::new();
-        let mut previous = None;
-        for (n, i) in rows.enumerate() {
+        for (n, &i) in order.iter().enumerate() {
             if n % 4096 == 4095 {
                 timer.add(4096, &mut part.batch_micros);
             }
-            if log.kind[i].is_system() {
+            let i = i as usize;
+            if log.kind[i].is_system() || self.callers.slot(log.user_id[i]).is_none() {
                 continue;
             }
-            let Some(slot) = self.callers.slot(log.user_id[i]) else {
-                continue;
+            let j = match compact {
+                true => rows.binary_search(&(i as u32)).expect("a caller's row"),
+                false => i,
             };
-            // A duplicate sits next to its original: same (ts, event_id) in log order.
-            if self.dedupe {
-                let key = (log.ts[i], log.event_id[i]);
-                if previous == Some(key) {
-                    continue;
-                }
-                previous = Some(key);
-            }
-            replay_row(&Row::of(log, i), self.deploys, &mut self.states[slot], part);
+            self.step(i, j, part);
         }
         timer.add(log.len() % 4096, &mut part.batch_micros);
         timer.flush(&mut part.batch_micros);
@@ -278,6 +351,10 @@ impl Replay<'_> {
 impl Detector for Exact {
     fn name(&self) -> &'static str {
         "exact"
+    }
+
+    fn rows(&self) -> Option<crate::log::Pick> {
+        Some(caller_rows)
     }
 
     fn shard(&self, log: &ShardLog) -> Partial {
@@ -292,19 +369,29 @@ impl Detector for Exact {
             part.unresolved
                 .insert(Unresolved::DUPLICATE, order.duplicates);
         }
+        // The reader kept the callers' rows (see `rows`); a log built otherwise holds all.
+        let all;
+        let (rows, compact) = match &log.selected {
+            Some(rows) => (rows.as_slice(), true),
+            None => {
+                all = caller_rows(log);
+                (all.as_slice(), false)
+            }
+        };
         let mut replay = Replay {
             log,
             deploys,
-            callers: Callers::of(log),
+            callers: Callers::of(log, rows),
             states: Vec::new(),
             dedupe: order.duplicates > 0,
+            previous: None,
         };
         replay
             .states
             .resize_with(replay.callers.count, UserState::default);
         match order.permutation() {
-            None => replay.scan(0..log.len(), &mut part),
-            Some(rows) => replay.scan(rows.iter().map(|&i| i as usize), &mut part),
+            None => replay.scan(rows, compact, &mut part),
+            Some(order) => replay.scan_in(order, rows, compact, &mut part),
         }
         part
     }
@@ -495,9 +582,8 @@ mod tests {
         }
     }
 
-    fn exposed(mut log: ShardLog) -> Vec<(u64, i64)> {
-        log.deploys = crate::detect::deploys(&log);
-        let f = Exact.finish(vec![Exact.shard(&log)]);
+    fn exposed(log: ShardLog) -> Vec<(u64, i64)> {
+        let f = run(&log);
         f.exposures
             .iter()
             .map(|e| (e.photo_id, e.first_exposed_ts))
@@ -546,17 +632,48 @@ mod tests {
         b.grant(10, 5, Kind::PermissionGranted)
             .upload(12, 11, Surface::Story);
         b.call(21, 150, 200, 0).system(1, 100, Kind::BugIntroduced);
-        let mut log = b.0;
-        log.deploys = crate::detect::deploys(&log);
-        let part = Exact.shard(&log);
-        assert_eq!(part.out_of_order, 1);
-        assert_eq!(part.exposures.len(), 1);
+        let f = run(&b.0);
+        assert_eq!(f.out_of_order, 1);
+        assert_eq!(f.exposures.len(), 1);
     }
 
+    /// `exact`'s findings on `log`, checked to be the same whether the log holds every
+    /// column for every row or, as the reader leaves it, the columns beyond the key columns
+    /// for the callers' rows only.
     fn run(log: &ShardLog) -> Findings {
-        let mut log = copy(log);
-        log.deploys = crate::detect::deploys(&log);
-        Exact.finish(vec![Exact.shard(&log)])
+        let mut full = copy(log);
+        full.deploys = crate::detect::deploys(&full);
+        let mut picked = compact(&full);
+        picked.deploys = full.deploys.clone();
+        let (a, b) = (
+            Exact.finish(vec![Exact.shard(&full)]),
+            Exact.finish(vec![Exact.shard(&picked)]),
+        );
+        assert_eq!(a.exposures, b.exposures);
+        assert_eq!(a.violations, b.violations);
+        assert_eq!(a.unresolved, b.unresolved);
+        assert_eq!(a.out_of_order, b.out_of_order);
+        a
+    }
+
+    /// `l` as the reader leaves it for `exact`: the columns beyond the key columns kept for
+    /// the callers' rows only.
+    fn compact(l: &ShardLog) -> ShardLog {
+        let rows = caller_rows(l);
+        fn pick<T: Copy>(rows: &[u32], v: &[T]) -> Vec<T> {
+            rows.iter().map(|&i| v[i as usize]).collect()
+        }
+        ShardLog {
+            app_id: pick(&rows, &l.app_id),
+            photo_id: pick(&rows, &l.photo_id),
+            surface: pick(&rows, &l.surface),
+            scope: pick(&rows, &l.scope),
+            action: pick(&rows, &l.action),
+            page: pick(&rows, &l.page),
+            page_size: pick(&rows, &l.page_size),
+            selected: Some(rows),
+            ..copy(l)
+        }
     }
 
     fn copy(l: &ShardLog) -> ShardLog {

@@ -75,7 +75,7 @@ proptest! {
         if let Ok(dataset) = Dataset::open(&d) {
             let mut log = ShardLog::default();
             for entry in dataset.parts("events") {
-                let _ = read_part_into(&dataset, entry, blastradius_analyzer::log::ALL_COLUMNS, &mut log);
+                let _ = read_part_into(&dataset, entry, blastradius_analyzer::log::ALL_COLUMNS, None, &mut log);
             }
         }
     }
@@ -115,7 +115,10 @@ proptest! {
         let dataset = Dataset::open(&d).unwrap();
         let entry = dataset.parts("events").into_iter().find(|f| f.path == rel).unwrap().clone();
         let mut log = ShardLog::default();
-        let _ = read_part_into(&dataset, &entry, blastradius_analyzer::log::ALL_COLUMNS, &mut log);
+        let _ = read_part_into(&dataset, &entry, blastradius_analyzer::log::ALL_COLUMNS, None, &mut log);
+        // And as `exact` reads it: the key columns first, the others for its callers' rows.
+        let pick = Some(blastradius_analyzer::exact::caller_rows as blastradius_analyzer::log::Pick);
+        let _ = read_part_into(&dataset, &entry, blastradius_analyzer::log::ALL_COLUMNS, pick, &mut log);
     }
 
     /// Any CSV text as findings loads or is refused.
