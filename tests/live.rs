@@ -425,3 +425,60 @@ fn bench_live_rates_the_incremental_detectors_and_keeps_the_run() {
             .contains("| exact (incremental) | arrow |")
     );
 }
+
+/// Runs `detect --follow` against a hand-made replayer that sends `lines` and then keeps
+/// the connection open without a word; returns the detector's exit and its standard error.
+fn follow_a_fake_replayer(lines: &'static str, extra: &[&str]) -> (bool, String, Duration) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(lines.as_bytes()).unwrap();
+        // Silent from here on, until the detector hangs up.
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    });
+    let started = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(["detect", "--follow", &addr])
+        .args(extra)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    server.join().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (o.status.success(), err, took)
+}
+
+#[test]
+fn a_detector_gives_up_on_a_silent_replayer_and_names_a_broken_event() {
+    // Accepts and never sends: the detector gives up after --idle-timeout, not never.
+    let (ok, err, took) = follow_a_fake_replayer("", &["--idle-timeout", "1"]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("sent nothing") && err.contains("--idle-timeout"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // Sends a good event, then one without the user a photo call needs: the detector stops
+    // on it with its id instead of handing the call to user 0.
+    let good = "{\"event_id\":1,\"ts\":1000,\"kind\":\"user_registered\",\"user_id\":4}\n";
+    let bad = "{\"event_id\":2,\"ts\":2000,\"kind\":\"photo_api_call\",\"app_id\":3,\"status\":200,\"scope\":\"user_photos\",\"page\":0,\"page_size\":10,\"items_returned\":0}\n";
+    let lines: &'static str = Box::leak(format!("{good}{bad}").into_boxed_str());
+    let (ok, err, _) = follow_a_fake_replayer(lines, &["--idle-timeout", "30"]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("event 2") && err.contains("`user_id`"),
+        "{err}"
+    );
+    // --idle-timeout 0 is refused, as replay's timeouts are.
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(["detect", "--follow", "127.0.0.1:9", "--idle-timeout", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--idle-timeout"),
+        "{err}"
+    );
+}

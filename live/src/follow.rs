@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use blastradius_analyzer::detect::Row;
 use blastradius_analyzer::detect::{Exposure, Violation};
@@ -95,31 +96,52 @@ struct Line {
 /// Parses one JSON event line into a row.
 ///
 /// # Errors
-/// A message when the line is not an event of the contract.
+/// A message when the line is not an event of the contract: not JSON, an unknown kind or
+/// enum value, or a field missing that the event's kind needs (it would read as 0, and a
+/// missing `user_id` would hand the event to user 0).
 pub fn json_row(line: &str) -> Result<Row, String> {
     let l: Line = serde_json::from_str(line).map_err(|e| format!("not a JSON event ({e})"))?;
+    let kind = Kind::parse(&l.kind).ok_or_else(|| format!("unknown kind `{}`", l.kind))?;
+    let c = kind.columns();
+    let id = l.event_id;
+    let need = |applies: bool, present: bool, name: &str| match applies && !present {
+        true => Err(format!(
+            "event {id} (`{kind}`) has no `{name}`, which its kind needs (see data/README.md)"
+        )),
+        false => Ok(()),
+    };
+    need(c.user_id, l.user_id.is_some(), "user_id")?;
+    need(c.app_id, l.app_id.is_some(), "app_id")?;
+    need(c.photo_id, l.photo_id.is_some(), "photo_id")?;
+    need(c.surface, l.surface.is_some(), "surface")?;
+    need(c.scope, l.scope.is_some(), "scope")?;
+    need(c.action, l.action.is_some(), "action")?;
+    need(c.status, l.status.is_some(), "status")?;
+    need(c.paging, l.page.is_some(), "page")?;
+    need(c.paging, l.page_size.is_some(), "page_size")?;
+    fn value<T>(
+        text: Option<&str>,
+        parse: fn(&str) -> Option<T>,
+        name: &str,
+    ) -> Result<Option<T>, String> {
+        text.map(|t| {
+            parse(t).ok_or_else(|| {
+                format!("unknown {name} `{t}` (the values are listed in data/README.md)")
+            })
+        })
+        .transpose()
+    }
     Ok(Row {
-        event_id: l.event_id,
+        event_id: id,
         ts: l.ts,
-        kind: Kind::parse(&l.kind).ok_or_else(|| format!("unknown kind `{}`", l.kind))?,
+        kind,
         user_id: l.user_id.unwrap_or(0),
         app_id: l.app_id.unwrap_or(0),
         photo_id: l.photo_id.unwrap_or(0),
-        surface: l
-            .surface
-            .as_deref()
-            .and_then(Surface::parse)
+        surface: value(l.surface.as_deref(), Surface::parse, "surface")?
             .unwrap_or(Surface::Timeline),
-        scope: l
-            .scope
-            .as_deref()
-            .and_then(Scope::parse)
-            .unwrap_or(Scope::UserPhotos),
-        action: l
-            .action
-            .as_deref()
-            .and_then(Action::parse)
-            .unwrap_or(Action::Read),
+        scope: value(l.scope.as_deref(), Scope::parse, "scope")?.unwrap_or(Scope::UserPhotos),
+        action: value(l.action.as_deref(), Action::parse, "action")?.unwrap_or(Action::Read),
         status: l.status.unwrap_or(0),
         page: l.page.unwrap_or(0),
         page_size: l.page_size.unwrap_or(0),
@@ -162,29 +184,48 @@ fn feed(
     Ok(())
 }
 
-/// Connects to the replayer at `addr`, or says how to start one there.
-fn connect(addr: &str) -> Result<TcpStream, Error> {
-    TcpStream::connect(addr).map_err(|e| {
+/// Connects to the replayer at `addr`, or says how to start one there. A read or a write
+/// that waits longer than `idle` fails (see [`broke`]).
+fn connect(addr: &str, idle: Duration) -> Result<TcpStream, Error> {
+    let stream = TcpStream::connect(addr).map_err(|e| {
         Error::Wire(format!(
             "cannot connect to the replayer at {addr} ({e}); start `blastradius replay DATASET --listen {addr}` first"
         ))
-    })
+    })?;
+    let timeouts = stream
+        .set_read_timeout(Some(idle))
+        .and_then(|()| stream.set_write_timeout(Some(idle)));
+    timeouts.map_err(|e| Error::Wire(format!("{addr}: cannot set the idle timeout ({e})")))?;
+    Ok(stream)
+}
+
+/// The error for a stream from `addr` that failed with `e`: a wait past `idle` is named as
+/// such, with what to do.
+fn broke(addr: &str, idle: Duration, e: &std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Wire(format!(
+            "the replayer at {addr} sent nothing, or read none of our findings, for {} s: it \
+             is stuck, or its schedule pauses longer than that (raise --idle-timeout)",
+            idle.as_secs()
+        )),
+        _ => Error::Wire(format!("the stream from {addr} broke ({e})")),
+    }
 }
 
 /// Reads the replayer at `addr` to the end and throws every byte away: a client that costs
 /// nothing, to measure the replayer alone.
 ///
 /// # Errors
-/// An address that cannot be reached.
-pub fn discard(addr: &str) -> Result<Followed, Error> {
-    let mut stream = connect(addr)?;
+/// An address that cannot be reached, or nothing read for `idle`.
+pub fn discard(addr: &str, idle: Duration) -> Result<Followed, Error> {
+    let mut stream = connect(addr, idle)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut seen = Followed::default();
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return Ok(seen),
             Ok(n) => seen.events += n as u64, // bytes, here
-            Err(e) => return Err(Error::Wire(format!("the stream from {addr} broke ({e})"))),
+            Err(e) => return Err(broke(addr, idle, &e)),
         }
     }
 }
@@ -192,15 +233,16 @@ pub fn discard(addr: &str) -> Result<Followed, Error> {
 /// Follows the replayer at `addr` with `detector` until it closes the stream.
 ///
 /// # Errors
-/// An address that cannot be reached, or a stream that is neither JSON lines nor Arrow IPC.
-pub fn follow(addr: &str, mut exact: Live) -> Result<Followed, Error> {
-    let stream = connect(addr)?;
+/// An address that cannot be reached, a stream that is neither JSON lines nor Arrow IPC, an
+/// event that breaks the contract (named), or a stream silent for `idle`.
+pub fn follow(addr: &str, mut exact: Live, idle: Duration) -> Result<Followed, Error> {
+    let stream = connect(addr, idle)?;
     let _ = stream.set_nodelay(true);
     let writer = stream.try_clone().map_err(|e| Error::Wire(e.to_string()))?;
     let mut out = BufWriter::new(writer);
     let mut input = BufReader::with_capacity(1 << 20, stream);
     let mut seen = Followed::default();
-    let io = |e: std::io::Error| Error::Wire(format!("the stream from {addr} broke ({e})"));
+    let io = |e: std::io::Error| broke(addr, idle, &e);
     let first = input.fill_buf().map_err(io)?.first().copied();
     match first {
         None => {}
@@ -225,8 +267,10 @@ pub fn follow(addr: &str, mut exact: Live) -> Result<Followed, Error> {
                         ))
                     })?;
             for batch in reader {
-                let batch = batch
-                    .map_err(|e| Error::Wire(format!("{addr}: a broken Arrow batch ({e})")))?;
+                let batch = batch.map_err(|e| match e {
+                    arrow::error::ArrowError::IoError(_, e) => broke(addr, idle, &e),
+                    e => Error::Wire(format!("{addr}: a broken Arrow batch ({e})")),
+                })?;
                 let rows = events(&batch).map_err(|m| Error::Wire(format!("{addr}: {m}")))?;
                 for (i, e) in rows.iter().enumerate() {
                     // Ask for the states of the users a few events ahead: with a million

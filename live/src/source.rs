@@ -95,26 +95,101 @@ pub struct Skipped {
     pub outside_slice: AtomicU64,
 }
 
-/// Values of an enum column, nulls as `fallback`.
+/// Values of the enum column `name`, nulls as `fallback` (see [`check_required`]); a value
+/// the contract does not know, on any row, is an error naming it.
 fn names<T: Copy>(
     a: &dyn Array,
+    name: &str,
     parse: fn(&str) -> Option<T>,
     fallback: T,
 ) -> Result<Vec<T>, String> {
     let d = a
         .as_dictionary_opt::<Int8Type>()
-        .ok_or("an enum column is not a string column")?;
-    let v = d.values().as_string::<i32>();
-    let lookup: Vec<T> = (0..v.len())
-        .map(|i| parse(v.value(i)).unwrap_or(fallback))
-        .collect();
-    Ok(d.keys()
-        .iter()
-        .map(|k| k.map_or(fallback, |k| lookup[k as usize]))
-        .collect())
+        .ok_or_else(|| format!("column `{name}` is not a string dictionary"))?;
+    let v = d
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| format!("column `{name}` is not a dictionary of strings"))?;
+    // Indexed by the key's byte, so that any key maps without a bounds check; a key with
+    // no known value behind it maps to `None`.
+    let mut lookup = [None; 256];
+    for (i, slot) in lookup.iter_mut().enumerate().take(v.len().min(128)) {
+        *slot = parse(v.value(i));
+    }
+    let keys = d.keys();
+    let value = |i: usize| lookup[keys.values()[i] as u8 as usize];
+    let mut out = Vec::with_capacity(keys.len());
+    let mut unknown = false;
+    if keys.null_count() == 0 {
+        out.extend(keys.values().iter().map(|&k| {
+            let v = lookup[k as u8 as usize];
+            unknown |= v.is_none();
+            v.unwrap_or(fallback)
+        }));
+    } else {
+        out.extend((0..keys.len()).map(|i| match keys.is_valid(i) {
+            true => {
+                unknown |= value(i).is_none();
+                value(i).unwrap_or(fallback)
+            }
+            false => fallback,
+        }));
+    }
+    // Only a batch with an unknown value is looked at again, to name it.
+    let first_unknown = || (0..keys.len()).find(|&i| keys.is_valid(i) && value(i).is_none());
+    if let Some(i) = unknown.then(first_unknown).flatten() {
+        let k = keys.values()[i];
+        return Err(match usize::try_from(k).ok().filter(|&k| k < v.len()) {
+            Some(k) => format!(
+                "column `{name}` holds the unknown value `{}` (the values are listed in data/README.md)",
+                v.value(k)
+            ),
+            None => format!("column `{name}` holds a key outside its dictionary"),
+        });
+    }
+    Ok(out)
+}
+
+/// Fails on a null where the event's kind says the column applies: it would read as 0, and
+/// a null `user_id` would hand the event to user 0. A batch written to the contract holds
+/// exactly one value per row a column applies to, so only a column whose count of values
+/// differs from that is searched row by row (a null and a stray value elsewhere in the same
+/// column would cancel out: that one damage goes unseen).
+fn check_required(b: &RecordBatch, kinds: &[Kind], ids: &[u64]) -> Result<(), String> {
+    let mut per_kind = [0usize; 256];
+    for k in kinds {
+        per_kind[*k as usize] += 1;
+    }
+    for field in b.schema().fields() {
+        let name = field.name().as_str();
+        let Some(nulls) = b.column_by_name(name).and_then(|a| a.logical_nulls()) else {
+            continue;
+        };
+        let mut applies = [false; 256];
+        for k in Kind::ALL {
+            applies[*k as usize] = k.columns().applies(name) == Some(true);
+        }
+        let required: usize = (0..256).filter(|&k| applies[k]).map(|k| per_kind[k]).sum();
+        if kinds.len() - nulls.null_count() == required {
+            continue;
+        }
+        let missing = (0..kinds.len()).find(|&i| nulls.is_null(i) && applies[kinds[i] as usize]);
+        if let Some(i) = missing {
+            return Err(format!(
+                "event {} (`{}`) has no `{name}`, which its kind needs (see data/README.md)",
+                ids[i], kinds[i]
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The events of a record batch of the log.
+///
+/// # Errors
+/// A message naming the column when the batch is not the events schema: a missing column or
+/// one of another type, a value the contract does not know, or a null where the event's
+/// kind needs a value.
 pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
     let c = |name: &str| {
         b.column_by_name(name)
@@ -155,10 +230,31 @@ pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
         .ok_or("column `status` is not UInt16")?
         .values()
         .to_vec();
-    let kinds = names(c(col::KIND)?.as_ref(), Kind::parse, Kind::UserRegistered)?;
-    let surfaces = names(c(col::SURFACE)?.as_ref(), Surface::parse, Surface::Timeline)?;
-    let scopes = names(c(col::SCOPE)?.as_ref(), Scope::parse, Scope::UserPhotos)?;
-    let actions = names(c(col::ACTION)?.as_ref(), Action::parse, Action::Read)?;
+    let kinds = names(
+        c(col::KIND)?.as_ref(),
+        col::KIND,
+        Kind::parse,
+        Kind::UserRegistered,
+    )?;
+    check_required(b, &kinds, &ids)?;
+    let surfaces = names(
+        c(col::SURFACE)?.as_ref(),
+        col::SURFACE,
+        Surface::parse,
+        Surface::Timeline,
+    )?;
+    let scopes = names(
+        c(col::SCOPE)?.as_ref(),
+        col::SCOPE,
+        Scope::parse,
+        Scope::UserPhotos,
+    )?;
+    let actions = names(
+        c(col::ACTION)?.as_ref(),
+        col::ACTION,
+        Action::parse,
+        Action::Read,
+    )?;
     Ok((0..b.num_rows())
         .map(|i| Event {
             row: Row {

@@ -257,6 +257,73 @@ mod tests {
         assert!(finding("{\"app_id\": 3}").is_err());
     }
 
+    /// `call()` as a JSON line, with `edit` applied to its object.
+    fn json_call(edit: impl Fn(&mut serde_json::Value)) -> String {
+        let mut out = Vec::new();
+        json_line(&mut out, &call());
+        let mut v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        edit(&mut v);
+        v.to_string()
+    }
+
+    #[test]
+    fn an_event_read_back_is_the_event_sent_and_a_broken_one_is_named() {
+        use crate::follow::json_row;
+        use crate::source::events;
+        // Both encodings read back what was written.
+        assert_eq!(json_row(&json_call(|_| {})).unwrap(), call().row);
+        assert_eq!(events(&batch(&[call()])).unwrap(), vec![call()]);
+        // A field the kind needs, missing: refused, naming the event and the field.
+        let e = json_row(&json_call(|v| {
+            v.as_object_mut().unwrap().remove("user_id");
+        }))
+        .unwrap_err();
+        assert!(e.contains("event 77") && e.contains("`user_id`"), "{e}");
+        let e = json_row(&json_call(|v| {
+            v.as_object_mut().unwrap().remove("status");
+        }))
+        .unwrap_err();
+        assert!(e.contains("`status`"), "{e}");
+        // A value the contract does not know.
+        let e = json_row(&json_call(|v| v["scope"] = "everything".into())).unwrap_err();
+        assert!(e.contains("`everything`"), "{e}");
+        let e = json_row(&json_call(|v| v["kind"] = "photo_api_cal".into())).unwrap_err();
+        assert!(e.contains("unknown kind"), "{e}");
+        // A field that does not apply may be left out (as the replayer does) or be there.
+        let registered = |v: &mut serde_json::Value| {
+            v["kind"] = "user_registered".into();
+            for k in [
+                "app_id",
+                "scope",
+                "status",
+                "page",
+                "page_size",
+                "items_returned",
+            ] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+        };
+        assert_eq!(
+            json_row(&json_call(registered)).unwrap().kind,
+            Kind::UserRegistered
+        );
+        // The same in an Arrow batch: a null user, an unknown scope.
+        let b = batch(&[call(), call()]);
+        let mut columns = b.columns().to_vec();
+        let user = b.schema().index_of("user_id").unwrap();
+        columns[user] =
+            primitive::<UInt64Type>(vec![5, 0], Some(NullBuffer::from(vec![true, false])));
+        let broken = RecordBatch::try_new(b.schema(), columns).unwrap();
+        let e = events(&broken).unwrap_err();
+        assert!(e.contains("event 77") && e.contains("`user_id`"), "{e}");
+        let mut columns = b.columns().to_vec();
+        let scope = b.schema().index_of("scope").unwrap();
+        columns[scope] = dictionary(vec!["user_photos", "everything"], vec![0, 1], None);
+        let broken = RecordBatch::try_new(b.schema(), columns).unwrap();
+        let e = events(&broken).unwrap_err();
+        assert!(e.contains("`everything`"), "{e}");
+    }
+
     #[test]
     fn a_batch_has_nulls_where_columns_do_not_apply() {
         let b = batch(&[call()]);

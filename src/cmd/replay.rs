@@ -231,11 +231,16 @@ pub struct DetectArgs {
     /// Read the stream and throw it away, detecting nothing: to measure the replayer alone.
     #[arg(long)]
     pub discard: bool,
+    /// Seconds the replayer may send nothing (or read none of the findings) before the
+    /// detector gives up with an error. Raise it for a schedule with longer pauses.
+    #[arg(long, default_value_t = 600, value_parser = positive)]
+    pub idle_timeout: u64,
 }
 
 pub fn run_detect(args: DetectArgs) -> Result<()> {
+    let idle = Duration::from_secs(args.idle_timeout);
     if args.discard {
-        let seen = blastradius_live::follow::discard(&args.follow)?;
+        let seen = blastradius_live::follow::discard(&args.follow, idle)?;
         eprintln!("discarded   {} bytes", seen.events);
         return Ok(());
     }
@@ -245,7 +250,7 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
         args.users.max(1),
     )
     .map_err(|e| anyhow::anyhow!("--detector {e}"))?;
-    let seen = blastradius_live::follow::follow(&args.follow, detector)?;
+    let seen = blastradius_live::follow::follow(&args.follow, detector, idle)?;
     eprintln!(
         "followed    {} events, {} findings sent, {} users tracked",
         seen.events, seen.findings, seen.users_tracked
