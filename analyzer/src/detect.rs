@@ -303,7 +303,8 @@ pub trait Detector: Sync {
     /// When the detector needs its columns other than [`crate::log::KEY_COLUMNS`] on some
     /// rows only: the function that picks those rows from the key columns of a whole shard.
     /// The reader then keeps the other columns for the picked rows alone (see
-    /// [`ShardLog::selected`]); `None`: every row.
+    /// [`ShardLog::selected`]); `None`: every row. A detector that picks reads every key
+    /// column.
     fn rows(&self) -> Option<crate::log::Pick> {
         None
     }
