@@ -204,8 +204,20 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
         "oracle",
         "--out",
         path_arg(&out),
+        "--keep-data",
     ]);
     assert_ok(&o);
+    // The speed cell (first preset, clean) is the median of 3 runs of each detector, the
+    // others one run each.
+    let runs = out.join("data/runs");
+    for d in ["exact", "oracle"] {
+        assert!(runs.join(format!("facebook-2018-clean-{d}.run2")).exists());
+        assert!(
+            !runs
+                .join(format!("facebook-2018-damaged-{d}.run1"))
+                .exists()
+        );
+    }
     let board = read_json(&out.join("leaderboard.json"));
     let entries = board["entries"].as_array().unwrap();
     // 3 presets x clean/damaged x 3 detectors.
@@ -222,7 +234,9 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
     }
     let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
     assert!(
-        md.contains("| oracle |") && md.contains("shallow-paging damaged"),
+        md.contains("| oracle |")
+            && md.contains("shallow-paging damaged")
+            && md.contains("the median of 3 runs"),
         "{md}"
     );
 }
