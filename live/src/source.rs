@@ -95,15 +95,17 @@ pub struct Skipped {
     pub outside_slice: AtomicU64,
 }
 
-/// Values of the enum column `name`, nulls as `fallback` (see [`check_required`]); a value
-/// the contract does not know, on any row, is an error naming it.
+/// Values of the enum column `name` of `b`, nulls as `fallback` (see [`check_required`]); a
+/// value the contract does not know, on any row, is an error naming it.
 fn names<T: Copy>(
-    a: &dyn Array,
+    b: &RecordBatch,
     name: &str,
     parse: fn(&str) -> Option<T>,
     fallback: T,
 ) -> Result<Vec<T>, String> {
-    let d = a
+    let d = b
+        .column_by_name(name)
+        .ok_or_else(|| format!("column `{name}` is missing"))?
         .as_dictionary_opt::<Int8Type>()
         .ok_or_else(|| format!("column `{name}` is not a string dictionary"))?;
     let v = d
@@ -230,31 +232,11 @@ pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
         .ok_or("column `status` is not UInt16")?
         .values()
         .to_vec();
-    let kinds = names(
-        c(col::KIND)?.as_ref(),
-        col::KIND,
-        Kind::parse,
-        Kind::UserRegistered,
-    )?;
+    let kinds = names(b, col::KIND, Kind::parse, Kind::UserRegistered)?;
     check_required(b, &kinds, &ids)?;
-    let surfaces = names(
-        c(col::SURFACE)?.as_ref(),
-        col::SURFACE,
-        Surface::parse,
-        Surface::Timeline,
-    )?;
-    let scopes = names(
-        c(col::SCOPE)?.as_ref(),
-        col::SCOPE,
-        Scope::parse,
-        Scope::UserPhotos,
-    )?;
-    let actions = names(
-        c(col::ACTION)?.as_ref(),
-        col::ACTION,
-        Action::parse,
-        Action::Read,
-    )?;
+    let surfaces = names(b, col::SURFACE, Surface::parse, Surface::Timeline)?;
+    let scopes = names(b, col::SCOPE, Scope::parse, Scope::UserPhotos)?;
+    let actions = names(b, col::ACTION, Action::parse, Action::Read)?;
     Ok((0..b.num_rows())
         .map(|i| Event {
             row: Row {
