@@ -54,7 +54,7 @@ impl Row {
     /// Row `i` of `log` (which holds every replay column, for every row).
     #[inline]
     pub fn of(log: &ShardLog, i: usize) -> Row {
-        debug_assert!(log.selected.is_none(), "a log read for some rows only");
+        assert!(log.selected.is_none(), "a log read for some rows only");
         Row::at(log, i, i)
     }
 
@@ -231,13 +231,16 @@ impl BatchTimer {
         }
     }
 
-    /// Counts `n` more events; closes a batch into `out` once it holds [`BATCH`].
+    /// Counts `n` more events; closes a batch into `out` each time it holds [`BATCH`] (events
+    /// passed over at once fill several batches: all but the first take no time).
     #[inline]
-    pub fn add(&mut self, n: usize, out: &mut Vec<u64>) {
-        self.events += n;
-        if self.events >= BATCH {
+    pub fn add(&mut self, mut n: usize, out: &mut Vec<u64>) {
+        while self.events + n >= BATCH {
+            n -= BATCH - self.events;
+            self.events = BATCH;
             self.flush(out);
         }
+        self.events += n;
     }
 
     /// Closes the current batch, if it holds any event.
@@ -303,8 +306,8 @@ pub trait Detector: Sync {
     /// When the detector needs its columns other than [`crate::log::KEY_COLUMNS`] on some
     /// rows only: the function that picks those rows from the key columns of a whole shard.
     /// The reader then keeps the other columns for the picked rows alone (see
-    /// [`ShardLog::selected`]); `None`: every row. A detector that picks reads every key
-    /// column.
+    /// [`ShardLog::selected`]); `None`: every row. The key columns are then read whatever
+    /// [`Detector::columns`] says.
     fn rows(&self) -> Option<crate::log::Pick> {
         None
     }

@@ -240,7 +240,11 @@ fn decode(
     let contract = events_schema();
     let schema = builder.schema().clone();
     let mut indices = Vec::new();
-    let always = [col::EVENT_ID, col::TS, col::KIND];
+    // A pick reads every key column: it chooses rows by them.
+    let always = match pick {
+        Some(_) => KEY_COLUMNS,
+        None => &[col::EVENT_ID, col::TS, col::KIND],
+    };
     let wanted = ALL_COLUMNS
         .iter()
         .filter(|c| always.contains(c) || columns.contains(c));
@@ -323,20 +327,30 @@ fn decode(
         log.reserve_others(selected.len());
         let mut start = 0;
         let mut next = 0;
+        // Both passes must cover the same rows, and every picked row.
+        let keys = log.len();
+        let uneven = |rows: String| Error::Schema {
+            path: path.into(),
+            column: later.iter().map(|c| c.0).collect::<Vec<_>>().join(", "),
+            problem: format!("hold {rows} rows, the key columns {keys}"),
+            expected: "one value per row in every column; the file is damaged: regenerate it"
+                .into(),
+        };
         for batch in reader(&later)? {
             let batch = batch.map_err(|e| Error::parquet(path)(e.into()))?;
             let end = start + batch.num_rows();
-            let kinds = log.kind.get(start..end).ok_or_else(|| Error::Schema {
-                path: path.into(),
-                column: col::KIND.into(),
-                problem: "has fewer rows than the other columns".into(),
-                expected: "one value per row in every column".into(),
-            })?;
+            let kinds = log
+                .kind
+                .get(start..end)
+                .ok_or_else(|| uneven(format!("{end} or more")))?;
             check_nulls(&batch, kinds, path, start, &group_ends)?;
             count_bad_pages(log, start, &batch);
             let upto = next + selected[next..].partition_point(|&r| (r as usize) < end);
             append(log, &batch, path, Some((&selected[next..upto], start)))?;
             (start, next) = (end, upto);
+        }
+        if start != keys || next != selected.len() {
+            return Err(uneven(start.to_string()));
         }
         log.selected = Some(selected);
     }

@@ -48,3 +48,58 @@ fn a_picked_read_holds_the_same_rows_as_a_full_one() {
         assert!(!a.exposures.is_empty());
     }
 }
+
+#[test]
+fn damage_is_counted_on_every_row_whatever_is_picked() {
+    use arrow::array::{AsArray, RecordBatch, UInt32Array};
+    use arrow::datatypes::UInt32Type;
+    use blastradius_analyzer::log::{Damage, read_shard_into};
+    use blastradius_schema::Kind;
+    // The sample's first shard with every photo call's page_size set to 0 (a page that
+    // cannot be served), written anew.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample");
+    let file = std::fs::File::open(root.join("events/part-00000.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("damaged.parquet");
+    let mut writer = None;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let schema = batch.schema();
+        let sizes = batch
+            .column_by_name("page_size")
+            .unwrap()
+            .as_primitive::<UInt32Type>();
+        let zeroed: UInt32Array = sizes.unary::<_, UInt32Type>(|_| 0);
+        let mut columns = batch.columns().to_vec();
+        columns[schema.index_of("page_size").unwrap()] = std::sync::Arc::new(zeroed);
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let w = writer.get_or_insert_with(|| {
+            let out = std::fs::File::create(&path).unwrap();
+            parquet::arrow::ArrowWriter::try_new(out, schema, None).unwrap()
+        });
+        w.write(&batch).unwrap();
+    }
+    writer.unwrap().close().unwrap();
+    let (mut full, mut picked) = (ShardLog::default(), ShardLog::default());
+    read_shard_into(&path, ALL_COLUMNS, None, &mut full).unwrap();
+    read_shard_into(&path, ALL_COLUMNS, Some(caller_rows), &mut picked).unwrap();
+    let calls: Vec<usize> = (0..full.len())
+        .filter(|&i| full.kind[i] == Kind::PhotoApiCall)
+        .collect();
+    let rows = picked.selected.clone().unwrap();
+    // Some of those calls are not picked (users whose every call failed): still counted.
+    assert!(
+        calls
+            .iter()
+            .any(|&i| rows.binary_search(&(i as u32)).is_err())
+    );
+    assert_eq!(
+        full.damage.get(Damage::BAD_PAGE),
+        Some(&(calls.len() as u64))
+    );
+    assert_eq!(picked.damage, full.damage);
+}

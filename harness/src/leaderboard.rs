@@ -93,6 +93,13 @@ fn medians(runs: &[(f64, u64)]) -> (f64, u64) {
     (walls[walls.len() / 2], peaks[peaks.len() / 2])
 }
 
+/// `p` with `suffix` added to its name (a detector's name may hold dots of its own).
+fn suffixed(p: &Path, suffix: &str) -> PathBuf {
+    let mut name = p.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -162,7 +169,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     // Earlier runs of the cell write beside the one whose findings count.
                     let out = match k == repeats {
                         true => out.clone(),
-                        false => out.with_extension(format!("run{k}")),
+                        false => suffixed(&out, &format!(".run{k}")),
                     };
                     let args = [
                         "analyze".into(),
@@ -206,7 +213,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                 for k in 1..=repeats {
                     let dir = match k == repeats {
                         true => dir.clone(),
-                        false => dir.with_extension(format!("run{k}")),
+                        false => suffixed(&dir, &format!(".run{k}")),
                     };
                     std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
                         path: dir.clone(),
@@ -214,7 +221,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     })?;
                     let o = exec::run(
                         &x.command_for(dataset, &dir),
-                        &dir.with_extension("log"),
+                        &suffixed(&dir, ".log"),
                         options.timeout,
                     );
                     runs.push((o.wall_seconds, o.peak_memory_bytes));

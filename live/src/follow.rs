@@ -91,6 +91,7 @@ struct Line {
     status: Option<u16>,
     page: Option<u32>,
     page_size: Option<u32>,
+    items_returned: Option<u32>,
 }
 
 /// Parses one JSON event line into a row.
@@ -119,6 +120,7 @@ pub fn json_row(line: &str) -> Result<Row, String> {
     need(c.status, l.status.is_some(), "status")?;
     need(c.paging, l.page.is_some(), "page")?;
     need(c.paging, l.page_size.is_some(), "page_size")?;
+    need(c.paging, l.items_returned.is_some(), "items_returned")?;
     fn value<T>(
         text: Option<&str>,
         parse: fn(&str) -> Option<T>,
@@ -261,10 +263,11 @@ pub fn follow(addr: &str, mut exact: Live, idle: Duration) -> Result<Followed, E
         Some(_) => {
             let reader =
                 arrow::ipc::reader::StreamReader::try_new(&mut input as &mut dyn Read, None)
-                    .map_err(|e| {
-                        Error::Wire(format!(
+                    .map_err(|e| match e {
+                        arrow::error::ArrowError::IoError(_, e) => broke(addr, idle, &e),
+                        e => Error::Wire(format!(
                             "{addr}: neither JSON lines nor an Arrow IPC stream ({e})"
-                        ))
+                        )),
                     })?;
             for batch in reader {
                 let batch = batch.map_err(|e| match e {

@@ -177,10 +177,16 @@ fn check_required(b: &RecordBatch, kinds: &[Kind], ids: &[u64]) -> Result<(), St
         }
         let missing = (0..kinds.len()).find(|&i| nulls.is_null(i) && applies[kinds[i] as usize]);
         if let Some(i) = missing {
-            return Err(format!(
-                "event {} (`{}`) has no `{name}`, which its kind needs (see data/README.md)",
-                ids[i], kinds[i]
-            ));
+            // Without an id or a kind the event cannot be named: its row is.
+            return Err(match name {
+                col::EVENT_ID | col::TS | col::KIND => {
+                    format!("row {i} of a batch has no `{name}`, which every event needs")
+                }
+                _ => format!(
+                    "event {} (`{}`) has no `{name}`, which its kind needs (see data/README.md)",
+                    ids[i], kinds[i]
+                ),
+            });
         }
     }
     Ok(())

@@ -307,20 +307,33 @@ mod tests {
             json_row(&json_call(registered)).unwrap().kind,
             Kind::UserRegistered
         );
-        // The same in an Arrow batch: a null user, an unknown scope.
-        let b = batch(&[call(), call()]);
-        let mut columns = b.columns().to_vec();
-        let user = b.schema().index_of("user_id").unwrap();
-        columns[user] =
-            primitive::<UInt64Type>(vec![5, 0], Some(NullBuffer::from(vec![true, false])));
-        let broken = RecordBatch::try_new(b.schema(), columns).unwrap();
-        let e = events(&broken).unwrap_err();
-        assert!(e.contains("event 77") && e.contains("`user_id`"), "{e}");
-        let mut columns = b.columns().to_vec();
-        let scope = b.schema().index_of("scope").unwrap();
-        columns[scope] = dictionary(vec!["user_photos", "everything"], vec![0, 1], None);
-        let broken = RecordBatch::try_new(b.schema(), columns).unwrap();
-        let e = events(&broken).unwrap_err();
+        // The same in an Arrow batch: a null user (on the second event), a null kind, an
+        // unknown scope.
+        let mut second = call();
+        second.row.event_id = 78;
+        let b = batch(&[call(), second]);
+        // A sender's schema may declare any column nullable.
+        let loose: Vec<_> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let loose = Arc::new(arrow::datatypes::Schema::new(loose));
+        let with = |name: &str, column: ArrayRef| {
+            let mut columns = b.columns().to_vec();
+            columns[b.schema().index_of(name).unwrap()] = column;
+            RecordBatch::try_new(loose.clone(), columns).unwrap()
+        };
+        let nulls = || Some(NullBuffer::from(vec![true, false]));
+        let users = primitive::<UInt64Type>(vec![5, 0], nulls());
+        let e = events(&with("user_id", users)).unwrap_err();
+        assert!(e.contains("event 78") && e.contains("`user_id`"), "{e}");
+        let kinds = dictionary(vec!["photo_api_call"], vec![0, 0], nulls());
+        let e = events(&with("kind", kinds)).unwrap_err();
+        assert!(e.contains("row 1") && e.contains("`kind`"), "{e}");
+        let scopes = dictionary(vec!["user_photos", "everything"], vec![0, 1], None);
+        let e = events(&with("scope", scopes)).unwrap_err();
         assert!(e.contains("`everything`"), "{e}");
     }
 
