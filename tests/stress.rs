@@ -209,14 +209,11 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
     assert_ok(&o);
     // The speed cell (first preset, clean) is the median of 3 runs of each detector, the
     // others one run each.
-    let runs = out.join("data/runs");
+    let speed = out.join("data/speed-runs");
     for d in ["exact", "oracle"] {
-        assert!(runs.join(format!("facebook-2018-clean-{d}.run2")).exists());
-        assert!(
-            !runs
-                .join(format!("facebook-2018-damaged-{d}.run1"))
-                .exists()
-        );
+        assert!(speed.join(format!("facebook-2018-{d}-2")).exists());
+        assert!(!speed.join(format!("facebook-2018-{d}-3")).exists());
+        assert!(!speed.join(format!("messaging-partners-{d}-1")).exists());
     }
     let board = read_json(&out.join("leaderboard.json"));
     let entries = board["entries"].as_array().unwrap();

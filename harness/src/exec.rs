@@ -42,6 +42,27 @@ impl ExecDetector {
     }
 }
 
+/// Refuses outside detectors whose names would share a folder or a row: two names that
+/// read the same once made safe for a path (`a/b` and `a_b`), or one that is a built-in
+/// detector's (`detectors`), since each detector's findings are scored from its own folder.
+///
+/// # Errors
+/// A message naming both.
+pub fn check_names(detectors: &[String], exec: &[ExecDetector]) -> Result<(), String> {
+    let safe = blastradius_analyzer::evaluate::safe_name;
+    let mut seen: Vec<(String, &str)> = detectors.iter().map(|d| (safe(d), d.as_str())).collect();
+    for x in exec {
+        if let Some((_, other)) = seen.iter().find(|(s, _)| *s == safe(&x.name)) {
+            return Err(format!(
+                "--name {}: it would share its findings folder and its row with `{other}`; give each detector a name of its own",
+                x.name
+            ));
+        }
+        seen.push((safe(&x.name), x.name.as_str()));
+    }
+    Ok(())
+}
+
 /// `path` as one shell word.
 pub fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))

@@ -151,6 +151,8 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
         let mut args = vec!["perturb".to_string(), s(&clean), s(&damaged)];
         args.extend(DEFAULT_DAMAGE.iter().map(|a| a.to_string()));
         child(&options.exe, &args)?;
+        // The speed cell's earlier runs, apart from the runs whose findings are scored.
+        let warmup = data.join("speed-runs");
         for (condition, dataset) in [("clean", &clean), ("damaged", &damaged)] {
             let events = events_of(dataset)?;
             // The speed and memory column comes from this cell: timed as the median of
@@ -166,10 +168,10 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     .join(format!("{scenario}-{condition}-{name}"));
                 let mut runs = Vec::new();
                 for k in 1..=repeats {
-                    // Earlier runs of the cell write beside the one whose findings count.
+                    // Earlier runs of the cell write apart from the one whose findings count.
                     let out = match k == repeats {
                         true => out.clone(),
-                        false => suffixed(&out, &format!(".run{k}")),
+                        false => warmup.join(format!("{scenario}-{name}-{k}")),
                     };
                     let args = [
                         "analyze".into(),
@@ -213,7 +215,10 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                 for k in 1..=repeats {
                     let dir = match k == repeats {
                         true => dir.clone(),
-                        false => suffixed(&dir, &format!(".run{k}")),
+                        false => warmup.join(format!(
+                            "{scenario}-{}-{k}",
+                            blastradius_analyzer::evaluate::safe_name(&x.name)
+                        )),
                     };
                     std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
                         path: dir.clone(),
@@ -377,7 +382,9 @@ pub fn markdown(board: &Leaderboard) -> String {
                 md.push_str(&format!(" {cell} |"));
             }
         }
-        match scen.first().and_then(|s| find(board, s, "clean", &d)) {
+        // A failed run's time is how long it took to fail, not a speed.
+        let rated = scen.first().and_then(|s| find(board, s, "clean", &d));
+        match rated.filter(|e| e.failure.is_none()) {
             Some(e) => md.push_str(&format!(
                 " {:.2}M | {:.0} MiB |\n",
                 e.events_per_second / 1e6,

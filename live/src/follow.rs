@@ -102,9 +102,10 @@ struct Line {
 /// missing `user_id` would hand the event to user 0).
 pub fn json_row(line: &str) -> Result<Row, String> {
     let l: Line = serde_json::from_str(line).map_err(|e| format!("not a JSON event ({e})"))?;
-    let kind = Kind::parse(&l.kind).ok_or_else(|| format!("unknown kind `{}`", l.kind))?;
-    let c = kind.columns();
     let id = l.event_id;
+    let kind = Kind::parse(&l.kind)
+        .ok_or_else(|| format!("event {id} has the unknown kind `{}`", l.kind))?;
+    let c = kind.columns();
     let need = |applies: bool, present: bool, name: &str| match applies && !present {
         true => Err(format!(
             "event {id} (`{kind}`) has no `{name}`, which its kind needs (see data/README.md)"
@@ -125,10 +126,11 @@ pub fn json_row(line: &str) -> Result<Row, String> {
         text: Option<&str>,
         parse: fn(&str) -> Option<T>,
         name: &str,
+        id: u64,
     ) -> Result<Option<T>, String> {
         text.map(|t| {
             parse(t).ok_or_else(|| {
-                format!("unknown {name} `{t}` (the values are listed in data/README.md)")
+                format!("event {id} has the unknown {name} `{t}` (the values are listed in data/README.md)")
             })
         })
         .transpose()
@@ -140,10 +142,10 @@ pub fn json_row(line: &str) -> Result<Row, String> {
         user_id: l.user_id.unwrap_or(0),
         app_id: l.app_id.unwrap_or(0),
         photo_id: l.photo_id.unwrap_or(0),
-        surface: value(l.surface.as_deref(), Surface::parse, "surface")?
+        surface: value(l.surface.as_deref(), Surface::parse, "surface", id)?
             .unwrap_or(Surface::Timeline),
-        scope: value(l.scope.as_deref(), Scope::parse, "scope")?.unwrap_or(Scope::UserPhotos),
-        action: value(l.action.as_deref(), Action::parse, "action")?.unwrap_or(Action::Read),
+        scope: value(l.scope.as_deref(), Scope::parse, "scope", id)?.unwrap_or(Scope::UserPhotos),
+        action: value(l.action.as_deref(), Action::parse, "action", id)?.unwrap_or(Action::Read),
         status: l.status.unwrap_or(0),
         page: l.page.unwrap_or(0),
         page_size: l.page_size.unwrap_or(0),
@@ -186,30 +188,32 @@ fn feed(
     Ok(())
 }
 
-/// Connects to the replayer at `addr`, or says how to start one there. A read or a write
-/// that waits longer than `idle` fails (see [`broke`]).
-fn connect(addr: &str, idle: Duration) -> Result<TcpStream, Error> {
+/// Connects to the replayer at `addr`, or says how to start one there. With `idle`, a read
+/// or a write that waits longer fails (see [`broke`]).
+fn connect(addr: &str, idle: Option<Duration>) -> Result<TcpStream, Error> {
     let stream = TcpStream::connect(addr).map_err(|e| {
         Error::Wire(format!(
             "cannot connect to the replayer at {addr} ({e}); start `blastradius replay DATASET --listen {addr}` first"
         ))
     })?;
     let timeouts = stream
-        .set_read_timeout(Some(idle))
-        .and_then(|()| stream.set_write_timeout(Some(idle)));
+        .set_read_timeout(idle)
+        .and_then(|()| stream.set_write_timeout(idle));
     timeouts.map_err(|e| Error::Wire(format!("{addr}: cannot set the idle timeout ({e})")))?;
     Ok(stream)
 }
 
 /// The error for a stream from `addr` that failed with `e`: a wait past `idle` is named as
 /// such, with what to do.
-fn broke(addr: &str, idle: Duration, e: &std::io::Error) -> Error {
-    match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Wire(format!(
-            "the replayer at {addr} sent nothing, or read none of our findings, for {} s: it \
+fn broke(addr: &str, idle: Option<Duration>, e: &std::io::Error) -> Error {
+    match (e.kind(), idle) {
+        (std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut, Some(idle)) => {
+            Error::Wire(format!(
+                "the replayer at {addr} sent nothing, or read none of our findings, for {} s: it \
              is stuck, or its schedule pauses longer than that (raise --idle-timeout)",
-            idle.as_secs()
-        )),
+                idle.as_secs()
+            ))
+        }
         _ => Error::Wire(format!("the stream from {addr} broke ({e})")),
     }
 }
@@ -219,7 +223,7 @@ fn broke(addr: &str, idle: Duration, e: &std::io::Error) -> Error {
 ///
 /// # Errors
 /// An address that cannot be reached, or nothing read for `idle`.
-pub fn discard(addr: &str, idle: Duration) -> Result<Followed, Error> {
+pub fn discard(addr: &str, idle: Option<Duration>) -> Result<Followed, Error> {
     let mut stream = connect(addr, idle)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut seen = Followed::default();
@@ -237,7 +241,7 @@ pub fn discard(addr: &str, idle: Duration) -> Result<Followed, Error> {
 /// # Errors
 /// An address that cannot be reached, a stream that is neither JSON lines nor Arrow IPC, an
 /// event that breaks the contract (named), or a stream silent for `idle`.
-pub fn follow(addr: &str, mut exact: Live, idle: Duration) -> Result<Followed, Error> {
+pub fn follow(addr: &str, mut exact: Live, idle: Option<Duration>) -> Result<Followed, Error> {
     let stream = connect(addr, idle)?;
     let _ = stream.set_nodelay(true);
     let writer = stream.try_clone().map_err(|e| Error::Wire(e.to_string()))?;
@@ -250,13 +254,13 @@ pub fn follow(addr: &str, mut exact: Live, idle: Duration) -> Result<Followed, E
         None => {}
         Some(b'{') => {
             let mut line = String::new();
-            loop {
+            for n in 1.. {
                 line.clear();
                 if input.read_line(&mut line).map_err(io)? == 0 {
                     break;
                 }
-                let row =
-                    json_row(line.trim_end()).map_err(|m| Error::Wire(format!("{addr}: {m}")))?;
+                let row = json_row(line.trim_end())
+                    .map_err(|m| Error::Wire(format!("{addr}, line {n} of the stream: {m}")))?;
                 feed(&mut exact, &row, &mut out, &mut seen).map_err(io)?;
             }
         }

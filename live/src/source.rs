@@ -99,6 +99,7 @@ pub struct Skipped {
 /// value the contract does not know, on any row, is an error naming it.
 fn names<T: Copy>(
     b: &RecordBatch,
+    ids: &[u64],
     name: &str,
     parse: fn(&str) -> Option<T>,
     fallback: T,
@@ -143,10 +144,14 @@ fn names<T: Copy>(
         let k = keys.values()[i];
         return Err(match usize::try_from(k).ok().filter(|&k| k < v.len()) {
             Some(k) => format!(
-                "column `{name}` holds the unknown value `{}` (the values are listed in data/README.md)",
+                "event {} has the unknown {name} `{}` (the values are listed in data/README.md)",
+                ids[i],
                 v.value(k)
             ),
-            None => format!("column `{name}` holds a key outside its dictionary"),
+            None => format!(
+                "event {}: `{name}` holds a key outside its dictionary",
+                ids[i]
+            ),
         });
     }
     Ok(out)
@@ -238,11 +243,11 @@ pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
         .ok_or("column `status` is not UInt16")?
         .values()
         .to_vec();
-    let kinds = names(b, col::KIND, Kind::parse, Kind::UserRegistered)?;
+    let kinds = names(b, &ids, col::KIND, Kind::parse, Kind::UserRegistered)?;
     check_required(b, &kinds, &ids)?;
-    let surfaces = names(b, col::SURFACE, Surface::parse, Surface::Timeline)?;
-    let scopes = names(b, col::SCOPE, Scope::parse, Scope::UserPhotos)?;
-    let actions = names(b, col::ACTION, Action::parse, Action::Read)?;
+    let surfaces = names(b, &ids, col::SURFACE, Surface::parse, Surface::Timeline)?;
+    let scopes = names(b, &ids, col::SCOPE, Scope::parse, Scope::UserPhotos)?;
+    let actions = names(b, &ids, col::ACTION, Action::parse, Action::Read)?;
     Ok((0..b.num_rows())
         .map(|i| Event {
             row: Row {

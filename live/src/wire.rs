@@ -288,7 +288,7 @@ mod tests {
         let e = json_row(&json_call(|v| v["scope"] = "everything".into())).unwrap_err();
         assert!(e.contains("`everything`"), "{e}");
         let e = json_row(&json_call(|v| v["kind"] = "photo_api_cal".into())).unwrap_err();
-        assert!(e.contains("unknown kind"), "{e}");
+        assert!(e.contains("event 77 has the unknown kind"), "{e}");
         // A field that does not apply may be left out (as the replayer does) or be there.
         let registered = |v: &mut serde_json::Value| {
             v["kind"] = "user_registered".into();
@@ -334,7 +334,7 @@ mod tests {
         assert!(e.contains("row 1") && e.contains("`kind`"), "{e}");
         let scopes = dictionary(vec!["user_photos", "everything"], vec![0, 1], None);
         let e = events(&with("scope", scopes)).unwrap_err();
-        assert!(e.contains("`everything`"), "{e}");
+        assert!(e.contains("event 78") && e.contains("`everything`"), "{e}");
     }
 
     #[test]

@@ -289,6 +289,7 @@ fn detectors_board(
             ExecDetector::new(name, c.clone()).map_err(anyhow::Error::msg)
         })
         .collect::<Result<Vec<_>>>()?;
+    blastradius_harness::exec::check_names(&detectors, &exec).map_err(anyhow::Error::msg)?;
     let out = out.unwrap_or_else(|| runs_dir().join("leaderboard"));
     let options = blastradius_harness::leaderboard::Options {
         exe: std::env::current_exe().context("cannot find this executable")?,

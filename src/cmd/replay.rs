@@ -231,14 +231,16 @@ pub struct DetectArgs {
     /// Read the stream and throw it away, detecting nothing: to measure the replayer alone.
     #[arg(long)]
     pub discard: bool,
-    /// Seconds the replayer may send nothing (or read none of the findings) before the
-    /// detector gives up with an error. Raise it for a schedule with longer pauses.
-    #[arg(long, default_value_t = 600, value_parser = positive)]
-    pub idle_timeout: u64,
+    /// Give up with an error when the replayer sends nothing (or reads none of the findings)
+    /// for this many seconds. By default the detector waits as long as the connection is
+    /// open: a replay's schedule may pause for long (`--from` sends the deploys at their
+    /// own log time).
+    #[arg(long, value_parser = positive)]
+    pub idle_timeout: Option<u64>,
 }
 
 pub fn run_detect(args: DetectArgs) -> Result<()> {
-    let idle = Duration::from_secs(args.idle_timeout);
+    let idle = args.idle_timeout.map(Duration::from_secs);
     if args.discard {
         let seen = blastradius_live::follow::discard(&args.follow, idle)?;
         eprintln!("discarded   {} bytes", seen.events);

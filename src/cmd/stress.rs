@@ -152,6 +152,7 @@ pub fn run(args: Args) -> Result<()> {
             known.join(", ")
         );
     }
+    blastradius_harness::exec::check_names(&detectors, &exec).map_err(anyhow::Error::msg)?;
     let memory_limits = args
         .memory_limits
         .iter()
