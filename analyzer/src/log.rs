@@ -358,10 +358,49 @@ fn decode(
     Ok(())
 }
 
-/// Fails on a null where the row's kind says the column applies. Counting first keeps the
-/// common case cheap: a file written to the contract holds exactly one value per row the
-/// column applies to, so only a batch whose counts disagree is scanned row by row. (A file
-/// that swapped a null and a value between rows keeps its counts; its checksum catches it.)
+/// Finds the rows of a batch that lack a value their kind needs. Counting first keeps the
+/// common case cheap: a batch written to the contract holds exactly one value per row a
+/// column applies to, so only a column whose count differs is searched row by row. (A null
+/// and a stray value elsewhere in the same column cancel out: files have their checksum for
+/// that; a stream has nothing.) Shared by the file reader and the live stream's.
+pub struct Required<'a> {
+    kinds: &'a [Kind],
+    /// Rows of each kind, counted at the first column with nulls.
+    per_kind: std::cell::OnceCell<[usize; 16]>,
+}
+
+impl<'a> Required<'a> {
+    /// For a batch whose rows have the kinds `kinds`.
+    pub fn new(kinds: &'a [Kind]) -> Self {
+        Required {
+            kinds,
+            per_kind: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The first row where `array`, the column `name`, is null although the row's kind says
+    /// the column applies.
+    pub fn first_missing(&self, name: &str, array: &dyn Array) -> Option<usize> {
+        let nulls = array.null_count();
+        if nulls == 0 {
+            return None;
+        }
+        let per_kind = self.per_kind.get_or_init(|| count_kinds(self.kinds));
+        let applies = |k: Kind| k.columns().applies(name) == Some(true);
+        let required: usize = Kind::ALL
+            .iter()
+            .filter(|k| applies(**k))
+            .map(|k| per_kind[*k as usize])
+            .sum();
+        if self.kinds.len() - nulls == required {
+            return None;
+        }
+        let validity = array.logical_nulls()?;
+        (0..self.kinds.len()).find(|&i| validity.is_null(i) && applies(self.kinds[i]))
+    }
+}
+
+/// Fails on a null where the row's kind says the column applies (see [`Required`]).
 fn check_nulls(
     batch: &RecordBatch,
     kinds: &[Kind],
@@ -369,26 +408,11 @@ fn check_nulls(
     first_row: usize,
     group_ends: &[u64],
 ) -> Result<()> {
-    let mut per_kind = None;
+    let required = Required::new(kinds);
     for field in batch.schema().fields() {
         let name = field.name().as_str();
         let array = batch.column_by_name(name).expect("own column");
-        let nulls = array.null_count();
-        if nulls == 0 {
-            continue;
-        }
-        let per_kind = per_kind.get_or_insert_with(|| count_kinds(kinds));
-        let applies = |k: Kind| k.columns().applies(name) == Some(true);
-        let required: usize = Kind::ALL
-            .iter()
-            .filter(|k| applies(**k))
-            .map(|k| per_kind[*k as usize])
-            .sum();
-        if kinds.len() - nulls == required {
-            continue;
-        }
-        let validity = array.logical_nulls().expect("has nulls");
-        if let Some(i) = (0..kinds.len()).find(|&i| validity.is_null(i) && applies(kinds[i])) {
+        if let Some(i) = required.first_missing(name, array) {
             let row = first_row + i;
             let group = group_ends.partition_point(|&e| e <= row as u64);
             return Err(Error::Schema {

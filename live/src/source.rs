@@ -15,6 +15,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type};
 use blastradius_analyzer::dataset::Dataset;
 use blastradius_analyzer::detect::Row;
+use blastradius_analyzer::log::Required;
 use blastradius_schema::{Action, Kind, Scope, Surface, col, path};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
@@ -158,30 +159,13 @@ fn names<T: Copy>(
 }
 
 /// Fails on a null where the event's kind says the column applies: it would read as 0, and
-/// a null `user_id` would hand the event to user 0. A batch written to the contract holds
-/// exactly one value per row a column applies to, so only a column whose count of values
-/// differs from that is searched row by row (a null and a stray value elsewhere in the same
-/// column would cancel out: that one damage goes unseen).
+/// a null `user_id` would hand the event to user 0 (the file reader's check, [`Required`]).
 fn check_required(b: &RecordBatch, kinds: &[Kind], ids: &[u64]) -> Result<(), String> {
-    let mut per_kind = [0usize; 256];
-    for k in kinds {
-        per_kind[*k as usize] += 1;
-    }
+    let required = Required::new(kinds);
     for field in b.schema().fields() {
         let name = field.name().as_str();
-        let Some(nulls) = b.column_by_name(name).and_then(|a| a.logical_nulls()) else {
-            continue;
-        };
-        let mut applies = [false; 256];
-        for k in Kind::ALL {
-            applies[*k as usize] = k.columns().applies(name) == Some(true);
-        }
-        let required: usize = (0..256).filter(|&k| applies[k]).map(|k| per_kind[k]).sum();
-        if kinds.len() - nulls.null_count() == required {
-            continue;
-        }
-        let missing = (0..kinds.len()).find(|&i| nulls.is_null(i) && applies[kinds[i] as usize]);
-        if let Some(i) = missing {
+        let array = b.column_by_name(name).expect("own column");
+        if let Some(i) = required.first_missing(name, array) {
             // Without an id or a kind the event cannot be named: its row is.
             return Err(match name {
                 col::EVENT_ID | col::TS | col::KIND => {
