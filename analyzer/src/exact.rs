@@ -72,10 +72,12 @@ struct Callers {
 impl Callers {
     const NONE: u32 = u32::MAX;
 
-    /// The callers owning `rows` (the callers' rows, see [`caller_rows`]).
-    fn of(log: &ShardLog, rows: &[u32]) -> Self {
-        let users = || rows.iter().map(|&i| log.user_id[i as usize]);
-        let (min, max) = users().fold((u64::MAX, 0), |(a, b), u| (a.min(u), b.max(u)));
+    /// The users in `users` (each any number of times), a slot each in the order they first
+    /// come; `rows`, the shard's length, bounds the dense table.
+    fn of(users: impl Iterator<Item = u64> + Clone, rows: usize) -> Self {
+        let (min, max) = users
+            .clone()
+            .fold((u64::MAX, 0), |(a, b), u| (a.min(u), b.max(u)));
         let mut callers = Callers {
             dense: Vec::new(),
             bits: Vec::new(),
@@ -88,12 +90,12 @@ impl Callers {
         }
         // A dense table of at most 4 slots per row of the shard (or 4 Mi slots).
         let span = max - min;
-        let dense = span / 4 <= (log.len() as u64).max(1 << 20);
+        let dense = span / 4 <= (rows as u64).max(1 << 20);
         if dense {
             callers.dense = vec![Self::NONE; span as usize + 1];
             callers.bits = vec![0; (span / 64 + 1) as usize];
         }
-        for user in users() {
+        for user in users {
             let next = callers.count as u32;
             let slot = if dense {
                 &mut callers.dense[(user - min) as usize]
@@ -112,17 +114,26 @@ impl Callers {
         callers
     }
 
+    /// Whether `user` is a caller.
+    #[inline]
+    fn has(&self, user: u64) -> bool {
+        if self.sparse.is_empty() {
+            let k = user.wrapping_sub(self.min);
+            k / 64 < self.bits.len() as u64 && self.bits[(k / 64) as usize] >> (k % 64) & 1 == 1
+        } else {
+            self.sparse.contains_key(&user)
+        }
+    }
+
     /// The slot of `user`, if a caller.
     #[inline]
     fn slot(&self, user: u64) -> Option<usize> {
-        let slot = if self.sparse.is_empty() {
-            let k = usize::try_from(user.wrapping_sub(self.min)).ok()?;
-            if *self.bits.get(k / 64)? >> (k % 64) & 1 == 0 {
-                return None;
-            }
-            self.dense[k]
-        } else {
-            *self.sparse.get(&user)?
+        if !self.has(user) {
+            return None;
+        }
+        let slot = match self.sparse.is_empty() {
+            true => self.dense[(user - self.min) as usize],
+            false => self.sparse[&user],
         };
         (slot != Self::NONE).then_some(slot as usize)
     }
@@ -141,31 +152,15 @@ pub fn caller_rows(log: &ShardLog) -> Vec<u32> {
         })
         .map(|i| users[i])
         .collect();
+    let callers = Callers::of(callers.into_iter(), kinds.len());
     let mut rows = Vec::new();
-    let (Some(&min), Some(&max)) = (callers.iter().min(), callers.iter().max()) else {
+    if callers.count == 0 {
         return rows;
-    };
-    // One bit per user id of the span when it is dense enough (a shard's users are a range),
-    // else a set. A plain loop: this runs on every row of the shard.
-    let span = max - min;
-    if span / 4 <= (kinds.len() as u64).max(1 << 20) {
-        let mut bits = vec![0u64; (span / 64 + 1) as usize];
-        for user in callers {
-            let k = user - min;
-            bits[(k / 64) as usize] |= 1 << (k % 64);
-        }
-        for (i, (&user, kind)) in users.iter().zip(kinds).enumerate() {
-            let k = user.wrapping_sub(min);
-            if k <= span && bits[(k / 64) as usize] >> (k % 64) & 1 == 1 && !kind.is_system() {
-                rows.push(i as u32);
-            }
-        }
-    } else {
-        let set: std::collections::HashSet<u64> = callers.into_iter().collect();
-        for (i, (user, kind)) in users.iter().zip(kinds).enumerate() {
-            if set.contains(user) && !kind.is_system() {
-                rows.push(i as u32);
-            }
+    }
+    // A plain loop: this runs on every row of the shard.
+    for (i, (&user, kind)) in users.iter().zip(kinds).enumerate() {
+        if callers.has(user) && !kind.is_system() {
+            rows.push(i as u32);
         }
     }
     rows
@@ -381,7 +376,7 @@ impl Detector for Exact {
         let mut replay = Replay {
             log,
             deploys,
-            callers: Callers::of(log, rows),
+            callers: Callers::of(rows.iter().map(|&i| log.user_id[i as usize]), log.len()),
             states: Vec::new(),
             dedupe: order.duplicates > 0,
             previous: None,
