@@ -476,8 +476,21 @@ pub fn listed_reader(
     data: Bytes,
     entry: &FileEntry,
 ) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
-    let builder = parquet_reader(path, data)?;
-    let rows = builder.metadata().file_metadata().num_rows() as u64;
+    let meta = listed_metadata(path, &data, entry)?;
+    Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+        data, meta,
+    ))
+}
+
+/// The metadata of the Parquet file `data`, read as [`parquet_metadata`] does, whose row
+/// count must be what the manifest's `entry` says.
+pub fn listed_metadata(
+    path: &Path,
+    data: &Bytes,
+    entry: &FileEntry,
+) -> Result<ArrowReaderMetadata> {
+    let meta = parquet_metadata(path, data)?;
+    let rows = meta.metadata().file_metadata().num_rows() as u64;
     if rows != entry.rows {
         return Err(Error::dataset(
             path,
@@ -487,21 +500,27 @@ pub fn listed_reader(
             ),
         ));
     }
-    Ok(builder)
+    Ok(meta)
 }
 
 pub fn parquet_reader(path: &Path, data: Bytes) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
-    let perr = Error::parquet(path);
-    let plain = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new()).map_err(&perr)?;
-    let hint = Arc::new(blastradius_schema::reading(plain.schema()));
-    let meta = ArrowReaderMetadata::try_new(
-        plain.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(hint),
-    )
-    .map_err(&perr)?;
+    let meta = parquet_metadata(path, &data)?;
     Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
         data, meta,
     ))
+}
+
+/// The metadata of the Parquet file `data`, its schema read with the contract's types (see
+/// [`blastradius_schema::reading`]).
+pub fn parquet_metadata(path: &Path, data: &Bytes) -> Result<ArrowReaderMetadata> {
+    let perr = Error::parquet(path);
+    let plain = ArrowReaderMetadata::load(data, ArrowReaderOptions::new()).map_err(&perr)?;
+    let hint = Arc::new(blastradius_schema::reading(plain.schema()));
+    ArrowReaderMetadata::try_new(
+        plain.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hint),
+    )
+    .map_err(&perr)
 }
 
 fn damaged(path: &Path, sum: &str) -> Error {

@@ -17,11 +17,9 @@ use arrow::datatypes::{
 use blastradius_schema::{Action, Kind, Scope, Surface, col, events_schema};
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
-use crate::dataset::{Dataset, FileEntry, listed_reader, parquet_reader};
+use crate::dataset::{Dataset, FileEntry, listed_metadata, parquet_metadata};
 use crate::error::{Error, Result};
 
 /// One shard of the event log, column by column. Null values read as 0 / the first variant;
@@ -190,8 +188,8 @@ pub fn read_shard_into(
     log: &mut ShardLog,
 ) -> Result<()> {
     let data = Bytes::from(std::fs::read(path).map_err(Error::io(path))?);
-    let builder = parquet_reader(path, data.clone())?;
-    decode(path, data, builder, columns, pick, log, &Expect::default())
+    let meta = parquet_metadata(path, &data)?;
+    decode(path, data, meta, columns, pick, log, &Expect::default())
 }
 
 /// Reads only `columns` (always with `event_id`, `ts` and `kind`, which log order and the
@@ -216,21 +214,21 @@ pub fn read_part_into(
     let shared = std::sync::Arc::new(buffer);
     let result = (|| {
         let data = Bytes::from_owner(Shared(shared.clone()));
-        let builder = listed_reader(&path, data.clone(), entry)?;
+        let meta = listed_metadata(&path, &data, entry)?;
         let expect = dataset.expect(entry);
-        decode(&path, data, builder, columns, pick, log, &expect)
+        decode(&path, data, meta, columns, pick, log, &expect)
     })();
     // Every reader of the bytes is gone: the allocation comes back for the next file.
     log.buffer = std::sync::Arc::try_unwrap(shared).unwrap_or_default();
     result
 }
 
-/// `data` is the file's bytes, `builder` a reader of them.
+/// `data` is the file's bytes, `meta` their metadata.
 #[allow(clippy::too_many_arguments)]
 fn decode(
     path: &Path,
     data: Bytes,
-    builder: ParquetRecordBatchReaderBuilder<Bytes>,
+    meta: ArrowReaderMetadata,
     columns: &[&str],
     pick: Option<Pick>,
     log: &mut ShardLog,
@@ -238,7 +236,7 @@ fn decode(
 ) -> Result<()> {
     log.clear();
     let contract = events_schema();
-    let schema = builder.schema().clone();
+    let schema = meta.schema().clone();
     let mut indices = Vec::new();
     // A pick reads every key column: it chooses rows by them.
     let always = match pick {
@@ -277,10 +275,10 @@ fn decode(
         }
         indices.push((*name, i));
     }
-    let rows = builder.metadata().file_metadata().num_rows() as usize;
+    let rows = meta.metadata().file_metadata().num_rows() as usize;
     let mut group_ends = Vec::new();
     let mut end = 0;
-    for g in builder.metadata().row_groups() {
+    for g in meta.metadata().row_groups() {
         end += g.num_rows() as u64;
         group_ends.push(end);
     }
@@ -295,11 +293,6 @@ fn decode(
             .partition(|(name, _)| KEY_COLUMNS.contains(name)),
         None => (indices.iter().collect(), Vec::new()),
     };
-    let meta = ArrowReaderMetadata::try_new(
-        builder.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(schema.clone()),
-    )
-    .map_err(Error::parquet(path))?;
     let reader = |columns: &[&(&str, usize)]| {
         let builder =
             ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), meta.clone());
