@@ -42,7 +42,13 @@ def main(binary: str, root: Path) -> int:
                 WHERE user_id = ? AND scope = 'user_photos'
                 GROUP BY app_id) WHERE last = 'permission_granted'""", [user]).fetchall())
         got_grants = sorted(g["app_id"] for g in answer["photo_grants_now"])
-        if got != want or grants != got_grants or answer["affected"] != bool(want):
+        violations = str(root / "truth" / "message_violations" / "*.parquet")
+        calls = con.execute(f"SELECT count(*) FROM read_parquet('{violations}') WHERE user_id = ?",
+                            [user]).fetchone()[0]
+        got_calls = sum(m["calls"] for m in answer["mailbox"])
+        if (got != want or grants != got_grants or got_calls != calls
+                or answer["affected"] != (bool(want) or calls > 0)
+                or answer["photos_exposed"] != len({p for _, p, _, _ in want})):
             failures += 1
             print(f"FAIL user {user}: lookup {got} {got_grants}, DuckDB {want} {grants}")
     print(f"lookup agrees with DuckDB for {len(sample) - failures} of {len(sample)} users")

@@ -115,8 +115,25 @@ fn export_apps_equals_the_truth_app_by_app() {
                 .starts_with("app_id=")
         })
         .count();
-    assert_eq!(dirs, by_app.len(), "no app without exposures");
-    assert_eq!(rows(&out.join("apps.parquet")), by_app.len() as u64);
+    // Issue 20: partners whose calls were violations have their folder too.
+    let partners: BTreeSet<u32> = truth_violations(&data)
+        .iter()
+        .map(|v| v.1)
+        .filter(|a| !by_app.contains_key(a))
+        .collect();
+    assert!(!partners.is_empty());
+    for p in &partners {
+        assert!(out.join(format!("app_id={p}/violations.parquet")).exists());
+    }
+    assert_eq!(
+        dirs,
+        by_app.len() + partners.len(),
+        "one folder an affected app"
+    );
+    assert_eq!(
+        rows(&out.join("apps.parquet")),
+        (by_app.len() + partners.len()) as u64
+    );
 
     // From a detector's findings: exact's export is the truth's.
     let report = tmp.path().join("r");
@@ -174,17 +191,25 @@ fn the_notification_list_has_one_row_per_affected_user() {
     for e in &truth {
         per_user.entry(e.1).or_default().insert(e.0);
     }
+    // Issue 20: a user whose mailbox was used without a grant is notified too.
+    for v in truth_violations(&data) {
+        per_user.entry(v.2).or_default();
+    }
     let csv = std::fs::read_to_string(out.join("users.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "user_id,apps,app_ids,app_names,photos,surfaces,first_exposed_ts"
+        "user_id,apps,app_ids,app_names,photos,surfaces,first_exposed_ts,violations,partner_ids,partner_names,first_violation_ts,incidents"
     );
     let mut seen = 0;
     for line in lines {
         let cells: Vec<&str> = line.split(',').collect();
         let user: u64 = cells[0].parse().unwrap();
-        let apps: BTreeSet<u32> = cells[2].split("; ").map(|a| a.parse().unwrap()).collect();
+        let apps: BTreeSet<u32> = cells[2]
+            .split("; ")
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse().unwrap())
+            .collect();
         assert_eq!(apps, per_user[&user], "user {user}");
         seen += 1;
     }
@@ -288,7 +313,13 @@ fn lookup_answers_as_the_truth_says() {
             })
             .collect();
         assert_eq!(got, seen, "user {user}");
-        assert_eq!(a["affected"], !seen.is_empty());
+        let mailbox = !a["mailbox"].as_array().unwrap().is_empty();
+        assert_eq!(
+            mailbox,
+            truth_violations(&data).iter().any(|v| v.2 == user),
+            "user {user}"
+        );
+        assert_eq!(a["affected"], !seen.is_empty() || mailbox);
         let got_grants: BTreeSet<u32> = a["photo_grants_now"]
             .as_array()
             .unwrap()
@@ -358,4 +389,224 @@ fn reports_break_the_leak_down_and_say_what_they_count() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.matches("<svg").count() >= 3, "charts drawn");
     assert!(html.contains("Leaks by surface"));
+}
+
+/// The truth's message violations, read as plain Parquet: (event, app, user, action, ts).
+type TruthViolation = (u64, u32, u64, String, i64);
+
+fn truth_violations(data: &Path) -> Vec<TruthViolation> {
+    let mut out = Vec::new();
+    for b in batches(&data.join("truth/message_violations")) {
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        let action =
+            arrow::compute::cast(&col("action"), &arrow::datatypes::DataType::Utf8).unwrap();
+        let (e, a, u, t) = (col("event_id"), col("app_id"), col("user_id"), col("ts"));
+        for i in 0..b.num_rows() {
+            out.push((
+                e.as_primitive::<UInt64Type>().value(i),
+                a.as_primitive::<UInt32Type>().value(i),
+                u.as_primitive::<UInt64Type>().value(i),
+                action.as_string::<i32>().value(i).to_string(),
+                t.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .value(i),
+            ));
+        }
+    }
+    out
+}
+
+fn messaging_dataset() -> std::path::PathBuf {
+    static ONCE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("export-mp-{}", std::process::id()))
+            .join("d");
+        generate_into(&d, "8000", "3", "messaging-partners");
+        d
+    })
+    .clone()
+}
+
+// Issue 20: `lookup` of a user whose mailbox a partner read 198 times without a grant said
+// "was not affected".
+#[test]
+fn lookup_names_the_partners_that_used_a_mailbox_without_a_grant() {
+    let data = messaging_dataset();
+    let violations = truth_violations(&data);
+    let exposed: BTreeSet<u64> = triples(&parts(&data.join("truth/exposures")))
+        .iter()
+        .map(|e| e.1)
+        .collect();
+    let mut per_user: BTreeMap<u64, Vec<&TruthViolation>> = BTreeMap::new();
+    for v in &violations {
+        per_user.entry(v.2).or_default().push(v);
+    }
+    let mailbox_only: Vec<u64> = per_user
+        .keys()
+        .copied()
+        .filter(|u| !exposed.contains(u))
+        .take(5)
+        .collect();
+    assert!(!mailbox_only.is_empty());
+    for user in mailbox_only {
+        let o = blastradius(&["lookup", path_arg(&data), &user.to_string(), "--json"]);
+        assert_ok(&o);
+        let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(a["affected"], true, "{a}");
+        // Per (partner, action): the calls, first and last, as the truth says.
+        let mut want: BTreeMap<(u64, String), (u64, i64, i64)> = BTreeMap::new();
+        for v in &per_user[&user] {
+            let g = want
+                .entry((v.1 as u64, v.3.clone()))
+                .or_insert((0, i64::MAX, i64::MIN));
+            *g = (g.0 + 1, g.1.min(v.4), g.2.max(v.4));
+        }
+        let mut got: BTreeMap<(u64, String), (u64, String, String)> = BTreeMap::new();
+        for m in a["mailbox"].as_array().unwrap() {
+            let g = got
+                .entry((
+                    m["app_id"].as_u64().unwrap(),
+                    m["action"].as_str().unwrap().into(),
+                ))
+                .or_insert((
+                    0,
+                    m["first"].as_str().unwrap().into(),
+                    m["last"].as_str().unwrap().into(),
+                ));
+            g.0 += m["calls"].as_u64().unwrap();
+            g.1 = g.1.clone().min(m["first"].as_str().unwrap().into());
+            g.2 = g.2.clone().max(m["last"].as_str().unwrap().into());
+            let cause = m["cause"].as_str().unwrap();
+            assert!(cause == "revoked" || cause == "never granted", "{m}");
+        }
+        assert_eq!(got.len(), want.len(), "user {user}: {a}");
+        for (k, (calls, first, last)) in &want {
+            let g = &got[k];
+            assert_eq!(g.0, *calls, "user {user} {k:?}");
+            assert_eq!(g.1, blastradius_schema::time::format_utc(*first));
+            assert_eq!(g.2, blastradius_schema::time::format_utc(*last));
+        }
+        let text = blastradius(&["lookup", path_arg(&data), &user.to_string()]);
+        let text = String::from_utf8_lossy(&text.stdout).into_owned();
+        assert!(
+            text.contains("was affected") && text.contains("without a grant"),
+            "{text}"
+        );
+    }
+}
+
+// Issue 20: a user with 5 exposed photos seen by 3 apps was told "15 photo(s)".
+#[test]
+fn lookup_counts_distinct_photos_and_copies_apart() {
+    let data = messaging_dataset();
+    let truth = triples(&parts(&data.join("truth/exposures")));
+    let mut per_user: BTreeMap<u64, (BTreeSet<u64>, u64)> = BTreeMap::new();
+    for e in &truth {
+        let u = per_user.entry(e.1).or_default();
+        u.0.insert(e.2);
+        u.1 += 1;
+    }
+    let (user, (photos, copies)) = per_user
+        .iter()
+        .max_by_key(|(_, (p, c))| (*c - p.len() as u64, *c))
+        .unwrap();
+    let o = blastradius(&["lookup", path_arg(&data), &user.to_string(), "--json"]);
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        a["photos_exposed"].as_u64(),
+        Some(photos.len() as u64),
+        "{a}"
+    );
+    assert_eq!(a["exposures"].as_array().unwrap().len() as u64, *copies);
+}
+
+// Issue 20: `export users` and `export apps` on messaging-partners left out every user
+// whose mailbox was used and every partner; the summary called copies "photos".
+#[test]
+fn exports_cover_the_messaging_incident_and_count_photos_and_copies_apart() {
+    let data = messaging_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let violations = truth_violations(&data);
+    let truth = triples(&parts(&data.join("truth/exposures")));
+    let users_out = tmp.path().join("users");
+    let o = blastradius(&[
+        "export",
+        "users",
+        path_arg(&data),
+        "--out",
+        path_arg(&users_out),
+    ]);
+    assert_ok(&o);
+    let mut want_users: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let photos_of: BTreeMap<u64, BTreeSet<u64>> = truth.iter().fold(BTreeMap::new(), |mut m, e| {
+        m.entry(e.1).or_default().insert(e.2);
+        m
+    });
+    for (u, p) in &photos_of {
+        want_users.entry(*u).or_default().0 = p.len() as u64;
+    }
+    for v in &violations {
+        want_users.entry(v.2).or_default().1 += 1;
+    }
+    let csv = std::fs::read_to_string(users_out.join("users.csv")).unwrap();
+    let mut got_users = BTreeMap::new();
+    for line in csv.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let (photos, calls): (u64, u64) = (c[4].parse().unwrap(), c[7].parse().unwrap());
+        let incidents = c[11];
+        assert_eq!(incidents.contains("photo-api"), photos > 0, "{line}");
+        assert_eq!(incidents.contains("messaging"), calls > 0, "{line}");
+        got_users.insert(c[0].parse::<u64>().unwrap(), (photos, calls));
+    }
+    assert_eq!(got_users, want_users);
+    assert!(want_users.values().any(|v| v.0 == 0 && v.1 > 0));
+
+    let apps_out = tmp.path().join("apps");
+    let o = blastradius(&[
+        "export",
+        "apps",
+        path_arg(&data),
+        "--out",
+        path_arg(&apps_out),
+    ]);
+    assert_ok(&o);
+    let mut want_apps: BTreeMap<u64, (BTreeSet<u64>, u64, u64)> = BTreeMap::new();
+    for e in &truth {
+        let a = want_apps.entry(e.0 as u64).or_default();
+        a.0.insert(e.1);
+        a.1 += 1;
+    }
+    for v in &violations {
+        let a = want_apps.entry(v.1 as u64).or_default();
+        a.0.insert(v.2);
+        a.2 += 1;
+    }
+    let mut got_apps = BTreeMap::new();
+    for b in batches(&apps_out.join("apps.parquet")) {
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        for i in 0..b.num_rows() {
+            let v = |n: &str| col(n).as_primitive::<UInt64Type>().value(i);
+            let app = col("app_id").as_primitive::<UInt32Type>().value(i) as u64;
+            got_apps.insert(app, (v("users"), v("photos"), v("violations")));
+        }
+    }
+    let want: BTreeMap<u64, (u64, u64, u64)> = want_apps
+        .iter()
+        .map(|(a, (u, p, v))| (*a, (u.len() as u64, *p, *v)))
+        .collect();
+    assert_eq!(got_apps, want);
+    let distinct: BTreeSet<u64> = truth.iter().map(|e| e.2).collect();
+    let summary = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        summary.contains(&format!(
+            "{} distinct photo(s) exposed, held as {} copies",
+            distinct.len(),
+            truth.len()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("{} mailbox call(s)", violations.len())),
+        "{summary}"
+    );
 }

@@ -216,18 +216,21 @@ fn latency_is_measured_from_the_intended_send_time() {
         d.join().unwrap();
         (live_report(&out), out)
     };
-    // An instant detector: a few ms.
+    // Issue 20: no upper bound on a latency here (a busy machine made an instant detector's
+    // p99 136 ms); only what the measurement must show whatever the load: a detector that
+    // waits 200 ms is never measured faster than that, and an instant one is faster.
     let (r, _) = run("instant", Duration::ZERO, &[]);
-    let p99 = r["latency_ms"]["all"]["p99"].as_f64().unwrap();
-    assert!(p99 < 25.0, "instant detector: p99 {p99} ms");
+    let instant = r["latency_ms"]["all"]["p50"].as_f64().unwrap();
     assert_eq!(r["scores"]["users"]["f1"], 1.0, "{r}");
     assert_eq!(r["scores"]["violations"]["f1"], 1.0, "{r}");
-    // A detector 200 ms slow: about 200 ms.
     let (r, _) = run("slow", Duration::from_millis(200), &[]);
-    let l = &r["latency_ms"]["all"];
-    let (p50, p99) = (l["p50"].as_f64().unwrap(), l["p99"].as_f64().unwrap());
-    assert!((195.0..260.0).contains(&p50), "200 ms detector: p50 {p50}");
-    assert!(p99 < 300.0, "200 ms detector: p99 {p99}");
+    let p50 = r["latency_ms"]["all"]["p50"].as_f64().unwrap();
+    let count = r["latency_ms"]["all"]["count"].as_u64().unwrap();
+    assert!(count > 0 && p50 >= 195.0, "200 ms detector: p50 {p50}");
+    assert!(
+        instant < p50,
+        "instant {instant} ms, 200 ms detector {p50} ms"
+    );
     // An instant detector behind a replayer that stalls for a second inside the period (the
     // log's first events are its history, where nothing can be found): the stall shows (no
     // coordinated omission).
@@ -411,11 +414,16 @@ fn bench_live_rates_the_incremental_detectors_and_keeps_the_run() {
     {
         let rating = &r["ratings"][i];
         assert_eq!(rating["detector"], *name);
-        assert!(rating["rating"].as_f64().unwrap() >= 100_000.0, "{rating}");
+        // Issue 20: a test asserts behaviour, never speed (a busy machine rated 50,000); the
+        // rating is a benchmark's figure, so only its presence and sign are checked here.
+        assert!(
+            rating["rating"].as_f64().is_some_and(|v| v >= 0.0),
+            "{rating}"
+        );
     }
     for row in r["replayer_alone"].as_array().unwrap() {
         assert!(
-            row["events_per_second"].as_f64().unwrap() > 100_000.0,
+            row["events_per_second"].as_f64().is_some_and(|v| v > 0.0),
             "{row}"
         );
     }
@@ -481,4 +489,167 @@ fn a_detector_gives_up_on_a_silent_replayer_and_names_a_broken_event() {
         !o.status.success() && err.contains("--idle-timeout"),
         "{err}"
     );
+}
+
+/// Replays `data` to our own `detect --follow --detector exact` (with `extra` flags); the
+/// replay's report and what the detector said on standard error.
+fn follow_exact(data: &Path, out: &Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let (child, addr) = replay(&[
+        path_arg(data),
+        "--rate",
+        "1000000",
+        "--out",
+        path_arg(out),
+        "--wait",
+        "30",
+    ]);
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(["detect", "--follow", &addr, "--detector", "exact"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(finish(child).success());
+    (live_report(out), stderr(&o))
+}
+
+/// The batch scores of `analyze --detector exact` on `data`: (user, exposure, violation) F1.
+fn batch_exact(data: &Path, out: &Path) -> [serde_json::Value; 3] {
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(data),
+        "--detector",
+        "exact",
+        "--out",
+        path_arg(out),
+    ]));
+    let r = read_json(&out.join("report.json"));
+    let s = &r["detectors"][0]["scores"];
+    [
+        s["users"]["f1"].clone(),
+        s["exposures"]["f1"].clone(),
+        s["violations"]["f1"].clone(),
+    ]
+}
+
+fn live_f1(r: &serde_json::Value) -> [serde_json::Value; 3] {
+    let s = &r["scores"];
+    [
+        s["users"]["f1"].clone(),
+        s["exposures"]["f1"].clone(),
+        s["violations"]["f1"].clone(),
+    ]
+}
+
+// Issue 20: on a `perturb --skew 5m` copy, live exact scored exposure F1 0.0000 ("0 of 259
+// exposures carried", 259 "premature"), though `score` of the same findings gave 1.0.
+#[test]
+fn live_exact_on_a_skewed_copy_scores_what_batch_exact_does() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let skewed = tmp.path().join("skewed");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&data),
+        path_arg(&skewed),
+        "--skew",
+        "5m",
+    ]));
+    let (r, _) = follow_exact(&skewed, &tmp.path().join("live"), &[]);
+    assert_eq!(r["premature_findings"], 0, "{r}");
+    assert_eq!(r["scores"]["truth_carried"], r["scores"]["truth_whole"]);
+    let batch = batch_exact(&skewed, &tmp.path().join("batch"));
+    assert_eq!(live_f1(&r), batch, "{r}");
+    assert_eq!(batch, [1.0, 1.0, 1.0].map(serde_json::Value::from));
+}
+
+// Issue 20: on a `perturb --reorder 15m` copy the stream is out of log order; live exact
+// reported false exposures and nobody said why. With --lateness 15m it gives the batch
+// answer; the replay report says how late events came.
+#[test]
+fn live_exact_with_lateness_on_a_reordered_copy_gives_the_batch_answer() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let late = tmp.path().join("late");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&data),
+        path_arg(&late),
+        "--reorder",
+        "15m",
+        "--duplicate",
+        "0.01",
+    ]));
+    let (r, err) = follow_exact(&late, &tmp.path().join("live"), &["--lateness", "15m"]);
+    let late_events = r["late_events"].as_u64().unwrap();
+    assert!(late_events > 0, "{r}");
+    let max_late = r["max_late_ms"].as_f64().unwrap();
+    assert!(max_late > 0.0 && max_late <= 15.0 * 60_000.0, "{r}");
+    assert!(err.contains("within --lateness"), "{err}");
+    assert_eq!(r["premature_findings"], 0, "{r}");
+    let batch = batch_exact(&late, &tmp.path().join("batch"));
+    assert_eq!(live_f1(&r), batch, "{r}");
+    let md = std::fs::read_to_string(tmp.path().join("live/report.md")).unwrap();
+    assert!(md.contains("Out of log order"), "{md}");
+    // Without it, the disorder is said, not hidden.
+    let (_, err) = follow_exact(&late, &tmp.path().join("live-none"), &[]);
+    assert!(err.contains("came after a later one"), "{err}");
+}
+
+// Issue 20: a "detector" that sent the whole answer key at connect scored F1 1.0.
+#[test]
+fn findings_sent_before_their_event_are_not_detections() {
+    let data = dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cheat");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "200000",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "10",
+    ]);
+    // The answer, read from the truth, sent before the first event is read.
+    let mut key = String::new();
+    for b in batches(&data.join("truth/exposures")) {
+        use arrow::array::AsArray;
+        use arrow::datatypes::{UInt32Type, UInt64Type};
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (a, u, p) = (col("app_id"), col("user_id"), col("photo_id"));
+        for i in 0..b.num_rows() {
+            key.push_str(&format!(
+                "{{\"app_id\":{},\"user_id\":{},\"photo_id\":{}}}\n",
+                a.as_primitive::<UInt32Type>().value(i),
+                u.as_primitive::<UInt64Type>().value(i),
+                p.as_primitive::<UInt64Type>().value(i)
+            ));
+        }
+    }
+    assert!(!key.is_empty());
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.write_all(key.as_bytes()).unwrap();
+    let mut sink = Vec::new();
+    let _ = stream.try_clone().unwrap().read_to_end(&mut sink);
+    drop(stream);
+    assert!(finish(child).success());
+    let r = live_report(&out);
+    let sent = key.lines().count() as u64;
+    // Every finding was premature (a user named by a premature exposure is counted with
+    // it), and every user named that way is a false positive at user level.
+    let users = r["scores"]["truth_whole"][0].as_u64().unwrap();
+    assert_eq!(r["premature_findings"].as_u64().unwrap(), sent, "{r}");
+    assert_eq!(
+        r["scores"]["users"]["false_positives"].as_u64(),
+        Some(users)
+    );
+    let e = &r["scores"]["exposures"];
+    assert_eq!(e["true_positives"], 0, "{r}");
+    assert_eq!(e["false_positives"].as_u64().unwrap(), sent, "{r}");
+    assert_eq!(e["f1"], 0.0, "{r}");
+    assert_eq!(r["scores"]["users"]["f1"], 0.0, "{r}");
+    assert_eq!(r["latency_ms"]["all"]["count"], 0, "{r}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("premature"), "{md}");
 }

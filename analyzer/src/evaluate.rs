@@ -549,8 +549,25 @@ fn finish(
         .iter()
         .filter_map(|(n, f)| Some((n.clone(), f.app_users.clone()?)))
         .collect();
-    let (apps, providers): (Vec<AppRow>, Vec<ProviderRow>) =
-        crate::report::app_tables(catalog, truth_apps.as_ref(), &per_app);
+    let truth_providers = truth
+        .map(|t| crate::report::provider_users(catalog, t.exposures.iter().map(|e| (e.0, e.1))));
+    let detected_providers: Vec<(String, BTreeMap<u32, u64>)> = detected
+        .iter()
+        .filter_map(|(n, f)| {
+            let e = f.exposures.as_ref()?;
+            Some((
+                n.clone(),
+                crate::report::provider_users(catalog, e.iter().map(|x| (x.0, x.1))),
+            ))
+        })
+        .collect();
+    let (apps, providers): (Vec<AppRow>, Vec<ProviderRow>) = crate::report::app_tables(
+        catalog,
+        truth_apps.as_ref(),
+        &per_app,
+        truth_providers.as_ref(),
+        &detected_providers,
+    );
     let (surfaces, days, partners) = match truth {
         Some(t) => breakdowns(t, catalog, detected, causes),
         None => (Vec::new(), Vec::new(), Vec::new()),

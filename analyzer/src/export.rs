@@ -15,7 +15,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit, UInt32Type, UInt64Type};
 use blastradius_safefs::{Kind, Stage};
 use blastradius_schema::time::format_utc;
-use blastradius_schema::{Surface, path};
+use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
 use crate::dataset::{Dataset, FileEntry};
@@ -44,15 +44,15 @@ pub struct Row {
     pub first_exposed_ts: Option<i64>,
 }
 
-/// The truth's exposures, every column, from `files` read by `read`.
-fn truth_rows(
+/// The parts of the truth table `dir` among `files`: only the part of `only_user`'s shard
+/// when a user is given (one user's rows are in the truth part of the user's shard).
+fn truth_parts<'a>(
     dataset: &Dataset,
-    files: &[FileEntry],
-    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    files: &'a [FileEntry],
+    dir: &str,
     only_user: Option<u64>,
-) -> Result<Vec<Row>> {
-    let prefix = format!("{}/", path::EXPOSURES_DIR);
-    // One user's rows are in the truth part of the user's shard: read that part only.
+) -> Vec<&'a FileEntry> {
+    let prefix = format!("{dir}/");
     let part = only_user.and_then(|u| {
         let m = &dataset.manifest;
         (m.shards > 0 && m.users > u).then(|| {
@@ -62,68 +62,210 @@ fn truth_rows(
             format!("{prefix}{}", path::part(i))
         })
     });
-    let mut out = Vec::new();
-    for entry in files
+    files
         .iter()
         .filter(|f| f.path.starts_with(&prefix))
         .filter(|f| part.as_ref().is_none_or(|p| &f.path == p))
-    {
+        .collect()
+}
+
+/// Calls `each` with every batch of `parts`, read by `read`.
+fn each_batch(
+    dataset: &Dataset,
+    parts: &[&FileEntry],
+    read: &impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    mut each: impl FnMut(&Path, &RecordBatch) -> Result<()>,
+) -> Result<()> {
+    for entry in parts {
         let p = dataset.root.join(&entry.path);
         let reader = crate::dataset::parquet_reader(&p, read(entry)?)?
             .build()
             .map_err(Error::parquet(&p))?;
         for batch in reader {
             let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
-            let bad = || Error::Schema {
-                path: p.clone(),
-                column: "app_id, user_id, photo_id, surface or first_exposed_ts".into(),
-                problem: "is missing or of another type".into(),
-                expected: "the truth schema of data/README.md".into(),
-            };
-            let col = |name: &str| b.column_by_name(name).cloned().ok_or_else(bad);
-            let apps = col("app_id")?;
-            let users = col("user_id")?;
-            let photos = col("photo_id")?;
-            let surfaces =
-                arrow::compute::cast(&col("surface")?, &DataType::Utf8).map_err(|_| bad())?;
-            let ts = col("first_exposed_ts")?;
-            let (apps, users, photos) = (
-                apps.as_primitive_opt::<UInt32Type>().ok_or_else(bad)?,
-                users.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
-                photos.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
-            );
-            let ts = ts
-                .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
-                .ok_or_else(bad)?;
-            let surfaces = surfaces.as_string::<i32>();
-            for i in 0..b.num_rows() {
-                if only_user.is_some_and(|u| u != users.value(i)) {
-                    continue;
-                }
-                out.push(Row {
-                    app_id: apps.value(i),
-                    user_id: users.value(i),
-                    photo_id: photos.value(i),
-                    surface: Surface::parse(surfaces.value(i)),
-                    first_exposed_ts: Some(ts.value(i)),
+            each(&p, &b)?;
+        }
+    }
+    Ok(())
+}
+
+/// The truth's exposures, every column, from `files` read by `read`.
+fn truth_rows(
+    dataset: &Dataset,
+    files: &[FileEntry],
+    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    only_user: Option<u64>,
+) -> Result<Vec<Row>> {
+    let parts = truth_parts(dataset, files, path::EXPOSURES_DIR, only_user);
+    let mut out = Vec::new();
+    each_batch(dataset, &parts, &read, |p, b| {
+        let bad = || Error::Schema {
+            path: p.to_path_buf(),
+            column: "app_id, user_id, photo_id, surface or first_exposed_ts".into(),
+            problem: "is missing or of another type".into(),
+            expected: "the truth schema of data/README.md".into(),
+        };
+        let col = |name: &str| b.column_by_name(name).cloned().ok_or_else(bad);
+        let apps = col("app_id")?;
+        let users = col("user_id")?;
+        let photos = col("photo_id")?;
+        let surfaces =
+            arrow::compute::cast(&col("surface")?, &DataType::Utf8).map_err(|_| bad())?;
+        let ts = col("first_exposed_ts")?;
+        let (apps, users, photos) = (
+            apps.as_primitive_opt::<UInt32Type>().ok_or_else(bad)?,
+            users.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
+            photos.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
+        );
+        let ts = ts
+            .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+            .ok_or_else(bad)?;
+        let surfaces = surfaces.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if only_user.is_some_and(|u| u != users.value(i)) {
+                continue;
+            }
+            out.push(Row {
+                app_id: apps.value(i),
+                user_id: users.value(i),
+                photo_id: photos.value(i),
+                surface: Surface::parse(surfaces.value(i)),
+                first_exposed_ts: Some(ts.value(i)),
+            });
+        }
+        Ok(())
+    })?;
+    out.sort();
+    Ok(out)
+}
+
+/// One mailbox call without a grant (the messaging incident): which partner, whose
+/// mailbox, what it did, when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Violation {
+    pub event_id: u64,
+    pub app_id: u32,
+    pub user_id: u64,
+    pub action: Action,
+    pub ts: i64,
+}
+
+/// The truth's message violations, from `files` read by `read`.
+fn truth_violations(
+    dataset: &Dataset,
+    files: &[FileEntry],
+    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    only_user: Option<u64>,
+) -> Result<Vec<Violation>> {
+    let parts = truth_parts(dataset, files, path::MESSAGE_VIOLATIONS_DIR, only_user);
+    let mut out = Vec::new();
+    each_batch(dataset, &parts, &read, |p, b| {
+        let bad = || Error::Schema {
+            path: p.to_path_buf(),
+            column: "event_id, app_id, user_id, action or ts".into(),
+            problem: "is missing or of another type".into(),
+            expected: "the truth schema of data/README.md".into(),
+        };
+        let col = |name: &str| b.column_by_name(name).cloned().ok_or_else(bad);
+        let (events, apps, users, ts) = (
+            col("event_id")?,
+            col("app_id")?,
+            col("user_id")?,
+            col("ts")?,
+        );
+        let actions = arrow::compute::cast(&col("action")?, &DataType::Utf8).map_err(|_| bad())?;
+        let (events, apps, users) = (
+            events.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
+            apps.as_primitive_opt::<UInt32Type>().ok_or_else(bad)?,
+            users.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
+        );
+        let ts = ts
+            .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+            .ok_or_else(bad)?;
+        let actions = actions.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if only_user.is_some_and(|u| u != users.value(i)) {
+                continue;
+            }
+            out.push(Violation {
+                event_id: events.value(i),
+                app_id: apps.value(i),
+                user_id: users.value(i),
+                action: Action::parse(actions.value(i)).ok_or_else(bad)?,
+                ts: ts.value(i),
+            });
+        }
+        Ok(())
+    })?;
+    out.sort();
+    Ok(out)
+}
+
+/// The message calls among `ids`, read from the log (of `only_user`'s shard when given): a
+/// findings folder names violations by event id alone, and the log says whose mailbox,
+/// which partner, what and when.
+fn violations_in_log(
+    dataset: &Dataset,
+    ids: &BTreeSet<u64>,
+    only_user: Option<u64>,
+) -> Result<Vec<Violation>> {
+    use blastradius_schema::{Kind as EventKind, col};
+    let mut out = Vec::new();
+    let mut log = crate::log::ShardLog::default();
+    for entry in dataset.parts(path::EVENTS_DIR) {
+        if only_user.is_some_and(|u| {
+            dataset
+                .shard_users(entry)
+                .is_some_and(|range| !range.contains(&u))
+        }) {
+            continue;
+        }
+        crate::log::read_part_into(
+            dataset,
+            entry,
+            &[col::USER_ID, col::APP_ID, col::ACTION],
+            None,
+            &mut log,
+        )?;
+        for i in 0..log.len() {
+            if log.kind[i] == EventKind::MessageApiCall && ids.contains(&log.event_id[i]) {
+                out.push(Violation {
+                    event_id: log.event_id[i],
+                    app_id: log.app_id[i],
+                    user_id: log.user_id[i],
+                    action: log.action[i],
+                    ts: log.ts[i],
                 });
             }
         }
     }
     out.sort();
+    // A duplicated delivery repeats the call: one violation.
+    out.dedup_by_key(|v| v.event_id);
     Ok(out)
 }
 
-/// The exposures of `source` (for `only_user`, when given).
+/// What `source` says happened (for `only_user`, when given): its photo exposures and its
+/// mailbox violations, each `None` when the source does not report that level (findings
+/// that hold no such table).
+pub struct Answers {
+    pub exposures: Option<Vec<Row>>,
+    pub violations: Option<Vec<Violation>>,
+    /// What the source left out that an answer would show (a findings folder without
+    /// `surface` or `first_exposed_ts`), in words.
+    pub missing: Vec<String>,
+}
+
+/// The answers of `source` (for `only_user`, when given).
 ///
 /// # Errors
 /// An unreadable truth or key, a key of another dataset, findings that break the contract.
-pub fn rows(
+pub fn answers(
     dataset: &Dataset,
     catalog: &Catalog,
     source: &Source,
     only_user: Option<u64>,
-) -> Result<Vec<Row>> {
+) -> Result<Answers> {
     match source {
         Source::Truth => {
             if !dataset.has_truth() {
@@ -132,37 +274,73 @@ pub fn rows(
                     "has no truth/ (a blind dataset): give its answer key with --truth KEY, or a findings folder with --findings DIR",
                 ));
             }
-            truth_rows(
-                dataset,
-                &dataset.manifest.files,
-                |e| dataset.read(e),
-                only_user,
-            )
+            let files = &dataset.manifest.files;
+            Ok(Answers {
+                exposures: Some(truth_rows(dataset, files, |e| dataset.read(e), only_user)?),
+                violations: Some(truth_violations(
+                    dataset,
+                    files,
+                    |e| dataset.read(e),
+                    only_user,
+                )?),
+                missing: Vec::new(),
+            })
         }
         Source::Key(k) => {
             let key = crate::key::Key::open(k)?;
             key.check_matches(dataset)?;
-            truth_rows(dataset, &key.manifest.files, |e| key.read(e), only_user)
+            let files = &key.manifest.files;
+            Ok(Answers {
+                exposures: Some(truth_rows(dataset, files, |e| key.read(e), only_user)?),
+                violations: Some(truth_violations(
+                    dataset,
+                    files,
+                    |e| key.read(e),
+                    only_user,
+                )?),
+                missing: Vec::new(),
+            })
         }
         Source::Findings(dir) => {
             let found = crate::findings::load(dir, &universe(dataset, catalog))?;
-            let exposures = found.exposures.ok_or_else(|| {
-                Error::dataset(
-                    dir,
-                    "holds no exposures: an export lists photos, so it needs the exposures table",
-                )
-            })?;
-            Ok(exposures
-                .into_iter()
-                .filter(|e| only_user.is_none_or(|u| u == e.1))
-                .map(|(app_id, user_id, photo_id)| Row {
-                    app_id,
-                    user_id,
-                    photo_id,
-                    surface: None,
-                    first_exposed_ts: None,
-                })
-                .collect())
+            let mut missing = Vec::new();
+            let exposures = match found.exposures {
+                None => None,
+                Some(set) => {
+                    let carried = crate::findings::exposure_details(dir)?;
+                    for column in ["surface", "first_exposed_ts"] {
+                        if !carried.columns.iter().any(|c| c == column) {
+                            missing
+                                .push(format!("the findings' exposures have no `{column}` column"));
+                        }
+                    }
+                    Some(
+                        set.into_iter()
+                            .filter(|e| only_user.is_none_or(|u| u == e.1))
+                            .map(|key| {
+                                let (surface, ts) =
+                                    carried.rows.get(&key).copied().unwrap_or((None, None));
+                                Row {
+                                    app_id: key.0,
+                                    user_id: key.1,
+                                    photo_id: key.2,
+                                    surface,
+                                    first_exposed_ts: ts,
+                                }
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            let violations = match &found.violations {
+                None => None,
+                Some(ids) => Some(violations_in_log(dataset, ids, only_user)?),
+            };
+            Ok(Answers {
+                exposures,
+                violations,
+                missing,
+            })
         }
     }
 }
@@ -172,7 +350,12 @@ pub fn rows(
 pub struct Summary {
     pub apps: u64,
     pub users: u64,
+    /// Distinct photos exposed (a photo seen by three apps counts once).
     pub photos: u64,
+    /// Copies held by apps: (app, photo) pairs, what the apps' developers must delete.
+    pub copies: u64,
+    /// Mailbox calls without a grant (the messaging incident).
+    pub violations: u64,
     pub files: Vec<String>,
 }
 
@@ -237,14 +420,16 @@ fn cell(c: &dyn Array, row: usize) -> String {
     }
 }
 
-/// Writes, under `out` (staged), one folder per affected app (`app_id=N/`), holding the
-/// photos to delete (`photos.parquet`: every exposed photo with its owner, surface and first
-/// exposure) and the affected users (`users.parquet`), with the app's and its provider's
-/// names on every row, and `apps.parquet` listing the apps with their counts; with `csv`,
-/// a `.csv` beside each file. `app` exports one app only.
+/// Writes, under `out` (staged), one folder per affected app (`app_id=N/`): for a photo
+/// app the photos to delete (`photos.parquet`: every exposed photo with its owner, surface
+/// and first exposure), for a partner its mailbox calls without a grant
+/// (`violations.parquet`), and the app's affected users (`users.parquet`: photos seen and
+/// mailbox calls, per user), with the app's and its provider's names on every row; and
+/// `apps.parquet` listing the apps with their counts. With `csv`, a `.csv` beside each
+/// file. `app` exports one app only.
 ///
 /// # Errors
-/// As [`rows`]; an app the dataset does not have; an output that may not be written.
+/// As [`answers`]; an app the dataset does not have; an output that may not be written.
 pub fn export_apps(
     root: &Path,
     source: &Source,
@@ -267,14 +452,25 @@ pub fn export_apps(
     if let Source::Findings(d) | Source::Key(d) = source {
         inputs.push(d);
     }
-    let all = rows(&dataset, &catalog, source, None)?;
+    let answers = answers(&dataset, &catalog, source, None)?;
     let stage = Stage::begin(out, Kind::Output("export apps"), force, "--out", &inputs)?;
-    let mut by_app: BTreeMap<u32, Vec<Row>> = BTreeMap::new();
-    for r in all
-        .into_iter()
-        .filter(|r| app.is_none_or(|a| a == r.app_id))
+    let wanted = |a: u32| app.is_none_or(|x| x == a);
+    let mut by_app: BTreeMap<u32, (Vec<Row>, Vec<Violation>)> = BTreeMap::new();
+    for r in answers
+        .exposures
+        .iter()
+        .flatten()
+        .filter(|r| wanted(r.app_id))
     {
-        by_app.entry(r.app_id).or_default().push(r);
+        by_app.entry(r.app_id).or_default().0.push(*r);
+    }
+    for v in answers
+        .violations
+        .iter()
+        .flatten()
+        .filter(|v| wanted(v.app_id))
+    {
+        by_app.entry(v.app_id).or_default().1.push(*v);
     }
     let names = |a: u32| {
         let info = catalog.apps.get(&a);
@@ -290,53 +486,99 @@ pub fn export_apps(
         )
     };
     let mut files = Vec::new();
-    let mut summary_rows: Vec<(u32, u64, u64)> = Vec::new();
-    let (mut users_total, mut photos_total) = (BTreeSet::new(), 0u64);
-    for (&a, rows) in &by_app {
+    let mut write = |dir: &Path, relative: String, batch: &RecordBatch| -> Result<()> {
+        let name = relative.rsplit('/').next().unwrap_or(&relative).to_string();
+        write_table(
+            dir,
+            &format!("{name}.parquet"),
+            batch.schema(),
+            batch.columns().to_vec(),
+        )?;
+        files.push(format!("{relative}.parquet"));
+        if csv {
+            write_csv(dir, &format!("{name}.csv"), batch)?;
+            files.push(format!("{relative}.csv"));
+        }
+        Ok(())
+    };
+    // Per app: (users, photos, violations).
+    let mut summary_rows: Vec<(u32, u64, u64, u64)> = Vec::new();
+    let (mut users_total, mut photos_total) = (BTreeSet::new(), BTreeSet::new());
+    let (mut copies, mut violations_total) = (0u64, 0u64);
+    for (&a, (rows, violations)) in &by_app {
         let dir = stage.path().join(format!("app_id={a}"));
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let (app_name, provider_id, provider_name) = names(a);
-        let n = rows.len();
-        let photos = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("app_id", DataType::UInt32, false),
-                Field::new("app_name", DataType::Utf8, false),
-                Field::new("provider_id", DataType::UInt32, false),
-                Field::new("provider_name", DataType::Utf8, false),
-                Field::new("user_id", DataType::UInt64, false),
-                Field::new("photo_id", DataType::UInt64, false),
-                Field::new("surface", DataType::Utf8, true),
-                ts_field("first_exposed_ts"),
-            ])),
-            vec![
-                Arc::new(UInt32Array::from(vec![a; n])),
-                strings(vec![app_name.clone(); n]),
-                Arc::new(UInt32Array::from(vec![provider_id; n])),
-                strings(vec![provider_name.clone(); n]),
-                Arc::new(UInt64Array::from_iter_values(
-                    rows.iter().map(|r| r.user_id),
-                )),
-                Arc::new(UInt64Array::from_iter_values(
-                    rows.iter().map(|r| r.photo_id),
-                )),
-                Arc::new(StringArray::from(
-                    rows.iter()
-                        .map(|r| r.surface.map(|s| s.as_str()))
-                        .collect::<Vec<_>>(),
-                )),
-                ts_array(rows.iter().map(|r| r.first_exposed_ts).collect()),
-            ],
-        )
-        .expect("columns match");
-        let mut per_user: BTreeMap<u64, (u64, Option<i64>)> = BTreeMap::new();
-        for r in rows {
-            let e = per_user.entry(r.user_id).or_insert((0, None));
-            e.0 += 1;
-            e.1 = match (e.1, r.first_exposed_ts) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            };
+        if !rows.is_empty() {
+            let n = rows.len();
+            let photos = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![
+                    Field::new("app_id", DataType::UInt32, false),
+                    Field::new("app_name", DataType::Utf8, false),
+                    Field::new("provider_id", DataType::UInt32, false),
+                    Field::new("provider_name", DataType::Utf8, false),
+                    Field::new("user_id", DataType::UInt64, false),
+                    Field::new("photo_id", DataType::UInt64, false),
+                    Field::new("surface", DataType::Utf8, true),
+                    ts_field("first_exposed_ts"),
+                ])),
+                vec![
+                    Arc::new(UInt32Array::from(vec![a; n])),
+                    strings(vec![app_name.clone(); n]),
+                    Arc::new(UInt32Array::from(vec![provider_id; n])),
+                    strings(vec![provider_name.clone(); n]),
+                    Arc::new(UInt64Array::from_iter_values(
+                        rows.iter().map(|r| r.user_id),
+                    )),
+                    Arc::new(UInt64Array::from_iter_values(
+                        rows.iter().map(|r| r.photo_id),
+                    )),
+                    Arc::new(StringArray::from(
+                        rows.iter()
+                            .map(|r| r.surface.map(|s| s.as_str()))
+                            .collect::<Vec<_>>(),
+                    )),
+                    ts_array(rows.iter().map(|r| r.first_exposed_ts).collect()),
+                ],
+            )
+            .expect("columns match");
+            write(&dir, format!("app_id={a}/photos"), &photos)?;
         }
+        if !violations.is_empty() {
+            let n = violations.len();
+            let calls = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![
+                    Field::new("app_id", DataType::UInt32, false),
+                    Field::new("app_name", DataType::Utf8, false),
+                    Field::new("provider_name", DataType::Utf8, false),
+                    Field::new("event_id", DataType::UInt64, false),
+                    Field::new("user_id", DataType::UInt64, false),
+                    Field::new("action", DataType::Utf8, false),
+                    ts_field("ts"),
+                ])),
+                vec![
+                    Arc::new(UInt32Array::from(vec![a; n])),
+                    strings(vec![app_name.clone(); n]),
+                    strings(vec![provider_name.clone(); n]),
+                    Arc::new(UInt64Array::from_iter_values(
+                        violations.iter().map(|v| v.event_id),
+                    )),
+                    Arc::new(UInt64Array::from_iter_values(
+                        violations.iter().map(|v| v.user_id),
+                    )),
+                    strings(
+                        violations
+                            .iter()
+                            .map(|v| v.action.as_str().into())
+                            .collect(),
+                    ),
+                    ts_array(violations.iter().map(|v| Some(v.ts)).collect()),
+                ],
+            )
+            .expect("columns match");
+            write(&dir, format!("app_id={a}/violations"), &calls)?;
+        }
+        let per_user = UserAnswer::of(rows, violations);
         let m = per_user.len();
         let users = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
@@ -346,6 +588,8 @@ pub fn export_apps(
                 Field::new("user_id", DataType::UInt64, false),
                 Field::new("photos", DataType::UInt64, false),
                 ts_field("first_exposed_ts"),
+                Field::new("violations", DataType::UInt64, false),
+                ts_field("first_violation_ts"),
             ])),
             vec![
                 Arc::new(UInt32Array::from(vec![a; m])),
@@ -353,28 +597,22 @@ pub fn export_apps(
                 strings(vec![provider_name.clone(); m]),
                 Arc::new(UInt64Array::from_iter_values(per_user.keys().copied())),
                 Arc::new(UInt64Array::from_iter_values(
-                    per_user.values().map(|v| v.0),
+                    per_user.values().map(|u| u.photos.len() as u64),
                 )),
-                ts_array(per_user.values().map(|v| v.1).collect()),
+                ts_array(per_user.values().map(|u| u.first_exposed).collect()),
+                Arc::new(UInt64Array::from_iter_values(
+                    per_user.values().map(|u| u.violations),
+                )),
+                ts_array(per_user.values().map(|u| u.first_violation).collect()),
             ],
         )
         .expect("columns match");
-        for (name, batch) in [("photos", &photos), ("users", &users)] {
-            write_table(
-                &dir,
-                &format!("{name}.parquet"),
-                batch.schema(),
-                batch.columns().to_vec(),
-            )?;
-            files.push(format!("app_id={a}/{name}.parquet"));
-            if csv {
-                write_csv(&dir, &format!("{name}.csv"), batch)?;
-                files.push(format!("app_id={a}/{name}.csv"));
-            }
-        }
+        write(&dir, format!("app_id={a}/users"), &users)?;
         users_total.extend(per_user.keys().copied());
-        photos_total += n as u64;
-        summary_rows.push((a, m as u64, n as u64));
+        photos_total.extend(rows.iter().map(|r| r.photo_id));
+        copies += rows.len() as u64;
+        violations_total += violations.len() as u64;
+        summary_rows.push((a, m as u64, rows.len() as u64, violations.len() as u64));
     }
     let k = summary_rows.len();
     let list = RecordBatch::try_new(
@@ -385,6 +623,7 @@ pub fn export_apps(
             Field::new("provider_name", DataType::Utf8, false),
             Field::new("users", DataType::UInt64, false),
             Field::new("photos", DataType::UInt64, false),
+            Field::new("violations", DataType::UInt64, false),
         ])),
         vec![
             Arc::new(UInt32Array::from_iter_values(
@@ -401,33 +640,81 @@ pub fn export_apps(
             Arc::new(UInt64Array::from_iter_values(
                 summary_rows.iter().map(|r| r.2),
             )),
+            Arc::new(UInt64Array::from_iter_values(
+                summary_rows.iter().map(|r| r.3),
+            )),
         ],
     )
     .expect("columns match");
     debug_assert_eq!(list.num_rows(), k);
-    write_table(
-        stage.path(),
-        "apps.parquet",
-        list.schema(),
-        list.columns().to_vec(),
-    )?;
-    files.push("apps.parquet".into());
-    if csv {
-        write_csv(stage.path(), "apps.csv", &list)?;
-        files.push("apps.csv".into());
-    }
+    write(stage.path(), "apps".into(), &list)?;
     stage.commit()?;
     Ok(Summary {
         apps: k as u64,
         users: users_total.len() as u64,
-        photos: photos_total,
+        photos: photos_total.len() as u64,
+        copies,
+        violations: violations_total,
         files,
     })
 }
 
+/// What one user went through, over both incidents.
+#[derive(Default)]
+struct UserAnswer {
+    apps: BTreeSet<u32>,
+    photos: BTreeSet<u64>,
+    surfaces: BTreeSet<&'static str>,
+    first_exposed: Option<i64>,
+    partners: BTreeSet<u32>,
+    violations: u64,
+    first_violation: Option<i64>,
+}
+
+impl UserAnswer {
+    /// Per user, from their exposures and violations.
+    fn of(rows: &[Row], violations: &[Violation]) -> BTreeMap<u64, UserAnswer> {
+        let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let mut users: BTreeMap<u64, UserAnswer> = BTreeMap::new();
+        for r in rows {
+            let u = users.entry(r.user_id).or_default();
+            u.apps.insert(r.app_id);
+            u.photos.insert(r.photo_id);
+            if let Some(s) = r.surface {
+                u.surfaces.insert(s.as_str());
+            }
+            u.first_exposed = earliest(u.first_exposed, r.first_exposed_ts);
+        }
+        for v in violations {
+            let u = users.entry(v.user_id).or_default();
+            u.partners.insert(v.app_id);
+            u.violations += 1;
+            u.first_violation = earliest(u.first_violation, Some(v.ts));
+        }
+        users
+    }
+
+    /// The incidents that touched the user, as the notification says them.
+    fn incidents(&self) -> String {
+        let mut which = Vec::new();
+        if !self.photos.is_empty() {
+            which.push("photo-api");
+        }
+        if self.violations > 0 {
+            which.push("messaging");
+        }
+        which.join("; ")
+    }
+}
+
 /// Writes the notification list under `out` (staged): `users.csv` (ready for a mail merge)
-/// and `users.parquet`, one row per affected user with the apps involved (ids and names),
-/// the surfaces of the exposed photos, how many photos, and the first exposure.
+/// and `users.parquet`, one row per affected user, whichever incident touched them: the
+/// apps that saw their photos (ids and names), the surfaces, how many distinct photos and
+/// the first exposure; the partners that used their mailbox without a grant, how many
+/// calls and the first; and `incidents` naming which (`photo-api`, `messaging`).
 ///
 /// # Errors
 /// As [`export_apps`].
@@ -438,28 +725,11 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
     if let Source::Findings(d) | Source::Key(d) = source {
         inputs.push(d);
     }
-    let all = rows(&dataset, &catalog, source, None)?;
+    let answers = answers(&dataset, &catalog, source, None)?;
     let stage = Stage::begin(out, Kind::Output("export users"), force, "--out", &inputs)?;
-    #[derive(Default)]
-    struct User {
-        apps: BTreeSet<u32>,
-        photos: BTreeSet<u64>,
-        surfaces: BTreeSet<&'static str>,
-        first: Option<i64>,
-    }
-    let mut users: BTreeMap<u64, User> = BTreeMap::new();
-    for r in &all {
-        let u = users.entry(r.user_id).or_default();
-        u.apps.insert(r.app_id);
-        u.photos.insert(r.photo_id);
-        if let Some(s) = r.surface {
-            u.surfaces.insert(s.as_str());
-        }
-        u.first = match (u.first, r.first_exposed_ts) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        };
-    }
+    let rows = answers.exposures.unwrap_or_default();
+    let violations = answers.violations.unwrap_or_default();
+    let users = UserAnswer::of(&rows, &violations);
     let join = |items: Vec<String>| items.join("; ");
     let app_name = |a: &u32| {
         catalog
@@ -467,6 +737,8 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
             .get(a)
             .map_or_else(|| a.to_string(), |x| x.name.clone())
     };
+    let ids = |set: &BTreeSet<u32>| join(set.iter().map(|a| a.to_string()).collect());
+    let names = |set: &BTreeSet<u32>| join(set.iter().map(app_name).collect());
     let batch = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("user_id", DataType::UInt64, false),
@@ -476,24 +748,19 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
             Field::new("photos", DataType::UInt64, false),
             Field::new("surfaces", DataType::Utf8, false),
             ts_field("first_exposed_ts"),
+            Field::new("violations", DataType::UInt64, false),
+            Field::new("partner_ids", DataType::Utf8, false),
+            Field::new("partner_names", DataType::Utf8, false),
+            ts_field("first_violation_ts"),
+            Field::new("incidents", DataType::Utf8, false),
         ])),
         vec![
             Arc::new(UInt64Array::from_iter_values(users.keys().copied())),
             Arc::new(UInt64Array::from_iter_values(
                 users.values().map(|u| u.apps.len() as u64),
             )),
-            strings(
-                users
-                    .values()
-                    .map(|u| join(u.apps.iter().map(|a| a.to_string()).collect()))
-                    .collect(),
-            ),
-            strings(
-                users
-                    .values()
-                    .map(|u| join(u.apps.iter().map(app_name).collect()))
-                    .collect(),
-            ),
+            strings(users.values().map(|u| ids(&u.apps)).collect()),
+            strings(users.values().map(|u| names(&u.apps)).collect()),
             Arc::new(UInt64Array::from_iter_values(
                 users.values().map(|u| u.photos.len() as u64),
             )),
@@ -503,7 +770,14 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
                     .map(|u| join(u.surfaces.iter().map(|s| s.to_string()).collect()))
                     .collect(),
             ),
-            ts_array(users.values().map(|u| u.first).collect()),
+            ts_array(users.values().map(|u| u.first_exposed).collect()),
+            Arc::new(UInt64Array::from_iter_values(
+                users.values().map(|u| u.violations),
+            )),
+            strings(users.values().map(|u| ids(&u.partners)).collect()),
+            strings(users.values().map(|u| names(&u.partners)).collect()),
+            ts_array(users.values().map(|u| u.first_violation).collect()),
+            strings(users.values().map(UserAnswer::incidents).collect()),
         ],
     )
     .expect("columns match");
@@ -515,10 +789,21 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
     )?;
     write_csv(stage.path(), "users.csv", &batch)?;
     stage.commit()?;
+    let apps: BTreeSet<u32> = rows
+        .iter()
+        .map(|r| r.app_id)
+        .chain(violations.iter().map(|v| v.app_id))
+        .collect();
     Ok(Summary {
-        apps: all.iter().map(|r| r.app_id).collect::<BTreeSet<_>>().len() as u64,
+        apps: apps.len() as u64,
         users: users.len() as u64,
-        photos: all.len() as u64,
+        photos: rows
+            .iter()
+            .map(|r| r.photo_id)
+            .collect::<BTreeSet<_>>()
+            .len() as u64,
+        copies: rows.len() as u64,
+        violations: violations.len() as u64,
         files: vec!["users.parquet".into(), "users.csv".into()],
     })
 }

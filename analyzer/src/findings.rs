@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{
-    DataType, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
+    DataType, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
 };
 use blastradius_schema::EVENT_SEQ_BITS;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -245,6 +245,110 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Found> {
         found.app_users = Some(counts);
     }
     Ok(found)
+}
+
+/// An exposure's surface and first time, where the findings give them.
+pub type Detail = (Option<blastradius_schema::Surface>, Option<i64>);
+
+/// What a findings folder's exposures carry beyond the key (`surface`, `first_exposed_ts`),
+/// for answers that show them (lookup, export). Read after [`load`] has checked the ids.
+#[derive(Debug, Default)]
+pub struct ExposureDetails {
+    /// Which of `surface` and `first_exposed_ts` the exposures table has.
+    pub columns: Vec<String>,
+    pub rows: BTreeMap<(u32, u64, u64), Detail>,
+}
+
+/// The optional columns of the findings' exposures in `dir` (see [`ExposureDetails`]): a
+/// surface by its name, a time as a Parquet timestamp (or microseconds) or, in CSV, a UTC
+/// instant such as `2018-09-14T10:00:00Z`. A value that does not parse is left unknown.
+///
+/// # Errors
+/// A file that cannot be read.
+pub fn exposure_details(dir: &Path) -> Result<ExposureDetails> {
+    use blastradius_schema::Surface;
+    let mut out = ExposureDetails::default();
+    let Some(parts) = locate(dir, EXPOSURES)? else {
+        return Ok(out);
+    };
+    let mut columns = BTreeSet::new();
+    for part in &parts {
+        if part.extension().is_some_and(|e| e == "csv") {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_path(part)
+                .map_err(|e| Error::dataset(part, format!("cannot read CSV ({e})")))?;
+            let headers = reader
+                .headers()
+                .map_err(|e| Error::dataset(part, format!("cannot read the CSV header ({e})")))?
+                .clone();
+            let at = |name: &str| headers.iter().position(|h| h == name);
+            let (surface, ts) = (at("surface"), at("first_exposed_ts"));
+            columns.extend(surface.map(|_| "surface"));
+            columns.extend(ts.map(|_| "first_exposed_ts"));
+            let (Some(a), Some(u), Some(p)) = (at("app_id"), at("user_id"), at("photo_id")) else {
+                continue;
+            };
+            for record in reader.records().flatten() {
+                let id = |i: usize| record.get(i).and_then(|c| c.parse::<u64>().ok());
+                let (Some(app), Some(user), Some(photo)) = (id(a), id(u), id(p)) else {
+                    continue;
+                };
+                let s = surface.and_then(|i| record.get(i)).and_then(Surface::parse);
+                let t = ts
+                    .and_then(|i| record.get(i))
+                    .and_then(|c| blastradius_schema::time::parse_utc(c).ok());
+                out.rows.insert((app as u32, user, photo), (s, t));
+            }
+            continue;
+        }
+        let file = std::fs::File::open(part).map_err(Error::io(part))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(Error::parquet(part))?
+            .build()
+            .map_err(Error::parquet(part))?;
+        for batch in reader {
+            let b = batch.map_err(|e| Error::parquet(part)(e.into()))?;
+            let ids = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| arrow::compute::cast(c, &DataType::UInt64).ok())
+            };
+            let (Some(a), Some(u), Some(p)) = (ids("app_id"), ids("user_id"), ids("photo_id"))
+            else {
+                continue;
+            };
+            let surface = b
+                .column_by_name("surface")
+                .and_then(|c| arrow::compute::cast(c, &DataType::Utf8).ok());
+            let ts = b.column_by_name("first_exposed_ts").and_then(|c| {
+                arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None)).ok()
+            });
+            columns.extend(surface.as_ref().map(|_| "surface"));
+            columns.extend(ts.as_ref().map(|_| "first_exposed_ts"));
+            let (a, u, p) = (
+                a.as_primitive::<UInt64Type>(),
+                u.as_primitive::<UInt64Type>(),
+                p.as_primitive::<UInt64Type>(),
+            );
+            let surface = surface.as_ref().map(|c| c.as_string::<i32>());
+            let ts = ts
+                .as_ref()
+                .map(|c| c.as_primitive::<arrow::datatypes::TimestampMicrosecondType>());
+            for i in 0..b.num_rows() {
+                if a.is_null(i) || u.is_null(i) || p.is_null(i) {
+                    continue;
+                }
+                let s = surface
+                    .filter(|c| c.is_valid(i))
+                    .and_then(|c| Surface::parse(c.value(i)));
+                let t = ts.filter(|c| c.is_valid(i)).map(|c| c.value(i));
+                out.rows
+                    .insert((a.value(i) as u32, u.value(i), p.value(i)), (s, t));
+            }
+        }
+    }
+    out.columns = columns.into_iter().map(String::from).collect();
+    Ok(out)
 }
 
 /// Checks of ids against the dataset.

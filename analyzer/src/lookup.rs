@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::export::{Row, Source};
+
 use crate::output::Catalog;
 
 /// One app that saw one photo.
@@ -31,6 +32,23 @@ pub struct Seen {
     pub photo_id: u64,
     pub surface: Option<String>,
     pub first_exposed: Option<String>,
+}
+
+/// One partner's calls of one kind on the user's mailbox without a grant (the messaging
+/// incident), and why none was there.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailboxAccess {
+    pub app_id: u32,
+    pub app: String,
+    pub provider: String,
+    pub action: String,
+    /// Calls of this action without a grant.
+    pub calls: u64,
+    pub first: String,
+    pub last: String,
+    /// `revoked`: the user had granted the scope and taken it back (a token that outlived
+    /// the revocation); `never granted`: the user never granted it to this partner.
+    pub cause: String,
 }
 
 /// An app holding a grant of the user's now (at the end of the log).
@@ -48,7 +66,15 @@ pub struct Answer {
     pub affected: bool,
     /// Where the exposures come from: the truth, an answer key, or findings.
     pub source: String,
+    /// Distinct photos of the user's that apps saw (one photo seen by three apps is one).
+    pub photos_exposed: u64,
+    /// Each (app, photo) pair: a photo seen by three apps is three copies to delete.
     pub exposures: Vec<Seen>,
+    /// Mailbox calls without a grant, per partner, action and cause.
+    pub mailbox: Vec<MailboxAccess>,
+    /// What the source does not say, when the answer is from findings (a level or column
+    /// they lack), in words.
+    pub not_in_source: Vec<String>,
     /// Apps holding `user_photos` now: what they can see is the timeline.
     pub photo_grants_now: Vec<Grant>,
     /// Other grants held now (mailbox scopes).
@@ -93,7 +119,17 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
                 ),
             )
         })?;
-    let exposures: Vec<Row> = crate::export::rows(&dataset, &catalog, source, Some(user))?;
+    let answers = crate::export::answers(&dataset, &catalog, source, Some(user))?;
+    let mut not_in_source = answers.missing.clone();
+    if answers.exposures.is_none() {
+        not_in_source.push("the findings hold no exposures: photos not answered".into());
+    }
+    if answers.violations.is_none() {
+        not_in_source
+            .push("the findings hold no message_violations: mailboxes not answered".into());
+    }
+    let exposures: Vec<Row> = answers.exposures.unwrap_or_default();
+    let violations = answers.violations.unwrap_or_default();
     let p = dataset.root.join(&entry.path);
     let builder = dataset.reader(entry)?;
     let schema = builder.parquet_schema();
@@ -193,6 +229,30 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         }
     }
     events.sort_by_key(|e| (e.ts, e.id));
+    // Which (app, scope) the user had granted before each violating call: a token that
+    // outlived a revocation, or access never granted.
+    let violating: BTreeMap<u64, &crate::export::Violation> =
+        violations.iter().map(|v| (v.event_id, v)).collect();
+    let mut ever: Vec<(u32, Scope)> = Vec::new();
+    let mut mailbox: BTreeMap<(u32, &'static str, &'static str), (u64, i64, i64)> = BTreeMap::new();
+    for e in &events {
+        match e.kind {
+            Kind::PermissionGranted => ever.extend(e.scope.map(|s| (e.app, s))),
+            Kind::MessageApiCall => {
+                if let Some(v) = violating.get(&e.id) {
+                    let cause = match ever.contains(&(v.app_id, v.action.scope())) {
+                        true => "revoked",
+                        false => "never granted",
+                    };
+                    let g = mailbox
+                        .entry((v.app_id, v.action.as_str(), cause))
+                        .or_insert((0, v.ts, v.ts));
+                    *g = (g.0 + 1, g.1.min(v.ts), g.2.max(v.ts));
+                }
+            }
+            _ => {}
+        }
+    }
     let mut grants: Vec<(u32, Scope)> = Vec::new();
     let mut live: BTreeMap<u64, Surface> = BTreeMap::new();
     for e in &events {
@@ -242,9 +302,31 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
     for s in live.values() {
         *live_photos.entry(s.as_str().to_string()).or_default() += 1;
     }
+    let photos_exposed = exposures
+        .iter()
+        .map(|r| r.photo_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
     Ok(Answer {
         user_id: user,
-        affected: !exposures.is_empty(),
+        affected: !exposures.is_empty() || !mailbox.is_empty(),
+        photos_exposed,
+        mailbox: mailbox
+            .into_iter()
+            .map(
+                |((app, action, cause), (calls, first, last))| MailboxAccess {
+                    app_id: app,
+                    app: app_name(app),
+                    provider: provider_name(app),
+                    action: action.into(),
+                    calls,
+                    first: format_utc(first),
+                    last: format_utc(last),
+                    cause: cause.into(),
+                },
+            )
+            .collect(),
+        not_in_source,
         source: match source {
             Source::Truth => "the dataset's truth".into(),
             Source::Key(k) => format!("the answer key {}", k.display()),
@@ -281,35 +363,56 @@ impl Answer {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         use std::fmt::Write;
-        if self.affected {
-            let apps: std::collections::BTreeSet<u32> =
-                self.exposures.iter().map(|e| e.app_id).collect();
+        let apps: std::collections::BTreeSet<u32> =
+            self.exposures.iter().map(|e| e.app_id).collect();
+        if !self.affected {
             let _ = writeln!(
                 s,
-                "User {} was affected: {} photo(s) not on the timeline were seen by {} app(s) ({}).",
-                self.user_id,
-                self.exposures.len(),
-                apps.len(),
-                self.source
+                "User {} was not affected: no app saw a photo of theirs that was not on the timeline, and no partner used their mailbox without a grant ({}).",
+                self.user_id, self.source
             );
-            for e in &self.exposures {
-                let _ = writeln!(
-                    s,
-                    "  {} ({}, by {}) saw photo {} on {}, first at {}",
-                    e.app,
-                    e.app_id,
-                    e.provider,
-                    e.photo_id,
-                    e.surface.as_deref().unwrap_or("an unknown surface"),
-                    e.first_exposed.as_deref().unwrap_or("an unknown time")
-                );
-            }
+        } else if self.exposures.is_empty() {
+            let _ = writeln!(
+                s,
+                "User {} was affected: partners used their mailbox without a grant; no app saw a photo of theirs off the timeline ({}).",
+                self.user_id, self.source
+            );
         } else {
             let _ = writeln!(
                 s,
-                "User {} was not affected: no app saw a photo of theirs that was not on the timeline ({}).",
-                self.user_id, self.source
+                "User {} was affected: {} photo(s) not on the timeline were seen by {} app(s), {} copies in all ({}).",
+                self.user_id,
+                self.photos_exposed,
+                apps.len(),
+                self.exposures.len(),
+                self.source
             );
+        }
+        for e in &self.exposures {
+            let _ = writeln!(
+                s,
+                "  {} ({}, by {}) saw photo {} on {}, first at {}",
+                e.app,
+                e.app_id,
+                e.provider,
+                e.photo_id,
+                e.surface
+                    .as_deref()
+                    .unwrap_or("a surface the source does not give"),
+                e.first_exposed
+                    .as_deref()
+                    .unwrap_or("a time the source does not give")
+            );
+        }
+        for m in &self.mailbox {
+            let _ = writeln!(
+                s,
+                "  {} ({}, by {}) made {} {} call(s) on their mailbox without a grant ({}), from {} to {}",
+                m.app, m.app_id, m.provider, m.calls, m.action, m.cause, m.first, m.last
+            );
+        }
+        for n in &self.not_in_source {
+            let _ = writeln!(s, "Not answered: {n}.");
         }
         if self.photo_grants_now.is_empty() {
             let _ = writeln!(s, "No app holds a photo grant now.");

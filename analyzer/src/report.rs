@@ -173,12 +173,32 @@ pub struct ProviderRow {
     pub detected_users: BTreeMap<String, u64>,
 }
 
+/// Distinct users per provider from `(app, user)` pairs: a user exposed through two of a
+/// provider's apps counts once.
+pub fn provider_users<'a>(
+    catalog: &Catalog,
+    pairs: impl Iterator<Item = (u32, u64)> + 'a,
+) -> BTreeMap<u32, u64> {
+    let distinct: std::collections::BTreeSet<(u32, u64)> = pairs
+        .map(|(app, user)| (catalog.provider_of(app), user))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (provider, _) in distinct {
+        *out.entry(provider).or_default() += 1;
+    }
+    out
+}
+
 /// Builds the per-app and per-provider tables from each detector's per-app user counts and
-/// the truth's.
+/// the truth's. A provider's users are distinct users, from `truth_providers` and
+/// `detected_providers` (see [`provider_users`]); a detector that gave per-app counts only
+/// (no exposures or users) has no provider figure.
 pub fn app_tables(
     catalog: &Catalog,
     truth: Option<&AppCounts>,
     detected: &[(String, BTreeMap<u32, u64>)],
+    truth_providers: Option<&BTreeMap<u32, u64>>,
+    detected_providers: &[(String, BTreeMap<u32, u64>)],
 ) -> (Vec<AppRow>, Vec<ProviderRow>) {
     let mut apps: BTreeMap<u32, AppRow> = BTreeMap::new();
     let row = |app: u32| {
@@ -225,11 +245,15 @@ pub fn app_tables(
                 detected_users: BTreeMap::new(),
             });
         p.apps += 1;
-        if let (Some(total), Some(u)) = (p.truth_users.as_mut(), a.truth_users) {
-            *total += u;
+    }
+    for p in providers.values_mut() {
+        if let Some(t) = truth_providers {
+            p.truth_users = Some(t.get(&p.provider_id).copied().unwrap_or(0));
         }
-        for (d, u) in &a.detected_users {
-            *p.detected_users.entry(d.clone()).or_default() += u;
+        for (d, counts) in detected_providers {
+            if let Some(&u) = counts.get(&p.provider_id) {
+                p.detected_users.insert(d.clone(), u);
+            }
         }
     }
     (
@@ -574,7 +598,7 @@ impl Report {
             let _ = writeln!(md, "\n## Top providers by affected users\n");
             let _ = writeln!(
                 md,
-                "Distinct users per app, added over the provider's apps (a user exposed through two of its apps counts twice).\n"
+                "Distinct users per provider: a user exposed through two of its apps counts once.\n"
             );
             let _ = writeln!(md, "| provider | apps | truth users |\n|---|---:|---:|");
             for p in providers.iter().take(10) {

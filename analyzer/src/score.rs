@@ -26,6 +26,9 @@ pub struct Truth {
     pub source: String,
     /// Per exposure: the photo's surface when first exposed, and when.
     pub exposure_info: BTreeMap<(u32, u64, u64), (Surface, i64)>,
+    /// Per exposure: the event id of the call that first returned it (empty for a truth
+    /// written before the column existed).
+    pub exposure_calls: BTreeMap<(u32, u64, u64), u64>,
     /// Per violation (event id): the partner app, the user, the action, when.
     pub violation_info: BTreeMap<u64, (u32, u64, Action, i64)>,
 }
@@ -47,7 +50,11 @@ impl Score {
     /// Scores `found` against `truth`.
     pub fn of<T: Ord>(found: &BTreeSet<T>, truth: &BTreeSet<T>) -> Self {
         let tp = found.intersection(truth).count() as u64;
-        let (fp, fn_) = (found.len() as u64 - tp, truth.len() as u64 - tp);
+        Self::counts(tp, found.len() as u64 - tp, truth.len() as u64 - tp)
+    }
+
+    /// The score of these counts.
+    pub fn counts(tp: u64, fp: u64, fn_: u64) -> Self {
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         let (precision, recall) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
         let f1 = match (precision, recall) {
@@ -65,6 +72,16 @@ impl Score {
             recall,
             f1,
         }
+    }
+
+    /// This score with `n` more false positives (items reported that are not counted among
+    /// the findings' set, such as a live finding sent before its event), ratios recomputed.
+    pub fn with_false_positives(self, n: u64) -> Self {
+        Self::counts(
+            self.true_positives,
+            self.false_positives + n,
+            self.false_negatives,
+        )
     }
 }
 
@@ -214,12 +231,20 @@ impl Truth {
                 let photos = ids::<UInt64Type>(b, "photo_id")?;
                 let surfaces = texts(b, "surface")?;
                 let ts = times(b, "first_exposed_ts")?;
+                // Optional: older truths lack it; a column that is there must be whole.
+                let calls = match b.column_by_name("first_exposed_event_id") {
+                    Some(_) => Some(ids::<UInt64Type>(b, "first_exposed_event_id")?),
+                    None => None,
+                };
                 for i in 0..b.num_rows() {
                     let key = (apps[i], users[i], photos[i]);
                     t.exposures.insert(key);
                     t.users.insert(users[i]);
                     let surface = Surface::parse(&surfaces[i])?;
                     t.exposure_info.insert(key, (surface, ts[i]));
+                    if let Some(c) = &calls {
+                        t.exposure_calls.insert(key, c[i]);
+                    }
                 }
                 Some(())
             },

@@ -184,9 +184,15 @@ fn step(
         }
         Kind::PhotoPublished | Kind::PhotoDeleted => {
             let id = row.photo_id;
+            let full = slab[0].used;
             match slab.iter_mut().rev().find(|s| s.used && s.id == id) {
                 Some(s) if row.kind == Kind::PhotoPublished => s.surface = Surface::Timeline as u8,
                 Some(s) => s.deleted = true,
+                // Not in the slab: on a full slab (it fills from its end and stays full) the
+                // photo may have been evicted under the memory limit, which is this
+                // detector's limit and not damage in the log; on a slab never filled, nothing
+                // was evicted, so the log never uploaded it.
+                None if full => *part.stats.entry(EVICTED).or_default() += 1,
                 None => {
                     *part
                         .unresolved
@@ -341,6 +347,9 @@ pub const DEPTH: &str = "photos_kept_per_user";
 pub const UNTRACKED: &str = "users_not_tracked";
 /// Users seen, over all shards.
 pub const USERS: &str = "users_seen";
+/// Publishes and deletes of a photo no longer in a full slab (evicted under the memory
+/// limit, as far as a bounded state can tell), over all shards.
+pub const EVICTED: &str = "publishes_or_deletes_of_photos_evicted_under_its_memory_limit";
 
 #[cfg(test)]
 mod tests {
@@ -443,5 +452,31 @@ mod tests {
         let (exposures, _) = live(&mut state, &world());
         assert_eq!(exposures.iter().map(|e| e.user_id).collect::<Vec<_>>(), [7]);
         assert_eq!(state.users(), (1, 3)); // user 8's upload and two calls
+    }
+
+    // Issue 20: on a clean log, the publishes of photos it had evicted were reported as
+    // "damage in the log" (525 at 1M users).
+    #[test]
+    fn a_photo_evicted_under_the_limit_is_not_damage_in_the_log() {
+        let t = Surface::Timeline;
+        let rows = vec![
+            row(1, 10, Kind::PhotoUploaded, 7, 10, Surface::Draft),
+            row(2, 11, Kind::PhotoUploaded, 7, 11, t),
+            row(3, 12, Kind::PhotoUploaded, 7, 12, t),
+            // Photo 10 fell out of a slab of 2: its publish is the detector's limit.
+            row(4, 13, Kind::PhotoPublished, 7, 10, t),
+            // User 8 uploaded nothing: this delete is damage.
+            row(5, 14, Kind::PhotoDeleted, 8, 99, t),
+        ];
+        let mut part = Partial::default();
+        let mut seen = HashSet::new();
+        let mut slabs = [[Slot::default(); 2], [Slot::default(); 2]];
+        let mut grants = [UserGrants::default(), UserGrants::default()];
+        for r in &rows {
+            let u = (r.user_id - 7) as usize;
+            step(r, &[], &mut slabs[u], &mut grants[u], &mut seen, &mut part);
+        }
+        assert_eq!(part.stats.get(EVICTED), Some(&1));
+        assert_eq!(part.unresolved.get(Unresolved::UNKNOWN_PHOTO), Some(&1));
     }
 }

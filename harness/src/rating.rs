@@ -146,6 +146,14 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
         }
         None => why.push("no latency measured".into()),
     }
+    if r.premature_findings > 0 {
+        // Knowing an answer before the event that makes it true is not detection: such a
+        // contender fails at every rate, however fast it answers.
+        why.push(format!(
+            "{} premature findings (named before the event that made them true)",
+            r.premature_findings
+        ));
+    }
     match f1 {
         Some(f) if f >= MIN_USER_F1 => {}
         Some(f) => why.push(format!("user F1 {f:.3}")),
@@ -356,5 +364,64 @@ mod tests {
         };
         let (rating, attempts) = search(1000.0, 1e6, 3, inaccurate).unwrap();
         assert_eq!((rating, attempts.len()), (0.0, 1));
+    }
+
+    // Issue 20: a client that sent the answer key at connect was rated 500,000 events/s.
+    #[test]
+    fn a_premature_finding_fails_the_attempt_at_any_rate() {
+        use blastradius_analyzer::score::Score;
+        use blastradius_live::latency::{LatencyReport, LevelScores, Percentiles};
+        use blastradius_live::replay::Lag;
+        let fast = Percentiles {
+            count: 1,
+            p50: 0.1,
+            p90: 0.1,
+            p99: 0.1,
+            p999: 0.1,
+            max: 0.1,
+        };
+        let mut report = LiveReport {
+            format: "blastradius-live",
+            dataset: "d".into(),
+            events_sent: 10,
+            events_in_files: 10,
+            repeated_deploys: 0,
+            outside_slice: 0,
+            intended_seconds: 1.0,
+            seconds: 1.0,
+            events_per_second: 10.0,
+            lag_ms: Lag {
+                p50: 0.0,
+                p99: 0.0,
+                max: 0.0,
+                last: 0.0,
+            },
+            stopped: None,
+            late_events: 0,
+            max_late_ms: 0.0,
+            findings: 1,
+            findings_after_end: 0,
+            premature_findings: 0,
+            unparsed_lines: 0,
+            latency_ms: Some(LatencyReport {
+                users: fast.clone(),
+                exposures: fast.clone(),
+                violations: fast.clone(),
+                all: fast,
+            }),
+            scores: Some(LevelScores {
+                users: Score::counts(1, 0, 0),
+                exposures: None,
+                violations: None,
+                truth_carried: (1, 0, 0),
+                truth_whole: (1, 0, 0),
+            }),
+            histogram: None,
+        };
+        assert!(judge(1000.0, &report).passed);
+        report.premature_findings = 1;
+        let a = judge(1000.0, &report);
+        assert!(!a.passed && !a.slow, "{a:?}");
+        assert!(a.why.contains("1 premature"), "{}", a.why);
     }
 }

@@ -16,6 +16,7 @@ use blastradius_schema::{Action, Kind, Scope, Surface};
 use serde::Deserialize;
 
 use crate::Error;
+use crate::lateness::Lateness;
 use crate::source::events;
 use crate::wire::{Finding, finding_line};
 
@@ -27,6 +28,66 @@ pub struct Followed {
     pub users_tracked: usize,
     /// Events passed over because their user came after the state's budget was spent.
     pub events_untracked: u64,
+    /// Events that came after an event later in log order `(ts, event_id)`.
+    pub out_of_order: u64,
+    /// With an allowed lateness: events later than it (applied as they came), and the most
+    /// events held at once.
+    pub too_late: u64,
+    pub most_held: usize,
+}
+
+/// How the follower orders what it feeds the detector.
+enum Order {
+    /// As the events arrive; those out of log order are only counted.
+    Arrival(crate::latency::Disorder),
+    /// Held for an allowed lateness, then in log order.
+    Lateness(Lateness, Vec<Row>),
+}
+
+impl Order {
+    /// Takes in the next event; feeds the detector what may be fed now.
+    fn push(
+        &mut self,
+        row: Row,
+        detector: &mut Live,
+        out: &mut impl Write,
+        seen: &mut Followed,
+    ) -> std::io::Result<()> {
+        match self {
+            Order::Arrival(d) => {
+                d.observe(row.ts, row.event_id);
+                feed(detector, &row, out, seen)
+            }
+            Order::Lateness(l, ready) => {
+                l.push(row, &mut |r| ready.push(*r));
+                for r in ready.drain(..) {
+                    feed(detector, &r, out, seen)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The end of the stream: feeds what is still held, and notes the counts.
+    fn finish(
+        &mut self,
+        detector: &mut Live,
+        out: &mut impl Write,
+        seen: &mut Followed,
+    ) -> std::io::Result<()> {
+        match self {
+            Order::Arrival(d) => seen.out_of_order = d.late_events,
+            Order::Lateness(l, ready) => {
+                l.finish(&mut |r| ready.push(*r));
+                for r in ready.drain(..) {
+                    feed(detector, &r, out, seen)?;
+                }
+                (seen.out_of_order, seen.too_late, seen.most_held) =
+                    (l.out_of_order, l.too_late, l.most_held);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A built-in detector that takes one event at a time.
@@ -236,12 +297,23 @@ pub fn discard(addr: &str, idle: Option<Duration>) -> Result<Followed, Error> {
     }
 }
 
-/// Follows the replayer at `addr` with `detector` until it closes the stream.
+/// Follows the replayer at `addr` with `detector` until it closes the stream. With
+/// `lateness_us`, events are held that long in log time and fed in log order (see
+/// [`Lateness`]); without, they are fed as they arrive.
 ///
 /// # Errors
 /// An address that cannot be reached, a stream that is neither JSON lines nor Arrow IPC, an
 /// event that breaks the contract (named), or a stream silent for `idle`.
-pub fn follow(addr: &str, mut exact: Live, idle: Option<Duration>) -> Result<Followed, Error> {
+pub fn follow(
+    addr: &str,
+    mut exact: Live,
+    idle: Option<Duration>,
+    lateness_us: Option<i64>,
+) -> Result<Followed, Error> {
+    let mut order = match lateness_us {
+        Some(us) => Order::Lateness(Lateness::new(us), Vec::new()),
+        None => Order::Arrival(Default::default()),
+    };
     let stream = connect(addr, idle)?;
     let _ = stream.set_nodelay(true);
     let writer = stream.try_clone().map_err(|e| Error::Wire(e.to_string()))?;
@@ -261,7 +333,9 @@ pub fn follow(addr: &str, mut exact: Live, idle: Option<Duration>) -> Result<Fol
                 }
                 let row = json_row(line.trim_end())
                     .map_err(|m| Error::Wire(format!("{addr}, line {n} of the stream: {m}")))?;
-                feed(&mut exact, &row, &mut out, &mut seen).map_err(io)?;
+                order
+                    .push(row, &mut exact, &mut out, &mut seen)
+                    .map_err(io)?;
             }
         }
         Some(_) => {
@@ -288,11 +362,14 @@ pub fn follow(addr: &str, mut exact: Live, idle: Option<Duration>) -> Result<Fol
                     if let Some(ahead) = rows.get(i + 8) {
                         exact.prefetch(ahead.row.user_id, true);
                     }
-                    feed(&mut exact, &e.row, &mut out, &mut seen).map_err(io)?;
+                    order
+                        .push(e.row, &mut exact, &mut out, &mut seen)
+                        .map_err(io)?;
                 }
             }
         }
     }
+    order.finish(&mut exact, &mut out, &mut seen).map_err(io)?;
     out.flush().map_err(io)?;
     (seen.users_tracked, seen.events_untracked) = exact.users();
     Ok(seen)

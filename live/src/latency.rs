@@ -5,7 +5,7 @@
 //! Plain code: the replay feeds it what it sends and what comes back, with times in µs since
 //! the replay started.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use blastradius_analyzer::score::{Score, Truth};
 use blastradius_schema::Kind;
@@ -43,14 +43,25 @@ fn histogram() -> Histogram<u64> {
     Histogram::new(3).expect("valid precision")
 }
 
+/// The call that made an exposure true, as the stream can recognise it: its event id when
+/// the truth names it (a damaged copy keeps ids, whatever its skew did to `ts`), else
+/// `(user, app, ts)` for a truth written before it named ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Call {
+    Id(u64),
+    At(u64, u32, i64),
+}
+
 /// The truth the findings are matched against, and when each exposing call was due.
 pub struct Matcher {
-    /// Per exposure, the call that first returned it: (user, app, ts).
-    exposing: HashMap<(u32, u64, u64), (u64, u32, i64)>,
+    /// Per exposure, the call that first returned it.
+    exposing: HashMap<(u32, u64, u64), Call>,
     /// Per user, the calls that exposed them.
-    user_calls: HashMap<u64, Vec<(u64, u32, i64)>>,
+    user_calls: HashMap<u64, Vec<Call>>,
+    /// The exposing calls, to recognise them in the stream.
+    calls: HashSet<Call>,
     /// Intended send time of each exposing call, once sent.
-    call_sent: HashMap<(u64, u32, i64), i64>,
+    call_sent: HashMap<Call, i64>,
     /// Intended send time of each violating call, once sent.
     violation_sent: HashMap<u64, i64>,
     truth_users: BTreeSet<u64>,
@@ -59,6 +70,11 @@ pub struct Matcher {
     found_users: BTreeSet<u64>,
     found_exposures: BTreeSet<(u32, u64, u64)>,
     found_violations: BTreeSet<u64>,
+    /// True items named before the event that made them true (and not named again after
+    /// it): not detections, so they count as false positives.
+    early_users: BTreeSet<u64>,
+    early_exposures: BTreeSet<(u32, u64, u64)>,
+    early_violations: BTreeSet<u64>,
     reported_exposures: bool,
     reported_violations: bool,
     pub users: Histogram<u64>,
@@ -67,8 +83,8 @@ pub struct Matcher {
     pub all: Histogram<u64>,
     /// Findings that came after the replay ended.
     pub after_end: u64,
-    /// Findings about a truth item whose call had not been sent yet (a detector cannot know
-    /// them: a sign of a detector reading ahead).
+    /// Findings about a truth item whose call had not been sent yet: a detector cannot know
+    /// them (it read ahead, or was handed the answer), so none is a true positive.
     pub premature: u64,
     /// Lines that were not findings.
     pub garbage: u64,
@@ -78,16 +94,23 @@ pub struct Matcher {
 impl Matcher {
     /// A matcher for `truth`.
     pub fn new(truth: &Truth) -> Self {
-        let exposing: HashMap<(u32, u64, u64), (u64, u32, i64)> = truth
+        let exposing: HashMap<(u32, u64, u64), Call> = truth
             .exposure_info
             .iter()
-            .map(|(&(app, user, photo), &(_, ts))| ((app, user, photo), (user, app, ts)))
+            .map(|(&(app, user, photo), &(_, ts))| {
+                let call = match truth.exposure_calls.get(&(app, user, photo)) {
+                    Some(&id) => Call::Id(id),
+                    None => Call::At(user, app, ts),
+                };
+                ((app, user, photo), call)
+            })
             .collect();
-        let mut user_calls: HashMap<u64, Vec<(u64, u32, i64)>> = HashMap::new();
+        let mut user_calls: HashMap<u64, Vec<Call>> = HashMap::new();
         for (&(_, user, _), &call) in &exposing {
             user_calls.entry(user).or_default().push(call);
         }
         Matcher {
+            calls: exposing.values().copied().collect(),
             exposing,
             user_calls,
             call_sent: HashMap::new(),
@@ -98,6 +121,9 @@ impl Matcher {
             found_users: BTreeSet::new(),
             found_exposures: BTreeSet::new(),
             found_violations: BTreeSet::new(),
+            early_users: BTreeSet::new(),
+            early_exposures: BTreeSet::new(),
+            early_violations: BTreeSet::new(),
             reported_exposures: false,
             reported_violations: false,
             users: histogram(),
@@ -111,24 +137,15 @@ impl Matcher {
         }
     }
 
-    /// The calls whose intended send times matter: `(user, app, ts)` of exposing calls.
-    pub fn exposing_calls(&self) -> std::collections::HashSet<(u64, u32, i64)> {
-        self.exposing.values().copied().collect()
-    }
-
     /// Records that `e` was due at `intended` µs (call it for every event sent, in order).
-    pub fn sent(
-        &mut self,
-        e: &Event,
-        intended: i64,
-        exposing: &std::collections::HashSet<(u64, u32, i64)>,
-    ) {
+    pub fn sent(&mut self, e: &Event, intended: i64) {
         let r = &e.row;
         match r.kind {
             Kind::PhotoApiCall if r.status == 200 => {
-                let key = (r.user_id, r.app_id, r.ts);
-                if exposing.contains(&key) {
-                    self.call_sent.entry(key).or_insert(intended);
+                for key in [Call::Id(r.event_id), Call::At(r.user_id, r.app_id, r.ts)] {
+                    if self.calls.contains(&key) {
+                        self.call_sent.entry(key).or_insert(intended);
+                    }
                 }
             }
             Kind::MessageApiCall if self.truth_violations.contains(&r.event_id) => {
@@ -158,54 +175,57 @@ impl Matcher {
             } => {
                 self.reported_exposures = true;
                 let key = (app_id, user_id, photo_id);
-                let first = self.found_exposures.insert(key);
-                let first_user = self.found_users.insert(user_id);
-                let mut premature = false;
-                if let Some(call) = self.exposing.get(&key) {
-                    match self.call_sent.get(call) {
-                        Some(&due) => {
-                            if first {
-                                Self::record(&mut self.exposures, &mut self.all, received - due);
-                            }
-                        }
+                let due = match self.exposing.get(&key) {
+                    Some(call) => match self.call_sent.get(call) {
+                        Some(&due) => Some(due),
                         None => {
                             self.premature += 1;
-                            premature = true;
+                            self.early_exposures.insert(key);
+                            None
                         }
-                    }
+                    },
+                    // Not a true exposure: a false positive, whenever it came.
+                    None => Some(received),
+                };
+                if let Some(due) = due
+                    && self.found_exposures.insert(key)
+                    && self.truth_exposures.contains(&key)
+                {
+                    Self::record(&mut self.exposures, &mut self.all, received - due);
                 }
                 // The user's first finding of any kind times the user, even when this
-                // exposure itself is wrong: the user was named, and named this soon.
-                if first_user {
-                    self.user_latency(user_id, received, !premature);
-                }
+                // exposure itself is wrong: the user was named, and named this soon. A
+                // premature exposure was counted once already.
+                self.user(user_id, received, due.is_some());
             }
-            Finding::User { user_id } => {
-                if self.found_users.insert(user_id) {
-                    self.user_latency(user_id, received, true);
-                }
-            }
+            Finding::User { user_id } => self.user(user_id, received, true),
             Finding::Violation { event_id } => {
                 self.reported_violations = true;
-                if self.found_violations.insert(event_id)
-                    && self.truth_violations.contains(&event_id)
-                {
-                    match self.violation_sent.get(&event_id) {
-                        Some(&due) => {
+                if !self.truth_violations.contains(&event_id) {
+                    self.found_violations.insert(event_id);
+                    return;
+                }
+                match self.violation_sent.get(&event_id) {
+                    Some(&due) => {
+                        if self.found_violations.insert(event_id) {
                             Self::record(&mut self.violations, &mut self.all, received - due)
                         }
-                        None => self.premature += 1,
+                    }
+                    None => {
+                        self.premature += 1;
+                        self.early_violations.insert(event_id);
                     }
                 }
             }
         }
     }
 
-    /// A user's latency: from the earliest of their exposing calls sent so far. A user named
-    /// before any such call is premature (counted once: `count_premature` is false when the
-    /// finding was already counted as such).
-    fn user_latency(&mut self, user: u64, received: i64, count_premature: bool) {
+    /// A user named at `received`: timed from the earliest of their exposing calls sent so
+    /// far. A true user named before any such call is premature (counted once:
+    /// `count_premature` is false when the finding was already counted as such).
+    fn user(&mut self, user: u64, received: i64, count_premature: bool) {
         if !self.truth_users.contains(&user) {
+            self.found_users.insert(user);
             return;
         }
         let due = self
@@ -217,9 +237,17 @@ impl Matcher {
             .min()
             .copied();
         match due {
-            Some(due) => Self::record(&mut self.users, &mut self.all, received - due),
-            None if count_premature => self.premature += 1,
-            None => {}
+            Some(due) => {
+                if self.found_users.insert(user) {
+                    Self::record(&mut self.users, &mut self.all, received - due);
+                }
+            }
+            None => {
+                if count_premature {
+                    self.premature += 1;
+                }
+                self.early_users.insert(user);
+            }
         }
     }
 
@@ -227,7 +255,8 @@ impl Matcher {
     /// carried: exposures whose first exposing call was sent, users with such a call, and
     /// violating calls sent. On a whole replay that is the whole truth; on a slice
     /// (`--from`/`--until`) or a replay stopped early it is what a detector could know. A
-    /// true finding outside it counts neither way.
+    /// true finding outside it counts neither way. A true item named only before its event
+    /// was sent (premature) is a false positive: it was not detected, it was known.
     pub fn scores(&self) -> LevelScores {
         let exposures: BTreeSet<(u32, u64, u64)> = self
             .truth_exposures
@@ -255,31 +284,45 @@ impl Matcher {
             .filter(|v| self.violation_sent.contains_key(*v))
             .copied()
             .collect();
-        fn within<T: Ord + Copy>(
+        fn level<T: Ord + Copy>(
             found: &BTreeSet<T>,
+            early: &BTreeSet<T>,
             all: &BTreeSet<T>,
             carried: &BTreeSet<T>,
-        ) -> BTreeSet<T> {
-            found
+        ) -> Score {
+            let within: BTreeSet<T> = found
                 .iter()
                 .filter(|f| carried.contains(*f) || !all.contains(*f))
                 .copied()
-                .collect()
+                .collect();
+            // Early, and its event was sent later without the item named again: known, not
+            // detected. (One whose event was never sent, outside a slice, counts neither way.)
+            let early = early
+                .iter()
+                .filter(|e| carried.contains(*e) && !found.contains(*e))
+                .count() as u64;
+            Score::of(&within, carried).with_false_positives(early)
         }
         LevelScores {
-            users: Score::of(
-                &within(&self.found_users, &self.truth_users, &users),
+            users: level(
+                &self.found_users,
+                &self.early_users,
+                &self.truth_users,
                 &users,
             ),
             exposures: self.reported_exposures.then(|| {
-                Score::of(
-                    &within(&self.found_exposures, &self.truth_exposures, &exposures),
+                level(
+                    &self.found_exposures,
+                    &self.early_exposures,
+                    &self.truth_exposures,
                     &exposures,
                 )
             }),
             violations: self.reported_violations.then(|| {
-                Score::of(
-                    &within(&self.found_violations, &self.truth_violations, &violations),
+                level(
+                    &self.found_violations,
+                    &self.early_violations,
+                    &self.truth_violations,
                     &violations,
                 )
             }),
@@ -299,6 +342,33 @@ impl Matcher {
             exposures: percentiles(&self.exposures),
             violations: percentiles(&self.violations),
             all: percentiles(&self.all),
+        }
+    }
+}
+
+/// How far a stream strays from log order `(ts, event_id)`: events that come after one
+/// later than themselves (a damaged copy delivered late), and by how much log time at most.
+/// A live detector that waits at least `max_late_us` (an allowed lateness) can put every
+/// event back in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Disorder {
+    /// Events that came after an event later in log order.
+    pub late_events: u64,
+    /// The most log time (µs) by which an event trailed the latest `ts` sent before it.
+    pub max_late_us: i64,
+    #[serde(skip)]
+    last: Option<(i64, u64)>,
+}
+
+impl Disorder {
+    /// Notes the next event sent.
+    pub fn observe(&mut self, ts: i64, event_id: u64) {
+        match self.last {
+            Some(last) if (ts, event_id) < last => {
+                self.late_events += 1;
+                self.max_late_us = self.max_late_us.max(last.0 - ts);
+            }
+            _ => self.last = Some((ts, event_id)),
         }
     }
 }
@@ -408,9 +478,8 @@ mod tests {
     #[test]
     fn latency_runs_from_the_intended_send_time() {
         let mut m = Matcher::new(&truth());
-        let calls = m.exposing_calls();
         // The call was due at 1 s; the replayer wrote it late, which does not matter.
-        m.sent(&call(5_000), 1_000_000, &calls);
+        m.sent(&call(5_000), 1_000_000);
         m.finding(
             Finding::Exposure {
                 app_id: 3,
@@ -432,8 +501,7 @@ mod tests {
     #[test]
     fn a_users_first_finding_times_the_user_even_when_the_exposure_is_wrong() {
         let mut m = Matcher::new(&truth());
-        let calls = m.exposing_calls();
-        m.sent(&call(5_000), 1_000_000, &calls);
+        m.sent(&call(5_000), 1_000_000);
         // A photo of user 7 that no app received, then the true one.
         for (photo_id, at) in [(999, 1_300_000), (100, 1_500_000)] {
             m.finding(
@@ -465,6 +533,77 @@ mod tests {
         assert_eq!(m.premature, 1);
     }
 
+    // Issue 20: under `perturb --skew` the stream's `ts` of an exposing call is not the
+    // truth's; matched by (user, app, ts) nothing was "carried" and exposure F1 read 0.
+    #[test]
+    fn exposing_calls_are_matched_by_event_id_whatever_their_ts() {
+        let mut t = truth();
+        t.exposure_calls.insert((3, 7, 100), 1);
+        let mut m = Matcher::new(&t);
+        // The same call (event 1), its clock skewed by 5 minutes.
+        m.sent(&call(5_000 + 300_000_000), 1_000_000);
+        m.finding(
+            Finding::Exposure {
+                app_id: 3,
+                user_id: 7,
+                photo_id: 100,
+            },
+            1_100_000,
+            false,
+        );
+        let s = m.scores();
+        assert_eq!(s.truth_carried, (1, 1, 0));
+        assert_eq!(s.exposures.unwrap().f1, Some(1.0));
+        assert_eq!(m.premature, 0);
+        assert_eq!(m.latency().exposures.count, 1);
+    }
+
+    // Issue 20: a "detector" that sent the answer key at connect scored F1 1.0.
+    #[test]
+    fn a_premature_finding_is_a_false_positive_unless_named_again_in_time() {
+        let mut t = truth();
+        t.violations.insert(42);
+        t.violation_info.insert(42, (3, 7, Action::Read, 6_000));
+        let exposure = Finding::Exposure {
+            app_id: 3,
+            user_id: 7,
+            photo_id: 100,
+        };
+        let mut m = Matcher::new(&t);
+        m.finding(exposure, 10, false);
+        m.finding(Finding::Violation { event_id: 42 }, 10, false);
+        m.sent(&call(5_000), 1_000_000);
+        let mut violation = call(6_000);
+        violation.row.kind = Kind::MessageApiCall;
+        violation.row.event_id = 42;
+        m.sent(&violation, 1_500_000);
+        let s = m.scores();
+        let e = s.exposures.unwrap();
+        assert_eq!((e.true_positives, e.false_positives), (0, 1), "{e:?}");
+        assert_eq!(e.f1, Some(0.0));
+        assert_eq!((s.users.true_positives, s.users.false_positives), (0, 1));
+        let v = s.violations.unwrap();
+        assert_eq!((v.true_positives, v.false_positives), (0, 1));
+        assert_eq!(m.premature, 2);
+        assert_eq!(m.latency().all.count, 0, "nothing early is timed");
+        // Named again once the call was sent, it is a detection, and only that.
+        m.finding(exposure, 1_200_000, false);
+        let s = m.scores();
+        assert_eq!(s.exposures.unwrap().f1, Some(1.0));
+        assert_eq!(s.users.f1, Some(1.0));
+        assert_eq!(m.latency().exposures.count, 1);
+    }
+
+    #[test]
+    fn disorder_counts_late_events_and_how_late() {
+        let mut d = Disorder::default();
+        for (ts, id) in [(10, 1), (20, 2), (15, 3), (20, 1), (30, 4), (5, 5)] {
+            d.observe(ts, id);
+        }
+        assert_eq!(d.late_events, 3);
+        assert_eq!(d.max_late_us, 25);
+    }
+
     #[test]
     fn a_finding_before_its_call_is_premature_and_wrong_ones_are_false_positives() {
         let mut m = Matcher::new(&truth());
@@ -472,7 +611,11 @@ mod tests {
         assert_eq!(m.premature, 1);
         m.finding(Finding::User { user_id: 8 }, 10, true);
         assert_eq!(m.after_end, 1);
+        // User 8 is wrong; user 7's call was never sent, so naming 7 counts neither way.
         assert_eq!(m.scores().users.false_positives, 1);
+        m.sent(&call(5_000), 20);
+        // Now it was sent, and 7 was named before it only: a false positive too.
+        assert_eq!(m.scores().users.false_positives, 2);
         assert!(m.scores().exposures.is_none(), "not reported, not scored");
     }
 
@@ -484,8 +627,7 @@ mod tests {
         t.users.insert(8);
         t.exposure_info.insert((3, 8, 200), (Surface::Story, 9_000));
         let mut m = Matcher::new(&t);
-        let calls = m.exposing_calls();
-        m.sent(&call(5_000), 0, &calls);
+        m.sent(&call(5_000), 0);
         for (user_id, photo_id) in [(7, 100), (8, 200), (9, 300)] {
             m.finding(
                 Finding::Exposure {

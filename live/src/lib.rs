@@ -8,6 +8,7 @@
 
 pub mod follow;
 pub mod latency;
+pub mod lateness;
 pub mod replay;
 pub mod schedule;
 pub mod source;

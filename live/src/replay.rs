@@ -7,7 +7,6 @@
 //! producer (a bounded channel): nothing is dropped, and how far behind schedule the replay
 //! fell is recorded. Findings coming back are matched as they arrive.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::Error;
-use crate::latency::{LatencyReport, LevelScores, Matcher, hgrm};
+use crate::latency::{Disorder, LatencyReport, LevelScores, Matcher, hgrm};
 use crate::schedule::Shape;
 use crate::source::{Event, Merged};
 use crate::wire::{self, Format};
@@ -91,6 +90,12 @@ pub struct LiveReport {
     pub lag_ms: Lag,
     /// Why the replay stopped before the end, if it did.
     pub stopped: Option<String>,
+    /// Events sent after an event later in log order `(ts, event_id)`: a damaged copy's
+    /// late deliveries, sent in the order its files hold them (see data/README.md).
+    pub late_events: u64,
+    /// The most log time by which such an event trailed, in ms: a detector that waits at
+    /// least this long (`detect --follow --lateness`) can restore log order.
+    pub max_late_ms: f64,
     pub findings: u64,
     pub findings_after_end: u64,
     pub premature_findings: u64,
@@ -124,11 +129,8 @@ fn produce(
     stall: Option<(u64, Duration)>,
     matcher: Option<Arc<Mutex<Matcher>>>,
     tx: mpsc::Sender<Chunk>,
-) -> Result<(), Error> {
-    let exposing: HashSet<(u64, u32, i64)> = matcher
-        .as_ref()
-        .map(|m| m.lock().expect("not poisoned").exposing_calls())
-        .unwrap_or_default();
+) -> Result<Disorder, Error> {
+    let mut disorder = Disorder::default();
     let mut ipc = match format {
         Format::Arrow => Some(
             arrow::ipc::writer::StreamWriter::try_new(
@@ -174,15 +176,16 @@ fn produce(
         let first = *first_ts.get_or_insert(e.row.ts);
         let due = shape.intended(n, e.row.ts - first);
         if let Some(m) = &matcher {
-            m.lock().expect("not poisoned").sent(&e, due, &exposing);
+            m.lock().expect("not poisoned").sent(&e, due);
         }
+        disorder.observe(e.row.ts, e.row.event_id);
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
         // when its last event is due, so no event goes out early, none more than 1 ms late.
         if !pending.is_empty()
             && (due - chunk_start >= 1000 || pending.len() >= 1 << 16)
             && !flush(&mut pending, &mut bytes, &mut ipc, chunk_due)?
         {
-            return Ok(()); // the writer stopped
+            return Ok(disorder); // the writer stopped
         }
         if pending.is_empty() {
             chunk_start = due;
@@ -205,7 +208,7 @@ fn produce(
             events: 0,
         });
     }
-    Ok(())
+    Ok(disorder)
 }
 
 /// Reads findings lines from `reader` into the matcher until it closes.
@@ -265,7 +268,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let on_listen = options.on_listen.take();
     let result = runtime.block_on(drive(&options, merged, matcher.clone(), on_listen));
     runtime.shutdown_timeout(Duration::from_millis(100));
-    let (sent, seconds, intended, lag, stopped, counters) = result?;
+    let (sent, seconds, intended, lag, stopped, counters, disorder) = result?;
     let (findings, garbage) = counters;
     let (latency, scores, after_end, premature, histogram) = match &matcher {
         Some(m) => {
@@ -302,6 +305,8 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
             last: lag.1 as f64 / 1000.0,
         },
         stopped,
+        late_events: disorder.late_events,
+        max_late_ms: disorder.max_late_us as f64 / 1000.0,
         findings,
         findings_after_end: after_end,
         premature_findings: premature,
@@ -319,6 +324,7 @@ type Driven = (
     (Histogram<u64>, i64),
     Option<String>,
     (u64, u64),
+    Disorder,
 );
 
 async fn accept(listener: TcpListener, timeout: Duration, what: &str) -> Result<TcpStream, Error> {
@@ -466,7 +472,7 @@ async fn drive(
     .await;
     let seconds = start.elapsed().as_secs_f64();
     ended.store(true, Ordering::Relaxed);
-    producer.await.map_err(|e| Error::Wire(e.to_string()))??;
+    let disorder = producer.await.map_err(|e| Error::Wire(e.to_string()))??;
     // Findings still on their way: wait for the detector to finish (it closes its side), at
     // most `wait`.
     let wait = options.wait;
@@ -483,6 +489,7 @@ async fn drive(
             findings.load(Ordering::Relaxed),
             garbage.load(Ordering::Relaxed),
         ),
+        disorder,
     ))
 }
 
@@ -535,10 +542,23 @@ impl LiveReport {
         if let Some(why) = &self.stopped {
             md.push_str(&format!("**Stopped early**: {why}.\n\n"));
         }
+        if self.late_events > 0 {
+            md.push_str(&format!(
+                "**Out of log order**: {} events came after an event later than themselves (a damaged copy delivered late, sent as its files hold them), up to {:.1} s of log time late. A detector that does not wait that long for late events (`detect --follow --lateness`) cannot give the batch answer.\n\n",
+                self.late_events,
+                self.max_late_ms / 1000.0
+            ));
+        }
         md.push_str(&format!(
-            "{} findings came back ({} after the last event was sent, {} before their call was due, {} lines not understood).\n\n",
+            "{} findings came back ({} after the last event was sent, {} before the event that made them true, {} lines not understood).\n\n",
             self.findings, self.findings_after_end, self.premature_findings, self.unparsed_lines
         ));
+        if self.premature_findings > 0 {
+            md.push_str(&format!(
+                "**{} findings were premature**: they named a true item before the event that made it true was sent. A detector cannot know that; none counts as a detection, each is a false positive below.\n\n",
+                self.premature_findings
+            ));
+        }
         match &self.latency_ms {
             None => md.push_str("No truth to match findings against: latency not measured.\n"),
             Some(l) => {

@@ -25,6 +25,7 @@ pub mod col {
     pub const SCOPES: &str = "scopes";
     pub const REGISTERED_AT: &str = "registered_at";
     pub const FIRST_EXPOSED_TS: &str = "first_exposed_ts";
+    pub const FIRST_EXPOSED_EVENT_ID: &str = "first_exposed_event_id";
     pub const APPS: &str = "apps";
     pub const PHOTOS: &str = "photos";
     pub const USERS: &str = "users";
@@ -171,6 +172,7 @@ pub fn exposures_schema() -> SchemaRef {
         Field::new(col::PHOTO_ID, DataType::UInt64, false),
         Field::new(col::SURFACE, enum_type(), false),
         Field::new(col::FIRST_EXPOSED_TS, timestamp_type(), false),
+        Field::new(col::FIRST_EXPOSED_EVENT_ID, DataType::UInt64, false),
     ])
 }
 

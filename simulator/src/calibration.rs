@@ -10,8 +10,27 @@ const RESULTS: &str = "Facebook Q3 2018 results (2.27 billion monthly active use
 /// The target share of users affected: 6.8 million of 2.27 billion monthly users.
 pub const AFFECTED_SHARE_TARGET: f64 = 6.8e6 / 2.27e9;
 
-/// The calibration table for a run with `counts`.
+/// Whether `scenario` simulates the photo-API bug at the rates calibrated to the public
+/// figures: those of `facebook-2018` (which `messaging-partners` keeps, changing only the
+/// partners). A preset or a file that changes any of them is not calibrated to a public
+/// incident, and a table of its distance from those figures ("+9603% of target") would read
+/// as a failure of the simulator when it is only another world.
+pub fn is_calibrated(scenario: &Scenario) -> bool {
+    let f = Scenario::preset("facebook-2018").expect("a preset");
+    scenario.period == f.period
+        && scenario.bug == f.bug
+        && scenario.catalog == f.catalog
+        && scenario.users == f.users
+        && scenario.photos == f.photos
+        && scenario.photo_apps == f.photo_apps
+}
+
+/// The calibration table for a run with `counts`: empty when the scenario is not calibrated
+/// to the public figures (see [`is_calibrated`]).
 pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> {
+    if !is_calibrated(scenario) {
+        return Vec::new();
+    }
     let t = scenario.timeline();
     let share = counts.affected_users as f64 / counts.users.max(1) as f64;
     let row = |figure: &str, target: &str, source: &str, simulated: String| CalibrationRow {
@@ -74,4 +93,22 @@ pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> 
             ),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 20: shallow-paging and a user's own rates printed "+233% of target".
+    #[test]
+    fn only_the_photo_rates_of_facebook_2018_are_calibrated() {
+        let calibrated = |name: &str| is_calibrated(&Scenario::preset(name).unwrap());
+        assert!(calibrated("facebook-2018"));
+        assert!(calibrated("messaging-partners"));
+        assert!(!calibrated("shallow-paging"));
+        let mut own = Scenario::preset("facebook-2018").unwrap();
+        own.photo_apps.page_size += 1;
+        assert!(!is_calibrated(&own));
+        assert!(calibration(&own, &Counts::default()).is_empty());
+    }
 }

@@ -27,6 +27,9 @@ pub struct Exposure {
     /// The photo's surface when it was first returned.
     pub surface: Surface,
     pub first_exposed_ts: i64,
+    /// The call that first returned it: its event id stays the same in a damaged copy whose
+    /// clock skew moved its `ts`, so a live matcher can find it in any stream.
+    pub first_exposed_event_id: u64,
 }
 
 /// A successful message call without an active matching scope.
@@ -145,6 +148,7 @@ impl Account {
     pub fn photo_call(
         &mut self,
         ts: i64,
+        event_id: u64,
         app_id: u32,
         page: u32,
         page_size: u32,
@@ -176,7 +180,7 @@ impl Account {
             }
             returned += 1;
             if p.surface != Surface::Timeline {
-                self.expose(ts, app_id, p);
+                self.expose(ts, event_id, app_id, p);
             }
             if returned == page_size {
                 break;
@@ -188,7 +192,7 @@ impl Account {
         }
     }
 
-    fn expose(&mut self, ts: i64, app_id: u32, p: Photo) {
+    fn expose(&mut self, ts: i64, event_id: u64, app_id: u32, p: Photo) {
         let known = self
             .exposures
             .iter()
@@ -200,6 +204,7 @@ impl Account {
                 photo_id: p.photo_id,
                 surface: p.surface,
                 first_exposed_ts: ts,
+                first_exposed_event_id: event_id,
             });
         }
     }
@@ -248,7 +253,14 @@ impl Account {
             Kind::PhotoPublished => self.publish(event.photo_id),
             Kind::PhotoDeleted => self.delete(event.photo_id),
             Kind::PhotoApiCall => {
-                let r = self.photo_call(event.ts, event.app_id, event.page, event.page_size, fault);
+                let r = self.photo_call(
+                    event.ts,
+                    event.event_id,
+                    event.app_id,
+                    event.page,
+                    event.page_size,
+                    fault,
+                );
                 event.status = r.status;
                 event.items_returned = r.items_returned;
             }
@@ -322,7 +334,7 @@ mod tests {
     fn only_the_timeline_is_visible_without_the_bug() {
         use Surface::*;
         let mut a = account_with(&[Timeline, Marketplace, Story, Draft, Messenger, Timeline]);
-        let r = a.photo_call(100, 1, 0, 25, None);
+        let r = a.photo_call(100, 0, 1, 0, 25, None);
         assert_eq!(
             r,
             PhotoResponse {
@@ -332,7 +344,7 @@ mod tests {
         );
         assert!(a.exposures().is_empty());
         a.set_bug(true);
-        let r = a.photo_call(101, 1, 0, 25, None);
+        let r = a.photo_call(101, 0, 1, 0, 25, None);
         assert_eq!(r.items_returned, 5);
         let exposed: Vec<u64> = a.exposures().iter().map(|e| e.photo_id).collect();
         // Newest first: draft (103), story (102), marketplace (101); messenger never.
@@ -345,22 +357,22 @@ mod tests {
         let mut a = account_with(&[Story, Timeline, Timeline, Timeline, Timeline]);
         a.set_bug(true);
         // Order: 104, 103, 102, 101, 100(story). Page 1 of size 2 is 102, 101.
-        assert_eq!(a.photo_call(5, 1, 1, 2, None).items_returned, 2);
+        assert_eq!(a.photo_call(5, 0, 1, 1, 2, None).items_returned, 2);
         assert!(a.exposures().is_empty());
-        assert_eq!(a.photo_call(6, 1, 2, 2, None).items_returned, 1);
+        assert_eq!(a.photo_call(6, 0, 1, 2, 2, None).items_returned, 1);
         assert_eq!(a.exposures()[0].photo_id, 100);
-        assert_eq!(a.photo_call(7, 1, 3, 2, None).items_returned, 0);
+        assert_eq!(a.photo_call(7, 0, 1, 3, 2, None).items_returned, 0);
     }
 
     #[test]
     fn no_grant_is_403_and_faults_only_hit_granted_calls() {
         let mut a = account_with(&[Surface::Story]);
         a.set_bug(true);
-        assert_eq!(a.photo_call(1, 2, 0, 25, Some(429)).status, 403);
-        assert_eq!(a.photo_call(1, 1, 0, 25, Some(503)).status, 503);
+        assert_eq!(a.photo_call(1, 0, 2, 0, 25, Some(429)).status, 403);
+        assert_eq!(a.photo_call(1, 0, 1, 0, 25, Some(503)).status, 503);
         assert!(a.exposures().is_empty());
         a.revoke(1, Scope::UserPhotos);
-        assert_eq!(a.photo_call(1, 1, 0, 25, None).status, 403);
+        assert_eq!(a.photo_call(1, 0, 1, 0, 25, None).status, 403);
     }
 
     #[test]
@@ -370,7 +382,7 @@ mod tests {
         a.set_bug(true);
         a.publish(100);
         a.delete(101);
-        assert_eq!(a.photo_call(1, 1, 0, 25, None).items_returned, 1);
+        assert_eq!(a.photo_call(1, 0, 1, 0, 25, None).items_returned, 1);
         assert!(a.exposures().is_empty());
     }
 

@@ -85,8 +85,8 @@ pub fn run(args: Args) -> Result<()> {
             let s = export_apps(&dataset, &from.source(), app, &dir, force, csv)?;
             writeln!(
                 out,
-                "exported    {} app(s), {} user(s), {} photo(s) to delete",
-                s.apps, s.users, s.photos
+                "exported    {} app(s), {} user(s): {} distinct photo(s) exposed, held as {} copies by apps (to delete); {} mailbox call(s) without a grant",
+                s.apps, s.users, s.photos, s.copies, s.violations
             )?;
             writeln!(out, "folder      {}", dir.display())?;
         }
@@ -97,7 +97,11 @@ pub fn run(args: Args) -> Result<()> {
             force,
         } => {
             let s = export_users(&dataset, &from.source(), &dir, force)?;
-            writeln!(out, "exported    {} user(s) to notify", s.users)?;
+            writeln!(
+                out,
+                "exported    {} user(s) to notify: {} distinct photo(s) exposed to {} app(s), {} mailbox call(s) without a grant",
+                s.users, s.photos, s.apps, s.violations
+            )?;
             writeln!(out, "list        {}", dir.join("users.csv").display())?;
         }
     }

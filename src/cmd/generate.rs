@@ -290,7 +290,15 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
         m.counts.affected_apps,
         m.counts.message_violations
     )?;
-    writeln!(out, "calibration")?;
+    if m.calibration.is_empty() {
+        writeln!(
+            out,
+            "calibration none: scenario `{}` is not calibrated to a public incident (only the photo rates of facebook-2018 and messaging-partners are)",
+            m.scenario.name
+        )?;
+    } else {
+        writeln!(out, "calibration")?;
+    }
     for row in &m.calibration {
         writeln!(
             out,

@@ -237,6 +237,14 @@ pub struct DetectArgs {
     /// own log time).
     #[arg(long, value_parser = positive)]
     pub idle_timeout: Option<u64>,
+    /// Allowed lateness, in log time (e.g. 15m): hold each event until the stream has
+    /// reached that much past it, then feed events in log order (ts, event_id). A damaged
+    /// copy (`perturb --reorder D`) delivers events up to D late; with --lateness D or more
+    /// the live answer is the batch one, and every finding comes D of log time later (the
+    /// wall cost is D divided by the replay's speed-up). Without it events are taken as they
+    /// come, and those out of order are counted.
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
 }
 
 pub fn run_detect(args: DetectArgs) -> Result<()> {
@@ -252,11 +260,31 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
         args.users.max(1),
     )
     .map_err(|e| anyhow::anyhow!("--detector {e}"))?;
-    let seen = blastradius_live::follow::follow(&args.follow, detector, idle)?;
+    let lateness = args
+        .lateness
+        .as_deref()
+        .map(|t| super::perturb::parse_duration("--lateness", t))
+        .transpose()?;
+    let seen = blastradius_live::follow::follow(&args.follow, detector, idle, lateness)?;
     eprintln!(
         "followed    {} events, {} findings sent, {} users tracked",
         seen.events, seen.findings, seen.users_tracked
     );
+    match lateness {
+        None if seen.out_of_order > 0 => eprintln!(
+            "disorder    {} events came after a later one and were applied as they came: the answer may differ from the batch one (give --lateness as long as the stream's delay; the replay report says how late they came)",
+            seen.out_of_order
+        ),
+        Some(_) if seen.too_late > 0 => eprintln!(
+            "too late    {} events came later than --lateness and were applied as they came ({} came out of order in all; raise --lateness)",
+            seen.too_late, seen.out_of_order
+        ),
+        Some(_) => eprintln!(
+            "lateness    {} events came out of order, all within --lateness and fed in log order; at most {} events held at once",
+            seen.out_of_order, seen.most_held
+        ),
+        None => {}
+    }
     if seen.events_untracked > 0 {
         eprintln!(
             "untracked   {} events of users past the streaming budget (raise --memory-limit or give --users)",

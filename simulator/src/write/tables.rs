@@ -130,6 +130,10 @@ pub fn write_exposures(
             None,
         ),
         timestamps(rows.iter().map(|e| e.first_exposed_ts).collect()),
+        primitive::<UInt64Type>(
+            rows.iter().map(|e| e.first_exposed_event_id).collect(),
+            None,
+        ),
     ];
     let layout = Layout {
         dictionary: &[col::SURFACE],

@@ -1,0 +1,194 @@
+//! An allowed lateness for a live detector: events are held until the stream's watermark
+//! (the latest `ts` seen, less the lateness) has passed them, then released in log order
+//! `(ts, event_id)`. A damaged stream whose events arrive at most that late is thus put back
+//! in order, and a detector behind it gives the batch answer, at the cost of the lateness
+//! in detection latency (log time: the wall cost is that divided by the replay's speed-up).
+//!
+//! Plain code: the follower pushes each event as it arrives and feeds what comes out.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use blastradius_analyzer::detect::Row;
+
+/// An event waiting for the watermark, ordered by `(ts, event_id)`, then arrival.
+struct Held {
+    row: Row,
+    arrival: u64,
+}
+
+impl Held {
+    fn key(&self) -> (i64, u64, u64) {
+        (self.row.ts, self.row.event_id, self.arrival)
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// The buffer, and what it saw.
+#[derive(Default)]
+pub struct Lateness {
+    allowed_us: i64,
+    held: BinaryHeap<Reverse<Held>>,
+    arrivals: u64,
+    max_ts: Option<i64>,
+    /// The latest `(ts, event_id)` seen.
+    latest: Option<(i64, u64)>,
+    released: Option<(i64, u64)>,
+    /// Events that arrived after an event later in log order (whether or not the lateness
+    /// covered them).
+    pub out_of_order: u64,
+    /// Events that arrived after their place in log order had been released: later than
+    /// the allowed lateness. They are applied as they come (the answer may then differ
+    /// from the batch one), and counted.
+    pub too_late: u64,
+    /// The most events held at once.
+    pub most_held: usize,
+}
+
+impl Lateness {
+    /// A buffer that waits `allowed_us` of log time for late events (0: none, but equal
+    /// times are still put in `event_id` order).
+    pub fn new(allowed_us: i64) -> Self {
+        Lateness {
+            allowed_us: allowed_us.max(0),
+            ..Self::default()
+        }
+    }
+
+    /// Takes in the next event of the stream; calls `out` with each event the watermark
+    /// now releases, in log order.
+    pub fn push(&mut self, row: Row, out: &mut impl FnMut(&Row)) {
+        let key = (row.ts, row.event_id);
+        match self.latest {
+            Some(latest) if key < latest => self.out_of_order += 1,
+            _ => self.latest = Some(key),
+        }
+        if self.released.is_some_and(|r| key < r) {
+            self.too_late += 1;
+            out(&row);
+            return;
+        }
+        self.max_ts = Some(self.max_ts.map_or(row.ts, |m| m.max(row.ts)));
+        self.held.push(Reverse(Held {
+            row,
+            arrival: self.arrivals,
+        }));
+        self.arrivals += 1;
+        self.most_held = self.most_held.max(self.held.len());
+        // An event at the watermark itself could still be joined by one of equal `ts` and
+        // a smaller id: release only what lies strictly before it.
+        let watermark = self
+            .max_ts
+            .unwrap_or(i64::MIN)
+            .saturating_sub(self.allowed_us);
+        while self.held.peek().is_some_and(|h| h.0.row.ts < watermark) {
+            self.release(out);
+        }
+    }
+
+    /// The end of the stream: releases everything held, in log order.
+    pub fn finish(&mut self, out: &mut impl FnMut(&Row)) {
+        while !self.held.is_empty() {
+            self.release(out);
+        }
+    }
+
+    fn release(&mut self, out: &mut impl FnMut(&Row)) {
+        if let Some(Reverse(h)) = self.held.pop() {
+            self.released = Some((h.row.ts, h.row.event_id));
+            out(&h.row);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blastradius_schema::{Action, Kind, Scope, Surface};
+
+    fn row(ts: i64, event_id: u64) -> Row {
+        Row {
+            event_id,
+            ts,
+            kind: Kind::PhotoUploaded,
+            user_id: 1,
+            app_id: 0,
+            photo_id: event_id,
+            surface: Surface::Timeline,
+            scope: Scope::UserPhotos,
+            action: Action::Read,
+            status: 0,
+            page: 0,
+            page_size: 0,
+        }
+    }
+
+    fn run(lateness: i64, arrivals: &[(i64, u64)]) -> (Vec<(i64, u64)>, Lateness) {
+        let mut l = Lateness::new(lateness);
+        let mut out = Vec::new();
+        for &(ts, id) in arrivals {
+            l.push(row(ts, id), &mut |r| out.push((r.ts, r.event_id)));
+        }
+        l.finish(&mut |r| out.push((r.ts, r.event_id)));
+        (out, l)
+    }
+
+    #[test]
+    fn events_late_by_at_most_the_lateness_come_out_in_log_order() {
+        // Each event at most 10 late; a duplicate (30, 3) arrives apart from its original.
+        let arrivals = [
+            (10, 1),
+            (30, 3),
+            (20, 2),
+            (25, 4),
+            (40, 5),
+            (30, 3),
+            (35, 6),
+        ];
+        let (out, l) = run(10, &arrivals);
+        let mut sorted = arrivals.to_vec();
+        sorted.sort();
+        assert_eq!(out, sorted, "the duplicate is now next to its original");
+        assert_eq!(l.too_late, 0);
+        assert_eq!(l.out_of_order, 4);
+    }
+
+    #[test]
+    fn an_event_later_than_the_lateness_is_counted_and_passed_on() {
+        let (out, l) = run(5, &[(10, 1), (20, 2), (30, 3), (12, 4)]);
+        assert_eq!(out, [(10, 1), (20, 2), (12, 4), (30, 3)]);
+        assert_eq!((l.too_late, l.out_of_order), (1, 1));
+    }
+
+    #[test]
+    fn nothing_is_released_before_the_watermark_passes_it() {
+        let mut l = Lateness::new(100);
+        let mut out = Vec::new();
+        for (ts, id) in [(0, 1), (50, 2), (100, 3)] {
+            l.push(row(ts, id), &mut |r| out.push(r.event_id));
+        }
+        assert!(
+            out.is_empty(),
+            "the watermark is 0: event 1 may still be joined"
+        );
+        l.push(row(101, 4), &mut |r| out.push(r.event_id));
+        assert_eq!(out, [1]);
+        assert_eq!(l.most_held, 4);
+    }
+}
