@@ -37,7 +37,7 @@ What is independent of what
   exposures is), to tell a scoring rule from an arithmetic slip.
 * Names ending in `new-...` check features being added now (lookup's photos_exposed and
   mailbox, export's violations/incidents columns and mailbox-only rows, the copies count in
-  export's summary, detect --lateness); they fail until the feature lands.
+  export's summary, detect --lateness): a FAIL there may just mean it has not landed yet.
 """
 
 import argparse
@@ -253,6 +253,23 @@ def memo(method):
             raise value
         return value
     return wrapper
+
+
+def memo_on(world, key):
+    """Memoize a zero-argument closure on a world (shared by the cases of one family)."""
+    def deco(fn):
+        def wrapper():
+            if key not in world._memo:
+                try:
+                    world._memo[key] = (True, fn())
+                except Exception as e:  # noqa: BLE001
+                    world._memo[key] = (False, e)
+            ok, v = world._memo[key]
+            if not ok:
+                raise v
+            return v
+        return wrapper
+    return deco
 
 
 # ---------------------------------------------------------------------------------------
@@ -621,14 +638,17 @@ def truth_cases(ctx, preset):
             per_user[u][1].add(ph)
             per_app[a] = (per_app[a][0] | {u}, per_app[a][1] + 1)
         want_users = {u: (len(s[0]), len(s[1])) for u, s in per_user.items()}
+        bad = sorted(k for k in set(t.affected_users) | set(want_users) if t.affected_users.get(k) != want_users.get(k))
         if t.affected_users != want_users:
             p.append(f"truth/affected_users: {len(t.affected_users)} rows vs recomputed {len(want_users)}, "
-                     f"differ on {sorted(k for k in set(t.affected_users) | set(want_users) if t.affected_users.get(k) != want_users.get(k))[:5]}")
+                     f"differ on {bad[:5]}")
         got_apps = {a: (pr, us, ph) for a, pr, us, ph in rows(w.path / "truth/affected_apps.parquet",
                                                                ["app_id", "provider_id", "users", "photos"])}
         want_apps = {a: (apps[a][1], len(us), n) for a, (us, n) in per_app.items()}
         if got_apps != want_apps:
-            p.append(f"truth/affected_apps differs: tool {sorted(got_apps.items())[:3]}, recomputed {sorted(want_apps.items())[:3]}")
+            bad = sorted(k for k in set(got_apps) | set(want_apps) if got_apps.get(k) != want_apps.get(k))
+            p.append(f"truth/affected_apps differs on apps {bad[:5]}: "
+                     + ", ".join(f"{a}: tool {got_apps.get(a)} recomputed {want_apps.get(a)}" for a in bad[:3]))
         counts = json.loads((w.path / "manifest.json").read_text())["counts"]
         ev = w.events()
         n_rows = pq.ParquetDataset(str(w.path / "events")).read(columns=["event_id"]).num_rows
@@ -760,7 +780,6 @@ def score_cases(ctx, preset):
 
     def make_folders():
         t, rng = w.truth(), random.Random(7)
-        apps, _ = w.names()
         photo_apps = sorted(a for a, scopes in rows(w.path / "apps.parquet", ["app_id", "scopes"])
                             if "user_photos" in scopes)
         uploads = [(e["user_id"], e["photo_id"]) for e in w.events() if e["kind"] == "photo_uploaded"
@@ -827,23 +846,6 @@ def score_cases(ctx, preset):
 
     return [(f"{base}/clean/{n}", one(n)) for n in ("handmade-parquet", "handmade-csv", "exact-on-drop")] + \
         [(f"{base}/clean/tables", tables)]
-
-
-def memo_on(world, key):
-    """Memoize a zero-argument closure on a world (shared by the cases of one family)."""
-    def deco(fn):
-        def wrapper():
-            if key not in world._memo:
-                try:
-                    world._memo[key] = (True, fn())
-                except Exception as e:  # noqa: BLE001
-                    world._memo[key] = (False, e)
-            ok, v = world._memo[key]
-            if not ok:
-                raise v
-            return v
-        return wrapper
-    return deco
 
 
 def user_state_now(world: World, user: int):
@@ -1239,6 +1241,12 @@ def live_cases(ctx, preset, damage):
         want_c = [len(whole[lvl]) for lvl in LEVELS]
         if report["scores"].get("truth_carried") != want_c:
             p.append(f"truth_carried: tool {report['scores'].get('truth_carried')}, whole truth {want_c}")
+        for lvl in LEVELS:
+            sc = report["scores"].get(lvl) or {}
+            if sc and sc["true_positives"] + sc["false_positives"] != len(found[lvl]):
+                p.append(f"{lvl}: tool counts tp {sc['true_positives']} + fp {sc['false_positives']} = "
+                         f"{sc['true_positives'] + sc['false_positives']} findings, the relay saw "
+                         f"{len(found[lvl])} distinct ones")
         if report.get("premature_findings"):
             p.append(f"{report['premature_findings']} findings counted as before their call was due (left out of the scores)")
         if p:
@@ -1272,7 +1280,8 @@ def live_cases(ctx, preset, damage):
         want_sent = n_rows - (n_sys - n_sys_ids)
         got = (report.get("events_in_files"), report.get("repeated_deploys"), report.get("events_sent"))
         if got != (n_rows, n_sys - n_sys_ids, want_sent):
-            p.append(f"events in files / repeated deploys / sent: tool {got}, recomputed {(n_rows, n_sys - n_sys_ids, want_sent)}")
+            p.append(f"events in files / repeated deploys / sent: tool {got}, "
+                     f"recomputed {(n_rows, n_sys - n_sys_ids, want_sent)}")
         m = re.search(r"followed\s+(\d+) events, (\d+) findings", det_text)
         if not m or (int(m.group(1)), int(m.group(2))) != (want_sent, len(lines)):
             p.append(f"detect printed {m.group(0) if m else det_text.strip()[:80]!r}, "

@@ -45,7 +45,14 @@ fn stress_scores_outside_commands_beside_ours_and_survives_their_failures() {
         "--timeout",
         "1",
     ]);
-    assert_ok(&o);
+    // Issue 20: three named detectors gave no findings on any copy; the sweep's report is
+    // kept, and the run fails so that a script sees it.
+    assert!(!o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("broken, stuck, liar gave no findings on any copy"),
+        "{err}"
+    );
     let report = read_json(&out.join("report.json"));
     let cells = report["cells"].as_array().unwrap();
     // clean + 4 faults at one level + truncate, each with 3 built-in and 4 outside.

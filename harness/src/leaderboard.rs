@@ -69,6 +69,24 @@ pub struct Entry {
     pub peak_memory_bytes: u64,
 }
 
+/// The outside detectors that failed in every cell they were run in.
+pub fn failed_everywhere(board: &Leaderboard) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in board.entries.iter().filter(|e| e.origin == "outside") {
+        if !names.contains(&e.detector) {
+            names.push(e.detector.clone());
+        }
+    }
+    names.retain(|d| {
+        board
+            .entries
+            .iter()
+            .filter(|e| &e.detector == d)
+            .all(|e| e.failure.is_some())
+    });
+    names
+}
+
 /// The kept results.
 #[derive(Clone, Debug, Serialize)]
 pub struct Leaderboard {
@@ -407,7 +425,13 @@ fn charts(board: &Leaderboard) -> Vec<Chart> {
             (|e: &Entry| e.exposure_f1) as fn(&Entry) -> Option<f64>,
         ),
         ("user F1", |e: &Entry| e.user_f1),
+        ("message-violation F1", |e: &Entry| e.violation_f1),
     ] {
+        if metric == "message-violation F1"
+            && !board.entries.iter().any(|e| e.violation_f1.is_some())
+        {
+            continue;
+        }
         for condition in ["clean", "damaged"] {
             out.push(Chart {
                 title: format!("{metric}, {condition}"),

@@ -546,6 +546,28 @@ fn detectors(report: &StressReport) -> Vec<String> {
     names
 }
 
+/// The outside detectors that gave no findings in any cell (a command that always exits
+/// non-zero, times out or writes nothing): the sweep measured nothing of them, which a
+/// script must be able to tell from a good run.
+pub fn failed_everywhere(report: &StressReport) -> Vec<String> {
+    detectors(report)
+        .into_iter()
+        .filter(|d| {
+            let mut cells = report
+                .cells
+                .iter()
+                .filter(|c| &c.detector == d && c.origin == "outside")
+                .peekable();
+            cells.peek().is_some() && cells.all(|c| c.failure.is_some())
+        })
+        .collect()
+}
+
+/// Whether the truth has violations to find: their F1 is shown only then.
+fn has_violations(report: &StressReport) -> bool {
+    report.truth.message_violations > 0
+}
+
 /// The charts of a report: per fault, user F1 and exposure F1 against the level (the clean
 /// log first), throughput on the clean log, and the streaming detector's memory curve.
 pub fn charts(report: &StressReport) -> Vec<Chart> {
@@ -565,7 +587,11 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
                 (|c: &Cell| c.user.and_then(|p| p.f1)) as fn(&Cell) -> Option<f64>,
             ),
             ("exposure F1", |c: &Cell| c.exposure.and_then(|p| p.f1)),
+            ("violation F1", |c: &Cell| c.violation.and_then(|p| p.f1)),
         ] {
+            if metric == "violation F1" && !has_violations(report) {
+                continue;
+            }
             let series: Vec<Series> = names
                 .iter()
                 .enumerate()
@@ -675,9 +701,14 @@ pub fn html(report: &StressReport) -> String {
         t.message_violations,
         100.0 / t.affected_users.max(1) as f64
     );
-    let mut table = String::from(
-        "<table><caption>F1 at user and exposure level (user P / R beneath)</caption><tr><th>detector</th><th>clean</th>",
-    );
+    let mut table = String::from(match has_violations(report) {
+        true => {
+            "<table><caption>F1 at user / exposure / message-violation level (user P / R beneath)</caption><tr><th>detector</th><th>clean</th>"
+        }
+        false => {
+            "<table><caption>F1 at user and exposure level (user P / R beneath)</caption><tr><th>detector</th><th>clean</th>"
+        }
+    });
     let mut columns: Vec<(String, f64)> = Vec::new();
     for Swept { fault, levels, .. } in &report.faults {
         for (level, label) in levels {
@@ -693,9 +724,13 @@ pub fn html(report: &StressReport) -> String {
             escape(c.failure.as_deref().unwrap_or(""))
         ),
         Some(c) => format!(
-            "<td>{} / {}<br><small>{} / {}</small></td>",
+            "<td>{} / {}{}<br><small>{} / {}</small></td>",
             ratio(c.user.and_then(|p| p.f1)),
             ratio(c.exposure.and_then(|p| p.f1)),
+            match has_violations(report) {
+                true => format!(" / {}", ratio(c.violation.and_then(|p| p.f1))),
+                false => String::new(),
+            },
             ratio(c.user.and_then(|p| p.precision)),
             ratio(c.user.and_then(|p| p.recall)),
         ),

@@ -305,7 +305,7 @@ fn detectors_board(
     };
     let mut stdout = Stdout::default();
     let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.3}"));
-    blastradius_harness::leaderboard::run(&options, |e| {
+    let board = blastradius_harness::leaderboard::run(&options, |e| {
         let _ = match &e.failure {
             Some(why) => writeln!(
                 stdout,
@@ -314,18 +314,26 @@ fn detectors_board(
             ),
             None => writeln!(
                 stdout,
-                "{:20} {:8} {:18} user F1 {}  exposure F1 {}  {:.2}M events/s  {:.0} MiB",
+                "{:20} {:8} {:18} user F1 {}  exposure F1 {}  violation F1 {}  {:.2}M events/s  {:.0} MiB",
                 e.scenario,
                 e.condition,
                 e.detector,
                 f(e.user_f1),
                 f(e.exposure_f1),
+                f(e.violation_f1),
                 e.events_per_second / 1e6,
                 e.peak_memory_bytes as f64 / 1048576.0
             ),
         };
     })?;
     writeln!(stdout, "kept in {}", out.display())?;
+    let failed = blastradius_harness::leaderboard::failed_everywhere(&board);
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} gave no findings on any preset (every cell failed; the leaderboard says why): nothing of it was measured",
+            failed.join(", ")
+        );
+    }
     Ok(())
 }
 

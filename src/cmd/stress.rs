@@ -90,12 +90,13 @@ impl Progress for Lines {
             ),
             None => writeln!(
                 self.0,
-                "{:10} {:>14} {:18} user F1 {}  exposure F1 {}  {:.2} s",
+                "{:10} {:>14} {:18} user F1 {}  exposure F1 {}  violation F1 {}  {:.2} s",
                 c.fault,
                 c.label,
                 c.detector,
                 f(c.user.and_then(|p| p.f1)),
                 f(c.exposure.and_then(|p| p.f1)),
+                f(c.violation.and_then(|p| p.f1)),
                 c.wall_seconds.unwrap_or(0.0)
             ),
         };
@@ -193,7 +194,14 @@ pub fn run(args: Args) -> Result<()> {
         truth_key: args.truth.clone(),
     };
     let mut lines = Lines(Stdout::default());
-    sweep(&options, &mut lines)?;
+    let report = sweep(&options, &mut lines)?;
     writeln!(lines.0, "page        {}", out.join("stress.html").display())?;
+    let failed = blastradius_harness::stress::failed_everywhere(&report);
+    if !failed.is_empty() {
+        bail!(
+            "{} gave no findings on any copy (every cell failed; the page says why): nothing of it was measured",
+            failed.join(", ")
+        );
+    }
     Ok(())
 }
