@@ -29,15 +29,16 @@ What is independent of what
   and records every finding line `detect` sends back, so the replay's report is recomputed
   from what it really received. A whole, unsliced replay is scored here against the whole
   truth (data/README §11 restricts the truth only for a slice or a replay stopped early).
-  When the report differs, the case also says whether the report equals a scoring against
-  only "the truth whose calls are in this log" (recomputed from the events files: a
-  violation when its event is in the damaged log, an exposure when the call that first
-  returned it is (truth's first_exposed_event_id, itself checked by `truth`; for older
-  datasets, the clean log's call of that user, app and time), a user when one of its
-  exposures is), to tell a scoring rule from an arithmetic slip.
-* Names ending in `new-...` check features being added now (lookup's photos_exposed and
-  mailbox, export's violations/incidents columns and mailbox-only rows, the copies count in
-  export's summary, detect --lateness): a FAIL there may just mean it has not landed yet.
+  The report's `truth_carried` (the truth whose first event the stream carried) is
+  recomputed from the events files: a violation when its event is in the damaged log, an
+  exposure when the call that first returned it is (truth's first_exposed_event_id, itself
+  checked by `truth`; for older datasets, the clean log's call of that user, app and time),
+  a user when one of its exposures is. When the scores differ, the case also says whether
+  they equal a scoring against only that carried truth, to tell a scoring rule from an
+  arithmetic slip.
+* Names with `new-...` check what issue 20 added (lookup's photos_exposed and mailbox,
+  export's violations/incidents columns and mailbox-only rows, the copies count in export's
+  summary, detect --lateness).
 """
 
 import argparse
@@ -369,6 +370,19 @@ class Context:
         self.binary = binary
         self.work = work
         self.worlds = {}
+        self._events = {}
+
+    def events_of(self, world, keep=2):
+        """A world's events, from a small most-recently-used cache (a log as Python dicts takes
+        a few hundred MB; 18 of them would not fit a small CI machine)."""
+        key = (world.preset, world.damage)
+        if key in self._events:
+            self._events[key] = self._events.pop(key)  # most recent last
+        else:
+            self._events[key] = load_events(world.dataset_path())
+            while len(self._events) > keep:
+                self._events.pop(next(iter(self._events)))
+        return self._events[key]
 
     def world(self, preset, damage="clean"):
         key = (preset, damage)
@@ -403,9 +417,9 @@ class World:
         self.dataset()
         return self.path
 
-    @memo
     def events(self) -> list:
-        return load_events(self.dataset_path())
+        """The log in order, loaded on demand; the context keeps few logs in memory at once."""
+        return self.ctx.events_of(self)
 
     @memo
     def truth(self) -> Truth:
@@ -1239,8 +1253,13 @@ def live_cases(ctx, preset, damage):
         for lvl in LEVELS:
             p += diff_scores(report["scores"].get(lvl), prf(found[lvl], whole[lvl]), lvl)
         want_c = [len(whole[lvl]) for lvl in LEVELS]
-        if report["scores"].get("truth_carried") != want_c:
-            p.append(f"truth_carried: tool {report['scores'].get('truth_carried')}, whole truth {want_c}")
+        if report["scores"].get("whole") is not True:
+            p.append("a whole replay is not scored against the whole truth (scores.whole is not true)")
+        # truth_carried is the truth whose first event the stream carried (the rest was
+        # dropped or cut off in a damaged copy): recomputed from the log itself.
+        n_carried = [len(v) for v in (lambda c: [c[lvl] for lvl in LEVELS])(carried_truth(w))]
+        if report["scores"].get("truth_carried") != n_carried:
+            p.append(f"truth_carried: tool {report['scores'].get('truth_carried')}, recomputed {n_carried}")
         for lvl in LEVELS:
             sc = report["scores"].get(lvl) or {}
             if sc and sc["true_positives"] + sc["false_positives"] != len(found[lvl]):

@@ -2,7 +2,7 @@
 //! written by hand (CSV) with the counts they must give, and blind datasets are scored later
 //! with their own key only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::util::*;
 
@@ -259,4 +259,135 @@ fn a_blind_dataset_is_analyzed_blind_and_scored_with_its_own_key_only() {
         path_arg(&tmp.path().join("y")),
     ]);
     assert_error(&o, &["not the answer key", "seed 23"]);
+}
+
+/// Every key-value pair in the footer of every Parquet file under `dir`.
+fn footers(dir: &Path) -> Vec<(PathBuf, String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let file = std::fs::File::open(&p).unwrap();
+                let reader = parquet::file::serialized_reader::SerializedFileReader::new(file);
+                use parquet::file::reader::FileReader;
+                let meta = reader.unwrap().metadata().file_metadata().clone();
+                for kv in meta.key_value_metadata().into_iter().flatten() {
+                    out.push((
+                        p.clone(),
+                        kv.key.clone(),
+                        kv.value.clone().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+// Issue 20: a blind dataset's manifest held the answer counts, and its manifest and every
+// footer the seed and the whole command: re-running it rebuilt the key byte for byte.
+#[test]
+fn a_blind_dataset_carries_nothing_that_rebuilds_its_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (blind, key) = (tmp.path().join("blind"), tmp.path().join("key"));
+    let o = blastradius(&[
+        "generate",
+        "--users",
+        "4000",
+        "--scenario",
+        "messaging-partners",
+        "--out",
+        path_arg(&blind),
+        "--split-truth",
+        path_arg(&key),
+    ]);
+    assert_ok(&o);
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(printed.contains("seed in the answer key only"), "{printed}");
+    let key_json = read_json(&key.join("key.json"));
+    let seed = key_json["seed"].as_u64().expect("the key holds the seed");
+    assert_ne!(seed, 2018, "a blind run draws a fresh seed");
+    assert!(key_json["counts"]["exposures"].as_u64().is_some());
+    assert!(!key_json["calibration"].as_array().unwrap().is_empty());
+
+    // Nothing answer-derived, no seed, in the manifest.
+    let m = read_json(&blind.join("manifest.json"));
+    assert!(m.get("seed").is_none(), "{m}");
+    for answer in [
+        "exposures",
+        "affected_users",
+        "affected_apps",
+        "affected_providers",
+        "message_violations",
+    ] {
+        assert!(m["counts"].get(answer).is_none(), "counts.{answer}: {m}");
+    }
+    assert_eq!(m["calibration"], serde_json::json!([]));
+    let command = m["command"].as_str().unwrap();
+    assert!(!command.contains("--seed"), "{command}");
+    let text = std::fs::read_to_string(blind.join("manifest.json")).unwrap();
+    assert!(
+        !text.contains(&seed.to_string()),
+        "the seed is nowhere in it"
+    );
+    // ... nor in any footer.
+    let kv = footers(&blind);
+    assert!(!kv.is_empty());
+    for (p, k, v) in &kv {
+        assert!(k != "blastradius.seed", "{}: {k}", p.display());
+        assert!(!v.contains(&seed.to_string()), "{}: {k} = {v}", p.display());
+        assert!(!v.contains("--seed"), "{}: {k} = {v}", p.display());
+    }
+
+    // Fed back: the command it names (its flags, the default seed) gives another world,
+    // whose truth is not the key's and which the key refuses to score.
+    let again = tmp.path().join("again");
+    let mut args: Vec<String> = command
+        .split(" --split-truth")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    args.extend(["--out".into(), path_arg(&again).into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_ok(&blastradius(&args));
+    // The rows, not the bytes: a blind run's files carry no seed in their footers.
+    let read = |d: &Path| truth_exposures(d);
+    assert!(
+        read(&again) != read(&key),
+        "the fed-back world is another one"
+    );
+    let o = blastradius(&[
+        "score",
+        path_arg(&blind),
+        path_arg(&again.join("truth")),
+        "--truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&tmp.path().join("s")),
+    ]);
+    assert_ok(&o);
+    let s = read_json(&tmp.path().join("s/report.json"));
+    let f1 = s["detectors"][0]["scores"]["exposures"]["f1"]
+        .as_f64()
+        .unwrap();
+    assert!(f1 < 0.5, "the fed-back truth scores {f1} against the key");
+    // With the key's seed (which only the key holds), the world is the blind one.
+    let same = tmp.path().join("same");
+    let seed_text = seed.to_string();
+    let mut with_seed = args.clone();
+    with_seed.pop();
+    with_seed.pop();
+    with_seed.extend(["--seed", &seed_text, "--out", path_arg(&same)]);
+    assert_ok(&blastradius(&with_seed));
+    assert!(
+        read(&same) == read(&key),
+        "the key's seed makes the blind world"
+    );
 }

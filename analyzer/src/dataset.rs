@@ -36,6 +36,7 @@ pub struct Manifest {
     pub period: Option<Window>,
     #[serde(default)]
     pub generator: String,
+    /// Absent from a blind dataset (0 here), whose key alone holds it.
     #[serde(default)]
     pub seed: u64,
     #[serde(default)]

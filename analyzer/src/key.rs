@@ -94,13 +94,16 @@ impl Key {
                 ),
             )
         };
-        if let Some(expected) = &dataset.manifest.truth_key
-            && expected.sha256 != self.sha256
-        {
-            return Err(refuse(format!(
-                "the dataset's manifest names the key with SHA-256 {}, this one is {}",
-                expected.sha256, self.sha256
-            )));
+        if let Some(expected) = &dataset.manifest.truth_key {
+            if expected.sha256 != self.sha256 {
+                return Err(refuse(format!(
+                    "the dataset's manifest names the key with SHA-256 {}, this one is {}",
+                    expected.sha256, self.sha256
+                )));
+            }
+            // The checksum binds the two exactly; a blind dataset does not carry the seed
+            // its world is named by (only the key does), so there is no world to compare.
+            return Ok(());
         }
         let world = dataset.manifest.world_id();
         if world != self.manifest.world {

@@ -52,6 +52,9 @@ pub enum Call {
     At(u64, u32, i64),
 }
 
+/// Users, exposures and violations of the truth.
+type Carried = (BTreeSet<u64>, BTreeSet<(u32, u64, u64)>, BTreeSet<u64>);
+
 /// The truth the findings are matched against, and when each exposing call was due.
 pub struct Matcher {
     /// Per exposure, the call that first returned it.
@@ -70,8 +73,8 @@ pub struct Matcher {
     found_users: BTreeSet<u64>,
     found_exposures: BTreeSet<(u32, u64, u64)>,
     found_violations: BTreeSet<u64>,
-    /// True items named before the event that made them true (and not named again after
-    /// it): not detections, so they count as false positives.
+    /// True items named before the event that made them true had been sent (see
+    /// [`Matcher::scores`]).
     early_users: BTreeSet<u64>,
     early_exposures: BTreeSet<(u32, u64, u64)>,
     early_violations: BTreeSet<u64>,
@@ -83,9 +86,6 @@ pub struct Matcher {
     pub all: Histogram<u64>,
     /// Findings that came after the replay ended.
     pub after_end: u64,
-    /// Findings about a truth item whose call had not been sent yet: a detector cannot know
-    /// them (it read ahead, or was handed the answer), so none is a true positive.
-    pub premature: u64,
     /// Lines that were not findings.
     pub garbage: u64,
     pub findings: u64,
@@ -131,7 +131,6 @@ impl Matcher {
             violations: histogram(),
             all: histogram(),
             after_end: 0,
-            premature: 0,
             garbage: 0,
             findings: 0,
         }
@@ -162,6 +161,9 @@ impl Matcher {
     }
 
     /// Records a finding received at `received` µs; `ended` when the replay had finished.
+    /// A true item named before the event that makes it true was sent is held apart
+    /// ("early"): whether it was known ahead or found another way is told at the end (see
+    /// [`Matcher::scores`]).
     pub fn finding(&mut self, f: Finding, received: i64, ended: bool) {
         self.findings += 1;
         if ended {
@@ -175,44 +177,37 @@ impl Matcher {
             } => {
                 self.reported_exposures = true;
                 let key = (app_id, user_id, photo_id);
-                let due = match self.exposing.get(&key) {
-                    Some(call) => match self.call_sent.get(call) {
-                        Some(&due) => Some(due),
-                        None => {
-                            self.premature += 1;
-                            self.early_exposures.insert(key);
-                            None
+                match self.exposing.get(&key).map(|c| self.call_sent.get(c)) {
+                    Some(Some(&due)) => {
+                        if self.found_exposures.insert(key) {
+                            Self::record(&mut self.exposures, &mut self.all, received - due);
                         }
-                    },
+                    }
+                    Some(None) => {
+                        self.early_exposures.insert(key);
+                    }
                     // Not a true exposure: a false positive, whenever it came.
-                    None => Some(received),
-                };
-                if let Some(due) = due
-                    && self.found_exposures.insert(key)
-                    && self.truth_exposures.contains(&key)
-                {
-                    Self::record(&mut self.exposures, &mut self.all, received - due);
+                    None => {
+                        self.found_exposures.insert(key);
+                    }
                 }
                 // The user's first finding of any kind times the user, even when this
-                // exposure itself is wrong: the user was named, and named this soon. A
-                // premature exposure was counted once already.
-                self.user(user_id, received, due.is_some());
+                // exposure itself is wrong: the user was named, and named this soon.
+                self.user(user_id, received);
             }
-            Finding::User { user_id } => self.user(user_id, received, true),
+            Finding::User { user_id } => self.user(user_id, received),
             Finding::Violation { event_id } => {
                 self.reported_violations = true;
-                if !self.truth_violations.contains(&event_id) {
-                    self.found_violations.insert(event_id);
-                    return;
-                }
                 match self.violation_sent.get(&event_id) {
+                    _ if !self.truth_violations.contains(&event_id) => {
+                        self.found_violations.insert(event_id);
+                    }
                     Some(&due) => {
                         if self.found_violations.insert(event_id) {
                             Self::record(&mut self.violations, &mut self.all, received - due)
                         }
                     }
                     None => {
-                        self.premature += 1;
                         self.early_violations.insert(event_id);
                     }
                 }
@@ -221,9 +216,8 @@ impl Matcher {
     }
 
     /// A user named at `received`: timed from the earliest of their exposing calls sent so
-    /// far. A true user named before any such call is premature (counted once:
-    /// `count_premature` is false when the finding was already counted as such).
-    fn user(&mut self, user: u64, received: i64, count_premature: bool) {
+    /// far; held apart as early when none was sent yet.
+    fn user(&mut self, user: u64, received: i64) {
         if !self.truth_users.contains(&user) {
             self.found_users.insert(user);
             return;
@@ -243,65 +237,96 @@ impl Matcher {
                 }
             }
             None => {
-                if count_premature {
-                    self.premature += 1;
-                }
                 self.early_users.insert(user);
             }
         }
     }
 
-    /// The scores of what was found, at the levels reported, against the truth the stream
-    /// carried: exposures whose first exposing call was sent, users with such a call, and
-    /// violating calls sent. On a whole replay that is the whole truth; on a slice
-    /// (`--from`/`--until`) or a replay stopped early it is what a detector could know. A
-    /// true finding outside it counts neither way. A true item named only before its event
-    /// was sent (premature) is a false positive: it was not detected, it was known.
-    pub fn scores(&self) -> LevelScores {
-        let exposures: BTreeSet<(u32, u64, u64)> = self
+    /// The truth whose event was sent: exposures whose first exposing call was, users with
+    /// such a call, violating calls.
+    fn carried(&self) -> Carried {
+        let sent = |c: &Call| self.call_sent.contains_key(c);
+        let exposures = self
             .truth_exposures
             .iter()
-            .filter(|k| {
-                self.exposing
-                    .get(*k)
-                    .is_some_and(|c| self.call_sent.contains_key(c))
-            })
+            .filter(|k| self.exposing.get(*k).is_some_and(sent))
             .copied()
             .collect();
-        let users: BTreeSet<u64> = self
+        let users = self
             .truth_users
             .iter()
             .filter(|u| {
                 self.user_calls
                     .get(*u)
-                    .is_some_and(|calls| calls.iter().any(|c| self.call_sent.contains_key(c)))
+                    .is_some_and(|calls| calls.iter().any(sent))
             })
             .copied()
             .collect();
-        let violations: BTreeSet<u64> = self
+        let violations = self
             .truth_violations
             .iter()
             .filter(|v| self.violation_sent.contains_key(*v))
             .copied()
             .collect();
+        (users, exposures, violations)
+    }
+
+    /// Findings that named a true item before its event was sent, the event came later,
+    /// and the item was not named again after it: known ahead, not detected.
+    pub fn premature(&self) -> u64 {
+        let (users, exposures, violations) = self.carried();
+        let early_exposures: Vec<&(u32, u64, u64)> = self
+            .early_exposures
+            .iter()
+            .filter(|e| exposures.contains(*e) && !self.found_exposures.contains(*e))
+            .collect();
+        let named: BTreeSet<u64> = early_exposures.iter().map(|e| e.1).collect();
+        let early_users = self
+            .early_users
+            .iter()
+            .filter(|u| users.contains(*u) && !self.found_users.contains(*u))
+            .filter(|u| !named.contains(*u))
+            .count();
+        let early_violations = self
+            .early_violations
+            .iter()
+            .filter(|v| violations.contains(*v) && !self.found_violations.contains(*v))
+            .count();
+        (early_exposures.len() + early_users + early_violations) as u64
+    }
+
+    /// The scores of what was found, at the levels reported. With `whole` (the stream ran
+    /// from the start to the end of the log) against the whole truth, as a batch run is:
+    /// on a damaged copy, truth whose first event was dropped or cut off counts as missed
+    /// unless found through a later event. Otherwise (a `--from`/`--until` slice, a replay
+    /// stopped early) against the truth whose event was sent, a true finding outside it
+    /// counting neither way. An item named before its event was sent, and not named again
+    /// after, is a false positive (known, not detected); one whose event never came was
+    /// found another way and counts as found.
+    pub fn scores(&self, whole: bool) -> LevelScores {
+        let (users, exposures, violations) = self.carried();
         fn level<T: Ord + Copy>(
             found: &BTreeSet<T>,
             early: &BTreeSet<T>,
             all: &BTreeSet<T>,
             carried: &BTreeSet<T>,
+            whole: bool,
         ) -> Score {
-            let within: BTreeSet<T> = found
+            let reference = if whole { all } else { carried };
+            let mut scored: BTreeSet<T> = found
                 .iter()
-                .filter(|f| carried.contains(*f) || !all.contains(*f))
+                .filter(|f| reference.contains(*f) || !all.contains(*f))
                 .copied()
                 .collect();
-            // Early, and its event was sent later without the item named again: known, not
-            // detected. (One whose event was never sent, outside a slice, counts neither way.)
-            let early = early
-                .iter()
-                .filter(|e| carried.contains(*e) && !found.contains(*e))
-                .count() as u64;
-            Score::of(&within, carried).with_false_positives(early)
+            let mut premature = 0;
+            for e in early.iter().filter(|e| !found.contains(*e)) {
+                if carried.contains(e) {
+                    premature += 1;
+                } else if whole {
+                    scored.insert(*e);
+                }
+            }
+            Score::of(&scored, reference).with_false_positives(premature)
         }
         LevelScores {
             users: level(
@@ -309,6 +334,7 @@ impl Matcher {
                 &self.early_users,
                 &self.truth_users,
                 &users,
+                whole,
             ),
             exposures: self.reported_exposures.then(|| {
                 level(
@@ -316,6 +342,7 @@ impl Matcher {
                     &self.early_exposures,
                     &self.truth_exposures,
                     &exposures,
+                    whole,
                 )
             }),
             violations: self.reported_violations.then(|| {
@@ -324,8 +351,10 @@ impl Matcher {
                     &self.early_violations,
                     &self.truth_violations,
                     &violations,
+                    whole,
                 )
             }),
+            whole,
             truth_carried: (users.len(), exposures.len(), violations.len()),
             truth_whole: (
                 self.truth_users.len(),
@@ -333,6 +362,11 @@ impl Matcher {
                 self.truth_violations.len(),
             ),
         }
+    }
+
+    /// Whether exposing calls are matched by event id (the truth names them), not by time.
+    pub fn by_event_id(&self) -> bool {
+        self.exposing.values().all(|c| matches!(c, Call::Id(_)))
     }
 
     /// The percentiles of every level.
@@ -379,8 +413,11 @@ pub struct LevelScores {
     pub users: Score,
     pub exposures: Option<Score>,
     pub violations: Option<Score>,
-    /// Users, exposures and violations the stream carried (scored against), and in the
-    /// whole truth.
+    /// Scored against the whole truth (a whole replay), or only the truth carried (a slice,
+    /// or a replay stopped early).
+    pub whole: bool,
+    /// Users, exposures and violations whose event the stream carried, and in the whole
+    /// truth.
     pub truth_carried: (usize, usize, usize),
     pub truth_whole: (usize, usize, usize),
 }
@@ -493,7 +530,7 @@ mod tests {
         assert_eq!(l.exposures.count, 1);
         assert!((l.exposures.p50 - 200.0).abs() < 1.0, "{l:?}");
         assert!((l.users.p50 - 200.0).abs() < 1.0, "{l:?}");
-        let s = m.scores();
+        let s = m.scores(true);
         assert_eq!(s.users.f1, Some(1.0));
         assert_eq!(s.exposures.unwrap().f1, Some(1.0));
     }
@@ -518,8 +555,9 @@ mod tests {
         assert_eq!(l.users.count, 1, "{l:?}");
         assert!((l.users.p50 - 300.0).abs() < 1.0, "{l:?}");
         assert!((l.exposures.p50 - 500.0).abs() < 1.0, "{l:?}");
-        assert_eq!(m.premature, 0);
-        // A true exposure before its call is one premature finding, not two.
+        assert_eq!(m.premature(), 0);
+        // A true exposure before its call is one premature finding, not two (the user it
+        // names is counted with it), once the call is sent.
         let mut m = Matcher::new(&truth());
         m.finding(
             Finding::Exposure {
@@ -530,7 +568,9 @@ mod tests {
             10,
             false,
         );
-        assert_eq!(m.premature, 1);
+        assert_eq!(m.premature(), 0, "its call may never come");
+        m.sent(&call(5_000), 1_000);
+        assert_eq!(m.premature(), 1);
     }
 
     // Issue 20: under `perturb --skew` the stream's `ts` of an exposing call is not the
@@ -551,10 +591,10 @@ mod tests {
             1_100_000,
             false,
         );
-        let s = m.scores();
+        let s = m.scores(true);
         assert_eq!(s.truth_carried, (1, 1, 0));
         assert_eq!(s.exposures.unwrap().f1, Some(1.0));
-        assert_eq!(m.premature, 0);
+        assert_eq!(m.premature(), 0);
         assert_eq!(m.latency().exposures.count, 1);
     }
 
@@ -577,18 +617,18 @@ mod tests {
         violation.row.kind = Kind::MessageApiCall;
         violation.row.event_id = 42;
         m.sent(&violation, 1_500_000);
-        let s = m.scores();
+        let s = m.scores(true);
         let e = s.exposures.unwrap();
         assert_eq!((e.true_positives, e.false_positives), (0, 1), "{e:?}");
         assert_eq!(e.f1, Some(0.0));
         assert_eq!((s.users.true_positives, s.users.false_positives), (0, 1));
         let v = s.violations.unwrap();
         assert_eq!((v.true_positives, v.false_positives), (0, 1));
-        assert_eq!(m.premature, 2);
+        assert_eq!(m.premature(), 2);
         assert_eq!(m.latency().all.count, 0, "nothing early is timed");
         // Named again once the call was sent, it is a detection, and only that.
         m.finding(exposure, 1_200_000, false);
-        let s = m.scores();
+        let s = m.scores(true);
         assert_eq!(s.exposures.unwrap().f1, Some(1.0));
         assert_eq!(s.users.f1, Some(1.0));
         assert_eq!(m.latency().exposures.count, 1);
@@ -608,15 +648,20 @@ mod tests {
     fn a_finding_before_its_call_is_premature_and_wrong_ones_are_false_positives() {
         let mut m = Matcher::new(&truth());
         m.finding(Finding::User { user_id: 7 }, 10, false);
-        assert_eq!(m.premature, 1);
         m.finding(Finding::User { user_id: 8 }, 10, true);
         assert_eq!(m.after_end, 1);
-        // User 8 is wrong; user 7's call was never sent, so naming 7 counts neither way.
-        assert_eq!(m.scores().users.false_positives, 1);
+        // User 8 is wrong. User 7's call never came: in a slice, naming 7 counts neither
+        // way; in a whole replay (the call was dropped) 7 was found another way.
+        assert_eq!(m.scores(false).users.false_positives, 1);
+        assert_eq!(m.scores(true).users.true_positives, 1);
         m.sent(&call(5_000), 20);
         // Now it was sent, and 7 was named before it only: a false positive too.
-        assert_eq!(m.scores().users.false_positives, 2);
-        assert!(m.scores().exposures.is_none(), "not reported, not scored");
+        assert_eq!(m.premature(), 1);
+        assert_eq!(m.scores(true).users.false_positives, 2);
+        assert!(
+            m.scores(true).exposures.is_none(),
+            "not reported, not scored"
+        );
     }
 
     #[test]
@@ -639,7 +684,7 @@ mod tests {
                 false,
             );
         }
-        let s = m.scores();
+        let s = m.scores(false);
         let e = s.exposures.unwrap();
         // (8, 200) is true but not carried: neither a hit nor a false positive; (9, 300) is.
         assert_eq!(
@@ -648,6 +693,39 @@ mod tests {
         );
         assert_eq!(s.truth_carried, (1, 1, 0));
         assert_eq!(s.truth_whole, (2, 2, 0));
+    }
+
+    // Issue 20 (the differential suite): on a dropped copy, an exposure whose first call
+    // was lost and which a later call revealed was counted as neither found nor missed,
+    // and the truth of lost calls vanished from the score; live differed from batch.
+    #[test]
+    fn a_whole_replay_of_a_damaged_copy_is_scored_against_the_whole_truth() {
+        let mut t = truth();
+        t.exposures.insert((3, 8, 200));
+        t.users.insert(8);
+        t.exposure_info.insert((3, 8, 200), (Surface::Story, 9_000));
+        t.exposures.insert((3, 9, 300));
+        t.users.insert(9);
+        t.exposure_info.insert((3, 9, 300), (Surface::Draft, 9_500));
+        let mut m = Matcher::new(&t);
+        // User 7's call is sent; user 8's and 9's first calls were dropped. A later call of
+        // user 8 revealed (8, 200); nobody found (9, 300).
+        m.sent(&call(5_000), 0);
+        for (user_id, photo_id) in [(7, 100), (8, 200)] {
+            let f = Finding::Exposure {
+                app_id: 3,
+                user_id,
+                photo_id,
+            };
+            m.finding(f, 10, false);
+        }
+        let e = m.scores(true).exposures.unwrap();
+        assert_eq!(
+            (e.true_positives, e.false_positives, e.false_negatives),
+            (2, 0, 1),
+            "as batch scores it"
+        );
+        assert_eq!(m.premature(), 0);
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct LiveReport {
     pub lag_ms: Lag,
     /// Why the replay stopped before the end, if it did.
     pub stopped: Option<String>,
+    /// What the report must say about how it measured.
+    pub notes: Vec<String>,
     /// Events sent after an event later in log order `(ts, event_id)`: a damaged copy's
     /// late deliveries, sent in the order its files hold them (see data/README.md).
     pub late_events: u64,
@@ -254,6 +256,7 @@ async fn collect<R: AsyncRead + Unpin>(
 pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let dataset = Dataset::open(&options.dataset)?;
     let truth = truth_of(&dataset, options.truth_key.as_deref())?;
+    let perturbed = dataset.manifest.perturbation.is_some();
     let merged = Merged::open(&dataset, options.from, options.until)?;
     let events_in_files = merged.events_in_files;
     let skipped = merged.skipped.clone();
@@ -270,14 +273,26 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     runtime.shutdown_timeout(Duration::from_millis(100));
     let (sent, seconds, intended, lag, stopped, counters, disorder) = result?;
     let (findings, garbage) = counters;
+    // A replay of the whole log is scored as a batch run is, against the whole truth.
+    let whole = options.from.is_none() && options.until.is_none() && stopped.is_none();
+    let mut notes = Vec::new();
     let (latency, scores, after_end, premature, histogram) = match &matcher {
         Some(m) => {
             let m = m.lock().expect("not poisoned");
+            if !m.by_event_id() && perturbed {
+                notes.push(
+                    "the truth names no exposing call ids (a dataset made before they were \
+                     recorded): exposing calls are matched by their time, which a skewed \
+                     damaged copy changes, so their latencies are not measured; regenerate \
+                     the dataset (same command) and damage it again to time them"
+                        .to_string(),
+                );
+            }
             (
                 Some(m.latency()),
-                Some(m.scores()),
+                Some(m.scores(whole)),
                 m.after_end,
-                m.premature,
+                m.premature(),
                 Some(m.all.clone()),
             )
         }
@@ -305,6 +320,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
             last: lag.1 as f64 / 1000.0,
         },
         stopped,
+        notes,
         late_events: disorder.late_events,
         max_late_ms: disorder.max_late_us as f64 / 1000.0,
         findings,
@@ -577,12 +593,20 @@ impl LiveReport {
                 f(s.exposures.as_ref().and_then(|e| e.f1)),
                 f(s.violations.as_ref().and_then(|v| v.f1))
             ));
-            if s.truth_carried != s.truth_whole {
+            if s.truth_carried != s.truth_whole && !s.whole {
                 md.push_str(&format!(
                     "Scored against the truth the stream carried: {} of {} users, {} of {} exposures, {} of {} violations (their calls were sent).\n",
                     s.truth_carried.0, s.truth_whole.0, s.truth_carried.1, s.truth_whole.1, s.truth_carried.2, s.truth_whole.2
                 ));
+            } else if s.truth_carried != s.truth_whole {
+                md.push_str(&format!(
+                    "Scored against the whole truth, as a batch run is. The stream lacked the first exposing call of {} of {} exposures and {} of {} violating calls (a damaged copy: dropped or cut off): each counts as missed unless found through a later event, and is not timed.\n",
+                    s.truth_whole.1 - s.truth_carried.1, s.truth_whole.1, s.truth_whole.2 - s.truth_carried.2, s.truth_whole.2
+                ));
             }
+        }
+        for n in &self.notes {
+            md.push_str(&format!("\nNote: {n}.\n"));
         }
         md
     }

@@ -32,7 +32,8 @@ pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> 
         return Vec::new();
     }
     let t = scenario.timeline();
-    let share = counts.affected_users as f64 / counts.users.max(1) as f64;
+    let n = |x: Option<u64>| x.unwrap_or(0);
+    let share = n(counts.affected_users) as f64 / counts.users.max(1) as f64;
     let row = |figure: &str, target: &str, source: &str, simulated: String| CalibrationRow {
         figure: figure.into(),
         target: target.into(),
@@ -47,7 +48,7 @@ pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> 
             format!(
                 "{:.3}% ({} of {}; {:+.0}% of target)",
                 share * 100.0,
-                counts.affected_users,
+                n(counts.affected_users),
                 counts.users,
                 (share / AFFECTED_SHARE_TARGET - 1.0) * 100.0
             ),
@@ -69,7 +70,8 @@ pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> 
             DEVELOPER_POST,
             format!(
                 "{} of {} photo apps",
-                counts.affected_apps, counts.photo_apps
+                n(counts.affected_apps),
+                counts.photo_apps
             ),
         ),
         row(
@@ -78,7 +80,8 @@ pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> 
             DEVELOPER_POST,
             format!(
                 "{} of {}",
-                counts.affected_providers, scenario.catalog.providers
+                n(counts.affected_providers),
+                scenario.catalog.providers
             ),
         ),
         row(

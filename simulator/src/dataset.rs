@@ -157,8 +157,22 @@ impl Options {
         })
     }
 
-    /// The command that makes this dataset again (with `--shard` when `with_shard`).
+    /// The command that makes this dataset again (with `--shard` when `with_shard`). For a
+    /// blind dataset (`split_truth`), the same without `--seed`: the seed would rebuild the
+    /// key, so only the key names it (see [`Self::command_with_seed`]).
     fn command(&self, scenario_sha: &str, with_shard: bool) -> String {
+        match &self.split_truth {
+            Some(_) => {
+                self.command_with_seed(scenario_sha, with_shard)
+                    .replace(&format!(" --seed {}", self.seed), "")
+                    + " --split-truth KEY (the seed is in the answer key only)"
+            }
+            None => self.command_with_seed(scenario_sha, with_shard),
+        }
+    }
+
+    /// The command that makes this dataset again, seed included.
+    fn command_with_seed(&self, scenario_sha: &str, with_shard: bool) -> String {
         let scenario = if crate::scenario::PRESETS.contains(&self.scenario.name.as_str())
             && Scenario::preset(&self.scenario.name).ok().as_ref() == Some(&self.scenario)
         {
@@ -222,7 +236,14 @@ pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     }
     let mut manifest = write_dataset(options, stage.path(), progress)?;
     if let Some(key) = key {
-        split_truth(stage.path(), key.path(), &mut manifest)?;
+        let full_command = options.command_with_seed(&manifest.scenario.sha256, true);
+        split_truth(
+            stage.path(),
+            key.path(),
+            &mut manifest,
+            options.seed,
+            full_command,
+        )?;
         // The key first: a key without its dataset is harmless, a blind dataset without
         // its key cannot be scored. So the dataset is checked first: once the old key is
         // replaced, the dataset's commit should not fail for a file found in the old one.
@@ -236,19 +257,28 @@ pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     })
 }
 
-/// `key.json`: the answer key's own manifest.
+/// `key.json`: the answer key's own manifest. It alone holds what the blind dataset must
+/// not: the seed (and the command with it), the truth's counts and the calibration.
 #[derive(Debug, serde::Serialize)]
-struct KeyManifest<'a> {
+struct KeyManifest {
     format: &'static str,
     world: String,
-    dataset_command: &'a str,
+    seed: u64,
+    dataset_command: String,
     counts: serde_json::Value,
+    calibration: Vec<crate::manifest::CalibrationRow>,
     files: Vec<crate::write::FileInfo>,
 }
 
 /// Moves `truth/` from the dataset at `root` to the key folder `key`, writes the key's
 /// manifest, and records its checksum in the dataset's.
-fn split_truth(root: &Path, key: &Path, manifest: &mut Manifest) -> Result<()> {
+fn split_truth(
+    root: &Path,
+    key: &Path,
+    manifest: &mut Manifest,
+    seed: u64,
+    command: String,
+) -> Result<()> {
     let (from, to) = (root.join(path::TRUTH_DIR), key.join(path::TRUTH_DIR));
     if std::fs::rename(&from, &to).is_err() {
         // Another filesystem: copy, then remove.
@@ -265,19 +295,25 @@ fn split_truth(root: &Path, key: &Path, manifest: &mut Manifest) -> Result<()> {
         format: "blastradius-key",
         world: blastradius_schema::world_id(
             &manifest.generator,
-            manifest.seed,
+            seed,
             manifest.users,
             &manifest.scenario.sha256,
         ),
-        dataset_command: &manifest.command,
+        seed,
+        dataset_command: command,
         counts: serde_json::json!({
             "affected_users": c.affected_users,
             "exposures": c.exposures,
             "message_violations": c.message_violations,
             "affected_apps": c.affected_apps,
+            "affected_providers": c.affected_providers,
         }),
+        calibration: std::mem::take(&mut manifest.calibration),
         files: truth,
     };
+    // Blind: nothing from which the key could be read off or made again.
+    manifest.seed = None;
+    manifest.counts.blind();
     let text = serde_json::to_string_pretty(&key_manifest).expect("serializes") + "\n";
     let key_json = key.join(path::KEY);
     std::fs::write(&key_json, &text).map_err(Error::io(&key_json))?;
@@ -347,7 +383,6 @@ fn provenance(
             "blastradius.command".into(),
             options.command(scenario_sha, false),
         ),
-        ("blastradius.seed".into(), options.seed.to_string()),
         ("blastradius.users".into(), options.users.to_string()),
         ("blastradius.scenario".into(), options.scenario.name.clone()),
         (
@@ -359,6 +394,10 @@ fn provenance(
             scenario_toml.to_string(),
         ),
     ];
+    // A blind dataset's files name the world but not its seed, which would rebuild the key.
+    if options.split_truth.is_none() {
+        kv.insert(3, ("blastradius.seed".into(), options.seed.to_string()));
+    }
     if let Some(i) = shard {
         kv.push((
             "blastradius.shard".into(),
@@ -480,11 +519,11 @@ pub(crate) fn assemble(
     counts.providers = world.catalog.providers.len() as u64;
     counts.photo_apps = world.catalog.photo_apps as u64;
     counts.partner_apps = (world.catalog.apps.len() as u32 - world.catalog.photo_apps) as u64;
-    counts.affected_apps = affected_apps.len() as u64;
+    counts.affected_apps = Some(affected_apps.len() as u64);
     let mut providers: Vec<u32> = affected_apps.iter().map(|a| a.provider_id).collect();
     providers.sort_unstable();
     providers.dedup();
-    counts.affected_providers = providers.len() as u64;
+    counts.affected_providers = Some(providers.len() as u64);
     // The aggregate over apps needs every shard, so a one-shard run leaves it out.
     if options.only_shard.is_none() {
         files.push(write::write_affected_apps(
@@ -506,7 +545,7 @@ pub(crate) fn assemble(
             sha256: scenario_sha.clone(),
             toml: scenario_toml.clone(),
         },
-        seed: options.seed,
+        seed: Some(options.seed),
         users: options.users,
         shards: options.shards,
         only_shard: options.only_shard,
@@ -543,9 +582,15 @@ pub(crate) fn add_counts(total: &mut Counts, shard: &Counts) {
         *total.message_calls_by_status.entry(*k).or_default() += v;
     }
     total.users += shard.users;
-    total.exposures += shard.exposures;
-    total.affected_users += shard.affected_users;
-    total.message_violations += shard.message_violations;
+    let add = |a: &mut Option<u64>, b: Option<u64>| {
+        *a = match (*a, b) {
+            (Some(x), Some(y)) => Some(x + y),
+            (x, y) => x.or(y),
+        }
+    };
+    add(&mut total.exposures, shard.exposures);
+    add(&mut total.affected_users, shard.affected_users);
+    add(&mut total.message_violations, shard.message_violations);
 }
 
 fn write_shard(root: &Path, data: &ShardData, provenance: &Provenance) -> Result<ShardResult> {
@@ -575,9 +620,9 @@ fn write_shard(root: &Path, data: &ShardData, provenance: &Provenance) -> Result
         .map(|k| (k.as_str().to_string(), by_kind[*k as usize]))
         .collect();
     counts.users = data.users.len() as u64;
-    counts.exposures = data.exposures.len() as u64;
-    counts.affected_users = data.affected_users.len() as u64;
-    counts.message_violations = data.violations.len() as u64;
+    counts.exposures = Some(data.exposures.len() as u64);
+    counts.affected_users = Some(data.affected_users.len() as u64);
+    counts.message_violations = Some(data.violations.len() as u64);
     let mut per_app: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for user in data.exposures.chunk_by(|a, b| a.user_id == b.user_id) {
         for app in user.chunk_by(|a, b| a.app_id == b.app_id) {

@@ -16,10 +16,14 @@ pub struct Manifest {
     pub schema_version: u32,
     /// `blastradius <version>` that wrote the dataset.
     pub generator: String,
-    /// The command that makes this dataset again.
+    /// The command that makes this dataset again; for a blind dataset, the command without
+    /// its seed (which only the answer key holds).
     pub command: String,
     pub scenario: ScenarioInfo,
-    pub seed: u64,
+    /// The seed; absent from a blind dataset (`generate --split-truth`), whose answer key
+    /// alone holds it: with it, the key could be made again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     pub users: u64,
     pub shards: u32,
     /// The shard written, when the run wrote only one (`--shard I/N`).
@@ -78,11 +82,28 @@ pub struct Counts {
     pub providers: u64,
     pub photo_apps: u64,
     pub partner_apps: u64,
-    pub exposures: u64,
-    pub affected_users: u64,
-    pub affected_apps: u64,
-    pub affected_providers: u64,
-    pub message_violations: u64,
+    /// The truth's counts: absent from a blind dataset, whose answer they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposures: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected_users: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected_apps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected_providers: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_violations: Option<u64>,
+}
+
+impl Counts {
+    /// Leaves out the truth's counts (for a blind dataset).
+    pub fn blind(&mut self) {
+        self.exposures = None;
+        self.affected_users = None;
+        self.affected_apps = None;
+        self.affected_providers = None;
+        self.message_violations = None;
+    }
 }
 
 /// A simulated figure beside the public one it is calibrated against.

@@ -87,7 +87,7 @@ fn read_part(dir: &Path) -> Result<Manifest> {
             "is a damaged copy (`perturb`); merge the parts as generated, then perturb the whole",
         ));
     }
-    if m.truth_key.is_some() {
+    if m.truth_key.is_some() || m.seed.is_none() {
         return Err(bad(
             dir,
             "has its truth split off (--split-truth); merge parts generated with their truth",
@@ -96,11 +96,16 @@ fn read_part(dir: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
+/// A part's seed as the refusal names it.
+fn seed_text(seed: Option<u64>) -> String {
+    seed.map_or_else(|| "none (a blind dataset)".into(), |s| s.to_string())
+}
+
 /// The first field in which `m` differs from `first`, as (name, theirs, ours).
 fn differs(first: &Manifest, m: &Manifest) -> Option<(&'static str, String, String)> {
     let fields: [(&'static str, String, String); 6] = [
         ("generator", first.generator.clone(), m.generator.clone()),
-        ("seed", first.seed.to_string(), m.seed.to_string()),
+        ("seed", seed_text(first.seed), seed_text(m.seed)),
         ("users", first.users.to_string(), m.users.to_string()),
         ("shards", first.shards.to_string(), m.shards.to_string()),
         (
@@ -317,9 +322,11 @@ pub fn merge(parts: &[PathBuf], out: &Path, force: bool, verify_files: bool) -> 
             "its scenario does not match its own checksum: the manifest was edited; regenerate the part",
         ));
     }
+    // Every part was checked to name its seed.
+    let seed = first.seed.unwrap_or_default();
     let options = Options {
         users: first.users,
-        seed: first.seed,
+        seed,
         scenario: scenario.clone(),
         shards: first.shards,
         only_shard: None,
@@ -329,7 +336,7 @@ pub fn merge(parts: &[PathBuf], out: &Path, force: bool, verify_files: bool) -> 
         compression: first.compression,
         split_truth: None,
     };
-    let world = World::new(scenario, first.seed);
+    let world = World::new(scenario, seed);
     let inputs: Vec<&Path> = parts.iter().map(|(d, _)| d.as_path()).collect();
     write_staged(out, force, "--out", &inputs, |root| {
         let (mut linked, mut copied) = (0, 0);

@@ -11,6 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::util::{bytes, load_scenario, peak_rss_bytes, si};
 
+/// The seed when none is given (and the dataset is not blind).
+pub const DEFAULT_SEED: u64 = 2018;
+
 /// What world to simulate: shared by `generate` and `run`, so both have the same defaults.
 #[derive(Debug, Clone, clap::Args)]
 pub struct World {
@@ -19,9 +22,11 @@ pub struct World {
     #[arg(long, default_value_t = 1_000_000, value_parser = super::util::whole::<u64>)]
     pub users: u64,
 
-    /// Seed of every random draw; the same seed gives the same bytes.
-    #[arg(long, default_value_t = 2018, value_parser = super::util::whole::<u64>)]
-    pub seed: u64,
+    /// Seed of every random draw; the same seed gives the same bytes. Default 2018, except
+    /// for a blind dataset (--split-truth), which draws a fresh one: the seed rebuilds the
+    /// answer key, so a blind dataset never carries it and only its key records it.
+    #[arg(long, value_parser = super::util::whole::<u64>)]
+    pub seed: Option<u64>,
 
     /// A preset (facebook-2018, messaging-partners, shallow-paging) or a TOML file overriding a preset
     /// (see `blastradius scenario show`).
@@ -92,6 +97,25 @@ fn parse_shard(text: &str) -> Result<(u32, u32)> {
 }
 
 impl Args {
+    /// The seed given, else 2018, else (for a blind dataset) a fresh one from the operating
+    /// system's randomness, which nobody can guess or rebuild.
+    fn seed(&self) -> u64 {
+        match (self.world.seed, &self.split_truth) {
+            (Some(seed), _) => seed,
+            (None, None) => DEFAULT_SEED,
+            (None, Some(_)) => {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                h.finish()
+            }
+        }
+    }
+
     /// The library options these flags describe.
     pub fn options(&self) -> Result<Options> {
         let scenario = load_scenario(&self.world.scenario)?;
@@ -119,15 +143,19 @@ impl Args {
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let seed = self.seed();
         let out = self.out.clone().unwrap_or_else(|| {
-            PathBuf::from("data/generated").join(format!(
-                "{}-{}u-seed{}",
-                scenario.name, self.world.users, self.world.seed
-            ))
+            // A blind dataset's folder must not name its seed either.
+            let tail = match self.split_truth {
+                Some(_) => "blind".to_string(),
+                None => format!("seed{seed}"),
+            };
+            PathBuf::from("data/generated")
+                .join(format!("{}-{}u-{tail}", scenario.name, self.world.users))
         });
         Ok(Options {
             users: self.world.users,
-            seed: self.world.seed,
+            seed,
             scenario,
             shards,
             only_shard,
@@ -262,7 +290,8 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
         out,
         "scenario    {} (seed {}, {} users, {} shards{})",
         m.scenario.name,
-        m.seed,
+        m.seed
+            .map_or_else(|| "in the answer key only".to_string(), |s| s.to_string()),
         m.users,
         m.shards,
         m.only_shard
@@ -282,14 +311,26 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
         si(m.counts.events as f64 / wall),
         peak_rss_bytes().map_or("unknown".into(), bytes)
     )?;
-    writeln!(
-        out,
-        "truth       {} affected users, {} exposures, {} apps, {} message violations",
-        m.counts.affected_users,
-        m.counts.exposures,
-        m.counts.affected_apps,
-        m.counts.message_violations
-    )?;
+    let c = &m.counts;
+    match (
+        c.affected_users,
+        c.exposures,
+        c.affected_apps,
+        c.message_violations,
+    ) {
+        (Some(users), Some(exposures), Some(apps), Some(violations)) => writeln!(
+            out,
+            "truth       {users} affected users, {exposures} exposures, {apps} apps, {violations} message violations"
+        )?,
+        // Blind: the counts, the calibration and the seed went to the key alone.
+        _ => {
+            writeln!(
+                out,
+                "truth       in the answer key only (its key.json holds the counts, the calibration and the seed)"
+            )?;
+            return Ok(summary.manifest);
+        }
+    }
     if m.calibration.is_empty() {
         writeln!(
             out,

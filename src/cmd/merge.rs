@@ -36,7 +36,10 @@ pub fn run(args: Args) -> Result<()> {
     writeln!(
         o,
         "merged      {} parts: {} users, {} events, {} affected users",
-        m.shards, m.users, m.counts.events, m.counts.affected_users
+        m.shards,
+        m.users,
+        m.counts.events,
+        m.counts.affected_users.unwrap_or(0)
     )?;
     writeln!(
         o,

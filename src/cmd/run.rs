@@ -60,7 +60,10 @@ fn differences(options: &Options) -> std::result::Result<Vec<String>, ()> {
     );
     check(m.generator == version, format!("made by {}", m.generator));
     check(m.users == options.users, format!("{} users", m.users));
-    check(m.seed == options.seed, format!("seed {}", m.seed));
+    check(
+        m.seed == Some(options.seed),
+        format!("seed {}", m.seed.map_or("none".into(), |s| s.to_string())),
+    );
     check(m.shards == options.shards, format!("{} shards", m.shards));
     check(
         m.compression == options.compression,
