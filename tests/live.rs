@@ -586,6 +586,10 @@ fn live_exact_with_lateness_on_a_reordered_copy_gives_the_batch_answer() {
     let max_late = r["max_late_ms"].as_f64().unwrap();
     assert!(max_late > 0.0 && max_late <= 15.0 * 60_000.0, "{r}");
     assert!(err.contains("within --lateness"), "{err}");
+    // What the lateness cost, in log time: no finding before the stream was 15 min past
+    // its event.
+    let waited = r["latency_ms"]["log_time"]["p50"].as_f64().unwrap();
+    assert!(waited >= 15.0 * 60_000.0, "{r}");
     assert_eq!(r["premature_findings"], 0, "{r}");
     let batch = batch_exact(&late, &tmp.path().join("batch"));
     assert_eq!(live_f1(&r), batch, "{r}");

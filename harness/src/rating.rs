@@ -408,7 +408,8 @@ mod tests {
                 users: fast.clone(),
                 exposures: fast.clone(),
                 violations: fast.clone(),
-                all: fast,
+                all: fast.clone(),
+                log_time: fast,
             }),
             scores: Some(LevelScores {
                 users: Score::counts(1, 0, 0),

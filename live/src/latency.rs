@@ -52,6 +52,21 @@ pub enum Call {
     At(u64, u32, i64),
 }
 
+/// When an event that made something true was due, and its `ts` in the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    due: i64,
+    ts: i64,
+}
+
+/// The levels latency is measured at.
+#[derive(Clone, Copy)]
+enum Level {
+    Users,
+    Exposures,
+    Violations,
+}
+
 /// Users, exposures and violations of the truth.
 type Carried = (BTreeSet<u64>, BTreeSet<(u32, u64, u64)>, BTreeSet<u64>);
 
@@ -64,9 +79,17 @@ pub struct Matcher {
     /// The exposing calls, to recognise them in the stream.
     calls: HashSet<Call>,
     /// Intended send time of each exposing call, once sent.
-    call_sent: HashMap<Call, i64>,
+    call_sent: HashMap<Call, Sent>,
     /// Intended send time of each violating call, once sent.
-    violation_sent: HashMap<u64, i64>,
+    violation_sent: HashMap<u64, Sent>,
+    /// Per millisecond of the schedule, the latest `ts` due by its end: the log time the
+    /// stream had reached at a given moment.
+    timeline: Vec<(i64, i64)>,
+    latest_ts: i64,
+    /// First detections, in log time: from the call's `ts` to the log time the stream had
+    /// reached when the finding came. A detector that holds events for an allowed lateness
+    /// shows its wait here, whatever the replay's speed.
+    pub log_time: Histogram<u64>,
     truth_users: BTreeSet<u64>,
     truth_exposures: BTreeSet<(u32, u64, u64)>,
     truth_violations: BTreeSet<u64>,
@@ -115,6 +138,9 @@ impl Matcher {
             user_calls,
             call_sent: HashMap::new(),
             violation_sent: HashMap::new(),
+            timeline: Vec::new(),
+            latest_ts: i64::MIN,
+            log_time: histogram(),
             truth_users: truth.users.clone(),
             truth_exposures: truth.exposures.clone(),
             truth_violations: truth.violations.clone(),
@@ -139,25 +165,51 @@ impl Matcher {
     /// Records that `e` was due at `intended` µs (call it for every event sent, in order).
     pub fn sent(&mut self, e: &Event, intended: i64) {
         let r = &e.row;
+        self.latest_ts = self.latest_ts.max(r.ts);
+        let ms = intended.div_euclid(1000);
+        match self.timeline.last_mut() {
+            Some(last) if last.0 == ms => last.1 = self.latest_ts,
+            _ => self.timeline.push((ms, self.latest_ts)),
+        }
+        let at = Sent {
+            due: intended,
+            ts: r.ts,
+        };
         match r.kind {
             Kind::PhotoApiCall if r.status == 200 => {
                 for key in [Call::Id(r.event_id), Call::At(r.user_id, r.app_id, r.ts)] {
                     if self.calls.contains(&key) {
-                        self.call_sent.entry(key).or_insert(intended);
+                        self.call_sent.entry(key).or_insert(at);
                     }
                 }
             }
             Kind::MessageApiCall if self.truth_violations.contains(&r.event_id) => {
-                self.violation_sent.entry(r.event_id).or_insert(intended);
+                self.violation_sent.entry(r.event_id).or_insert(at);
             }
             _ => {}
         }
     }
 
-    fn record(h: &mut Histogram<u64>, all: &mut Histogram<u64>, latency: i64) {
-        let v = latency.max(1) as u64;
+    /// The log time the stream had reached at `at` µs of the schedule.
+    fn log_time_at(&self, at: i64) -> Option<i64> {
+        let ms = at.div_euclid(1000);
+        let i = self.timeline.partition_point(|&(m, _)| m <= ms);
+        i.checked_sub(1).map(|i| self.timeline[i].1)
+    }
+
+    /// A first detection at `received` of an item its event `sent` made true, at `level`.
+    fn first(&mut self, level: Level, received: i64, sent: Sent) {
+        let v = (received - sent.due).max(1) as u64;
+        let h = match level {
+            Level::Users => &mut self.users,
+            Level::Exposures => &mut self.exposures,
+            Level::Violations => &mut self.violations,
+        };
         let _ = h.record(v);
-        let _ = all.record(v);
+        let _ = self.all.record(v);
+        if let Some(now) = self.log_time_at(received) {
+            let _ = self.log_time.record((now - sent.ts).max(1) as u64);
+        }
     }
 
     /// Records a finding received at `received` µs; `ended` when the replay had finished.
@@ -178,9 +230,9 @@ impl Matcher {
                 self.reported_exposures = true;
                 let key = (app_id, user_id, photo_id);
                 match self.exposing.get(&key).map(|c| self.call_sent.get(c)) {
-                    Some(Some(&due)) => {
+                    Some(Some(&sent)) => {
                         if self.found_exposures.insert(key) {
-                            Self::record(&mut self.exposures, &mut self.all, received - due);
+                            self.first(Level::Exposures, received, sent);
                         }
                     }
                     Some(None) => {
@@ -202,9 +254,9 @@ impl Matcher {
                     _ if !self.truth_violations.contains(&event_id) => {
                         self.found_violations.insert(event_id);
                     }
-                    Some(&due) => {
+                    Some(&sent) => {
                         if self.found_violations.insert(event_id) {
-                            Self::record(&mut self.violations, &mut self.all, received - due)
+                            self.first(Level::Violations, received, sent)
                         }
                     }
                     None => {
@@ -228,12 +280,12 @@ impl Matcher {
             .into_iter()
             .flatten()
             .filter_map(|call| self.call_sent.get(call))
-            .min()
+            .min_by_key(|s| (s.due, s.ts))
             .copied();
         match due {
-            Some(due) => {
+            Some(sent) => {
                 if self.found_users.insert(user) {
-                    Self::record(&mut self.users, &mut self.all, received - due);
+                    self.first(Level::Users, received, sent);
                 }
             }
             None => {
@@ -376,6 +428,7 @@ impl Matcher {
             exposures: percentiles(&self.exposures),
             violations: percentiles(&self.violations),
             all: percentiles(&self.all),
+            log_time: percentiles(&self.log_time),
         }
     }
 }
@@ -430,6 +483,9 @@ pub struct LatencyReport {
     pub violations: Percentiles,
     /// Every first detection of any level.
     pub all: Percentiles,
+    /// Every first detection, in log time (ms): how far the log had gone past the event
+    /// when the finding came. What an allowed lateness costs shows here.
+    pub log_time: Percentiles,
 }
 
 /// `h` in HdrHistogram's percentile-distribution text format (values in milliseconds), as
@@ -632,6 +688,33 @@ mod tests {
         assert_eq!(s.exposures.unwrap().f1, Some(1.0));
         assert_eq!(s.users.f1, Some(1.0));
         assert_eq!(m.latency().exposures.count, 1);
+    }
+
+    // Issue 20: what an allowed lateness costs, measured in log time by the replay.
+    #[test]
+    fn log_time_latency_is_how_far_the_stream_had_gone_past_the_call() {
+        let mut t = truth();
+        t.exposure_calls.insert((3, 7, 100), 1);
+        let mut m = Matcher::new(&t);
+        m.sent(&call(5_000), 1_000);
+        // The stream goes on: an event at ts 905,000 due at 2 ms.
+        let mut later = call(905_000);
+        later.row.event_id = 2;
+        later.row.kind = Kind::UserRegistered;
+        m.sent(&later, 2_000);
+        // The finding comes once the stream is at 905,000: 900 ms of log time after the call.
+        m.finding(
+            Finding::Exposure {
+                app_id: 3,
+                user_id: 7,
+                photo_id: 100,
+            },
+            2_500,
+            false,
+        );
+        let l = m.latency();
+        assert_eq!(l.log_time.count, 2, "the exposure and its user");
+        assert!((l.log_time.p50 - 900.0).abs() < 1.0, "{l:?}");
     }
 
     #[test]

@@ -527,6 +527,16 @@ async fn write_patiently<W: tokio::io::AsyncWrite + Unpin>(
     Ok(Ok(()))
 }
 
+/// A span of log time given in ms, in the unit that reads best.
+fn log_span(ms: f64) -> String {
+    match ms {
+        m if m >= 3_600_000.0 => format!("{:.1} h", m / 3_600_000.0),
+        m if m >= 60_000.0 => format!("{:.1} min", m / 60_000.0),
+        m if m >= 1_000.0 => format!("{:.1} s", m / 1_000.0),
+        m => format!("{m:.0} ms"),
+    }
+}
+
 fn row_ms(name: &str, p: &crate::latency::Percentiles) -> String {
     if p.count == 0 {
         return format!("| {name} | 0 | – | – | – | – | – |\n");
@@ -583,6 +593,14 @@ impl LiveReport {
                 md.push_str(&row_ms("exposures", &l.exposures));
                 md.push_str(&row_ms("violations", &l.violations));
                 md.push_str(&row_ms("all", &l.all));
+                if l.log_time.count > 0 {
+                    md.push_str(&format!(
+                        "\nIn log time, first detections came {} after their event (p50), {} at p99, {} at most: how far the log had gone past the event when the finding arrived. A detector that holds events for an allowed lateness (`detect --follow --lateness`) shows that wait here, whatever the replay's speed.\n",
+                        log_span(l.log_time.p50),
+                        log_span(l.log_time.p99),
+                        log_span(l.log_time.max)
+                    ));
+                }
             }
         }
         if let Some(s) = &self.scores {
