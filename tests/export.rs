@@ -610,3 +610,139 @@ fn exports_cover_the_messaging_incident_and_count_photos_and_copies_apart() {
         "{summary}"
     );
 }
+
+// Issue 20: lookup and export from findings said "unknown surface, unknown time" though the
+// findings carried both; when they do not, the answer says which column is missing.
+#[test]
+fn answers_from_findings_keep_the_columns_the_findings_carry() {
+    let data = messaging_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let b = &batches(&data.join("truth/exposures"))[0];
+    let col = |n: &str| b.column_by_name(n).unwrap().clone();
+    let surface = arrow::compute::cast(&col("surface"), &arrow::datatypes::DataType::Utf8).unwrap();
+    let (a, u, p, t) = (
+        col("app_id"),
+        col("user_id"),
+        col("photo_id"),
+        col("first_exposed_ts"),
+    );
+    let user = u.as_primitive::<UInt64Type>().value(0);
+    let mut with = String::from("app_id,user_id,photo_id,surface,first_exposed_ts\n");
+    let mut without = String::from("app_id,user_id,photo_id\n");
+    let mut want = BTreeSet::new();
+    for i in 0..b.num_rows() {
+        let (app, photo) = (
+            a.as_primitive::<UInt32Type>().value(i),
+            p.as_primitive::<UInt64Type>().value(i),
+        );
+        let when = blastradius_schema::time::format_utc(
+            t.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                .value(i),
+        );
+        let s = surface.as_string::<i32>().value(i).to_string();
+        let uid = u.as_primitive::<UInt64Type>().value(i);
+        with.push_str(&format!("{app},{uid},{photo},{s},{when}\n"));
+        without.push_str(&format!("{app},{uid},{photo}\n"));
+        if uid == user {
+            want.insert((app as u64, photo, s, when));
+        }
+    }
+    let (full, bare) = (tmp.path().join("full"), tmp.path().join("bare"));
+    for (dir, text) in [(&full, &with), (&bare, &without)] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("exposures.csv"), text).unwrap();
+    }
+    let lookup = |dir: &Path| {
+        let o = blastradius(&[
+            "lookup",
+            path_arg(&data),
+            &user.to_string(),
+            "--json",
+            "--findings",
+            path_arg(dir),
+        ]);
+        assert_ok(&o);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let a = lookup(&full);
+    let got: BTreeSet<(u64, u64, String, String)> = a["exposures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["app_id"].as_u64().unwrap(),
+                e["photo_id"].as_u64().unwrap(),
+                e["surface"].as_str().unwrap().to_string(),
+                e["first_exposed"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let a = lookup(&bare);
+    let missing = a["not_in_source"].to_string();
+    assert!(
+        missing.contains("`surface`") && missing.contains("`first_exposed_ts`"),
+        "{a}"
+    );
+    assert!(missing.contains("message_violations"), "{a}");
+    assert!(a["exposures"][0]["surface"].is_null());
+}
+
+// Issue 22: findings made for another dataset (same size, other seed) passed the id-range
+// checks: 32 users "to notify", 31 of them not affected here, photos never uploaded here.
+#[test]
+fn findings_of_another_dataset_are_refused() {
+    let data = messaging_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("other");
+    generate_into(&other, "8000", "4", "messaging-partners");
+    let found = tmp.path().join("r");
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(&other),
+        "--detector",
+        "exact",
+        "--out",
+        path_arg(&found),
+    ]));
+    let findings = found.join("exact");
+    let user = truth_violations(&other)[0].2.to_string();
+    for args in [
+        vec!["export", "users", path_arg(&data), "--out"],
+        vec!["export", "apps", path_arg(&data), "--out"],
+    ] {
+        let out = tmp.path().join(args[1]);
+        let mut args = args.clone();
+        args.extend([path_arg(&out), "--findings", path_arg(&findings)]);
+        let o = blastradius(&args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("made for another dataset"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!out.exists(), "nothing written");
+    }
+    let o = blastradius(&[
+        "lookup",
+        path_arg(&data),
+        &user,
+        "--findings",
+        path_arg(&findings),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("made for another dataset"),
+        "{}",
+        stderr(&o)
+    );
+    // Its own findings are answered.
+    assert_ok(&blastradius(&[
+        "lookup",
+        path_arg(&other),
+        &user,
+        "--findings",
+        path_arg(&findings),
+    ]));
+}

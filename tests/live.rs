@@ -283,14 +283,17 @@ fn a_detector_that_leaves_babbles_or_stays_silent_gets_a_report() {
     ]);
     {
         let mut stream = TcpStream::connect(&addr).unwrap();
+        // Issue 22: a line that is not UTF-8 ended the channel; the findings after it count.
         stream
-            .write_all(b"hello\nnot json at all\n{\"app_id\": 1}\n")
+            .write_all(b"hello\nnot json at all\n{\"app_id\": 1}\n\xff\xfe\n{\"user_id\": 1}\n{\"user_id\": 2}\n")
             .unwrap();
         let mut sink = Vec::new();
         let _ = stream.read_to_end(&mut sink);
     }
     assert!(finish(child).success());
-    assert_eq!(live_report(&out)["unparsed_lines"], 3);
+    let r = live_report(&out);
+    assert_eq!(r["unparsed_lines"], 4, "{r}");
+    assert_eq!(r["findings"], 2, "{r}");
     // Stays silent: nothing found, recall 0, no hang.
     let out = tmp.path().join("silent");
     let (child, addr) = replay(&[

@@ -391,3 +391,42 @@ fn a_blind_dataset_carries_nothing_that_rebuilds_its_key() {
         "the key's seed makes the blind world"
     );
 }
+
+// Issue 22: `generate --split-truth KEY_OF_ANOTHER_DATASET --out NEW --force` replaced that
+// other dataset's key.
+#[test]
+fn force_never_replaces_the_key_of_another_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n);
+    let make = |out: &Path, key: &Path, seed: &str, force: bool| {
+        let mut args = vec![
+            "generate",
+            "--users",
+            "2000",
+            "--seed",
+            seed,
+            "--out",
+            path_arg(out),
+            "--split-truth",
+            path_arg(key),
+        ];
+        if force {
+            args.push("--force");
+        }
+        blastradius(&args)
+    };
+    assert_ok(&make(&t("a"), &t("key-a"), "5", false));
+    let key_before = std::fs::read(t("key-a/key.json")).unwrap();
+    // Another dataset's output, A's key: refused, the key untouched.
+    let o = make(&t("b"), &t("key-a"), "6", true);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("holds the answer key of another dataset"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(t("key-a/key.json")).unwrap(), key_before);
+    assert!(!t("b").exists());
+    // A made again over itself with its own key: allowed.
+    assert_ok(&make(&t("a"), &t("key-a"), "5", true));
+}

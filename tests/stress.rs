@@ -243,4 +243,81 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
             && md.contains("the median of 3 runs"),
         "{md}"
     );
+    // Issue 20: violation F1 is charted where violations exist (messaging-partners).
+    let html = std::fs::read_to_string(out.join("leaderboard.html")).unwrap();
+    assert!(
+        html.contains("message-violation F1, clean"),
+        "no violation chart"
+    );
+}
+
+// Issue 22: for the undamaged cell `{dataset}` was the user's own folder: a detector that
+// cleaned up after itself deleted it, one that wrote a scratch file changed it.
+#[test]
+fn outside_detectors_never_get_the_users_dataset() {
+    let data = small_dataset();
+    let before = dataset_digest(&data);
+    for (name, command) in [
+        ("cleaner", "rm -rf {dataset} # {out}"),
+        ("scribbler", "echo x >> {dataset}/providers.parquet # {out}"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = blastradius(&[
+            "stress",
+            path_arg(&data),
+            "--out",
+            path_arg(&tmp.path().join("s")),
+            "--detectors",
+            "none",
+            "--drop",
+            "0.01",
+            "--duplicate",
+            "0.01",
+            "--reorder",
+            "none",
+            "--skew",
+            "none",
+            "--no-truncate",
+            "--memory-limits",
+            "none",
+            "--exec",
+            command,
+            "--name",
+            name,
+        ]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{name}: {err}");
+        assert!(
+            err.contains(&format!("`{name}` changed the dataset copy")),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            dataset_digest(&data),
+            before,
+            "{name} reached the user's files"
+        );
+    }
+}
+
+/// The SHA-256 of every file under `dir`, by relative path.
+fn dataset_digest(dir: &std::path::Path) -> Vec<(String, String)> {
+    use sha2::Digest;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let sum: String = sha2::Sha256::digest(std::fs::read(&p).unwrap())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), sum));
+            }
+        }
+    }
+    out.sort();
+    out
 }

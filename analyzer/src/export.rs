@@ -201,16 +201,31 @@ fn truth_violations(
     Ok(out)
 }
 
-/// The message calls among `ids`, read from the log (of `only_user`'s shard when given): a
-/// findings folder names violations by event id alone, and the log says whose mailbox,
-/// which partner, what and when.
-fn violations_in_log(
+/// The owner of a user event's id (ids are `(user + 1) << EVENT_SEQ_BITS | seq`).
+fn owner(event_id: u64) -> Option<u64> {
+    (event_id >> blastradius_schema::EVENT_SEQ_BITS).checked_sub(1)
+}
+
+/// Checks findings against the dataset's log (of `only_user`'s shard when given) and resolves
+/// their violations: every photo must be an upload of its user, every violation a message
+/// call, in this log. Findings made for another dataset pass the id-range checks of
+/// [`crate::findings::load`] (same size, same apps) and would answer for users and photos
+/// this dataset does not have. A findings folder names violations by event id alone; the
+/// log says whose mailbox, which partner, what and when.
+///
+/// # Errors
+/// A photo or violation the log does not hold, named with the folder; as
+/// [`crate::log::read_part_into`].
+fn check_in_log(
     dataset: &Dataset,
+    dir: &Path,
+    photos: &BTreeSet<(u64, u64)>,
     ids: &BTreeSet<u64>,
     only_user: Option<u64>,
 ) -> Result<Vec<Violation>> {
     use blastradius_schema::{Kind as EventKind, col};
     let mut out = Vec::new();
+    let mut uploaded = BTreeSet::new();
     let mut log = crate::log::ShardLog::default();
     for entry in dataset.parts(path::EVENTS_DIR) {
         if only_user.is_some_and(|u| {
@@ -223,25 +238,51 @@ fn violations_in_log(
         crate::log::read_part_into(
             dataset,
             entry,
-            &[col::USER_ID, col::APP_ID, col::ACTION],
+            &[col::USER_ID, col::APP_ID, col::ACTION, col::PHOTO_ID],
             None,
             &mut log,
         )?;
         for i in 0..log.len() {
-            if log.kind[i] == EventKind::MessageApiCall && ids.contains(&log.event_id[i]) {
-                out.push(Violation {
-                    event_id: log.event_id[i],
-                    app_id: log.app_id[i],
-                    user_id: log.user_id[i],
-                    action: log.action[i],
-                    ts: log.ts[i],
-                });
+            match log.kind[i] {
+                EventKind::MessageApiCall if ids.contains(&log.event_id[i]) => {
+                    out.push(Violation {
+                        event_id: log.event_id[i],
+                        app_id: log.app_id[i],
+                        user_id: log.user_id[i],
+                        action: log.action[i],
+                        ts: log.ts[i],
+                    })
+                }
+                EventKind::PhotoUploaded if photos.contains(&(log.user_id[i], log.photo_id[i])) => {
+                    uploaded.insert((log.user_id[i], log.photo_id[i]));
+                }
+                _ => {}
             }
         }
+    }
+    let foreign = |what: String| {
+        Error::dataset(
+            dir,
+            format!(
+                "names {what}, which {} does not hold: these findings were made for another dataset; give the findings of this one",
+                dataset.root.display()
+            ),
+        )
+    };
+    if let Some((user, photo)) = photos.iter().find(|p| !uploaded.contains(*p)) {
+        return Err(foreign(format!("photo {photo} of user {user}")));
     }
     out.sort();
     // A duplicated delivery repeats the call: one violation.
     out.dedup_by_key(|v| v.event_id);
+    let resolved: BTreeSet<u64> = out.iter().map(|v| v.event_id).collect();
+    if let Some(id) = ids
+        .iter()
+        .filter(|&&id| only_user.is_none_or(|u| owner(id) == Some(u)))
+        .find(|id| !resolved.contains(*id))
+    {
+        return Err(foreign(format!("the message call {id}")));
+    }
     Ok(out)
 }
 
@@ -332,10 +373,15 @@ pub fn answers(
                     )
                 }
             };
-            let violations = match &found.violations {
-                None => None,
-                Some(ids) => Some(violations_in_log(dataset, ids, only_user)?),
-            };
+            let photos: BTreeSet<(u64, u64)> = exposures
+                .iter()
+                .flatten()
+                .map(|r: &Row| (r.user_id, r.photo_id))
+                .collect();
+            let none = BTreeSet::new();
+            let ids = found.violations.as_ref().unwrap_or(&none);
+            let resolved = check_in_log(dataset, dir, &photos, ids, only_user)?;
+            let violations = found.violations.is_some().then_some(resolved);
             Ok(Answers {
                 exposures,
                 violations,

@@ -835,3 +835,51 @@ fn markdown_tables_to_html(md: &str) -> String {
     flush(&mut table, &mut html);
     html
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::App;
+
+    // Issue 20: a provider with 79 "truth users" had 78: one user was exposed through two of
+    // its apps and counted twice.
+    #[test]
+    fn a_provider_counts_a_user_of_two_of_its_apps_once() {
+        let mut catalog = Catalog::default();
+        for (app, provider) in [(1, 10), (2, 10), (3, 20)] {
+            catalog.apps.insert(
+                app,
+                App {
+                    provider_id: provider,
+                    name: format!("app {app}"),
+                    category: "photo".into(),
+                },
+            );
+        }
+        catalog.providers.insert(10, "ten".into());
+        catalog.providers.insert(20, "twenty".into());
+        // User 7 through apps 1 and 2 (both of provider 10), user 8 through app 2, user 9
+        // through app 3.
+        let pairs = [(1, 7), (2, 7), (2, 8), (3, 9)];
+        let by_provider = provider_users(&catalog, pairs.iter().copied());
+        assert_eq!(by_provider, BTreeMap::from([(10, 2), (20, 1)]));
+        let mut per_app: crate::output::AppCounts = BTreeMap::new();
+        per_app.insert(1, (10, 1, 1));
+        per_app.insert(2, (10, 2, 2));
+        per_app.insert(3, (20, 1, 1));
+        let detected = vec![(
+            "exact".to_string(),
+            BTreeMap::from([(1, 1), (2, 2), (3, 1)]),
+        )];
+        let (_, providers) = app_tables(
+            &catalog,
+            Some(&per_app),
+            &detected,
+            Some(&by_provider),
+            &[("exact".to_string(), by_provider.clone())],
+        );
+        let ten = providers.iter().find(|p| p.provider_id == 10).unwrap();
+        assert_eq!((ten.apps, ten.truth_users), (2, Some(2)), "not 1 + 2 = 3");
+        assert_eq!(ten.detected_users.get("exact"), Some(&2));
+    }
+}

@@ -347,6 +347,8 @@ impl Context<'_> {
                 blastradius_analyzer::evaluate::safe_name(&x.name)
             ));
             let outcome = exec::run(&x.command_for(copy, &dir), &log, self.options.timeout);
+            // Every outside detector reads a copy, and the next one must read it as made.
+            unchanged(copy, &x.name)?;
             let mut cell = blank(&x.name, "outside");
             cell.wall_seconds = Some(outcome.wall_seconds);
             cell.peak_memory_bytes = Some(outcome.peak_memory_bytes);
@@ -369,6 +371,41 @@ impl Context<'_> {
         }
         Ok(out)
     }
+}
+
+/// Copies the dataset `from` (its manifest and every file it lists) to `to`: real copies,
+/// not links, so that nothing done to them reaches the user's files.
+fn copy_dataset(from: &Dataset, to: &Path) -> Result<(), Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| Error::Input {
+            path,
+            message: format!("cannot copy the dataset for the outside detectors ({e})"),
+        }
+    };
+    let manifest = blastradius_schema::path::MANIFEST;
+    let listed = from.manifest.files.iter().map(|f| f.path.as_str());
+    for relative in std::iter::once(manifest).chain(listed) {
+        let (a, b) = (from.root.join(relative), to.join(relative));
+        if let Some(parent) = b.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::copy(&a, &b).map_err(io(&a))?;
+    }
+    Ok(())
+}
+
+/// Checks that the copy at `copy` is still what its manifest lists, after the outside
+/// detector `name` read it.
+fn unchanged(copy: &Path, name: &str) -> Result<(), Error> {
+    Dataset::open(copy)
+        .and_then(|d| d.verify())
+        .map_err(|e| Error::Input {
+            path: copy.to_path_buf(),
+            message: format!(
+                "the outside detector `{name}` changed the dataset copy it was given ({e}); a detector must only read {{dataset}} and write under {{out}}"
+            ),
+        })
 }
 
 /// A label as part of a file name.
@@ -418,7 +455,16 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         catalog: &catalog,
         stage: stage.path(),
     };
-    let mut cells = context.cells(&options.dataset, "clean", 0.0, "clean", progress)?;
+    // Outside detectors get a copy of the clean log too, never the user's own folder (one
+    // that cleans up after itself, or writes a scratch file, must not touch it).
+    let clean_copy = stage.path().join("data").join("clean");
+    let clean_input = if options.exec.is_empty() {
+        options.dataset.clone()
+    } else {
+        copy_dataset(&clean, &clean_copy)?;
+        clean_copy.clone()
+    };
+    let mut cells = context.cells(&clean_input, "clean", 0.0, "clean", progress)?;
     let mut damage = Vec::new();
     for (fault, levels) in &options.faults {
         for &level in levels {
@@ -453,6 +499,15 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         }
     }
     let memory = memory_curve(options, &clean, &truth, &catalog, stage.path(), progress)?;
+    // The user's dataset, checked whole against its own checksums after the sweep.
+    Dataset::open(&options.dataset)
+        .and_then(|d| d.verify())
+        .map_err(|e| Error::Input {
+            path: options.dataset.clone(),
+            message: format!(
+                "changed during the sweep ({e}): something other than this run wrote to it"
+            ),
+        })?;
     if !options.keep_data {
         let _ = std::fs::remove_dir_all(stage.path().join("data"));
     }

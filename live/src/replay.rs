@@ -223,13 +223,26 @@ async fn collect<R: AsyncRead + Unpin>(
     findings: Arc<std::sync::atomic::AtomicU64>,
 ) {
     use std::sync::atomic::Ordering;
-    let mut lines = BufReader::new(reader).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if line.trim().is_empty() {
+    // Bytes, not text: a line that is not UTF-8 is one line not understood, and the
+    // findings after it still count (as text, it ended the channel).
+    let mut reader = BufReader::new(reader);
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        match reader.read_until(b'\n', &mut bytes).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            garbage.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let line = line.trim();
+        if line.is_empty() {
             continue;
         }
         let received = start.elapsed().as_micros() as i64;
-        match wire::finding(&line) {
+        match wire::finding(line) {
             Ok(f) => {
                 findings.fetch_add(1, Ordering::Relaxed);
                 if let Some(m) = &matcher {

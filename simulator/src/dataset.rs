@@ -211,6 +211,9 @@ struct ShardResult {
 /// staging folder is removed and `out` is left as it was.
 pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     options.validate()?;
+    if let Some(key) = &options.split_truth {
+        check_key_target(key, &options.out)?;
+    }
     let key = match &options.split_truth {
         Some(k) => Some(Stage::begin(
             k,
@@ -254,6 +257,32 @@ pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
     Ok(Summary {
         manifest,
         out: options.out.clone(),
+    })
+}
+
+/// Refuses a `--split-truth` folder that holds the answer key of another dataset than the
+/// one at `out` (which `--force` replaces): `--force` replaces what `--out` names, and a key
+/// is its dataset's, so another dataset's key is never written over.
+fn check_key_target(key: &Path, out: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read(key.join(path::KEY)) else {
+        return Ok(()); // no key there: the output checks decide
+    };
+    let sha = write::hex(&Sha256::digest(&text));
+    let ours = std::fs::read(out.join(path::MANIFEST))
+        .ok()
+        .and_then(|m| serde_json::from_slice::<Manifest>(&m).ok())
+        .and_then(|m| m.truth_key)
+        .is_some_and(|k| k.sha256 == sha);
+    if ours {
+        return Ok(());
+    }
+    Err(Error::InvalidOption {
+        flag: "--split-truth",
+        message: format!(
+            "{} holds the answer key of another dataset than {} (its key.json is not the one that dataset names); --force replaces only the dataset at --out and its own key: give a new folder for the key",
+            key.display(),
+            out.display()
+        ),
     })
 }
 
