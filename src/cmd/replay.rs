@@ -243,7 +243,7 @@ pub struct DetectArgs {
     /// the live answer is the batch one, and every finding comes D of log time later (the
     /// wall cost is D divided by the replay's speed-up). Without it events are taken as they
     /// come, and those out of order are counted.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub lateness: Option<String>,
 }
 
