@@ -263,26 +263,21 @@ fn a_blind_dataset_is_analyzed_blind_and_scored_with_its_own_key_only() {
 
 /// Every key-value pair in the footer of every Parquet file under `dir`.
 fn footers(dir: &Path) -> Vec<(PathBuf, String, String)> {
+    use parquet::file::reader::FileReader;
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let file = std::fs::File::open(&p).unwrap();
-                let reader = parquet::file::serialized_reader::SerializedFileReader::new(file);
-                use parquet::file::reader::FileReader;
-                let meta = reader.unwrap().metadata().file_metadata().clone();
-                for kv in meta.key_value_metadata().into_iter().flatten() {
-                    out.push((
-                        p.clone(),
-                        kv.key.clone(),
-                        kv.value.clone().unwrap_or_default(),
-                    ));
-                }
-            }
+    for p in files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+    {
+        let file = std::fs::File::open(&p).unwrap();
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap();
+        let meta = reader.metadata().file_metadata().clone();
+        for kv in meta.key_value_metadata().into_iter().flatten() {
+            out.push((
+                p.clone(),
+                kv.key.clone(),
+                kv.value.clone().unwrap_or_default(),
+            ));
         }
     }
     out

@@ -302,22 +302,14 @@ fn outside_detectors_never_get_the_users_dataset() {
 /// The SHA-256 of every file under `dir`, by relative path.
 fn dataset_digest(dir: &std::path::Path) -> Vec<(String, String)> {
     use sha2::Digest;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let sum: String = sha2::Sha256::digest(std::fs::read(&p).unwrap())
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                out.push((p.strip_prefix(dir).unwrap().display().to_string(), sum));
-            }
-        }
-    }
-    out.sort();
-    out
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let sum: String = sha2::Sha256::digest(std::fs::read(&p).unwrap())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (p.strip_prefix(dir).unwrap().display().to_string(), sum)
+        })
+        .collect()
 }

@@ -140,15 +140,9 @@ fn truth_rows(
 }
 
 /// One mailbox call without a grant (the messaging incident): which partner, whose
-/// mailbox, what it did, when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Violation {
-    pub event_id: u64,
-    pub app_id: u32,
-    pub user_id: u64,
-    pub action: Action,
-    pub ts: i64,
-}
+/// mailbox, what it did, when. Answers from the truth or findings do not say why
+/// (`revoked` is `None`); `lookup` tells it from the user's grants.
+pub use crate::detect::Violation;
 
 /// The truth's message violations, from `files` read by `read`.
 fn truth_violations(
@@ -193,11 +187,12 @@ fn truth_violations(
                 user_id: users.value(i),
                 action: Action::parse(actions.value(i)).ok_or_else(bad)?,
                 ts: ts.value(i),
+                revoked: None,
             });
         }
         Ok(())
     })?;
-    out.sort();
+    out.sort_by_key(|v| v.event_id);
     Ok(out)
 }
 
@@ -251,6 +246,7 @@ fn check_in_log(
                         user_id: log.user_id[i],
                         action: log.action[i],
                         ts: log.ts[i],
+                        revoked: None,
                     })
                 }
                 EventKind::PhotoUploaded if photos.contains(&(log.user_id[i], log.photo_id[i])) => {
@@ -272,7 +268,7 @@ fn check_in_log(
     if let Some((user, photo)) = photos.iter().find(|p| !uploaded.contains(*p)) {
         return Err(foreign(format!("photo {photo} of user {user}")));
     }
-    out.sort();
+    out.sort_by_key(|v| v.event_id);
     // A duplicated delivery repeats the call: one violation.
     out.dedup_by_key(|v| v.event_id);
     let resolved: BTreeSet<u64> = out.iter().map(|v| v.event_id).collect();
