@@ -252,6 +252,23 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
     if options.verify {
         dataset.verify()?;
     }
+    // A window the log's calls never fall in finds nothing, which would read as "nobody
+    // was exposed": refused before any work.
+    if let (Some((start, end)), Some(p)) = (options.settings.bug_window, &dataset.manifest.period)
+        && let (Ok(first), Ok(last)) = (
+            blastradius_schema::time::parse_utc(&p.start),
+            blastradius_schema::time::parse_utc(&p.end),
+        )
+        && (end <= first || start >= last)
+    {
+        return Err(Error::dataset(
+            root,
+            format!(
+                "--bug-window lies outside the log's period ({} to {}): no call of the log falls in it, so nothing could be found; give a window inside the period",
+                p.start, p.end
+            ),
+        ));
+    }
     let truth = if options.score {
         truth_of(&dataset, options.truth_key.as_deref())?
     } else {

@@ -80,6 +80,10 @@ pub struct Args {
     /// Replace an earlier replay report at --out.
     #[arg(long)]
     pub force: bool,
+    /// Run a schedule longer than a day. Without it such a replay is refused with its
+    /// length (a --rate of 1e-30 events/s would wait for ever after the first event).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 fn utc(flag: &str, text: &Option<String>) -> Result<Option<i64>> {
@@ -173,6 +177,32 @@ pub fn run_replay(args: Args) -> Result<()> {
             args.from.as_deref().unwrap_or_default(),
             blastradius_schema::time::format_utc(end)
         );
+    }
+    // How long the schedule asks for, said first, and a day at most unless --yes.
+    if let Ok(d) = blastradius_analyzer::dataset::Dataset::open(&args.dataset) {
+        let events: u64 = d
+            .parts(blastradius_schema::path::EVENTS_DIR)
+            .iter()
+            .map(|f| f.rows)
+            .sum();
+        let span = d.time_range().map_or(0, |(start, end)| {
+            until.unwrap_or(end).min(end) - from.unwrap_or(start).max(start)
+        });
+        let seconds = shape.intended(events, span.max(0)) as f64 / 1e6;
+        const DAY: f64 = 86_400.0;
+        if seconds > DAY && !args.yes {
+            // An i64 of microseconds saturates near 292,000 years.
+            let length = match seconds {
+                s if s >= 9.2e12 => "more than 290,000 years".to_string(),
+                s => format!("about {:.0} days", s / DAY),
+            };
+            anyhow::bail!(
+                "the schedule would take {length} ({events} events): give a faster --rate or --speedup, a slice (--from/--until), or --yes to run it anyway"
+            );
+        }
+        if seconds > 60.0 {
+            eprintln!("note: the schedule takes about {:.0} s", seconds);
+        }
     }
     let options = Options {
         dataset: args.dataset.clone(),

@@ -182,6 +182,20 @@ fn analyze_refuses_bad_input() {
             ],
             needles: &["--bug-window", "before"],
         },
+        // Issue 22: a window in 1990 on a 2018 log found "0 affected users", exit 0.
+        Case {
+            name: "a --bug-window outside the log",
+            setup: data,
+            args: &[
+                "analyze",
+                "{d}",
+                "--out",
+                "{t}/r",
+                "--bug-window",
+                "1990-01-01T00:00:00Z/1990-02-01T00:00:00Z",
+            ],
+            needles: &["--bug-window", "outside the log's period", "2018-08-01"],
+        },
         Case {
             name: "unknown detector",
             setup: data,

@@ -122,6 +122,15 @@ fn stress_scenario_and_bench_refuse_bad_input() {
             ],
             needles: &["--from 2030-01-01T00:00:00Z", "after the end of the log"],
         },
+        // Issue 22: accepted with no estimate, sent one event and waited (about 10^35 s).
+        Case {
+            name: "a replay schedule of ages",
+            setup: data,
+            args: &[
+                "replay", "{d}", "--stdout", "--rate", "1e-30", "--out", "{t}/r",
+            ],
+            needles: &["more than 290,000 years", "--rate", "--yes"],
+        },
         Case {
             name: "a zero timeout",
             setup: data,
