@@ -77,6 +77,10 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
     if text.trim_start().starts_with('-') {
         bail!("{flag} {text}: a duration cannot be negative; give e.g. {flag} 30s");
     }
+    // Seconds or minutes? A bare number (but 0) is not a duration a reader can trust.
+    if text.trim().parse::<f64>().is_ok_and(|n| n != 0.0) {
+        bail!("{flag} {text}: give its unit, e.g. {flag} {text}s or {flag} {text}m");
+    }
     match parse_duration_us(text) {
         Ok(us) if us >= 0.0 => Ok(us.round() as i64),
         Err(DurationError::Unit(unit)) => bail!(

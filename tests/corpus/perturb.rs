@@ -5,6 +5,13 @@ use super::*;
 #[test]
 fn perturb_refuses_bad_input() {
     run_cases(&[
+        // Issue 22: `--reorder 5` meant five seconds, silently.
+        Case {
+            name: "a duration without its unit",
+            setup: data,
+            args: &["perturb", "{d}", "{t}/o", "--reorder", "5"],
+            needles: &["--reorder 5", "unit", "5s"],
+        },
         Case {
             name: "missing input",
             setup: none,
