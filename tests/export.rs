@@ -737,6 +737,26 @@ fn findings_of_another_dataset_are_refused() {
         "{}",
         stderr(&o)
     );
+    // User by user too (a photo id of the other world is often an upload here as well; an
+    // app that never called for the user is not).
+    let exposed: BTreeSet<u64> = triples(&parts(&other.join("truth/exposures")))
+        .iter()
+        .map(|e| e.1)
+        .take(40)
+        .collect();
+    for u in exposed {
+        let o = blastradius(&[
+            "lookup",
+            path_arg(&data),
+            &u.to_string(),
+            "--findings",
+            path_arg(&findings),
+        ]);
+        assert!(
+            !o.status.success(),
+            "user {u} answered from foreign findings"
+        );
+    }
     // Its own findings are answered.
     assert_ok(&blastradius(&[
         "lookup",

@@ -255,11 +255,16 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
 // cleaned up after itself deleted it, one that wrote a scratch file changed it.
 #[test]
 fn outside_detectors_never_get_the_users_dataset() {
-    let data = small_dataset();
+    // A dataset of its own: were the copy ever dropped, `rm -rf` must not take the
+    // fixture the other tests share.
+    let own = tempfile::tempdir().unwrap();
+    let data = own.path().join("d");
+    generate_into(&data, "2000", "3", "facebook-2018");
     let before = dataset_digest(&data);
     for (name, command) in [
         ("cleaner", "rm -rf {dataset} # {out}"),
         ("scribbler", "echo x >> {dataset}/providers.parquet # {out}"),
+        ("litterer", "touch {dataset}/scratch.tmp # {out}"),
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let o = blastradius(&[

@@ -202,8 +202,8 @@ fn owner(event_id: u64) -> Option<u64> {
 }
 
 /// Checks findings against the dataset's log (of `only_user`'s shard when given) and resolves
-/// their violations: every photo must be an upload of its user, every violation a message
-/// call, in this log. Findings made for another dataset pass the id-range checks of
+/// their violations: every photo must be an upload of its user, seen by an app with a
+/// successful photo call for that user, and every violation a message call, in this log. Findings made for another dataset pass the id-range checks of
 /// [`crate::findings::load`] (same size, same apps) and would answer for users and photos
 /// this dataset does not have. A findings folder names violations by event id alone; the
 /// log says whose mailbox, which partner, what and when.
@@ -214,13 +214,16 @@ fn owner(event_id: u64) -> Option<u64> {
 fn check_in_log(
     dataset: &Dataset,
     dir: &Path,
-    photos: &BTreeSet<(u64, u64)>,
+    exposures: &[Row],
     ids: &BTreeSet<u64>,
     only_user: Option<u64>,
 ) -> Result<Vec<Violation>> {
     use blastradius_schema::{Kind as EventKind, col};
+    let photos: BTreeSet<(u64, u64)> = exposures.iter().map(|r| (r.user_id, r.photo_id)).collect();
+    let pairs: BTreeSet<(u64, u32)> = exposures.iter().map(|r| (r.user_id, r.app_id)).collect();
     let mut out = Vec::new();
     let mut uploaded = BTreeSet::new();
+    let mut called = BTreeSet::new();
     let mut log = crate::log::ShardLog::default();
     for entry in dataset.parts(path::EVENTS_DIR) {
         if only_user.is_some_and(|u| {
@@ -233,7 +236,13 @@ fn check_in_log(
         crate::log::read_part_into(
             dataset,
             entry,
-            &[col::USER_ID, col::APP_ID, col::ACTION, col::PHOTO_ID],
+            &[
+                col::USER_ID,
+                col::APP_ID,
+                col::ACTION,
+                col::PHOTO_ID,
+                col::STATUS,
+            ],
             None,
             &mut log,
         )?;
@@ -252,6 +261,11 @@ fn check_in_log(
                 EventKind::PhotoUploaded if photos.contains(&(log.user_id[i], log.photo_id[i])) => {
                     uploaded.insert((log.user_id[i], log.photo_id[i]));
                 }
+                EventKind::PhotoApiCall
+                    if log.status[i] == 200 && pairs.contains(&(log.user_id[i], log.app_id[i])) =>
+                {
+                    called.insert((log.user_id[i], log.app_id[i]));
+                }
                 _ => {}
             }
         }
@@ -267,6 +281,11 @@ fn check_in_log(
     };
     if let Some((user, photo)) = photos.iter().find(|p| !uploaded.contains(*p)) {
         return Err(foreign(format!("photo {photo} of user {user}")));
+    }
+    if let Some((user, app)) = pairs.iter().find(|p| !called.contains(*p)) {
+        return Err(foreign(format!(
+            "an exposure of user {user} to app {app}, an app with no successful photo call for that user"
+        )));
     }
     out.sort_by_key(|v| v.event_id);
     // A duplicated delivery repeats the call: one violation.
@@ -288,6 +307,9 @@ fn check_in_log(
 pub struct Answers {
     pub exposures: Option<Vec<Row>>,
     pub violations: Option<Vec<Violation>>,
+    /// Users findings name as affected without their exposures (an `affected_users` table
+    /// alone); `None` from a truth or key, or findings that give exposures.
+    pub named_users: Option<BTreeSet<u64>>,
     /// What the source left out that an answer would show (a findings folder without
     /// `surface` or `first_exposed_ts`), in words.
     pub missing: Vec<String>,
@@ -321,6 +343,7 @@ pub fn answers(
                     only_user,
                 )?),
                 missing: Vec::new(),
+                named_users: None,
             })
         }
         Source::Key(k) => {
@@ -336,6 +359,7 @@ pub fn answers(
                     only_user,
                 )?),
                 missing: Vec::new(),
+                named_users: None,
             })
         }
         Source::Findings(dir) => {
@@ -369,19 +393,35 @@ pub fn answers(
                     )
                 }
             };
-            let photos: BTreeSet<(u64, u64)> = exposures
-                .iter()
-                .flatten()
-                .map(|r: &Row| (r.user_id, r.photo_id))
-                .collect();
             let none = BTreeSet::new();
             let ids = found.violations.as_ref().unwrap_or(&none);
-            let resolved = check_in_log(dataset, dir, &photos, ids, only_user)?;
+            let rows = exposures.as_deref().unwrap_or_default();
+            let resolved = check_in_log(dataset, dir, rows, ids, only_user)?;
             let violations = found.violations.is_some().then_some(resolved);
+            if exposures.is_none() {
+                missing.push(
+                    "the findings hold no exposures: apps and photos are not answered".into(),
+                );
+            }
+            if violations.is_none() {
+                missing.push(
+                    "the findings hold no message_violations: mailboxes are not answered".into(),
+                );
+            }
+            let named_users = match (&exposures, found.users) {
+                (None, Some(users)) => Some(
+                    users
+                        .into_iter()
+                        .filter(|u| only_user.is_none_or(|x| x == *u))
+                        .collect(),
+                ),
+                _ => None,
+            };
             Ok(Answers {
                 exposures,
                 violations,
                 missing,
+                named_users,
             })
         }
     }
@@ -398,7 +438,24 @@ pub struct Summary {
     pub copies: u64,
     /// Mailbox calls without a grant (the messaging incident).
     pub violations: u64,
+    /// Messaging partners among the apps (whose calls were violations).
+    pub partners: u64,
     pub files: Vec<String>,
+    /// What the source does not answer, in words (findings without a level or column).
+    pub warnings: Vec<String>,
+}
+
+/// Refuses findings that answer neither incident (an export lists photos or mailbox calls).
+fn needs_a_level(answers: &Answers, source: &Source) -> Result<()> {
+    match source {
+        Source::Findings(dir) if answers.exposures.is_none() && answers.violations.is_none() => {
+            Err(Error::dataset(
+                dir,
+                "holds neither exposures nor message_violations: an export lists the photos apps saw and the mailbox calls made without a grant, so it needs at least one of them (affected_users alone names no app)",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn ts_array(values: Vec<Option<i64>>) -> ArrayRef {
@@ -495,6 +552,8 @@ pub fn export_apps(
         inputs.push(d);
     }
     let answers = answers(&dataset, &catalog, source, None)?;
+    needs_a_level(&answers, source)?;
+    let answers_missing = answers.missing.clone();
     let stage = Stage::begin(out, Kind::Output("export apps"), force, "--out", &inputs)?;
     let wanted = |a: u32| app.is_none_or(|x| x == a);
     let mut by_app: BTreeMap<u32, (Vec<Row>, Vec<Violation>)> = BTreeMap::new();
@@ -697,7 +756,9 @@ pub fn export_apps(
         photos: photos_total.len() as u64,
         copies,
         violations: violations_total,
+        partners: summary_rows.iter().filter(|r| r.3 > 0).count() as u64,
         files,
+        warnings: answers_missing,
     })
 }
 
@@ -768,7 +829,9 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
         inputs.push(d);
     }
     let answers = answers(&dataset, &catalog, source, None)?;
+    needs_a_level(&answers, source)?;
     let stage = Stage::begin(out, Kind::Output("export users"), force, "--out", &inputs)?;
+    let warnings = answers.missing.clone();
     let rows = answers.exposures.unwrap_or_default();
     let violations = answers.violations.unwrap_or_default();
     let users = UserAnswer::of(&rows, &violations);
@@ -831,13 +894,13 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
     )?;
     write_csv(stage.path(), "users.csv", &batch)?;
     stage.commit()?;
-    let apps: BTreeSet<u32> = rows
-        .iter()
-        .map(|r| r.app_id)
-        .chain(violations.iter().map(|v| v.app_id))
-        .collect();
+    // The apps that saw photos, and apart from them the partners that used mailboxes.
+    let apps: BTreeSet<u32> = rows.iter().map(|r| r.app_id).collect();
+    let partners: BTreeSet<u32> = violations.iter().map(|v| v.app_id).collect();
     Ok(Summary {
         apps: apps.len() as u64,
+        partners: partners.len() as u64,
+        warnings,
         users: users.len() as u64,
         photos: rows
             .iter()

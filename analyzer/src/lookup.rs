@@ -120,14 +120,12 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
             )
         })?;
     let answers = crate::export::answers(&dataset, &catalog, source, Some(user))?;
-    let mut not_in_source = answers.missing.clone();
-    if answers.exposures.is_none() {
-        not_in_source.push("the findings hold no exposures: photos not answered".into());
-    }
-    if answers.violations.is_none() {
-        not_in_source
-            .push("the findings hold no message_violations: mailboxes not answered".into());
-    }
+    let not_in_source = answers.missing.clone();
+    // Findings that name affected users without their exposures.
+    let named = answers
+        .named_users
+        .as_ref()
+        .is_some_and(|u| u.contains(&user));
     let exposures: Vec<Row> = answers.exposures.unwrap_or_default();
     let violations = answers.violations.unwrap_or_default();
     let p = dataset.root.join(&entry.path);
@@ -229,29 +227,26 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         }
     }
     events.sort_by_key(|e| (e.ts, e.id));
-    // Which (app, scope) the user had granted before each violating call: a token that
-    // outlived a revocation, or access never granted.
-    let violating: BTreeMap<u64, &crate::export::Violation> =
-        violations.iter().map(|v| (v.event_id, v)).collect();
-    let mut ever: Vec<(u32, Scope)> = Vec::new();
+    // The violations are the source's (deduplicated; on a damaged copy the truth's may not
+    // all be in the log): grouped per partner, action and cause. The cause is the log's: had
+    // the user granted that partner that scope before the call (a token that outlived a
+    // revocation), or never.
+    let granted: Vec<(i64, u64, u32, Scope)> = events
+        .iter()
+        .filter(|e| e.kind == Kind::PermissionGranted)
+        .filter_map(|e| Some((e.ts, e.id, e.app, e.scope?)))
+        .collect();
     let mut mailbox: BTreeMap<(u32, &'static str, &'static str), (u64, i64, i64)> = BTreeMap::new();
-    for e in &events {
-        match e.kind {
-            Kind::PermissionGranted => ever.extend(e.scope.map(|s| (e.app, s))),
-            Kind::MessageApiCall => {
-                if let Some(v) = violating.get(&e.id) {
-                    let cause = match ever.contains(&(v.app_id, v.action.scope())) {
-                        true => "revoked",
-                        false => "never granted",
-                    };
-                    let g = mailbox
-                        .entry((v.app_id, v.action.as_str(), cause))
-                        .or_insert((0, v.ts, v.ts));
-                    *g = (g.0 + 1, g.1.min(v.ts), g.2.max(v.ts));
-                }
-            }
-            _ => {}
-        }
+    for v in &violations {
+        let scope = v.action.scope();
+        let before = granted
+            .iter()
+            .any(|g| g.2 == v.app_id && g.3 == scope && (g.0, g.1) < (v.ts, v.event_id));
+        let cause = if before { "revoked" } else { "never granted" };
+        let g = mailbox
+            .entry((v.app_id, v.action.as_str(), cause))
+            .or_insert((0, v.ts, v.ts));
+        *g = (g.0 + 1, g.1.min(v.ts), g.2.max(v.ts));
     }
     let mut grants: Vec<(u32, Scope)> = Vec::new();
     let mut live: BTreeMap<u64, Surface> = BTreeMap::new();
@@ -309,7 +304,7 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         .len() as u64;
     Ok(Answer {
         user_id: user,
-        affected: !exposures.is_empty() || !mailbox.is_empty(),
+        affected: !exposures.is_empty() || !mailbox.is_empty() || named,
         photos_exposed,
         mailbox: mailbox
             .into_iter()
@@ -365,16 +360,28 @@ impl Answer {
         use std::fmt::Write;
         let apps: std::collections::BTreeSet<u32> =
             self.exposures.iter().map(|e| e.app_id).collect();
-        if !self.affected {
+        if !self.affected && self.not_in_source.is_empty() {
             let _ = writeln!(
                 s,
                 "User {} was not affected: no app saw a photo of theirs that was not on the timeline, and no partner used their mailbox without a grant ({}).",
                 self.user_id, self.source
             );
+        } else if !self.affected {
+            let _ = writeln!(
+                s,
+                "User {} is not named in what {} answers (which is not everything: see below).",
+                self.user_id, self.source
+            );
+        } else if self.exposures.is_empty() && self.mailbox.is_empty() {
+            let _ = writeln!(
+                s,
+                "User {} was affected: {} names them, without the apps or photos.",
+                self.user_id, self.source
+            );
         } else if self.exposures.is_empty() {
             let _ = writeln!(
                 s,
-                "User {} was affected: partners used their mailbox without a grant; no app saw a photo of theirs off the timeline ({}).",
+                "User {} was affected: partners used their mailbox without a grant ({}).",
                 self.user_id, self.source
             );
         } else {

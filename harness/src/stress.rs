@@ -398,14 +398,35 @@ fn copy_dataset(from: &Dataset, to: &Path) -> Result<(), Error> {
 /// Checks that the copy at `copy` is still what its manifest lists, after the outside
 /// detector `name` read it.
 fn unchanged(copy: &Path, name: &str) -> Result<(), Error> {
-    Dataset::open(copy)
-        .and_then(|d| d.verify())
-        .map_err(|e| Error::Input {
-            path: copy.to_path_buf(),
-            message: format!(
-                "the outside detector `{name}` changed the dataset copy it was given ({e}); a detector must only read {{dataset}} and write under {{out}}"
-            ),
-        })
+    let changed = |what: String| Error::Input {
+        path: copy.to_path_buf(),
+        message: format!(
+            "the outside detector `{name}` changed the dataset copy it was given ({what}); a detector must only read {{dataset}} and write under {{out}}"
+        ),
+    };
+    let dataset = Dataset::open(copy).map_err(|e| changed(e.to_string()))?;
+    dataset.verify().map_err(|e| changed(e.to_string()))?;
+    // Nothing added either: the next detector reads the folder as it was made.
+    let listed: std::collections::BTreeSet<std::path::PathBuf> = dataset
+        .manifest
+        .files
+        .iter()
+        .map(|f| copy.join(&f.path))
+        .chain([copy.join(blastradius_schema::path::MANIFEST)])
+        .collect();
+    let mut folders = vec![copy.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder).map_err(|e| changed(e.to_string()))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                folders.push(p);
+            } else if !listed.contains(&p) {
+                return Err(changed(format!("it added {}", p.display())));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A label as part of a file name.
@@ -461,6 +482,8 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     let clean_input = if options.exec.is_empty() {
         options.dataset.clone()
     } else {
+        // Checked first, so that a change found at the end is this run's to explain.
+        clean.verify()?;
         copy_dataset(&clean, &clean_copy)?;
         clean_copy.clone()
     };
@@ -499,13 +522,17 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         }
     }
     let memory = memory_curve(options, &clean, &truth, &catalog, stage.path(), progress)?;
-    // The user's dataset, checked whole against its own checksums after the sweep.
+    // The user's dataset, checked whole against its own checksums after a sweep that ran
+    // outside commands.
     Dataset::open(&options.dataset)
-        .and_then(|d| d.verify())
+        .and_then(|d| match options.exec.is_empty() {
+            true => Ok(()),
+            false => d.verify(),
+        })
         .map_err(|e| Error::Input {
             path: options.dataset.clone(),
             message: format!(
-                "changed during the sweep ({e}): something other than this run wrote to it"
+                "changed during the sweep ({e}): it was whole when the sweep began, and no detector was given it; something else wrote to it"
             ),
         })?;
     if !options.keep_data {

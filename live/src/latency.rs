@@ -82,6 +82,13 @@ pub struct Matcher {
     call_sent: HashMap<Call, Sent>,
     /// Intended send time of each violating call, once sent.
     violation_sent: HashMap<u64, Sent>,
+    /// The (app, user) pairs with a successful photo call sent so far: in a damaged stream
+    /// (the truth's first exposing call dropped, or a later call of the same photos
+    /// delivered first) such a call can reveal an exposure, so a finding after one is not
+    /// premature, only untimed.
+    photo_calls_sent: HashSet<(u32, u64)>,
+    /// The users of those pairs.
+    photo_call_users: HashSet<u64>,
     /// Per millisecond of the schedule, the latest `ts` due by its end: the log time the
     /// stream had reached at a given moment.
     timeline: Vec<(i64, i64)>,
@@ -138,6 +145,8 @@ impl Matcher {
             user_calls,
             call_sent: HashMap::new(),
             violation_sent: HashMap::new(),
+            photo_calls_sent: HashSet::new(),
+            photo_call_users: HashSet::new(),
             timeline: Vec::new(),
             latest_ts: i64::MIN,
             log_time: histogram(),
@@ -162,21 +171,39 @@ impl Matcher {
         }
     }
 
-    /// Records that `e` was due at `intended` µs (call it for every event sent, in order).
-    pub fn sent(&mut self, e: &Event, intended: i64) {
-        let r = &e.row;
-        self.latest_ts = self.latest_ts.max(r.ts);
+    /// Records that an event of log time `ts` is due at `intended` µs (call it for every
+    /// event, in order, as it is scheduled): the log time the schedule reaches when.
+    pub fn scheduled(&mut self, ts: i64, intended: i64) {
+        self.latest_ts = self.latest_ts.max(ts);
         let ms = intended.div_euclid(1000);
         match self.timeline.last_mut() {
             Some(last) if last.0 == ms => last.1 = self.latest_ts,
             _ => self.timeline.push((ms, self.latest_ts)),
         }
+    }
+
+    /// Whether [`Matcher::sent`] needs to see `e`: successful photo calls and message calls.
+    pub fn matters(e: &Event) -> bool {
+        matches!(
+            (e.row.kind, e.row.status),
+            (Kind::PhotoApiCall, 200) | (Kind::MessageApiCall, _)
+        )
+    }
+
+    /// Records that `e`, due at `intended` µs, goes out to the detector (call it as its bytes
+    /// are written, not when they are queued: a finding before that is premature).
+    pub fn sent(&mut self, e: &Event, intended: i64) {
+        let r = &e.row;
         let at = Sent {
             due: intended,
             ts: r.ts,
         };
         match r.kind {
             Kind::PhotoApiCall if r.status == 200 => {
+                if self.truth_users.contains(&r.user_id) {
+                    self.photo_calls_sent.insert((r.app_id, r.user_id));
+                    self.photo_call_users.insert(r.user_id);
+                }
                 for key in [Call::Id(r.event_id), Call::At(r.user_id, r.app_id, r.ts)] {
                     if self.calls.contains(&key) {
                         self.call_sent.entry(key).or_insert(at);
@@ -229,25 +256,35 @@ impl Matcher {
             } => {
                 self.reported_exposures = true;
                 let key = (app_id, user_id, photo_id);
-                match self.exposing.get(&key).map(|c| self.call_sent.get(c)) {
+                // Whether a true exposure was found (not named ahead of its event).
+                let revealed = match self.exposing.get(&key).map(|c| self.call_sent.get(c)) {
                     Some(Some(&sent)) => {
                         if self.found_exposures.insert(key) {
                             self.first(Level::Exposures, received, sent);
                         }
+                        true
+                    }
+                    // Its first call not sent yet, but one of that app for that user was: a
+                    // damaged stream's other way to it, found and not timed.
+                    Some(None) if self.photo_calls_sent.contains(&(app_id, user_id)) => {
+                        self.found_exposures.insert(key);
+                        true
                     }
                     Some(None) => {
                         self.early_exposures.insert(key);
+                        false
                     }
                     // Not a true exposure: a false positive, whenever it came.
                     None => {
                         self.found_exposures.insert(key);
+                        false
                     }
-                }
+                };
                 // The user's first finding of any kind times the user, even when this
                 // exposure itself is wrong: the user was named, and named this soon.
-                self.user(user_id, received);
+                self.user(user_id, received, revealed);
             }
-            Finding::User { user_id } => self.user(user_id, received),
+            Finding::User { user_id } => self.user(user_id, received, false),
             Finding::Violation { event_id } => {
                 self.reported_violations = true;
                 match self.violation_sent.get(&event_id) {
@@ -268,8 +305,10 @@ impl Matcher {
     }
 
     /// A user named at `received`: timed from the earliest of their exposing calls sent so
-    /// far; held apart as early when none was sent yet.
-    fn user(&mut self, user: u64, received: i64) {
+    /// far. When none was sent yet, the user was found another way if `revealed` (the
+    /// finding is a true exposure found after a call) or a photo call of theirs was sent;
+    /// else held apart as early.
+    fn user(&mut self, user: u64, received: i64, revealed: bool) {
         if !self.truth_users.contains(&user) {
             self.found_users.insert(user);
             return;
@@ -287,6 +326,9 @@ impl Matcher {
                 if self.found_users.insert(user) {
                     self.first(Level::Users, received, sent);
                 }
+            }
+            None if revealed || self.photo_call_users.contains(&user) => {
+                self.found_users.insert(user);
             }
             None => {
                 self.early_users.insert(user);
@@ -548,6 +590,12 @@ mod tests {
         t
     }
 
+    /// Schedules `e` and writes it at once.
+    fn send(m: &mut Matcher, e: &Event, intended: i64) {
+        m.scheduled(e.row.ts, intended);
+        m.sent(e, intended);
+    }
+
     fn call(ts: i64) -> Event {
         Event {
             row: Row {
@@ -572,7 +620,7 @@ mod tests {
     fn latency_runs_from_the_intended_send_time() {
         let mut m = Matcher::new(&truth());
         // The call was due at 1 s; the replayer wrote it late, which does not matter.
-        m.sent(&call(5_000), 1_000_000);
+        send(&mut m, &call(5_000), 1_000_000);
         m.finding(
             Finding::Exposure {
                 app_id: 3,
@@ -594,7 +642,7 @@ mod tests {
     #[test]
     fn a_users_first_finding_times_the_user_even_when_the_exposure_is_wrong() {
         let mut m = Matcher::new(&truth());
-        m.sent(&call(5_000), 1_000_000);
+        send(&mut m, &call(5_000), 1_000_000);
         // A photo of user 7 that no app received, then the true one.
         for (photo_id, at) in [(999, 1_300_000), (100, 1_500_000)] {
             m.finding(
@@ -625,7 +673,7 @@ mod tests {
             false,
         );
         assert_eq!(m.premature(), 0, "its call may never come");
-        m.sent(&call(5_000), 1_000);
+        send(&mut m, &call(5_000), 1_000);
         assert_eq!(m.premature(), 1);
     }
 
@@ -637,7 +685,7 @@ mod tests {
         t.exposure_calls.insert((3, 7, 100), 1);
         let mut m = Matcher::new(&t);
         // The same call (event 1), its clock skewed by 5 minutes.
-        m.sent(&call(5_000 + 300_000_000), 1_000_000);
+        send(&mut m, &call(5_000 + 300_000_000), 1_000_000);
         m.finding(
             Finding::Exposure {
                 app_id: 3,
@@ -668,11 +716,11 @@ mod tests {
         let mut m = Matcher::new(&t);
         m.finding(exposure, 10, false);
         m.finding(Finding::Violation { event_id: 42 }, 10, false);
-        m.sent(&call(5_000), 1_000_000);
+        send(&mut m, &call(5_000), 1_000_000);
         let mut violation = call(6_000);
         violation.row.kind = Kind::MessageApiCall;
         violation.row.event_id = 42;
-        m.sent(&violation, 1_500_000);
+        send(&mut m, &violation, 1_500_000);
         let s = m.scores(true);
         let e = s.exposures.unwrap();
         assert_eq!((e.true_positives, e.false_positives), (0, 1), "{e:?}");
@@ -696,12 +744,12 @@ mod tests {
         let mut t = truth();
         t.exposure_calls.insert((3, 7, 100), 1);
         let mut m = Matcher::new(&t);
-        m.sent(&call(5_000), 1_000);
+        send(&mut m, &call(5_000), 1_000);
         // The stream goes on: an event at ts 905,000 due at 2 ms.
         let mut later = call(905_000);
         later.row.event_id = 2;
         later.row.kind = Kind::UserRegistered;
-        m.sent(&later, 2_000);
+        send(&mut m, &later, 2_000);
         // The finding comes once the stream is at 905,000: 900 ms of log time after the call.
         m.finding(
             Finding::Exposure {
@@ -715,6 +763,45 @@ mod tests {
         let l = m.latency();
         assert_eq!(l.log_time.count, 2, "the exposure and its user");
         assert!((l.log_time.p50 - 900.0).abs() < 1.0, "{l:?}");
+    }
+
+    // Review of issue 20: on a dropped copy, a detector that found a user through a later
+    // call (the truth's first one lost) was marked premature once another exposing call of
+    // that user came, and failed `bench live` at every rate.
+    #[test]
+    fn a_finding_after_another_call_of_that_app_for_that_user_is_not_premature() {
+        let mut t = truth();
+        t.exposure_calls.insert((3, 7, 100), 1);
+        // A second exposure of user 7, by app 4, whose call (event 9) comes later.
+        t.exposures.insert((4, 7, 101));
+        t.exposure_info.insert((4, 7, 101), (Surface::Draft, 9_000));
+        t.exposure_calls.insert((4, 7, 101), 9);
+        let mut m = Matcher::new(&t);
+        // Event 1 was dropped; a later call of app 3 for user 7 (event 5) reveals photo 100.
+        let mut later = call(7_000);
+        later.row.event_id = 5;
+        send(&mut m, &later, 1_000);
+        m.finding(
+            Finding::Exposure {
+                app_id: 3,
+                user_id: 7,
+                photo_id: 100,
+            },
+            1_500,
+            false,
+        );
+        let mut second = call(9_000);
+        second.row.event_id = 9;
+        second.row.app_id = 4;
+        send(&mut m, &second, 2_000);
+        assert_eq!(m.premature(), 0);
+        let s = m.scores(true);
+        assert_eq!((s.users.true_positives, s.users.false_positives), (1, 0));
+        let e = s.exposures.unwrap();
+        assert_eq!(
+            (e.true_positives, e.false_positives, e.false_negatives),
+            (1, 0, 1)
+        );
     }
 
     #[test]
@@ -737,7 +824,7 @@ mod tests {
         // way; in a whole replay (the call was dropped) 7 was found another way.
         assert_eq!(m.scores(false).users.false_positives, 1);
         assert_eq!(m.scores(true).users.true_positives, 1);
-        m.sent(&call(5_000), 20);
+        send(&mut m, &call(5_000), 20);
         // Now it was sent, and 7 was named before it only: a false positive too.
         assert_eq!(m.premature(), 1);
         assert_eq!(m.scores(true).users.false_positives, 2);
@@ -755,7 +842,7 @@ mod tests {
         t.users.insert(8);
         t.exposure_info.insert((3, 8, 200), (Surface::Story, 9_000));
         let mut m = Matcher::new(&t);
-        m.sent(&call(5_000), 0);
+        send(&mut m, &call(5_000), 0);
         for (user_id, photo_id) in [(7, 100), (8, 200), (9, 300)] {
             m.finding(
                 Finding::Exposure {
@@ -793,7 +880,7 @@ mod tests {
         let mut m = Matcher::new(&t);
         // User 7's call is sent; user 8's and 9's first calls were dropped. A later call of
         // user 8 revealed (8, 200); nobody found (9, 300).
-        m.sent(&call(5_000), 0);
+        send(&mut m, &call(5_000), 0);
         for (user_id, photo_id) in [(7, 100), (8, 200)] {
             let f = Finding::Exposure {
                 app_id: 3,

@@ -121,6 +121,8 @@ struct Chunk {
     bytes: Vec<u8>,
     due: i64,
     events: u64,
+    /// The events the matcher must see once the chunk is written, with when each was due.
+    marks: Vec<(Event, i64)>,
 }
 
 /// Merges, schedules and encodes on this (blocking) thread, sending chunks to `tx`.
@@ -146,9 +148,11 @@ fn produce(
     let mut first_ts = None;
     let mut n = 0u64;
     let mut pending: Vec<Event> = Vec::new();
+    let mut marks: Vec<(Event, i64)> = Vec::new();
     let mut bytes = Vec::new();
     let (mut chunk_start, mut chunk_due) = (0, 0);
     let flush = |pending: &mut Vec<Event>,
+                 marks: &mut Vec<(Event, i64)>,
                  bytes: &mut Vec<u8>,
                  ipc: &mut Option<arrow::ipc::writer::StreamWriter<Vec<u8>>>,
                  due: i64|
@@ -165,6 +169,7 @@ fn produce(
             bytes: std::mem::take(bytes),
             due,
             events: pending.len() as u64,
+            marks: std::mem::take(marks),
         };
         pending.clear();
         Ok(tx.blocking_send(chunk).is_ok())
@@ -178,14 +183,14 @@ fn produce(
         let first = *first_ts.get_or_insert(e.row.ts);
         let due = shape.intended(n, e.row.ts - first);
         if let Some(m) = &matcher {
-            m.lock().expect("not poisoned").sent(&e, due);
+            m.lock().expect("not poisoned").scheduled(e.row.ts, due);
         }
         disorder.observe(e.row.ts, e.row.event_id);
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
         // when its last event is due, so no event goes out early, none more than 1 ms late.
         if !pending.is_empty()
             && (due - chunk_start >= 1000 || pending.len() >= 1 << 16)
-            && !flush(&mut pending, &mut bytes, &mut ipc, chunk_due)?
+            && !flush(&mut pending, &mut marks, &mut bytes, &mut ipc, chunk_due)?
         {
             return Ok(disorder); // the writer stopped
         }
@@ -197,10 +202,14 @@ fn produce(
             Format::Json => wire::json_line(&mut bytes, &e),
             Format::Arrow => {}
         }
+        // The matcher learns of the event as its chunk is written (see `drive`).
+        if matcher.is_some() && Matcher::matters(&e) {
+            marks.push((e, due));
+        }
         pending.push(e);
         n += 1;
     }
-    flush(&mut pending, &mut bytes, &mut ipc, chunk_due)?;
+    flush(&mut pending, &mut marks, &mut bytes, &mut ipc, chunk_due)?;
     if let Some(mut w) = ipc {
         w.finish().map_err(|e| Error::Wire(e.to_string()))?;
         let tail = std::mem::take(w.get_mut());
@@ -208,6 +217,7 @@ fn produce(
             bytes: tail,
             due: chunk_due,
             events: 0,
+            marks: Vec::new(),
         });
     }
     Ok(disorder)
@@ -463,6 +473,16 @@ async fn drive(
         let written = tokio::select! {
             w = async {
                 tokio::time::sleep_until(due.into()).await;
+                // The matcher learns of the chunk's events as it goes out: not when it was
+                // queued (up to 64 chunks earlier, when a finding would not yet be
+                // premature), nor after the write (when a fast detector's answer could
+                // already be back).
+                if let Some(m) = &matcher {
+                    let mut m = m.lock().expect("not poisoned");
+                    for (e, due) in &chunk.marks {
+                        m.sent(e, *due);
+                    }
+                }
                 write_patiently(&mut writer, &chunk.bytes, options.read_timeout).await
             } => w,
             _ = &mut ctrl_c => {

@@ -263,7 +263,10 @@ pub fn generate(options: &Options, progress: &Progress) -> Result<Summary> {
 /// Refuses a `--split-truth` folder that holds the answer key of another dataset than the
 /// one at `out` (which `--force` replaces): `--force` replaces what `--out` names, and a key
 /// is its dataset's, so another dataset's key is never written over.
-fn check_key_target(key: &Path, out: &Path) -> Result<()> {
+///
+/// # Errors
+/// [`Error::InvalidOption`] naming `--split-truth`, when the folder holds another's key.
+pub fn check_key_target(key: &Path, out: &Path) -> Result<()> {
     let Ok(text) = std::fs::read(key.join(path::KEY)) else {
         return Ok(()); // no key there: the output checks decide
     };

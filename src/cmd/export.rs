@@ -71,6 +71,13 @@ pub enum Args {
     },
 }
 
+/// What the source does not answer, on standard error: the export is partial there.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     let mut out = Stdout::default();
     match args {
@@ -89,6 +96,7 @@ pub fn run(args: Args) -> Result<()> {
                 s.apps, s.users, s.photos, s.copies, s.violations
             )?;
             writeln!(out, "folder      {}", dir.display())?;
+            warn(&s.warnings);
         }
         Args::Users {
             dataset,
@@ -99,10 +107,11 @@ pub fn run(args: Args) -> Result<()> {
             let s = export_users(&dataset, &from.source(), &dir, force)?;
             writeln!(
                 out,
-                "exported    {} user(s) to notify: {} distinct photo(s) exposed to {} app(s), {} mailbox call(s) without a grant",
-                s.users, s.photos, s.apps, s.violations
+                "exported    {} user(s) to notify: {} distinct photo(s) exposed to {} app(s), {} mailbox call(s) without a grant by {} partner(s)",
+                s.users, s.photos, s.apps, s.violations, s.partners
             )?;
             writeln!(out, "list        {}", dir.join("users.csv").display())?;
+            warn(&s.warnings);
         }
     }
     Ok(())

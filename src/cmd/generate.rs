@@ -143,6 +143,16 @@ impl Args {
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if self.split_truth.is_some() && only_shard.is_some() && self.world.seed.is_none() {
+            bail!(
+                "--shard with --split-truth needs --seed: each part would draw a fresh seed of its own, a world of its own; give one seed (hard to guess) to every part"
+            );
+        }
+        if self.split_truth.is_some() && self.world.seed.is_some() {
+            eprintln!(
+                "note: a blind dataset is only as blind as its seed is hard to guess: a small --seed can be found by trying seeds against its files; leave --seed out to draw a fresh one"
+            );
+        }
         let seed = self.seed();
         let out = self.out.clone().unwrap_or_else(|| {
             // A blind dataset's folder must not name its seed either.
@@ -180,6 +190,9 @@ pub fn run(args: Args) -> Result<()> {
         &[],
     )?;
     if let Some(key) = &options.split_truth {
+        // Another dataset's key is refused first, with or without --force: "pass --force"
+        // would be advice that --force then refuses.
+        dataset::check_key_target(key, &options.out)?;
         blastradius_safefs::check(
             key,
             blastradius_safefs::Kind::Output("generate --split-truth"),

@@ -8,8 +8,9 @@ use blastradius_analyzer::lookup::lookup;
 
 use super::util::Stdout;
 
-/// Was this user affected? Which apps saw which photos (surface, first when), and which
-/// apps hold a photo grant now. Reads only the user's shard.
+/// Was this user affected, by either incident? Which apps saw which photos (surface, first
+/// when), which partners used their mailbox without a grant (calls, first and last, revoked
+/// or never granted), and which apps hold a grant now. Reads only the user's shard.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The dataset.
