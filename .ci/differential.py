@@ -583,14 +583,16 @@ def check_report_tables(report: dict, world: World, found_by: dict) -> list:
 
 def violation_causes(world: World) -> dict:
     """event_id -> "revoked" when the user had granted that app the call's scope at some event
-    before the call (log order), else "never granted"."""
-    granted_before, causes = set(), {}
+    before the call (log order (ts, event_id); the call's place taken from the truth, so a call
+    a damaged copy lost still has one), else "never granted"."""
+    grants = defaultdict(list)
     for e in world.events():
         if e["kind"] == "permission_granted":
-            granted_before.add((e["user_id"], e["app_id"], e["scope"]))
-        elif e["kind"] == "message_api_call" and e["event_id"] in world.truth().violations:
-            key = (e["user_id"], e["app_id"], e["action"] + "_mailbox")
-            causes[e["event_id"]] = "revoked" if key in granted_before else "never granted"
+            grants[(e["user_id"], e["app_id"], e["scope"])].append((e["ts"], e["event_id"]))
+    causes = {}
+    for event, (app, user, action, ts) in world.truth().violation_rows.items():
+        before = any(g < (ts, event) for g in grants.get((user, app, action + "_mailbox"), []))
+        causes[event] = "revoked" if before else "never granted"
     return causes
 
 
@@ -978,11 +980,10 @@ def lookup_cases(ctx, preset, damage):
                          f"(exposures or mailbox non-empty)")
         expect(p)
 
-    cases = [(f"{base}/exposures-grants", exposures_grants)]
-    if damage == "clean":
-        cases += [(f"{base}/text-summary", text_summary), (f"{base}/new-photos-exposed", new_photos_exposed),
-                  (f"{base}/new-mailbox", new_mailbox)]
-    return cases
+    # Every damage: lookup answers from the truth (what happened), whatever the log lost or
+    # repeated; only the cause of a mailbox call is read from the (damaged) log's grants.
+    return [(f"{base}/exposures-grants", exposures_grants), (f"{base}/text-summary", text_summary),
+            (f"{base}/new-photos-exposed", new_photos_exposed), (f"{base}/new-mailbox", new_mailbox)]
 
 
 def export_cases(ctx, preset):
