@@ -316,3 +316,68 @@ fn sql_detector_finds_exactly_the_truth() {
         }
     }
 }
+
+// Issue 21: which detectors exist is decided in one registry; every command that takes
+// `--detector(s)` names the same ones in its help, and refuses with one wording.
+#[test]
+fn every_detector_flag_names_the_registrys_detectors() {
+    use blastradius_analyzer::registry::{DETECTORS, Mode, names};
+    let help = |args: &[&str]| String::from_utf8(blastradius(args).stdout).unwrap();
+    for args in [
+        &["analyze", "--help"][..],
+        &["stress", "--help"],
+        &["bench", "detectors", "--help"],
+    ] {
+        let text = help(args);
+        for d in DETECTORS {
+            assert!(text.contains(d.name), "{args:?} does not name {}", d.name);
+        }
+    }
+    for args in [&["detect", "--help"][..], &["bench", "live", "--help"]] {
+        let text = help(args);
+        let line = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("--detector"))
+            .take(3)
+            .collect::<String>();
+        for d in DETECTORS {
+            assert_eq!(
+                line.contains(d.name),
+                d.live,
+                "{args:?}: {} in `{line}`",
+                d.name
+            );
+        }
+    }
+    // One wording of refusal, whatever the command.
+    let batch = format!(
+        "psychic: not a detector; the batch detectors are {}",
+        names(Mode::Batch).join(", ")
+    );
+    for args in [
+        &["analyze", "x", "--detector", "psychic"][..],
+        &["stress", "x", "--detectors", "psychic"],
+        &["bench", "detectors", "--detectors", "psychic"],
+    ] {
+        let err = stderr(&blastradius(args));
+        assert!(err.contains(&batch), "{args:?}: {err}");
+    }
+    let live = "naive: not a live detector; the live detectors are exact, streaming";
+    let err = stderr(&blastradius(&[
+        "detect",
+        "--follow",
+        "127.0.0.1:9",
+        "--detector",
+        "naive",
+    ]));
+    assert!(err.contains(live), "{err}");
+    let data = small_dataset();
+    let err = stderr(&blastradius(&[
+        "bench",
+        "live",
+        path_arg(&data),
+        "--detectors",
+        "naive",
+    ]));
+    assert!(err.contains(live), "{err}");
+}

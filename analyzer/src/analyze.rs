@@ -186,14 +186,10 @@ pub fn run(
     })
 }
 
-/// Every detector `--detector all` runs: the replay detectors, and `sql` when built with the
-/// `datafusion` feature.
+/// Every detector `--detector all` runs: the batch detectors of [`crate::registry`] this
+/// build has (`sql` with the `datafusion` feature).
 pub fn detector_names() -> Vec<&'static str> {
-    #[allow(unused_mut)]
-    let mut names = crate::detect::ALL.to_vec();
-    #[cfg(feature = "datafusion")]
-    names.push("sql");
-    names
+    crate::registry::names(crate::registry::Mode::Batch)
 }
 
 /// Runs the detector called `name` (see [`detector_names`]).
@@ -224,14 +220,10 @@ pub fn run_named(
             damage: BTreeMap::new(),
         });
     }
-    let detector = crate::detect::by_name_with(name, settings).ok_or_else(|| {
-        Error::dataset(
-            &dataset.root,
-            format!(
-                "unknown detector `{name}`; use one of {}",
-                detector_names().join(", ")
-            ),
-        )
+    let entry = crate::registry::find(name, crate::registry::Mode::Batch)
+        .map_err(|why| Error::dataset(&dataset.root, format!("detector {name}: {why}")))?;
+    let detector = entry.make.map(|make| make(settings)).ok_or_else(|| {
+        Error::dataset(&dataset.root, format!("`{name}` is not a replay detector"))
     })?;
     run(dataset, detector.as_ref(), threads, settings)
 }

@@ -435,25 +435,10 @@ pub fn window_deploys((start, end): (i64, i64)) -> Vec<(i64, u64, bool)> {
     d
 }
 
-/// The detectors `--detector` knows, by name, with default settings.
+/// The replay detector called `name`, with default settings (see [`crate::registry`]).
 pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
-    by_name_with(name, &Settings::default())
+    crate::registry::replay_detector(name, &Settings::default())
 }
-
-/// The detectors `--detector` knows, by name.
-pub fn by_name_with(name: &str, settings: &Settings) -> Option<Box<dyn Detector>> {
-    match name {
-        "exact" => Some(Box::new(crate::exact::Exact)),
-        "naive" => Some(Box::new(crate::naive::Naive)),
-        "streaming" => Some(Box::new(crate::streaming::Streaming {
-            memory_limit: settings.memory_limit,
-        })),
-        _ => None,
-    }
-}
-
-/// Every replay detector's name.
-pub const ALL: &[&str] = &["exact", "naive", "streaming"];
 
 /// The order of a shard's rows in the log, `(ts, event_id)`: the file's order is checked,
 /// never assumed.

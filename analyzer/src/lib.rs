@@ -35,6 +35,7 @@ pub mod log;
 pub mod lookup;
 pub mod naive;
 pub mod output;
+pub mod registry;
 pub mod report;
 pub mod score;
 #[cfg(feature = "datafusion")]

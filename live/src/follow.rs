@@ -102,15 +102,17 @@ impl Live {
     /// # Errors
     /// A name that is not a live detector.
     pub fn new(name: &str, memory_limit: u64, users_hint: u64) -> Result<Self, String> {
-        match name {
+        use blastradius_analyzer::registry::{Mode, find};
+        match find(name, Mode::Live)
+            .map_err(|why| format!("{name}: {why}"))?
+            .name
+        {
             "exact" => Ok(Live::Exact(exact::Incremental::new())),
             "streaming" => Ok(Live::Streaming(streaming::Incremental::new(
                 memory_limit,
                 users_hint,
             ))),
-            other => Err(format!(
-                "`{other}` is not a live detector; the live detectors are exact and streaming"
-            )),
+            other => Err(format!("`{other}` has no incremental form here yet")),
         }
     }
 

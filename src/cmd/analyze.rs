@@ -112,21 +112,33 @@ pub fn engine(flag: &str, scratch: Option<&Path>, detectors: &[String]) -> Resul
     Ok(engine)
 }
 
-/// The detectors `--detector` names.
+/// The detectors `--detector` names (`all`: every batch detector of this build).
 pub fn detector_names(flag: &str) -> Result<Vec<String>> {
-    let known = blastradius_analyzer::analyze::detector_names();
+    use blastradius_analyzer::registry::{Mode, find, names};
     match flag {
-        "all" => Ok(known.iter().map(|s| s.to_string()).collect()),
-        "sql" if !known.contains(&"sql") => bail!(
-            "--detector sql: this build has no DataFusion; build with `cargo build --release --features datafusion`"
-        ),
-        name => match known.iter().find(|d| **d == name) {
-            Some(d) => Ok(vec![d.to_string()]),
-            None => bail!(
-                "--detector {name}: unknown detector; use one of {}, or all",
-                known.join(", ")
-            ),
+        "all" => Ok(names(Mode::Batch).iter().map(|s| s.to_string()).collect()),
+        name => match find(name, Mode::Batch) {
+            Ok(d) => Ok(vec![d.name.to_string()]),
+            Err(why) => bail!("--detector {name}: {why}{}", or(&why, "all")),
         },
+    }
+}
+
+/// Checks a `--detectors` list of batch detectors (`none` already removed).
+pub fn batch_detectors(detectors: &[String]) -> Result<()> {
+    use blastradius_analyzer::registry::{Mode, find};
+    for d in detectors {
+        find(d, Mode::Batch)
+            .map_err(|why| anyhow::anyhow!("--detectors {d}: {why}{}", or(&why, "none")))?;
+    }
+    Ok(())
+}
+
+/// After an unknown name's list of detectors, the word the flag also takes.
+pub fn or(why: &blastradius_analyzer::registry::Refusal, word: &str) -> String {
+    match why {
+        blastradius_analyzer::registry::Refusal::Unknown(_) => format!(", or {word}"),
+        _ => String::new(),
     }
 }
 

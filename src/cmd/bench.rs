@@ -69,7 +69,8 @@ pub enum Args {
         /// Seed of each generated dataset.
         #[arg(long, default_value_t = 7, value_parser = super::util::whole::<u64>)]
         seed: u64,
-        /// Built-in detectors, comma-separated, or `none`.
+        /// Built-in detectors, comma-separated (exact, naive, streaming; sql in builds with
+        /// `--features datafusion`), or `none`.
         #[arg(long, value_delimiter = ',', default_value = "exact,naive,streaming")]
         detectors: Vec<String>,
         /// An outside detector: a shell command with {dataset} and {out} (see `stress`).
@@ -268,14 +269,8 @@ fn detectors_board(
     for s in &scenarios {
         super::util::load_scenario(s)?;
     }
-    let known = blastradius_analyzer::analyze::detector_names();
     let detectors: Vec<String> = detectors.into_iter().filter(|d| d != "none").collect();
-    if let Some(d) = detectors.iter().find(|d| !known.contains(&d.as_str())) {
-        bail!(
-            "--detectors {d}: unknown detector; use some of {}, or none",
-            known.join(", ")
-        );
-    }
+    super::analyze::batch_detectors(&detectors)?;
     if detectors.is_empty() && exec.is_empty() {
         bail!(
             "--detectors none and no --exec: nothing to rate; name built-in detectors, or add --exec 'CMD {{dataset}} {{out}}'"
@@ -367,7 +362,12 @@ fn live(
         .users;
     let mut contenders = Vec::new();
     for d in detectors.iter().filter(|d| d.as_str() != "none") {
-        match d.as_str() {
+        let entry =
+            blastradius_analyzer::registry::find(d, blastradius_analyzer::registry::Mode::Live)
+                .map_err(|why| {
+                    anyhow::anyhow!("--detectors {d}: {why}{}", super::analyze::or(&why, "none"))
+                })?;
+        match entry.name {
             "exact" => contenders.push(Contender {
                 name: "exact (incremental)".into(),
                 command: format!(
@@ -386,7 +386,8 @@ fn live(
                 ),
                 format: Format::Arrow,
             }),
-            other => bail!("--detectors {other}: the live detectors are: exact, streaming"),
+            // A live detector of the registry that this command does not start yet.
+            other => bail!("--detectors {other}: bench live cannot start it"),
         }
     }
     for (i, c) in exec.iter().enumerate() {

@@ -42,7 +42,8 @@ pub struct Args {
     /// Leave out the truncated shard (cut in the middle of the bug window).
     #[arg(long)]
     pub no_truncate: bool,
-    /// Built-in detectors to run, comma-separated, or `none`.
+    /// Built-in detectors to run, comma-separated (exact, naive, streaming; sql in builds
+    /// with `--features datafusion`), or `none`.
     #[arg(long, value_delimiter = ',', default_value = "exact,naive,streaming")]
     pub detectors: Vec<String>,
     /// An outside detector, as a shell command with {dataset} (the damaged copy) and {out}
@@ -140,19 +141,13 @@ pub fn run(args: Args) -> Result<()> {
             ExecDetector::new(name, c.clone()).map_err(anyhow::Error::msg)
         })
         .collect::<Result<Vec<_>>>()?;
-    let known = blastradius_analyzer::analyze::detector_names();
     let detectors: Vec<String> = args
         .detectors
         .iter()
         .filter(|d| d.as_str() != "none")
         .cloned()
         .collect();
-    if let Some(d) = detectors.iter().find(|d| !known.contains(&d.as_str())) {
-        bail!(
-            "--detectors {d}: unknown detector; use some of {}, or none",
-            known.join(", ")
-        );
-    }
+    super::analyze::batch_detectors(&detectors)?;
     blastradius_harness::exec::check_names(&detectors, &exec).map_err(anyhow::Error::msg)?;
     let memory_limits = args
         .memory_limits
