@@ -766,3 +766,47 @@ fn findings_of_another_dataset_are_refused() {
         path_arg(&findings),
     ]));
 }
+
+// Review of issue 20: from findings, lookup gave a user every violation of their shard (80
+// calls to a user the truth says was not affected).
+#[test]
+fn lookup_from_exacts_findings_answers_as_the_truth() {
+    let data = messaging_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().join("r");
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(&data),
+        "--detector",
+        "exact",
+        "--out",
+        path_arg(&r),
+    ]));
+    let findings = r.join("exact");
+    let mut users: BTreeSet<u64> = truth_violations(&data)
+        .iter()
+        .map(|v| v.2)
+        .take(5)
+        .collect();
+    users.extend([0, 1, 2, 43, 169]);
+    for u in users {
+        let ask = |extra: &[&str]| {
+            let mut args = vec!["lookup", path_arg(&data)];
+            let id = u.to_string();
+            args.push(&id);
+            args.push("--json");
+            args.extend_from_slice(extra);
+            let o = blastradius(&args);
+            assert_ok(&o);
+            let mut a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            a["source"] = serde_json::Value::Null;
+            a["milliseconds"] = serde_json::Value::Null;
+            a
+        };
+        assert_eq!(
+            ask(&["--findings", path_arg(&findings)]),
+            ask(&[]),
+            "user {u}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Detectors behind one trait: each replays a shard on its own, then merges the shards.
 //!
-//! To add a detector, implement [`Detector`] in a new file and list it in [`by_name`].
+//! To add a detector, implement [`Detector`] in a new file and list it in
+//! [`crate::registry::DETECTORS`] (see ARCHITECTURE.md).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

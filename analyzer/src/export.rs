@@ -248,7 +248,10 @@ fn check_in_log(
         )?;
         for i in 0..log.len() {
             match log.kind[i] {
-                EventKind::MessageApiCall if ids.contains(&log.event_id[i]) => {
+                EventKind::MessageApiCall
+                    if ids.contains(&log.event_id[i])
+                        && only_user.is_none_or(|u| u == log.user_id[i]) =>
+                {
                     out.push(Violation {
                         event_id: log.event_id[i],
                         app_id: log.app_id[i],

@@ -375,7 +375,7 @@ impl Answer {
         } else if self.exposures.is_empty() && self.mailbox.is_empty() {
             let _ = writeln!(
                 s,
-                "User {} was affected: {} names them, without the apps or photos.",
+                "User {} is named as affected by {}, which gives no apps or photos.",
                 self.user_id, self.source
             );
         } else if self.exposures.is_empty() {

@@ -82,13 +82,15 @@ pub struct Matcher {
     call_sent: HashMap<Call, Sent>,
     /// Intended send time of each violating call, once sent.
     violation_sent: HashMap<u64, Sent>,
-    /// The (app, user) pairs with a successful photo call sent so far: in a damaged stream
-    /// (the truth's first exposing call dropped, or a later call of the same photos
-    /// delivered first) such a call can reveal an exposure, so a finding after one is not
-    /// premature, only untimed.
-    photo_calls_sent: HashSet<(u32, u64)>,
-    /// The users of those pairs.
-    photo_call_users: HashSet<u64>,
+    /// Per (app, user) of the truth, the latest `ts` of a successful photo call sent so far.
+    /// In a stream delivered late, a later call returning the same photo can come before
+    /// the truth's first one; a finding after such a call (one at or after the exposure's
+    /// first time) is a detection, untimed, not a premature one. An earlier call cannot have
+    /// returned it, so it does not count (or a client could name a pair's answers at its
+    /// first call).
+    photo_calls_sent: HashMap<(u32, u64), i64>,
+    /// When each exposure first happened (the truth's `first_exposed_ts`).
+    first_ts: HashMap<(u32, u64, u64), i64>,
     /// Per millisecond of the schedule, the latest `ts` due by its end: the log time the
     /// stream had reached at a given moment.
     timeline: Vec<(i64, i64)>,
@@ -145,8 +147,12 @@ impl Matcher {
             user_calls,
             call_sent: HashMap::new(),
             violation_sent: HashMap::new(),
-            photo_calls_sent: HashSet::new(),
-            photo_call_users: HashSet::new(),
+            photo_calls_sent: HashMap::new(),
+            first_ts: truth
+                .exposure_info
+                .iter()
+                .map(|(&k, &(_, ts))| (k, ts))
+                .collect(),
             timeline: Vec::new(),
             latest_ts: i64::MIN,
             log_time: histogram(),
@@ -201,8 +207,11 @@ impl Matcher {
         match r.kind {
             Kind::PhotoApiCall if r.status == 200 => {
                 if self.truth_users.contains(&r.user_id) {
-                    self.photo_calls_sent.insert((r.app_id, r.user_id));
-                    self.photo_call_users.insert(r.user_id);
+                    let latest = self
+                        .photo_calls_sent
+                        .entry((r.app_id, r.user_id))
+                        .or_insert(r.ts);
+                    *latest = (*latest).max(r.ts);
                 }
                 for key in [Call::Id(r.event_id), Call::At(r.user_id, r.app_id, r.ts)] {
                     if self.calls.contains(&key) {
@@ -266,7 +275,13 @@ impl Matcher {
                     }
                     // Its first call not sent yet, but one of that app for that user was: a
                     // damaged stream's other way to it, found and not timed.
-                    Some(None) if self.photo_calls_sent.contains(&(app_id, user_id)) => {
+                    Some(None)
+                        if self
+                            .photo_calls_sent
+                            .get(&(app_id, user_id))
+                            .zip(self.first_ts.get(&key))
+                            .is_some_and(|(call, first)| call >= first) =>
+                    {
                         self.found_exposures.insert(key);
                         true
                     }
@@ -306,8 +321,8 @@ impl Matcher {
 
     /// A user named at `received`: timed from the earliest of their exposing calls sent so
     /// far. When none was sent yet, the user was found another way if `revealed` (the
-    /// finding is a true exposure found after a call) or a photo call of theirs was sent;
-    /// else held apart as early.
+    /// finding is a true exposure found after a call that could return it); else held apart
+    /// as early, settled at the end (see [`Matcher::scores`]).
     fn user(&mut self, user: u64, received: i64, revealed: bool) {
         if !self.truth_users.contains(&user) {
             self.found_users.insert(user);
@@ -327,7 +342,7 @@ impl Matcher {
                     self.first(Level::Users, received, sent);
                 }
             }
-            None if revealed || self.photo_call_users.contains(&user) => {
+            None if revealed => {
                 self.found_users.insert(user);
             }
             None => {
@@ -802,6 +817,33 @@ mod tests {
             (e.true_positives, e.false_positives, e.false_negatives),
             (1, 0, 1)
         );
+    }
+
+    // Review of issue 20: naming a pair's answers at its first successful call (long before
+    // the exposing one) passed `bench live`; a call before the exposure's time reveals
+    // nothing.
+    #[test]
+    fn a_call_before_the_exposure_happened_reveals_nothing() {
+        let mut t = truth();
+        t.exposure_calls.insert((3, 7, 100), 1);
+        let mut m = Matcher::new(&t);
+        let mut early_call = call(1_000);
+        early_call.row.event_id = 0;
+        send(&mut m, &early_call, 10);
+        m.finding(
+            Finding::Exposure {
+                app_id: 3,
+                user_id: 7,
+                photo_id: 100,
+            },
+            20,
+            false,
+        );
+        send(&mut m, &call(5_000), 1_000);
+        assert_eq!(m.premature(), 1);
+        let s = m.scores(true);
+        assert_eq!(s.exposures.unwrap().f1, Some(0.0));
+        assert_eq!(s.users.f1, Some(0.0));
     }
 
     #[test]

@@ -92,8 +92,8 @@ pub fn run(args: Args) -> Result<()> {
             let s = export_apps(&dataset, &from.source(), app, &dir, force, csv)?;
             writeln!(
                 out,
-                "exported    {} app(s), {} user(s): {} distinct photo(s) exposed, held as {} copies by apps (to delete); {} mailbox call(s) without a grant",
-                s.apps, s.users, s.photos, s.copies, s.violations
+                "exported    {} app(s) ({} of them partners), {} user(s): {} distinct photo(s) exposed, held as {} copies by apps (to delete); {} mailbox call(s) without a grant",
+                s.apps, s.partners, s.users, s.photos, s.copies, s.violations
             )?;
             writeln!(out, "folder      {}", dir.display())?;
             warn(&s.warnings);

@@ -178,17 +178,19 @@ pub fn run_replay(args: Args) -> Result<()> {
             blastradius_schema::time::format_utc(end)
         );
     }
-    // How long the schedule asks for, said first, and a day at most unless --yes.
-    if let Ok(d) = blastradius_analyzer::dataset::Dataset::open(&args.dataset) {
+    // How long a rate schedule asks for, said first, and a day at most unless --yes. Only
+    // where it is known here: a whole log at a rate (the events counted in the manifest); a
+    // slice's events, or a speed-up's span of log time, are known only as the stream runs.
+    let rate_of_whole_log =
+        !matches!(shape, Shape::Speedup(_)) && from.is_none() && until.is_none();
+    if rate_of_whole_log && let Ok(d) = blastradius_analyzer::dataset::Dataset::open(&args.dataset)
+    {
         let events: u64 = d
             .parts(blastradius_schema::path::EVENTS_DIR)
             .iter()
             .map(|f| f.rows)
             .sum();
-        let span = d.time_range().map_or(0, |(start, end)| {
-            until.unwrap_or(end).min(end) - from.unwrap_or(start).max(start)
-        });
-        let seconds = shape.intended(events, span.max(0)) as f64 / 1e6;
+        let seconds = shape.intended(events, 0) as f64 / 1e6;
         const DAY: f64 = 86_400.0;
         if seconds > DAY && !args.yes {
             // An i64 of microseconds saturates near 292,000 years.
