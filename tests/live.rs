@@ -665,3 +665,39 @@ fn findings_sent_before_their_event_are_not_detections() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("premature"), "{md}");
 }
+
+/// Follows a replayer that sends `lines` and closes; detect's exit and standard error.
+fn follow_lines(lines: &'static str) -> (bool, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(lines.as_bytes()).unwrap();
+        // The end of the stream: the detector finishes and hangs up.
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    });
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(["detect", "--follow", &addr, "--idle-timeout", "30"])
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    (o.status.success(), stderr(&o))
+}
+
+// Issue 22: a JSON stream opening with a byte-order mark, a blank line or spaces was taken
+// for Arrow IPC and refused; a stream without a deploy was followed silently.
+#[test]
+fn a_json_stream_may_open_with_a_bom_and_must_carry_its_deploys() {
+    let (ok, err) = follow_lines(
+        "\u{feff}\n  \n{\"event_id\":1,\"ts\":500,\"kind\":\"bug_introduced\"}\n \
+         {\"event_id\":70,\"ts\":1000,\"kind\":\"user_registered\",\"user_id\":4}\n",
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("followed    2 events"), "{err}");
+    let (ok, err) =
+        follow_lines("{\"event_id\":70,\"ts\":1000,\"kind\":\"user_registered\",\"user_id\":4}\n");
+    assert!(!ok);
+    assert!(err.contains("no deploy"), "{err}");
+}

@@ -28,6 +28,8 @@ pub struct Followed {
     pub users_tracked: usize,
     /// Events passed over because their user came after the state's budget was spent.
     pub events_untracked: u64,
+    /// Deploy events (`bug_introduced`, `bug_fixed`) among them: the bug window's only source.
+    pub deploys: u64,
     /// Events that came after an event later in log order `(ts, event_id)`.
     pub out_of_order: u64,
     /// With an allowed lateness: events later than it (applied as they came), and the most
@@ -223,6 +225,9 @@ fn feed(
     seen: &mut Followed,
 ) -> std::io::Result<()> {
     seen.events += 1;
+    if row.kind.is_system() {
+        seen.deploys += 1;
+    }
     let (exposures, violations) = exact.push(row);
     for e in &exposures {
         out.write_all(
@@ -324,16 +329,22 @@ pub fn follow(
     let mut seen = Followed::default();
     let io = |e: std::io::Error| broke(addr, idle, &e);
     let first = input.fill_buf().map_err(io)?.first().copied();
+    // An Arrow IPC stream opens with its continuation marker (0xFFFFFFFF); anything else is
+    // JSON lines, which may open with a byte-order mark, blank lines or spaces.
     match first {
         None => {}
-        Some(b'{') => {
+        Some(b) if b != 0xFF => {
             let mut line = String::new();
             for n in 1.. {
                 line.clear();
                 if input.read_line(&mut line).map_err(io)? == 0 {
                     break;
                 }
-                let row = json_row(line.trim_end())
+                let text = line.trim_start_matches('\u{feff}').trim();
+                if text.is_empty() {
+                    continue;
+                }
+                let row = json_row(text)
                     .map_err(|m| Error::Wire(format!("{addr}, line {n} of the stream: {m}")))?;
                 order
                     .push(row, &mut exact, &mut out, &mut seen)

@@ -298,6 +298,15 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
         .map(|t| super::perturb::parse_duration("--lateness", t))
         .transpose()?;
     let seen = blastradius_live::follow::follow(&args.follow, detector, idle, lateness)?;
+    // As batch refuses a log without deploys: the window is unknown, so "nothing found"
+    // would be no answer at all.
+    if seen.events > 0 && seen.deploys == 0 {
+        bail!(
+            "the stream from {} carried {} events and no deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does)",
+            args.follow,
+            seen.events
+        );
+    }
     eprintln!(
         "followed    {} events, {} findings sent, {} users tracked",
         seen.events, seen.findings, seen.users_tracked
