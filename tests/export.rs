@@ -56,14 +56,7 @@ fn parts(dir: &Path) -> Vec<std::path::PathBuf> {
 
 fn shared_dataset() -> std::path::PathBuf {
     static ONCE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("export-{}", std::process::id()))
-            .join("d");
-        generate_into(&d, "30000", "31", "messaging-partners");
-        d
-    })
-    .clone()
+    dataset_in(&ONCE, "export", "30000", "31", "messaging-partners")
 }
 
 #[test]
@@ -417,14 +410,7 @@ fn truth_violations(data: &Path) -> Vec<TruthViolation> {
 
 fn messaging_dataset() -> std::path::PathBuf {
     static ONCE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("export-mp-{}", std::process::id()))
-            .join("d");
-        generate_into(&d, "8000", "3", "messaging-partners");
-        d
-    })
-    .clone()
+    dataset_in(&ONCE, "export-mp", "8000", "3", "messaging-partners")
 }
 
 // Issue 20: `lookup` of a user whose mailbox a partner read 198 times without a grant said

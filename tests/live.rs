@@ -12,14 +12,7 @@ use crate::util::*;
 
 fn dataset() -> PathBuf {
     static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("live-{}", std::process::id()))
-            .join("d");
-        generate_into(&d, "12000", "51", "messaging-partners");
-        d
-    })
-    .clone()
+    dataset_in(&ONCE, "live", "12000", "51", "messaging-partners")
 }
 
 /// Starts `replay` listening on a free port; returns the child and the address it printed.

@@ -179,6 +179,25 @@ pub fn exposure_rows(path: &Path) -> Vec<(u32, u64, u64)> {
 }
 
 /// A small dataset made once per test binary run, copied for each test that damages it.
+/// The dataset `cell` holds, generated on first use under this run's own folder `name`
+/// (users, seed, scenario as [`generate_into`] takes them): one per test binary run.
+pub fn dataset_in(
+    cell: &'static std::sync::OnceLock<PathBuf>,
+    name: &str,
+    users: &str,
+    seed: &str,
+    scenario: &str,
+) -> PathBuf {
+    cell.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}", std::process::id()))
+            .join("d");
+        generate_into(&d, users, seed, scenario);
+        d
+    })
+    .clone()
+}
+
 pub fn small_dataset() -> PathBuf {
     static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {

@@ -196,11 +196,6 @@ fn truth_violations(
     Ok(out)
 }
 
-/// The owner of a user event's id (ids are `(user + 1) << EVENT_SEQ_BITS | seq`).
-fn owner(event_id: u64) -> Option<u64> {
-    (event_id >> blastradius_schema::EVENT_SEQ_BITS).checked_sub(1)
-}
-
 /// Checks findings against the dataset's log (of `only_user`'s shard when given) and resolves
 /// their violations: every photo must be an upload of its user, seen by an app with a
 /// successful photo call for that user, and every violation a message call, in this log. Findings made for another dataset pass the id-range checks of
@@ -296,7 +291,7 @@ fn check_in_log(
     let resolved: BTreeSet<u64> = out.iter().map(|v| v.event_id).collect();
     if let Some(id) = ids
         .iter()
-        .filter(|&&id| only_user.is_none_or(|u| owner(id) == Some(u)))
+        .filter(|&&id| only_user.is_none_or(|u| blastradius_schema::event_owner(id) == Some(u)))
         .find(|id| !resolved.contains(*id))
     {
         return Err(foreign(format!("the message call {id}")));

@@ -23,7 +23,7 @@ use arrow::datatypes::{
     DataType, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, UInt8Type, UInt16Type,
     UInt32Type, UInt64Type,
 };
-use blastradius_schema::EVENT_SEQ_BITS;
+use blastradius_schema::event_owner;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
@@ -400,7 +400,7 @@ impl Check<'_> {
     /// A photo id is the event id of its upload, so it names its owner.
     fn photo(&self, t: &Table, column: usize, row: usize, user: u64) -> Result<u64> {
         let v = t.required(column, row)?;
-        if (v >> EVENT_SEQ_BITS) != user + 1 {
+        if event_owner(v) != Some(user) {
             return Err(self.unknown(
                 t,
                 column,
@@ -416,7 +416,7 @@ impl Check<'_> {
 
     fn event(&self, t: &Table, column: usize, row: usize) -> Result<u64> {
         let v = t.required(column, row)?;
-        let owner = (v >> EVENT_SEQ_BITS).checked_sub(1);
+        let owner = event_owner(v);
         if owner.is_none_or(|u| u >= self.universe.users) {
             return Err(self.unknown(
                 t,

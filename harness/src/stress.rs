@@ -407,26 +407,10 @@ fn unchanged(copy: &Path, name: &str) -> Result<(), Error> {
     let dataset = Dataset::open(copy).map_err(|e| changed(e.to_string()))?;
     dataset.verify().map_err(|e| changed(e.to_string()))?;
     // Nothing added either: the next detector reads the folder as it was made.
-    let listed: std::collections::BTreeSet<std::path::PathBuf> = dataset
-        .manifest
-        .files
-        .iter()
-        .map(|f| copy.join(&f.path))
-        .chain([copy.join(blastradius_schema::path::MANIFEST)])
-        .collect();
-    let mut folders = vec![copy.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let entries = std::fs::read_dir(&folder).map_err(|e| changed(e.to_string()))?;
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                folders.push(p);
-            } else if !listed.contains(&p) {
-                return Err(changed(format!("it added {}", p.display())));
-            }
-        }
+    match blastradius_safefs::unlisted_in_dataset(copy) {
+        Some(file) => Err(changed(format!("it added {}", copy.join(file).display()))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A label as part of a file name.

@@ -85,7 +85,7 @@ impl Order {
                     feed(detector, &r, out, seen)?;
                 }
                 (seen.out_of_order, seen.too_late, seen.most_held) =
-                    (l.out_of_order, l.too_late, l.most_held);
+                    (l.out_of_order(), l.too_late, l.most_held);
             }
         }
         Ok(())

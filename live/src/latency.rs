@@ -72,8 +72,9 @@ type Carried = (BTreeSet<u64>, BTreeSet<(u32, u64, u64)>, BTreeSet<u64>);
 
 /// The truth the findings are matched against, and when each exposing call was due.
 pub struct Matcher {
-    /// Per exposure, the call that first returned it.
-    exposing: HashMap<(u32, u64, u64), Call>,
+    /// Per exposure, the call that first returned it, and when (the truth's
+    /// `first_exposed_ts`).
+    exposing: HashMap<(u32, u64, u64), (Call, i64)>,
     /// Per user, the calls that exposed them.
     user_calls: HashMap<u64, Vec<Call>>,
     /// The exposing calls, to recognise them in the stream.
@@ -89,8 +90,6 @@ pub struct Matcher {
     /// returned it, so it does not count (or a client could name a pair's answers at its
     /// first call).
     photo_calls_sent: HashMap<(u32, u64), i64>,
-    /// When each exposure first happened (the truth's `first_exposed_ts`).
-    first_ts: HashMap<(u32, u64, u64), i64>,
     /// Per millisecond of the schedule, the latest `ts` due by its end: the log time the
     /// stream had reached at a given moment.
     timeline: Vec<(i64, i64)>,
@@ -126,7 +125,7 @@ pub struct Matcher {
 impl Matcher {
     /// A matcher for `truth`.
     pub fn new(truth: &Truth) -> Self {
-        let exposing: HashMap<(u32, u64, u64), Call> = truth
+        let exposing: HashMap<(u32, u64, u64), (Call, i64)> = truth
             .exposure_info
             .iter()
             .map(|(&(app, user, photo), &(_, ts))| {
@@ -134,25 +133,20 @@ impl Matcher {
                     Some(&id) => Call::Id(id),
                     None => Call::At(user, app, ts),
                 };
-                ((app, user, photo), call)
+                ((app, user, photo), (call, ts))
             })
             .collect();
         let mut user_calls: HashMap<u64, Vec<Call>> = HashMap::new();
-        for (&(_, user, _), &call) in &exposing {
+        for (&(_, user, _), &(call, _)) in &exposing {
             user_calls.entry(user).or_default().push(call);
         }
         Matcher {
-            calls: exposing.values().copied().collect(),
+            calls: exposing.values().map(|&(call, _)| call).collect(),
             exposing,
             user_calls,
             call_sent: HashMap::new(),
             violation_sent: HashMap::new(),
             photo_calls_sent: HashMap::new(),
-            first_ts: truth
-                .exposure_info
-                .iter()
-                .map(|(&k, &(_, ts))| (k, ts))
-                .collect(),
             timeline: Vec::new(),
             latest_ts: i64::MIN,
             log_time: histogram(),
@@ -266,8 +260,9 @@ impl Matcher {
                 self.reported_exposures = true;
                 let key = (app_id, user_id, photo_id);
                 // Whether a true exposure was found (not named ahead of its event).
-                let revealed = match self.exposing.get(&key).map(|c| self.call_sent.get(c)) {
-                    Some(Some(&sent)) => {
+                let exposing = self.exposing.get(&key);
+                let revealed = match exposing.map(|(c, first)| (self.call_sent.get(c), *first)) {
+                    Some((Some(&sent), _)) => {
                         if self.found_exposures.insert(key) {
                             self.first(Level::Exposures, received, sent);
                         }
@@ -275,17 +270,16 @@ impl Matcher {
                     }
                     // Its first call not sent yet, but one of that app for that user was: a
                     // damaged stream's other way to it, found and not timed.
-                    Some(None)
+                    Some((None, first))
                         if self
                             .photo_calls_sent
                             .get(&(app_id, user_id))
-                            .zip(self.first_ts.get(&key))
-                            .is_some_and(|(call, first)| call >= first) =>
+                            .is_some_and(|&call| call >= first) =>
                     {
                         self.found_exposures.insert(key);
                         true
                     }
-                    Some(None) => {
+                    Some((None, _)) => {
                         self.early_exposures.insert(key);
                         false
                     }
@@ -358,7 +352,7 @@ impl Matcher {
         let exposures = self
             .truth_exposures
             .iter()
-            .filter(|k| self.exposing.get(*k).is_some_and(sent))
+            .filter(|k| self.exposing.get(*k).is_some_and(|(c, _)| sent(c)))
             .copied()
             .collect();
         let users = self
@@ -475,7 +469,9 @@ impl Matcher {
 
     /// Whether exposing calls are matched by event id (the truth names them), not by time.
     pub fn by_event_id(&self) -> bool {
-        self.exposing.values().all(|c| matches!(c, Call::Id(_)))
+        self.exposing
+            .values()
+            .all(|(c, _)| matches!(c, Call::Id(_)))
     }
 
     /// The percentiles of every level.
@@ -505,6 +501,11 @@ pub struct Disorder {
 }
 
 impl Disorder {
+    /// The latest `ts` noted (of the latest event in log order).
+    pub fn latest_ts(&self) -> Option<i64> {
+        self.last.map(|(ts, _)| ts)
+    }
+
     /// Notes the next event sent.
     pub fn observe(&mut self, ts: i64, event_id: u64) {
         match self.last {

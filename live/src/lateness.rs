@@ -11,6 +11,8 @@ use std::collections::BinaryHeap;
 
 use blastradius_analyzer::detect::Row;
 
+use crate::latency::Disorder;
+
 /// An event waiting for the watermark, ordered by `(ts, event_id)`, then arrival.
 struct Held {
     row: Row,
@@ -46,13 +48,9 @@ pub struct Lateness {
     allowed_us: i64,
     held: BinaryHeap<Reverse<Held>>,
     arrivals: u64,
-    max_ts: Option<i64>,
-    /// The latest `(ts, event_id)` seen.
-    latest: Option<(i64, u64)>,
+    /// How far the stream strays from log order; its latest `ts` makes the watermark.
+    disorder: Disorder,
     released: Option<(i64, u64)>,
-    /// Events that arrived after an event later in log order (whether or not the lateness
-    /// covered them).
-    pub out_of_order: u64,
     /// Events that arrived after their place in log order had been released: later than
     /// the allowed lateness. They are applied as they come (the answer may then differ
     /// from the batch one), and counted.
@@ -75,16 +73,12 @@ impl Lateness {
     /// now releases, in log order.
     pub fn push(&mut self, row: Row, out: &mut impl FnMut(&Row)) {
         let key = (row.ts, row.event_id);
-        match self.latest {
-            Some(latest) if key < latest => self.out_of_order += 1,
-            _ => self.latest = Some(key),
-        }
+        self.disorder.observe(row.ts, row.event_id);
         if self.released.is_some_and(|r| key < r) {
             self.too_late += 1;
             out(&row);
             return;
         }
-        self.max_ts = Some(self.max_ts.map_or(row.ts, |m| m.max(row.ts)));
         self.held.push(Reverse(Held {
             row,
             arrival: self.arrivals,
@@ -94,12 +88,19 @@ impl Lateness {
         // An event at the watermark itself could still be joined by one of equal `ts` and
         // a smaller id: release only what lies strictly before it.
         let watermark = self
-            .max_ts
+            .disorder
+            .latest_ts()
             .unwrap_or(i64::MIN)
             .saturating_sub(self.allowed_us);
         while self.held.peek().is_some_and(|h| h.0.row.ts < watermark) {
             self.release(out);
         }
+    }
+
+    /// Events that arrived after an event later in log order (whether or not the lateness
+    /// covered them).
+    pub fn out_of_order(&self) -> u64 {
+        self.disorder.late_events
     }
 
     /// The end of the stream: releases everything held, in log order.
@@ -166,14 +167,14 @@ mod tests {
         sorted.sort();
         assert_eq!(out, sorted, "the duplicate is now next to its original");
         assert_eq!(l.too_late, 0);
-        assert_eq!(l.out_of_order, 4);
+        assert_eq!(l.out_of_order(), 4);
     }
 
     #[test]
     fn an_event_later_than_the_lateness_is_counted_and_passed_on() {
         let (out, l) = run(5, &[(10, 1), (20, 2), (30, 3), (12, 4)]);
         assert_eq!(out, [(10, 1), (20, 2), (12, 4), (30, 3)]);
-        assert_eq!((l.too_late, l.out_of_order), (1, 1));
+        assert_eq!((l.too_late, l.out_of_order()), (1, 1));
     }
 
     #[test]

@@ -33,7 +33,9 @@ mod stage;
 use std::path::PathBuf;
 
 pub use paths::{confined, disjoint};
-pub use stage::{Kind, OUTPUT_MARKER, STAGING_MARKER, Stage, check, output_marker};
+pub use stage::{
+    Kind, OUTPUT_MARKER, STAGING_MARKER, Stage, check, output_marker, unlisted_in_dataset,
+};
 
 /// What can go wrong; each message names the flag or file and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -62,6 +62,16 @@ fn unlisted(path: &Path, own: &str, listed: &HashSet<String>) -> Option<String> 
     first_file(path, &mut |f| f != own && !listed.contains(f))
 }
 
+/// The first file under the dataset folder `path` that its manifest does not list (a path
+/// relative to it), or why the folder is not a dataset: the same walk `--force` makes
+/// before it replaces a dataset, for a caller that must know a copy was not added to.
+pub fn unlisted_in_dataset(path: &Path) -> Option<String> {
+    match dataset_files(path) {
+        Ok(listed) => unlisted(path, "manifest.json", &listed),
+        Err(why) => Some(why),
+    }
+}
+
 fn not_of(kind: Kind) -> String {
     format!(
         "exists and is not {}; blastradius replaces only what it wrote, so choose another folder",

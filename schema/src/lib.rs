@@ -47,3 +47,8 @@ pub fn world_id(generator: &str, seed: u64, users: u64, scenario_sha256: &str) -
 /// A user's events are numbered `(user_id + 1) << EVENT_SEQ_BITS | seq`, so ids are unique
 /// and deterministic without any coordination between shards.
 pub const EVENT_SEQ_BITS: u32 = 24;
+
+/// The user whose event `event_id` is (`None` for a system event, below the first user's).
+pub fn event_owner(event_id: u64) -> Option<u64> {
+    (event_id >> EVENT_SEQ_BITS).checked_sub(1)
+}
