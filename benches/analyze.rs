@@ -7,10 +7,11 @@ use blastradius_analyzer::evaluate::universe;
 use blastradius_analyzer::log::{ShardLog, read_shard_into};
 use blastradius_analyzer::output::{Catalog, app_counts};
 use blastradius_analyzer::score::{Truth, score};
-use blastradius_analyzer::{analyze, dataset::Dataset, detect, findings, log::read_shard};
+use blastradius_analyzer::{analyze, detect, findings, log::read_shard};
+use blastradius_dataset::Dataset;
 use blastradius_schema::col;
 use blastradius_simulator::Scenario;
-use blastradius_simulator::dataset::{self, Codec, Options, Progress};
+use blastradius_simulator::generate::{self, Codec, Options, Progress};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const USERS: u64 = 200_000;
@@ -30,7 +31,7 @@ fn dataset(compression: Codec) -> (tempfile::TempDir, Dataset, u64) {
         compression,
         split_truth: None,
     };
-    let events = dataset::generate(&options, &Progress::default())
+    let events = generate::generate(&options, &Progress::default())
         .unwrap()
         .manifest
         .counts

@@ -4,11 +4,12 @@
 use std::hint::black_box;
 use std::sync::atomic::AtomicU64;
 
+use blastradius_dataset::Codec;
 use blastradius_simulator::Scenario;
-use blastradius_simulator::dataset::{self, Options, Progress};
+use blastradius_simulator::generate::{self, Options, Progress};
 use blastradius_simulator::shard::{Buffers, generate_shard};
 use blastradius_simulator::user::World;
-use blastradius_simulator::write::{Codec, Provenance, write_events};
+use blastradius_simulator::write::{Provenance, write_events};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const USERS: u64 = 40_000;
@@ -128,7 +129,7 @@ fn pipeline(c: &mut Criterion) {
         compression: Default::default(),
         split_truth: None,
     };
-    let events = dataset::generate(&options, &Progress::default())
+    let events = generate::generate(&options, &Progress::default())
         .unwrap()
         .manifest
         .counts
@@ -137,7 +138,7 @@ fn pipeline(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events));
     group.sample_size(10);
     group.bench_function(format!("{}_users_{threads}_threads", 4 * USERS), |b| {
-        b.iter(|| black_box(dataset::generate(&options, &Progress::default()).unwrap()))
+        b.iter(|| black_box(generate::generate(&options, &Progress::default()).unwrap()))
     });
     group.finish();
 }

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
-use crate::dataset::Dataset;
 use crate::detect::{Detector, Findings, Partial, Settings, window_deploys};
 use crate::error::{Error, Result};
 use crate::log::{ShardLog, read_part_into};
+use blastradius_dataset::Dataset;
 
 /// One detector's run over the whole dataset.
 #[derive(Debug)]

@@ -42,6 +42,29 @@ pub enum Error {
     Output(#[from] blastradius_safefs::Error),
 }
 
+impl From<blastradius_dataset::Error> for Error {
+    /// Variant for variant, the same words.
+    fn from(e: blastradius_dataset::Error) -> Self {
+        use blastradius_dataset::Error as D;
+        match e {
+            D::Dataset { path, message } => Error::Dataset { path, message },
+            D::Schema {
+                path,
+                column,
+                problem,
+                expected,
+            } => Error::Schema {
+                path,
+                column,
+                problem,
+                expected,
+            },
+            D::Io { path, error } => Error::Io { path, error },
+            D::Parquet { path, error } => Error::Parquet { path, error },
+        }
+    }
+}
+
 /// The analyzer's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -15,7 +15,6 @@ use blastradius_safefs::{Kind, Stage};
 use std::sync::Arc;
 
 use crate::analyze::{Run, run_named};
-use crate::dataset::Dataset;
 use crate::detect::Settings;
 use crate::error::{Error, Result};
 use crate::findings::{self, Found, Meta, Universe};
@@ -24,6 +23,7 @@ use crate::report::{
     AppRow, BatchTimes, DetectorReport, ProviderRow, Report, TruthSummary, Window,
 };
 use crate::score::{Truth, differences, score};
+use blastradius_dataset::Dataset;
 
 /// Where progress goes while a command works: one line per detector as it finishes, and
 /// notes the reader must not miss. The CLI prints them; tests collect them.
@@ -254,7 +254,8 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
     }
     // A window the log's calls never fall in finds nothing, which would read as "nobody
     // was exposed": refused before any work.
-    if let (Some((start, end)), Some(p)) = (options.settings.bug_window, &dataset.manifest.period)
+    let p = &dataset.manifest.period;
+    if let Some((start, end)) = options.settings.bug_window
         && let (Ok(first), Ok(last)) = (
             blastradius_schema::time::parse_utc(&p.start),
             blastradius_schema::time::parse_utc(&p.end),

@@ -18,10 +18,10 @@ use blastradius_schema::time::format_utc;
 use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
-use crate::dataset::{Dataset, FileEntry};
 use crate::error::{Error, Result};
 use crate::evaluate::universe;
 use crate::output::{Catalog, write_table};
+use blastradius_dataset::{Dataset, FileInfo};
 
 /// Where the exposures come from.
 #[derive(Clone, Debug)]
@@ -48,10 +48,10 @@ pub struct Row {
 /// when a user is given (one user's rows are in the truth part of the user's shard).
 fn truth_parts<'a>(
     dataset: &Dataset,
-    files: &'a [FileEntry],
+    files: &'a [FileInfo],
     dir: &str,
     only_user: Option<u64>,
-) -> Vec<&'a FileEntry> {
+) -> Vec<&'a FileInfo> {
     let prefix = format!("{dir}/");
     let part = only_user.and_then(|u| {
         let m = &dataset.manifest;
@@ -72,13 +72,13 @@ fn truth_parts<'a>(
 /// Calls `each` with every batch of `parts`, read by `read`.
 fn each_batch(
     dataset: &Dataset,
-    parts: &[&FileEntry],
-    read: &impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    parts: &[&FileInfo],
+    read: &impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes>,
     mut each: impl FnMut(&Path, &RecordBatch) -> Result<()>,
 ) -> Result<()> {
     for entry in parts {
         let p = dataset.root.join(&entry.path);
-        let reader = crate::dataset::parquet_reader(&p, read(entry)?)?
+        let reader = blastradius_dataset::parquet_reader(&p, read(entry)?)?
             .build()
             .map_err(Error::parquet(&p))?;
         for batch in reader {
@@ -92,8 +92,8 @@ fn each_batch(
 /// The truth's exposures, every column, from `files` read by `read`.
 fn truth_rows(
     dataset: &Dataset,
-    files: &[FileEntry],
-    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    files: &[FileInfo],
+    read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes>,
     only_user: Option<u64>,
 ) -> Result<Vec<Row>> {
     let parts = truth_parts(dataset, files, path::EXPOSURES_DIR, only_user);
@@ -147,8 +147,8 @@ pub use crate::detect::Violation;
 /// The truth's message violations, from `files` read by `read`.
 fn truth_violations(
     dataset: &Dataset,
-    files: &[FileEntry],
-    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    files: &[FileInfo],
+    read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes>,
     only_user: Option<u64>,
 ) -> Result<Vec<Violation>> {
     let parts = truth_parts(dataset, files, path::MESSAGE_VIOLATIONS_DIR, only_user);
@@ -345,7 +345,7 @@ pub fn answers(
             })
         }
         Source::Key(k) => {
-            let key = crate::key::Key::open(k)?;
+            let key = blastradius_dataset::Key::open(k)?;
             key.check_matches(dataset)?;
             let files = &key.manifest.files;
             Ok(Answers {

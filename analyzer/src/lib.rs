@@ -23,14 +23,12 @@
 
 pub mod analyze;
 pub mod chart;
-pub mod dataset;
 pub mod detect;
 pub mod error;
 pub mod evaluate;
 pub mod exact;
 pub mod export;
 pub mod findings;
-pub mod key;
 pub mod log;
 pub mod lookup;
 pub mod naive;

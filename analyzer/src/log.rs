@@ -19,8 +19,8 @@ use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
-use crate::dataset::{Dataset, FileEntry, listed_metadata, parquet_metadata};
 use crate::error::{Error, Result};
+use blastradius_dataset::{Dataset, FileInfo, listed_metadata, parquet_metadata};
 
 /// One shard of the event log, column by column. Null values read as 0 / the first variant;
 /// which columns apply is given by the kind.
@@ -90,6 +90,16 @@ pub struct Expect {
     pub users: Option<Range<u64>>,
     /// The earliest and latest time of the log.
     pub time: Option<(i64, i64)>,
+}
+
+impl Expect {
+    /// What the manifest of `dataset` says its events part `entry` may hold.
+    pub fn of(dataset: &Dataset, entry: &FileInfo) -> Self {
+        Expect {
+            users: dataset.shard_users(entry),
+            time: dataset.time_range(),
+        }
+    }
 }
 
 impl ShardLog {
@@ -203,7 +213,7 @@ pub fn read_shard_into(
 /// As [`Dataset::reader`] and [`read_shard`].
 pub fn read_part_into(
     dataset: &Dataset,
-    entry: &FileEntry,
+    entry: &FileInfo,
     columns: &[&str],
     pick: Option<Pick>,
     log: &mut ShardLog,
@@ -215,7 +225,7 @@ pub fn read_part_into(
     let result = (|| {
         let data = Bytes::from_owner(Shared(shared.clone()));
         let meta = listed_metadata(&path, &data, entry)?;
-        let expect = dataset.expect(entry);
+        let expect = Expect::of(dataset, entry);
         decode(&path, data, meta, columns, pick, log, &expect)
     })();
     // Every reader of the bytes is gone: the allocation comes back for the next file.

@@ -17,9 +17,9 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
 use serde::Serialize;
 
-use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::export::{Row, Source};
+use blastradius_dataset::Dataset;
 
 use crate::output::Catalog;
 

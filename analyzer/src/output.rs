@@ -17,9 +17,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::dataset::Dataset;
 use crate::detect::Findings;
 use crate::error::{Error, Result};
+use blastradius_dataset::Dataset;
 
 /// Per app: (provider, distinct users, exposures).
 pub type AppCounts = BTreeMap<u32, (u32, u64, u64)>;

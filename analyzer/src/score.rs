@@ -9,9 +9,9 @@ use arrow::datatypes::{UInt32Type, UInt64Type};
 use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
-use crate::dataset::{Dataset, FileEntry};
 use crate::error::{Error, Result};
 use crate::findings::Found;
+use blastradius_dataset::{Dataset, FileInfo};
 
 /// The ground truth as sets.
 #[derive(Debug, Default)]
@@ -133,13 +133,13 @@ pub fn differences(truth: &Truth, found: &Found) -> Differences {
 
 fn read_parts<'a>(
     dataset: &Dataset,
-    entries: impl IntoIterator<Item = &'a FileEntry>,
+    entries: impl IntoIterator<Item = &'a FileInfo>,
     mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
-    read: impl Fn(&FileEntry) -> Result<bytes::Bytes>,
+    read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes>,
 ) -> Result<()> {
     for entry in entries {
         let p = dataset.root.join(&entry.path);
-        let reader = crate::dataset::listed_reader(&p, read(entry)?, entry)?
+        let reader = blastradius_dataset::listed_reader(&p, read(entry)?, entry)?
             .build()
             .map_err(Error::parquet(&p))?;
         for batch in reader {
@@ -202,7 +202,7 @@ impl Truth {
     /// # Errors
     /// A key of another dataset, or one whose files do not match its own checksums.
     pub fn read_key(dataset: &Dataset, key: &Path) -> Result<Self> {
-        let key_set = crate::key::Key::open(key)?;
+        let key_set = blastradius_dataset::Key::open(key)?;
         key_set.check_matches(dataset)?;
         let mut t = Self::read_files(dataset, &key_set.manifest.files, |e| key_set.read(e))?;
         t.source = format!("{} (answer key)", key.display());
@@ -211,10 +211,10 @@ impl Truth {
 
     fn read_files(
         dataset: &Dataset,
-        files: &[FileEntry],
-        read: impl Fn(&FileEntry) -> Result<bytes::Bytes> + Copy,
+        files: &[FileInfo],
+        read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes> + Copy,
     ) -> Result<Self> {
-        let parts = |dir: &str| -> Vec<&FileEntry> {
+        let parts = |dir: &str| -> Vec<&FileInfo> {
             let prefix = format!("{dir}/");
             files
                 .iter()

@@ -27,11 +27,11 @@ use arrow::datatypes::{DataType, TimestampMicrosecondType, UInt32Type, UInt64Typ
 use blastradius_schema::{Action, Surface, path};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
-use crate::dataset::Dataset;
 pub use crate::detect::Engine;
 use crate::detect::{Exposure, Findings, Violation};
 use crate::error::{Error, Result};
 pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, created_table, statements};
+use blastradius_dataset::Dataset;
 
 /// Runs the statements of a script in order on `ctx`; returns what the last one returns.
 /// With `tables`, each `CREATE OR REPLACE TABLE` is written there as Parquet by whoever

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use blastradius_analyzer::dataset::Dataset;
 use blastradius_analyzer::findings::{Universe, load};
 use blastradius_analyzer::log::{ShardLog, read_part_into};
+use blastradius_dataset::Dataset;
 use proptest::prelude::*;
 
 fn sample() -> PathBuf {

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use blastradius_analyzer::dataset::Dataset;
 use blastradius_analyzer::detect::{self, Row};
 use blastradius_analyzer::exact::caller_rows;
 use blastradius_analyzer::log::{ALL_COLUMNS, ShardLog, read_part_into};
+use blastradius_dataset::Dataset;
 
 #[test]
 fn a_picked_read_holds_the_same_rows_as_a_full_one() {

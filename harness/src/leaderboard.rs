@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
-use blastradius_analyzer::dataset::Dataset;
 use blastradius_analyzer::evaluate::{truth_of, universe};
 use blastradius_analyzer::findings;
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::score::score;
+use blastradius_dataset::Dataset;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 

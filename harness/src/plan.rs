@@ -166,16 +166,16 @@ pub fn run(
         )?;
         let manifest = written_manifest(&data)?;
         // The shard's own files; the catalog tables (providers, apps) are written once.
-        let bytes = manifest["files"].as_array().map_or(0, |f| {
-            f.iter()
-                .filter(|x| x["path"].as_str().is_some_and(|p| p.contains('/')))
-                .filter_map(|x| x["bytes"].as_u64())
-                .sum()
-        });
+        let bytes = manifest
+            .files
+            .iter()
+            .filter(|f| f.path.contains('/'))
+            .map(|f| f.bytes)
+            .sum();
         let point = Sample {
             shard: i,
-            users: manifest["counts"]["users"].as_u64().unwrap_or(0),
-            events: manifest["counts"]["events"].as_u64().unwrap_or(0),
+            users: manifest.counts.users,
+            events: manifest.counts.events,
             bytes,
             generate_seconds: gen_s,
             generate_peak_bytes: gen_rss,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use blastradius_analyzer::chart::{Axis, Chart, Series, page};
+use blastradius_dataset::Manifest;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
@@ -68,20 +69,15 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
-/// The manifest a child `generate` wrote in `data`: an error naming it when it cannot be read
-/// or holds no counts, so that no figure is made of zeros.
-pub(crate) fn written_manifest(data: &Path) -> Result<serde_json::Value, Error> {
-    let path = data.join("manifest.json");
-    std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter(|m| m["counts"]["users"].is_u64() && m["counts"]["events"].is_u64())
-        .ok_or_else(|| Error::Input {
-            path,
-            message: "the generated dataset's manifest is missing or holds no counts: no \
-                      figure can be made from it"
-                .into(),
-        })
+/// The manifest a child `generate` wrote in `data`: an error naming it when it cannot be read,
+/// so that no figure is made of zeros.
+pub(crate) fn written_manifest(data: &Path) -> Result<Manifest, Error> {
+    Manifest::load(data).map_err(|e| Error::Input {
+        path: data.join(blastradius_schema::path::MANIFEST),
+        message: format!(
+            "the generated dataset's manifest cannot be read ({e}): no figure can be made from it"
+        ),
+    })
 }
 
 /// Writes `name` into the staged output; an error names it under `out`, where it was going.
@@ -146,10 +142,8 @@ pub fn run(
         let manifest = written_manifest(&data)?;
         let point = Point {
             users: n,
-            events: manifest["counts"]["events"].as_u64().unwrap_or(0),
-            bytes: manifest["files"]
-                .as_array()
-                .map_or(0, |f| f.iter().filter_map(|x| x["bytes"].as_u64()).sum()),
+            events: manifest.counts.events,
+            bytes: manifest.files.iter().map(|f| f.bytes).sum(),
             generate_seconds: gen_s,
             generate_peak_bytes: gen_rss,
             analyze_seconds: ana_s,
@@ -266,19 +260,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dataset_without_counts_is_an_error_not_zeros() {
+    fn a_dataset_without_a_readable_manifest_is_an_error_not_zeros() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let err = |d: &Path| written_manifest(d).unwrap_err().to_string();
         assert!(err(&dir).contains("manifest.json"), "{}", err(&dir));
         std::fs::write(dir.join("manifest.json"), "{\"counts\": {}}").unwrap();
-        assert!(err(&dir).contains("holds no counts"), "{}", err(&dir));
-        std::fs::write(
-            dir.join("manifest.json"),
-            "{\"counts\": {\"users\": 3, \"events\": 40}}",
-        )
-        .unwrap();
-        assert_eq!(written_manifest(&dir).unwrap()["counts"]["events"], 40);
+        assert!(err(&dir).contains("no figure can be made"), "{}", err(&dir));
         assert_eq!(list(&[1, 10, 100]), "1,10,100");
     }
 }

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
-use blastradius_analyzer::dataset::Dataset;
 use blastradius_analyzer::detect::Settings;
 use blastradius_analyzer::evaluate::{detect_into, summary, truth_of, universe};
 use blastradius_analyzer::findings;
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::report::TruthSummary;
 use blastradius_analyzer::score::{Score, Scores, Truth, score};
+use blastradius_dataset::Dataset;
 use blastradius_safefs::{Kind, Stage};
 use blastradius_schema::time::{MINUTE, parse_utc};
 use blastradius_simulator::perturb::{Faults, Truncation, perturb};
@@ -223,18 +223,10 @@ pub trait Progress {
     fn note(&mut self, text: &str);
 }
 
-/// The middle of the dataset's bug window, from its manifest.
-fn mid_window(dataset: &Path) -> Result<i64, Error> {
-    let path = dataset.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Input {
-        path: path.clone(),
-        message: format!("cannot read the manifest ({e})"),
-    })?;
-    let m: blastradius_simulator::manifest::Manifest =
-        serde_json::from_str(&text).map_err(|e| Error::Input {
-            path: path.clone(),
-            message: format!("not a blastradius manifest ({e})"),
-        })?;
+/// The middle of the bug window of the opened dataset `dataset`, from its manifest.
+fn mid_window(dataset: &Dataset) -> Result<i64, Error> {
+    let m = &dataset.manifest;
+    let path = dataset.root.join(blastradius_schema::path::MANIFEST);
     let (a, b) = (parse_utc(&m.bug_window.start), parse_utc(&m.bug_window.end));
     match (a, b) {
         (Ok(a), Ok(b)) => Ok(a + (b - a) / 2),
@@ -440,7 +432,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         message: "has no truth/ to score against: give its answer key with --truth KEY".into(),
     })?;
     let catalog = Catalog::read(&clean)?;
-    let mid = mid_window(&options.dataset)?;
+    let mid = mid_window(&clean)?;
     let stage = Stage::begin(
         &options.out,
         Kind::Output("stress"),

@@ -30,3 +30,10 @@ pub enum Error {
     #[error("{0}")]
     Wire(String),
 }
+
+impl From<blastradius_dataset::Error> for Error {
+    /// In the analyzer's words, as the rest of a dataset's errors are.
+    fn from(e: blastradius_dataset::Error) -> Self {
+        Error::Analyzer(e.into())
+    }
+}

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use blastradius_analyzer::dataset::Dataset;
 use blastradius_analyzer::evaluate::truth_of;
+use blastradius_dataset::Dataset;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};

@@ -1,7 +1,7 @@
 //! The public figures a scenario is calibrated against, beside the simulated ones.
 
-use crate::manifest::{CalibrationRow, Counts};
 use crate::scenario::Scenario;
+use blastradius_dataset::{CalibrationRow, Counts};
 use blastradius_schema::time::DAY;
 
 const DEVELOPER_POST: &str = "Facebook for Developers, 14 Dec 2018, \"Notifying our Developer Ecosystem about a Photo API Bug\"";

@@ -50,6 +50,27 @@ impl Error {
     }
 }
 
+impl From<blastradius_dataset::Error> for Error {
+    /// The dataset's words, kept: damage to an input is [`Error::Input`].
+    fn from(e: blastradius_dataset::Error) -> Self {
+        use blastradius_dataset::Error as D;
+        match e {
+            D::Dataset { path, message } => Error::Input { path, message },
+            D::Io { path, error } => Error::Io { path, error },
+            D::Parquet { path, error } => Error::Parquet { path, error },
+            D::Schema {
+                path,
+                column,
+                problem,
+                expected,
+            } => Error::Input {
+                path,
+                message: format!("column `{column}` {problem}; expected {expected}"),
+            },
+        }
+    }
+}
+
 /// A Parquet error in words: a write that failed for lack of space says so, rather than
 /// reading as damage.
 fn parquet_message(e: &parquet::errors::ParquetError) -> String {

@@ -1,14 +1,14 @@
 //! Deterministic simulator of photo- and messaging-API access logs, with ground truth.
 //!
 //! The world model ([`scenario`], [`catalog`], [`user`], [`server`]) is plain Rust with no
-//! I/O; [`write`] adapts it to Arrow and Parquet; [`dataset`] drives worker threads and
+//! I/O; [`write`] adapts it to Arrow and Parquet; [`generate`] drives worker threads and
 //! writes a complete dataset folder or nothing.
 //!
 //! ```
-//! use blastradius_simulator::{dataset, Scenario};
+//! use blastradius_simulator::{generate, Scenario};
 //!
 //! let out = tempfile::tempdir().unwrap().path().join("tiny");
-//! let options = dataset::Options {
+//! let options = generate::Options {
 //!     users: 200,
 //!     seed: 1,
 //!     scenario: Scenario::preset("facebook-2018").unwrap(),
@@ -17,20 +17,19 @@
 //!     threads: 2,
 //!     out: out.clone(),
 //!     force: false,
-//!     compression: dataset::Codec::default(),
+//!     compression: generate::Codec::default(),
 //!     split_truth: None,
 //! };
-//! let summary = dataset::generate(&options, &dataset::Progress::default()).unwrap();
+//! let summary = generate::generate(&options, &generate::Progress::default()).unwrap();
 //! assert_eq!(summary.manifest.counts.users, 200);
 //! assert!(out.join("events/part-00001.parquet").is_file());
 //! ```
 
 pub mod calibration;
 pub mod catalog;
-pub mod dataset;
 pub mod error;
 pub mod event;
-pub mod manifest;
+pub mod generate;
 pub mod merge;
 pub mod perturb;
 pub mod read;

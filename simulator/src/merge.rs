@@ -13,17 +13,16 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::AsArray;
 use arrow::datatypes::{UInt32Type, UInt64Type};
-use blastradius_schema::{SCHEMA_VERSION, col, path};
+use blastradius_schema::{col, path};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{Options, add_counts, assemble, write_staged};
 use crate::error::{Error, Result};
-use crate::manifest::{Counts, FORMAT, Manifest};
+use crate::generate::{Options, add_counts, assemble, write_staged};
 use crate::scenario::Scenario;
 use crate::user::World;
-use crate::write::{self, FileInfo};
+use blastradius_dataset::{Counts, Dataset, FileInfo, Manifest};
 
 /// What a merge did.
 #[derive(Debug)]
@@ -45,26 +44,7 @@ fn bad(part: &Path, message: impl Into<String>) -> Error {
 /// Reads the manifest of the part at `dir`, refusing what is not a part.
 fn read_part(dir: &Path) -> Result<Manifest> {
     let p = dir.join(path::MANIFEST);
-    let text = std::fs::read_to_string(&p).map_err(|e| {
-        bad(
-            &p,
-            format!("cannot read it ({e}): give the folders `generate --shard I/N` wrote"),
-        )
-    })?;
-    let m: Manifest = serde_json::from_str(&text)
-        .map_err(|e| bad(&p, format!("not a dataset manifest ({e})")))?;
-    if m.format != FORMAT {
-        return Err(bad(&p, "not a blastradius dataset manifest"));
-    }
-    if m.schema_version != SCHEMA_VERSION {
-        return Err(bad(
-            &p,
-            format!(
-                "schema version {} but this build writes version {SCHEMA_VERSION}; generate the parts with one version",
-                m.schema_version
-            ),
-        ));
-    }
+    let m = Manifest::load(dir)?;
     let ours = format!("blastradius {}", env!("CARGO_PKG_VERSION"));
     if m.generator != ours {
         return Err(bad(
@@ -310,12 +290,17 @@ fn per_app_of(file: &Path, into: &mut BTreeMap<u32, (u64, u64)>) -> Result<()> {
 pub fn merge(parts: &[PathBuf], out: &Path, force: bool, verify_files: bool) -> Result<Merged> {
     let parts = check_parts(parts)?;
     check_files(&parts)?;
+    // Then each part's shape as every reader checks it (its one shard listed once, no
+    // unlisted shard in its folders).
+    for (dir, _) in &parts {
+        Dataset::open(dir)?;
+    }
     if verify_files {
         verify(&parts)?;
     }
     let first = &parts[0].1;
     let scenario = Scenario::from_toml(&first.scenario.toml, "the parts' manifest")?;
-    let sha = write::hex(&Sha256::digest(scenario.to_toml().as_bytes()));
+    let sha = blastradius_dataset::manifest::hex(&Sha256::digest(scenario.to_toml().as_bytes()));
     if sha != first.scenario.sha256 {
         return Err(bad(
             &parts[0].0.join(path::MANIFEST),

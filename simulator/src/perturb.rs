@@ -7,15 +7,14 @@
 use std::path::Path;
 
 use blastradius_schema::{path, time::parse_utc};
-use serde::{Deserialize, Serialize};
 
-use crate::dataset::write_staged;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::manifest::Manifest;
+use crate::generate::write_staged;
 use crate::read::read_events;
 use crate::rng::{between, chance, entity_rng};
-use crate::write::{self, FileInfo, Provenance};
+use crate::write::{self, Provenance};
+use blastradius_dataset::{Dataset, FileInfo, Manifest};
 
 /// Domain of the perturbation streams; the entity is the shard index.
 const PERTURB: u64 = 3;
@@ -24,96 +23,38 @@ const SKEW: u64 = 4;
 /// The largest lateness or clock offset accepted: a year.
 const YEAR_US: i64 = 365 * 86_400 * 1_000_000;
 
-/// Where a truncated shard ends. Cut by time, not by rows, so the fault means the same thing
-/// whatever the size of the dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Truncation {
-    /// The shard loses its last this many microseconds: it ends that long before the end of
-    /// the simulated period.
-    BeforeEnd(i64),
-    /// The shard ends at this instant (microseconds since the epoch).
-    At(i64),
-}
+pub use blastradius_dataset::perturbation::{Faults, Perturbation, Truncation};
 
-/// The damage to apply.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Faults {
-    /// Probability that a user event is dropped.
-    pub drop: f64,
-    /// Probability that a user event is delivered twice (same event_id).
-    pub duplicate: f64,
-    /// Events are delivered up to this many microseconds late: the file order is shuffled
-    /// within that bound; `ts` is unchanged.
-    pub reorder_us: i64,
-    /// Each app's clock is off by a fixed amount drawn in [-skew, +skew] microseconds, added
-    /// to the `ts` of that app's events (grants, revocations, calls).
-    pub skew_us: i64,
-    /// One shard (chosen by the seed) loses every user event from this point on.
-    #[serde(default)]
-    pub truncation: Option<Truncation>,
-    pub seed: u64,
-}
-
-/// What `perturb` did, recorded in the manifest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Perturbation {
-    pub faults: Faults,
-    /// The command that made the dataset this one was perturbed from.
-    pub source_command: String,
-    pub dropped: u64,
-    pub duplicated: u64,
-    pub truncated_shard: Option<u32>,
-    /// Where the truncated shard ends, as UTC text.
-    #[serde(default)]
-    pub truncated_at: Option<String>,
-    pub truncated_rows: u64,
-}
-
-impl Faults {
-    /// No damage at all, with `seed`.
-    pub fn none(seed: u64) -> Self {
-        Faults {
-            drop: 0.0,
-            duplicate: 0.0,
-            reorder_us: 0,
-            skew_us: 0,
-            truncation: None,
-            seed,
-        }
-    }
-
-    /// Checks every rate and bound.
-    ///
-    /// # Errors
-    /// [`Error::InvalidOption`] naming the flag.
-    pub fn validate(&self) -> Result<()> {
-        for (flag, p) in [("--drop", self.drop), ("--duplicate", self.duplicate)] {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(Error::InvalidOption {
-                    flag,
-                    message: format!("{p} is not a probability in [0, 1]"),
-                });
-            }
-        }
-        for (flag, d) in [("--reorder", self.reorder_us), ("--skew", self.skew_us)] {
-            if !(0..=YEAR_US).contains(&d) {
-                return Err(Error::InvalidOption {
-                    flag,
-                    message: "must be between 0 and 365 days".into(),
-                });
-            }
-        }
-        if let Some(Truncation::BeforeEnd(d)) = self.truncation
-            && !(0..=100 * YEAR_US).contains(&d)
-        {
+/// Checks every rate and bound of `faults`.
+///
+/// # Errors
+/// [`Error::InvalidOption`] naming the flag.
+pub fn validate(faults: &Faults) -> Result<()> {
+    for (flag, p) in [("--drop", faults.drop), ("--duplicate", faults.duplicate)] {
+        if !(0.0..=1.0).contains(&p) {
             return Err(Error::InvalidOption {
-                flag: "--truncate",
-                message: "must be between 0 and 100 years before the end of the period".into(),
+                flag,
+                message: format!("{p} is not a probability in [0, 1]"),
             });
         }
-        Ok(())
     }
+    for (flag, d) in [("--reorder", faults.reorder_us), ("--skew", faults.skew_us)] {
+        if !(0..=YEAR_US).contains(&d) {
+            return Err(Error::InvalidOption {
+                flag,
+                message: "must be between 0 and 365 days".into(),
+            });
+        }
+    }
+    if let Some(Truncation::BeforeEnd(d)) = faults.truncation
+        && !(0..=100 * YEAR_US).contains(&d)
+    {
+        return Err(Error::InvalidOption {
+            flag: "--truncate",
+            message: "must be between 0 and 100 years before the end of the period".into(),
+        });
+    }
+    Ok(())
 }
 
 fn has_app(e: &Event) -> bool {
@@ -184,33 +125,22 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Resul
     })
 }
 
-/// Writes a damaged copy of the dataset at `input` to `output`. Each file is checked against
-/// the manifest (size, SHA-256, the shards' rows) as it is copied; the dataset's shape (a
-/// folder, every shard listed once, none unlisted, the truth whole) is the caller's to check
-/// first, with the analyzer's `Dataset::open`, as `perturb` and `stress` do.
+/// Writes a damaged copy of the dataset at `input` to `output`. The input is opened with
+/// [`Dataset::open`] (its shape: a folder, every shard listed once, none unlisted, the truth
+/// whole), and each file is checked against the manifest (size, SHA-256, the shards' rows)
+/// as it is copied.
 ///
 /// # Errors
 /// A missing or unreadable input, invalid faults, an existing output without `force`, an
 /// output that overlaps the input, a manifest path that leaves the input, or a file that
 /// differs from the manifest.
 pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Result<Manifest> {
-    faults.validate()?;
+    validate(faults)?;
+    // The folder's shape first (every listed file inside it with its size, each shard
+    // listed once and none unlisted, the truth whole), before anything is read.
+    let source = Dataset::open(input)?.manifest;
     let manifest_path = input.join(path::MANIFEST);
-    let text = std::fs::read_to_string(&manifest_path).map_err(Error::io(&manifest_path))?;
-    let source: Manifest = serde_json::from_str(&text).map_err(|e| Error::Input {
-        path: manifest_path.clone(),
-        message: format!("not a blastradius manifest ({e}); is IN a dataset folder?"),
-    })?;
-    // Every path the manifest names must stay inside the input, before anything is read.
-    let mut sources = Vec::with_capacity(source.files.len());
-    for f in &source.files {
-        let from =
-            blastradius_safefs::confined(input, &f.path).map_err(|message| Error::Input {
-                path: manifest_path.clone(),
-                message,
-            })?;
-        sources.push(from);
-    }
+    let sources: Vec<_> = source.files.iter().map(|f| input.join(&f.path)).collect();
     let is_shard = |f: &FileInfo| f.path.starts_with(&format!("{}/", path::EVENTS_DIR));
     let shards = source.files.iter().filter(|f| is_shard(f)).count();
     let truncated_shard = (faults.truncation.is_some() && shards > 0).then(|| {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use blastradius_simulator::dataset::{self, Progress};
+use blastradius_simulator::generate::{self, Progress};
 use sha2::{Digest, Sha256};
 
 use crate::common::{generate, options};
@@ -78,7 +78,7 @@ fn another_seed_gives_another_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let a = generate(&options(&dir.path().join("a"), 500, 1, "facebook-2018", 2));
     let b = generate(&options(&dir.path().join("b"), 500, 2, "facebook-2018", 2));
-    let events = |m: &blastradius_simulator::manifest::Manifest| {
+    let events = |m: &blastradius_dataset::Manifest| {
         m.files
             .iter()
             .find(|f| f.path == "events/part-00000.parquet")
@@ -140,7 +140,7 @@ fn a_failed_run_leaves_no_dataset_behind() {
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();
     let opts = options(&blocker.join("d"), 100, 1, "facebook-2018", 1);
-    let err = dataset::generate(&opts, &Progress::default()).unwrap_err();
+    let err = generate::generate(&opts, &Progress::default()).unwrap_err();
     assert!(err.to_string().contains("not-a-folder"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1);

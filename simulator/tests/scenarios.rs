@@ -2,7 +2,7 @@
 //! naming its key; an accepted one generates without panicking, aborting or overflowing.
 
 use blastradius_simulator::Scenario;
-use blastradius_simulator::dataset::{self, Progress};
+use blastradius_simulator::generate::{self, Progress};
 use proptest::prelude::*;
 
 /// A number from everywhere a user might type one: typical, extreme, negative, not finite.
@@ -57,7 +57,7 @@ proptest! {
             }
             Ok(scenario) => {
                 let tmp = tempfile::tempdir().unwrap();
-                let options = dataset::Options {
+                let options = generate::Options {
                     users: 25,
                     seed: 1,
                     scenario,
@@ -71,7 +71,7 @@ proptest! {
                 };
                 let estimate = options.estimate();
                 prop_assert!(estimate.events < 1 << 32, "{text}: {estimate:?}");
-                dataset::generate(&options, &Progress::default()).map_err(|e| {
+                generate::generate(&options, &Progress::default()).map_err(|e| {
                     TestCaseError::fail(format!("{text}: {e}"))
                 })?;
             }

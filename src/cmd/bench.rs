@@ -357,9 +357,7 @@ fn live(
     }
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let format = Format::parse(exec_format).map_err(|e| anyhow::anyhow!("--exec-format: {e}"))?;
-    let users = blastradius_analyzer::dataset::Dataset::open(&dataset)?
-        .manifest
-        .users;
+    let users = blastradius_dataset::Dataset::open(&dataset)?.manifest.users;
     let mut contenders = Vec::new();
     for d in detectors.iter().filter(|d| d.as_str() != "none") {
         let entry =
@@ -534,7 +532,7 @@ fn plan(
     if users == 0 {
         bail!("--users: give a positive number");
     }
-    let shards = shards.unwrap_or_else(|| blastradius_simulator::dataset::default_shards(users));
+    let shards = shards.unwrap_or_else(|| blastradius_simulator::generate::default_shards(users));
     if shards == 0 || u64::from(shards) > users {
         bail!("--shards {shards}: give 1 to {users} shards");
     }

@@ -6,7 +6,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use blastradius_simulator::dataset::{self, Codec, Options, Progress};
+use blastradius_simulator::generate::{self, Codec, Options, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::util::{bytes, load_scenario, peak_rss_bytes, si};
@@ -138,7 +138,7 @@ impl Args {
                 (Some(i), n)
             }
             (None, Some(n)) => (None, n),
-            (None, None) => (None, dataset::default_shards(self.world.users)),
+            (None, None) => (None, generate::default_shards(self.world.users)),
         };
         let threads = self
             .threads
@@ -192,7 +192,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(key) = &options.split_truth {
         // Another dataset's key is refused first, with or without --force: "pass --force"
         // would be advice that --force then refuses.
-        dataset::check_key_target(key, &options.out)?;
+        generate::check_key_target(key, &options.out)?;
         blastradius_safefs::check(
             key,
             blastradius_safefs::Kind::Output("generate --split-truth"),
@@ -239,7 +239,7 @@ pub fn check_resources(options: &Options, skip: bool) -> Result<()> {
     if let Some(available) = super::util::available_memory()
         && e.memory > available
     {
-        let per_shard = dataset::MEMORY_PER_EVENT * e.events_per_shard;
+        let per_shard = generate::MEMORY_PER_EVENT * e.events_per_shard;
         let fit = (available.saturating_sub(64 << 20) / per_shard.max(1)).max(1);
         bail!(
             "--shards {}: each worker holds a shard of about {} events, {} of memory in all, more than the {} available; raise --shards (about {} shards fit {} threads) or lower --threads, {override_hint}",
@@ -255,7 +255,7 @@ pub fn check_resources(options: &Options, skip: bool) -> Result<()> {
 }
 
 /// Generates with a progress bar and prints the summary; returns the manifest.
-pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Manifest> {
+pub fn generate(options: &Options) -> Result<blastradius_dataset::Manifest> {
     let shards_todo = if options.only_shard.is_some() {
         1
     } else {
@@ -275,7 +275,7 @@ pub fn generate(options: &Options) -> Result<blastradius_simulator::manifest::Ma
         let (done, finished) = std::sync::mpsc::channel();
         let shared = &progress;
         let worker = scope.spawn(move || {
-            let summary = dataset::generate(options, shared);
+            let summary = generate::generate(options, shared);
             let _ = done.send(());
             summary
         });

@@ -99,10 +99,6 @@ pub fn run(args: Args) -> Result<()> {
         truncation: args.truncate.as_deref().map(parse_truncation).transpose()?,
         seed: args.seed,
     };
-    // The checks analyze makes of a dataset's shape (every shard listed once, none unlisted,
-    // the truth whole), so that no damaged input comes out as a sound-looking copy; perturb
-    // then checks each file's size and SHA-256 as it copies.
-    blastradius_analyzer::dataset::Dataset::open(&args.input)?;
     let manifest = perturb(&args.input, &args.output, &faults, args.force)?;
     let p = manifest
         .perturbation

@@ -167,7 +167,7 @@ pub fn run_replay(args: Args) -> Result<()> {
     }
     // A slice past the end of the log would send only the deploys and look like a quiet run.
     if let Some(f) = from
-        && let Some((_, end)) = blastradius_analyzer::dataset::Dataset::open(&args.dataset)
+        && let Some((_, end)) = blastradius_dataset::Dataset::open(&args.dataset)
             .ok()
             .and_then(|d| d.time_range())
         && f > end
@@ -183,8 +183,7 @@ pub fn run_replay(args: Args) -> Result<()> {
     // slice's events, or a speed-up's span of log time, are known only as the stream runs.
     let rate_of_whole_log =
         !matches!(shape, Shape::Speedup(_)) && from.is_none() && until.is_none();
-    if rate_of_whole_log && let Ok(d) = blastradius_analyzer::dataset::Dataset::open(&args.dataset)
-    {
+    if rate_of_whole_log && let Ok(d) = blastradius_dataset::Dataset::open(&args.dataset) {
         let events: u64 = d
             .parts(blastradius_schema::path::EVENTS_DIR)
             .iter()

@@ -5,8 +5,6 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Result;
-use blastradius_simulator::dataset::Options;
-use blastradius_simulator::manifest::Manifest;
 
 use super::analyze::default_out;
 use super::generate;
@@ -29,53 +27,6 @@ pub struct Args {
     pub regenerate: bool,
 }
 
-/// What differs between the dataset at `options.out` and the one these options make:
-/// `Ok(vec![])` when it was made by this version with these parameters and is complete (the
-/// analyzer then checks every file's presence and size); `Err` when there is no manifest.
-fn differences(options: &Options) -> std::result::Result<Vec<String>, ()> {
-    let text = std::fs::read_to_string(options.out.join("manifest.json")).map_err(|_| ())?;
-    let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
-        return Ok(vec![
-            "its manifest is of another version of blastradius, or damaged".into(),
-        ]);
-    };
-    let version = format!("blastradius {}", env!("CARGO_PKG_VERSION"));
-    let mut differ = Vec::new();
-    let mut check = |same: bool, what: String| {
-        if !same {
-            differ.push(what);
-        }
-    };
-    check(
-        m.complete,
-        "it is incomplete (one shard of a split run)".into(),
-    );
-    check(
-        m.perturbation.is_none(),
-        "it is a damaged copy (made by perturb)".into(),
-    );
-    check(
-        m.truth_key.is_none(),
-        "its truth is split off (blind)".into(),
-    );
-    check(m.generator == version, format!("made by {}", m.generator));
-    check(m.users == options.users, format!("{} users", m.users));
-    check(
-        m.seed == Some(options.seed),
-        format!("seed {}", m.seed.map_or("none".into(), |s| s.to_string())),
-    );
-    check(m.shards == options.shards, format!("{} shards", m.shards));
-    check(
-        m.compression == options.compression,
-        format!("compression {}", m.compression.as_str()),
-    );
-    check(
-        m.scenario.toml == options.scenario.to_toml(),
-        format!("another scenario ({})", m.scenario.name),
-    );
-    Ok(differ)
-}
-
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let gen_args = generate::Args {
@@ -91,14 +42,14 @@ pub fn run(args: Args) -> Result<()> {
     let options = gen_args.options()?;
     options.validate()?;
     let mut out = super::util::Stdout::default();
-    let differ = differences(&options);
-    if !args.regenerate && differ == Ok(vec![]) {
+    let differ = options.differences_from_existing();
+    if !args.regenerate && differ == Some(vec![]) {
         writeln!(
             out,
             "reusing   {} (same version and parameters)",
             options.out.display()
         )?;
-    } else if let (false, Ok(differ)) = (args.regenerate, &differ) {
+    } else if let (false, Some(differ)) = (args.regenerate, &differ) {
         // Someone's dataset (a damaged copy, another codec): replaced only when asked.
         anyhow::bail!(
             "{} holds a different dataset ({}); pass --regenerate to replace it with this one, or move it elsewhere",

@@ -14,14 +14,15 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ARROW_SCHEMA_META_KEY, ArrowWriter, encode_arrow_schema};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use blastradius_dataset::manifest::hex;
+use blastradius_dataset::{Codec, FileInfo};
 
 pub use arrays::events_batch;
 pub use tables::*;
@@ -30,128 +31,12 @@ pub use tables::*;
 /// a reader can spread one shard's row groups over threads.
 pub const EVENTS_ROW_GROUP: usize = 1 << 20;
 
-/// What a written file is: its path inside the dataset, rows, bytes, SHA-256, and a CRC-32C
-/// that readers check on every read (about 14 GB/s here, against 2 GB/s for SHA-256).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct FileInfo {
-    pub path: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
-    /// Absent in datasets written before readers checked it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crc32c: Option<String>,
-}
-
-impl FileInfo {
-    /// Checks the file at `path`, the one this entry describes, against it: its size, then
-    /// its SHA-256. `fix` ends the message (what to regenerate).
-    ///
-    /// # Errors
-    /// [`Error::Input`] naming the file, what differs and `fix`; [`Error::Io`] when it cannot
-    /// be read.
-    pub fn check(&self, path: &Path, fix: &str) -> Result<()> {
-        let damaged = |what: String| Error::Input {
-            path: path.to_path_buf(),
-            message: format!("{what}: the file is damaged or was replaced; {fix}"),
-        };
-        let mut file = File::open(path).map_err(Error::io(path))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut bytes = 0u64;
-        loop {
-            let n = std::io::Read::read(&mut file, &mut buf).map_err(Error::io(path))?;
-            if n == 0 {
-                break;
-            }
-            bytes += n as u64;
-            hasher.update(&buf[..n]);
-        }
-        if bytes != self.bytes {
-            return Err(damaged(format!(
-                "{bytes} bytes where the manifest says {}",
-                self.bytes
-            )));
-        }
-        if hex(&hasher.finalize()) != self.sha256 {
-            return Err(damaged("its SHA-256 differs from the manifest's".into()));
-        }
-        Ok(())
-    }
-}
-
 /// What every file of one run carries: key-value pairs for its footer (where it came from),
 /// and the codec its pages are compressed with.
 #[derive(Clone, Debug)]
 pub struct Provenance {
     pub metadata: Vec<(String, String)>,
     pub codec: Codec,
-}
-
-/// How a dataset's Parquet pages are compressed. Readers find the codec in each file, so
-/// this changes only size and speed, never content.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Codec {
-    /// LZ4 (Parquet's `LZ4_RAW`): `exact` replays the default dataset in 0.62 s against 0.70 s
-    /// for zstd (whole process), files about 15% larger.
-    #[default]
-    Lz4,
-    /// zstd level 1: the smallest files.
-    Zstd,
-    /// Snappy: the codec every Parquet reader has, old ones included.
-    Snappy,
-    /// No compression.
-    #[serde(rename = "none")]
-    Uncompressed,
-}
-
-impl Codec {
-    /// Every codec, in the order `--compression` lists them.
-    pub const ALL: [Codec; 4] = [Codec::Lz4, Codec::Zstd, Codec::Snappy, Codec::Uncompressed];
-
-    /// The codec named `name` (as [`Codec::as_str`] names it).
-    pub fn parse(name: &str) -> Option<Codec> {
-        Codec::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Codec::Lz4 => "lz4",
-            Codec::Zstd => "zstd",
-            Codec::Snappy => "snappy",
-            Codec::Uncompressed => "none",
-        }
-    }
-
-    /// Bytes per event of a dataset in this codec, measured on the default scenario at 1M
-    /// users (the whole folder over 18.93M events).
-    pub fn bytes_per_event(self) -> f64 {
-        match self {
-            Codec::Lz4 => 17.6,
-            Codec::Zstd => 15.4,
-            Codec::Snappy => 17.6,
-            Codec::Uncompressed => 17.9,
-        }
-    }
-
-    /// Whether the writer runs the codec on delta-packed columns: zstd shrinks the packed
-    /// event and photo ids by 1.3×, while lz4 and snappy find nothing in them (1.00×), so
-    /// under those the packed columns are stored as encoded (sizes by column:
-    /// `benches/runs/2026-11-26-2c-24g/generate/generate.md`).
-    pub fn compresses_packed_columns(self) -> bool {
-        matches!(self, Codec::Zstd)
-    }
-
-    /// The Parquet codec.
-    pub fn compression(self) -> Compression {
-        match self {
-            Codec::Lz4 => Compression::LZ4_RAW,
-            Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
-            Codec::Snappy => Compression::SNAPPY,
-            Codec::Uncompressed => Compression::UNCOMPRESSED,
-        }
-    }
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -291,8 +176,4 @@ pub(crate) fn write_parquet(
         sha256: hex(&sink.hasher.finalize()),
         crc32c: Some(format!("{:08x}", sink.crc)),
     })
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

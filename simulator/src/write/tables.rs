@@ -11,7 +11,9 @@ use blastradius_schema::{
 };
 
 use super::arrays::{enum_column, events_batch, names, primitive, timestamps};
-use super::{EVENTS_ROW_GROUP, FileInfo, Layout, Provenance, write_parquet};
+use blastradius_dataset::FileInfo;
+
+use super::{EVENTS_ROW_GROUP, Layout, Provenance, write_parquet};
 use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::event::Event;

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type};
-use blastradius_simulator::dataset::{self, Options, Progress};
-use blastradius_simulator::{Scenario, manifest::Manifest};
+use blastradius_dataset::Manifest;
+use blastradius_simulator::Scenario;
+use blastradius_simulator::generate::{self, Options, Progress};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// One event as read back, with nulls kept.
@@ -136,7 +137,7 @@ pub fn options(out: &Path, users: u64, seed: u64, scenario: &str, shards: u32) -
 }
 
 pub fn generate(options: &Options) -> Manifest {
-    dataset::generate(options, &Progress::default())
+    generate::generate(options, &Progress::default())
         .unwrap_or_else(|e| panic!("generate failed: {e}"))
         .manifest
 }

@@ -9,19 +9,52 @@
 use std::path::{Path, PathBuf};
 
 use blastradius_schema::path;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{Dataset, FileEntry};
 use crate::error::{Error, Result};
+use crate::manifest::{CalibrationRow, Counts, FileInfo};
+use crate::open::{Dataset, read_listed};
 
-/// `key.json`.
-#[derive(Debug, Clone, Deserialize)]
+/// Identifies an answer key's `key.json`.
+pub const KEY_FORMAT: &str = "blastradius-key";
+
+/// `key.json`: the answer key's own manifest. It alone holds what the blind dataset must
+/// not: the seed (and the command with it), the truth's counts and the calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyManifest {
     pub format: String,
     /// The world the truth is of ([`blastradius_schema::world_id`]).
     pub world: String,
-    pub files: Vec<FileEntry>,
+    pub seed: u64,
+    /// The command that makes the dataset and its truth again.
+    pub dataset_command: String,
+    pub counts: TruthCounts,
+    pub calibration: Vec<CalibrationRow>,
+    pub files: Vec<FileInfo>,
+}
+
+/// The truth's counts, which a blind dataset's manifest leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruthCounts {
+    pub affected_apps: Option<u64>,
+    pub affected_providers: Option<u64>,
+    pub affected_users: Option<u64>,
+    pub exposures: Option<u64>,
+    pub message_violations: Option<u64>,
+}
+
+impl TruthCounts {
+    /// The truth's counts of `counts` (a dataset's, before it is made blind).
+    pub fn of(counts: &Counts) -> Self {
+        TruthCounts {
+            affected_apps: counts.affected_apps,
+            affected_providers: counts.affected_providers,
+            affected_users: counts.affected_users,
+            exposures: counts.exposures,
+            message_violations: counts.message_violations,
+        }
+    }
 }
 
 /// An opened answer key.
@@ -49,7 +82,7 @@ impl Key {
         })?;
         let manifest: KeyManifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::dataset(&p, format!("not a blastradius answer key ({e})")))?;
-        if manifest.format != "blastradius-key" {
+        if manifest.format != KEY_FORMAT {
             return Err(Error::dataset(&p, "not a blastradius answer key"));
         }
         for f in &manifest.files {
@@ -119,11 +152,9 @@ impl Key {
     ///
     /// # Errors
     /// An unreadable file, or one whose bytes differ from what the key recorded.
-    pub fn read(&self, entry: &FileEntry) -> Result<bytes::Bytes> {
-        let view = Dataset {
-            root: self.root.clone(),
-            manifest: crate::dataset::Manifest::for_key(&self.manifest),
-        };
-        view.read(entry)
+    pub fn read(&self, entry: &FileInfo) -> Result<bytes::Bytes> {
+        let mut buffer = Vec::new();
+        read_listed(&self.root, entry, &mut buffer)?;
+        Ok(bytes::Bytes::from(buffer))
     }
 }

@@ -12,12 +12,16 @@ use sha2::{Digest, Sha256};
 
 use crate::calibration::calibration;
 use crate::error::{Error, Result};
-use crate::manifest::{Counts, FORMAT, Manifest, ScenarioInfo, Window};
 use crate::scenario::Scenario;
 use crate::shard::{Buffers, ShardData, generate_shard};
 use crate::user::World;
-pub use crate::write::Codec;
-use crate::write::{self, AffectedApp, FileInfo, Provenance};
+use crate::write::{self, AffectedApp, Provenance};
+pub use blastradius_dataset::Codec;
+use blastradius_dataset::manifest::hex;
+use blastradius_dataset::{
+    Counts, FORMAT, FileInfo, KEY_FORMAT, KeyManifest, Manifest, ScenarioInfo, TruthCounts,
+    TruthKey, Window,
+};
 
 /// What to generate and where.
 #[derive(Clone, Debug)]
@@ -157,6 +161,56 @@ impl Options {
         })
     }
 
+    /// What differs between the dataset at `out` and the one these options make: `None`
+    /// when there is no manifest there; an empty list when it was made by this version with
+    /// these parameters and is whole (its files' presence and sizes are then the opener's to
+    /// check). `run` reuses such a dataset rather than generating it again.
+    pub fn differences_from_existing(&self) -> Option<Vec<String>> {
+        if !self.out.join(path::MANIFEST).is_file() {
+            return None;
+        }
+        let Ok(m) = Manifest::load(&self.out) else {
+            return Some(vec![
+                "its manifest is of another version of blastradius, or damaged".into(),
+            ]);
+        };
+        let version = format!("blastradius {}", env!("CARGO_PKG_VERSION"));
+        let mut differ = Vec::new();
+        let mut check = |same: bool, what: String| {
+            if !same {
+                differ.push(what);
+            }
+        };
+        check(
+            m.complete,
+            "it is incomplete (one shard of a split run)".into(),
+        );
+        check(
+            m.perturbation.is_none(),
+            "it is a damaged copy (made by perturb)".into(),
+        );
+        check(
+            m.truth_key.is_none(),
+            "its truth is split off (blind)".into(),
+        );
+        check(m.generator == version, format!("made by {}", m.generator));
+        check(m.users == self.users, format!("{} users", m.users));
+        check(
+            m.seed == Some(self.seed),
+            format!("seed {}", m.seed.map_or("none".into(), |s| s.to_string())),
+        );
+        check(m.shards == self.shards, format!("{} shards", m.shards));
+        check(
+            m.compression == self.compression,
+            format!("compression {}", m.compression.as_str()),
+        );
+        check(
+            m.scenario.toml == self.scenario.to_toml(),
+            format!("another scenario ({})", m.scenario.name),
+        );
+        Some(differ)
+    }
+
     /// The command that makes this dataset again (with `--shard` when `with_shard`). For a
     /// blind dataset (`split_truth`), the same without `--seed`: the seed would rebuild the
     /// key, so only the key names it (see [`Self::command_with_seed`]).
@@ -270,7 +324,7 @@ pub fn check_key_target(key: &Path, out: &Path) -> Result<()> {
     let Ok(text) = std::fs::read(key.join(path::KEY)) else {
         return Ok(()); // no key there: the output checks decide
     };
-    let sha = write::hex(&Sha256::digest(&text));
+    let sha = hex(&Sha256::digest(&text));
     let ours = std::fs::read(out.join(path::MANIFEST))
         .ok()
         .and_then(|m| serde_json::from_slice::<Manifest>(&m).ok())
@@ -287,19 +341,6 @@ pub fn check_key_target(key: &Path, out: &Path) -> Result<()> {
             out.display()
         ),
     })
-}
-
-/// `key.json`: the answer key's own manifest. It alone holds what the blind dataset must
-/// not: the seed (and the command with it), the truth's counts and the calibration.
-#[derive(Debug, serde::Serialize)]
-struct KeyManifest {
-    format: &'static str,
-    world: String,
-    seed: u64,
-    dataset_command: String,
-    counts: serde_json::Value,
-    calibration: Vec<crate::manifest::CalibrationRow>,
-    files: Vec<crate::write::FileInfo>,
 }
 
 /// Moves `truth/` from the dataset at `root` to the key folder `key`, writes the key's
@@ -324,7 +365,7 @@ fn split_truth(
     manifest.files = rest;
     let c = &manifest.counts;
     let key_manifest = KeyManifest {
-        format: "blastradius-key",
+        format: KEY_FORMAT.into(),
         world: blastradius_schema::world_id(
             &manifest.generator,
             seed,
@@ -333,13 +374,7 @@ fn split_truth(
         ),
         seed,
         dataset_command: command,
-        counts: serde_json::json!({
-            "affected_users": c.affected_users,
-            "exposures": c.exposures,
-            "message_violations": c.message_violations,
-            "affected_apps": c.affected_apps,
-            "affected_providers": c.affected_providers,
-        }),
+        counts: TruthCounts::of(c),
         calibration: std::mem::take(&mut manifest.calibration),
         files: truth,
     };
@@ -349,8 +384,8 @@ fn split_truth(
     let text = serde_json::to_string_pretty(&key_manifest).expect("serializes") + "\n";
     let key_json = key.join(path::KEY);
     std::fs::write(&key_json, &text).map_err(Error::io(&key_json))?;
-    manifest.truth_key = Some(crate::manifest::TruthKey {
-        sha256: write::hex(&Sha256::digest(text.as_bytes())),
+    manifest.truth_key = Some(TruthKey {
+        sha256: hex(&Sha256::digest(text.as_bytes())),
     });
     let m = root.join(path::MANIFEST);
     std::fs::write(&m, manifest.to_json()).map_err(Error::io(&m))?;
@@ -444,7 +479,7 @@ fn provenance(
 
 fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<Manifest> {
     let scenario_toml = options.scenario.to_toml();
-    let scenario_sha = write::hex(&Sha256::digest(scenario_toml.as_bytes()));
+    let scenario_sha = hex(&Sha256::digest(scenario_toml.as_bytes()));
     let world = World::new(options.scenario.clone(), options.seed);
     let provenance = |shard: Option<u32>| provenance(options, &scenario_toml, &scenario_sha, shard);
 
@@ -538,7 +573,7 @@ pub(crate) fn assemble(
     mut files: Vec<FileInfo>,
 ) -> Result<Manifest> {
     let scenario_toml = options.scenario.to_toml();
-    let scenario_sha = write::hex(&Sha256::digest(scenario_toml.as_bytes()));
+    let scenario_sha = hex(&Sha256::digest(scenario_toml.as_bytes()));
     let affected_apps: Vec<AffectedApp> = per_app
         .iter()
         .map(|(&app_id, &(users, photos))| AffectedApp {

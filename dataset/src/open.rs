@@ -8,117 +8,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use blastradius_schema::{SCHEMA_VERSION, path, time::parse_utc};
+use blastradius_schema::{path, time::parse_utc};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-
-/// The parts of `manifest.json` the analyzer relies on.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Manifest {
-    pub format: String,
-    pub schema_version: u32,
-    pub files: Vec<FileEntry>,
-    #[serde(default)]
-    pub complete: bool,
-    #[serde(default)]
-    pub users: u64,
-    #[serde(default)]
-    pub shards: u32,
-    #[serde(default)]
-    pub only_shard: Option<u32>,
-    #[serde(default)]
-    pub period: Option<Window>,
-    #[serde(default)]
-    pub generator: String,
-    /// Absent from a blind dataset (0 here), whose key alone holds it.
-    #[serde(default)]
-    pub seed: u64,
-    #[serde(default)]
-    pub scenario: Option<ScenarioInfo>,
-    /// What `perturb` did, when it made this dataset.
-    #[serde(default)]
-    pub perturbation: Option<serde_json::Value>,
-    /// Counts of the truth, when generated (used to describe a blind dataset's key).
-    #[serde(default)]
-    pub counts: Option<serde_json::Value>,
-    /// For a dataset whose truth was written apart: the answer key it belongs with.
-    #[serde(default)]
-    pub truth_key: Option<TruthKey>,
-}
-
-/// What a blind dataset says of its answer key.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct TruthKey {
-    /// SHA-256 of the key's `key.json`.
-    pub sha256: String,
-}
-
-impl Manifest {
-    /// A manifest listing the files of an answer key, to read them with [`Dataset::read`].
-    pub(crate) fn for_key(key: &crate::key::KeyManifest) -> Self {
-        Manifest {
-            format: "blastradius-key".into(),
-            schema_version: SCHEMA_VERSION,
-            files: key.files.clone(),
-            complete: true,
-            users: 0,
-            shards: 0,
-            only_shard: None,
-            period: None,
-            generator: String::new(),
-            seed: 0,
-            scenario: None,
-            perturbation: None,
-            counts: None,
-            truth_key: None,
-        }
-    }
-
-    /// The identity of the world this dataset was made from (see
-    /// [`blastradius_schema::world_id`]).
-    pub fn world_id(&self) -> String {
-        blastradius_schema::world_id(
-            &self.generator,
-            self.seed,
-            self.users,
-            self.scenario.as_ref().map_or("", |s| s.sha256.as_str()),
-        )
-    }
-}
-
-/// Two instants as RFC 3339 text.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Window {
-    pub start: String,
-    pub end: String,
-}
-
-/// The scenario a dataset was made from.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ScenarioInfo {
-    pub name: String,
-    #[serde(default)]
-    pub sha256: String,
-}
-
-/// A file listed in the manifest.
-#[derive(Debug, Clone, Deserialize)]
-pub struct FileEntry {
-    pub path: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub sha256: String,
-    /// Checked on every read when present (datasets from before it have none: their files
-    /// are checked against `sha256` instead).
-    #[serde(default)]
-    pub crc32c: Option<String>,
-}
+use crate::manifest::{FileInfo, Manifest, hex};
 
 /// An opened dataset.
 #[derive(Debug, Clone)]
@@ -162,33 +60,7 @@ impl Dataset {
                 "no such dataset folder; give the folder `blastradius generate` wrote",
             ));
         }
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-            Error::dataset(
-                &manifest_path,
-                format!("cannot read the manifest ({e}); is this a folder written by `blastradius generate`?"),
-            )
-        })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-            Error::dataset(
-                &manifest_path,
-                format!("not a valid manifest ({e}); regenerate the dataset"),
-            )
-        })?;
-        if manifest.format != "blastradius-dataset" {
-            return Err(Error::dataset(
-                &manifest_path,
-                "not a blastradius dataset manifest",
-            ));
-        }
-        if manifest.schema_version != SCHEMA_VERSION {
-            return Err(Error::dataset(
-                &manifest_path,
-                format!(
-                    "schema version {} but this analyzer reads version {SCHEMA_VERSION}; regenerate the dataset with this version",
-                    manifest.schema_version
-                ),
-            ));
-        }
+        let manifest = Manifest::load(root)?;
         for f in &manifest.files {
             let p = blastradius_safefs::confined(root, &f.path)
                 .map_err(|m| Error::dataset(&manifest_path, m))?;
@@ -353,7 +225,7 @@ impl Dataset {
     ///
     /// # Errors
     /// A file that cannot be read, or whose bytes differ from what the manifest recorded.
-    pub fn read(&self, entry: &FileEntry) -> Result<Bytes> {
+    pub fn read(&self, entry: &FileInfo) -> Result<Bytes> {
         let mut buffer = Vec::new();
         self.read_into(entry, &mut buffer)?;
         Ok(Bytes::from(buffer))
@@ -365,38 +237,8 @@ impl Dataset {
     ///
     /// # Errors
     /// As [`Dataset::read`].
-    pub fn read_into(&self, entry: &FileEntry, buffer: &mut Vec<u8>) -> Result<()> {
-        use std::io::Read as _;
-        let p = self.root.join(&entry.path);
-        buffer.clear();
-        buffer.reserve(entry.bytes as usize);
-        std::fs::File::open(&p)
-            .and_then(|mut f| f.read_to_end(buffer))
-            .map_err(Error::io(&p))?;
-        let data: &[u8] = buffer;
-        if data.len() as u64 != entry.bytes {
-            return Err(Error::dataset(
-                &p,
-                format!(
-                    "{} bytes but the manifest says {}: the file is truncated or replaced",
-                    data.len(),
-                    entry.bytes
-                ),
-            ));
-        }
-        match &entry.crc32c {
-            Some(expected) => {
-                if format!("{:08x}", crc32c::crc32c(data)) != *expected {
-                    return Err(damaged(&p, "CRC-32C"));
-                }
-            }
-            None => {
-                if hex(&Sha256::digest(data)) != entry.sha256 {
-                    return Err(damaged(&p, "SHA-256"));
-                }
-            }
-        }
-        Ok(())
+    pub fn read_into(&self, entry: &FileInfo, buffer: &mut Vec<u8>) -> Result<()> {
+        read_listed(&self.root, entry, buffer)
     }
 
     /// A reader of a listed Parquet file, checked by [`Dataset::read`], whose row count must
@@ -404,13 +246,13 @@ impl Dataset {
     ///
     /// # Errors
     /// As [`Dataset::read`], a file that is not Parquet, or another row count.
-    pub fn reader(&self, entry: &FileEntry) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
+    pub fn reader(&self, entry: &FileInfo) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
         let p = self.root.join(&entry.path);
         listed_reader(&p, self.read(entry)?, entry)
     }
 
     /// The files of a sharded table, in shard order (`events`, `truth/exposures`, ...).
-    pub fn parts(&self, dir: &str) -> Vec<&FileEntry> {
+    pub fn parts(&self, dir: &str) -> Vec<&FileInfo> {
         let prefix = format!("{dir}/");
         self.manifest
             .files
@@ -420,7 +262,7 @@ impl Dataset {
     }
 
     /// The listed file at `relative`, if any.
-    pub fn file(&self, relative: &str) -> Option<&FileEntry> {
+    pub fn file(&self, relative: &str) -> Option<&FileInfo> {
         self.manifest.files.iter().find(|f| f.path == relative)
     }
 
@@ -432,7 +274,7 @@ impl Dataset {
 
     /// The users the events part `entry` may hold (see [`blastradius_schema::shard_users`]),
     /// when the manifest says how users were split.
-    pub fn shard_users(&self, entry: &FileEntry) -> Option<std::ops::Range<u64>> {
+    pub fn shard_users(&self, entry: &FileInfo) -> Option<std::ops::Range<u64>> {
         let m = &self.manifest;
         if m.shards == 0 || m.users == 0 {
             return None;
@@ -448,25 +290,12 @@ impl Dataset {
 
     /// The times a log may hold: from 100 years before the period to its end.
     pub fn time_range(&self) -> Option<(i64, i64)> {
-        let p = self.manifest.period.as_ref()?;
+        let p = &self.manifest.period;
         let (start, end) = (parse_utc(&p.start).ok()?, parse_utc(&p.end).ok()?);
         Some((start.saturating_sub(HISTORY_US), end))
     }
-
-    /// What the reader checks of the events part `entry`.
-    pub fn expect(&self, entry: &FileEntry) -> crate::log::Expect {
-        crate::log::Expect {
-            users: self.shard_users(entry),
-            time: self.time_range(),
-        }
-    }
 }
 
-/// A Parquet reader over `data` (the file at `path`) whose enum columns decode as
-/// dictionaries (see [`blastradius_schema::reading`]).
-///
-/// # Errors
-/// When `data` is not Parquet.
 /// A reader of `data`, the bytes of the file at `path` that `entry` lists, whose row count
 /// must be the listed one.
 ///
@@ -475,7 +304,7 @@ impl Dataset {
 pub fn listed_reader(
     path: &Path,
     data: Bytes,
-    entry: &FileEntry,
+    entry: &FileInfo,
 ) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
     let meta = listed_metadata(path, &data, entry)?;
     Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
@@ -485,11 +314,7 @@ pub fn listed_reader(
 
 /// The metadata of the Parquet file `data`, read as [`parquet_metadata`] does, whose row
 /// count must be what the manifest's `entry` says.
-pub fn listed_metadata(
-    path: &Path,
-    data: &Bytes,
-    entry: &FileEntry,
-) -> Result<ArrowReaderMetadata> {
+pub fn listed_metadata(path: &Path, data: &Bytes, entry: &FileInfo) -> Result<ArrowReaderMetadata> {
     let meta = parquet_metadata(path, data)?;
     let rows = meta.metadata().file_metadata().num_rows() as u64;
     if rows != entry.rows {
@@ -504,6 +329,11 @@ pub fn listed_metadata(
     Ok(meta)
 }
 
+/// A Parquet reader over `data` (the file at `path`, not listed in a manifest) whose enum
+/// columns decode as dictionaries (see [`blastradius_schema::reading`]).
+///
+/// # Errors
+/// When `data` is not Parquet.
 pub fn parquet_reader(path: &Path, data: Bytes) -> Result<ParquetRecordBatchReaderBuilder<Bytes>> {
     let meta = parquet_metadata(path, &data)?;
     Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
@@ -534,6 +364,41 @@ fn damaged(path: &Path, sum: &str) -> Error {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Reads the file `entry` lists under `root` whole into `buffer` and checks it: its size, and
+/// its CRC-32C (or, for files listed without one, its SHA-256). Used for a dataset's files
+/// and an answer key's alike.
+///
+/// # Errors
+/// A file that cannot be read, or whose bytes differ from what the listing recorded.
+pub fn read_listed(root: &Path, entry: &FileInfo, buffer: &mut Vec<u8>) -> Result<()> {
+    let p = root.join(&entry.path);
+    buffer.clear();
+    buffer.reserve(entry.bytes as usize);
+    std::fs::File::open(&p)
+        .and_then(|mut f| f.read_to_end(buffer))
+        .map_err(Error::io(&p))?;
+    let data: &[u8] = buffer;
+    if data.len() as u64 != entry.bytes {
+        return Err(Error::dataset(
+            &p,
+            format!(
+                "{} bytes but the manifest says {}: the file is truncated or replaced",
+                data.len(),
+                entry.bytes
+            ),
+        ));
+    }
+    match &entry.crc32c {
+        Some(expected) => {
+            if format!("{:08x}", crc32c::crc32c(data)) != *expected {
+                return Err(damaged(&p, "CRC-32C"));
+            }
+        }
+        None => {
+            if hex(&Sha256::digest(data)) != entry.sha256 {
+                return Err(damaged(&p, "SHA-256"));
+            }
+        }
+    }
+    Ok(())
 }

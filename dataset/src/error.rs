@@ -1,0 +1,67 @@
+//! What can go wrong opening and reading a dataset; every message names the file and what
+//! was expected, and says what to do.
+//!
+//! An OS or Parquet message is part of the variant's own text, never a separate cause, so a
+//! printed error chain says each thing once. The analyzer and the simulator turn these into
+//! their own errors, variant for variant, with the same words (the enum is exhaustive so
+//! that a new variant must be given its place in both).
+
+use std::path::PathBuf;
+
+/// An error of the dataset on disk.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The folder, the manifest, a key or a listed file is not what the contract says.
+    #[error("{}: {message}", path.display())]
+    Dataset { path: PathBuf, message: String },
+
+    /// A column of a file has another type than the contract's, or a null where it applies.
+    #[error("{}: column `{column}` {problem}; expected {expected}", path.display())]
+    Schema {
+        path: PathBuf,
+        column: String,
+        problem: String,
+        expected: String,
+    },
+
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+
+    /// A file that cannot be decoded.
+    #[error("{}: cannot read Parquet ({error}); the file is truncated or not Parquet: regenerate it", path.display())]
+    Parquet {
+        path: PathBuf,
+        error: parquet::errors::ParquetError,
+    },
+}
+
+/// The dataset crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A [`Error::Dataset`] naming `path`.
+    pub fn dataset(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Dataset {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an I/O error of `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |error| Error::Io { path, error }
+    }
+
+    /// Wraps a Parquet error of `path`.
+    pub fn parquet(path: impl Into<PathBuf>) -> impl Fn(parquet::errors::ParquetError) -> Error {
+        let path = path.into();
+        move |error| Error::Parquet {
+            path: path.clone(),
+            error,
+        }
+    }
+}
