@@ -4,11 +4,12 @@
 use std::hint::black_box;
 
 use blastradius_analyzer::evaluate::universe;
-use blastradius_analyzer::log::{ShardLog, read_shard_into};
 use blastradius_analyzer::output::{Catalog, app_counts};
 use blastradius_analyzer::score::{Truth, score};
-use blastradius_analyzer::{analyze, detect, findings, log::read_shard};
+use blastradius_analyzer::{analyze, detect, findings};
 use blastradius_dataset::Dataset;
+use blastradius_dataset::log::read_shard;
+use blastradius_dataset::log::{ShardLog, read_shard_into};
 use blastradius_schema::col;
 use blastradius_simulator::Scenario;
 use blastradius_simulator::generate::{self, Codec, Options, Progress};

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use blastradius_analyzer::log::read_shard;
+use blastradius_dataset::log::read_shard;
 use blastradius_schema::{Kind, Surface};
 
 use crate::util::*;

@@ -11,8 +11,8 @@ use hdrhistogram::Histogram;
 
 use crate::detect::{Detector, Findings, Partial, Settings, window_deploys};
 use crate::error::{Error, Result};
-use crate::log::{ShardLog, read_part_into};
 use blastradius_dataset::Dataset;
+use blastradius_dataset::log::{ShardLog, read_part_into};
 
 /// One detector's run over the whole dataset.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct Run {
     pub batch_replay_us: Histogram<u64>,
     /// Time spent reading and decoding Parquet, summed over threads.
     pub read_seconds: f64,
-    /// Values outside their range, per events file (see [`crate::log::Damage`]).
+    /// Values outside their range, per events file (see [`blastradius_dataset::log::Damage`]).
     pub damage: BTreeMap<PathBuf, BTreeMap<&'static str, u64>>,
 }
 
@@ -86,6 +86,7 @@ pub fn run(
                             detector.rows(),
                             &mut log,
                         )
+                        .map_err(Error::from)
                         .map(|()| {
                             let read_seconds = t0.elapsed().as_secs_f64();
                             let deploys = std::mem::take(&mut log.deploys);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use blastradius_schema::{Action, Kind, Scope, Surface};
 
-use crate::log::ShardLog;
+use blastradius_dataset::log::ShardLog;
 
 /// One (app, user, photo) a detector says was exposed, with the first call that exposed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,14 +302,14 @@ pub trait Detector: Sync {
     fn name(&self) -> &'static str;
     /// The event columns the detector reads; the others stay empty in the [`ShardLog`].
     fn columns(&self) -> &'static [&'static str] {
-        crate::log::ALL_COLUMNS
+        blastradius_dataset::log::ALL_COLUMNS
     }
-    /// When the detector needs its columns other than [`crate::log::KEY_COLUMNS`] on some
+    /// When the detector needs its columns other than [`blastradius_dataset::log::KEY_COLUMNS`] on some
     /// rows only: the function that picks those rows from the key columns of a whole shard.
     /// The reader then keeps the other columns for the picked rows alone (see
     /// [`ShardLog::selected`]); `None`: every row. The key columns are then read whatever
     /// [`Detector::columns`] says.
-    fn rows(&self) -> Option<crate::log::Pick> {
+    fn rows(&self) -> Option<blastradius_dataset::log::Pick> {
         None
     }
     /// Replays one shard.
@@ -588,30 +588,6 @@ impl Grants {
     }
 }
 
-/// The deploy events of a shard in log order: `(ts, event_id, introduces)`. The bug is active
-/// at a position when the last deploy before it introduced the bug.
-pub fn deploys(log: &ShardLog) -> Vec<(i64, u64, bool)> {
-    let mut deploys: Vec<(i64, u64, bool)> = (0..log.len())
-        .filter(|&i| log.kind[i].is_system())
-        .map(|i| {
-            (
-                log.ts[i],
-                log.event_id[i],
-                log.kind[i] == Kind::BugIntroduced,
-            )
-        })
-        .collect();
-    deploys.sort_by_key(|&(ts, id, _)| (ts, id));
-    deploys
-}
-
-/// Whether the bug is active at log position `(ts, event_id)`, given the shard's deploys.
-#[inline]
-pub fn bug_active(deploys: &[(i64, u64, bool)], ts: i64, event_id: u64) -> bool {
-    let before = deploys.partition_point(|&(t, id, _)| (t, id) < (ts, event_id));
-    before > 0 && deploys[before - 1].2
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,21 +657,5 @@ mod tests {
         assert_eq!(shuffled.out_of_order, 3);
         assert_eq!(shuffled.duplicates, 1);
         assert_eq!(shuffled.permutation(), Some(&[2, 1, 4, 0, 3][..]));
-    }
-
-    #[test]
-    fn the_bug_is_active_between_deploys_in_log_order() {
-        let deploys = [(100, 1, true), (200, 2, false)];
-        assert!(!bug_active(&deploys, 99, 50));
-        assert!(
-            bug_active(&deploys, 100, 50),
-            "same ts, larger id: after the deploy"
-        );
-        assert!(
-            !bug_active(&deploys, 100, 0),
-            "same ts, smaller id: before it"
-        );
-        assert!(bug_active(&deploys, 199, 9));
-        assert!(!bug_active(&deploys, 200, 9));
     }
 }

@@ -4,10 +4,10 @@ use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
     BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Slots, StreamGate,
-    Unresolved, UserGrants, Violation, add_unresolved, bug_active, bug_window_of, merge_exposures,
-    prefetch,
+    Unresolved, UserGrants, Violation, add_unresolved, bug_window_of, merge_exposures, prefetch,
 };
-use crate::log::ShardLog;
+use blastradius_dataset::log::ShardLog;
+use blastradius_dataset::log::bug_active;
 
 /// The exact detector: on a clean log it finds exactly the truth.
 ///
@@ -348,7 +348,7 @@ impl Detector for Exact {
         "exact"
     }
 
-    fn rows(&self) -> Option<crate::log::Pick> {
+    fn rows(&self) -> Option<blastradius_dataset::log::Pick> {
         Some(caller_rows)
     }
 
@@ -637,7 +637,7 @@ mod tests {
     /// for the callers' rows only.
     fn run(log: &ShardLog) -> Findings {
         let mut full = copy(log);
-        full.deploys = crate::detect::deploys(&full);
+        full.deploys = blastradius_dataset::log::deploys(&full);
         let mut picked = compact(&full);
         picked.deploys = full.deploys.clone();
         let (a, b) = (

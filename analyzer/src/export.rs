@@ -205,7 +205,7 @@ fn truth_violations(
 ///
 /// # Errors
 /// A photo or violation the log does not hold, named with the folder; as
-/// [`crate::log::read_part_into`].
+/// [`blastradius_dataset::log::read_part_into`].
 fn check_in_log(
     dataset: &Dataset,
     dir: &Path,
@@ -219,7 +219,7 @@ fn check_in_log(
     let mut out = Vec::new();
     let mut uploaded = BTreeSet::new();
     let mut called = BTreeSet::new();
-    let mut log = crate::log::ShardLog::default();
+    let mut log = blastradius_dataset::log::ShardLog::default();
     for entry in dataset.parts(path::EVENTS_DIR) {
         if only_user.is_some_and(|u| {
             dataset
@@ -228,7 +228,7 @@ fn check_in_log(
         }) {
             continue;
         }
-        crate::log::read_part_into(
+        blastradius_dataset::log::read_part_into(
             dataset,
             entry,
             &[

@@ -29,7 +29,6 @@ pub mod evaluate;
 pub mod exact;
 pub mod export;
 pub mod findings;
-pub mod log;
 pub mod lookup;
 pub mod naive;
 pub mod output;

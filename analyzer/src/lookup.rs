@@ -3,23 +3,20 @@
 //!
 //! Fast on any dataset size: the user's shard follows from the contract's split of users
 //! (`blastradius_schema::shard_users`), so only that shard's files are read, and within it
-//! only the `user_id` column is decoded for every row; the other columns are decoded for the
-//! user's rows alone (a Parquet row filter).
+//! only the key columns are kept for every row (the one log reader's check of the contract
+//! runs on every row); the other columns are kept for the user's rows alone (its pick).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use arrow::array::{AsArray, BooleanArray};
-use arrow::datatypes::UInt64Type;
 use blastradius_schema::time::format_utc;
 use blastradius_schema::{Kind, Scope, Surface, col, path};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::export::{Row, Source};
 use blastradius_dataset::Dataset;
+use blastradius_dataset::log::{ShardLog, read_part_picked};
 
 use crate::output::Catalog;
 
@@ -128,25 +125,18 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         .is_some_and(|u| u.contains(&user));
     let exposures: Vec<Row> = answers.exposures.unwrap_or_default();
     let violations = answers.violations.unwrap_or_default();
-    let p = dataset.root.join(&entry.path);
-    let builder = dataset.reader(entry)?;
-    let schema = builder.parquet_schema();
-    let index = |name: &str| {
-        schema
-            .columns()
-            .iter()
-            .position(|c| c.name() == name)
-            .ok_or_else(|| Error::Schema {
-                path: p.clone(),
-                column: name.into(),
-                problem: "is missing".into(),
-                expected: "the events schema of data/README.md".into(),
-            })
+    // The one log reader, picking this user's rows: the file checked against the manifest
+    // and the contract like every read, the other columns kept for the picked rows only.
+    let mut log = ShardLog::default();
+    let this_user = |l: &ShardLog| -> Vec<u32> {
+        (0..l.len() as u32)
+            .filter(|&i| l.user_id[i as usize] == user && !l.kind[i as usize].is_system())
+            .collect()
     };
-    let by_user = ProjectionMask::roots(schema, [index(col::USER_ID)?]);
-    let wanted = ProjectionMask::roots(
-        schema,
-        [
+    read_part_picked(
+        &dataset,
+        entry,
+        &[
             col::EVENT_ID,
             col::TS,
             col::KIND,
@@ -154,22 +144,10 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
             col::PHOTO_ID,
             col::SURFACE,
             col::SCOPE,
-        ]
-        .iter()
-        .map(|c| index(c))
-        .collect::<Result<Vec<_>>>()?,
-    );
-    let predicate = ArrowPredicateFn::new(by_user, move |batch| {
-        let users = batch.column(0).as_primitive::<UInt64Type>();
-        Ok(BooleanArray::from_iter(
-            users.iter().map(|u| Some(u == Some(user))),
-        ))
-    });
-    let reader = builder
-        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
-        .with_projection(wanted)
-        .build()
-        .map_err(Error::parquet(&p))?;
+        ],
+        &this_user,
+        &mut log,
+    )?;
     struct Event {
         ts: i64,
         id: u64,
@@ -179,53 +157,23 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         surface: Option<Surface>,
         scope: Option<Scope>,
     }
-    let mut events = Vec::new();
-    for batch in reader {
-        let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
-        let text = |name: &str| {
-            arrow::compute::cast(
-                b.column_by_name(name).expect("projected"),
-                &arrow::datatypes::DataType::Utf8,
-            )
-            .expect("castable")
-        };
-        let (kinds, surfaces, scopes) = (text(col::KIND), text(col::SURFACE), text(col::SCOPE));
-        let (kinds, surfaces, scopes) = (
-            kinds.as_string::<i32>(),
-            surfaces.as_string::<i32>(),
-            scopes.as_string::<i32>(),
-        );
-        let ids = b
-            .column_by_name(col::EVENT_ID)
-            .expect("projected")
-            .as_primitive::<UInt64Type>();
-        let ts = b
-            .column_by_name(col::TS)
-            .expect("projected")
-            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        let apps = b
-            .column_by_name(col::APP_ID)
-            .expect("projected")
-            .as_primitive::<arrow::datatypes::UInt32Type>();
-        let photos = b
-            .column_by_name(col::PHOTO_ID)
-            .expect("projected")
-            .as_primitive::<UInt64Type>();
-        for i in 0..b.num_rows() {
-            let Some(kind) = Kind::parse(kinds.value(i)) else {
-                continue;
-            };
-            events.push(Event {
-                ts: ts.value(i),
-                id: ids.value(i),
-                kind,
-                app: apps.value(i),
-                photo: photos.value(i),
-                surface: Surface::parse(surfaces.value(i)),
-                scope: Scope::parse(scopes.value(i)),
-            });
-        }
-    }
+    let picked = log.selected.as_deref().unwrap_or_default();
+    let mut events: Vec<Event> = picked
+        .iter()
+        .enumerate()
+        .map(|(k, &row)| {
+            let row = row as usize;
+            Event {
+                ts: log.ts[row],
+                id: log.event_id[row],
+                kind: log.kind[row],
+                app: log.app_id[k],
+                photo: log.photo_id[k],
+                surface: Some(log.surface[k]),
+                scope: Some(log.scope[k]),
+            }
+        })
+        .collect();
     events.sort_by_key(|e| (e.ts, e.id));
     // The violations are the source's (deduplicated; on a damaged copy the truth's may not
     // all be in the log): grouped per partner, action and cause. The cause is the log's: had

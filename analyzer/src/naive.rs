@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use blastradius_schema::{Kind, Scope};
 
 use crate::detect::{BatchTimer, Detector, Findings, Grants, Partial, bug_window, log_order};
-use crate::log::ShardLog;
+use blastradius_dataset::log::ShardLog;
 
 /// The upper-bound detector.
 pub struct Naive;

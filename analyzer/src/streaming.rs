@@ -13,9 +13,10 @@ use blastradius_schema::{Kind, Surface};
 
 use crate::detect::{
     BatchTimer, Detector, Exposure, Findings, Partial, Row, Slots, StreamGate, Unresolved,
-    UserGrants, Violation, add_unresolved, bug_active, bug_window, merge_exposures, prefetch,
+    UserGrants, Violation, add_unresolved, bug_window, merge_exposures, prefetch,
 };
-use crate::log::ShardLog;
+use blastradius_dataset::log::ShardLog;
+use blastradius_dataset::log::bug_active;
 
 /// Default state budget per shard when `--memory-limit` is not given.
 pub const DEFAULT_LIMIT: u64 = 64 << 20;
@@ -414,7 +415,7 @@ mod tests {
             l.page.push(r.page);
             l.page_size.push(r.page_size);
         }
-        l.deploys = crate::detect::deploys(&l);
+        l.deploys = blastradius_dataset::log::deploys(&l);
         l
     }
 

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use blastradius_analyzer::findings::{Universe, load};
-use blastradius_analyzer::log::{ShardLog, read_part_into};
 use blastradius_dataset::Dataset;
+use blastradius_dataset::log::{ShardLog, read_part_into};
 use proptest::prelude::*;
 
 fn sample() -> PathBuf {
@@ -75,7 +75,7 @@ proptest! {
         if let Ok(dataset) = Dataset::open(&d) {
             let mut log = ShardLog::default();
             for entry in dataset.parts("events") {
-                let _ = read_part_into(&dataset, entry, blastradius_analyzer::log::ALL_COLUMNS, None, &mut log);
+                let _ = read_part_into(&dataset, entry, blastradius_dataset::log::ALL_COLUMNS, None, &mut log);
             }
         }
     }
@@ -115,10 +115,10 @@ proptest! {
         let dataset = Dataset::open(&d).unwrap();
         let entry = dataset.parts("events").into_iter().find(|f| f.path == rel).unwrap().clone();
         let mut log = ShardLog::default();
-        let _ = read_part_into(&dataset, &entry, blastradius_analyzer::log::ALL_COLUMNS, None, &mut log);
+        let _ = read_part_into(&dataset, &entry, blastradius_dataset::log::ALL_COLUMNS, None, &mut log);
         // And as `exact` reads it: the key columns first, the others for its callers' rows.
-        let pick = Some(blastradius_analyzer::exact::caller_rows as blastradius_analyzer::log::Pick);
-        if read_part_into(&dataset, &entry, blastradius_analyzer::log::ALL_COLUMNS, pick, &mut log).is_ok() {
+        let pick = Some(blastradius_analyzer::exact::caller_rows as blastradius_dataset::log::Pick);
+        if read_part_into(&dataset, &entry, blastradius_dataset::log::ALL_COLUMNS, pick, &mut log).is_ok() {
             // What reads must replay without a panic.
             blastradius_analyzer::detect::by_name("exact").unwrap().shard(&log);
         }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use blastradius_analyzer::detect::{self, Row};
 use blastradius_analyzer::exact::caller_rows;
-use blastradius_analyzer::log::{ALL_COLUMNS, ShardLog, read_part_into};
 use blastradius_dataset::Dataset;
+use blastradius_dataset::log::{ALL_COLUMNS, ShardLog, read_part_into};
 
 #[test]
 fn a_picked_read_holds_the_same_rows_as_a_full_one() {
@@ -53,7 +53,7 @@ fn a_picked_read_holds_the_same_rows_as_a_full_one() {
 fn damage_is_counted_on_every_row_whatever_is_picked() {
     use arrow::array::{AsArray, RecordBatch, UInt32Array};
     use arrow::datatypes::UInt32Type;
-    use blastradius_analyzer::log::{Damage, read_shard_into};
+    use blastradius_dataset::log::{Damage, read_shard_into};
     use blastradius_schema::Kind;
     // The sample's first shard with every photo call's page_size set to 0 (a page that
     // cannot be served), written anew.

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod key;
+pub mod log;
 pub mod manifest;
 pub mod open;
 pub mod perturbation;

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type};
 use blastradius_analyzer::detect::Row;
-use blastradius_analyzer::log::Required;
 use blastradius_dataset::Dataset;
+use blastradius_dataset::log::Required;
 use blastradius_schema::{Action, Kind, Scope, Surface, col, path};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,

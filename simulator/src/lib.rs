@@ -32,7 +32,6 @@ pub mod event;
 pub mod generate;
 pub mod merge;
 pub mod perturb;
-pub mod read;
 pub mod rng;
 pub mod scenario;
 pub mod server;

@@ -11,9 +11,9 @@ use blastradius_schema::{path, time::parse_utc};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::generate::write_staged;
-use crate::read::read_events;
 use crate::rng::{between, chance, entity_rng};
 use crate::write::{self, Provenance};
+use blastradius_dataset::log::{EVERY_COLUMN, ShardLog, read_part_into};
 use blastradius_dataset::{Dataset, FileInfo, Manifest};
 
 /// Domain of the perturbation streams; the entity is the shard index.
@@ -55,6 +55,27 @@ pub fn validate(faults: &Faults) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The rows of `log`, read with [`EVERY_COLUMN`], as the model's events.
+fn events_of(log: &ShardLog) -> Vec<Event> {
+    (0..log.len())
+        .map(|i| Event {
+            ts: log.ts[i],
+            event_id: log.event_id[i],
+            user_id: log.user_id[i],
+            photo_id: log.photo_id[i],
+            app_id: log.app_id[i],
+            page: log.page[i],
+            page_size: log.page_size[i],
+            items_returned: log.items_returned[i],
+            status: log.status[i],
+            kind: log.kind[i],
+            surface: log.surface[i],
+            scope: log.scope[i],
+            action: log.action[i],
+        })
+        .collect()
 }
 
 fn has_app(e: &Event) -> bool {
@@ -138,7 +159,8 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
     validate(faults)?;
     // The folder's shape first (every listed file inside it with its size, each shard
     // listed once and none unlisted, the truth whole), before anything is read.
-    let source = Dataset::open(input)?.manifest;
+    let dataset = Dataset::open(input)?;
+    let source = &dataset.manifest;
     let manifest_path = input.join(path::MANIFEST);
     let sources: Vec<_> = source.files.iter().map(|f| input.join(&f.path)).collect();
     let is_shard = |f: &FileInfo| f.path.starts_with(&format!("{}/", path::EVENTS_DIR));
@@ -182,6 +204,7 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
         counts.events = 0;
         counts.events_by_kind.values_mut().for_each(|v| *v = 0);
         let mut index = 0u32;
+        let mut log = ShardLog::default();
         for (f, from) in source.files.iter().zip(&sources) {
             let to = root.join(&f.path);
             if let Some(parent) = to.parent() {
@@ -197,17 +220,10 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                 files.push(f.clone());
                 continue;
             }
-            let events = read_events(from)?;
-            if events.len() as u64 != f.rows {
-                return Err(Error::Input {
-                    path: from.clone(),
-                    message: format!(
-                        "holds {} events where the manifest says {}: the manifest was edited; regenerate the dataset",
-                        events.len(),
-                        f.rows
-                    ),
-                });
-            }
+            // The one log reader: checksum and rows against the manifest, every column
+            // against the contract.
+            read_part_into(&dataset, f, EVERY_COLUMN, None, &mut log)?;
+            let events = events_of(&log);
             let mut d = damage(events, faults, index).map_err(|message| Error::Input {
                 path: from.clone(),
                 message,

@@ -20,14 +20,15 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
 use crate::error::{Error, Result};
-use blastradius_dataset::{Dataset, FileInfo, listed_metadata, parquet_metadata};
+use crate::manifest::FileInfo;
+use crate::open::{Dataset, listed_metadata, parquet_metadata};
 
 /// One shard of the event log, column by column. Null values read as 0 / the first variant;
 /// which columns apply is given by the kind.
 ///
 /// The [`KEY_COLUMNS`] hold a value for every row of the file. So do the others, unless
 /// `selected` is set: then they hold one value for each row it lists, in its order (a
-/// detector that needs them only on some rows, see [`crate::detect::Detector::rows`]).
+/// detector that needs them only on some rows picks them, see [`Pick`]).
 #[derive(Debug, Default)]
 pub struct ShardLog {
     pub path: PathBuf,
@@ -43,8 +44,11 @@ pub struct ShardLog {
     pub status: Vec<u16>,
     pub page: Vec<u32>,
     pub page_size: Vec<u32>,
+    /// Read only when asked for (see [`EVERY_COLUMN`]): detectors recompute what a call
+    /// returned, `perturb` copies it.
+    pub items_returned: Vec<u32>,
     /// The deploys in log order, `(ts, event_id, introduces)`: the shard's own system rows,
-    /// or the window the user gave instead (see [`crate::detect::Settings::bug_window`]).
+    /// or a window given in their place by the caller.
     pub deploys: Vec<(i64, u64, bool)>,
     /// The rows (positions in the file, ascending) the columns other than [`KEY_COLUMNS`]
     /// were read for; `None`: every row.
@@ -52,8 +56,13 @@ pub struct ShardLog {
     /// Values outside their range, by what is wrong (see [`Damage`]).
     pub damage: BTreeMap<&'static str, u64>,
     /// The file's bytes, kept from one read to the next for their allocation.
-    pub(crate) buffer: Vec<u8>,
+    pub buffer: ReadBuffer,
 }
+
+/// The allocation a [`ShardLog`] reads its file's bytes into, reused from one read to the
+/// next (opaque: only the reader touches it).
+#[derive(Debug, Default)]
+pub struct ReadBuffer(Vec<u8>);
 
 /// Bytes a reader shares while it decodes, given back whole afterwards.
 struct Shared(std::sync::Arc<Vec<u8>>);
@@ -125,6 +134,7 @@ impl ShardLog {
         self.status.clear();
         self.page.clear();
         self.page_size.clear();
+        self.items_returned.clear();
         self.deploys.clear();
         self.selected = None;
         self.damage.clear();
@@ -146,6 +156,7 @@ impl ShardLog {
         self.action.reserve(rows);
         self.page.reserve(rows);
         self.page_size.reserve(rows);
+        self.items_returned.reserve(rows);
     }
 }
 
@@ -156,6 +167,9 @@ pub const KEY_COLUMNS: &[&str] = &[col::EVENT_ID, col::TS, col::KIND, col::USER_
 /// Picks, from the [`KEY_COLUMNS`] of a whole shard, the rows whose other columns a detector
 /// needs: positions in the file, ascending.
 pub type Pick = fn(&ShardLog) -> Vec<u32>;
+
+/// A pick that may hold state (the user a lookup is about, say); see [`Pick`].
+pub type PickWith<'a> = &'a dyn Fn(&ShardLog) -> Vec<u32>;
 
 /// Every column replay can use (`items_returned` is not: detectors recompute what was
 /// returned). A detector names the subset it reads.
@@ -172,6 +186,24 @@ pub const ALL_COLUMNS: &[&str] = &[
     col::STATUS,
     col::PAGE,
     col::PAGE_SIZE,
+];
+
+/// Every column of the events table: [`ALL_COLUMNS`] and `items_returned`, for a reader that
+/// copies the log (`perturb`).
+pub const EVERY_COLUMN: &[&str] = &[
+    col::EVENT_ID,
+    col::TS,
+    col::KIND,
+    col::USER_ID,
+    col::APP_ID,
+    col::PHOTO_ID,
+    col::SURFACE,
+    col::SCOPE,
+    col::ACTION,
+    col::STATUS,
+    col::PAGE,
+    col::PAGE_SIZE,
+    col::ITEMS_RETURNED,
 ];
 
 /// Reads every column of the file at `path`, without a manifest to check it against (for
@@ -199,6 +231,7 @@ pub fn read_shard_into(
 ) -> Result<()> {
     let data = Bytes::from(std::fs::read(path).map_err(Error::io(path))?);
     let meta = parquet_metadata(path, &data)?;
+    let pick = pick.as_ref().map(|p| p as PickWith);
     decode(path, data, meta, columns, pick, log, &Expect::default())
 }
 
@@ -218,8 +251,39 @@ pub fn read_part_into(
     pick: Option<Pick>,
     log: &mut ShardLog,
 ) -> Result<()> {
+    read_part(
+        dataset,
+        entry,
+        columns,
+        pick.as_ref().map(|p| p as PickWith),
+        log,
+    )
+}
+
+/// [`read_part_into`] with a pick that may hold state: the other columns only for the rows
+/// it picks (a lookup's one user, say), the key columns and the checks on every row.
+///
+/// # Errors
+/// As [`read_part_into`].
+pub fn read_part_picked(
+    dataset: &Dataset,
+    entry: &FileInfo,
+    columns: &[&str],
+    pick: PickWith,
+    log: &mut ShardLog,
+) -> Result<()> {
+    read_part(dataset, entry, columns, Some(pick), log)
+}
+
+fn read_part(
+    dataset: &Dataset,
+    entry: &FileInfo,
+    columns: &[&str],
+    pick: Option<PickWith>,
+    log: &mut ShardLog,
+) -> Result<()> {
     let path = dataset.root.join(&entry.path);
-    let mut buffer = std::mem::take(&mut log.buffer);
+    let mut buffer = std::mem::take(&mut log.buffer.0);
     dataset.read_into(entry, &mut buffer)?;
     let shared = std::sync::Arc::new(buffer);
     let result = (|| {
@@ -229,7 +293,7 @@ pub fn read_part_into(
         decode(&path, data, meta, columns, pick, log, &expect)
     })();
     // Every reader of the bytes is gone: the allocation comes back for the next file.
-    log.buffer = std::sync::Arc::try_unwrap(shared).unwrap_or_default();
+    log.buffer = ReadBuffer(std::sync::Arc::try_unwrap(shared).unwrap_or_default());
     result
 }
 
@@ -240,7 +304,7 @@ fn decode(
     data: Bytes,
     meta: ArrowReaderMetadata,
     columns: &[&str],
-    pick: Option<Pick>,
+    pick: Option<PickWith>,
     log: &mut ShardLog,
     expect: &Expect,
 ) -> Result<()> {
@@ -253,7 +317,7 @@ fn decode(
         Some(_) => KEY_COLUMNS,
         None => &[col::EVENT_ID, col::TS, col::KIND],
     };
-    let wanted = ALL_COLUMNS
+    let wanted = EVERY_COLUMN
         .iter()
         .filter(|c| always.contains(c) || columns.contains(c));
     for name in wanted {
@@ -357,7 +421,7 @@ fn decode(
         }
         log.selected = Some(selected);
     }
-    log.deploys = crate::detect::deploys(log);
+    log.deploys = deploys(log);
     Ok(())
 }
 
@@ -666,5 +730,53 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
     if has(col::PAGE_SIZE) {
         extend(&mut log.page_size, u32s(col::PAGE_SIZE), keep);
     }
+    if has(col::ITEMS_RETURNED) {
+        extend(&mut log.items_returned, u32s(col::ITEMS_RETURNED), keep);
+    }
     Ok(())
+}
+
+/// The deploy events of a shard in log order: `(ts, event_id, introduces)`. The bug is active
+/// at a position when the last deploy before it introduced the bug.
+pub fn deploys(log: &ShardLog) -> Vec<(i64, u64, bool)> {
+    let mut deploys: Vec<(i64, u64, bool)> = (0..log.len())
+        .filter(|&i| log.kind[i].is_system())
+        .map(|i| {
+            (
+                log.ts[i],
+                log.event_id[i],
+                log.kind[i] == Kind::BugIntroduced,
+            )
+        })
+        .collect();
+    deploys.sort_by_key(|&(ts, id, _)| (ts, id));
+    deploys
+}
+
+/// Whether the bug is active at log position `(ts, event_id)`, given the shard's deploys.
+#[inline]
+pub fn bug_active(deploys: &[(i64, u64, bool)], ts: i64, event_id: u64) -> bool {
+    let before = deploys.partition_point(|&(t, id, _)| (t, id) < (ts, event_id));
+    before > 0 && deploys[before - 1].2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bug_is_active_between_deploys_in_log_order() {
+        let deploys = [(100, 1, true), (200, 2, false)];
+        assert!(!bug_active(&deploys, 99, 50));
+        assert!(
+            bug_active(&deploys, 100, 50),
+            "same ts, larger id: after the deploy"
+        );
+        assert!(
+            !bug_active(&deploys, 100, 0),
+            "same ts, smaller id: before it"
+        );
+        assert!(bug_active(&deploys, 199, 9));
+        assert!(!bug_active(&deploys, 200, 9));
+    }
 }
