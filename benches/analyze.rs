@@ -3,10 +3,10 @@
 
 use std::hint::black_box;
 
-use blastradius_analyzer::evaluate::universe;
+use blastradius_analyzer::analyze::universe;
 use blastradius_analyzer::output::{Catalog, app_counts};
 use blastradius_analyzer::score::{Truth, score};
-use blastradius_analyzer::{analyze, detect, findings};
+use blastradius_analyzer::{detect, engine, findings};
 use blastradius_dataset::Dataset;
 use blastradius_dataset::log::read_shard;
 use blastradius_dataset::log::{ShardLog, read_shard_into};
@@ -90,7 +90,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function(format!("{name}_{USERS}_users_{threads}_threads"), |b| {
             b.iter(|| {
                 black_box(
-                    analyze::run(&ds, detector.as_ref(), threads, &settings)
+                    engine::run(&ds, detector.as_ref(), threads, &settings)
                         .unwrap()
                         .events,
                 )
@@ -103,7 +103,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function(format!("exact_{USERS}_users_{threads}_threads_zstd"), |b| {
         b.iter(|| {
             black_box(
-                analyze::run(&zstd, exact.as_ref(), threads, &settings)
+                engine::run(&zstd, exact.as_ref(), threads, &settings)
                     .unwrap()
                     .events,
             )
@@ -113,7 +113,7 @@ fn benches(c: &mut Criterion) {
 
     // Scoring goes through the findings contract, as for any detector: written, loaded
     // back, scored.
-    let exact = analyze::run(
+    let exact = engine::run(
         &ds,
         detect::by_name("exact").unwrap().as_ref(),
         threads,

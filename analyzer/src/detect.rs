@@ -276,9 +276,11 @@ impl Default for Reports {
     }
 }
 
-/// What a detector found in the whole dataset.
+/// What a detector found in the whole dataset, in process: written to a findings folder by
+/// [`crate::findings::write`], and scored as every detector's is, read back from there as
+/// [`crate::findings::Findings`].
 #[derive(Debug, Default)]
-pub struct Findings {
+pub struct DetectorOutput {
     /// Which levels are findings: a detector that names users only leaves `exposures` and
     /// `violations` empty without claiming there are none.
     pub reports: Reports,
@@ -315,7 +317,7 @@ pub trait Detector: Sync {
     /// Replays one shard.
     fn shard(&self, log: &ShardLog) -> Partial;
     /// Merges the shards' partial results.
-    fn finish(&self, parts: Vec<Partial>) -> Findings;
+    fn finish(&self, parts: Vec<Partial>) -> DetectorOutput;
 }
 
 /// Settings some detectors take.

@@ -3,7 +3,7 @@
 use blastradius_schema::{Kind, Scope, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, LogOrder, Partial, Row, Slots, StreamGate,
+    BatchTimer, Detector, DetectorOutput, Exposure, LogOrder, Partial, Row, Slots, StreamGate,
     Unresolved, UserGrants, Violation, add_unresolved, bug_window_of, merge_exposures, prefetch,
 };
 use blastradius_dataset::log::ShardLog;
@@ -391,7 +391,7 @@ impl Detector for Exact {
         part
     }
 
-    fn finish(&self, parts: Vec<Partial>) -> Findings {
+    fn finish(&self, parts: Vec<Partial>) -> DetectorOutput {
         let exposures = merge_exposures(&parts);
         let mut violations: Vec<Violation> = parts
             .iter()
@@ -406,7 +406,7 @@ impl Detector for Exact {
         for p in &parts {
             add_unresolved(&mut unresolved, &p.unresolved);
         }
-        Findings {
+        DetectorOutput {
             reports: Default::default(),
             unresolved,
             user_apps,
@@ -635,7 +635,7 @@ mod tests {
     /// `exact`'s findings on `log`, checked to be the same whether the log holds every
     /// column for every row or, as the reader leaves it, the columns beyond the key columns
     /// for the callers' rows only.
-    fn run(log: &ShardLog) -> Findings {
+    fn run(log: &ShardLog) -> DetectorOutput {
         let mut full = copy(log);
         full.deploys = blastradius_dataset::log::deploys(&full);
         let mut picked = compact(&full);

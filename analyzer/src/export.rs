@@ -18,8 +18,8 @@ use blastradius_schema::time::format_utc;
 use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
+use crate::analyze::universe;
 use crate::error::{Error, Result};
-use crate::evaluate::universe;
 use crate::output::{Catalog, write_table};
 use blastradius_dataset::{Dataset, FileInfo};
 

@@ -63,7 +63,7 @@ pub struct Universe {
 
 /// A findings folder, loaded: each level present or not.
 #[derive(Clone, Debug, Default)]
-pub struct Found {
+pub struct Findings {
     /// Distinct (app, user, photo).
     pub exposures: Option<BTreeSet<(u32, u64, u64)>>,
     /// From `affected_users`, or else the users of `exposures`.
@@ -76,7 +76,7 @@ pub struct Found {
     pub meta: Meta,
 }
 
-impl Found {
+impl Findings {
     /// The levels present, in words, for reports.
     pub fn levels(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
@@ -145,14 +145,14 @@ fn locate(dir: &Path, name: &str) -> Result<Option<Vec<PathBuf>>> {
 /// A folder with no findings table, a table missing a required column or with a column of
 /// the wrong type, a null, a negative or unknown id, a CSV row that does not parse, or an
 /// unreadable `findings.json`: each names the file (and column, row) and the fix.
-pub fn load(dir: &Path, universe: &Universe) -> Result<Found> {
+pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
     if !dir.is_dir() {
         return Err(Error::dataset(
             dir,
             "no such findings folder; give the folder your detector wrote (data/README.md, \"Findings\")",
         ));
     }
-    let mut found = Found::default();
+    let mut found = Findings::default();
     let meta_path = dir.join(META);
     if meta_path.exists() {
         let text = std::fs::read_to_string(&meta_path).map_err(Error::io(&meta_path))?;
@@ -647,7 +647,7 @@ fn integers(a: &ArrayRef) -> Option<Vec<Option<std::result::Result<u64, i64>>>> 
 /// When the folder or a file cannot be written.
 pub fn write(
     dir: &Path,
-    findings: &crate::detect::Findings,
+    findings: &crate::detect::DetectorOutput,
     apps: &crate::output::AppCounts,
     meta: &Meta,
 ) -> Result<Vec<PathBuf>> {

@@ -4,7 +4,7 @@
 //! simulator, so a bug in the simulator's server model cannot hide by being shared.
 //!
 //! ```no_run
-//! use blastradius_analyzer::evaluate::{AnalyzeOptions, Collect, analyze};
+//! use blastradius_analyzer::analyze::{AnalyzeOptions, Collect, analyze};
 //!
 //! let options = AnalyzeOptions {
 //!     detectors: vec!["exact".into()],
@@ -24,8 +24,8 @@
 pub mod analyze;
 pub mod chart;
 pub mod detect;
+pub mod engine;
 pub mod error;
-pub mod evaluate;
 pub mod exact;
 pub mod export;
 pub mod findings;

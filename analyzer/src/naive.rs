@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use blastradius_schema::{Kind, Scope};
 
-use crate::detect::{BatchTimer, Detector, Findings, Grants, Partial, bug_window, log_order};
+use crate::detect::{BatchTimer, Detector, DetectorOutput, Grants, Partial, bug_window, log_order};
 use blastradius_dataset::log::ShardLog;
 
 /// The upper-bound detector.
@@ -81,7 +81,7 @@ impl Detector for Naive {
         part
     }
 
-    fn finish(&self, parts: Vec<Partial>) -> Findings {
+    fn finish(&self, parts: Vec<Partial>) -> DetectorOutput {
         let calling: BTreeSet<u32> = parts
             .iter()
             .flat_map(|p| p.apps_calling_in_window.iter().copied())
@@ -94,7 +94,7 @@ impl Detector for Naive {
         user_apps.sort_unstable();
         user_apps.dedup();
         let affected_users = user_apps.iter().map(|&(user, _)| user).collect();
-        Findings {
+        DetectorOutput {
             reports: crate::detect::Reports {
                 exposures: false,
                 violations: false,

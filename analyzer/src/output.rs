@@ -17,7 +17,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::detect::Findings;
+use crate::detect::DetectorOutput;
 use crate::error::{Error, Result};
 use blastradius_dataset::Dataset;
 
@@ -124,7 +124,7 @@ impl Catalog {
 }
 
 /// Distinct users and exposures per app for `findings`.
-pub fn app_counts(findings: &Findings, providers: &BTreeMap<u32, u32>) -> AppCounts {
+pub fn app_counts(findings: &DetectorOutput, providers: &BTreeMap<u32, u32>) -> AppCounts {
     let mut counts: AppCounts = BTreeMap::new();
     for &(_, app) in &findings.user_apps {
         let provider = providers.get(&app).copied().unwrap_or(u32::MAX);

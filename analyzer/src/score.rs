@@ -10,7 +10,7 @@ use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::findings::Found;
+use crate::findings::Findings;
 use blastradius_dataset::{Dataset, FileInfo};
 
 /// The ground truth as sets.
@@ -94,7 +94,7 @@ pub struct Scores {
 }
 
 /// Scores `found` against `truth`, at the levels `found` reports.
-pub fn score(truth: &Truth, found: &Found) -> Scores {
+pub fn score(truth: &Truth, found: &Findings) -> Scores {
     Scores {
         users: found.users.as_ref().map(|u| Score::of(u, &truth.users)),
         exposures: found
@@ -118,7 +118,7 @@ pub struct Differences {
 }
 
 /// The differences between `found` and `truth` at the levels `found` reports.
-pub fn differences(truth: &Truth, found: &Found) -> Differences {
+pub fn differences(truth: &Truth, found: &Findings) -> Differences {
     let mut d = Differences::default();
     if let Some(users) = &found.users {
         d.missed_users = truth.users.difference(users).copied().collect();

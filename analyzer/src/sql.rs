@@ -28,7 +28,7 @@ use blastradius_schema::{Action, Surface, path};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 pub use crate::detect::Engine;
-use crate::detect::{Exposure, Findings, Violation};
+use crate::detect::{DetectorOutput, Exposure, Violation};
 use crate::error::{Error, Result};
 pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, created_table, statements};
 use blastradius_dataset::Dataset;
@@ -121,7 +121,7 @@ fn strings(a: &dyn Array) -> Vec<String> {
 /// # Errors
 /// When DataFusion cannot read the shards or run the queries, or the cluster cannot be
 /// reached.
-pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findings, f64)> {
+pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(DetectorOutput, f64)> {
     let started = Instant::now();
     let fail = df_err(&dataset.root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -187,7 +187,7 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Findin
             Engine::Ballista { .. } => interruptible(&dataset.root, work).await,
         }
     })?;
-    let mut findings = Findings::default();
+    let mut findings = DetectorOutput::default();
     for b in &exposures {
         let apps = b.column(0).as_primitive::<UInt32Type>();
         let users = b.column(1).as_primitive::<UInt64Type>();

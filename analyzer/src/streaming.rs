@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use blastradius_schema::{Kind, Surface};
 
 use crate::detect::{
-    BatchTimer, Detector, Exposure, Findings, Partial, Row, Slots, StreamGate, Unresolved,
+    BatchTimer, Detector, DetectorOutput, Exposure, Partial, Row, Slots, StreamGate, Unresolved,
     UserGrants, Violation, add_unresolved, bug_window, merge_exposures, prefetch,
 };
 use blastradius_dataset::log::ShardLog;
@@ -119,7 +119,7 @@ impl Detector for Streaming {
         part
     }
 
-    fn finish(&self, parts: Vec<Partial>) -> Findings {
+    fn finish(&self, parts: Vec<Partial>) -> DetectorOutput {
         let exposures = merge_exposures(&parts);
         let mut unresolved = std::collections::BTreeMap::new();
         let mut stats = std::collections::BTreeMap::new();
@@ -144,7 +144,7 @@ impl Detector for Streaming {
             .flat_map(|p| p.violations.iter().copied())
             .collect();
         violations.sort_by_key(|v| v.event_id);
-        Findings {
+        DetectorOutput {
             reports: Default::default(),
             affected_users: exposures.iter().map(|e| e.user_id).collect(),
             user_apps,

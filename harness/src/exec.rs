@@ -49,7 +49,7 @@ impl ExecDetector {
 /// # Errors
 /// A message naming both.
 pub fn check_names(detectors: &[String], exec: &[ExecDetector]) -> Result<(), String> {
-    let safe = blastradius_analyzer::evaluate::safe_name;
+    let safe = blastradius_analyzer::analyze::safe_name;
     let mut seen: Vec<(String, &str)> = detectors.iter().map(|d| (safe(d), d.as_str())).collect();
     for x in exec {
         if let Some((_, other)) = seen.iter().find(|(s, _)| *s == safe(&x.name)) {

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use blastradius_analyzer::analyze::{truth_of, universe};
 use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
-use blastradius_analyzer::evaluate::{truth_of, universe};
 use blastradius_analyzer::findings;
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::score::score;
@@ -226,7 +226,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
             for x in &options.exec {
                 let dir = data.join("runs").join(format!(
                     "{scenario}-{condition}-{}",
-                    blastradius_analyzer::evaluate::safe_name(&x.name)
+                    blastradius_analyzer::analyze::safe_name(&x.name)
                 ));
                 let mut runs = Vec::new();
                 let mut outcome = None;
@@ -235,7 +235,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                         true => dir.clone(),
                         false => warmup.join(format!(
                             "{scenario}-{}-{k}",
-                            blastradius_analyzer::evaluate::safe_name(&x.name)
+                            blastradius_analyzer::analyze::safe_name(&x.name)
                         )),
                     };
                     std::fs::create_dir_all(&dir).map_err(|e| Error::Input {

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use blastradius_analyzer::analyze::{detect_into, summary, truth_of, universe};
 use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
 use blastradius_analyzer::detect::Settings;
-use blastradius_analyzer::evaluate::{detect_into, summary, truth_of, universe};
 use blastradius_analyzer::findings;
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::report::TruthSummary;
@@ -323,7 +323,7 @@ impl Context<'_> {
             out.push(cell);
         }
         for x in &self.options.exec {
-            let dir = cell_dir.join(blastradius_analyzer::evaluate::safe_name(&x.name));
+            let dir = cell_dir.join(blastradius_analyzer::analyze::safe_name(&x.name));
             std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
                 path: dir.clone(),
                 message: e.to_string(),
@@ -336,7 +336,7 @@ impl Context<'_> {
             let log = logs.join(format!(
                 "{fault}-{}-{}",
                 slug(label),
-                blastradius_analyzer::evaluate::safe_name(&x.name)
+                blastradius_analyzer::analyze::safe_name(&x.name)
             ));
             let outcome = exec::run(&x.command_for(copy, &dir), &log, self.options.timeout);
             // Every outside detector reads a copy, and the next one must read it as made.

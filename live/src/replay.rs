@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use blastradius_analyzer::evaluate::truth_of;
+use blastradius_analyzer::analyze::truth_of;
 use blastradius_dataset::Dataset;
 use hdrhistogram::Histogram;
 use serde::Serialize;

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use blastradius_analyzer::analyze::{AnalyzeOptions, analyze};
 use blastradius_analyzer::detect::{Engine, MIN_MEMORY_LIMIT, Settings};
-use blastradius_analyzer::evaluate::{AnalyzeOptions, analyze};
 
 use super::util::{Terminal, parse_window, threads};
 
@@ -67,7 +67,7 @@ pub struct Args {
     /// Where the sql detector runs: local (DataFusion in this process) or
     /// ballista://HOST:PORT (a Ballista cluster started with `blastradius cluster`; its
     /// executors must read the dataset at the same path). Only with --detector sql.
-    #[arg(long, default_value = "local", value_name = "ENGINE")]
+    #[arg(long, default_value = "local", value_name = "engine")]
     pub engine: String,
 
     /// With --engine ballista://…: a folder on storage every executor can read and write, in

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::analyze::default_out;
 use super::generate;
 use super::util::Terminal;
-use blastradius_analyzer::evaluate::{AnalyzeOptions, analyze};
+use blastradius_analyzer::analyze::{AnalyzeOptions, analyze};
 
 /// Generate the default dataset (or reuse an identical one) and analyze it with every detector.
 #[derive(Debug, clap::Args)]
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<()> {
     writeln!(out)?;
     let dataset = options.out.clone();
     let options = AnalyzeOptions {
-        detectors: blastradius_analyzer::analyze::detector_names()
+        detectors: blastradius_analyzer::engine::detector_names()
             .iter()
             .map(|s| s.to_string())
             .collect(),

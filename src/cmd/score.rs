@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use blastradius_analyzer::evaluate::{Outside, score_findings};
+use blastradius_analyzer::analyze::{Outside, score_findings};
 
 use super::util::Terminal;
 

@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use blastradius_analyzer::evaluate::Console;
+use blastradius_analyzer::analyze::Console;
 use blastradius_analyzer::report::{DetectorReport, terminal_header, terminal_row};
 use blastradius_simulator::Scenario;
 
-pub use blastradius_analyzer::evaluate::peak_rss_bytes;
+pub use blastradius_analyzer::analyze::peak_rss_bytes;
 
 /// Resolves `--scenario`: a preset name, or the path of a TOML file.
 pub fn load_scenario(name_or_file: &str) -> Result<Scenario> {
