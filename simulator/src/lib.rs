@@ -32,6 +32,7 @@ pub mod event;
 pub mod generate;
 pub mod merge;
 pub mod perturb;
+pub mod resources;
 pub mod rng;
 pub mod scenario;
 pub mod server;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use blastradius_simulator::generate::{self, Codec, Options, Progress};
+use blastradius_simulator::resources::{self, Limits, Refusal};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::util::{bytes, load_scenario, peak_rss_bytes, si};
@@ -206,52 +207,47 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Estimates the run and refuses one the disk or the memory cannot hold.
+/// Estimates the run and refuses one the disk or the memory cannot hold (the policy is
+/// `blastradius_simulator::resources`; here it is worded with the flags).
 pub fn check_resources(options: &Options, skip: bool) -> Result<()> {
     let e = options.estimate();
-    let shards = if options.only_shard.is_some() {
-        1
-    } else {
-        options.shards as u64
-    };
-    let on_disk = e.bytes * shards / options.shards as u64;
     eprintln!(
         "estimate    {} events, {} on disk, {} of memory",
-        si(e.events as f64 * shards as f64 / options.shards as f64),
-        bytes(on_disk),
+        si(resources::events_written(options, &e) as f64),
+        bytes(resources::bytes_written(options, &e)),
         bytes(e.memory)
     );
     if skip {
         return Ok(());
     }
     let override_hint = "or pass --skip-resource-check to try anyway";
-    if let Some(free) = super::util::free_disk(&options.out)
-        && on_disk > free
-    {
-        bail!(
+    match resources::check(options, &e, &Limits::measure(&options.out)) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Disk { needed, free }) => bail!(
             "--users {}: the dataset would take about {} but {} is free where --out {} goes; lower --users, free some space, {override_hint}",
             options.users,
-            bytes(on_disk),
+            bytes(needed),
             bytes(free),
             options.out.display()
-        );
-    }
-    if let Some(available) = super::util::available_memory()
-        && e.memory > available
-    {
-        let per_shard = generate::MEMORY_PER_EVENT * e.events_per_shard;
-        let fit = (available.saturating_sub(64 << 20) / per_shard.max(1)).max(1);
-        bail!(
-            "--shards {}: each worker holds a shard of about {} events, {} of memory in all, more than the {} available; raise --shards (about {} shards fit {} threads) or lower --threads, {override_hint}",
+        ),
+        Err(Refusal::Memory {
+            needed,
+            available,
+            source,
+            events_per_shard,
+            shards_that_fit,
+            workers_that_fit,
+        }) => bail!(
+            "--shards {}: each worker holds a shard of about {} events, {} of memory in all, more than the {} {}; raise --shards to about {} (smaller shards), or lower --threads (each worker holds one shard; about {} fit), {override_hint}",
             options.shards,
-            si(e.events_per_shard as f64),
-            bytes(e.memory),
+            si(events_per_shard as f64),
+            bytes(needed),
             bytes(available),
-            options.shards as u64 * e.memory.div_ceil(available.max(1)),
-            fit
-        );
+            source.describe(),
+            shards_that_fit,
+            workers_that_fit
+        ),
     }
-    Ok(())
 }
 
 /// Generates with a progress bar and prints the summary; returns the manifest.

@@ -150,27 +150,3 @@ pub fn positive(text: &str) -> std::result::Result<u64, String> {
         n => Ok(n),
     }
 }
-
-/// Bytes free on the filesystem that `path` (or its nearest existing ancestor) is on.
-pub fn free_disk(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let absolute = std::path::absolute(path).ok()?;
-    let existing = absolute.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    // SAFETY: an all-zero statvfs is a valid value for the call to overwrite.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `s` is valid for writes.
-    // A pseudo filesystem (/proc) reports no blocks at all: nothing to judge by.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 {
-        return None;
-    }
-    Some(s.f_bavail as u64 * s.f_frsize as u64)
-}
-
-/// Memory the kernel says is available for new work, in bytes.
-pub fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
