@@ -694,3 +694,15 @@ fn a_json_stream_may_open_with_a_bom_and_must_carry_its_deploys() {
     assert!(!ok);
     assert!(err.contains("no deploy"), "{err}");
 }
+
+#[test]
+fn bench_live_help_says_how_low_the_search_goes() {
+    let o = blastradius(&["bench", "live", "--help"]);
+    assert_ok(&o);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let floor = format!(
+        "down to 1/{} of it",
+        blastradius_harness::rating::FLOOR_DIVISOR
+    );
+    assert!(help.contains(&floor), "{floor} missing from: {help}");
+}

@@ -2,13 +2,14 @@
 //! damaged copies ([`stress`]), outside detectors run as commands ([`exec`]), the
 //! leaderboard of every detector on every preset ([`leaderboard`]), the scaling run
 //! ([`scaling`]), the plan for a population past one machine ([`plan`]) and the live
-//! rating ([`rating`]).
+//! rating ([`rating`]) and its board ([`live_board`]).
 //!
 //! This crate links both the simulator (to damage and generate) and the analyzer (to detect
 //! and score); the analyzer itself never links the simulator.
 
 pub mod exec;
 pub mod leaderboard;
+pub mod live_board;
 pub mod plan;
 pub mod rating;
 pub mod scaling;

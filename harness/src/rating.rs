@@ -52,6 +52,10 @@ pub struct Rating {
     pub attempts: Vec<Attempt>,
 }
 
+/// The search halves a failing rate down to the start rate over this, no lower (`bench live
+/// --start` says so).
+pub const FLOOR_DIVISOR: f64 = 64.0;
+
 /// The criteria.
 pub const MAX_P99_MS: f64 = 1000.0;
 pub const MIN_USER_F1: f64 = 0.99;
@@ -214,7 +218,7 @@ pub fn search(
     mut try_rate: impl FnMut(f64) -> Result<Attempt, Error>,
 ) -> Result<(f64, Vec<Attempt>), Error> {
     let mut attempts = Vec::new();
-    let floor = start / 64.0;
+    let floor = start / FLOOR_DIVISOR;
     let (mut good, mut bad) = (None::<f64>, None::<f64>);
     let mut r = start;
     loop {

@@ -36,7 +36,7 @@ pub enum Args {
         #[arg(long, default_value = "json")]
         exec_format: String,
         /// The first rate tried, events per second; it doubles while attempts pass and halves
-        /// while they fail (down to 1/1024 of it), then bisects.
+        /// while they fail (down to 1/64 of it), then bisects.
         #[arg(long, default_value_t = 500_000.0)]
         start: f64,
         /// The highest rate tried.
@@ -343,7 +343,8 @@ fn live(
     out: Option<PathBuf>,
     force: bool,
 ) -> Result<()> {
-    use blastradius_harness::rating::{Contender, rate, throughput};
+    use blastradius_harness::live_board::{self, Progress};
+    use blastradius_harness::rating::Contender;
     use blastradius_live::wire::Format;
     if !(start > 0.0 && max >= start) {
         bail!("--start and --max: give 0 < start <= max events per second");
@@ -357,7 +358,7 @@ fn live(
     }
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let format = Format::parse(exec_format).map_err(|e| anyhow::anyhow!("--exec-format: {e}"))?;
-    let users = blastradius_dataset::Dataset::open(&dataset)?.manifest.users;
+    let users = live_board::users_of(&dataset)?;
     let mut contenders = Vec::new();
     for d in detectors.iter().filter(|d| d.as_str() != "none") {
         let entry =
@@ -365,28 +366,11 @@ fn live(
                 .map_err(|why| {
                     anyhow::anyhow!("--detectors {d}: {why}{}", super::analyze::or(&why, "none"))
                 })?;
-        match entry.name {
-            "exact" => contenders.push(Contender {
-                name: "exact (incremental)".into(),
-                command: format!(
-                    "{} detect --follow {{addr}}",
-                    blastradius_harness::exec::quote(&exe)
-                ),
-                format: Format::Arrow,
-            }),
-            "streaming" => contenders.push(Contender {
-                name: format!("streaming (incremental, {} MiB)", memory_limit >> 20),
-                command: format!(
-                    "{} detect --follow {{addr}} --detector streaming --users {} --memory-limit {}",
-                    blastradius_harness::exec::quote(&exe),
-                    users,
-                    memory_limit
-                ),
-                format: Format::Arrow,
-            }),
-            // A live detector of the registry that this command does not start yet.
-            other => bail!("--detectors {other}: bench live cannot start it"),
-        }
+        // A live detector of the registry that this command does not start yet is refused.
+        let Some(c) = live_board::builtin(entry.name, &exe, users, memory_limit) else {
+            bail!("--detectors {}: bench live cannot start it", entry.name);
+        };
+        contenders.push(c);
     }
     for (i, c) in exec.iter().enumerate() {
         if !c.contains("{addr}") {
@@ -399,34 +383,29 @@ fn live(
         });
     }
     let out = out.unwrap_or_else(|| runs_dir().join("live"));
-    blastradius_safefs::check(
-        &out,
-        blastradius_safefs::Kind::Output("bench live"),
+    let options = live_board::Options {
+        dataset,
+        contenders,
+        start,
+        max,
+        steps,
+        out: out.clone(),
         force,
-        "--out",
-        &[&dataset],
-    )?;
+        exe,
+        command: command_line(),
+    };
     let mut stdout = Stdout::default();
-    let mut rows = Vec::new();
-    for fmt in [Format::Json, Format::Arrow] {
-        let r = throughput(&dataset, &exe, fmt)?;
-        writeln!(
-            stdout,
-            "replayer alone, {:5}: {:.2}M events/s ({} events in {:.2} s)",
-            if fmt == Format::Json { "json" } else { "arrow" },
-            r.events_per_second / 1e6,
-            r.events_sent,
-            r.seconds
-        )?;
-        rows.push(serde_json::json!({
-            "format": if fmt == Format::Json { "json" } else { "arrow" },
-            "events": r.events_sent, "seconds": r.seconds, "events_per_second": r.events_per_second,
-        }));
-    }
-    let mut ratings = Vec::new();
-    for c in &contenders {
-        let rating = rate(&dataset, c, start, max, steps, |a| {
-            let _ = writeln!(
+    live_board::run(&options, |p| {
+        let _ = match p {
+            Progress::Alone(a) => writeln!(
+                stdout,
+                "replayer alone, {:5}: {:.2}M events/s ({} events in {:.2} s)",
+                a.format,
+                a.events_per_second / 1e6,
+                a.events,
+                a.seconds
+            ),
+            Progress::Attempt(c, a) => writeln!(
                 stdout,
                 "{:24} {:>12.0} events/s: {} ({:.2} s, p99 {}, user F1 {})",
                 c.name,
@@ -439,13 +418,20 @@ fn live(
                 a.seconds,
                 a.p99_ms.map_or("–".into(), |p| format!("{p:.1} ms")),
                 a.user_f1.map_or("–".into(), |f| format!("{f:.3}"))
-            );
-        })?;
-        writeln!(stdout, "{:24} rating {:.0} events/s", c.name, rating.rating)?;
-        ratings.push(rating);
-    }
-    let events: u64 = rows.first().and_then(|r| r["events"].as_u64()).unwrap_or(0);
-    let command = std::iter::once("blastradius".to_string())
+            ),
+            Progress::Rated(r) => {
+                writeln!(stdout, "{:24} rating {:.0} events/s", r.detector, r.rating)
+            }
+        };
+    })?;
+    writeln!(stdout, "kept in {}", out.display())?;
+    Ok(())
+}
+
+/// This process's command line, as results name it: `blastradius` and its arguments, each
+/// quoted for a shell when it needs to be.
+fn command_line() -> String {
+    std::iter::once("blastradius".to_string())
         .chain(std::env::args_os().skip(1).map(|a| {
             let a = a.to_string_lossy().into_owned();
             if a.chars()
@@ -457,67 +443,7 @@ fn live(
             }
         }))
         .collect::<Vec<_>>()
-        .join(" ");
-    let json = serde_json::json!({
-        "command": command,
-        "machine": blastradius_harness::scaling::machine(),
-        "dataset": dataset.display().to_string(),
-        "events": events,
-        "criteria": {"max_p99_ms": blastradius_harness::rating::MAX_P99_MS,
-                     "min_user_f1": blastradius_harness::rating::MIN_USER_F1,
-                     "max_final_lag_ms": blastradius_harness::rating::MAX_FINAL_LAG_MS,
-                     "max_final_lag_share": blastradius_harness::rating::MAX_FINAL_LAG_SHARE},
-        "replayer_alone": rows,
-        "ratings": ratings,
-    });
-    let mut md = format!(
-        "# Live rating\n\n`{command}` on {} ({} events of `{}`). A detector keeps up at a rate when the replay ends at most {} ms plus {}% of the schedule's length behind schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {}. From the start rate ({:.0} events/s) the rate doubles while attempts pass and halves while they fail, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
-        blastradius_harness::scaling::machine(),
-        events,
-        dataset.display(),
-        blastradius_harness::rating::MAX_FINAL_LAG_MS,
-        blastradius_harness::rating::MAX_FINAL_LAG_SHARE * 100.0,
-        blastradius_harness::rating::MAX_P99_MS,
-        blastradius_harness::rating::MIN_USER_F1,
-        start
-    );
-    for r in &ratings {
-        let tried: Vec<String> = r
-            .attempts
-            .iter()
-            .map(|a| format!("{:.0}{}", a.rate, if a.passed { " ✓" } else { " ✗" }))
-            .collect();
-        md.push_str(&format!(
-            "| {} | {} | {:.0} | {} |\n",
-            r.detector,
-            r.format,
-            r.rating,
-            tried.join(", ")
-        ));
-    }
-    md.push_str("\nThe replayer alone, to a client that reads and discards, the rate unbounded:\n\n| stream | events/s |\n|---|---:|\n");
-    for r in &rows {
-        md.push_str(&format!(
-            "| {} | {:.2}M |\n",
-            r["format"].as_str().unwrap_or(""),
-            r["events_per_second"].as_f64().unwrap_or(0.0) / 1e6
-        ));
-    }
-    let stage = blastradius_safefs::Stage::begin(
-        &out,
-        blastradius_safefs::Kind::Output("bench live"),
-        force,
-        "--out",
-        &[&dataset],
-    )?;
-    std::fs::write(
-        stage.path().join("live.json"),
-        serde_json::to_string_pretty(&json)? + "\n",
-    )?;
-    std::fs::write(stage.path().join("live.md"), md)?;
-    stage.commit()?;
-    writeln!(stdout, "kept in {}", out.display())?;
-    Ok(())
+        .join(" ")
 }
 
 fn plan(
