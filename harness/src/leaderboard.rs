@@ -8,17 +8,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use blastradius_analyzer::analyze::{truth_of, universe};
+use blastradius_analyzer::analyze::truth_of;
 use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
-use blastradius_analyzer::findings;
 use blastradius_analyzer::output::Catalog;
-use blastradius_analyzer::score::score;
 use blastradius_dataset::Dataset;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
 use crate::Error;
 use crate::exec::{self, ExecDetector};
+use crate::judge::Judge;
 use crate::scaling::{child, machine};
 
 /// The damage every preset is also scored under: a little of every fault, at once.
@@ -122,16 +121,11 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn events_of(dataset: &Path) -> Result<u64, Error> {
-    let d = Dataset::open(dataset)?;
-    Ok(d.parts(blastradius_schema::path::EVENTS_DIR)
+fn events_of(d: &Dataset) -> u64 {
+    d.parts(blastradius_schema::path::EVENTS_DIR)
         .iter()
         .map(|f| f.rows)
-        .sum())
-}
-
-fn f1_of(report: &serde_json::Value, level: &str) -> Option<f64> {
-    report["scores"][level]["f1"].as_f64()
+        .sum()
 }
 
 /// Runs the leaderboard; writes leaderboard.{json,md,html} under `options.out`.
@@ -172,7 +166,14 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
         // The speed cell's earlier runs, apart from the runs whose findings are scored.
         let warmup = data.join("speed-runs");
         for (condition, dataset) in [("clean", &clean), ("damaged", &damaged)] {
-            let events = events_of(dataset)?;
+            let d = Dataset::open(dataset)?;
+            let events = events_of(&d);
+            let truth = truth_of(&d, None)?.ok_or_else(|| Error::Input {
+                path: dataset.clone(),
+                message: "has no truth".into(),
+            })?;
+            let catalog = Catalog::read(&d)?;
+            let judge = Judge::new(&truth, &d, &catalog);
             // The speed and memory column comes from this cell: timed as the median of
             // several runs, so that a cold first start (an interpreter and its libraries
             // read from disk) is not what a detector is rated by.
@@ -201,20 +202,23 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     runs.push(child(&options.exe, &args)?);
                 }
                 let (wall, peak) = medians(&runs);
-                let report: serde_json::Value = std::fs::read_to_string(out.join("report.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
-                let row = &report["detectors"][0];
+                // Its findings, judged as an outside detector's are.
+                let findings = out.join(blastradius_analyzer::analyze::safe_name(name));
+                let scores = judge.score_dir(&findings).map_err(|e| Error::Input {
+                    path: findings.clone(),
+                    message: format!(
+                        "the findings `analyze --detector {name}` wrote cannot be scored: {e}"
+                    ),
+                })?;
                 let entry = Entry {
                     scenario: scenario.clone(),
                     condition: condition.into(),
                     detector: name.clone(),
                     origin: "built-in".into(),
                     failure: None,
-                    user_f1: f1_of(row, "users"),
-                    exposure_f1: f1_of(row, "exposures"),
-                    violation_f1: f1_of(row, "violations"),
+                    user_f1: scores.users.and_then(|x| x.f1),
+                    exposure_f1: scores.exposures.and_then(|x| x.f1),
+                    violation_f1: scores.violations.and_then(|x| x.f1),
                     events,
                     wall_seconds: wall,
                     events_per_second: events as f64 / wall.max(1e-9),
@@ -273,15 +277,8 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     peak_memory_bytes: outcome.peak_memory_bytes,
                 };
                 if entry.failure.is_none() {
-                    let d = Dataset::open(dataset)?;
-                    let truth = truth_of(&d, None)?.ok_or_else(|| Error::Input {
-                        path: dataset.clone(),
-                        message: "has no truth".into(),
-                    })?;
-                    let catalog = Catalog::read(&d)?;
-                    match findings::load(&dir, &universe(&d, &catalog)) {
-                        Ok(found) => {
-                            let sc = score(&truth, &found);
+                    match judge.score_dir(&dir) {
+                        Ok(sc) => {
                             entry.user_f1 = sc.users.and_then(|x| x.f1);
                             entry.exposure_f1 = sc.exposures.and_then(|x| x.f1);
                             entry.violation_f1 = sc.violations.and_then(|x| x.f1);

@@ -8,6 +8,7 @@
 //! and score); the analyzer itself never links the simulator.
 
 pub mod exec;
+pub mod judge;
 pub mod leaderboard;
 pub mod live_board;
 pub mod plan;

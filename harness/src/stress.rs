@@ -13,7 +13,7 @@ use std::time::Duration;
 use blastradius_analyzer::analyze::{detect_into, summary, truth_of, universe};
 use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
 use blastradius_analyzer::detect::Settings;
-use blastradius_analyzer::findings;
+
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::report::TruthSummary;
 use blastradius_analyzer::score::{Score, Scores, Truth, score};
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::exec::{self, ExecDetector};
+use crate::judge::Judge;
 
 /// A kind of damage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,7 +272,7 @@ impl Context<'_> {
         progress: &mut dyn Progress,
     ) -> Result<Vec<Cell>, Error> {
         let dataset = Dataset::open(copy)?;
-        let universe = universe(&dataset, self.catalog);
+        let judge = Judge::new(self.truth, &dataset, self.catalog);
         let by_app = self.catalog.providers_by_app();
         let events: u64 = dataset
             .parts(blastradius_schema::path::EVENTS_DIR)
@@ -312,10 +313,10 @@ impl Context<'_> {
                 &Settings::default(),
                 self.options.threads,
                 &dir,
-                &universe,
+                &judge.universe,
                 &by_app,
             )?;
-            let mut cell = scored(blank(name, "built-in"), &score(self.truth, &found));
+            let mut cell = scored(blank(name, "built-in"), &judge.score(&found));
             cell.wall_seconds = Some(run.wall_seconds);
             cell.events_per_second = Some(run.events as f64 / run.wall_seconds.max(1e-9));
             cell.peak_memory_bytes = found.meta.peak_memory_bytes;
@@ -350,8 +351,8 @@ impl Context<'_> {
                     failure: Some(f.to_string()),
                     ..cell
                 },
-                None => match findings::load(&dir, &universe) {
-                    Ok(found) => scored(cell, &score(self.truth, &found)),
+                None => match judge.score_dir(&dir) {
+                    Ok(scores) => scored(cell, &scores),
                     Err(e) => Cell {
                         failure: Some(self.contract_failure(&e.to_string())),
                         ..cell
