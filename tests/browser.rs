@@ -65,6 +65,34 @@ fn render(page: &Path, png: &Path) -> (String, String) {
 }
 
 fn check(page: &Path, name: &str, min_charts: usize) {
+    check_with(page, name, min_charts, 40_000);
+}
+
+/// Issue 23: every page reads in one order (headline, then the rest, the method last) and
+/// its tables have real column headers, not "a / b / c" cells.
+fn check_layout(page: &Path, name: &str) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let headline = html.find("class=\"headline\"");
+    let footer = html.find("<footer>");
+    assert!(headline.is_some(), "{name}: no headline");
+    assert!(footer.is_some(), "{name}: no method footer");
+    assert!(headline < footer, "{name}: the headline comes first");
+    if let Some(first_table) = html.find("<table>") {
+        assert!(
+            headline.unwrap() < first_table,
+            "{name}: the answer before the tables"
+        );
+    }
+    for th in html.split("<th").skip(1) {
+        let text = &th[th.find('>').unwrap() + 1..th.find("</th>").unwrap()];
+        assert!(
+            name == "report" || !text.contains(" / "),
+            "{name}: a column header holds several figures: {text}"
+        );
+    }
+}
+
+fn check_with(page: &Path, name: &str, min_charts: usize, min_png: u64) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).unwrap();
     let png = dir.join(format!("{name}.png"));
@@ -84,9 +112,10 @@ fn check(page: &Path, name: &str, min_charts: usize) {
     // A blank page compresses to a few KB; a drawn one holds text and lines.
     let size = std::fs::metadata(&png).unwrap().len();
     assert!(
-        size > 40_000,
+        size > min_png,
         "{name}: the screenshot is {size} bytes, nearly blank"
     );
+    check_layout(page, name);
 }
 
 #[test]
@@ -116,4 +145,88 @@ fn browser_renders_the_report_and_stress_pages() {
         "200000,4000000",
     ]));
     check(&stress.join("stress.html"), "stress", 12);
+
+    // The live page: a replay followed by the incremental detector, with a stall in the
+    // middle that the timeline must show.
+    let live = tmp.path().join("live");
+    let port = 47000 + (std::process::id() % 2000) as u16;
+    let addr = format!("127.0.0.1:{port}");
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args([
+            "replay",
+            path_arg(&data),
+            "--listen",
+            &addr,
+            "--format",
+            "arrow",
+            "--rate",
+            "400000",
+            "--inject-stall",
+            "100000:1s",
+            "--out",
+            path_arg(&live),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut follow = None;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let o = blastradius(&["detect", "--follow", &addr]);
+        if o.status.success() {
+            follow = Some(o);
+            break;
+        }
+    }
+    assert!(follow.is_some(), "the follower never connected");
+    assert!(replay.wait_with_output().unwrap().status.success());
+    check(&live.join("live.html"), "live", 4);
+    let live_html = std::fs::read_to_string(live.join("live.html")).unwrap();
+    assert!(
+        !live_html.contains("<pre>"),
+        "the report is a page, not raw text"
+    );
+    assert!(live_html.contains("Behind schedule over the replay"));
+
+    let board = tmp.path().join("board");
+    assert_ok(&blastradius(&[
+        "bench",
+        "detectors",
+        "--users",
+        "3000",
+        "--scenarios",
+        "facebook-2018,messaging-partners",
+        "--detectors",
+        "exact,naive",
+        "--out",
+        path_arg(&board),
+    ]));
+    check(&board.join("leaderboard.html"), "leaderboard", 4);
+
+    let scaling = tmp.path().join("scaling");
+    assert_ok(&blastradius(&[
+        "bench",
+        "scaling",
+        "--users",
+        "1000,4000",
+        "--out",
+        path_arg(&scaling),
+    ]));
+    check(&scaling.join("scaling.html"), "scaling", 2);
+
+    let plan = tmp.path().join("plan");
+    assert_ok(&blastradius(&[
+        "bench",
+        "plan",
+        "--users",
+        "400000",
+        "--sample",
+        "1",
+        "--machines",
+        "1,4",
+        "--out",
+        path_arg(&plan),
+    ]));
+    check_with(&plan.join("plan.html"), "plan", 0, 20_000);
 }

@@ -22,7 +22,6 @@
 //! ```
 
 pub mod analyze;
-pub mod chart;
 pub mod detect;
 pub mod engine;
 pub mod error;

@@ -2,8 +2,9 @@
 //! one shape for built-in detectors and outside ones.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
+use blastradius_pages::doc::{Block, Column, Doc, Table};
+use blastradius_pages::palette::{TRUTH, style_of};
 use blastradius_schema::time::format_utc;
 use serde::Serialize;
 
@@ -346,58 +347,42 @@ pub fn terminal_row(d: &DetectorReport) -> String {
 }
 
 impl Report {
-    /// The report as Markdown.
-    pub fn to_markdown(&self) -> String {
-        let mut md = String::new();
-        let _ = writeln!(md, "# blastradius {} of `{}`\n", self.command, self.dataset);
+    /// The report as a document: what `report.md` and `report.html` both render.
+    pub fn doc(&self) -> Doc {
+        let mut blocks = Vec::new();
         if let Some(w) = &self.bug_window {
-            let _ = writeln!(
-                md,
-                "Bug window (from {}): {} to {}.\n",
+            blocks.push(Block::Paragraph(format!(
+                "Bug window (from {}): {} to {}.",
                 w.source, w.start, w.end
-            );
+            )));
         }
         if !self.complete {
-            let _ = writeln!(
-                md,
-                "**This dataset is one shard of a larger one**: cross-shard figures cover it alone.\n"
-            );
+            blocks.push(Block::Paragraph(
+                "**This dataset is one shard of a larger one**: cross-shard figures cover it alone."
+                    .into(),
+            ));
         }
-        match &self.truth {
-            Some(t) => {
-                let _ = writeln!(
-                    md,
-                    "Scored against {}: {} affected users, {} exposures, {} message violations, {} affected apps.\n",
-                    t.source,
-                    group(t.affected_users),
-                    group(t.exposures),
-                    group(t.message_violations),
-                    group(t.affected_apps)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    md,
-                    "**Not scored**: no truth was read (a blind dataset, or `--no-score`); score the findings later with `blastradius score` (`--truth KEY` for a blind dataset).\n"
-                );
-            }
-        }
-        for note in &self.notes {
-            let _ = writeln!(md, "- **Note**: {note}");
-        }
-        if !self.notes.is_empty() {
-            md.push('\n');
-        }
-        let _ = writeln!(md, "## Detectors\n");
-        let _ = writeln!(
-            md,
-            "Counts are what each detector reports: distinct affected users, distinct (app, user, photo) exposures, and message calls it calls violations; \"–\" where it does not report the level. P, R and F1 are precision, recall and F1 against the truth (\"–\": nothing to divide by, e.g. no violation in the truth and none reported).\n"
-        );
-        let _ = writeln!(
-            md,
-            "| detector | users | exposures | violations | user P / R / F1 | exposure P / R / F1 | violation P / R / F1 | events/s | wall s | peak memory |"
-        );
-        let _ = writeln!(md, "|---|---:|---:|---:|---|---|---|---:|---:|---:|");
+        blocks.push(Block::Paragraph(match &self.truth {
+            Some(t) => format!(
+                "Scored against {}: {} affected users, {} exposures, {} message violations, {} affected apps.",
+                t.source,
+                group(t.affected_users),
+                group(t.exposures),
+                group(t.message_violations),
+                group(t.affected_apps)
+            ),
+            None => "**Not scored**: no truth was read (a blind dataset, or `--no-score`); score the findings later with `blastradius score` (`--truth KEY` for a blind dataset).".into(),
+        }));
+        blocks.push(Block::List(
+            self.notes
+                .iter()
+                .map(|n| format!("**Note**: {n}"))
+                .collect(),
+        ));
+        blocks.push(Block::Heading("Detectors".into()));
+        blocks.push(Block::Paragraph(
+            "Counts are what each detector reports: distinct affected users, distinct (app, user, photo) exposures, and message calls it calls violations; \"–\" where it does not report the level. P, R and F1 are precision, recall and F1 against the truth (\"–\": nothing to divide by, e.g. no violation in the truth and none reported).".into(),
+        ));
         let prf = |s: Option<&Score>| {
             s.map_or("–".into(), |s| {
                 format!(
@@ -408,25 +393,42 @@ impl Report {
                 )
             })
         };
-        for d in &self.detectors {
-            let sc = d.scores.as_ref();
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                md_name(&d.detector),
-                group(d.affected_users),
-                count(d.exposures),
-                count(d.message_violations),
-                prf(sc.and_then(|s| s.users.as_ref())),
-                prf(sc.and_then(|s| s.exposures.as_ref())),
-                prf(sc.and_then(|s| s.violations.as_ref())),
-                d.events_per_second
-                    .map_or("–".into(), |e| format!("{:.2}M", e / 1e6)),
-                d.wall_seconds.map_or("–".into(), |w| format!("{w:.2}")),
-                mib(d.peak_memory_bytes),
-            );
-        }
-        let _ = writeln!(md);
+        blocks.push(Block::Table(Table {
+            caption: None,
+            columns: vec![
+                Column::text("detector"),
+                Column::number("users"),
+                Column::number("exposures"),
+                Column::number("violations"),
+                Column::text("user P / R / F1"),
+                Column::text("exposure P / R / F1"),
+                Column::text("violation P / R / F1"),
+                Column::number("events/s"),
+                Column::number("wall s"),
+                Column::number("peak memory"),
+            ],
+            rows: self
+                .detectors
+                .iter()
+                .map(|d| {
+                    let sc = d.scores.as_ref();
+                    vec![
+                        md_name(&d.detector),
+                        group(d.affected_users),
+                        count(d.exposures),
+                        count(d.message_violations),
+                        prf(sc.and_then(|s| s.users.as_ref())),
+                        prf(sc.and_then(|s| s.exposures.as_ref())),
+                        prf(sc.and_then(|s| s.violations.as_ref())),
+                        d.events_per_second
+                            .map_or("–".into(), |e| format!("{:.2}M", e / 1e6)),
+                        d.wall_seconds.map_or("–".into(), |w| format!("{w:.2}")),
+                        mib(d.peak_memory_bytes),
+                    ]
+                })
+                .collect(),
+        }));
+        let mut said = Vec::new();
         for d in &self.detectors {
             if let Some(s) = &d.scores {
                 let mut levels = Vec::new();
@@ -444,26 +446,28 @@ impl Report {
                         ));
                     }
                 }
-                let _ = writeln!(md, "- `{}`: {}.", md_name(&d.detector), levels.join("; "));
+                said.push(format!(
+                    "`{}`: {}.",
+                    md_name(&d.detector),
+                    levels.join("; ")
+                ));
             }
             for (what, n) in &d.unresolved {
-                let _ = writeln!(
-                    md,
-                    "- `{}` found damage in the log: {what}: {}.",
+                said.push(format!(
+                    "`{}` found damage in the log: {what}: {}.",
                     md_name(&d.detector),
                     group(*n)
-                );
+                ));
             }
             if d.out_of_order_events.unwrap_or(0) > 0 {
-                let _ = writeln!(
-                    md,
-                    "- `{}`: {} events were out of log order in their files and were re-sorted.",
+                said.push(format!(
+                    "`{}`: {} events were out of log order in their files and were re-sorted.",
                     md_name(&d.detector),
                     group(d.out_of_order_events.unwrap_or(0))
-                );
+                ));
             }
             if !d.stats.is_empty() {
-                let said: Vec<String> = d
+                let stats: Vec<String> = d
                     .stats
                     .iter()
                     .map(|(what, n)| match what.as_str() {
@@ -474,14 +478,15 @@ impl Report {
                         other => format!("{} {}", other.replace('_', " "), group(*n)),
                     })
                     .collect();
-                let _ = writeln!(
-                    md,
-                    "- `{}` says: {}.",
+                said.push(format!(
+                    "`{}` says: {}.",
                     md_name(&d.detector),
-                    said.join("; ")
-                );
+                    stats.join("; ")
+                ));
             }
         }
+        blocks.push(Block::List(said));
+        blocks.push(Block::Charts(self.charts()));
         let names: Vec<String> = self.detectors.iter().map(|d| d.detector.clone()).collect();
         let mut top: Vec<&AppRow> = self.apps.iter().collect();
         top.sort_by_key(|a| {
@@ -490,43 +495,52 @@ impl Report {
                 a.detected_users.values().max().copied().unwrap_or(0),
             ))
         });
-        let _ = writeln!(md, "\n## Top apps by affected users\n");
-        let _ = writeln!(
-            md,
-            "Distinct users each app exposed, by the truth and by each detector.\n"
+        blocks.push(Block::Heading("Top apps by affected users".into()));
+        blocks.push(Block::Paragraph(
+            "Distinct users each app exposed, by the truth and by each detector.".into(),
+        ));
+        let mut columns = vec![
+            Column::text("app"),
+            Column::text("provider"),
+            Column::number("truth users"),
+        ];
+        columns.extend(
+            names
+                .iter()
+                .map(|n| Column::number(format!("{} users", md_name(n)))),
         );
-        let _ = write!(md, "| app | provider | truth users |");
-        for n in &names {
-            let _ = write!(md, " {} users |", md_name(n));
-        }
-        let _ = writeln!(md, "\n|---|---|---:|{}", "---:|".repeat(names.len()));
-        for a in top.iter().take(15) {
-            let _ = write!(
-                md,
-                "| {} ({}) | {} ({}) | {} |",
-                a.name,
-                a.app_id,
-                a.provider,
-                a.provider_id,
-                count(a.truth_users)
-            );
-            for n in &names {
-                let _ = write!(md, " {} |", count(a.detected_users.get(n).copied()));
-            }
-            let _ = writeln!(md);
-        }
-        let truth_apps = self
-            .apps
-            .iter()
-            .filter(|a| a.truth_users.unwrap_or(0) > 0)
-            .count();
-        let _ = writeln!(md);
+        blocks.push(Block::Table(Table {
+            caption: None,
+            columns,
+            rows: top
+                .iter()
+                .take(15)
+                .map(|a| {
+                    let mut row = vec![
+                        format!("{} ({})", a.name, a.app_id),
+                        format!("{} ({})", a.provider, a.provider_id),
+                        count(a.truth_users),
+                    ];
+                    row.extend(
+                        names
+                            .iter()
+                            .map(|n| count(a.detected_users.get(n).copied())),
+                    );
+                    row
+                })
+                .collect(),
+        }));
+        let mut blame = Vec::new();
         if self.truth.is_some() {
-            let _ = writeln!(
-                md,
+            let truth_apps = self
+                .apps
+                .iter()
+                .filter(|a| a.truth_users.unwrap_or(0) > 0)
+                .count();
+            blame.push(format!(
                 "The truth has {} affected apps.",
                 group(truth_apps as u64)
-            );
+            ));
         }
         for n in &names {
             let k = self
@@ -534,95 +548,171 @@ impl Report {
                 .iter()
                 .filter(|a| a.detected_users.get(n).copied().unwrap_or(0) > 0)
                 .count();
-            let _ = writeln!(md, "`{}` blames {} apps.", md_name(n), group(k as u64));
+            blame.push(format!("`{}` blames {} apps.", md_name(n), group(k as u64)));
         }
+        blocks.push(Block::Lines(blame));
         if !self.surfaces.is_empty() {
             let found: Vec<&String> = self.surfaces[0].found.keys().collect();
-            let _ = writeln!(md, "\n## Leaks by surface\n");
-            let _ = writeln!(
-                md,
-                "Exposures in the truth by the surface the photo was on when an app first received it, and how many of them each detector reported.\n"
+            blocks.push(Block::Heading("Leaks by surface".into()));
+            blocks.push(Block::Paragraph(
+                "Exposures in the truth by the surface the photo was on when an app first received it, and how many of them each detector reported.".into(),
+            ));
+            let mut columns = vec![Column::text("surface"), Column::number("truth exposures")];
+            columns.extend(
+                found
+                    .iter()
+                    .map(|n| Column::number(format!("found by {}", md_name(n)))),
             );
-            let _ = write!(md, "| surface | truth exposures |");
-            for n in &found {
-                let _ = write!(md, " found by {} |", md_name(n));
-            }
-            let _ = writeln!(md, "\n|---|---:|{}", "---:|".repeat(found.len()));
-            for r in &self.surfaces {
-                let _ = write!(md, "| {} | {} |", r.surface, group(r.truth_exposures));
-                for n in &found {
-                    let _ = write!(md, " {} |", group(r.found.get(*n).copied().unwrap_or(0)));
-                }
-                let _ = writeln!(md);
-            }
+            blocks.push(Block::Table(Table {
+                caption: None,
+                columns,
+                rows: self
+                    .surfaces
+                    .iter()
+                    .map(|r| {
+                        let mut row = vec![r.surface.clone(), group(r.truth_exposures)];
+                        row.extend(
+                            found
+                                .iter()
+                                .map(|n| group(r.found.get(*n).copied().unwrap_or(0))),
+                        );
+                        row
+                    })
+                    .collect(),
+            }));
         }
         if !self.partners.is_empty() {
             let found: Vec<&String> = self.partners[0].found.keys().collect();
-            let _ = writeln!(md, "\n## Message violations by partner and action\n");
-            let _ = writeln!(
-                md,
-                "Successful mailbox calls without the scope, in the truth, by partner app and action; a revoked token is one the user had granted and revoked (as `exact` tells them apart), a never-granted call had no grant at all.\n"
+            blocks.push(Block::Heading(
+                "Message violations by partner and action".into(),
+            ));
+            blocks.push(Block::Paragraph(
+                "Successful mailbox calls without the scope, in the truth, by partner app and action; a revoked token is one the user had granted and revoked (as `exact` tells them apart), a never-granted call had no grant at all.".into(),
+            ));
+            let mut columns = vec![
+                Column::text("partner"),
+                Column::text("action"),
+                Column::number("truth violations"),
+                Column::number("revoked token"),
+                Column::number("never granted"),
+            ];
+            columns.extend(
+                found
+                    .iter()
+                    .map(|n| Column::number(format!("found by {}", md_name(n)))),
             );
-            let _ = write!(
-                md,
-                "| partner | action | truth violations | revoked token | never granted |"
-            );
-            for n in &found {
-                let _ = write!(md, " found by {} |", md_name(n));
-            }
-            let _ = writeln!(
-                md,
-                "\n|---|---|---:|---:|---:|{}",
-                "---:|".repeat(found.len())
-            );
-            for r in &self.partners {
-                let _ = write!(
-                    md,
-                    "| {} ({}) | {} | {} | {} | {} |",
-                    r.partner,
-                    r.app_id,
-                    r.action,
-                    group(r.truth_violations),
-                    count(r.revoked_token),
-                    count(r.never_granted)
-                );
-                for n in &found {
-                    let _ = write!(md, " {} |", group(r.found.get(*n).copied().unwrap_or(0)));
-                }
-                let _ = writeln!(md);
-            }
+            blocks.push(Block::Table(Table {
+                caption: None,
+                columns,
+                rows: self
+                    .partners
+                    .iter()
+                    .map(|r| {
+                        let mut row = vec![
+                            format!("{} ({})", r.partner, r.app_id),
+                            r.action.clone(),
+                            group(r.truth_violations),
+                            count(r.revoked_token),
+                            count(r.never_granted),
+                        ];
+                        row.extend(
+                            found
+                                .iter()
+                                .map(|n| group(r.found.get(*n).copied().unwrap_or(0))),
+                        );
+                        row
+                    })
+                    .collect(),
+            }));
         }
         let mut providers: Vec<&ProviderRow> = self.providers.iter().collect();
         providers.sort_by_key(|p| std::cmp::Reverse(p.truth_users.unwrap_or(0)));
         if self.truth.is_some() && !providers.is_empty() {
-            let _ = writeln!(md, "\n## Top providers by affected users\n");
-            let _ = writeln!(
-                md,
-                "Distinct users per provider: a user exposed through two of its apps counts once.\n"
-            );
-            let _ = writeln!(md, "| provider | apps | truth users |\n|---|---:|---:|");
-            for p in providers.iter().take(10) {
-                let _ = writeln!(
-                    md,
-                    "| {} ({}) | {} | {} |",
-                    p.name,
-                    p.provider_id,
-                    p.apps,
-                    count(p.truth_users)
-                );
-            }
+            blocks.push(Block::Heading("Top providers by affected users".into()));
+            blocks.push(Block::Paragraph(
+                "Distinct users per provider: a user exposed through two of its apps counts once."
+                    .into(),
+            ));
+            blocks.push(Block::Table(Table {
+                caption: None,
+                columns: vec![
+                    Column::text("provider"),
+                    Column::number("apps"),
+                    Column::number("truth users"),
+                ],
+                rows: providers
+                    .iter()
+                    .take(10)
+                    .map(|p| {
+                        vec![
+                            format!("{} ({})", p.name, p.provider_id),
+                            p.apps.to_string(),
+                            count(p.truth_users),
+                        ]
+                    })
+                    .collect(),
+            }));
         }
-        let _ = writeln!(
-            md,
-            "\n`report.json` lists every app and provider; `report.html` draws the charts."
-        );
-        md
+        blocks.push(Block::Paragraph(
+            "`report.json` lists every app and provider; `report.html` draws the charts.".into(),
+        ));
+        Doc {
+            title: format!("blastradius {} of `{}`", self.command, self.dataset),
+            headline: Some(self.headline()),
+            blocks,
+            method: vec![format!(
+                "`blastradius {}` of `{}`{}; each detector's figures are its own run over every shard (events/s, wall time and peak memory of this process, {}). `report.json` holds every number of this page.",
+                self.command,
+                self.dataset,
+                self.threads
+                    .map_or(String::new(), |t| format!(" with {t} threads")),
+                self.truth
+                    .as_ref()
+                    .map_or("not scored".to_string(), |t| format!(
+                        "scored against {}",
+                        t.source
+                    )),
+            )],
+        }
+    }
+
+    /// The answer first: each detector's F1 at each level it was scored at.
+    fn headline(&self) -> String {
+        if self.truth.is_none() {
+            return "Not scored: no truth was read; the findings and counts below are what each detector reported.".into();
+        }
+        let each: Vec<String> = self
+            .detectors
+            .iter()
+            .map(|d| {
+                let sc = d.scores.as_ref();
+                let levels: Vec<String> = [
+                    ("user", sc.and_then(|s| s.users.as_ref())),
+                    ("exposure", sc.and_then(|s| s.exposures.as_ref())),
+                    ("violation", sc.and_then(|s| s.violations.as_ref())),
+                ]
+                .into_iter()
+                .filter_map(|(name, s)| s.and_then(|s| s.f1).map(|f| (name, f)))
+                .map(|(name, f)| format!("{name} F1 {f:.3}"))
+                .collect();
+                match levels.is_empty() {
+                    true => format!("`{}`: not scored", md_name(&d.detector)),
+                    false => format!("`{}`: {}", md_name(&d.detector), levels.join(", ")),
+                }
+            })
+            .collect();
+        format!("{}.", each.join("; "))
+    }
+
+    /// The report as Markdown.
+    pub fn to_markdown(&self) -> String {
+        self.doc().to_markdown()
     }
 
     /// The charts of the HTML page: exposures over the bug window by day and surface, the
     /// top apps, and each detector's F1 per level.
-    pub fn charts(&self) -> Vec<crate::chart::Chart> {
-        use crate::chart::{Axis, Chart, Series, Style};
+    pub fn charts(&self) -> Vec<blastradius_pages::chart::Chart> {
+        use blastradius_pages::chart::{Axis, Chart, Series, Style};
         let mut out = Vec::new();
         if !self.days.is_empty() {
             let surfaces: std::collections::BTreeSet<&String> = self
@@ -679,9 +769,9 @@ impl Report {
                         .map(|(i, a)| (i as f64, a.truth_users.unwrap_or(0) as f64))
                         .collect(),
                 )
-                .styled(6),
+                .styled(TRUTH),
             ];
-            for (k, d) in self.detectors.iter().enumerate() {
+            for d in &self.detectors {
                 series.push(
                     Series::new(
                         d.detector.clone(),
@@ -695,7 +785,7 @@ impl Report {
                             })
                             .collect(),
                     )
-                    .styled(k),
+                    .styled(style_of(&d.detector)),
                 );
             }
             out.push(Chart {
@@ -725,7 +815,7 @@ impl Report {
                 y_range: Some((0.0, 1.1)),
                 series: scored
                     .iter()
-                    .map(|(k, d)| {
+                    .map(|(_, d)| {
                         let s = d.scores.as_ref().expect("scored");
                         Series::new(
                             d.detector.clone(),
@@ -735,7 +825,7 @@ impl Report {
                                 .filter_map(|(i, l)| Some((i as f64, l.as_ref()?.f1?)))
                                 .collect(),
                         )
-                        .styled(*k)
+                        .styled(style_of(&d.detector))
                     })
                     .collect(),
                 ..Chart::default()
@@ -744,96 +834,10 @@ impl Report {
         out
     }
 
-    /// The report as one self-contained HTML page: the Markdown's tables and the charts.
+    /// The report as one self-contained HTML page (see [`Doc::to_html`]).
     pub fn to_html(&self) -> String {
-        let md = self.to_markdown();
-        // The title is the page's; the charts come after the detectors' table.
-        let md = md.split_once('\n').map_or(md.as_str(), |(_, rest)| rest);
-        let (first, rest) = md
-            .split_once("\n## Top apps")
-            .map_or((md, ""), |(a, b)| (a, b));
-        let rest = if rest.is_empty() {
-            String::new()
-        } else {
-            format!("## Top apps{rest}")
-        };
-        crate::chart::page_with(
-            &format!("blastradius {} of {}", self.command, self.dataset),
-            &markdown_tables_to_html(first),
-            &[],
-            &self.charts(),
-            &markdown_tables_to_html(&rest),
-        )
+        self.doc().to_html()
     }
-}
-
-/// A small Markdown-to-HTML pass for the report's own Markdown: headings, paragraphs, lists
-/// and pipe tables, text escaped (the report never holds other Markdown).
-fn markdown_tables_to_html(md: &str) -> String {
-    use crate::chart::escape;
-    let inline = |t: &str| {
-        let mut out = String::new();
-        let mut code = false;
-        let mut bold = false;
-        let text = escape(t);
-        let mut rest = text.as_str();
-        while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix('`') {
-                out.push_str(if code { "</code>" } else { "<code>" });
-                code = !code;
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix("**") {
-                out.push_str(if bold { "</b>" } else { "<b>" });
-                bold = !bold;
-                rest = r;
-            } else {
-                let c = rest.chars().next().expect("not empty");
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-        out
-    };
-    let mut html = String::new();
-    let mut table: Vec<&str> = Vec::new();
-    let flush = |table: &mut Vec<&str>, html: &mut String| {
-        if table.is_empty() {
-            return;
-        }
-        html.push_str("<table>");
-        for (i, line) in table
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| !l.starts_with("|---"))
-        {
-            let tag = if i == 0 { "th" } else { "td" };
-            html.push_str("<tr>");
-            for c in line.trim().trim_matches('|').split('|') {
-                html.push_str(&format!("<{tag}>{}</{tag}>", inline(c.trim())));
-            }
-            html.push_str("</tr>");
-        }
-        html.push_str("</table>\n");
-        table.clear();
-    };
-    for line in md.lines() {
-        if line.starts_with('|') {
-            table.push(line);
-            continue;
-        }
-        flush(&mut table, &mut html);
-        if let Some(h) = line.strip_prefix("## ") {
-            html.push_str(&format!("<h2>{}</h2>\n", inline(h)));
-        } else if let Some(h) = line.strip_prefix("# ") {
-            html.push_str(&format!("<h2>{}</h2>\n", inline(h)));
-        } else if let Some(item) = line.strip_prefix("- ") {
-            html.push_str(&format!("<li>{}</li>\n", inline(item)));
-        } else if !line.trim().is_empty() {
-            html.push_str(&format!("<p>{}</p>\n", inline(line)));
-        }
-    }
-    flush(&mut table, &mut html);
-    html
 }
 
 #[cfg(test)]

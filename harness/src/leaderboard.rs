@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use blastradius_analyzer::analyze::truth_of;
-use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
 use blastradius_analyzer::output::Catalog;
 use blastradius_dataset::Dataset;
+use blastradius_pages::chart::{Axis, Chart, Series, Style};
+use blastradius_pages::doc::{Block, Column, Doc, Table};
+use blastradius_pages::palette::style_of;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
@@ -362,54 +364,137 @@ fn find<'a>(
         .find(|e| e.scenario == scenario && e.condition == condition && e.detector == detector)
 }
 
-/// The table: user F1 / exposure F1 per preset, clean and damaged; speed and memory on the
-/// first preset's clean log.
-pub fn markdown(board: &Leaderboard) -> String {
+/// The leaderboard as a document: the headline, the charts, the F1 table (a row per detector
+/// and dataset, a column per level), the speed table, the method.
+pub fn doc(board: &Leaderboard) -> Doc {
     let scen = scenarios(board);
-    let mut md = format!(
-        "# Detectors on every preset\n\n`{}` on {}. Each cell: F1 at user / exposure / message-violation level (\"–\": the level is not reported, or there is nothing to find). \"damaged\": `{}`. Speed and memory: whole process (reading the dataset and writing findings included), the median of {} runs on the clean `{}` log.\n\n| detector |",
-        board.command,
-        board.machine,
-        board.damage,
-        SPEED_RUNS,
-        scen.first().map_or("", String::as_str)
-    );
-    for s in &scen {
-        md.push_str(&format!(" {s} | {s} damaged |"));
-    }
-    md.push_str(" events/s | peak memory |\n|---|");
-    md.push_str(&"---|".repeat(scen.len() * 2 + 2));
-    md.push('\n');
-    for d in detectors(board) {
-        md.push_str(&format!("| {d} |"));
+    let names = detectors(board);
+    let first = scen.first().map_or("", String::as_str);
+    let mut f1_rows = Vec::new();
+    for d in &names {
         for s in &scen {
             for c in ["clean", "damaged"] {
-                let cell = match find(board, s, c, &d) {
-                    None => "–".to_string(),
-                    Some(e) if e.failure.is_some() => "failed".to_string(),
-                    Some(e) => format!(
-                        "{} / {} / {}",
+                let dataset = match c {
+                    "clean" => s.clone(),
+                    _ => format!("{s} damaged"),
+                };
+                let cells = match find(board, s, c, d) {
+                    None => vec!["–".to_string(); 3],
+                    Some(e) if e.failure.is_some() => vec!["failed".to_string(); 3],
+                    Some(e) => vec![
                         ratio(e.user_f1),
                         ratio(e.exposure_f1),
-                        ratio(e.violation_f1)
-                    ),
+                        ratio(e.violation_f1),
+                    ],
                 };
-                md.push_str(&format!(" {cell} |"));
+                f1_rows.push([vec![d.clone(), dataset], cells].concat());
             }
         }
-        // A failed run's time is how long it took to fail, not a speed.
-        let rated = scen.first().and_then(|s| find(board, s, "clean", &d));
-        match rated.filter(|e| e.failure.is_none()) {
-            Some(e) => md.push_str(&format!(
-                " {:.2}M | {:.0} MiB |\n",
-                e.events_per_second / 1e6,
-                e.peak_memory_bytes as f64 / 1048576.0
-            )),
-            None => md.push_str(" – | – |\n"),
-        }
     }
-    md.push_str("\nCharts: [leaderboard.html](leaderboard.html).\n");
-    md
+    let speed_rows = names
+        .iter()
+        .map(|d| {
+            // A failed run's time is how long it took to fail, not a speed.
+            let rated = find(board, first, "clean", d).filter(|e| e.failure.is_none());
+            let origin = board
+                .entries
+                .iter()
+                .find(|e| &e.detector == d)
+                .map_or("", |e| e.origin.as_str());
+            match rated {
+                Some(e) => vec![
+                    d.clone(),
+                    origin.to_string(),
+                    format!("{:.2}M", e.events_per_second / 1e6),
+                    format!("{:.0}", e.peak_memory_bytes as f64 / 1048576.0),
+                ],
+                None => vec![d.clone(), origin.to_string(), "–".into(), "–".into()],
+            }
+        })
+        .collect();
+    Doc {
+        title: "Detectors on every preset".into(),
+        headline: Some(headline(board)),
+        blocks: vec![
+            Block::Paragraph(format!(
+                "`{}` on {}. F1 at user, exposure and message-violation level (\"–\": the level is not reported, or there is nothing to find). \"damaged\": `{}`. Speed and memory: whole process (reading the dataset and writing findings included), the median of {} runs on the clean `{first}` log.",
+                board.command, board.machine, board.damage, SPEED_RUNS
+            )),
+            Block::Charts(charts(board)),
+            Block::Heading("F1 by dataset".into()),
+            Block::Table(Table {
+                caption: None,
+                columns: vec![
+                    Column::text("detector"),
+                    Column::text("dataset"),
+                    Column::number("user F1"),
+                    Column::number("exposure F1"),
+                    Column::number("violation F1"),
+                ],
+                rows: f1_rows,
+            }),
+            Block::Heading("Speed and memory".into()),
+            Block::Table(Table {
+                caption: None,
+                columns: vec![
+                    Column::text("detector"),
+                    Column::text("origin"),
+                    Column::number("events/s"),
+                    Column::number("peak memory (MiB)"),
+                ],
+                rows: speed_rows,
+            }),
+            Block::Paragraph("Charts: [leaderboard.html](leaderboard.html).".into()),
+        ],
+        method: vec![format!(
+            "`{}` on {}, {} users per preset, seed {}. Built-in detectors run as `blastradius analyze` child processes, outside ones as their own commands; every one's findings are loaded and scored the same way. events/s: the clean `{first}` log's events over the whole process's wall time; peak memory: the process's peak resident set (`wait4`). `leaderboard.json` holds every cell.",
+            board.command, board.machine, board.users, board.seed
+        )],
+    }
+}
+
+/// Each detector's worst F1 across presets, conditions and levels, and where: the answer a
+/// reader wants first.
+fn headline(board: &Leaderboard) -> String {
+    let mut said = Vec::new();
+    for d in detectors(board) {
+        let mut worst: Option<(f64, String)> = None;
+        let mut failed = 0;
+        for e in board.entries.iter().filter(|e| e.detector == d) {
+            if e.failure.is_some() {
+                failed += 1;
+                continue;
+            }
+            for (level, f1) in [
+                ("user", e.user_f1),
+                ("exposure", e.exposure_f1),
+                ("violation", e.violation_f1),
+            ] {
+                if let Some(f) = f1
+                    && worst.as_ref().is_none_or(|w| f < w.0)
+                {
+                    let on = match e.condition.as_str() {
+                        "clean" => e.scenario.clone(),
+                        _ => format!("{} damaged", e.scenario),
+                    };
+                    worst = Some((f, format!("{level} F1 {f:.3} on {on}")));
+                }
+            }
+        }
+        let text = match worst {
+            _ if failed > 0 => format!("`{d}` failed on {failed} dataset(s)"),
+            Some((f, _)) if f >= 0.9995 => format!("`{d}`: F1 1.000 at every level it reports"),
+            Some((_, w)) => format!("`{d}`: lowest {w}"),
+            None => format!("`{d}`: nothing scored"),
+        };
+        said.push(text);
+    }
+    format!("{}.", said.join("; "))
+}
+
+/// The leaderboard as Markdown (see [`doc`]).
+pub fn markdown(board: &Leaderboard) -> String {
+    doc(board).to_markdown()
 }
 
 fn charts(board: &Leaderboard) -> Vec<Chart> {
@@ -449,6 +534,7 @@ fn charts(board: &Leaderboard) -> Vec<Chart> {
                                 })
                                 .collect(),
                         )
+                        .styled(style_of(d))
                     })
                     .collect(),
                 ..Chart::default()
@@ -459,30 +545,5 @@ fn charts(board: &Leaderboard) -> Vec<Chart> {
 }
 
 fn html(board: &Leaderboard) -> String {
-    let md = markdown(board);
-    let table: String = md
-        .lines()
-        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
-        .enumerate()
-        .map(|(i, l)| {
-            let tag = if i == 0 { "th" } else { "td" };
-            let cells: String = l
-                .trim_matches('|')
-                .split('|')
-                .map(|c| format!("<{tag}>{}</{tag}>", escape(c.trim())))
-                .collect();
-            format!("<tr>{cells}</tr>")
-        })
-        .collect();
-    page(
-        "blastradius: detectors on every preset",
-        &format!(
-            "<p><code>{}</code> on {}. Damaged: <code>{}</code>.</p>",
-            escape(&board.command),
-            escape(&board.machine),
-            escape(&board.damage)
-        ),
-        &[format!("<table>{table}</table>")],
-        &charts(board),
-    )
+    doc(board).to_html()
 }

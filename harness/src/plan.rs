@@ -9,10 +9,12 @@
 
 use std::path::Path;
 
+use blastradius_pages::doc::{Block, Column, Doc, Table};
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
 use crate::Error;
+
 use crate::scaling::{child, list, machine, write_output, written_manifest};
 
 /// One sampled shard's measured cost.
@@ -199,7 +201,9 @@ pub fn run(
         "plan.json",
         serde_json::to_string_pretty(&json).expect("serializes") + "\n",
     )?;
-    write("plan.md", markdown(&command, &plan))?;
+    let page = doc(&command, &plan);
+    write("plan.md", page.to_markdown())?;
+    write("plan.html", page.to_html())?;
     stage.commit()?;
     Ok(plan)
 }
@@ -225,73 +229,124 @@ fn hours(h: f64) -> String {
     }
 }
 
-/// The plan in words.
-pub fn markdown(command: &str, p: &Plan) -> String {
+/// The plan as a document: the answer, the measured shards, the whole run on machines of
+/// this size, what was assumed.
+pub fn doc(command: &str, p: &Plan) -> Doc {
     let k = p.samples.len().max(1) as f64;
     let gen_s = p.samples.iter().map(|s| s.generate_seconds).sum::<f64>() / k;
     let ana_s = p.samples.iter().map(|s| s.analyze_seconds).sum::<f64>() / k;
-    let mut md = format!(
-        "# Plan: {} users\n\n`{command}`, measured on {}.\n\n\
-         {} shards of about {} users. {} of them were generated (`generate --shard I/{}`, the \
-         very shards the whole run writes) and analyzed (`analyze --detector exact`), each \
-         alone in a process on one thread:\n\n\
-         | shard | users | events | bytes | generate | generate peak | analyze | analyze peak |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        p.users,
-        machine(),
-        p.shards,
-        p.users.div_ceil(u64::from(p.shards).max(1)),
-        p.samples.len(),
-        p.shards
-    );
-    for s in &p.samples {
-        md.push_str(&format!(
-            "| {} | {} | {} | {:.1} MiB | {:.2} s | {:.0} MiB | {:.2} s | {:.0} MiB |\n",
-            s.shard,
-            s.users,
-            s.events,
-            s.bytes as f64 / 1048576.0,
-            s.generate_seconds,
-            s.generate_peak_bytes as f64 / 1048576.0,
-            s.analyze_seconds,
-            s.analyze_peak_bytes as f64 / 1048576.0
-        ));
-    }
-    md.push_str(&format!(
-        "\nThe whole run: {:.2} billion events, {} of Parquet ({:.1} bytes an event), \
-         {:.1} core-hours to generate ({:.2} s a shard) and {:.1} to analyze ({:.2} s a shard, \
-         whole process, start-up included).\n\n\
-         On machines of {} cores, each working through its shards {} at a time:\n\n\
-         | machines | shards each | generate | analyze | storage each | memory each |\n\
-         |---:|---:|---:|---:|---:|---:|\n",
-        p.events / 1e9,
-        gib(p.bytes),
-        p.bytes_per_event,
-        p.generate_core_hours,
-        gen_s,
-        p.analyze_core_hours,
-        ana_s,
-        p.cores_per_machine,
-        p.cores_per_machine
-    ));
-    for r in &p.rows {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.0} MiB |\n",
+    let samples = p
+        .samples
+        .iter()
+        .map(|s| {
+            vec![
+                s.shard.to_string(),
+                s.users.to_string(),
+                s.events.to_string(),
+                format!("{:.1} MiB", s.bytes as f64 / 1048576.0),
+                format!("{:.2} s", s.generate_seconds),
+                format!("{:.0} MiB", s.generate_peak_bytes as f64 / 1048576.0),
+                format!("{:.2} s", s.analyze_seconds),
+                format!("{:.0} MiB", s.analyze_peak_bytes as f64 / 1048576.0),
+            ]
+        })
+        .collect();
+    let machines = p
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.machines.to_string(),
+                r.shards_per_machine.to_string(),
+                hours(r.generate_hours),
+                hours(r.analyze_hours),
+                gib(r.storage_per_machine_bytes),
+                format!("{:.0} MiB", r.memory_per_machine_bytes as f64 / 1048576.0),
+            ]
+        })
+        .collect();
+    let headline = match p.rows.last() {
+        Some(r) => format!(
+            "{} users: {:.2} billion events, {} of Parquet; on {} machines of {} cores, generate in {} and analyze in {} ({} of storage and {:.0} MiB of memory each).",
+            p.users,
+            p.events / 1e9,
+            gib(p.bytes),
             r.machines,
-            r.shards_per_machine,
+            p.cores_per_machine,
             hours(r.generate_hours),
             hours(r.analyze_hours),
             gib(r.storage_per_machine_bytes),
             r.memory_per_machine_bytes as f64 / 1048576.0
-        ));
+        ),
+        None => format!("{} users: no machine count given.", p.users),
+    };
+    let number = Column::number;
+    Doc {
+        title: format!("Plan: {} users", p.users),
+        headline: Some(headline),
+        blocks: vec![
+            Block::Paragraph(format!("`{command}`, measured on {}.", machine())),
+            Block::Paragraph(format!(
+                "{} shards of about {} users. {} of them were generated (`generate --shard I/{}`, the very shards the whole run writes) and analyzed (`analyze --detector exact`), each alone in a process on one thread:",
+                p.shards,
+                p.users.div_ceil(u64::from(p.shards).max(1)),
+                p.samples.len(),
+                p.shards
+            )),
+            Block::Table(Table {
+                caption: None,
+                columns: vec![
+                    number("shard"),
+                    number("users"),
+                    number("events"),
+                    number("bytes"),
+                    number("generate"),
+                    number("generate peak"),
+                    number("analyze"),
+                    number("analyze peak"),
+                ],
+                rows: samples,
+            }),
+            Block::Paragraph(format!(
+                "The whole run: {:.2} billion events, {} of Parquet ({:.1} bytes an event), {:.1} core-hours to generate ({:.2} s a shard) and {:.1} to analyze ({:.2} s a shard, whole process, start-up included).",
+                p.events / 1e9,
+                gib(p.bytes),
+                p.bytes_per_event,
+                p.generate_core_hours,
+                gen_s,
+                p.analyze_core_hours,
+                ana_s
+            )),
+            Block::Paragraph(format!(
+                "On machines of {} cores, each working through its shards {} at a time:",
+                p.cores_per_machine, p.cores_per_machine
+            )),
+            Block::Table(Table {
+                caption: None,
+                columns: vec![
+                    number("machines"),
+                    number("shards each"),
+                    number("generate"),
+                    number("analyze"),
+                    number("storage each"),
+                    number("memory each"),
+                ],
+                rows: machines,
+            }),
+            Block::Paragraph(
+                "Assumed, not measured: every core of every machine as fast as one core here with the other idle; storage local to each machine (`merge` then links the parts on a shared filesystem, or each machine analyzes its own parts: a user's state never crosses shards, so the findings of the parts together are the whole run's).".into(),
+            ),
+        ],
+        method: vec![format!(
+            "`{command}` on {}: sampled shards generated and analyzed by `blastradius` child processes, timed whole with their peak resident memory (`wait4`); the whole run extrapolated from their mean, shard for shard.",
+            machine()
+        )],
     }
-    md.push_str(
-        "\nAssumed, not measured: every core of every machine as fast as one core here with \
-         the other idle; storage local to each machine (`merge` then links the parts on a \
-         shared filesystem, or each machine analyzes its own parts: a user's state never \
-         crosses shards, so the findings of the parts together are the whole run's).\n",
-    );
-    md
+}
+
+/// The plan in words (see [`doc`]).
+pub fn markdown(command: &str, p: &Plan) -> String {
+    doc(command, p).to_markdown()
 }
 
 #[cfg(test)]

@@ -424,6 +424,7 @@ mod tests {
                 truth_whole: (1, 0, 0),
             }),
             histogram: None,
+            timeline: Vec::new(),
         };
         assert!(judge(1000.0, &report).passed);
         report.premature_findings = 1;

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use blastradius_analyzer::chart::{Axis, Chart, Series, page};
 use blastradius_dataset::Manifest;
+use blastradius_pages::chart::{Axis, Chart, Series};
+use blastradius_pages::doc::{Block, Column, Doc, Table};
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
@@ -170,29 +171,85 @@ pub fn run(
     Ok(points)
 }
 
-fn markdown(command: &str, points: &[Point]) -> String {
-    let mut md = format!(
-        "# Scaling: generate and analyze (exact)\n\n`{command}` on {}. Whole-process wall time and peak memory of one run each.\n\n\
-         | users | events | on disk | generate s | generate events/s | generate peak | analyze s | analyze events/s | analyze peak |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        machine()
-    );
-    for p in points {
-        md.push_str(&format!(
-            "| {} | {} | {:.0} MiB | {:.2} | {:.2}M | {:.0} MiB | {:.2} | {:.2}M | {:.0} MiB |\n",
-            p.users,
-            p.events,
-            p.bytes as f64 / 1048576.0,
-            p.generate_seconds,
-            p.events as f64 / p.generate_seconds / 1e6,
-            p.generate_peak_bytes as f64 / 1048576.0,
-            p.analyze_seconds,
-            p.events as f64 / p.analyze_seconds / 1e6,
-            p.analyze_peak_bytes as f64 / 1048576.0
-        ));
+/// The run as a document: the answer, the charts, the table, the method.
+fn doc(command: &str, points: &[Point]) -> Doc {
+    let rows = points
+        .iter()
+        .map(|p| {
+            vec![
+                p.users.to_string(),
+                p.events.to_string(),
+                format!("{:.1}", p.bytes as f64 / 1048576.0),
+                format!("{:.2}", p.generate_seconds),
+                format!("{:.2}M", p.events as f64 / p.generate_seconds / 1e6),
+                format!("{:.0}", p.generate_peak_bytes as f64 / 1048576.0),
+                format!("{:.2}", p.analyze_seconds),
+                format!("{:.2}M", p.events as f64 / p.analyze_seconds / 1e6),
+                format!("{:.0}", p.analyze_peak_bytes as f64 / 1048576.0),
+            ]
+        })
+        .collect();
+    Doc {
+        title: "Scaling: generate and analyze (exact)".into(),
+        headline: Some(headline(points)),
+        blocks: vec![
+            Block::Paragraph(format!(
+                "`{command}` on {}. Whole-process wall time and peak memory of one run each.",
+                machine()
+            )),
+            Block::Charts(charts(points)),
+            Block::Table(Table {
+                caption: None,
+                columns: vec![
+                    Column::number("users"),
+                    Column::number("events"),
+                    Column::number("on disk (MiB)"),
+                    Column::number("generate s"),
+                    Column::number("generate events/s"),
+                    Column::number("generate peak (MiB)"),
+                    Column::number("analyze s"),
+                    Column::number("analyze events/s"),
+                    Column::number("analyze peak (MiB)"),
+                ],
+                rows,
+            }),
+            Block::Paragraph("Charts: [scaling.html](scaling.html).".into()),
+        ],
+        method: vec![format!(
+            "`{command}` on {}: each size generated and analyzed by `blastradius` child processes, timed whole (wall clock) with their peak resident memory from `wait4`; one run per size.",
+            machine()
+        )],
     }
-    md.push_str("\nCharts: [scaling.html](scaling.html).\n");
-    md
+}
+
+/// How time grows with users (the slope of the log-log line from the smallest run to the
+/// largest: 1.0 is linear) and what the largest run cost.
+fn headline(points: &[Point]) -> String {
+    let (Some(a), Some(b)) = (points.first(), points.last()) else {
+        return "No run.".into();
+    };
+    let slope = |ta: f64, tb: f64| {
+        let dx = (b.users as f64).ln() - (a.users as f64).ln();
+        match dx > 0.0 && ta > 0.0 && tb > 0.0 {
+            true => format!("{:.2}", (tb.ln() - ta.ln()) / dx),
+            false => "–".into(),
+        }
+    };
+    format!(
+        "At {} users: generate {:.2} s ({:.0} MiB peak), analyze (exact) {:.2} s ({:.0} MiB peak); wall time grows as users to the power {} (generate) and {} (analyze) from {} users, 1.00 being linear.",
+        b.users,
+        b.generate_seconds,
+        b.generate_peak_bytes as f64 / 1048576.0,
+        b.analyze_seconds,
+        b.analyze_peak_bytes as f64 / 1048576.0,
+        slope(a.generate_seconds, b.generate_seconds),
+        slope(a.analyze_seconds, b.analyze_seconds),
+        a.users
+    )
+}
+
+fn markdown(command: &str, points: &[Point]) -> String {
+    doc(command, points).to_markdown()
 }
 
 /// The charts: wall time (log-log) and peak memory (linear, so a flat line reads as
@@ -208,6 +265,7 @@ pub fn charts(points: &[Point]) -> Vec<Chart> {
             y_label: "seconds (log scale)".into(),
             x: Axis::Log,
             y_log: true,
+            value_labels: true,
             series: vec![
                 Series::new("analyze (exact)", series(&|p| p.analyze_seconds)),
                 Series::new("generate", series(&|p| p.generate_seconds)),
@@ -219,6 +277,7 @@ pub fn charts(points: &[Point]) -> Vec<Chart> {
             x_label: "users (log scale)".into(),
             y_label: "MiB".into(),
             x: Axis::Log,
+            value_labels: true,
             y_range: Some((
                 0.0,
                 points
@@ -243,16 +302,7 @@ pub fn charts(points: &[Point]) -> Vec<Chart> {
 }
 
 fn html(command: &str, points: &[Point]) -> String {
-    page(
-        "blastradius: scaling",
-        &format!(
-            "<p><code>{}</code> on {}. Whole-process wall time and peak memory, one run each.</p>",
-            blastradius_analyzer::chart::escape(command),
-            blastradius_analyzer::chart::escape(&machine())
-        ),
-        &[],
-        &charts(points),
-    )
+    doc(command, points).to_html()
 }
 
 #[cfg(test)]

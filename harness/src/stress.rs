@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use blastradius_analyzer::analyze::{detect_into, summary, truth_of, universe};
-use blastradius_analyzer::chart::{Axis, Chart, Series, Style, escape, page};
 use blastradius_analyzer::detect::Settings;
+use blastradius_pages::chart::{Axis, Chart, Series, Style};
+use blastradius_pages::doc::{Block, Column, Doc, Table};
+use blastradius_pages::palette::style_of;
 
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::report::TruthSummary;
@@ -78,10 +80,10 @@ impl Fault {
         match self {
             Fault::Drop | Fault::Duplicate => {
                 let pct = level * 100.0;
-                format!("{}%", blastradius_analyzer::chart::short(pct))
+                format!("{}%", blastradius_pages::chart::short(pct))
             }
             Fault::Reorder | Fault::Skew => {
-                format!("{} min", blastradius_analyzer::chart::short(level))
+                format!("{} min", blastradius_pages::chart::short(level))
             }
             Fault::Truncate => "cut mid-window".into(),
         }
@@ -653,8 +655,7 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
             }
             let series: Vec<Series> = names
                 .iter()
-                .enumerate()
-                .map(|(k, d)| {
+                .map(|d| {
                     let mut points = Vec::new();
                     let clean = report
                         .cells
@@ -672,7 +673,7 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
                             points.push(((i + 1) as f64, v));
                         }
                     }
-                    Series::new(d.clone(), points).styled(k)
+                    Series::new(d.clone(), points).styled(style_of(d))
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
@@ -692,13 +693,14 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
     }
     let clean: Vec<Series> = names
         .iter()
-        .enumerate()
-        .filter_map(|(k, d)| {
+        .filter_map(|d| {
             let c = report
                 .cells
                 .iter()
                 .find(|c| c.fault == "clean" && &c.detector == d)?;
-            Some(Series::new(d.clone(), vec![(0.0, c.events_per_second? / 1e6)]).styled(k))
+            Some(
+                Series::new(d.clone(), vec![(0.0, c.events_per_second? / 1e6)]).styled(style_of(d)),
+            )
         })
         .collect();
     out.push(Chart {
@@ -746,112 +748,175 @@ fn ratio(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{v:.3}"))
 }
 
-/// The page: what was swept, a table per detector, the charts.
-pub fn html(report: &StressReport) -> String {
+/// The page as a document: the answer first, the charts, a table of every cell (a row per
+/// detector and damaged copy, a column per figure), what each copy holds, the method.
+pub fn doc(report: &StressReport) -> Doc {
     let names = detectors(report);
     let t = &report.truth;
-    let intro = format!(
-        "<p>Dataset <code>{}</code>, damage seed {}. Scored against {}: <b>{} affected users</b>, {} exposures, {} message violations, so one user is {:.2} points of user recall. Levels are categories, not to scale; the clean log is the first point of every curve. P, R, F1: precision, recall, F1; \"–\": nothing to divide by.</p>",
-        escape(&report.dataset),
-        report.seed,
-        escape(&t.source),
-        t.affected_users,
-        t.exposures,
-        t.message_violations,
-        100.0 / t.affected_users.max(1) as f64
-    );
-    let mut table = String::from(match has_violations(report) {
-        true => {
-            "<table><caption>F1 at user / exposure / message-violation level (user P / R beneath)</caption><tr><th>detector</th><th>clean</th>"
-        }
-        false => {
-            "<table><caption>F1 at user and exposure level (user P / R beneath)</caption><tr><th>detector</th><th>clean</th>"
-        }
-    });
-    let mut columns: Vec<(String, f64)> = Vec::new();
-    for Swept { fault, levels, .. } in &report.faults {
-        for (level, label) in levels {
-            table.push_str(&format!("<th>{} {}</th>", escape(fault), escape(label)));
-            columns.push((fault.clone(), *level));
-        }
+    let violations = has_violations(report);
+    let f = |p: Option<Prf>, pick: fn(&Prf) -> Option<f64>| ratio(p.as_ref().and_then(pick));
+    let mut columns = vec![
+        Column::text("detector"),
+        Column::text("damage"),
+        Column::number("user P"),
+        Column::number("user R"),
+        Column::number("user F1"),
+        Column::number("exposure F1"),
+    ];
+    if violations {
+        columns.push(Column::number("violation F1"));
     }
-    table.push_str("</tr>\n");
-    let cell_text = |c: Option<&Cell>| match c {
-        None => "<td>–</td>".to_string(),
-        Some(c) if c.failure.is_some() => format!(
-            "<td title=\"{}\">failed</td>",
-            escape(c.failure.as_deref().unwrap_or(""))
-        ),
-        Some(c) => format!(
-            "<td>{} / {}{}<br><small>{} / {}</small></td>",
-            ratio(c.user.and_then(|p| p.f1)),
-            ratio(c.exposure.and_then(|p| p.f1)),
-            match has_violations(report) {
-                true => format!(" / {}", ratio(c.violation.and_then(|p| p.f1))),
-                false => String::new(),
-            },
-            ratio(c.user.and_then(|p| p.precision)),
-            ratio(c.user.and_then(|p| p.recall)),
-        ),
-    };
+    columns.push(Column::number("events/s"));
+    let mut rows = Vec::new();
     for d in &names {
-        table.push_str(&format!("<tr><th>{}</th>", escape(d)));
-        table.push_str(&cell_text(
-            report
-                .cells
-                .iter()
-                .find(|c| c.fault == "clean" && &c.detector == d),
-        ));
-        for (fault, level) in &columns {
-            table.push_str(&cell_text(
-                report
-                    .cells
-                    .iter()
-                    .find(|c| &c.fault == fault && c.level == *level && &c.detector == d),
-            ));
+        for c in report.cells.iter().filter(|c| &c.detector == d) {
+            let damage = match c.fault.as_str() {
+                "clean" => "none (clean log)".to_string(),
+                fault => format!("{fault} {}", c.label),
+            };
+            let mut row = vec![d.clone(), damage];
+            match &c.failure {
+                Some(why) => {
+                    row.push(format!("failed: {why}"));
+                    row.extend(std::iter::repeat_n("–".to_string(), columns.len() - 3));
+                }
+                None => {
+                    row.push(f(c.user, |p| p.precision));
+                    row.push(f(c.user, |p| p.recall));
+                    row.push(f(c.user, |p| p.f1));
+                    row.push(f(c.exposure, |p| p.f1));
+                    if violations {
+                        row.push(f(c.violation, |p| p.f1));
+                    }
+                    row.push(
+                        c.events_per_second
+                            .map_or("–".into(), |e| format!("{:.2}M", e / 1e6)),
+                    );
+                }
+            }
+            rows.push(row);
         }
-        table.push_str("</tr>\n");
     }
-    table.push_str("</table>");
-    let mut failures = String::new();
-    for c in report.cells.iter().filter(|c| c.failure.is_some()) {
-        failures.push_str(&format!(
-            "<li><code>{}</code> on {} {}: {}</li>",
-            escape(&c.detector),
-            escape(&c.fault),
-            escape(&c.label),
-            escape(c.failure.as_deref().unwrap_or(""))
-        ));
+    let damage_rows = report
+        .damage
+        .iter()
+        .map(|d| {
+            vec![
+                d.fault.clone(),
+                d.label.clone(),
+                d.dropped.to_string(),
+                d.duplicated.to_string(),
+                format!(
+                    "{}{}",
+                    d.truncated_rows,
+                    d.truncated_at
+                        .as_ref()
+                        .map(|t| format!(" (from {t})"))
+                        .unwrap_or_default()
+                ),
+            ]
+        })
+        .collect();
+    let failures: Vec<String> = report
+        .cells
+        .iter()
+        .filter(|c| c.failure.is_some())
+        .map(|c| {
+            format!(
+                "`{}` on {} {}: {}",
+                c.detector,
+                c.fault,
+                c.label,
+                c.failure.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let mut blocks = vec![
+        Block::Paragraph(format!(
+            "Dataset `{}`, damage seed {}. Scored against {}: **{} affected users**, {} exposures, {} message violations, so one user is {:.2} points of user recall. Levels are categories, not to scale; the clean log is the first point of every curve. P, R, F1: precision, recall, F1; \"–\": nothing to divide by.",
+            report.dataset,
+            report.seed,
+            t.source,
+            t.affected_users,
+            t.exposures,
+            t.message_violations,
+            100.0 / t.affected_users.max(1) as f64
+        )),
+        Block::Charts(charts(report)),
+        Block::Heading("Every cell".into()),
+        Block::Table(Table {
+            caption: None,
+            columns,
+            rows,
+        }),
+    ];
+    if !failures.is_empty() {
+        blocks.push(Block::Heading("Failures".into()));
+        blocks.push(Block::List(failures));
     }
-    let failures = if failures.is_empty() {
-        String::new()
-    } else {
-        format!("<h2>Failures</h2><ul class=\"note\">{failures}</ul>")
-    };
-    let mut damage = String::from(
-        "<table><caption>What each damaged copy holds</caption><tr><th>fault</th><th>level</th><th>dropped</th><th>duplicated</th><th>rows cut</th></tr>",
-    );
-    for d in &report.damage {
-        damage.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-            escape(&d.fault),
-            escape(&d.label),
-            d.dropped,
-            d.duplicated,
-            d.truncated_rows,
-            d.truncated_at
-                .as_ref()
-                .map(|t| format!(" (from {t})"))
-                .unwrap_or_default()
-        ));
+    blocks.push(Block::Heading("What each damaged copy holds".into()));
+    blocks.push(Block::Table(Table {
+        caption: None,
+        columns: vec![
+            Column::text("fault"),
+            Column::text("level"),
+            Column::number("dropped"),
+            Column::number("duplicated"),
+            Column::number("rows cut"),
+        ],
+        rows: damage_rows,
+    }));
+    Doc {
+        title: format!("blastradius stress: `{}`", report.dataset),
+        headline: Some(headline(report)),
+        blocks,
+        method: vec![format!(
+            "`blastradius stress` of `{}`: each fault applied alone at each level to a copy of the dataset (`perturb`, seed {}); every detector run on every copy, its findings loaded and scored against the truth of the clean dataset (what happened, not what was logged). events/s: the events of the copy over the detector's wall time, reading included. `report.json` holds every cell.",
+            report.dataset, report.seed
+        )],
     }
-    damage.push_str("</table>");
-    page(
-        &format!("blastradius stress: {}", report.dataset),
-        &intro,
-        &[table, failures, damage],
-        &charts(report),
-    )
+}
+
+/// Each detector's lowest F1 over every cell, and where: the answer a reader wants first.
+fn headline(report: &StressReport) -> String {
+    let mut said = Vec::new();
+    for d in detectors(report) {
+        let mut worst: Option<(f64, String)> = None;
+        let mut failed = 0;
+        for c in report.cells.iter().filter(|c| c.detector == d) {
+            if c.failure.is_some() {
+                failed += 1;
+                continue;
+            }
+            for (level, p) in [
+                ("user", c.user),
+                ("exposure", c.exposure),
+                ("violation", c.violation),
+            ] {
+                if let Some(f) = p.and_then(|p| p.f1)
+                    && worst.as_ref().is_none_or(|w| f < w.0)
+                {
+                    let on = match c.fault.as_str() {
+                        "clean" => "the clean log".to_string(),
+                        fault => format!("{fault} {}", c.label),
+                    };
+                    worst = Some((f, format!("{level} F1 {f:.3} under {on}")));
+                }
+            }
+        }
+        said.push(match worst {
+            _ if failed > 0 => format!("`{d}` failed in {failed} cell(s)"),
+            Some((f, _)) if f >= 0.9995 => format!("`{d}`: F1 1.000 at every level and damage"),
+            Some((_, w)) => format!("`{d}`: lowest {w}"),
+            None => format!("`{d}`: nothing scored"),
+        });
+    }
+    format!("{}.", said.join("; "))
+}
+
+/// The page (see [`doc`]).
+pub fn html(report: &StressReport) -> String {
+    doc(report).to_html()
 }
 
 /// Per-detector cells by fault, for callers that tabulate (the leaderboard).

@@ -115,6 +115,8 @@ pub struct Matcher {
     pub exposures: Histogram<u64>,
     pub violations: Histogram<u64>,
     pub all: Histogram<u64>,
+    /// First detections over wall time (see [`crate::timeline`]).
+    pub detections: crate::timeline::Timeline,
     /// Findings that came after the replay ended.
     pub after_end: u64,
     /// Lines that were not findings.
@@ -165,6 +167,7 @@ impl Matcher {
             exposures: histogram(),
             violations: histogram(),
             all: histogram(),
+            detections: crate::timeline::Timeline::default(),
             after_end: 0,
             garbage: 0,
             findings: 0,
@@ -237,6 +240,7 @@ impl Matcher {
         };
         let _ = h.record(v);
         let _ = self.all.record(v);
+        self.detections.detection(received, v as i64);
         if let Some(now) = self.log_time_at(received) {
             let _ = self.log_time.record((now - sent.ts).max(1) as u64);
         }

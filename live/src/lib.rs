@@ -12,6 +12,7 @@ pub mod lateness;
 pub mod replay;
 pub mod schedule;
 pub mod source;
+pub mod timeline;
 pub mod wire;
 
 use std::path::PathBuf;

@@ -24,7 +24,10 @@ use crate::Error;
 use crate::latency::{Disorder, LatencyReport, LevelScores, Matcher, hgrm};
 use crate::schedule::Shape;
 use crate::source::{Event, Merged};
+use crate::timeline::{Point as TimelinePoint, Timeline};
 use crate::wire::{self, Format};
+use blastradius_pages::chart::{Axis, Chart, Series};
+use blastradius_pages::doc::{Block, Column, Doc, Table};
 
 /// Where the events go.
 #[derive(Clone, Debug)]
@@ -107,6 +110,9 @@ pub struct LiveReport {
     pub scores: Option<LevelScores>,
     #[serde(skip)]
     pub histogram: Option<Histogram<u64>>,
+    /// Over the replay's wall time: the schedule, the sends, the lag, the detections (see
+    /// [`crate::timeline`]).
+    pub timeline: Vec<TimelinePoint>,
 }
 
 impl LiveReport {
@@ -294,7 +300,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let on_listen = options.on_listen.take();
     let result = runtime.block_on(drive(&options, merged, matcher.clone(), on_listen));
     runtime.shutdown_timeout(Duration::from_millis(100));
-    let (sent, seconds, intended, lag, stopped, counters, disorder) = result?;
+    let (sent, seconds, intended, lag, stopped, counters, disorder, mut timeline) = result?;
     let (findings, garbage) = counters;
     // A replay of the whole log is scored as a batch run is, against the whole truth.
     let whole = options.from.is_none() && options.until.is_none() && stopped.is_none();
@@ -302,6 +308,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let (latency, scores, after_end, premature, histogram) = match &matcher {
         Some(m) => {
             let m = m.lock().expect("not poisoned");
+            timeline.merge(&m.detections);
             if !m.by_event_id() && perturbed {
                 notes.push(
                     "the truth names no exposing call ids (a dataset made before they were \
@@ -353,6 +360,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         latency_ms: latency,
         scores,
         histogram,
+        timeline: timeline.points(),
     })
 }
 
@@ -364,6 +372,7 @@ type Driven = (
     Option<String>,
     (u64, u64),
     Disorder,
+    Timeline,
 );
 
 async fn accept(listener: TcpListener, timeout: Duration, what: &str) -> Result<TcpStream, Error> {
@@ -455,6 +464,7 @@ async fn drive(
         produce(merged, shape, format, stall, producer_matcher, tx)
     });
     let mut lag = Histogram::<u64>::new(3).expect("valid precision");
+    let mut timeline = Timeline::default();
     let (mut sent, mut last_lag, mut intended) = (0u64, 0i64, 0i64);
     let mut stopped = None;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -509,6 +519,7 @@ async fn drive(
         let now = start.elapsed().as_micros() as i64;
         last_lag = (now - chunk.due).max(0);
         let _ = lag.record(last_lag.max(1) as u64);
+        timeline.sent(chunk.events, chunk.due, now);
         sent += chunk.events;
         intended = chunk.due;
     }
@@ -539,6 +550,7 @@ async fn drive(
             garbage.load(Ordering::Relaxed),
         ),
         disorder,
+        timeline,
     ))
 }
 
@@ -570,22 +582,34 @@ fn log_span(ms: f64) -> String {
     }
 }
 
-fn row_ms(name: &str, p: &crate::latency::Percentiles) -> String {
+fn row_ms(name: &str, p: &crate::latency::Percentiles) -> Vec<String> {
     if p.count == 0 {
-        return format!("| {name} | 0 | – | – | – | – | – |\n");
+        return vec![
+            name.into(),
+            "0".into(),
+            "–".into(),
+            "–".into(),
+            "–".into(),
+            "–".into(),
+            "–".into(),
+        ];
     }
-    format!(
-        "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
-        p.count, p.p50, p.p90, p.p99, p.p999, p.max
-    )
+    vec![
+        name.into(),
+        p.count.to_string(),
+        format!("{:.1}", p.p50),
+        format!("{:.1}", p.p90),
+        format!("{:.1}", p.p99),
+        format!("{:.1}", p.p999),
+        format!("{:.1}", p.max),
+    ]
 }
 
 impl LiveReport {
-    /// The report in words.
-    pub fn to_markdown(&self) -> String {
-        let mut md = format!(
-            "# blastradius replay of `{}`\n\n{} events sent in {:.2} s ({:.2}M events/s; the schedule asked for {:.2} s), of {} rows in the files: {} repeated deploy rows are sent once, {} rows lie outside --from/--until. Behind schedule: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} ms at the end.\n\n",
-            self.dataset,
+    /// The report as a document: what `report.md` and `live.html` both render.
+    pub fn doc(&self) -> Doc {
+        let mut blocks = vec![Block::Paragraph(format!(
+            "{} events sent in {:.2} s ({:.2}M events/s; the schedule asked for {:.2} s), of {} rows in the files: {} repeated deploy rows are sent once, {} rows lie outside --from/--until. Behind schedule: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} ms at the end.",
             self.events_sent,
             self.seconds,
             self.events_per_second / 1e6,
@@ -597,92 +621,208 @@ impl LiveReport {
             self.lag_ms.p99,
             self.lag_ms.max,
             self.lag_ms.last
-        );
+        ))];
         if let Some(why) = &self.stopped {
-            md.push_str(&format!("**Stopped early**: {why}.\n\n"));
+            blocks.push(Block::Paragraph(format!("**Stopped early**: {why}.")));
         }
         if self.late_events > 0 {
-            md.push_str(&format!(
-                "**Out of log order**: {} events came after an event later than themselves (a damaged copy delivered late, sent as its files hold them), up to {:.1} s of log time late. A detector that does not wait that long for late events (`detect --follow --lateness`) cannot give the batch answer.\n\n",
+            blocks.push(Block::Paragraph(format!(
+                "**Out of log order**: {} events came after an event later than themselves (a damaged copy delivered late, sent as its files hold them), up to {:.1} s of log time late. A detector that does not wait that long for late events (`detect --follow --lateness`) cannot give the batch answer.",
                 self.late_events,
                 self.max_late_ms / 1000.0
-            ));
+            )));
         }
-        md.push_str(&format!(
-            "{} findings came back ({} after the last event was sent, {} before the event that made them true, {} lines not understood).\n\n",
+        blocks.push(Block::Paragraph(format!(
+            "{} findings came back ({} after the last event was sent, {} before the event that made them true, {} lines not understood).",
             self.findings, self.findings_after_end, self.premature_findings, self.unparsed_lines
-        ));
+        )));
         if self.premature_findings > 0 {
-            md.push_str(&format!(
-                "**{} findings were premature**: they named a true item before the event that made it true was sent. A detector cannot know that; none counts as a detection, each is a false positive below.\n\n",
+            blocks.push(Block::Paragraph(format!(
+                "**{} findings were premature**: they named a true item before the event that made it true was sent. A detector cannot know that; none counts as a detection, each is a false positive below.",
                 self.premature_findings
-            ));
+            )));
         }
+        blocks.push(Block::Charts(self.charts()));
         match &self.latency_ms {
-            None => md.push_str("No truth to match findings against: latency not measured.\n"),
+            None => blocks.push(Block::Paragraph(
+                "No truth to match findings against: latency not measured.".into(),
+            )),
             Some(l) => {
-                md.push_str("Latency of each first detection, from the intended send time of the call that made it true, in ms:\n\n| level | detections | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
-                md.push_str(&row_ms("users", &l.users));
-                md.push_str(&row_ms("exposures", &l.exposures));
-                md.push_str(&row_ms("violations", &l.violations));
-                md.push_str(&row_ms("all", &l.all));
+                blocks.push(Block::Paragraph(
+                    "Latency of each first detection, from the intended send time of the call that made it true, in ms:".into(),
+                ));
+                blocks.push(Block::Table(Table {
+                    caption: None,
+                    columns: vec![
+                        Column::text("level"),
+                        Column::number("detections"),
+                        Column::number("p50"),
+                        Column::number("p90"),
+                        Column::number("p99"),
+                        Column::number("p99.9"),
+                        Column::number("max"),
+                    ],
+                    rows: vec![
+                        row_ms("users", &l.users),
+                        row_ms("exposures", &l.exposures),
+                        row_ms("violations", &l.violations),
+                        row_ms("all", &l.all),
+                    ],
+                }));
                 if l.log_time.count > 0 {
-                    md.push_str(&format!(
-                        "\nIn log time, first detections came {} after their event (p50), {} at p99, {} at most: how far the log had gone past the event when the finding arrived. A detector that holds events for an allowed lateness (`detect --follow --lateness`) shows that wait here, whatever the replay's speed.\n",
+                    blocks.push(Block::Paragraph(format!(
+                        "In log time, first detections came {} after their event (p50), {} at p99, {} at most: how far the log had gone past the event when the finding arrived. A detector that holds events for an allowed lateness (`detect --follow --lateness`) shows that wait here, whatever the replay's speed.",
                         log_span(l.log_time.p50),
                         log_span(l.log_time.p99),
                         log_span(l.log_time.max)
-                    ));
+                    )));
                 }
             }
         }
         if let Some(s) = &self.scores {
             let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
-            md.push_str(&format!(
-                "\nAt the end: user F1 {}, exposure F1 {}, violation F1 {} (\"–\": not reported).\n",
+            let mut lines = vec![format!(
+                "At the end: user F1 {}, exposure F1 {}, violation F1 {} (\"–\": not reported).",
                 f(s.users.f1),
                 f(s.exposures.as_ref().and_then(|e| e.f1)),
                 f(s.violations.as_ref().and_then(|v| v.f1))
-            ));
+            )];
             if s.truth_carried != s.truth_whole && !s.whole {
-                md.push_str(&format!(
-                    "Scored against the truth the stream carried: {} of {} users, {} of {} exposures, {} of {} violations (their calls were sent).\n",
+                lines.push(format!(
+                    "Scored against the truth the stream carried: {} of {} users, {} of {} exposures, {} of {} violations (their calls were sent).",
                     s.truth_carried.0, s.truth_whole.0, s.truth_carried.1, s.truth_whole.1, s.truth_carried.2, s.truth_whole.2
                 ));
             } else if s.truth_carried != s.truth_whole {
-                md.push_str(&format!(
-                    "Scored against the whole truth, as a batch run is. The stream lacked the first exposing call of {} of {} exposures and {} of {} violating calls (a damaged copy: dropped or cut off): each counts as missed unless found through a later event, and is not timed.\n",
+                lines.push(format!(
+                    "Scored against the whole truth, as a batch run is. The stream lacked the first exposing call of {} of {} exposures and {} of {} violating calls (a damaged copy: dropped or cut off): each counts as missed unless found through a later event, and is not timed.",
                     s.truth_whole.1 - s.truth_carried.1, s.truth_whole.1, s.truth_whole.2 - s.truth_carried.2, s.truth_whole.2
                 ));
             }
+            blocks.push(Block::Lines(lines));
         }
         for n in &self.notes {
-            md.push_str(&format!("\nNote: {n}.\n"));
+            blocks.push(Block::Paragraph(format!("Note: {n}.")));
         }
-        md
+        Doc {
+            title: format!("blastradius replay of `{}`", self.dataset),
+            headline: Some(self.headline()),
+            blocks,
+            method: vec![format!(
+                "`blastradius replay` of `{}`: events sent on the schedule asked for, findings read back on the same connection and matched to the truth by event id; latency is from each exposing call's intended send time, so a replayer that falls behind is charged to the detector's latency, not hidden. `report.json` holds every number of this page; `latency.hgrm` the whole latency histogram.",
+                self.dataset
+            )],
+        }
     }
 
-    /// The latency chart: every first detection's latency against its percentile.
-    pub fn charts(&self) -> Vec<blastradius_analyzer::chart::Chart> {
-        use blastradius_analyzer::chart::{Axis, Chart, Series};
-        let Some(h) = &self.histogram else {
-            return Vec::new();
+    /// The answer first: did the replay keep to its schedule, how fast were detections, how
+    /// right was the end.
+    fn headline(&self) -> String {
+        let pace = match &self.stopped {
+            Some(why) => format!("Stopped early ({why}) after {} events", self.events_sent),
+            None if self.lag_ms.last > 1000.0 => format!(
+                "Sent {} events at {:.2}M events/s but ended {:.1} s behind schedule",
+                self.events_sent,
+                self.events_per_second / 1e6,
+                self.lag_ms.last / 1000.0
+            ),
+            None => format!(
+                "Sent {} events at {:.2}M events/s, on schedule",
+                self.events_sent,
+                self.events_per_second / 1e6
+            ),
         };
-        if h.is_empty() {
-            return Vec::new();
+        let latency =
+            self.latency_ms
+                .as_ref()
+                .filter(|l| l.all.count > 0)
+                .map_or(String::new(), |l| {
+                    format!(
+                        "; first detections p50 {:.1} ms, p99 {:.1} ms",
+                        l.all.p50, l.all.p99
+                    )
+                });
+        let right = self.scores.as_ref().map_or(String::new(), |s| {
+            let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.3}"));
+            format!(
+                "; at the end user F1 {}, exposure F1 {}, violation F1 {}",
+                f(s.users.f1),
+                f(s.exposures.as_ref().and_then(|e| e.f1)),
+                f(s.violations.as_ref().and_then(|v| v.f1))
+            )
+        });
+        format!("{pace}{latency}{right}.")
+    }
+
+    /// The report in words.
+    pub fn to_markdown(&self) -> String {
+        self.doc().to_markdown()
+    }
+
+    /// The charts: the schedule against what was sent, the lag and the detections' latency
+    /// over the replay (a stall shows as an event in time), and latency by percentile.
+    pub fn charts(&self) -> Vec<Chart> {
+        let mut out = Vec::new();
+        let t = &self.timeline;
+        if t.len() > 1 {
+            let over = |f: &dyn Fn(&TimelinePoint) -> Option<f64>| -> Vec<(f64, f64)> {
+                t.iter().filter_map(|p| f(p).map(|y| (p.t_s, y))).collect()
+            };
+            out.push(Chart {
+                title: "Send rate: the schedule and the replay".into(),
+                x_label: "seconds since the replay began".into(),
+                y_label: "events per second".into(),
+                series: vec![
+                    Series::new("asked for (schedule)", over(&|p| Some(p.intended_per_s))),
+                    Series::new("sent", over(&|p| Some(p.sent_per_s))),
+                ],
+                y_range: Some((
+                    0.0,
+                    t.iter()
+                        .map(|p| p.intended_per_s.max(p.sent_per_s))
+                        .fold(1.0, f64::max)
+                        * 1.1,
+                )),
+                ..Chart::default()
+            });
+            out.push(Chart {
+                title: "Behind schedule over the replay".into(),
+                x_label: "seconds since the replay began".into(),
+                y_label: "most behind in the interval (ms)".into(),
+                series: vec![Series::new("lag", over(&|p| Some(p.lag_max_ms)))],
+                y_range: Some((
+                    0.0,
+                    t.iter().map(|p| p.lag_max_ms).fold(1.0, f64::max) * 1.1,
+                )),
+                ..Chart::default()
+            });
+            let latencies = over(&|p| p.latency_max_ms);
+            if !latencies.is_empty() {
+                out.push(Chart {
+                    title: "Detection latency over the replay".into(),
+                    x_label: "seconds since the replay began (when the finding came)".into(),
+                    y_label: "slowest first detection in the interval (ms)".into(),
+                    y_log: true,
+                    x_range: Some((0.0, t.last().map_or(1.0, |p| p.t_s).max(0.1))),
+                    series: vec![Series::new("first detections", latencies)],
+                    ..Chart::default()
+                });
+            }
         }
-        let points: Vec<(f64, f64)> = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999]
-            .iter()
-            .map(|&q| (1.0 / (1.0 - q), h.value_at_quantile(q) as f64 / 1000.0))
-            .collect();
-        vec![Chart {
-            title: "Detection latency by percentile".into(),
-            x_label: "1/(1-percentile): 2 = p50, 100 = p99, 1000 = p99.9 (log scale)".into(),
-            y_label: "ms from the call's intended send time".into(),
-            x: Axis::Log,
-            series: vec![Series::new("first detections", points)],
-            ..Chart::default()
-        }]
+        if let Some(h) = self.histogram.as_ref().filter(|h| !h.is_empty()) {
+            let points: Vec<(f64, f64)> = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999]
+                .iter()
+                .map(|&q| (1.0 / (1.0 - q), h.value_at_quantile(q) as f64 / 1000.0))
+                .collect();
+            out.push(Chart {
+                title: "Detection latency by percentile".into(),
+                x_label: "1/(1-percentile): 2 = p50, 100 = p99, 1000 = p99.9 (log scale)".into(),
+                y_label: "ms from the call's intended send time".into(),
+                x: Axis::Log,
+                series: vec![Series::new("first detections", points)],
+                ..Chart::default()
+            });
+        }
+        out
     }
 
     /// Writes report.json, report.md, latency.hgrm and live.html under `out` (staged).
@@ -698,13 +838,8 @@ impl LiveReport {
         use blastradius_safefs::{Kind, Stage};
         let stage = Stage::begin(out, Kind::Output("replay"), force, "--out", &[input])?;
         let json = serde_json::to_string_pretty(self).expect("serializes") + "\n";
-        let md = self.to_markdown();
-        let html = blastradius_analyzer::chart::page(
-            &format!("blastradius replay of {}", self.dataset),
-            &format!("<pre>{}</pre>", blastradius_analyzer::chart::escape(&md)),
-            &[],
-            &self.charts(),
-        );
+        let doc = self.doc();
+        let (md, html) = (doc.to_markdown(), doc.to_html());
         for (name, text) in [
             ("report.json", json),
             ("report.md", md),

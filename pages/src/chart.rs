@@ -7,7 +7,7 @@
 //! to the data, and x values either linear, logarithmic or named categories.
 //!
 //! ```
-//! use blastradius_analyzer::chart::{Axis, Chart, Series, svg};
+//! use blastradius_pages::chart::{Axis, Chart, Series, svg};
 //! let chart = Chart {
 //!     title: "F1 under drop".into(),
 //!     x_label: "events dropped".into(),
@@ -82,9 +82,16 @@ pub struct Chart {
     pub y_log: bool,
     /// Fixed y range; default: zoomed to the data.
     pub y_range: Option<(f64, f64)>,
+    /// Fixed x range (linear and log axes); default: the data's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x_range: Option<(f64, f64)>,
     /// Keep the y axis within [0, 1] when zooming (for ratios).
     pub unit_interval: bool,
     pub style: Style,
+    /// Write each point's value beside it (lines; bars always carry theirs): for charts of
+    /// few points, whose values the reader wants, not only their shape.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub value_labels: bool,
     pub series: Vec<Series>,
     /// A line under the chart saying what the reader must know.
     pub note: Option<String>,
@@ -94,6 +101,8 @@ pub struct Chart {
 const COLOURS: &[&str] = &[
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
 ];
+/// How many colour and marker styles there are (see [`crate::palette`]).
+pub const PALETTE_SIZE: usize = COLOURS.len();
 const WIDTH: f64 = 460.0;
 const HEIGHT: f64 = 320.0;
 const LEFT: f64 = 62.0;
@@ -157,10 +166,29 @@ fn ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
     out
 }
 
+/// Ticks of a log axis over `[lo, hi]`: the powers of ten, and 2 and 5 times them when the
+/// range holds fewer than three powers (one tick says nothing of the scale).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let within = |t: &f64| *t >= lo && *t <= hi;
+    let powers: Vec<f64> = (a..=b).map(|e| 10f64.powi(e)).filter(within).collect();
+    if powers.len() >= 3 {
+        return powers;
+    }
+    (a..=b)
+        .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+        .filter(within)
+        .collect()
+}
+
 /// The y range to draw: the data with a margin, at least 2% of the unit interval tall.
 fn y_extent(chart: &Chart) -> (f64, f64) {
-    if let Some(r) = chart.y_range {
-        return r;
+    if let Some((lo, hi)) = chart.y_range {
+        // Room for values written upwards above the bars.
+        if chart.style == Style::Bars && bar_labels_turned(chart) {
+            return (lo, lo + (hi - lo) * 1.3);
+        }
+        return (lo, hi);
     }
     let ys = chart
         .series
@@ -177,7 +205,9 @@ fn y_extent(chart: &Chart) -> (f64, f64) {
         return (lo / 1.5, hi.max(lo) * 1.5);
     }
     if chart.style == Style::Bars {
-        return (0.0, hi.max(1e-9) * 1.15);
+        // Room above the tallest bar for its value, written upwards when it is narrow.
+        let room = if bar_labels_turned(chart) { 1.4 } else { 1.15 };
+        return (0.0, hi.max(1e-9) * room);
     }
     let min_span = if chart.unit_interval {
         0.02
@@ -205,6 +235,9 @@ fn x_extent(chart: &Chart) -> (f64, f64) {
     if let Axis::Category(names) = &chart.x {
         return (-0.5, names.len().max(1) as f64 - 0.5);
     }
+    if let Some(r) = chart.x_range {
+        return r;
+    }
     let xs = chart
         .series
         .iter()
@@ -218,7 +251,12 @@ fn x_extent(chart: &Chart) -> (f64, f64) {
     match chart.x {
         Axis::Log => (lo.max(1e-12) / 1.3, hi.max(lo) * 1.3),
         _ => {
-            let pad = ((hi - lo) * 0.05).max(1e-9);
+            // One x value (or all equal): a span around it, not a sliver whose ticks would
+            // all read the same.
+            let pad = match hi - lo {
+                span if span > 1e-9 * hi.abs().max(1.0) => span * 0.05,
+                _ => (hi.abs() * 0.1).max(1.0),
+            };
             (lo - pad, hi + pad)
         }
     }
@@ -256,11 +294,7 @@ pub fn svg(chart: &Chart) -> String {
     );
     // Grid and y ticks.
     let y_ticks: Vec<f64> = if chart.y_log {
-        let (a, b) = (y0.log10().floor() as i32, y1.log10().ceil() as i32);
-        (a..=b)
-            .map(|e| 10f64.powi(e))
-            .filter(|t| *t >= y0 && *t <= y1)
-            .collect()
+        log_ticks(y0, y1)
     } else {
         ticks(y0, y1, 5)
     };
@@ -282,12 +316,10 @@ pub fn svg(chart: &Chart) -> String {
             .enumerate()
             .map(|(i, n)| (i as f64, n.clone()))
             .collect(),
-        Axis::Log => {
-            let (a, b) = (x0.log10().ceil() as i32, x1.log10().floor() as i32);
-            (a..=b)
-                .map(|e| (10f64.powi(e), short(10f64.powi(e))))
-                .collect()
-        }
+        Axis::Log => log_ticks(x0, x1)
+            .into_iter()
+            .map(|t| (t, short(t)))
+            .collect(),
         Axis::Linear => ticks(x0, x1, 6)
             .into_iter()
             .map(|t| (t, short(t)))
@@ -317,6 +349,17 @@ pub fn svg(chart: &Chart) -> String {
         TOP + plot_h / 2.0,
         escape(&chart.y_label)
     );
+    // An axis that does not start at zero says so, so that a small step does not read as a
+    // collapse.
+    if !chart.y_log && y0 > 0.0 && chart.style == Style::Lines {
+        let _ = write!(
+            s,
+            "<text class=\"axis-note\" x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\" fill=\"#a33\">y axis starts at {}, not 0</text>",
+            WIDTH - RIGHT,
+            TOP - 4.0,
+            short(y0)
+        );
+    }
     match chart.style {
         Style::Bars => bars(&mut s, chart, &sx, &sy, y0),
         Style::Lines => lines(&mut s, chart, &sx, &sy),
@@ -402,15 +445,49 @@ fn lines(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64
         for p in &series.points {
             let tip = format!("{}: {}", series.name, short(p.1));
             marker(s, k, sx(p.0), sy(p.1), colour, &tip);
+            if chart.value_labels {
+                // Series alternate above and below their marks, so two close lines do not
+                // write over each other.
+                let dy = if position % 2 == 0 { -9.0 } else { 15.0 };
+                let _ = write!(
+                    s,
+                    "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"{colour}\">{}</text>",
+                    sx(p.0),
+                    sy(p.1) + dy,
+                    short(p.1)
+                );
+            }
         }
         s.push_str("</g>");
     }
+}
+
+/// The width of one bar, in pixels.
+fn bar_width(chart: &Chart) -> f64 {
+    let categories = match &chart.x {
+        Axis::Category(names) => names.len().max(1) as f64,
+        _ => 1.0,
+    };
+    (WIDTH - LEFT - RIGHT) / categories * 0.8 / chart.series.len().max(1) as f64
+}
+
+/// Whether some bar's value is wider than its bar, so that values are written upwards (side
+/// by side they would run together).
+fn bar_labels_turned(chart: &Chart) -> bool {
+    let widest = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| short(p.1).chars().count()))
+        .max()
+        .unwrap_or(0);
+    widest as f64 * 6.0 > bar_width(chart) * 0.95
 }
 
 fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64, y0: f64) {
     let n = chart.series.len().max(1) as f64;
     let slot = (sx(1.0) - sx(0.0)) * 0.8;
     let width = slot / n;
+    let turned = bar_labels_turned(chart);
     for (k, series) in chart.series.iter().enumerate() {
         let colour = COLOURS[series.style.unwrap_or(k) % COLOURS.len()];
         let _ = write!(
@@ -423,15 +500,25 @@ fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64)
             let (top, base) = (sy(p.1), sy(y0));
             let _ = write!(
                 s,
-                "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{}: {}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
+                "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{}: {}</title></rect>",
                 width * 0.9,
                 (base - top).max(0.0),
                 escape(&series.name),
                 short(p.1),
-                left + width * 0.45,
-                top - 3.0,
-                short(p.1)
             );
+            let (x, y) = (left + width * 0.45, top - 3.0);
+            let _ = match turned {
+                true => write!(
+                    s,
+                    "<text class=\"value\" transform=\"translate({x:.1} {y:.1}) rotate(-90)\" dy=\"3.5\" font-size=\"10\">{}</text>",
+                    short(p.1)
+                ),
+                false => write!(
+                    s,
+                    "<text class=\"value\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
+                    short(p.1)
+                ),
+            };
         }
         s.push_str("</g>");
     }
@@ -481,41 +568,6 @@ fn legend(s: &mut String, chart: &Chart, y: f64) {
     }
 }
 
-/// A self-contained HTML page: a title, an introduction (HTML), sections of HTML, and the
-/// charts drawn, with the chart data embedded as JSON (`<script id="chart-data">`).
-pub fn page(title: &str, intro_html: &str, sections_html: &[String], charts: &[Chart]) -> String {
-    page_with(title, intro_html, sections_html, charts, "")
-}
-
-/// [`page`], with more HTML after the charts.
-pub fn page_with(
-    title: &str,
-    intro_html: &str,
-    sections_html: &[String],
-    charts: &[Chart],
-    after_html: &str,
-) -> String {
-    let figures: Vec<String> = charts
-        .iter()
-        .map(|c| format!("<figure>{}</figure>", svg(c)))
-        .collect();
-    let data = serde_json::to_string(charts)
-        .expect("charts serialize")
-        .replace("</", "<\\/");
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n\
-         <style>body{{font-family:sans-serif;margin:2em;max-width:1400px;color:#222}}\
-         figure{{display:inline-block;margin:6px;vertical-align:top}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
-         th:first-child,td:first-child{{text-align:left}}caption{{text-align:left;font-weight:bold;padding:4px 0}}\
-         .note{{color:#444}}</style></head>\n<body><h1>{title}</h1>\n{intro_html}\n{}\n{}\n{after_html}\n\
-         <script type=\"application/json\" id=\"chart-data\">{data}</script>\n</body></html>\n",
-        sections_html.join("\n"),
-        figures.join("\n"),
-        title = escape(title),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,6 +610,51 @@ mod tests {
         for label in ["clean", "1%", "5%"] {
             assert!(text.contains(&format!(">{label}</text>")), "{label}");
         }
+    }
+
+    #[test]
+    fn a_log_axis_has_ticks_enough_to_read_it() {
+        assert_eq!(log_ticks(1.0, 1000.0), vec![1.0, 10.0, 100.0, 1000.0]);
+        // One power of ten in range: 2 and 5 times the powers are added.
+        assert_eq!(log_ticks(0.05, 0.5), vec![0.05, 0.1, 0.2, 0.5]);
+    }
+
+    #[test]
+    fn bar_values_never_run_together_and_a_cut_axis_says_so() {
+        let wide = Chart {
+            x: Axis::Category(vec!["a".into(), "b".into()]),
+            style: Style::Bars,
+            series: vec![Series::new("exact", vec![(0.0, 94.0), (1.0, 3.0)])],
+            ..Chart::default()
+        };
+        assert!(!svg(&wide).contains("rotate(-90)\" dy"));
+        let names: Vec<String> = (0..15).map(|i| format!("app {i}")).collect();
+        let crowded = Chart {
+            x: Axis::Category(names),
+            style: Style::Bars,
+            series: vec![
+                Series::new("truth", (0..15).map(|i| (i as f64, 9494.0)).collect()),
+                Series::new("exact", (0..15).map(|i| (i as f64, 9494.0)).collect()),
+            ],
+            ..Chart::default()
+        };
+        let text = svg(&crowded);
+        assert_eq!(
+            text.matches("rotate(-90)\" dy").count(),
+            30,
+            "every value turned"
+        );
+        let cut = Chart {
+            unit_interval: true,
+            series: vec![Series::new("a", vec![(0.0, 0.94), (1.0, 1.0)])],
+            ..Chart::default()
+        };
+        assert!(svg(&cut).contains("y axis starts at 0."), "{}", svg(&cut));
+        let from_zero = Chart {
+            series: vec![Series::new("a", vec![(0.0, 0.0), (1.0, 1.0)])],
+            ..Chart::default()
+        };
+        assert!(!svg(&from_zero).contains("axis-note"));
     }
 
     #[test]
