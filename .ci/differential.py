@@ -410,7 +410,7 @@ class World:
                                "--out", self.path, "--force")
         else:
             src = self.ctx.world(self.preset).dataset_path()
-            out, _ = self.tool("perturb", src, self.path, *DAMAGES[self.damage], "--force")
+            out, _ = self.tool("perturb", src, "--out", self.path, *DAMAGES[self.damage], "--force")
         return out
 
     def dataset_path(self) -> Path:

@@ -65,7 +65,7 @@ def main(binary: str, work: Path) -> int:
     small = work / "small"
     run(binary, "generate", "--users", "5000", "--seed", "3", "--out", small, "--force")
     run(binary, "stress", small, "--out", work / "stress", "--force", "--detectors", "exact",
-        "--memory-limits", "none", "--drop", "0.01", "--duplicate", "0.01", "--reorder", "15m",
+        "--shard-memory-limits", "none", "--drop", "0.01", "--duplicate", "0.01", "--reorder", "15m",
         "--skew", "15m", "--exec", f"{sys.executable} {DETECTOR} {{dataset}} {{out}}",
         "--name", "paging-blind", "--timeout", "300")
     stress = json.loads((work / "stress" / "report.json").read_text())

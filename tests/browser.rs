@@ -141,7 +141,7 @@ fn browser_renders_the_report_and_stress_pages() {
         "15m",
         "--skew",
         "15m",
-        "--memory-limits",
+        "--shard-memory-limits",
         "200000,4000000",
     ]));
     check(&stress.join("stress.html"), "stress", 12);

@@ -6,6 +6,7 @@ mod browser;
 mod cluster;
 mod corpus;
 mod export;
+mod flags;
 mod generate;
 mod live;
 mod merge;

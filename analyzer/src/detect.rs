@@ -425,7 +425,7 @@ mod engine_tests {
     }
 }
 
-/// The smallest `--memory-limit` the streaming detector takes: a budget that tracks nobody
+/// The smallest state budget (`--shard-memory-limit`, `--memory-limit`) the streaming detector takes: a budget that tracks nobody
 /// measures nothing.
 pub const MIN_MEMORY_LIMIT: u64 = 4096;
 

@@ -55,7 +55,7 @@ pub const DETECTORS: &[Entry] = &[
     },
     Entry {
         name: "streaming",
-        summary: "one pass with bounded per-user state (--memory-limit)",
+        summary: "one pass with bounded per-user state (--shard-memory-limit)",
         live: true,
         feature: None,
         make: Some(|s| {

@@ -18,7 +18,7 @@ use crate::detect::{
 use blastradius_dataset::log::ShardLog;
 use blastradius_dataset::log::bug_active;
 
-/// Default state budget per shard when `--memory-limit` is not given.
+/// Default state budget per shard when `--shard-memory-limit` is not given.
 pub const DEFAULT_LIMIT: u64 = 64 << 20;
 
 /// A photo in 16 bytes. Slabs are kept in arrival order, which on a clean log is upload

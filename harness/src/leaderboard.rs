@@ -162,7 +162,12 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
             ],
         )?;
         let damaged = data.join(format!("{scenario}-damaged"));
-        let mut args = vec!["perturb".to_string(), s(&clean), s(&damaged)];
+        let mut args = vec![
+            "perturb".to_string(),
+            s(&clean),
+            "--out".into(),
+            s(&damaged),
+        ];
         args.extend(DEFAULT_DAMAGE.iter().map(|a| a.to_string()));
         child(&options.exe, &args)?;
         // The speed cell's earlier runs, apart from the runs whose findings are scored.

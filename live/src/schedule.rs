@@ -81,6 +81,10 @@ impl Shape {
         };
         match parts.as_slice() {
             ["constant"] => Ok(Shape::Constant(base()?)),
+            ["ramp", ..] if rate_flag.is_some() => Err(
+                "--rate and --shape ramp: a ramp sets its own rates (FROM to TO); leave --rate out"
+                    .into(),
+            ),
             ["ramp", from, to, over] => Ok(Shape::Ramp {
                 from: rate(from, "--shape ramp: FROM")?,
                 to: rate(to, "--shape ramp: TO")?,
@@ -166,7 +170,10 @@ mod tests {
 
     #[test]
     fn a_ramp_sends_the_area_under_its_rate() {
-        let r = Shape::parse(Some(1.0), "ramp:1000:3000:10s", None).unwrap();
+        let r = Shape::parse(None, "ramp:1000:3000:10s", None).unwrap();
+        // A --rate beside a ramp would be ignored: refused, not dropped silently.
+        let both = Shape::parse(Some(5.0), "ramp:1000:3000:10s", None).unwrap_err();
+        assert!(both.contains("--rate and --shape ramp"), "{both}");
         // After 10 s: (1000 + 3000) / 2 × 10 = 20,000 events; then 3,000 a second.
         assert_eq!(r.intended(20_000, 0), 10_000_000);
         assert_eq!(r.intended(23_000, 0), 11_000_000);

@@ -21,7 +21,7 @@ pub struct Args {
     pub dataset: PathBuf,
 
     /// Which detector: exact (event-sourced replay), naive (the "up to" bound), streaming
-    /// (one pass, bounded state: see --memory-limit), sql (DataFusion; only in builds with
+    /// (one pass, bounded state: see --shard-memory-limit), sql (DataFusion; only in builds with
     /// `--features datafusion`), or all.
     #[arg(long, default_value = "all")]
     pub detector: String,
@@ -44,10 +44,12 @@ pub struct Args {
     #[arg(long)]
     pub verify: bool,
 
-    /// State budget per shard of the streaming detector, in bytes (e.g. 8000000). Less memory
-    /// keeps fewer photos per user and misses exposures deep in heavy users' albums.
+    /// State budget of the streaming detector for each shard, in bytes (e.g. 8000000; the
+    /// whole run holds one per thread at a time). Less memory keeps fewer photos per user and
+    /// misses exposures deep in heavy users' albums. (`detect --follow --memory-limit` is the
+    /// budget of the whole stream.)
     #[arg(long, default_value_t = blastradius_analyzer::streaming::DEFAULT_LIMIT, value_parser = super::util::whole::<u64>)]
-    pub memory_limit: u64,
+    pub shard_memory_limit: u64,
 
     /// Detect and write findings only: do not read the truth or score (as on a blind
     /// dataset). For timing detection alone.
@@ -164,7 +166,7 @@ pub fn run(args: Args) -> Result<()> {
     let detectors = detector_names(&args.detector)?;
     let options = AnalyzeOptions {
         settings: Settings {
-            memory_limit: memory_limit("--memory-limit", args.memory_limit)?,
+            memory_limit: memory_limit("--shard-memory-limit", args.shard_memory_limit)?,
             bug_window: args.bug_window.as_deref().map(parse_window).transpose()?,
             engine: engine(&args.engine, args.scratch.as_deref(), &detectors)?,
         },

@@ -66,8 +66,8 @@ pub enum Args {
         /// Users of each generated dataset.
         #[arg(long, default_value_t = 200_000, value_parser = super::util::whole::<u64>)]
         users: u64,
-        /// Seed of each generated dataset.
-        #[arg(long, default_value_t = 7, value_parser = super::util::whole::<u64>)]
+        /// Seed of each generated dataset (the world's seed; 2018 as in `generate`).
+        #[arg(long, default_value_t = super::generate::DEFAULT_SEED, value_parser = super::util::whole::<u64>)]
         seed: u64,
         /// Built-in detectors, comma-separated (exact, naive, streaming; sql in builds with
         /// `--features datafusion`), or `none`.

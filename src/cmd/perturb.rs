@@ -14,7 +14,11 @@ pub struct Args {
     /// The dataset to read.
     pub input: PathBuf,
     /// Where the damaged copy goes.
-    pub output: PathBuf,
+    #[arg(long, value_name = "OUT", required_unless_present = "output")]
+    pub out: Option<PathBuf>,
+    /// The older spelling of --out (a second positional argument), still taken.
+    #[arg(hide = true, conflicts_with = "out")]
+    pub output: Option<PathBuf>,
     /// Probability that a user event is lost.
     #[arg(long, default_value_t = 0.0)]
     pub drop: f64,
@@ -91,6 +95,11 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let output = args
+        .out
+        .clone()
+        .or_else(|| args.output.clone())
+        .expect("clap requires --out or the positional form");
     let faults = Faults {
         drop: args.drop,
         duplicate: args.duplicate,
@@ -99,13 +108,13 @@ pub fn run(args: Args) -> Result<()> {
         truncation: args.truncate.as_deref().map(parse_truncation).transpose()?,
         seed: args.seed,
     };
-    let manifest = perturb(&args.input, &args.output, &faults, args.force)?;
+    let manifest = perturb(&args.input, &output, &faults, args.force)?;
     let p = manifest
         .perturbation
         .as_ref()
         .expect("perturb records what it did");
     let mut out = super::util::Stdout::default();
-    writeln!(out, "dataset     {}", args.output.display())?;
+    writeln!(out, "dataset     {}", output.display())?;
     writeln!(
         out,
         "damage      {} dropped, {} duplicated, {} rows truncated{}",

@@ -16,7 +16,7 @@ use super::util::{Stdout, positive, whole};
 /// call (so a replayer that falls behind cannot hide the delay).
 ///
 /// The detector connects to --listen (default), is connected to with --connect, or reads
-/// standard output (--stdout, findings then to --findings). It sends findings back as JSON
+/// standard output (--stdout, findings then to --findings-listen). It sends findings back as JSON
 /// lines: {"user_id":U,"app_id":A,"photo_id":P} (an exposure), {"user_id":U} (an affected
 /// user) or {"event_id":E} (a message violation). Writes report.json, report.md,
 /// latency.hgrm and live.html under --out.
@@ -31,17 +31,19 @@ pub struct Args {
     /// Connect to a detector listening here instead.
     #[arg(long, value_name = "ADDR", conflicts_with = "stdout")]
     pub connect: Option<String>,
-    /// Write the stream to standard output (findings then come to --findings).
+    /// Write the stream to standard output (findings then come to --findings-listen).
     #[arg(long)]
     pub stdout: bool,
-    /// Listen here for the detector's findings, on a connection of their own.
+    /// Listen here for the detector's findings, on a connection of their own (elsewhere,
+    /// --findings names a findings folder; here the findings arrive live).
     #[arg(long, value_name = "ADDR")]
-    pub findings: Option<String>,
+    pub findings_listen: Option<String>,
     /// json (one object per line; readable by anything) or arrow (an Arrow IPC stream of
     /// record batches; pyarrow.ipc.open_stream reads it; several times faster).
     #[arg(long, default_value = "json")]
     pub format: String,
-    /// Events per second (with --shape).
+    /// Events per second: the constant rate, or the rate between bursts (a ramp sets its
+    /// own rates and refuses this flag).
     #[arg(long)]
     pub rate: Option<f64>,
     /// constant, ramp:FROM:TO:DURATION (events/s, then a duration like 30s) or
@@ -130,15 +132,15 @@ pub fn run_replay(args: Args) -> Result<()> {
         (Some(a), _, _) => Target::Listen(a.clone()),
         (None, None, false) => Target::Listen("127.0.0.1:7070".into()),
     };
-    if args.stdout && args.findings.is_none() {
+    if args.stdout && args.findings_listen.is_none() {
         eprintln!(
-            "note: --stdout without --findings: no findings come back, so no latency is measured"
+            "note: --stdout without --findings-listen: no findings come back, so no latency is measured"
         );
     }
     if let Target::Listen(a) = &target {
         warn_if_wide(a);
     }
-    if let Some(a) = &args.findings {
+    if let Some(a) = &args.findings_listen {
         warn_if_wide(a);
     }
     let out = args.out.clone().unwrap_or_else(|| {
@@ -208,7 +210,7 @@ pub fn run_replay(args: Args) -> Result<()> {
     let options = Options {
         dataset: args.dataset.clone(),
         target,
-        findings: args.findings.clone(),
+        findings: args.findings_listen.clone(),
         format,
         shape,
         from,

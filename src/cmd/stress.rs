@@ -53,8 +53,9 @@ pub struct Args {
     /// The name of each --exec detector, in order (default: exec-1, exec-2, ...).
     #[arg(long)]
     pub name: Vec<String>,
-    /// Seconds an outside detector may run on one copy before it is killed.
-    #[arg(long, default_value_t = 600, value_parser = positive)]
+    /// Seconds an outside detector may run on one copy before it is killed (3600, as in
+    /// `bench detectors`).
+    #[arg(long, default_value_t = 3600, value_parser = positive)]
     pub timeout: u64,
     /// State budgets (bytes per shard) for the streaming detector's memory-accuracy curve;
     /// `none` to skip it.
@@ -63,14 +64,14 @@ pub struct Args {
         value_delimiter = ',',
         default_value = "250000,1000000,4000000,16000000,64000000"
     )]
-    pub memory_limits: Vec<String>,
+    pub shard_memory_limits: Vec<String>,
     /// Keep the damaged copies and every detector's findings (under --out/data).
     #[arg(long)]
     pub keep_data: bool,
     /// Worker threads. Default: the number of cores.
     #[arg(long, value_parser = whole::<usize>)]
     pub threads: Option<usize>,
-    /// Seed of the damage.
+    /// Seed of the damage (not the world's: that is the dataset's own), 1 as in `perturb`.
     #[arg(long, default_value_t = 1, value_parser = whole::<u64>)]
     pub seed: u64,
     /// The answer key, for a blind dataset.
@@ -150,12 +151,12 @@ pub fn run(args: Args) -> Result<()> {
     super::analyze::batch_detectors(&detectors)?;
     blastradius_harness::exec::check_names(&detectors, &exec).map_err(anyhow::Error::msg)?;
     let memory_limits = args
-        .memory_limits
+        .shard_memory_limits
         .iter()
         .filter(|t| t.as_str() != "none")
         .map(|t| {
-            let v: u64 = whole(t).map_err(|e| anyhow::anyhow!("--memory-limits {t}: {e}"))?;
-            super::analyze::memory_limit("--memory-limits", v)
+            let v: u64 = whole(t).map_err(|e| anyhow::anyhow!("--shard-memory-limits {t}: {e}"))?;
+            super::analyze::memory_limit("--shard-memory-limits", v)
         })
         .collect::<Result<Vec<_>>>()?;
     let mut faults = vec![

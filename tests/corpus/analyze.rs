@@ -205,8 +205,15 @@ fn analyze_refuses_bad_input() {
         Case {
             name: "zero memory",
             setup: data,
-            args: &["analyze", "{d}", "--out", "{t}/r", "--memory-limit", "0"],
-            needles: &["--memory-limit", "at least"],
+            args: &[
+                "analyze",
+                "{d}",
+                "--out",
+                "{t}/r",
+                "--shard-memory-limit",
+                "0",
+            ],
+            needles: &["--shard-memory-limit", "at least"],
         },
         Case {
             name: "zero threads",

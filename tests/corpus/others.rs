@@ -69,8 +69,15 @@ fn stress_scenario_and_bench_refuse_bad_input() {
         Case {
             name: "zero memory",
             setup: data,
-            args: &["stress", "{d}", "--out", "{t}/s", "--memory-limits", "0"],
-            needles: &["--memory-limits 0", "at least"],
+            args: &[
+                "stress",
+                "{d}",
+                "--out",
+                "{t}/s",
+                "--shard-memory-limits",
+                "0",
+            ],
+            needles: &["--shard-memory-limits 0", "at least"],
         },
         Case {
             name: "out inside the dataset",

@@ -1,0 +1,146 @@
+//! Issue 23: a flag means one thing in every command. Read from every command's `--help`, as
+//! a user meets them.
+
+use crate::util::*;
+
+const COMMANDS: &[&[&str]] = &[
+    &["generate"],
+    &["perturb"],
+    &["merge"],
+    &["analyze"],
+    &["score"],
+    &["stress"],
+    &["lookup"],
+    &["export", "users"],
+    &["export", "apps"],
+    &["replay"],
+    &["detect"],
+    &["run"],
+    &["bench", "detectors"],
+    &["bench", "live"],
+    &["bench", "scaling"],
+    &["bench", "plan"],
+];
+
+fn help(command: &[&str]) -> String {
+    let mut args = command.to_vec();
+    args.push("--help");
+    let o = blastradius(&args);
+    assert_ok(&o);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The text of `flag`'s entry in `help` (its line and the description under it).
+fn entry(help: &str, flag: &str) -> Option<String> {
+    let mut lines = help.lines().skip_while(|l| {
+        let t = l.trim_start();
+        !(t.starts_with(&format!("{flag} ")) || t == flag || t.starts_with(&format!("{flag}=")))
+    });
+    let first = lines.next()?;
+    let rest: Vec<&str> = lines
+        .take_while(|l| !l.trim_start().starts_with('-'))
+        .collect();
+    Some(format!("{first} {}", rest.join(" ")))
+}
+
+#[test]
+fn a_flag_means_one_thing_in_every_command() {
+    for command in COMMANDS {
+        let text = help(command);
+        // --findings is a findings folder wherever it is taken.
+        if let Some(e) = entry(&text, "--findings") {
+            assert!(
+                e.contains("<DIR>")
+                    || e.contains("<FINDINGS>")
+                    || e.to_lowercase().contains("folder"),
+                "{command:?}: --findings is not a folder here: {e}"
+            );
+        }
+        // --memory-limit is the whole state's budget; a per-shard budget says so in its name.
+        if let Some(e) = entry(&text, "--memory-limit") {
+            assert!(
+                e.contains("whole"),
+                "{command:?}: --memory-limit is not the whole state's budget here: {e}"
+            );
+        }
+        // Every command that writes a folder takes it as --out.
+        if [
+            "generate", "perturb", "merge", "analyze", "score", "stress", "replay",
+        ]
+        .contains(&command[0])
+        {
+            assert!(
+                entry(&text, "--out").is_some(),
+                "{command:?} does not take --out"
+            );
+        }
+        // A world's seed defaults to 2018 wherever a world is generated.
+        if ["generate", "run"].contains(&command[0]) || command == &["bench", "detectors"] {
+            let e = entry(&text, "--seed").unwrap_or_default();
+            assert!(
+                e.contains("2018"),
+                "{command:?}: the world's seed does not default to 2018: {e}"
+            );
+        }
+        // An outside detector's time limit is the same wherever one runs.
+        if let Some(e) = entry(&text, "--timeout") {
+            assert!(e.contains("3600"), "{command:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn perturb_takes_out_and_still_its_older_positional_form() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("d");
+    generate_into(&data, "2000", "3", "facebook-2018");
+    let a = t.path().join("a");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&data),
+        "--out",
+        path_arg(&a),
+        "--drop",
+        "0.1",
+    ]));
+    let b = t.path().join("b");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&data),
+        path_arg(&b),
+        "--drop",
+        "0.1",
+    ]));
+    assert_eq!(
+        std::fs::read(a.join("manifest.json")).unwrap(),
+        std::fs::read(b.join("manifest.json")).unwrap(),
+        "the same copy either way"
+    );
+    let both = blastradius(&[
+        "perturb",
+        path_arg(&data),
+        path_arg(&b),
+        "--out",
+        path_arg(&a),
+    ]);
+    assert!(!both.status.success());
+    let neither = blastradius(&["perturb", path_arg(&data)]);
+    assert_error(&neither, &["--out"]);
+}
+
+#[test]
+fn replay_refuses_a_rate_its_ramp_would_ignore() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("d");
+    generate_into(&data, "2000", "3", "facebook-2018");
+    let o = blastradius(&[
+        "replay",
+        path_arg(&data),
+        "--stdout",
+        "--rate",
+        "5",
+        "--shape",
+        "ramp:200000:400000:1s",
+    ]);
+    assert_error(&o, &["--rate and --shape ramp", "leave --rate out"]);
+}
