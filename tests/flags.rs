@@ -144,3 +144,50 @@ fn replay_refuses_a_rate_its_ramp_would_ignore() {
     ]);
     assert_error(&o, &["--rate and --shape ramp", "leave --rate out"]);
 }
+
+/// Every command line a harness runs as a child parses: a flag renamed in the binary and not
+/// in `harness::argv` fails here, not in a benchmark an hour in.
+#[test]
+fn every_command_line_a_harness_builds_parses() {
+    use blastradius_harness::argv::{Analyze, Follow, Generate, Perturb};
+    use std::path::Path;
+    let (d, o) = (Path::new("d"), Path::new("o"));
+    let lines = [
+        Generate {
+            users: 10,
+            seed: Some(1),
+            scenario: Some("facebook-2018"),
+            shards: Some(4),
+            shard: Some(2),
+            threads: Some(1),
+            skip_resource_check: true,
+            out: o,
+        }
+        .args(),
+        Perturb {
+            input: d,
+            out: o,
+            faults: blastradius_harness::leaderboard::DEFAULT_DAMAGE,
+        }
+        .args(),
+        Analyze {
+            dataset: d,
+            detector: "exact",
+            threads: Some(1),
+            out: o,
+        }
+        .args(),
+        Follow {
+            streaming: Some((100, 1 << 20)),
+            discard: true,
+        }
+        .args(),
+    ];
+    for args in lines {
+        // The parser checks every flag before it prints the help that --help asks for.
+        let mut with_help: Vec<&str> = args.iter().map(String::as_str).collect();
+        with_help.push("--help");
+        let o = blastradius(&with_help);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+}

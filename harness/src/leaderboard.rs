@@ -17,10 +17,10 @@ use blastradius_pages::palette::style_of;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
-use crate::Error;
 use crate::exec::{self, ExecDetector};
 use crate::judge::Judge;
 use crate::scaling::{child, machine};
+use crate::{Error, argv};
 
 /// The damage every preset is also scored under: a little of every fault, at once.
 pub const DEFAULT_DAMAGE: &[&str] = &[
@@ -119,10 +119,6 @@ fn suffixed(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 fn events_of(d: &Dataset) -> u64 {
     d.parts(blastradius_schema::path::EVENTS_DIR)
         .iter()
@@ -149,27 +145,25 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
         let clean = data.join(scenario);
         child(
             &options.exe,
-            &[
-                "generate".into(),
-                "--users".into(),
-                options.users.to_string(),
-                "--seed".into(),
-                options.seed.to_string(),
-                "--scenario".into(),
-                scenario.clone(),
-                "--out".into(),
-                s(&clean),
-            ],
+            &argv::Generate {
+                users: options.users,
+                seed: Some(options.seed),
+                scenario: Some(scenario),
+                out: &clean,
+                ..Default::default()
+            }
+            .args(),
         )?;
         let damaged = data.join(format!("{scenario}-damaged"));
-        let mut args = vec![
-            "perturb".to_string(),
-            s(&clean),
-            "--out".into(),
-            s(&damaged),
-        ];
-        args.extend(DEFAULT_DAMAGE.iter().map(|a| a.to_string()));
-        child(&options.exe, &args)?;
+        child(
+            &options.exe,
+            &argv::Perturb {
+                input: &clean,
+                out: &damaged,
+                faults: DEFAULT_DAMAGE,
+            }
+            .args(),
+        )?;
         // The speed cell's earlier runs, apart from the runs whose findings are scored.
         let warmup = data.join("speed-runs");
         for (condition, dataset) in [("clean", &clean), ("damaged", &damaged)] {
@@ -199,13 +193,13 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                         true => out.clone(),
                         false => warmup.join(format!("{scenario}-{name}-{k}")),
                     };
-                    let args = [
-                        "analyze".into(),
-                        s(dataset),
-                        "--detector".into(),
-                        name.clone(),
-                    ];
-                    let args = [&args[..], &["--out".into(), s(&out)]].concat();
+                    let args = argv::Analyze {
+                        dataset,
+                        detector: name,
+                        threads: None,
+                        out: &out,
+                    }
+                    .args();
                     runs.push(child(&options.exe, &args)?);
                 }
                 let (wall, peak) = medians(&runs);

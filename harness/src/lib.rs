@@ -7,6 +7,7 @@
 //! This crate links both the simulator (to damage and generate) and the analyzer (to detect
 //! and score); the analyzer itself never links the simulator.
 
+pub mod argv;
 pub mod exec;
 pub mod judge;
 pub mod leaderboard;

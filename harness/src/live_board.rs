@@ -10,7 +10,7 @@ use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
 use crate::Error;
-use crate::exec::quote;
+use crate::argv::Follow;
 use crate::rating::{
     Attempt, Contender, MAX_FINAL_LAG_MS, MAX_FINAL_LAG_SHARE, MAX_P99_MS, MIN_USER_F1, Rating,
     rate, throughput,
@@ -37,18 +37,19 @@ pub struct Options {
 /// `exe`: `None` for one this benchmark cannot start. `users` and `memory_limit` size the
 /// streaming detector's state.
 pub fn builtin(name: &str, exe: &Path, users: u64, memory_limit: u64) -> Option<Contender> {
-    let exe = quote(exe);
     match name {
         "exact" => Some(Contender {
             name: "exact (incremental)".into(),
-            command: format!("{exe} detect --follow {{addr}}"),
+            command: Follow::default().command(exe),
             format: Format::Arrow,
         }),
         "streaming" => Some(Contender {
             name: format!("streaming (incremental, {} MiB)", memory_limit >> 20),
-            command: format!(
-                "{exe} detect --follow {{addr}} --detector streaming --users {users} --memory-limit {memory_limit}"
-            ),
+            command: Follow {
+                streaming: Some((users, memory_limit)),
+                discard: false,
+            }
+            .command(exe),
             format: Format::Arrow,
         }),
         _ => None,

@@ -13,7 +13,7 @@ use blastradius_pages::doc::{Block, Column, Doc, Table};
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
-use crate::Error;
+use crate::{Error, argv};
 
 use crate::scaling::{child, list, machine, write_output, written_manifest};
 
@@ -135,36 +135,28 @@ pub fn run(
     for i in sample_shards(shards, sample) {
         let data = stage.path().join("data").join(format!("shard-{i}"));
         let report = stage.path().join("data").join(format!("report-{i}"));
-        let s = |p: &Path| p.display().to_string();
         let (gen_s, gen_rss) = child(
             exe,
-            &[
-                "generate".into(),
-                "--users".into(),
-                users.to_string(),
-                "--shards".into(),
-                shards.to_string(),
-                "--shard".into(),
-                format!("{i}/{shards}"),
-                "--threads".into(),
-                "1".into(),
-                "--skip-resource-check".into(),
-                "--out".into(),
-                s(&data),
-            ],
+            &argv::Generate {
+                users,
+                shards: Some(shards),
+                shard: Some(i),
+                threads: Some(1),
+                skip_resource_check: true,
+                out: &data,
+                ..Default::default()
+            }
+            .args(),
         )?;
         let (ana_s, ana_rss) = child(
             exe,
-            &[
-                "analyze".into(),
-                s(&data),
-                "--detector".into(),
-                "exact".into(),
-                "--threads".into(),
-                "1".into(),
-                "--out".into(),
-                s(&report),
-            ],
+            &argv::Analyze {
+                dataset: &data,
+                detector: "exact",
+                threads: Some(1),
+                out: &report,
+            }
+            .args(),
         )?;
         let manifest = written_manifest(&data)?;
         // The shard's own files; the catalog tables (providers, apps) are written once.

@@ -287,10 +287,11 @@ pub fn throughput(
             let _ = tx.send(a);
         })),
     };
-    let command = format!(
-        "{} detect --follow {{addr}} --discard",
-        crate::exec::quote(exe)
-    );
+    let command = crate::argv::Follow {
+        streaming: None,
+        discard: true,
+    }
+    .command(exe);
     let starter = std::thread::spawn(move || -> Result<Option<Child>, Error> {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(addr) => spawn(&command, &addr.to_string()).map(Some),

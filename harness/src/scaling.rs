@@ -9,7 +9,7 @@ use blastradius_pages::doc::{Block, Column, Doc, Table};
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
-use crate::Error;
+use crate::{Error, argv};
 
 /// One size's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -118,27 +118,24 @@ pub fn run(
     for &n in users {
         let data = stage.path().join("data").join(format!("scaling-{n}"));
         let reports = stage.path().join("data").join(format!("report-{n}"));
-        let s = |p: &Path| p.display().to_string();
         let (gen_s, gen_rss) = child(
             exe,
-            &[
-                "generate".into(),
-                "--users".into(),
-                n.to_string(),
-                "--out".into(),
-                s(&data),
-            ],
+            &argv::Generate {
+                users: n,
+                out: &data,
+                ..Default::default()
+            }
+            .args(),
         )?;
         let (ana_s, ana_rss) = child(
             exe,
-            &[
-                "analyze".into(),
-                s(&data),
-                "--detector".into(),
-                "exact".into(),
-                "--out".into(),
-                s(&reports),
-            ],
+            &argv::Analyze {
+                dataset: &data,
+                detector: "exact",
+                threads: None,
+                out: &reports,
+            }
+            .args(),
         )?;
         let manifest = written_manifest(&data)?;
         let point = Point {
