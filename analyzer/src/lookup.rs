@@ -3,8 +3,8 @@
 //!
 //! Fast on any dataset size: the user's shard follows from the contract's split of users
 //! (`blastradius_schema::shard_users`), so only that shard's files are read, and within it
-//! only the key columns are kept for every row (the one log reader's check of the contract
-//! runs on every row); the other columns are kept for the user's rows alone (its pick).
+//! only the `user_id` column is decoded for every row; the other columns are decoded for the
+//! user's rows alone (the log reader's lookup mode, `read_part_of_user`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::export::{Row, Source};
 use blastradius_dataset::Dataset;
-use blastradius_dataset::log::{ShardLog, read_part_picked};
+use blastradius_dataset::log::{ShardLog, read_part_of_user};
 
 use crate::output::Catalog;
 
@@ -125,17 +125,13 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         .is_some_and(|u| u.contains(&user));
     let exposures: Vec<Row> = answers.exposures.unwrap_or_default();
     let violations = answers.violations.unwrap_or_default();
-    // The one log reader, picking this user's rows: the file checked against the manifest
-    // and the contract like every read, the other columns kept for the picked rows only.
+    // The one log reader, in its lookup mode: the user's rows alone, checked as every read
+    // is.
     let mut log = ShardLog::default();
-    let this_user = |l: &ShardLog| -> Vec<u32> {
-        (0..l.len() as u32)
-            .filter(|&i| l.user_id[i as usize] == user && !l.kind[i as usize].is_system())
-            .collect()
-    };
-    read_part_picked(
+    read_part_of_user(
         &dataset,
         entry,
+        user,
         &[
             col::EVENT_ID,
             col::TS,
@@ -145,7 +141,6 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
             col::SURFACE,
             col::SCOPE,
         ],
-        &this_user,
         &mut log,
     )?;
     struct Event {
@@ -157,21 +152,15 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         surface: Option<Surface>,
         scope: Option<Scope>,
     }
-    let picked = log.selected.as_deref().unwrap_or_default();
-    let mut events: Vec<Event> = picked
-        .iter()
-        .enumerate()
-        .map(|(k, &row)| {
-            let row = row as usize;
-            Event {
-                ts: log.ts[row],
-                id: log.event_id[row],
-                kind: log.kind[row],
-                app: log.app_id[k],
-                photo: log.photo_id[k],
-                surface: Some(log.surface[k]),
-                scope: Some(log.scope[k]),
-            }
+    let mut events: Vec<Event> = (0..log.len())
+        .map(|i| Event {
+            ts: log.ts[i],
+            id: log.event_id[i],
+            kind: log.kind[i],
+            app: log.app_id[i],
+            photo: log.photo_id[i],
+            surface: Some(log.surface[i]),
+            scope: Some(log.scope[i]),
         })
         .collect();
     events.sort_by_key(|e| (e.ts, e.id));

@@ -156,7 +156,6 @@ impl ShardLog {
         self.action.reserve(rows);
         self.page.reserve(rows);
         self.page_size.reserve(rows);
-        self.items_returned.reserve(rows);
     }
 }
 
@@ -167,9 +166,6 @@ pub const KEY_COLUMNS: &[&str] = &[col::EVENT_ID, col::TS, col::KIND, col::USER_
 /// Picks, from the [`KEY_COLUMNS`] of a whole shard, the rows whose other columns a detector
 /// needs: positions in the file, ascending.
 pub type Pick = fn(&ShardLog) -> Vec<u32>;
-
-/// A pick that may hold state (the user a lookup is about, say); see [`Pick`].
-pub type PickWith<'a> = &'a dyn Fn(&ShardLog) -> Vec<u32>;
 
 /// Every column replay can use (`items_returned` is not: detectors recompute what was
 /// returned). A detector names the subset it reads.
@@ -231,7 +227,6 @@ pub fn read_shard_into(
 ) -> Result<()> {
     let data = Bytes::from(std::fs::read(path).map_err(Error::io(path))?);
     let meta = parquet_metadata(path, &data)?;
-    let pick = pick.as_ref().map(|p| p as PickWith);
     decode(path, data, meta, columns, pick, log, &Expect::default())
 }
 
@@ -251,37 +246,6 @@ pub fn read_part_into(
     pick: Option<Pick>,
     log: &mut ShardLog,
 ) -> Result<()> {
-    read_part(
-        dataset,
-        entry,
-        columns,
-        pick.as_ref().map(|p| p as PickWith),
-        log,
-    )
-}
-
-/// [`read_part_into`] with a pick that may hold state: the other columns only for the rows
-/// it picks (a lookup's one user, say), the key columns and the checks on every row.
-///
-/// # Errors
-/// As [`read_part_into`].
-pub fn read_part_picked(
-    dataset: &Dataset,
-    entry: &FileInfo,
-    columns: &[&str],
-    pick: PickWith,
-    log: &mut ShardLog,
-) -> Result<()> {
-    read_part(dataset, entry, columns, Some(pick), log)
-}
-
-fn read_part(
-    dataset: &Dataset,
-    entry: &FileInfo,
-    columns: &[&str],
-    pick: Option<PickWith>,
-    log: &mut ShardLog,
-) -> Result<()> {
     let path = dataset.root.join(&entry.path);
     let mut buffer = std::mem::take(&mut log.buffer.0);
     dataset.read_into(entry, &mut buffer)?;
@@ -297,30 +261,20 @@ fn read_part(
     result
 }
 
-/// `data` is the file's bytes, `meta` their metadata.
-#[allow(clippy::too_many_arguments)]
-fn decode(
+/// The positions of the columns `names` in the file `meta` describes, each checked against
+/// the contract's type.
+///
+/// # Errors
+/// [`Error::Schema`] naming a missing column or one of another type.
+fn contract_columns(
     path: &Path,
-    data: Bytes,
-    meta: ArrowReaderMetadata,
-    columns: &[&str],
-    pick: Option<PickWith>,
-    log: &mut ShardLog,
-    expect: &Expect,
-) -> Result<()> {
-    log.clear();
+    meta: &ArrowReaderMetadata,
+    names: &[&'static str],
+) -> Result<Vec<(&'static str, usize)>> {
     let contract = events_schema();
-    let schema = meta.schema().clone();
+    let schema = meta.schema();
     let mut indices = Vec::new();
-    // A pick reads every key column: it chooses rows by them.
-    let always = match pick {
-        Some(_) => KEY_COLUMNS,
-        None => &[col::EVENT_ID, col::TS, col::KIND],
-    };
-    let wanted = EVERY_COLUMN
-        .iter()
-        .filter(|c| always.contains(c) || columns.contains(c));
-    for name in wanted {
+    for name in names {
         let want = contract.field_with_name(name).expect("contract column");
         let Some((i, got)) = schema.column_with_name(name) else {
             return Err(Error::Schema {
@@ -349,6 +303,106 @@ fn decode(
         }
         indices.push((*name, i));
     }
+    Ok(indices)
+}
+
+/// The events of one user in the events part `entry` (a lookup's): `columns` (with
+/// `event_id`, `kind` and `user_id`) for that user's rows only, in file order, checked as
+/// every read is (the file against the manifest, the columns against the contract, no null
+/// where a row's kind needs a value, no unknown value). Only `user_id` is decoded for every
+/// row; the other columns only where the user's rows are (a Parquet row filter), which is
+/// what keeps a lookup fast on any dataset. `log.selected` is `None`: every column holds the
+/// user's rows. Deploy rows have no user and are never among them.
+///
+/// # Errors
+/// As [`read_part_into`].
+pub fn read_part_of_user(
+    dataset: &Dataset,
+    entry: &FileInfo,
+    user: u64,
+    columns: &[&str],
+    log: &mut ShardLog,
+) -> Result<()> {
+    use arrow::array::BooleanArray;
+    use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+    log.clear();
+    let path = dataset.root.join(&entry.path);
+    let data = dataset.read(entry)?;
+    let meta = listed_metadata(&path, &data, entry)?;
+    let always = [col::EVENT_ID, col::KIND, col::USER_ID];
+    let wanted: Vec<&'static str> = EVERY_COLUMN
+        .iter()
+        .filter(|c| always.contains(c) || columns.contains(c))
+        .copied()
+        .collect();
+    let indices = contract_columns(&path, &meta, &wanted)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(data, meta);
+    let schema = builder.parquet_schema();
+    let position = |name: &str| indices.iter().find(|c| c.0 == name).map(|c| c.1);
+    let by_user = ProjectionMask::roots(schema, position(col::USER_ID));
+    let mask = ProjectionMask::roots(schema, indices.iter().map(|c| c.1));
+    let predicate = ArrowPredicateFn::new(by_user, move |batch| {
+        let users = batch.column(0).as_primitive::<UInt64Type>();
+        Ok(BooleanArray::from_iter(
+            users.iter().map(|u| Some(u == Some(user))),
+        ))
+    });
+    let reader = builder
+        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+        .with_projection(mask)
+        .build()
+        .map_err(Error::parquet(&path))?;
+    log.path = path.clone();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(&path)(e.into()))?;
+        let start = log.len();
+        append(log, &batch, &path, None)?;
+        let kinds = &log.kind[start..];
+        let required = Required::new(kinds);
+        for field in batch.schema().fields() {
+            let name = field.name().as_str();
+            let array = batch.column_by_name(name).expect("own column");
+            if let Some(i) = required.first_missing(name, array) {
+                return Err(Error::Schema {
+                    path: path.clone(),
+                    column: name.to_string(),
+                    problem: format!(
+                        "is null on event {} (a `{}` event of user {user})",
+                        log.event_id[start + i],
+                        kinds[i]
+                    ),
+                    expected: "a value wherever it applies; the file is damaged: regenerate it"
+                        .into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `data` is the file's bytes, `meta` their metadata.
+#[allow(clippy::too_many_arguments)]
+fn decode(
+    path: &Path,
+    data: Bytes,
+    meta: ArrowReaderMetadata,
+    columns: &[&str],
+    pick: Option<Pick>,
+    log: &mut ShardLog,
+    expect: &Expect,
+) -> Result<()> {
+    log.clear();
+    // A pick reads every key column: it chooses rows by them.
+    let always = match pick {
+        Some(_) => KEY_COLUMNS,
+        None => &[col::EVENT_ID, col::TS, col::KIND],
+    };
+    let wanted: Vec<&'static str> = EVERY_COLUMN
+        .iter()
+        .filter(|c| always.contains(c) || columns.contains(c))
+        .copied()
+        .collect();
+    let indices = contract_columns(path, &meta, &wanted)?;
     let rows = meta.metadata().file_metadata().num_rows() as usize;
     let mut group_ends = Vec::new();
     let mut end = 0;
@@ -380,6 +434,10 @@ fn decode(
     log.reserve_keys(rows);
     if later.is_empty() {
         log.reserve_others(rows);
+    }
+    // Only a reader that copies the log asks for it (detectors recompute it).
+    if indices.iter().any(|(name, _)| *name == col::ITEMS_RETURNED) {
+        log.items_returned.reserve(rows);
     }
     let mut start = 0;
     for batch in reader(&first)? {
