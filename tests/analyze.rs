@@ -381,3 +381,120 @@ fn every_detector_flag_names_the_registrys_detectors() {
     ]));
     assert!(err.contains(live), "{err}");
 }
+
+/// Keeps every other photo call of an events part (the rest of its rows as they are).
+fn drop_half_the_photo_calls(path: &Path) {
+    use arrow::array::{AsArray, BooleanArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let batches: Vec<_> =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| {
+                let b = b.unwrap();
+                let kinds = arrow::compute::cast(
+                    b.column_by_name("kind").unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                let kinds = kinds.as_string::<i32>();
+                let mut k = 0;
+                let keep: BooleanArray = (0..b.num_rows())
+                    .map(|i| {
+                        let photo_call = kinds.value(i) == "photo_api_call";
+                        k += usize::from(photo_call);
+                        Some(!photo_call || k % 2 == 0)
+                    })
+                    .collect();
+                arrow::compute::filter_record_batch(&b, &keep).unwrap()
+            })
+            .collect();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batches[0].schema(),
+        None,
+    )
+    .unwrap();
+    for b in batches {
+        w.write(&b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+// Issue 22: a shard that lost half its photo calls, its manifest entry remade to match (size,
+// checksums, rows), gave recall 0.94 with no warning; so did merge --verify of such a part.
+// The manifest's totals no longer match its files, and every open says so.
+#[test]
+fn a_manifest_entry_remade_to_match_an_edited_file_is_caught_by_the_totals() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("d");
+    generate_into(&data, "3000", "5", "facebook-2018");
+    let before = read_json(&data.join("manifest.json"))["counts"].clone();
+    drop_half_the_photo_calls(&data.join("events/part-00001.parquet"));
+    reseal(&data, "events/part-00001.parquet");
+    // The entry is remade; the totals are left as they were, as such an edit leaves them.
+    let mut m = read_json(&data.join("manifest.json"));
+    m["counts"] = before;
+    write_json(&data.join("manifest.json"), &m);
+    let claimed = m["counts"]["events"].as_u64().unwrap();
+    let o = blastradius(&[
+        "analyze",
+        path_arg(&data),
+        "--out",
+        path_arg(&t.path().join("r")),
+    ]);
+    assert_error(
+        &o,
+        &[
+            "manifest.json",
+            &format!("counts {claimed} events but its events files hold"),
+            "regenerate the dataset",
+        ],
+    );
+    assert!(!t.path().join("r").exists());
+
+    // A part of a split run, edited the same way, is refused by merge (with or without
+    // --verify): its totals are checked as every open checks them.
+    let parts: Vec<_> = (0..2)
+        .map(|i| {
+            let p = t.path().join(format!("p{i}"));
+            assert_ok(&blastradius(&[
+                "generate",
+                "--users",
+                "3000",
+                "--seed",
+                "5",
+                "--shards",
+                "2",
+                "--shard",
+                &format!("{i}/2"),
+                "--out",
+                path_arg(&p),
+            ]));
+            p
+        })
+        .collect();
+    let part = parts[1].join("events/part-00001.parquet");
+    let before = read_json(&parts[1].join("manifest.json"))["counts"].clone();
+    drop_half_the_photo_calls(&part);
+    reseal(&parts[1], "events/part-00001.parquet");
+    let mut m = read_json(&parts[1].join("manifest.json"));
+    m["counts"] = before;
+    write_json(&parts[1].join("manifest.json"), &m);
+    let merged = t.path().join("merged");
+    let o = blastradius(&[
+        "merge",
+        path_arg(&parts[0]),
+        path_arg(&parts[1]),
+        "--out",
+        path_arg(&merged),
+        "--verify",
+    ]);
+    assert_error(
+        &o,
+        &["p1/manifest.json", "events but its events files hold"],
+    );
+    assert!(!merged.exists());
+}

@@ -252,6 +252,17 @@ pub fn reseal(dataset: &Path, relative: &str) {
             f["rows"] = rows(&dataset.join(relative)).into();
         }
     }
+    // And the totals, which a pipeline that rewrote the manifest would keep true too.
+    for (dir, count) in [("events/", "events"), ("users/", "users")] {
+        let total: u64 = m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"].as_str().unwrap().starts_with(dir))
+            .map(|f| f["rows"].as_u64().unwrap())
+            .sum();
+        m["counts"][count] = total.into();
+    }
     write_json(&manifest_path, &m);
 }
 

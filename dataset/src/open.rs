@@ -13,6 +13,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
+use parquet::file::metadata::ParquetMetaDataReader;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -89,6 +90,7 @@ impl Dataset {
         };
         dataset.check_folders()?;
         dataset.check_shards()?;
+        dataset.check_rows()?;
         Ok(dataset)
     }
 
@@ -157,6 +159,59 @@ impl Dataset {
                 self.root.join(&empty.path),
                 "holds no rows; every events shard holds at least the deploy events, so the \
                  shard is damaged: regenerate the dataset",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each listed Parquet file's footer holds the rows the manifest lists for it, and the
+    /// manifest's totals are its files': a manifest remade to match an edited file, but not
+    /// its totals (or the other way round), is found before any figure is made. Footers
+    /// only: a few small reads a file.
+    fn check_rows(&self) -> Result<()> {
+        let manifest = self.root.join(path::MANIFEST);
+        for f in self
+            .manifest
+            .files
+            .iter()
+            .filter(|f| f.path.ends_with(".parquet"))
+        {
+            let p = self.root.join(&f.path);
+            let file = std::fs::File::open(&p).map_err(Error::io(&p))?;
+            let meta = ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .map_err(Error::parquet(&p))?;
+            let rows = meta.file_metadata().num_rows() as u64;
+            if rows != f.rows {
+                return Err(Error::dataset(
+                    &p,
+                    format!(
+                        "holds {rows} rows but the manifest says {}: the file was replaced or the manifest edited; regenerate the dataset",
+                        f.rows
+                    ),
+                ));
+            }
+        }
+        let m = &self.manifest;
+        let sum = |dir: &str| self.parts(dir).iter().map(|f| f.rows).sum::<u64>();
+        let events = sum(path::EVENTS_DIR);
+        if events != m.counts.events {
+            return Err(Error::dataset(
+                &manifest,
+                format!(
+                    "counts {} events but its events files hold {events} rows: the manifest was edited; regenerate the dataset",
+                    m.counts.events
+                ),
+            ));
+        }
+        let users = sum(path::USERS_DIR);
+        if !self.parts(path::USERS_DIR).is_empty() && users != m.counts.users {
+            return Err(Error::dataset(
+                &manifest,
+                format!(
+                    "counts {} users but its users files hold {users} rows: the manifest was edited; regenerate the dataset",
+                    m.counts.users
+                ),
             ));
         }
         Ok(())
