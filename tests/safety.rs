@@ -304,3 +304,123 @@ fn a_closed_pipe_does_not_stop_the_reports() {
     assert_ok(&o);
     assert!(complete_report(&out).is_some(), "the report is written");
 }
+
+// Issue 22: the kill tests cover the newer commands that write folders too.
+#[test]
+fn killed_merge_leaves_the_old_dataset_or_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (seed, parts) in [("2", "a"), ("3", "b")] {
+        for i in 0..2 {
+            let o = blastradius_in(
+                tmp.path(),
+                &[
+                    "generate",
+                    "--users",
+                    "30000",
+                    "--seed",
+                    seed,
+                    "--shards",
+                    "2",
+                    "--shard",
+                    &format!("{i}/2"),
+                    "--out",
+                    &format!("{parts}{i}"),
+                ],
+            );
+            assert_ok(&o);
+        }
+    }
+    let out = tmp.path().join("m");
+    assert_ok(&blastradius_in(
+        tmp.path(),
+        &["merge", "a0", "a1", "--out", "m"],
+    ));
+    let old = complete_dataset(&out);
+    assert!(
+        old.as_deref().is_some_and(|c| c.contains("--seed 2")),
+        "{old:?}"
+    );
+    let new = Some(old.clone().unwrap().replace("--seed 2", "--seed 3"));
+    let args = ["merge", "b0", "b1", "--out", "m", "--force", "--verify"];
+    kill_at_random_points(tmp.path(), &args, &out, complete_dataset, &[old, new], 10);
+}
+
+#[test]
+fn killed_export_leaves_the_old_export_or_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    generate_into(&tmp.path().join("a"), "3000", "4", "facebook-2018");
+    generate_into(&tmp.path().join("b"), "60000", "5", "facebook-2018");
+    let out = tmp.path().join("e");
+    // Whole: both files, the CSV holding the Parquet's rows; which export: how many users.
+    let state = |p: &Path| {
+        let n = rows(&p.join("users.parquet"));
+        let csv = std::fs::read_to_string(p.join("users.csv")).ok()?;
+        (csv.lines().count() as u64 == n + 1).then(|| n.to_string())
+    };
+    assert_ok(&blastradius_in(
+        tmp.path(),
+        &["export", "users", "a", "--out", "e"],
+    ));
+    let old = state(&out);
+    assert!(old.is_some());
+    let args = ["export", "users", "b", "--out", "e", "--force"];
+    assert_ok(&blastradius_in(
+        tmp.path(),
+        &["export", "users", "b", "--out", "e2"],
+    ));
+    let new = state(&tmp.path().join("e2"));
+    assert_ne!(old, new, "the two exports differ");
+    kill_at_random_points(tmp.path(), &args, &out, state, &[old, new], 10);
+}
+
+#[test]
+fn killed_score_leaves_a_report_that_matches_its_findings() {
+    let tmp = tempfile::tempdir().unwrap();
+    generate_into(&tmp.path().join("a"), "3000", "4", "facebook-2018");
+    generate_into(&tmp.path().join("b"), "30000", "5", "messaging-partners");
+    for d in ["a", "b"] {
+        let o = blastradius_in(
+            tmp.path(),
+            &[
+                "analyze",
+                d,
+                "--detector",
+                "exact",
+                "--out",
+                &format!("{d}-r"),
+            ],
+        );
+        assert_ok(&o);
+    }
+    let out = tmp.path().join("s");
+    assert_ok(&blastradius_in(
+        tmp.path(),
+        &["score", "a", "a-r/exact", "--name", "mine", "--out", "s"],
+    ));
+    // A score's report holds no findings (they are the detector's folder): report.json,
+    // report.md and, per detector, what it missed and added.
+    let state = |p: &Path| {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.join("report.json")).ok()?).ok()?;
+        std::fs::metadata(p.join("report.md")).ok()?;
+        for d in r["detectors"].as_array()? {
+            let dir = p.join(d["detector"].as_str()?);
+            std::fs::metadata(dir.join("missed_users.parquet")).ok()?;
+            std::fs::metadata(dir.join("extra_users.parquet")).ok()?;
+        }
+        Some(r["dataset"].as_str()?.to_string())
+    };
+    let old = state(&out);
+    assert_eq!(old.as_deref(), Some("a"));
+    let args = [
+        "score",
+        "b",
+        "b-r/exact",
+        "--name",
+        "mine",
+        "--out",
+        "s",
+        "--force",
+    ];
+    kill_at_random_points(tmp.path(), &args, &out, state, &[old, Some("b".into())], 10);
+}
