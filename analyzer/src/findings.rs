@@ -177,46 +177,46 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
     if let Some(parts) = locate(dir, EXPOSURES)? {
         let mut set = BTreeSet::new();
         for part in &parts {
-            let t = Table::read(part, &["app_id", "user_id", "photo_id"], &[])?;
-            for row in 0..t.rows {
-                let app = check.app(&t, 0, row)?;
-                let user = check.user(&t, 1, row)?;
-                let photo = check.photo(&t, 2, row, user)?;
+            Table::scan(part, &["app_id", "user_id", "photo_id"], &[], |t, row| {
+                let app = check.app(t, 0, row)?;
+                let user = check.user(t, 1, row)?;
+                let photo = check.photo(t, 2, row, user)?;
                 set.insert((app, user, photo));
-            }
+                Ok(())
+            })?;
         }
         found.exposures = Some(set);
     }
     if let Some(parts) = locate(dir, AFFECTED_USERS)? {
         let mut set = BTreeSet::new();
         for part in &parts {
-            let t = Table::read(part, &["user_id"], &[])?;
-            for row in 0..t.rows {
-                set.insert(check.user(&t, 0, row)?);
-            }
+            Table::scan(part, &["user_id"], &[], |t, row| {
+                set.insert(check.user(t, 0, row)?);
+                Ok(())
+            })?;
         }
         found.users = Some(set);
     }
     if let Some(parts) = locate(dir, MESSAGE_VIOLATIONS)? {
         let mut set = BTreeSet::new();
         for part in &parts {
-            let t = Table::read(part, &["event_id"], &[])?;
-            for row in 0..t.rows {
-                set.insert(check.event(&t, 0, row)?);
-            }
+            Table::scan(part, &["event_id"], &[], |t, row| {
+                set.insert(check.event(t, 0, row)?);
+                Ok(())
+            })?;
         }
         found.violations = Some(set);
     }
     if let Some(parts) = locate(dir, AFFECTED_APPS)? {
         let mut counts = BTreeMap::new();
         for part in &parts {
-            let t = Table::read(part, &["app_id"], &["users"])?;
-            for row in 0..t.rows {
-                let app = check.app(&t, 0, row)?;
+            Table::scan(part, &["app_id"], &["users"], |t, row| {
+                let app = check.app(t, 0, row)?;
                 if let Some(users) = t.value(1, row)? {
                     counts.insert(app, users);
                 }
-            }
+                Ok(())
+            })?;
         }
         if !counts.is_empty() {
             found.app_users = Some(counts);
@@ -430,19 +430,28 @@ impl Check<'_> {
     }
 }
 
-/// Some integer columns of one file, as `u64`, with where each came from for messages.
+/// Some integer columns of one file, as `u64`, a chunk of rows at a time (a findings file
+/// may hold many millions of rows, most of them repeats: only the distinct findings are
+/// kept, never the whole file), with where each came from for messages.
 struct Table {
     path: PathBuf,
     names: Vec<String>,
-    /// Per column, per row: `None` for a null (or an optional column that is absent).
+    /// Per column, per row of the chunk: `None` for a null (or an optional column that is
+    /// absent).
     values: Vec<Vec<Option<u64>>>,
+    /// Rows of the file before the chunk.
     rows: usize,
     /// CSV line numbers start at 2 (after the header); Parquet rows at 0.
     csv: bool,
 }
 
+/// Rows of a CSV findings file decoded at a time.
+const CSV_CHUNK: usize = 1 << 16;
+
 impl Table {
+    /// Where the chunk's row `row` is in the file, in words.
     fn place(&self, row: usize) -> String {
+        let row = self.rows + row;
         if self.csv {
             format!("line {}", row + 2)
         } else {
@@ -463,8 +472,14 @@ impl Table {
         Ok(self.values[column][row])
     }
 
-    /// Reads the `required` and `optional` columns of `path` (Parquet or CSV).
-    fn read(path: &Path, required: &[&str], optional: &[&str]) -> Result<Table> {
+    /// Reads the `required` and `optional` columns of `path` (Parquet or CSV) a chunk at a
+    /// time, calling `each` with every row of each chunk.
+    fn scan(
+        path: &Path,
+        required: &[&str],
+        optional: &[&str],
+        mut each: impl FnMut(&Table, usize) -> Result<()>,
+    ) -> Result<()> {
         let names: Vec<String> = required
             .iter()
             .chain(optional)
@@ -479,11 +494,21 @@ impl Table {
             csv,
         };
         if csv {
-            table.read_csv(required.len())?;
+            table.read_csv(required.len(), &mut each)
         } else {
-            table.read_parquet(required.len())?;
+            table.read_parquet(required.len(), &mut each)
         }
-        Ok(table)
+    }
+
+    /// Calls `each` with every row of the chunk, then moves past it.
+    fn flush(&mut self, each: &mut impl FnMut(&Table, usize) -> Result<()>) -> Result<()> {
+        let n = self.values.first().map_or(0, Vec::len);
+        for row in 0..n {
+            each(self, row)?;
+        }
+        self.rows += n;
+        self.values.iter_mut().for_each(Vec::clear);
+        Ok(())
     }
 
     fn missing(&self, column: &str, have: &str) -> Error {
@@ -495,7 +520,11 @@ impl Table {
         }
     }
 
-    fn read_parquet(&mut self, required: usize) -> Result<()> {
+    fn read_parquet(
+        &mut self,
+        required: usize,
+        each: &mut impl FnMut(&Table, usize) -> Result<()>,
+    ) -> Result<()> {
         let file = std::fs::File::open(&self.path).map_err(Error::io(&self.path))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(Error::parquet(&self.path))?
@@ -504,6 +533,7 @@ impl Table {
         for batch in reader {
             let b = batch.map_err(|e| Error::parquet(&self.path)(e.into()))?;
             self.append_batch(&b, required)?;
+            self.flush(each)?;
         }
         Ok(())
     }
@@ -546,11 +576,14 @@ impl Table {
                 }
             }
         }
-        self.rows += b.num_rows();
         Ok(())
     }
 
-    fn read_csv(&mut self, required: usize) -> Result<()> {
+    fn read_csv(
+        &mut self,
+        required: usize,
+        each: &mut impl FnMut(&Table, usize) -> Result<()>,
+    ) -> Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_path(&self.path)
@@ -593,9 +626,11 @@ impl Table {
                 })?;
                 self.values[c].push(Some(v));
             }
-            self.rows += 1;
+            if self.values[0].len() == CSV_CHUNK {
+                self.flush(each)?;
+            }
         }
-        Ok(())
+        self.flush(each)
     }
 }
 
@@ -736,4 +771,63 @@ pub fn write(
     std::fs::write(&meta_path, text).map_err(Error::io(&meta_path))?;
     written.push(meta_path);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 22: a findings file of 60M rows (8 MB of Parquet) was read whole, 2.9 GB, and
+    // aborted under a 2 GB limit. It is read a chunk at a time; what a row is called in a
+    // message must not depend on the chunk it fell in.
+    #[test]
+    fn a_findings_file_is_read_in_chunks_and_rows_keep_their_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("affected_users.csv");
+        let bad = CSV_CHUNK + 10;
+        let mut text = String::from("user_id\n");
+        for i in 0..bad + 5 {
+            text.push_str(if i == bad { "x\n" } else { "7\n" });
+        }
+        std::fs::write(&path, &text).unwrap();
+        let mut seen = 0;
+        let err = Table::scan(&path, &["user_id"], &[], |t, row| {
+            assert_eq!(t.value(0, row).unwrap(), Some(7));
+            seen += 1;
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(&format!("line {}", bad + 2)), "{err}");
+        assert_eq!(
+            seen, CSV_CHUNK,
+            "the first chunk was handed on before the error"
+        );
+
+        std::fs::write(&path, "user_id\n".to_string() + &"7\n".repeat(bad) + "\n").unwrap();
+        let universe = Universe {
+            users: 5,
+            apps: BTreeSet::new(),
+        };
+        let err = Table::scan(&path, &["user_id"], &[], |t, row| {
+            Check {
+                universe: &universe,
+            }
+            .user(t, 0, row)
+            .map(drop)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 2"),
+            "the first row, named by its line: {err}"
+        );
+        let mut rows = 0;
+        Table::scan(&path, &["user_id"], &[], |_, _| {
+            rows += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(rows, bad, "every row, across chunks, once");
+    }
 }
