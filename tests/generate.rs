@@ -359,14 +359,14 @@ fn data_readme_lists_every_scenario_range() {
 
 #[test]
 fn the_memory_estimate_is_judged_against_the_process_limit_not_the_machine() {
-    // Under `ulimit -v` (2.5 GB here), a run whose workers need 6.9 GiB is refused before it
+    // Under `ulimit -v` (1.2 GB here), a run whose workers need 6.9 GiB is refused before it
     // starts, naming the limit that decides, however much memory the machine has.
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("big");
     let o = std::process::Command::new("sh")
         .args([
             "-c",
-            "ulimit -v 2500000 && exec \"$0\" \"$@\"",
+            "ulimit -v 1200000 && exec \"$0\" \"$@\"",
             env!("CARGO_BIN_EXE_blastradius"),
             "generate",
             "--users",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use blastradius_pages::doc::{Block, Column, Doc, Table};
-use blastradius_pages::palette::{TRUTH, style_of};
+use blastradius_pages::palette::{TRUTH, assign};
 use blastradius_schema::time::format_utc;
 use serde::Serialize;
 
@@ -713,6 +713,9 @@ impl Report {
     /// top apps, and each detector's F1 per level.
     pub fn charts(&self) -> Vec<blastradius_pages::chart::Chart> {
         use blastradius_pages::chart::{Axis, Chart, Series, Style};
+        let names: Vec<&str> = self.detectors.iter().map(|d| d.detector.as_str()).collect();
+        let styles = assign(&names);
+        let style_of = |d: &str| styles[names.iter().position(|n| *n == d).unwrap_or(0)];
         let mut out = Vec::new();
         if !self.days.is_empty() {
             let surfaces: std::collections::BTreeSet<&String> = self

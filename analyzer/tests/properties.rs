@@ -112,7 +112,11 @@ proptest! {
             }
         }
         std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
-        let dataset = Dataset::open(&d).unwrap();
+        // The open reads each file's footer (its rows against the manifest's): a damaged
+        // footer fails there, cleanly, with an error.
+        let Ok(dataset) = Dataset::open(&d) else {
+            return Ok(());
+        };
         let entry = dataset.parts("events").into_iter().find(|f| f.path == rel).unwrap().clone();
         let mut log = ShardLog::default();
         let _ = read_part_into(&dataset, &entry, blastradius_dataset::log::ALL_COLUMNS, None, &mut log);

@@ -157,7 +157,7 @@ impl Manifest {
             return Err(Error::dataset(
                 &manifest_path,
                 format!(
-                    "schema version {} but this analyzer reads version {SCHEMA_VERSION}; regenerate the dataset with this version",
+                    "schema version {} but this build of blastradius reads version {SCHEMA_VERSION}; regenerate the dataset with this version",
                     manifest.schema_version
                 ),
             ));

@@ -13,7 +13,7 @@ use blastradius_analyzer::output::Catalog;
 use blastradius_dataset::Dataset;
 use blastradius_pages::chart::{Axis, Chart, Series, Style};
 use blastradius_pages::doc::{Block, Column, Doc, Table};
-use blastradius_pages::palette::style_of;
+use blastradius_pages::palette::assign;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
 
@@ -499,6 +499,8 @@ pub fn markdown(board: &Leaderboard) -> String {
 fn charts(board: &Leaderboard) -> Vec<Chart> {
     let scen = scenarios(board);
     let names = detectors(board);
+    let styles = assign(&names);
+    let style_of = |d: &String| styles[names.iter().position(|n| n == d).unwrap_or(0)];
     let mut out = Vec::new();
     for (metric, pick) in [
         (

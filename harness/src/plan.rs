@@ -114,7 +114,7 @@ pub fn scale(users: u64, shards: u32, cores: u64, samples: Vec<Sample>, machines
 }
 
 /// Generates and analyzes `sample` shards of the `users`-user run of `shards` shards with
-/// the binary `exe`, one process each; writes plan.json and plan.md under `out`.
+/// the binary `exe`, one process each; writes plan.json, plan.md and plan.html under `out`.
 ///
 /// # Errors
 /// A child that fails, or an output that may not be written.

@@ -73,10 +73,11 @@ pub fn machine() -> String {
 /// The manifest a child `generate` wrote in `data`: an error naming it when it cannot be read,
 /// so that no figure is made of zeros.
 pub(crate) fn written_manifest(data: &Path) -> Result<Manifest, Error> {
+    // The dataset's error names the manifest already.
     Manifest::load(data).map_err(|e| Error::Input {
-        path: data.join(blastradius_schema::path::MANIFEST),
+        path: data.to_path_buf(),
         message: format!(
-            "the generated dataset's manifest cannot be read ({e}): no figure can be made from it"
+            "the generated dataset cannot be read ({e}): no figure can be made from it"
         ),
     })
 }

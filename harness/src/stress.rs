@@ -14,7 +14,7 @@ use blastradius_analyzer::analyze::{detect_into, summary, truth_of, universe};
 use blastradius_analyzer::detect::Settings;
 use blastradius_pages::chart::{Axis, Chart, Series, Style};
 use blastradius_pages::doc::{Block, Column, Doc, Table};
-use blastradius_pages::palette::style_of;
+use blastradius_pages::palette::assign;
 
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::report::TruthSummary;
@@ -633,6 +633,8 @@ fn has_violations(report: &StressReport) -> bool {
 /// log first), throughput on the clean log, and the streaming detector's memory curve.
 pub fn charts(report: &StressReport) -> Vec<Chart> {
     let names = detectors(report);
+    let styles = assign(&names);
+    let style_of = |d: &String| styles[names.iter().position(|n| n == d).unwrap_or(0)];
     let mut out = Vec::new();
     for Swept {
         fault,
@@ -776,8 +778,9 @@ pub fn doc(report: &StressReport) -> Doc {
             };
             let mut row = vec![d.clone(), damage];
             match &c.failure {
-                Some(why) => {
-                    row.push(format!("failed: {why}"));
+                // The reason is under Failures: a long one would stretch the table.
+                Some(_) => {
+                    row.push("failed".into());
                     row.extend(std::iter::repeat_n("–".to_string(), columns.len() - 3));
                 }
                 None => {

@@ -39,13 +39,20 @@ impl Bin {
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
     bins: Vec<Bin>,
+    /// The latest time recorded, µs: where the last bin ends.
+    end: i64,
+    /// The bins up to this one hold the lag of every chunk written so far (see
+    /// [`Timeline::sent`]).
+    lag_done: usize,
 }
 
 /// One point of the report's series.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Point {
-    /// The bin's start, seconds of wall time since the replay began.
+    /// The bin's start, seconds of wall time since the replay began, and the seconds it
+    /// covers (the last one may be shorter).
     pub t_s: f64,
+    pub width_s: f64,
     /// Events per second the schedule asked for in the bin, and that were sent.
     pub intended_per_s: f64,
     pub sent_per_s: f64,
@@ -59,6 +66,7 @@ pub struct Point {
 
 impl Timeline {
     fn bin(&mut self, at_us: i64) -> &mut Bin {
+        self.end = self.end.max(at_us);
         let i = (at_us.max(0) / BIN_US) as usize;
         if self.bins.len() <= i {
             self.bins.resize(i + 1, Bin::default());
@@ -67,11 +75,27 @@ impl Timeline {
     }
 
     /// A chunk of `events` due at `due_us` was written at `now_us` (both from the start).
+    /// From its due time until it went out the replay was behind by the time since: every
+    /// bin in between holds that lag (at its end), so a stall shows while it lasts, not only
+    /// when it ends. Chunks come in schedule order, so the earliest one still waiting
+    /// decides a bin: each bin is settled once.
     pub fn sent(&mut self, events: u64, due_us: i64, now_us: i64) {
         self.bin(due_us).intended += events;
-        let b = self.bin(now_us);
-        b.sent += events;
-        b.lag_max = b.lag_max.max(now_us - due_us);
+        self.bin(now_us).sent += events;
+        if now_us <= due_us {
+            return;
+        }
+        let (first, last) = (
+            (due_us.max(0) / BIN_US) as usize,
+            (now_us / BIN_US) as usize,
+        );
+        for i in first.max(self.lag_done)..=last {
+            let bin_end = (i as i64 + 1) * BIN_US;
+            let lag = bin_end.min(now_us) - due_us;
+            let b = &mut self.bins[i];
+            b.lag_max = b.lag_max.max(lag);
+        }
+        self.lag_done = self.lag_done.max(last);
     }
 
     /// A first detection received at `received_us`, `latency_us` after its call was due.
@@ -89,21 +113,31 @@ impl Timeline {
         for (a, b) in self.bins.iter_mut().zip(&other.bins) {
             a.merge(b);
         }
+        self.end = self.end.max(other.end);
     }
 
     /// The series, at most [`MAX_POINTS`] points: bins merged in groups of a whole number,
-    /// rates per second of the merged width.
+    /// rates per second of the time each point covers (the last bin ends with the last thing
+    /// recorded, so a short tail does not read as a drop).
     pub fn points(&self) -> Vec<Point> {
         let group = self.bins.len().div_ceil(MAX_POINTS).max(1);
-        let width_s = group as f64 * BIN_US as f64 / 1e6;
+        let n = self.bins.len();
+        // The last bin's width: up to the last time recorded (at least 1 ms).
+        let width_us = |i: usize| match i + 1 == n {
+            true => (self.end - i as i64 * BIN_US).clamp(1_000, BIN_US),
+            false => BIN_US,
+        };
         self.bins
             .chunks(group)
             .enumerate()
-            .map(|(i, bins)| {
+            .map(|(k, bins)| {
                 let mut b = Bin::default();
                 bins.iter().for_each(|x| b.merge(x));
+                let first = k * group;
+                let width_s = (first..first + bins.len()).map(width_us).sum::<i64>() as f64 / 1e6;
                 Point {
-                    t_s: i as f64 * width_s,
+                    t_s: (first as i64 * BIN_US) as f64 / 1e6,
+                    width_s,
                     intended_per_s: b.intended as f64 / width_s,
                     sent_per_s: b.sent as f64 / width_s,
                     lag_max_ms: b.lag_max.max(0) as f64 / 1000.0,
@@ -136,6 +170,17 @@ mod tests {
         t.detection(5_100_000, 3_100_000);
         let p = t.points();
         assert_eq!(p.len(), 80, "8 s of 100 ms bins");
+        // Behind schedule while the stall lasts, growing, not only when it ends.
+        assert_eq!(p[20].lag_max_ms, 100.0, "2.0 s due, still waiting at 2.1 s");
+        assert_eq!(
+            p[35].lag_max_ms, 1600.0,
+            "waiting since 2.0 s at the end of 3.6 s"
+        );
+        assert!(
+            p[21..50]
+                .windows(2)
+                .all(|w| w[1].lag_max_ms > w[0].lag_max_ms)
+        );
         assert_eq!(p[5].intended_per_s, 10_000.0);
         assert_eq!(p[5].sent_per_s, 10_000.0);
         assert_eq!(p[25].sent_per_s, 0.0, "nothing went out during the stall");
@@ -144,8 +189,27 @@ mod tests {
         assert_eq!(p[5].latency_max_ms, Some(2.0));
         assert_eq!(p[51].latency_max_ms, Some(3100.0));
         assert_eq!(p[6].latency_max_ms, None);
-        let total: f64 = p.iter().map(|x| x.sent_per_s * 0.1).sum();
+        let total: f64 = p.iter().map(|x| x.sent_per_s * x.width_s).sum();
         assert!((total - 50_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_last_point_is_not_a_drop() {
+        // 10 s at 1,000 events per 100 ms, then 20 ms more: the last bin is 20 ms wide.
+        let mut t = Timeline::default();
+        for k in 0..100 {
+            t.sent(1_000, k * BIN_US, k * BIN_US);
+        }
+        t.sent(200, 10_000_000, 10_020_000);
+        let p = t.points();
+        assert_eq!(p.last().unwrap().sent_per_s, 10_000.0, "{:?}", p.last());
+        // Grouped: 10,000 bins in groups of 42, the last group of 4 bins.
+        let mut t = Timeline::default();
+        for k in 0..10_000 {
+            t.sent(10, k * BIN_US, k * BIN_US + BIN_US - 1);
+        }
+        let last = t.points().pop().unwrap();
+        assert!((last.sent_per_s - 100.0).abs() < 0.01, "{last:?}");
     }
 
     #[test]
@@ -159,9 +223,7 @@ mod tests {
         t.merge(&d);
         let p = t.points();
         assert!(p.len() <= MAX_POINTS, "{}", p.len());
-        let group = 10_000usize.div_ceil(MAX_POINTS);
-        let width = group as f64 * 0.1;
-        let sent: f64 = p.iter().map(|x| x.sent_per_s * width).sum();
+        let sent: f64 = p.iter().map(|x| x.sent_per_s * x.width_s).sum();
         assert!((sent - 100_000.0).abs() < 1e-6, "{sent}");
         assert_eq!(p.iter().map(|x| x.detections).sum::<u64>(), 1);
         assert!(p.iter().any(|x| x.latency_max_ms == Some(7.0)));

@@ -371,7 +371,7 @@ pub fn svg(chart: &Chart) -> String {
 
 fn marker(s: &mut String, k: usize, x: f64, y: f64, colour: &str, tip: &str) {
     let title = format!("<title>{}</title>", escape(tip));
-    let _ = match k % 5 {
+    let _ = match k % PALETTE_SIZE {
         // The first series: a hollow ring, drawn last, so marks under it show through.
         0 => write!(
             s,
@@ -399,6 +399,22 @@ fn marker(s: &mut String, k: usize, x: f64, y: f64, colour: &str, tip: &str) {
             x + 5.0,
             y + 5.0,
             x - 5.0
+        ),
+        // A hollow square.
+        5 => write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\">{title}</rect>",
+            x - 4.5,
+            y - 4.5
+        ),
+        // A plus.
+        6 => write!(
+            s,
+            "<path d=\"M{:.1},{y:.1} L{:.1},{y:.1} M{x:.1},{:.1} L{x:.1},{:.1}\" stroke=\"{colour}\" stroke-width=\"2.5\">{title}</path>",
+            x - 5.0,
+            x + 5.0,
+            y - 5.0,
+            y + 5.0
         ),
         _ => write!(
             s,

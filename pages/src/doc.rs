@@ -168,9 +168,11 @@ impl Doc {
             }
             body.push_str("</footer>\n");
         }
+        // No `<` inside the script element, so no text in it (`</script>`, `<!--`) can end
+        // or change it.
         let data = serde_json::to_string(&self.charts())
             .expect("charts serialize")
-            .replace("</", "<\\/");
+            .replace('<', "\\u003c");
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}</style></head>\n<body>\n{body}<script type=\"application/json\" id=\"chart-data\">{data}</script>\n</body></html>\n",
             escape(&plain(&self.title)),
@@ -343,6 +345,28 @@ mod tests {
             "[x](javascript:alert(1))"
         );
         assert_eq!(inline("`[a](b)`"), "<code>[a](b)</code>");
+    }
+
+    #[test]
+    fn chart_data_cannot_end_its_script_element() {
+        let chart = Chart {
+            series: vec![crate::chart::Series::new(
+                "<!--<script></script>",
+                vec![(0.0, 1.0)],
+            )],
+            ..Chart::default()
+        };
+        let doc = Doc {
+            title: "t".into(),
+            blocks: vec![Block::Charts(vec![chart])],
+            ..Doc::default()
+        };
+        let html = doc.to_html();
+        let data = html.split("id=\"chart-data\">").nth(1).unwrap();
+        let data = &data[..data.find("</script>").unwrap()];
+        assert!(!data.contains('<'), "{data}");
+        let back: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(back[0]["series"][0]["name"], "<!--<script></script>");
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub fn validate(faults: &Faults) -> Result<()> {
     Ok(())
 }
 
-/// The rows of `log`, read with [`EVERY_COLUMN`], as the model's events.
-fn events_of(log: &ShardLog) -> Vec<Event> {
+/// The rows of `log`, read with [`EVERY_COLUMN`], as the model's events (the columns are
+/// freed as soon as they are converted).
+fn events_of(log: ShardLog) -> Vec<Event> {
     (0..log.len())
         .map(|i| Event {
             ts: log.ts[i],
@@ -204,7 +205,6 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
         counts.events = 0;
         counts.events_by_kind.values_mut().for_each(|v| *v = 0);
         let mut index = 0u32;
-        let mut log = ShardLog::default();
         for (f, from) in source.files.iter().zip(&sources) {
             let to = root.join(&f.path);
             if let Some(parent) = to.parent() {
@@ -222,8 +222,11 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             }
             // The one log reader: checksum and rows against the manifest, every column
             // against the contract.
+            // A shard's columns live only until they are the model's events: the damaged
+            // copy is made from those.
+            let mut log = ShardLog::default();
             read_part_into(&dataset, f, EVERY_COLUMN, None, &mut log)?;
-            let events = events_of(&log);
+            let events = events_of(log);
             let mut d = damage(events, faults, index).map_err(|message| Error::Input {
                 path: from.clone(),
                 message,

@@ -177,26 +177,44 @@ fn address_space_left() -> Option<u64> {
     Some((r.rlim_cur as u64).saturating_sub(size))
 }
 
-/// What the control group this process is in leaves: its limit less its usage (cgroup v2:
-/// `memory.max` and `memory.current`; v1: `memory.limit_in_bytes` and
-/// `memory.usage_in_bytes`); `None` without a limit. A container sees its own group at the
-/// root of the hierarchy, so the root's files are read too when the named group's are absent.
+/// What the control groups this process is in leave: for its group and every group above
+/// it, the limit less what is in use and cannot be reclaimed (usage less the inactive file
+/// cache, which the kernel takes back before it kills), the least of them. cgroup v2:
+/// `memory.max`, `memory.current`, `memory.stat`'s `inactive_file`; v1:
+/// `memory.limit_in_bytes`, `memory.usage_in_bytes`, `total_inactive_file`. `None` without a
+/// limit anywhere.
 fn cgroup_left() -> Option<u64> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    cgroup_files(&own).into_iter().find_map(|(limit, usage)| {
-        let limit = parse_limit(&std::fs::read_to_string(&limit).ok()?)?;
-        let used = std::fs::read_to_string(&usage)
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        Some(limit.saturating_sub(used))
-    })
+    cgroup_groups(&own)
+        .into_iter()
+        .filter_map(|g| {
+            let read = |name: &str| std::fs::read_to_string(g.dir.join(name)).ok();
+            let limit = parse_limit(&read(g.limit)?)?;
+            let used = read(g.usage)
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let reclaimable = read("memory.stat")
+                .and_then(|t| stat_field(&t, g.inactive_file))
+                .unwrap_or(0);
+            Some(limit.saturating_sub(used.saturating_sub(reclaimable)))
+        })
+        .min()
 }
 
-/// The (limit, usage) files to try, in order, for the groups `/proc/self/cgroup` names.
-fn cgroup_files(own: &str) -> Vec<(PathBuf, PathBuf)> {
+/// A control group's folder and the names of its memory files.
+#[derive(Debug, PartialEq)]
+struct Group {
+    dir: PathBuf,
+    limit: &'static str,
+    usage: &'static str,
+    inactive_file: &'static str,
+}
+
+/// The groups `/proc/self/cgroup` names, and every group above each, up to the root (a
+/// limit set on a parent binds its children; a container sees its own group at the root).
+fn cgroup_groups(own: &str) -> Vec<Group> {
     let root = Path::new("/sys/fs/cgroup");
-    let mut files = Vec::new();
+    let mut groups = Vec::new();
     for line in own.lines() {
         let mut fields = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) =
@@ -204,22 +222,45 @@ fn cgroup_files(own: &str) -> Vec<(PathBuf, PathBuf)> {
         else {
             continue;
         };
-        let path = path.trim().trim_start_matches('/');
-        if id == "0" && controllers.is_empty() {
-            for dir in [root.join(path), root.to_path_buf()] {
-                files.push((dir.join("memory.max"), dir.join("memory.current")));
-            }
+        let (base, limit, usage, inactive_file) = if id == "0" && controllers.is_empty() {
+            (
+                root.to_path_buf(),
+                "memory.max",
+                "memory.current",
+                "inactive_file",
+            )
         } else if controllers.split(',').any(|c| c == "memory") {
-            let memory = root.join("memory");
-            for dir in [memory.join(path), memory] {
-                files.push((
-                    dir.join("memory.limit_in_bytes"),
-                    dir.join("memory.usage_in_bytes"),
-                ));
+            (
+                root.join("memory"),
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+                "total_inactive_file",
+            )
+        } else {
+            continue;
+        };
+        let mut dir = base.join(path.trim().trim_start_matches('/'));
+        loop {
+            groups.push(Group {
+                dir: dir.clone(),
+                limit,
+                usage,
+                inactive_file,
+            });
+            if dir == base || !dir.pop() || !dir.starts_with(&base) {
+                break;
             }
         }
     }
-    files
+    groups
+}
+
+/// The value of `name` in a `memory.stat` text (`name value` lines).
+fn stat_field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == name).then(|| v.trim().parse().ok()).flatten()
+    })
 }
 
 /// A cgroup limit: bytes, or none (`max` in v2; v1 writes a number near 2^63).
@@ -328,25 +369,39 @@ mod tests {
         assert_eq!(parse_limit("2147483648\n"), Some(2 * GIB));
         assert_eq!(parse_limit("9223372036854771712\n"), None, "v1's no limit");
         assert_eq!(parse_limit("junk"), None);
-        let v2 = cgroup_files("0::/user.slice/session-1.scope\n");
+        // v2: the group, then each one above it, to the root.
+        let v2: Vec<PathBuf> = cgroup_groups("0::/user.slice/session-1.scope\n")
+            .into_iter()
+            .map(|g| g.dir)
+            .collect();
         assert_eq!(
-            v2[0].0,
-            Path::new("/sys/fs/cgroup/user.slice/session-1.scope/memory.max")
+            v2,
+            [
+                "/sys/fs/cgroup/user.slice/session-1.scope",
+                "/sys/fs/cgroup/user.slice",
+                "/sys/fs/cgroup",
+            ]
+            .map(PathBuf::from)
         );
-        assert_eq!(v2[1].0, Path::new("/sys/fs/cgroup/memory.max"));
-        let v1 = cgroup_files("4:memory:/docker/abc\n3:cpuset:/\n0::/\n");
+        let v1 = cgroup_groups("4:memory:/docker/abc\n3:cpuset:/\n0::/\n");
+        assert_eq!(v1[0].dir, Path::new("/sys/fs/cgroup/memory/docker/abc"));
+        assert_eq!(v1[0].limit, "memory.limit_in_bytes");
+        assert_eq!(v1[0].inactive_file, "total_inactive_file");
+        assert_eq!(v1[2].dir, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(
-            v1[0],
-            (
-                "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes".into(),
-                "/sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes".into()
-            )
+            v1[3].dir,
+            Path::new("/sys/fs/cgroup"),
+            "then the unified root"
         );
+        assert_eq!(v1.len(), 4);
         assert_eq!(
-            v1[1].0,
-            Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+            stat_field(
+                "anon 10\ninactive_file 4096\nactive_file 7\n",
+                "inactive_file"
+            ),
+            Some(4096)
         );
-        assert_eq!(v1.len(), 4, "then the unified hierarchy's");
+        assert_eq!(stat_field("anon 10\n", "inactive_file"), None);
         assert_eq!(kib_field("VmSize:\t  2048 kB\n", "VmSize:"), Some(2 << 20));
     }
 }
