@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     // exact on the same shard, reading included: its multiple of the bound.
-    let exact = detect::by_name("exact").unwrap();
+    let exact = blastradius_analyzer::registry::by_name("exact").unwrap();
     let mut log = ShardLog::default();
     group.bench_function("exact_one_thread", |b| {
         b.iter(|| {
@@ -84,7 +84,7 @@ fn benches(c: &mut Criterion) {
     use blastradius_analyzer::registry::{Mode, names};
     // Every replay detector (sql runs its own way and has its own comparison).
     for name in names(Mode::Batch) {
-        let Some(detector) = detect::by_name(name) else {
+        let Some(detector) = blastradius_analyzer::registry::by_name(name) else {
             continue;
         };
         group.bench_function(format!("{name}_{USERS}_users_{threads}_threads"), |b| {
@@ -99,7 +99,7 @@ fn benches(c: &mut Criterion) {
     }
     // The same events compressed with zstd, the smallest but slowest codec to read.
     let (_zstd_guard, zstd, _) = dataset(Codec::Zstd);
-    let exact = detect::by_name("exact").unwrap();
+    let exact = blastradius_analyzer::registry::by_name("exact").unwrap();
     group.bench_function(format!("exact_{USERS}_users_{threads}_threads_zstd"), |b| {
         b.iter(|| {
             black_box(
@@ -115,7 +115,9 @@ fn benches(c: &mut Criterion) {
     // back, scored.
     let exact = engine::run(
         &ds,
-        detect::by_name("exact").unwrap().as_ref(),
+        blastradius_analyzer::registry::by_name("exact")
+            .unwrap()
+            .as_ref(),
         threads,
         &settings,
     )

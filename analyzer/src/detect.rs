@@ -320,6 +320,9 @@ pub trait Detector: Sync {
     fn finish(&self, parts: Vec<Partial>) -> DetectorOutput;
 }
 
+/// The streaming detector's state budget per shard when none is given (`--shard-memory-limit`).
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
+
 /// Settings some detectors take.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -335,7 +338,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            memory_limit: crate::streaming::DEFAULT_LIMIT,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
             bug_window: None,
             engine: Engine::Local,
         }
@@ -436,11 +439,6 @@ pub fn window_deploys((start, end): (i64, i64)) -> Vec<(i64, u64, bool)> {
         d.push((end, 0, false));
     }
     d
-}
-
-/// The replay detector called `name`, with default settings (see [`crate::registry`]).
-pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
-    crate::registry::replay_detector(name, &Settings::default())
 }
 
 /// The order of a shard's rows in the log, `(ts, event_id)`: the file's order is checked,

@@ -145,6 +145,11 @@ pub fn find(name: &str, mode: Mode) -> Result<&'static Entry, Refusal> {
     Ok(entry)
 }
 
+/// The replay detector called `name`, with default settings.
+pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
+    replay_detector(name, &Settings::default())
+}
+
 /// The batch replay detector called `name`, built with `settings` (`None` for an unknown
 /// name or one that runs its own way, as `sql`).
 pub fn replay_detector(name: &str, settings: &Settings) -> Option<Box<dyn Detector>> {

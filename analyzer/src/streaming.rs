@@ -19,7 +19,7 @@ use blastradius_dataset::log::ShardLog;
 use blastradius_dataset::log::bug_active;
 
 /// Default state budget per shard when `--shard-memory-limit` is not given.
-pub const DEFAULT_LIMIT: u64 = 64 << 20;
+pub use crate::detect::DEFAULT_MEMORY_LIMIT as DEFAULT_LIMIT;
 
 /// A photo in 16 bytes. Slabs are kept in arrival order, which on a clean log is upload
 /// order `(ts, photo_id)`, so the upload time itself need not be stored.

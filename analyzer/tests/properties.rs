@@ -124,7 +124,7 @@ proptest! {
         let pick = Some(blastradius_analyzer::exact::caller_rows as blastradius_dataset::log::Pick);
         if read_part_into(&dataset, &entry, blastradius_dataset::log::ALL_COLUMNS, pick, &mut log).is_ok() {
             // What reads must replay without a panic.
-            blastradius_analyzer::detect::by_name("exact").unwrap().shard(&log);
+            blastradius_analyzer::registry::by_name("exact").unwrap().shard(&log);
         }
     }
 

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use blastradius_analyzer::detect::{self, Row};
+use blastradius_analyzer::detect::Row;
 use blastradius_analyzer::exact::caller_rows;
+use blastradius_analyzer::registry;
 use blastradius_dataset::Dataset;
 use blastradius_dataset::log::{ALL_COLUMNS, ShardLog, read_part_into};
 
@@ -12,7 +13,7 @@ use blastradius_dataset::log::{ALL_COLUMNS, ShardLog, read_part_into};
 fn a_picked_read_holds_the_same_rows_as_a_full_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample");
     let dataset = Dataset::open(&root).unwrap();
-    let exact = detect::by_name("exact").unwrap();
+    let exact = registry::by_name("exact").unwrap();
     let pick = exact.rows();
     assert!(pick.is_some(), "exact reads only its callers' rows in full");
     for entry in dataset.parts("events") {

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("unknown scenario `{0}`: use one of {presets}, or the path of a .toml file", presets = crate::scenario::PRESETS.join(", "))]
-    UnknownScenario(String),
+    /// A scenario name that is neither a preset (`presets` lists them) nor a file.
+    #[error("unknown scenario `{name}`: use one of {presets}, or the path of a .toml file")]
+    UnknownScenario { name: String, presets: String },
 
     #[error("scenario {origin}: {message}")]
     Scenario { origin: String, message: String },

@@ -193,6 +193,14 @@ pub struct Timeline {
     pub bug_fixed: i64,
 }
 
+/// The error for a scenario called `name` that is no preset.
+pub fn unknown(name: &str) -> Error {
+    Error::UnknownScenario {
+        name: name.to_string(),
+        presets: PRESETS.join(", "),
+    }
+}
+
 impl Scenario {
     /// The built-in preset called `name`.
     ///
@@ -203,7 +211,7 @@ impl Scenario {
             "facebook-2018" => Ok(facebook_2018()),
             "messaging-partners" => Ok(messaging_partners()),
             "shallow-paging" => Ok(shallow_paging()),
-            _ => Err(Error::UnknownScenario(name.to_string())),
+            _ => Err(unknown(name)),
         }
     }
 

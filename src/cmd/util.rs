@@ -22,7 +22,7 @@ pub fn load_scenario(name_or_file: &str) -> Result<Scenario> {
         })?;
         return Ok(Scenario::from_toml(&text, name_or_file)?);
     }
-    Err(blastradius_simulator::Error::UnknownScenario(name_or_file.to_string()).into())
+    Err(blastradius_simulator::scenario::unknown(name_or_file).into())
 }
 
 /// `1234567` as `1.23M`.
