@@ -1,6 +1,6 @@
 //! Staged outputs: written in a hidden sibling folder, put in place by one rename.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -108,17 +108,63 @@ fn output_files(
              only an earlier output of the same command, so choose another folder"
         ));
     }
-    marker.files.ok_or_else(|| {
-        "was written by an earlier blastradius, which did not list its files, so --force cannot \
-         tell them from files added since; remove the folder yourself, or choose another"
+    let files = marker.files.ok_or_else(|| {
+        "was written by an earlier blastradius, which did not list its files with their sizes \
+         and checksums, so --force cannot tell them from files added or changed since; remove \
+         the folder yourself, or choose another"
             .to_string()
-    })
+    })?;
+    if let Some(changed) = changed_since(path, &files) {
+        return Err(format!(
+            "holds `{changed}`, which is not what `blastradius {command}` wrote there (its size \
+             or checksum differs from its marker's): blastradius did not write it, so --force \
+             replaces nothing here; move out what you keep, or choose another folder"
+        ));
+    }
+    Ok(files.into_keys().collect())
 }
 
-/// What an output's marker says: who wrote it and, once committed, the files it wrote.
+/// A file the marker lists whose size or CRC-32C is not the listed one (a file that is gone
+/// loses nothing and is not counted).
+fn changed_since(dir: &Path, files: &HashMap<String, (u64, String)>) -> Option<String> {
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .find(|name| {
+            let (bytes, crc) = &files[*name];
+            let p = dir.join(name);
+            match std::fs::symlink_metadata(&p) {
+                Err(_) => false,
+                Ok(m) if !m.is_file() || m.len() != *bytes => true,
+                Ok(_) => file_crc(&p).is_none_or(|c| &c != crc),
+            }
+        })
+        .cloned()
+}
+
+/// The CRC-32C of the file at `path`, as 8 hex digits.
+fn file_crc(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut crc = 0u32;
+    loop {
+        let n = f.read(&mut buf).ok()?;
+        if n == 0 {
+            return Some(format!("{crc:08x}"));
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+    }
+}
+
+/// What an output's marker says: who wrote it and, once committed, the files it wrote with
+/// their sizes and CRC-32Cs.
 struct Marker {
     written_by: Option<String>,
-    files: Option<HashSet<String>>,
+    /// `None` also for a marker of an earlier build, which listed names only: what it says
+    /// cannot be checked, so it is not taken (a marker edited by hand is no better).
+    files: Option<HashMap<String, (u64, String)>>,
 }
 
 /// The marker of the output at `path`; `None` when there is none to read. A marker that is
@@ -128,10 +174,15 @@ fn read_marker(path: &Path) -> Option<Marker> {
     let marker: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     Some(Marker {
         written_by: marker["written_by"].as_str().map(str::to_string),
-        files: marker["files"].as_array().map(|files| {
+        files: marker["files"].as_array().and_then(|files| {
             files
                 .iter()
-                .filter_map(|f| f.as_str().map(str::to_string))
+                .map(|f| {
+                    Some((
+                        f["path"].as_str()?.to_string(),
+                        (f["bytes"].as_u64()?, f["crc32c"].as_str()?.to_string()),
+                    ))
+                })
                 .collect()
         }),
     })
@@ -175,7 +226,8 @@ pub fn output_marker(command: &str) -> String {
     format!("{{\"written_by\": \"blastradius {command}\"}}\n")
 }
 
-/// The marker of a finished output: who wrote it and every file it holds.
+/// The marker of a finished output: who wrote it and every file it holds, with its size and
+/// CRC-32C, so that `--force` later replaces it only as it was written.
 fn output_marker_with_files(command: &'static str, dir: &Path) -> String {
     let mut files = Vec::new();
     first_file(dir, &mut |f| {
@@ -185,6 +237,17 @@ fn output_marker_with_files(command: &'static str, dir: &Path) -> String {
         false
     });
     files.sort();
+    let files: Vec<serde_json::Value> = files
+        .into_iter()
+        .map(|f| {
+            let p = dir.join(&f);
+            serde_json::json!({
+                "path": f,
+                "bytes": std::fs::metadata(&p).map_or(0, |m| m.len()),
+                "crc32c": file_crc(&p).unwrap_or_default(),
+            })
+        })
+        .collect();
     let marker = serde_json::json!({
         "written_by": format!("blastradius {command}"),
         "files": files,
@@ -522,8 +585,11 @@ fn ours(dir: &Path) -> bool {
     }
     read_marker(dir).is_some_and(|m| {
         m.written_by.is_some_and(|w| w.starts_with("blastradius "))
-            && m.files
-                .is_some_and(|listed| unlisted(dir, OUTPUT_MARKER, &listed).is_none())
+            && m.files.is_some_and(|files| {
+                let listed: HashSet<String> = files.keys().cloned().collect();
+                unlisted(dir, OUTPUT_MARKER, &listed).is_none()
+                    && changed_since(dir, &files).is_none()
+            })
     })
 }
 
@@ -712,6 +778,53 @@ mod tests {
             std::fs::read_to_string(out.join("notes.txt")).unwrap(),
             "keep me"
         );
+    }
+
+    // Issue 22: a marker edited by hand let --force delete a user's folder.
+    #[test]
+    fn force_replaces_an_output_only_as_it_was_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        let write = |force| {
+            let stage = Stage::begin(&out, Kind::Output("analyze"), force, "--out", &[])?;
+            std::fs::create_dir(stage.path().join("exact")).unwrap();
+            std::fs::write(stage.path().join("exact/findings.json"), "{}").unwrap();
+            std::fs::write(stage.path().join("report.md"), "# report").unwrap();
+            stage.commit()
+        };
+        write(false).unwrap();
+        write(true).expect("an untouched output is replaced");
+        // A file the run wrote, changed since: its size or checksum tells.
+        std::fs::write(out.join("report.md"), "# my notes now").unwrap();
+        let e = write(true).unwrap_err().to_string();
+        assert!(
+            e.contains("`report.md`") && e.contains("differs from its marker"),
+            "{e}"
+        );
+        std::fs::write(out.join("report.md"), "# REPORT").unwrap(); // same size
+        assert!(write(true).is_err(), "same size, another checksum");
+        assert_eq!(
+            std::fs::read_to_string(out.join("report.md")).unwrap(),
+            "# REPORT"
+        );
+
+        // A marker written by hand into someone's folder: names only, or sizes and
+        // checksums that are not the files'.
+        let mine = tmp.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("thesis.tex"), "years of work").unwrap();
+        for marker in [
+            r#"{"written_by": "blastradius analyze", "files": ["thesis.tex"]}"#,
+            r#"{"written_by": "blastradius analyze", "files": [{"path": "thesis.tex", "bytes": 13, "crc32c": "00000000"}]}"#,
+        ] {
+            std::fs::write(mine.join(OUTPUT_MARKER), marker).unwrap();
+            let e = Stage::begin(&mine, Kind::Output("analyze"), true, "--out", &[]);
+            assert!(e.is_err(), "{marker}");
+            assert_eq!(
+                std::fs::read_to_string(mine.join("thesis.tex")).unwrap(),
+                "years of work"
+            );
+        }
     }
 
     #[test]
