@@ -87,10 +87,24 @@ fn dataset_files(path: &Path) -> std::result::Result<HashSet<String>, String> {
     if manifest["format"] != "blastradius-dataset" {
         return Err(not());
     }
-    Ok(manifest["files"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let files = manifest["files"].as_array().into_iter().flatten();
+    // A listed file of another size than listed is not what was generated (a manifest
+    // edited to list someone's files names them, but not their sizes).
+    for f in files.clone() {
+        let (Some(name), Some(bytes)) = (f["path"].as_str(), f["bytes"].as_u64()) else {
+            return Err(not());
+        };
+        if let Ok(m) = std::fs::symlink_metadata(path.join(name))
+            && (!m.is_file() || m.len() != bytes)
+        {
+            return Err(format!(
+                "holds `{name}`, which is not what its manifest lists (another size): \
+                 blastradius did not write it, so --force replaces nothing here; move out what \
+                 you keep, or choose another folder"
+            ));
+        }
+    }
+    Ok(files
         .filter_map(|f| f["path"].as_str().map(str::to_string))
         .collect())
 }
@@ -828,6 +842,22 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_written_by_hand_does_not_make_a_folder_a_dataset_to_replace() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mine = tmp.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("thesis.tex"), "years of work").unwrap();
+        for manifest in [
+            r#"{"format": "blastradius-dataset", "files": [{"path": "thesis.tex"}]}"#,
+            r#"{"format": "blastradius-dataset", "files": [{"path": "thesis.tex", "bytes": 3}]}"#,
+        ] {
+            std::fs::write(mine.join("manifest.json"), manifest).unwrap();
+            assert!(Stage::begin(&mine, Kind::Dataset, true, "--out", &[]).is_err());
+            assert!(mine.join("thesis.tex").is_file());
+        }
+    }
+
+    #[test]
     fn a_folder_that_appears_meanwhile_is_not_overwritten() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("d");
@@ -1057,7 +1087,7 @@ mod tests {
         std::fs::create_dir_all(out.join("events")).unwrap();
         std::fs::write(
             out.join("manifest.json"),
-            r#"{"format": "blastradius-dataset", "files": [{"path": "events/part-00000.parquet"}]}"#,
+            r#"{"format": "blastradius-dataset", "files": [{"path": "events/part-00000.parquet", "bytes": 1}]}"#,
         )
         .unwrap();
         std::fs::write(out.join("events/part-00000.parquet"), "p").unwrap();
