@@ -83,6 +83,34 @@ fn check_layout(page: &Path, name: &str) {
             "{name}: the answer before the tables"
         );
     }
+    assert!(
+        !html.contains("|---") && !html.contains("<pre>"),
+        "{name}: raw Markdown on the page"
+    );
+    // Every chart says what its axes are, and names each series in its legend.
+    let data = html.split("id=\"chart-data\">").nth(1).unwrap();
+    let data = &data[..data.find("</script>").unwrap()];
+    let charts: serde_json::Value = serde_json::from_str(data).unwrap();
+    for c in charts.as_array().unwrap() {
+        for axis in ["x_label", "y_label"] {
+            assert!(
+                c[axis].as_str().is_some_and(|l| !l.is_empty()),
+                "{name}: a chart without its {axis}: {}",
+                c["title"]
+            );
+        }
+        for series in c["series"].as_array().unwrap() {
+            let n = series["name"].as_str().unwrap();
+            assert!(!n.is_empty(), "{name}: a series without a name");
+            let legend = format!(
+                ">{}</text>",
+                n.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            );
+            assert!(html.contains(&legend), "{name}: `{n}` is not in a legend");
+        }
+    }
     for th in html.split("<th").skip(1) {
         let text = &th[th.find('>').unwrap() + 1..th.find("</th>").unwrap()];
         assert!(

@@ -191,3 +191,77 @@ fn every_command_line_a_harness_builds_parses() {
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Flags whose default is the command's own workload or sweep, not a shared setting: the
+/// population a command works at (`--users`: the main dataset's million for generate and run,
+/// a benchmark's own size for the others), the presets and detectors a command runs (analyze
+/// every batch one, a live follower one), the
+/// levels a stress sweep tries where perturb applies one (`--drop` and the other faults),
+/// and where each command writes.
+const PER_COMMAND: &[&str] = &[
+    "--users",
+    "--scenarios",
+    "--detectors",
+    "--detector",
+    "--drop",
+    "--duplicate",
+    "--reorder",
+    "--skew",
+    "--out",
+];
+
+/// Every `--flag` of `help` with its default, if it shows one.
+fn defaults(help: &str) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("--") {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            out.push((format!("--{name}"), t.to_string()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push(' ');
+            last.1.push_str(t);
+        }
+    }
+    out.into_iter()
+        .map(|(flag, text)| {
+            let default = text
+                .split_once("[default: ")
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(d, _)| d.to_string());
+            (flag, default)
+        })
+        .collect()
+}
+
+#[test]
+fn a_flag_has_one_default_across_commands() {
+    let mut seen: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for command in COMMANDS {
+        for (flag, default) in defaults(&help(command)) {
+            if let Some(d) = default {
+                seen.entry(flag).or_default().push((command.join(" "), d));
+            }
+        }
+    }
+    assert!(seen.contains_key("--seed") && seen.contains_key("--timeout"));
+    for (flag, uses) in &seen {
+        if PER_COMMAND.contains(&flag.as_str()) {
+            continue;
+        }
+        let first = &uses[0].1;
+        assert!(
+            uses.iter().all(|(_, d)| d == first),
+            "{flag} has several defaults: {uses:?}"
+        );
+    }
+    // The seed's one default is the main dataset's.
+    assert!(
+        seen["--seed"].iter().all(|(_, d)| d == "2018"),
+        "{:?}",
+        seen["--seed"]
+    );
+}

@@ -48,8 +48,9 @@ pub struct Args {
     /// (2018-09-20T00:00:00Z). Cut by time, it means the same whatever the dataset's size.
     #[arg(long, value_name = "DURATION|TIME", allow_hyphen_values = true)]
     pub truncate: Option<String>,
-    /// Seed of the damage; the same seed gives the same bytes.
-    #[arg(long, default_value_t = 1, value_parser = super::util::whole::<u64>)]
+    /// Seed of the damage; the same seed gives the same bytes. Its default is every command's
+    /// (the main dataset's, 2018).
+    #[arg(long, default_value_t = super::generate::DEFAULT_SEED, value_parser = super::util::whole::<u64>)]
     pub seed: u64,
     /// Replace an existing dataset at OUTPUT.
     #[arg(long)]
@@ -95,6 +96,11 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.output.is_some() {
+        eprintln!(
+            "note: `perturb IN OUT` is the older spelling, kept for this release; write `perturb IN --out OUT`"
+        );
+    }
     let output = args
         .out
         .clone()

@@ -71,8 +71,9 @@ pub struct Args {
     /// Worker threads. Default: the number of cores.
     #[arg(long, value_parser = whole::<usize>)]
     pub threads: Option<usize>,
-    /// Seed of the damage (not the world's: that is the dataset's own), 1 as in `perturb`.
-    #[arg(long, default_value_t = 1, value_parser = whole::<u64>)]
+    /// Seed of the damage (not the world's: that is the dataset's own); its default is every
+    /// command's (2018).
+    #[arg(long, default_value_t = super::generate::DEFAULT_SEED, value_parser = whole::<u64>)]
     pub seed: u64,
     /// The answer key, for a blind dataset.
     #[arg(long, value_name = "KEY")]
