@@ -424,3 +424,46 @@ fn killed_score_leaves_a_report_that_matches_its_findings() {
     ];
     kill_at_random_points(tmp.path(), &args, &out, state, &[old, Some("b".into())], 10);
 }
+
+#[test]
+fn killed_replay_leaves_the_old_report_or_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    generate_into(&tmp.path().join("a"), "3000", "4", "facebook-2018");
+    generate_into(&tmp.path().join("b"), "30000", "5", "facebook-2018");
+    let out = tmp.path().join("r");
+    // Whole: every file of the report, report.json naming the dataset it replayed.
+    let state = |p: &Path| {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.join("report.json")).ok()?).ok()?;
+        for f in ["report.md", "live.html", "latency.hgrm"] {
+            std::fs::metadata(p.join(f)).ok()?;
+        }
+        Some(r["dataset"].as_str()?.to_string())
+    };
+    let replay = |dataset: &'static str, force: bool| {
+        let mut args = vec![
+            "replay", dataset, "--stdout", "--rate", "200000", "--out", "r",
+        ];
+        if force {
+            args.push("--force");
+        }
+        args
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(replay("a", false))
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let old = state(&out);
+    assert_eq!(old.as_deref(), Some("a"));
+    kill_at_random_points(
+        tmp.path(),
+        &replay("b", true),
+        &out,
+        state,
+        &[old, Some("b".into())],
+        10,
+    );
+}
