@@ -215,7 +215,11 @@ fn defaults(help: &str) -> Vec<(String, Option<String>)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for line in help.lines() {
         let t = line.trim_start();
-        if let Some(rest) = t.strip_prefix("--") {
+        // An option's own line is indented a little (`  -h, --help`, `      --out`); a
+        // description wrapped onto a line that starts with `--` is indented further.
+        let indent = line.len() - t.len();
+        let t = t.strip_prefix("-h, ").unwrap_or(t);
+        if let Some(rest) = t.strip_prefix("--").filter(|_| indent <= 6) {
             let name: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')

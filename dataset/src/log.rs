@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader
 
 use crate::error::{Error, Result};
 use crate::manifest::FileInfo;
-use crate::open::{Dataset, listed_metadata, parquet_metadata};
+use crate::open::{Dataset, listed_metadata, parquet_metadata, undamaged};
 
 /// One shard of the event log, column by column. Null values read as 0 / the first variant;
 /// which columns apply is given by the kind.
@@ -265,25 +265,6 @@ pub fn read_part_into(
     result
 }
 
-/// Runs `read` over the file at `path`, turning a panic of the Parquet decoder into an error
-/// naming the file. A file whose checksum matches can still be damaged (a manifest remade
-/// after the damage), and arrow-rs panics on some damaged pages instead of returning an
-/// error (an out-of-range bit offset in definition levels, found by
-/// `analyzer/tests/properties.rs`); no caller should abort for it.
-fn undamaged<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown");
-        Err(Error::dataset(
-            path,
-            format!("cannot be read ({why}); the file is damaged: regenerate it"),
-        ))
-    })
-}
-
 /// The positions of the columns `names` in the file `meta` describes, each checked against
 /// the contract's type.
 ///
@@ -357,7 +338,11 @@ pub fn read_part_of_user(
         .copied()
         .collect();
     let indices = contract_columns(&path, &meta, &wanted)?;
-    undamaged(&path, || user_rows(&path, data, meta, &indices, user, log))
+    let result = undamaged(&path, || user_rows(&path, data, meta, &indices, user, log));
+    if result.is_err() {
+        log.clear();
+    }
+    result
 }
 
 /// The decoding of [`read_part_of_user`].

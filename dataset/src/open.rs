@@ -178,9 +178,11 @@ impl Dataset {
         {
             let p = self.root.join(&f.path);
             let file = std::fs::File::open(&p).map_err(Error::io(&p))?;
-            let meta = ParquetMetaDataReader::new()
-                .parse_and_finish(&file)
-                .map_err(Error::parquet(&p))?;
+            let meta = undamaged(&p, || {
+                ParquetMetaDataReader::new()
+                    .parse_and_finish(&file)
+                    .map_err(Error::parquet(&p))
+            })?;
             let rows = meta.file_metadata().num_rows() as u64;
             if rows != f.rows {
                 return Err(Error::dataset(
@@ -456,4 +458,23 @@ pub fn read_listed(root: &Path, entry: &FileInfo, buffer: &mut Vec<u8>) -> Resul
         }
     }
     Ok(())
+}
+
+/// Runs `read` over the file at `path`, turning a panic of the Parquet decoder into an error
+/// naming the file. A file whose checksum matches can still be damaged (a manifest remade
+/// after the damage), and arrow-rs panics on some damaged pages instead of returning an
+/// error (an out-of-range bit offset in definition levels, found by
+/// `analyzer/tests/properties.rs`); no caller should abort for it.
+pub(crate) fn undamaged<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown");
+        Err(Error::dataset(
+            path,
+            format!("cannot be read ({why}); the file is damaged: regenerate it"),
+        ))
+    })
 }

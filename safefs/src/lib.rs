@@ -5,9 +5,10 @@
 //!   an atomic exchange with what was there). A kill at any moment leaves the old folder or
 //!   the new one, never a mix, and two runs into one folder cannot overwrite each other.
 //! - **Only what a run created is deleted.** `--force` replaces a folder only when it is of
-//!   the kind the command writes and holds nothing else: a dataset whose manifest lists
-//!   every file in it, or an earlier output of the same command whose marker lists every
-//!   file in it (checked again just before the exchange). A staging folder is removed only
+//!   the kind the command writes and holds nothing else, as it was written: a dataset whose
+//!   manifest lists every file in it with its size, or an earlier output of the same command
+//!   whose marker lists every file in it with its size and CRC-32C (checked again just
+//!   before the exchange). A staging folder is removed only
 //!   when the run that made it is dead.
 //! - **Input and output never overlap.**
 //! - **A path read from a manifest stays inside its dataset.**

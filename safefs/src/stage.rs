@@ -33,9 +33,10 @@ impl Kind {
     }
 
     /// Why `--force` may not replace the folder at `path`: `None` when it is of this kind
-    /// and blastradius wrote every file in it (a dataset whose manifest lists them all; an
-    /// output whose marker names this very command and lists them all). Folders are not
-    /// counted, only what is in them: removing an empty one loses nothing.
+    /// and blastradius wrote every file in it (a dataset whose manifest lists them all, each
+    /// of its listed size; an output whose marker names this very command and lists them
+    /// all, each of its listed size and CRC-32C). Folders are not counted, only what is in
+    /// them: removing an empty one loses nothing.
     fn foreign(self, path: &Path) -> Option<String> {
         let (listed, own, what) = match self {
             Kind::Dataset => match dataset_files(path) {
@@ -47,12 +48,19 @@ impl Kind {
                 Err(why) => return Some(why),
             },
         };
-        unlisted(path, own, &listed).map(|f| {
-            format!(
-                "holds `{f}`, which {what} does not list: blastradius did not write it, so \
-                 --force replaces nothing here; move out what you keep, or choose another folder"
-            )
-        })
+        // The cheap walk first; the checksums only of a folder that lists all it holds.
+        unlisted(path, own, &listed)
+            .map(|f| {
+                format!(
+                    "holds `{f}`, which {what} does not list: blastradius did not write it, so \
+                     --force replaces nothing here; move out what you keep, or choose another \
+                     folder"
+                )
+            })
+            .or_else(|| match self {
+                Kind::Output(command) => output_unchanged(path, command),
+                Kind::Dataset => None,
+            })
     }
 }
 
@@ -98,7 +106,8 @@ fn dataset_files(path: &Path) -> std::result::Result<HashSet<String>, String> {
             && (!m.is_file() || m.len() != bytes)
         {
             return Err(format!(
-                "holds `{name}`, which is not what its manifest lists (another size): \
+                "holds `{name}`, which is not what its manifest lists (not a file, or another \
+                 size): \
                  blastradius did not write it, so --force replaces nothing here; move out what \
                  you keep, or choose another folder"
             ));
@@ -122,20 +131,28 @@ fn output_files(
              only an earlier output of the same command, so choose another folder"
         ));
     }
-    let files = marker.files.ok_or_else(|| {
-        "was written by an earlier blastradius, which did not list its files with their sizes \
+    marker
+        .files
+        .map(|f| f.into_keys().collect())
+        .ok_or_else(|| {
+            "was written by an earlier blastradius, which did not list its files with their sizes \
          and checksums, so --force cannot tell them from files added or changed since; remove \
          the folder yourself, or choose another"
-            .to_string()
-    })?;
-    if let Some(changed) = changed_since(path, &files) {
-        return Err(format!(
-            "holds `{changed}`, which is not what `blastradius {command}` wrote there (its size \
-             or checksum differs from its marker's): blastradius did not write it, so --force \
-             replaces nothing here; move out what you keep, or choose another folder"
-        ));
-    }
-    Ok(files.into_keys().collect())
+                .to_string()
+        })
+}
+
+/// Why the output at `path` (its marker read and its files all listed) may not be replaced:
+/// a listed file that is not what the command wrote; `None` when every one is.
+fn output_unchanged(path: &Path, command: &str) -> Option<String> {
+    let files = read_marker(path)?.files?;
+    changed_since(path, &files).map(|changed| {
+        format!(
+            "holds `{changed}`, which is not what `blastradius {command}` wrote there (its type, \
+             size or checksum differs from its marker's): blastradius did not write it, so \
+             --force replaces nothing here; move out what you keep, or choose another folder"
+        )
+    })
 }
 
 /// A file the marker lists whose size or CRC-32C is not the listed one (a file that is gone
@@ -150,17 +167,36 @@ fn changed_since(dir: &Path, files: &HashMap<String, (u64, String)>) -> Option<S
             let p = dir.join(name);
             match std::fs::symlink_metadata(&p) {
                 Err(_) => false,
-                Ok(m) if !m.is_file() || m.len() != *bytes => true,
+                // A link (or a pipe) the command left: recorded as such, and removing it
+                // removes the entry, never what it points to.
+                Ok(m) if !m.is_file() => crc != NOT_A_FILE,
+                Ok(m) if m.len() != *bytes || crc == NOT_A_FILE => true,
                 Ok(_) => file_crc(&p).is_none_or(|c| &c != crc),
             }
         })
         .cloned()
 }
 
-/// The CRC-32C of the file at `path`, as 8 hex digits.
+/// What a marker records instead of a checksum for an entry that is not a regular file (a
+/// symbolic link, a pipe): its content is not the output's to vouch for.
+const NOT_A_FILE: &str = "not a file";
+
+/// The CRC-32C of the regular file at `path`, as 8 hex digits (never opening a pipe, which
+/// would wait for a writer, nor following a link).
 fn file_crc(path: &Path) -> Option<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !std::fs::symlink_metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut buf = vec![0u8; 1 << 20];
     let mut crc = 0u32;
     loop {
@@ -255,11 +291,11 @@ fn output_marker_with_files(command: &'static str, dir: &Path) -> String {
         .into_iter()
         .map(|f| {
             let p = dir.join(&f);
-            serde_json::json!({
-                "path": f,
-                "bytes": std::fs::metadata(&p).map_or(0, |m| m.len()),
-                "crc32c": file_crc(&p).unwrap_or_default(),
-            })
+            let (bytes, crc) = match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_file() => (m.len(), file_crc(&p).unwrap_or_default()),
+                _ => (0, NOT_A_FILE.to_string()),
+            };
+            serde_json::json!({ "path": f, "bytes": bytes, "crc32c": crc })
         })
         .collect();
     let marker = serde_json::json!({
@@ -839,6 +875,31 @@ mod tests {
                 "years of work"
             );
         }
+    }
+
+    #[test]
+    fn an_output_holding_a_link_or_a_pipe_is_committed_and_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("s");
+        let outside = tmp.path().join("keep.txt");
+        std::fs::write(&outside, "not the output's").unwrap();
+        let write = || {
+            let stage = Stage::begin(&out, Kind::Output("stress"), true, "--out", &[])?;
+            std::fs::write(stage.path().join("report.json"), "{}").unwrap();
+            std::os::unix::fs::symlink(&outside, stage.path().join("link")).unwrap();
+            let fifo =
+                std::ffi::CString::new(stage.path().join("pipe").as_os_str().as_encoded_bytes())
+                    .unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+            stage.commit()
+        };
+        write().expect("committed without opening the pipe");
+        write().expect("replaced: the link and the pipe are as written");
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "not the output's"
+        );
     }
 
     #[test]
