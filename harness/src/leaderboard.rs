@@ -13,6 +13,7 @@ use blastradius_analyzer::output::Catalog;
 use blastradius_dataset::Dataset;
 use blastradius_pages::chart::{Axis, Chart, Series, Style};
 use blastradius_pages::doc::{Block, Column, Doc, Table};
+use blastradius_pages::headline::{Cell, lowest_f1};
 use blastradius_pages::palette::assign;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;
@@ -455,40 +456,20 @@ pub fn doc(board: &Leaderboard) -> Doc {
 /// Each detector's worst F1 across presets, conditions and levels, and where: the answer a
 /// reader wants first.
 fn headline(board: &Leaderboard) -> String {
-    let mut said = Vec::new();
-    for d in detectors(board) {
-        let mut worst: Option<(f64, String)> = None;
-        let mut failed = 0;
-        for e in board.entries.iter().filter(|e| e.detector == d) {
-            if e.failure.is_some() {
-                failed += 1;
-                continue;
-            }
-            for (level, f1) in [
-                ("user", e.user_f1),
-                ("exposure", e.exposure_f1),
-                ("violation", e.violation_f1),
-            ] {
-                if let Some(f) = f1
-                    && worst.as_ref().is_none_or(|w| f < w.0)
-                {
-                    let on = match e.condition.as_str() {
-                        "clean" => e.scenario.clone(),
-                        _ => format!("{} damaged", e.scenario),
-                    };
-                    worst = Some((f, format!("{level} F1 {f:.3} on {on}")));
-                }
-            }
-        }
-        let text = match worst {
-            _ if failed > 0 => format!("`{d}` failed on {failed} dataset(s)"),
-            Some((f, _)) if f >= 0.9995 => format!("`{d}`: F1 1.000 at every level it reports"),
-            Some((_, w)) => format!("`{d}`: lowest {w}"),
-            None => format!("`{d}`: nothing scored"),
-        };
-        said.push(text);
-    }
-    format!("{}.", said.join("; "))
+    let cells = board.entries.iter().map(|e| Cell {
+        detector: &e.detector,
+        on: match e.condition.as_str() {
+            "clean" => e.scenario.clone(),
+            _ => format!("{} damaged", e.scenario),
+        },
+        failed: e.failure.is_some(),
+        f1: [
+            ("user", e.user_f1),
+            ("exposure", e.exposure_f1),
+            ("violation", e.violation_f1),
+        ],
+    });
+    lowest_f1(&detectors(board), cells, "on")
 }
 
 /// The leaderboard as Markdown (see [`doc`]).

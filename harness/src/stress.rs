@@ -14,6 +14,7 @@ use blastradius_analyzer::analyze::{detect_into, summary, truth_of, universe};
 use blastradius_analyzer::detect::Settings;
 use blastradius_pages::chart::{Axis, Chart, Series, Style};
 use blastradius_pages::doc::{Block, Column, Doc, Table};
+use blastradius_pages::headline::{self, lowest_f1};
 use blastradius_pages::palette::assign;
 
 use blastradius_analyzer::output::Catalog;
@@ -882,39 +883,21 @@ pub fn doc(report: &StressReport) -> Doc {
 
 /// Each detector's lowest F1 over every cell, and where: the answer a reader wants first.
 fn headline(report: &StressReport) -> String {
-    let mut said = Vec::new();
-    for d in detectors(report) {
-        let mut worst: Option<(f64, String)> = None;
-        let mut failed = 0;
-        for c in report.cells.iter().filter(|c| c.detector == d) {
-            if c.failure.is_some() {
-                failed += 1;
-                continue;
-            }
-            for (level, p) in [
-                ("user", c.user),
-                ("exposure", c.exposure),
-                ("violation", c.violation),
-            ] {
-                if let Some(f) = p.and_then(|p| p.f1)
-                    && worst.as_ref().is_none_or(|w| f < w.0)
-                {
-                    let on = match c.fault.as_str() {
-                        "clean" => "the clean log".to_string(),
-                        fault => format!("{fault} {}", c.label),
-                    };
-                    worst = Some((f, format!("{level} F1 {f:.3} under {on}")));
-                }
-            }
-        }
-        said.push(match worst {
-            _ if failed > 0 => format!("`{d}` failed in {failed} cell(s)"),
-            Some((f, _)) if f >= 0.9995 => format!("`{d}`: F1 1.000 at every level and damage"),
-            Some((_, w)) => format!("`{d}`: lowest {w}"),
-            None => format!("`{d}`: nothing scored"),
-        });
-    }
-    format!("{}.", said.join("; "))
+    let f1 = |p: Option<Prf>| p.and_then(|p| p.f1);
+    let cells = report.cells.iter().map(|c| headline::Cell {
+        detector: &c.detector,
+        on: match c.fault.as_str() {
+            "clean" => "the clean log".to_string(),
+            fault => format!("{fault} {}", c.label),
+        },
+        failed: c.failure.is_some(),
+        f1: [
+            ("user", f1(c.user)),
+            ("exposure", f1(c.exposure)),
+            ("violation", f1(c.violation)),
+        ],
+    });
+    lowest_f1(&detectors(report), cells, "under")
 }
 
 /// The page (see [`doc`]).

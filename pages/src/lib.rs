@@ -5,4 +5,5 @@
 
 pub mod chart;
 pub mod doc;
+pub mod headline;
 pub mod palette;
