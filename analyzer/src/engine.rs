@@ -13,6 +13,7 @@ use crate::detect::{Detector, DetectorOutput, Partial, Settings, window_deploys}
 use crate::error::{Error, Result};
 use blastradius_dataset::Dataset;
 use blastradius_dataset::log::{ShardLog, read_part_into};
+use blastradius_dataset::open::undamaged;
 
 /// One detector's run over the whole dataset.
 #[derive(Debug)]
@@ -78,7 +79,8 @@ pub fn run(
                     let t0 = Instant::now();
                     // A reader or detector that panics on a malformed file is an error about
                     // that file, not an abort of the whole run.
-                    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let path = dataset.root.join(&entry.path);
+                    let result = undamaged(&path, || {
                         read_part_into(
                             dataset,
                             entry,
@@ -107,19 +109,11 @@ pub fn run(
                                 damage,
                             }
                         })
-                    }));
-                    let result = caught.unwrap_or_else(|panic| {
-                        log = ShardLog::default();
-                        let why = panic
-                            .downcast_ref::<String>()
-                            .map(String::as_str)
-                            .or_else(|| panic.downcast_ref::<&str>().copied())
-                            .unwrap_or("unknown");
-                        Err(Error::dataset(
-                            dataset.root.join(&entry.path),
-                            format!("cannot be read ({why}); the file is damaged: regenerate it"),
-                        ))
                     });
+                    if result.is_err() {
+                        // What a panic left half-read is not carried to the next shard.
+                        log = ShardLog::default();
+                    }
                     let failed = result.is_err();
                     results
                         .lock()

@@ -19,5 +19,6 @@ pub use manifest::{
 };
 pub use open::{
     Dataset, listed_metadata, listed_reader, parquet_metadata, parquet_reader, read_listed,
+    undamaged,
 };
 pub use perturbation::{Faults, Perturbation, Truncation};

@@ -464,8 +464,12 @@ pub fn read_listed(root: &Path, entry: &FileInfo, buffer: &mut Vec<u8>) -> Resul
 /// naming the file. A file whose checksum matches can still be damaged (a manifest remade
 /// after the damage), and arrow-rs panics on some damaged pages instead of returning an
 /// error (an out-of-range bit offset in definition levels, found by
-/// `analyzer/tests/properties.rs`); no caller should abort for it.
-pub(crate) fn undamaged<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+/// `analyzer/tests/properties.rs`); no caller should abort for it. A caller that runs more
+/// than the reader inside (a detector over the rows) gets the same words for its panic.
+pub fn undamaged<T, E: From<Error>>(
+    path: &Path,
+    read: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<String>()
@@ -475,6 +479,7 @@ pub(crate) fn undamaged<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Res
         Err(Error::dataset(
             path,
             format!("cannot be read ({why}); the file is damaged: regenerate it"),
-        ))
+        )
+        .into())
     })
 }
