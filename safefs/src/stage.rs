@@ -422,7 +422,7 @@ impl Stage {
                     dir.display()
                 )));
             }
-            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+            remove_ours(&dir).map_err(io(&dir))?;
         }
         std::fs::create_dir(&dir).map_err(cannot)?;
         let marker = dir.join(STAGING_MARKER);
@@ -501,12 +501,9 @@ impl Stage {
                 );
                 return Ok(());
             }
-            // Marked first, so a kill during the removal leaves a folder the next run
-            // recognises as ours and removes.
-            let _ = std::fs::write(old.join(STAGING_MARKER), "replaced\n");
             // The new output is in place: a folder of the old one that cannot be removed
             // (read-only) is said, not made the run's failure.
-            if let Err(e) = std::fs::remove_dir_all(&old) {
+            if let Err(e) = remove_ours(&old) {
                 eprintln!(
                     "warning: {} {}: written; the folder it replaced is left at {} ({e}): remove it by hand",
                     self.flag,
@@ -565,7 +562,7 @@ impl Stage {
 impl Drop for Stage {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = remove_ours(&self.dir);
         }
     }
 }
@@ -643,6 +640,45 @@ fn ours(dir: &Path) -> bool {
     })
 }
 
+/// Removes a folder of ours so that a run killed at any moment of the removal leaves a folder
+/// [`ours`] still recognises: the staging marker is written first and removed last, after
+/// everything else. (`remove_dir_all` goes in directory order; it could take the marker or the
+/// manifest first and leave half a dataset that no later run may touch.)
+fn remove_ours(dir: &Path) -> std::io::Result<()> {
+    remove_ours_until(dir, usize::MAX).map(|_| ())
+}
+
+/// [`remove_ours`], stopping after `steps` removals as a kill would; true when it finished.
+fn remove_ours_until(dir: &Path, steps: usize) -> std::io::Result<bool> {
+    let marker = dir.join(STAGING_MARKER);
+    if !marker.is_file() {
+        std::fs::write(&marker, "removing\n")?;
+    }
+    let mut done = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == STAGING_MARKER {
+            continue;
+        }
+        if done == steps {
+            return Ok(false);
+        }
+        // A link is removed, never what it points to.
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+        done += 1;
+    }
+    if done == steps {
+        return Ok(false);
+    }
+    std::fs::remove_file(&marker)?;
+    std::fs::remove_dir(dir)?;
+    Ok(true)
+}
+
 fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
@@ -671,11 +707,7 @@ fn remove_stale(parent: &Path, name: &OsStr) -> Vec<PathBuf> {
             .and_then(|p| p.parse::<u32>().ok());
         let Some(pid) = pid else { continue };
         let path = entry.path();
-        if pid != std::process::id()
-            && !alive(pid)
-            && ours(&path)
-            && std::fs::remove_dir_all(&path).is_ok()
-        {
+        if pid != std::process::id() && !alive(pid) && ours(&path) && remove_ours(&path).is_ok() {
             removed.push(path);
         }
     }
@@ -999,6 +1031,31 @@ mod tests {
         std::fs::create_dir(s.path().join("exact")).unwrap();
         std::fs::write(s.path().join("exact").join("findings.json"), "{}").unwrap();
         s.commit().unwrap();
+    }
+
+    #[test]
+    fn a_removal_killed_at_any_step_leaves_a_folder_the_next_run_removes() {
+        // CI once caught remove_dir_all taking the marker first: the half-removed dataset
+        // that a killed run left was no longer recognisably ours and stayed for good.
+        let tmp = tempfile::tempdir().unwrap();
+        let build = |at: &Path, i: usize| match i {
+            0 => output(at, "analyze"),
+            _ => dataset(at, "old"),
+        };
+        for k in 0..6 {
+            for i in 0..2 {
+                let at = tmp.path().join(format!("o{k}-{i}"));
+                build(&at, i);
+                assert!(ours(&at));
+                let finished = remove_ours_until(&at, k).unwrap();
+                assert_eq!(finished, !at.exists());
+                if !finished {
+                    assert!(ours(&at), "stopped after {k} steps: {}", at.display());
+                    remove_ours(&at).unwrap();
+                    assert!(!at.exists());
+                }
+            }
+        }
     }
 
     #[test]
