@@ -659,6 +659,60 @@ fn findings_sent_before_their_event_are_not_detections() {
     assert!(md.contains("premature"), "{md}");
 }
 
+// Issue 22: without a heartbeat, a detector's --idle-timeout could not tell a pause of the
+// replayer from a stuck one.
+#[test]
+fn a_heartbeat_tells_a_pausing_replayer_from_a_stuck_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset();
+    let follow = |format: &str, heartbeat: bool| {
+        let out = tmp.path().join(format!("{format}-{heartbeat}"));
+        let mut args = vec![
+            path_arg(&data),
+            "--rate",
+            "1000000",
+            "--format",
+            format,
+            "--inject-stall",
+            "2000:3s",
+            "--out",
+            path_arg(&out),
+        ];
+        if heartbeat {
+            args.extend(["--heartbeat", "1"]);
+        }
+        let (child, addr) = replay(&args);
+        let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+            .args(["detect", "--follow", &addr, "--idle-timeout", "2"])
+            .output()
+            .unwrap();
+        let replayed = finish(child).success();
+        (o, replayed, out)
+    };
+    for format in ["json", "arrow"] {
+        // A 3 s pause with a heartbeat every second: followed to the end.
+        let (o, replayed, out) = follow(format, true);
+        assert_ok(&o);
+        assert!(replayed);
+        let r = live_report(&out);
+        assert_eq!(r["stopped"], serde_json::Value::Null, "{r}");
+        assert_eq!(
+            r["events_sent"],
+            r["events_in_files"].as_u64().unwrap() - r["repeated_deploys"].as_u64().unwrap(),
+            "{r}"
+        );
+        assert_eq!(r["scores"]["exposures"]["f1"], 1.0, "{r}");
+    }
+    // The same pause without one: taken for a stuck replayer, and the error says what to do.
+    let (o, _, _) = follow("json", false);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("sent nothing") && err.contains("--heartbeat"),
+        "{err}"
+    );
+}
+
 /// Follows a replayer that sends `lines` and closes; detect's exit and standard error.
 fn follow_lines(lines: &'static str) -> (bool, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -101,6 +101,7 @@ pub fn attempt(
         wait: Duration::from_secs(30),
         accept_timeout: Duration::from_secs(30),
         read_timeout: Duration::from_secs(30),
+        heartbeat: None,
         stall: None,
         on_listen: Some(Box::new(move |a| {
             let _ = tx.send(a);
@@ -282,6 +283,7 @@ pub fn throughput(
         wait: Duration::from_secs(5),
         accept_timeout: Duration::from_secs(30),
         read_timeout: Duration::from_secs(30),
+        heartbeat: None,
         stall: None,
         on_listen: Some(Box::new(move |a| {
             let _ = tx.send(a);

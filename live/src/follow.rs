@@ -278,7 +278,8 @@ fn broke(addr: &str, idle: Option<Duration>, e: &std::io::Error) -> Error {
         (std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut, Some(idle)) => {
             Error::Wire(format!(
                 "the replayer at {addr} sent nothing, or read none of our findings, for {} s: it \
-             is stuck, or its schedule pauses longer than that (raise --idle-timeout)",
+             is stuck or gone, or its schedule pauses longer than that (start it with \
+             --heartbeat, shorter than --idle-timeout, so a pause is told from a stall)",
                 idle.as_secs()
             ))
         }

@@ -59,6 +59,9 @@ pub struct Options {
     /// How long a write may wait for the detector to read anything: past it the detector is
     /// taken as stuck and the replay stops, with a report (a slow reader only slows it).
     pub read_timeout: Duration,
+    /// When set, a heartbeat ([`wire::heartbeat`]) goes out whenever this long passes
+    /// without a write: while the schedule pauses, and while the log is slow to read.
+    pub heartbeat: Option<Duration>,
     /// A stall injected before the `n`-th event (for the coordinated-omission check).
     pub stall: Option<(u64, Duration)>,
     /// Called with the address listened on, once bound (port 0 picks a free one).
@@ -469,20 +472,44 @@ async fn drive(
     let mut stopped = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let beat = wire::heartbeat(options.format);
+    // No heartbeat before the first chunk, which opens the stream (Arrow's schema).
+    let mut beats: Option<(Duration, &[u8])> = None;
+    let mut last_write = start;
+    let patience = options.read_timeout;
     loop {
-        let chunk = tokio::select! {
-            c = rx.recv() => c,
-            _ = &mut ctrl_c => {
-                stopped = Some("interrupted (Ctrl-C)".to_string());
-                None
+        let chunk = loop {
+            let next_beat = beats.map(|(every, _)| last_write + every);
+            tokio::select! {
+                c = rx.recv() => break c,
+                _ = &mut ctrl_c => {
+                    stopped = Some("interrupted (Ctrl-C)".to_string());
+                    break None;
+                }
+                // The log is slow to read (or `--inject-stall`): say we are still alive.
+                () = tokio::time::sleep_until(next_beat.unwrap_or(start).into()), if next_beat.is_some() => {}
             }
+            // Written whole, not raced against the next chunk: half an Arrow message would
+            // break the stream.
+            let w = match beats {
+                Some((_, beat)) => write_beat(&mut writer, beat, patience).await,
+                None => Ok(Ok(())),
+            };
+            if let Some(why) = broken(w, sent, patience) {
+                stopped = Some(why);
+                break None;
+            }
+            last_write = Instant::now();
         };
         let Some(chunk) = chunk else { break };
         let due = start + Duration::from_micros(chunk.due.max(0) as u64);
         // Ctrl-C is heard while waiting for the send time and for a slow reader too.
         let written = tokio::select! {
             w = async {
-                tokio::time::sleep_until(due.into()).await;
+                match beat_until(&mut writer, due, &mut last_write, beats, patience).await {
+                    Ok(Ok(())) => {}
+                    failed => return failed,
+                }
                 // The matcher learns of the chunk's events as it goes out: not when it was
                 // queued (up to 64 chunks earlier, when a finding would not yet be
                 // premature), nor after the write (when a fast detector's answer could
@@ -493,28 +520,20 @@ async fn drive(
                         m.sent(e, *due);
                     }
                 }
-                write_patiently(&mut writer, &chunk.bytes, options.read_timeout).await
+                write_patiently(&mut writer, &chunk.bytes, patience).await
             } => w,
             _ = &mut ctrl_c => {
                 stopped = Some("interrupted (Ctrl-C)".to_string());
                 break;
             }
         };
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                stopped = Some(format!(
-                    "the detector stopped reading after {sent} events ({e})"
-                ));
-                break;
-            }
-            Err(_) => {
-                stopped = Some(format!(
-                    "the detector read nothing for {} s after {sent} events (--read-timeout): it is stuck or not reading",
-                    options.read_timeout.as_secs()
-                ));
-                break;
-            }
+        if let Some(why) = broken(written, sent, patience) {
+            stopped = Some(why);
+            break;
+        }
+        last_write = Instant::now();
+        if beats.is_none() {
+            beats = options.heartbeat.map(|every| (every, &beat[..]));
         }
         let now = start.elapsed().as_micros() as i64;
         last_lag = (now - chunk.due).max(0);
@@ -552,6 +571,62 @@ async fn drive(
         disorder,
         timeline,
     ))
+}
+
+/// Why the replay stops after a write that ended as `written`, if it must.
+fn broken(
+    written: Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+    sent: u64,
+    patience: Duration,
+) -> Option<String> {
+    match written {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!(
+            "the detector stopped reading after {sent} events ({e})"
+        )),
+        Err(_) => Some(format!(
+            "the detector read nothing for {} s after {sent} events (--read-timeout): it is stuck or not reading",
+            patience.as_secs()
+        )),
+    }
+}
+
+/// Waits until `until`, writing a heartbeat whenever its interval passes without a write
+/// (`last_write` tracks the last one); without `beats`, only waits.
+async fn beat_until<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    until: Instant,
+    last_write: &mut Instant,
+    beats: Option<(Duration, &[u8])>,
+    patience: Duration,
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    loop {
+        match beats {
+            Some((every, beat)) if *last_write + every < until => {
+                tokio::time::sleep_until((*last_write + every).into()).await;
+                match write_beat(writer, beat, patience).await {
+                    Ok(Ok(())) => *last_write = Instant::now(),
+                    failed => return failed,
+                }
+            }
+            _ => {
+                tokio::time::sleep_until(until.into()).await;
+                return Ok(Ok(()));
+            }
+        }
+    }
+}
+
+/// Writes one heartbeat and flushes it (a heartbeat held in a buffer says nothing).
+async fn write_beat<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    beat: &[u8],
+    patience: Duration,
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    match write_patiently(writer, beat, patience).await? {
+        Ok(()) => tokio::time::timeout(patience, writer.flush()).await,
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 /// Writes all of `bytes`, giving up (`Err(Elapsed)`) only when a whole `patience` passes

@@ -82,6 +82,23 @@ pub fn json_line(out: &mut Vec<u8>, e: &Event) {
     out.extend_from_slice(b"}\n");
 }
 
+/// The bytes of one heartbeat (`replay --heartbeat`), which carries no event: an empty line
+/// in JSON lines, a record batch of no rows in Arrow IPC (valid anywhere after the stream's
+/// schema message; any dictionaries it needs come with it). A reader's idle timeout can then
+/// tell a pause in the schedule from a replayer that is stuck or gone.
+pub fn heartbeat(format: Format) -> Vec<u8> {
+    match format {
+        Format::Json => b"\n".to_vec(),
+        Format::Arrow => {
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &events_schema())
+                .expect("the events schema encodes");
+            w.get_mut().clear(); // the schema message, already sent at the stream's start
+            w.write(&batch(&[])).expect("an empty batch encodes");
+            std::mem::take(w.get_mut())
+        }
+    }
+}
+
 fn mask(events: &[Event], applies: fn(&blastradius_schema::Columns) -> bool) -> Option<NullBuffer> {
     let b = BooleanBuffer::collect_bool(events.len(), |i| applies(&events[i].row.kind.columns()));
     Some(NullBuffer::new(b)).filter(|n| n.null_count() > 0)
@@ -227,6 +244,27 @@ mod tests {
             },
             items_returned: 25,
         }
+    }
+
+    #[test]
+    fn a_heartbeat_is_read_as_no_events_in_either_format() {
+        // Arrow: schema, heartbeat, an event, heartbeat, end; a reader sees 0 + 1 + 0 rows.
+        let mut w =
+            arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &events_schema()).unwrap();
+        let mut stream = std::mem::take(w.get_mut());
+        stream.extend(heartbeat(Format::Arrow));
+        w.write(&batch(&[call()])).unwrap();
+        stream.append(w.get_mut());
+        stream.extend(heartbeat(Format::Arrow));
+        w.finish().unwrap();
+        stream.append(w.get_mut());
+        let rows: Vec<usize> = arrow::ipc::reader::StreamReader::try_new(&stream[..], None)
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .collect();
+        assert_eq!(rows, [0, 1, 0]);
+        // JSON lines: an empty line, which a line reader skips.
+        assert_eq!(heartbeat(Format::Json), b"\n");
     }
 
     #[test]

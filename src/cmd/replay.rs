@@ -72,6 +72,12 @@ pub struct Args {
     /// taken as stuck and the replay stops with a report. A slow reader only slows the replay.
     #[arg(long, default_value_t = 60, value_parser = positive)]
     pub read_timeout: u64,
+    /// Send a heartbeat whenever SECS pass without a write (while the schedule pauses, or
+    /// the log is slow to read): an empty line in JSON lines, a batch of no rows in Arrow.
+    /// Lets a detector's idle timeout (`detect --follow --idle-timeout`) tell a pause from a
+    /// replayer that is stuck or gone. Off by default: a JSON reader must skip empty lines.
+    #[arg(long, value_name = "SECS", value_parser = positive)]
+    pub heartbeat: Option<u64>,
     /// Pause the replayer before event N for DURATION (N:DURATION), to see that a stall
     /// shows in the latency (the coordinated-omission check).
     #[arg(long, value_name = "N:DURATION")]
@@ -219,6 +225,7 @@ pub fn run_replay(args: Args) -> Result<()> {
         wait: Duration::from_secs(args.wait),
         accept_timeout: Duration::from_secs(args.accept_timeout.max(1)),
         read_timeout: Duration::from_secs(args.read_timeout.max(1)),
+        heartbeat: args.heartbeat.map(Duration::from_secs),
         stall,
         on_listen: Some(Box::new(|a| {
             eprintln!(
