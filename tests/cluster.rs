@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -162,4 +163,91 @@ fn an_unreachable_cluster_is_named_with_what_to_start() {
     ]);
     assert_error(&o, &[&scheduler, "blastradius cluster scheduler"]);
     assert!(!dir.path().join("r").exists());
+}
+
+// Issue 22: a job on a cluster whose executor had died waited for ever (still waiting after
+// 5 minutes). Now the scheduler drops a dead executor and names it; the job runs on the
+// executors left, or with none left fails in bounded time, and the client's error says where
+// to look and what to start.
+#[test]
+fn a_dead_executor_is_named_and_a_job_does_not_wait_for_it() {
+    let data = small_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let scheduler = format!("127.0.0.1:{}", free_port());
+    let log = t.join("scheduler.log");
+    let _scheduler = node(
+        &[
+            "cluster",
+            "scheduler",
+            "--bind",
+            &scheduler,
+            "--executor-timeout",
+            "10",
+        ],
+        &log,
+    );
+    let mut executors: Vec<Node> = (0..2)
+        .map(|i| {
+            node(
+                &[
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &scheduler,
+                    "--port",
+                    &free_port(),
+                    "--grpc-port",
+                    &free_port(),
+                    "--cores",
+                    "1",
+                ],
+                &t.join(format!("executor-{i}.log")),
+            )
+        })
+        .collect();
+    let said = || std::fs::read_to_string(&log).unwrap();
+    let until = Instant::now() + Duration::from_secs(120);
+    while said().matches("joined").count() < 2 {
+        assert!(Instant::now() < until, "{}", logs(t));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let analyze = |out: &str| {
+        let started = Instant::now();
+        let o = blastradius(&[
+            "analyze",
+            path_arg(&data),
+            "--detector",
+            "sql",
+            "--engine",
+            &format!("ballista://{scheduler}"),
+            "--out",
+            path_arg(&t.join(out)),
+        ]);
+        (o, started.elapsed())
+    };
+    // Each is killed without a word: the scheduler still counts on it. With one left, the
+    // job runs there and finds everything.
+    let kill = |executors: &mut Vec<Node>| {
+        let mut n = executors.pop().unwrap();
+        n.0.kill().unwrap();
+        n.0.wait().unwrap();
+    };
+    kill(&mut executors);
+    let (o, _) = analyze("one-left");
+    assert!(o.status.success(), "{}\n{}", stderr(&o), logs(t));
+    let report = read_json(&t.join("one-left/report.json"));
+    let row = row(&report, "sql");
+    assert_eq!(row["scores"]["exposures"]["f1"], 1.0, "{row}");
+    assert!(said().contains("lost"), "{}", said());
+    // With none left, it fails within the executor timeout or two, naming what to do.
+    kill(&mut executors);
+    let (o, took) = analyze("none-left");
+    assert_error(
+        &o,
+        &[&scheduler, "executor", "blastradius cluster executor"],
+    );
+    assert!(took < Duration::from_secs(90), "{took:?}");
+    assert!(!t.join("none-left").exists());
+    assert_eq!(said().matches("lost").count(), 2, "{}", said());
 }

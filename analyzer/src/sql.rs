@@ -123,7 +123,17 @@ fn strings(a: &dyn Array) -> Vec<String> {
 /// reached.
 pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(DetectorOutput, f64)> {
     let started = Instant::now();
-    let fail = df_err(&dataset.root);
+    let local = df_err(&dataset.root);
+    // On a cluster a query fails mostly for a node's sake: say where to look.
+    let fail = |e: datafusion::error::DataFusionError| match engine {
+        Engine::Local => local(e),
+        Engine::Ballista { scheduler, .. } => Error::Dataset {
+            path: dataset.root.clone(),
+            message: format!(
+                "the sql detector failed on the cluster at {scheduler}: {e}; the scheduler's output names any executor it lost: start executors again (`blastradius cluster executor --scheduler {scheduler}`) and re-run"
+            ),
+        },
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         // Planning and encoding a plan recurse through its nested nodes.

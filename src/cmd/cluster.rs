@@ -27,7 +27,18 @@ pub struct SchedulerArgs {
     /// accept other machines.
     #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
     pub bind: String,
+
+    /// Seconds without a heartbeat after which an executor is taken for dead (executors of
+    /// this binary send one every 5 s; one that cannot take a task is dropped at once). Its
+    /// tasks go to the other executors; with none left, a running job fails after as long
+    /// again, unless an executor joins meanwhile. The scheduler names each executor it loses.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(10..), value_name = "SECS")]
+    pub executor_timeout: u64,
 }
+
+/// How often an executor of this binary tells the scheduler it is alive.
+#[cfg_attr(not(feature = "ballista"), allow(dead_code))]
+pub const EXECUTOR_HEARTBEAT_SECS: u64 = 5;
 
 #[derive(Debug, clap::Args)]
 pub struct ExecutorArgs {
@@ -108,7 +119,7 @@ pub fn run(args: Args) -> Result<()> {
     match args {
         Args::Scheduler(a) => {
             let (addrs, _, _) = address("--bind", &a.bind)?;
-            node::scheduler(addrs[0])
+            node::scheduler(addrs[0], a.executor_timeout)
         }
         Args::Executor(a) => {
             let (addrs, host, port) = address("--scheduler", &a.scheduler)?;
@@ -156,10 +167,13 @@ pub fn run(args: Args) -> Result<()> {
 
 #[cfg(feature = "ballista")]
 mod node {
+    use std::collections::{BTreeMap, BTreeSet};
     use std::net::SocketAddr;
     use std::sync::Arc;
 
     use anyhow::{Context, Result};
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    use ballista_core::serde::protobuf::{CancelJobParams, job_status};
     use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
     use ballista_scheduler::cluster::BallistaCluster;
     use ballista_scheduler::config::SchedulerConfig;
@@ -183,11 +197,16 @@ mod node {
             .context("cannot start the async runtime")
     }
 
-    pub fn scheduler(addr: SocketAddr) -> Result<()> {
+    pub fn scheduler(addr: SocketAddr, executor_timeout: u64) -> Result<()> {
+        // Ballista's defaults (180 s to notice a dead executor, as long again before failing
+        // the jobs it left) kept a job waiting for over 5 minutes.
         let config = SchedulerConfig {
             bind_host: addr.ip().to_string(),
             bind_port: addr.port(),
             external_host: addr.ip().to_string(),
+            executor_timeout_seconds: executor_timeout,
+            expire_dead_executor_interval_seconds: super::EXECUTOR_HEARTBEAT_SECS,
+            no_executors_grace_period_seconds: executor_timeout,
             ..Default::default()
         };
         // Fail here, with the address, rather than inside the server's task.
@@ -203,6 +222,7 @@ mod node {
             let cluster = BallistaCluster::new_from_config(&config)
                 .await
                 .context("cannot set up the scheduler's state")?;
+            tokio::spawn(watch_executors(cluster.clone(), addr, executor_timeout));
             tokio::select! {
                 served = start_server(cluster, addr, Arc::new(config)) => {
                     served.with_context(|| format!("scheduler on {addr} stopped"))
@@ -213,6 +233,94 @@ mod node {
                 }
             }
         })
+    }
+
+    /// Says on standard error each executor that joins and each one the scheduler drops, by
+    /// id and address: the answer to "what died" when a job fails for want of executors.
+    ///
+    /// Ballista fails a job itself when the last executor is lost. When others remain it
+    /// means to rerun the lost tasks, but a job that had tasks on the lost executor waited
+    /// for ever in our tests (Ballista 55, push and pull scheduling alike); so a job that
+    /// was running when an executor was lost, and is still running twice the timeout
+    /// later, is cancelled, and its client's query fails with that reason.
+    async fn watch_executors(cluster: BallistaCluster, addr: SocketAddr, timeout: u64) {
+        let state = cluster.cluster_state();
+        let jobs = cluster.job_state();
+        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        // Executors lost: id, address, when (ms since the epoch, as Ballista's job times).
+        let mut lost: Vec<(String, String, u64)> = Vec::new();
+        let mut cancelled: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let clock = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let now: BTreeMap<String, String> = state
+                .registered_executor_metadata()
+                .await
+                .into_iter()
+                .map(|m| (m.id.clone(), format!("{}:{}", m.host, m.grpc_port)))
+                .collect();
+            for (id, at) in &now {
+                if !known.contains_key(id) {
+                    eprintln!("scheduler: executor {id} at {at} joined");
+                }
+            }
+            for (id, at) in &known {
+                if !now.contains_key(id) {
+                    let then = match now.len() {
+                        0 => format!(
+                            "no executor is left: a running job fails in {timeout} s unless one joins"
+                        ),
+                        n => format!("its tasks go to the {n} executor(s) left"),
+                    };
+                    eprintln!(
+                        "scheduler: executor {id} at {at} lost (no heartbeat for {timeout} s, or it could not take a task); {then}"
+                    );
+                    lost.push((id.clone(), at.clone(), clock));
+                }
+            }
+            known = now;
+            let patience = 2 * timeout * 1000;
+            lost.retain(|(_, _, when)| clock < when + 4 * patience);
+            if !lost.is_empty() {
+                let finished = jobs.get_jobs().await.unwrap_or_default();
+                for job in jobs.get_all_jobs().await.unwrap_or_default() {
+                    if finished.contains(&job) || cancelled.contains(job.as_str()) {
+                        continue;
+                    }
+                    let Ok(Some(status)) = jobs.get_job_status(&job).await else {
+                        continue;
+                    };
+                    let Some(job_status::Status::Running(running)) = status.status else {
+                        continue;
+                    };
+                    let Some((id, at, _)) = lost.iter().find(|(_, _, when)| {
+                        running.started_at <= *when && clock >= when + patience
+                    }) else {
+                        continue;
+                    };
+                    eprintln!(
+                        "scheduler: job {job} cancelled: it was running when executor {id} at {at} was lost and has not finished {} s later (Ballista does not resume it); run it again",
+                        patience / 1000
+                    );
+                    cancelled.insert(job.to_string());
+                    let cancel = async {
+                        let mut client =
+                            SchedulerGrpcClient::connect(format!("http://{addr}")).await?;
+                        client
+                            .cancel_job(CancelJobParams {
+                                job_id: job.to_string(),
+                            })
+                            .await?;
+                        Ok::<(), Box<dyn std::error::Error>>(())
+                    };
+                    if let Err(e) = cancel.await {
+                        eprintln!("scheduler: job {job} could not be cancelled ({e})");
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 
     pub fn executor(a: ExecutorArgs, host: &str, port: u16) -> Result<()> {
@@ -243,6 +351,7 @@ mod node {
             vcores: a.cores.unwrap_or(defaults.vcores),
             work_dir: Some(work_dir.to_string_lossy().into_owned()),
             memory_pool_size: a.memory,
+            executor_heartbeat_interval_seconds: super::EXECUTOR_HEARTBEAT_SECS,
             ..defaults
         };
         for port in [a.port, a.grpc_port] {
@@ -281,7 +390,7 @@ mod node {
         )
     }
 
-    pub fn scheduler(_addr: SocketAddr) -> Result<()> {
+    pub fn scheduler(_addr: SocketAddr, _executor_timeout: u64) -> Result<()> {
         available()
     }
 
