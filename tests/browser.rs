@@ -64,6 +64,83 @@ fn render(page: &Path, png: &Path) -> (String, String) {
     (String::from_utf8_lossy(&dom.stdout).into_owned(), log)
 }
 
+/// Measured by the browser itself at 1400 × 1000 (a copy of the page with a probe script
+/// appended): how wide the document is, elements that reach past the window's right edge, and
+/// pairs of text labels of one chart whose boxes overlap.
+const PROBE: &str = r#"<script>(function () {
+  var W = window.innerWidth, wide = [], overlaps = [];
+  var all = document.body.getElementsByTagName('*');
+  for (var i = 0; i < all.length; i++) {
+    var r = all[i].getBoundingClientRect();
+    if (r.width > 0 && r.right > W + 1) wide.push(all[i].tagName + ' to ' + Math.round(r.right) + 'px');
+  }
+  document.querySelectorAll('svg').forEach(function (svg, k) {
+    var named = svg.getAttribute('aria-label') || 'chart ' + k;
+    var t = Array.prototype.slice.call(svg.querySelectorAll('text'))
+      .map(function (e) { return [e.textContent, e.getBoundingClientRect()]; })
+      .filter(function (x) { return x[1].width > 0 && x[0].trim() !== ''; });
+    for (var i = 0; i < t.length; i++) for (var j = i + 1; j < t.length; j++) {
+      var a = t[i][1], b = t[j][1];
+      var ox = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      var oy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (ox > 1 && oy > 1) overlaps.push(named + ': "' + t[i][0] + '" on "' + t[j][0] + '"');
+    }
+  });
+  var out = document.createElement('pre');
+  out.id = 'geometry';
+  out.textContent = JSON.stringify({
+    width: document.documentElement.scrollWidth, window: W, wide: wide, overlaps: overlaps
+  });
+  document.body.appendChild(out);
+})();</script>"#;
+
+fn geometry(page: &Path, name: &str) -> serde_json::Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let at = html.rfind("</body>").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join(format!("{name}.html"));
+    std::fs::write(&probe, format!("{}{PROBE}{}", &html[..at], &html[at..])).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1400,1000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", probe.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let text = dom
+        .split("<pre id=\"geometry\">")
+        .nth(1)
+        .and_then(|t| t.split("</pre>").next())
+        .unwrap_or_else(|| panic!("{name}: the probe did not run"));
+    let text = text
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Issue 23: nothing makes the reader scroll sideways, and no chart label sits on another.
+fn check_geometry(page: &Path, name: &str) {
+    let g = geometry(page, name);
+    assert!(
+        g["width"].as_f64() <= g["window"].as_f64(),
+        "{name}: the page is wider than the window: {g}"
+    );
+    assert_eq!(g["wide"], serde_json::json!([]), "{name}: {g}");
+    assert_eq!(g["overlaps"], serde_json::json!([]), "{name}: {g}");
+}
+
 fn check(page: &Path, name: &str, min_charts: usize) {
     check_with(page, name, min_charts, 40_000);
 }
@@ -114,7 +191,7 @@ fn check_layout(page: &Path, name: &str) {
     for th in html.split("<th").skip(1) {
         let text = &th[th.find('>').unwrap() + 1..th.find("</th>").unwrap()];
         assert!(
-            name == "report" || !text.contains(" / "),
+            !text.contains(" / "),
             "{name}: a column header holds several figures: {text}"
         );
     }
@@ -144,6 +221,7 @@ fn check_with(page: &Path, name: &str, min_charts: usize, min_png: u64) {
         "{name}: the screenshot is {size} bytes, nearly blank"
     );
     check_layout(page, name);
+    check_geometry(page, name);
 }
 
 #[test]

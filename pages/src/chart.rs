@@ -288,7 +288,7 @@ pub fn svg(chart: &Chart) -> String {
     );
     let _ = write!(
         s,
-        "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/><text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{}</text>",
+        "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/><text x=\"{}\" y=\"17\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{}</text>",
         WIDTH / 2.0,
         escape(&chart.title)
     );
@@ -356,7 +356,7 @@ pub fn svg(chart: &Chart) -> String {
             s,
             "<text class=\"axis-note\" x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\" fill=\"#a33\">y axis starts at {}, not 0</text>",
             WIDTH - RIGHT,
-            TOP - 4.0,
+            TOP - 3.0,
             short(y0)
         );
     }
@@ -431,7 +431,22 @@ fn marker(s: &mut String, k: usize, x: f64, y: f64, colour: &str, tip: &str) {
     };
 }
 
+/// The box a value label of font size 10 takes, centred on `x` with its baseline at `y`:
+/// (left, top, right, bottom), as wide as its characters (about 6.4 px each, digits in the
+/// common sans-serif fonts) and a little more.
+fn label_box(text: &str, x: f64, y: f64) -> [f64; 4] {
+    let half = text.chars().count() as f64 * 6.4 / 2.0 + 1.0;
+    [x - half, y - 10.0, x + half, y + 3.0]
+}
+
+fn overlap(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
 fn lines(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) {
+    // Value labels already written: a label goes where it touches none of them, or is left
+    // to the mark's tooltip (and the page's table).
+    let mut placed: Vec<[f64; 4]> = Vec::new();
     // The first series last, on top of the others.
     for (position, series) in chart.series.iter().enumerate().rev() {
         let k = series.style.unwrap_or(position);
@@ -463,15 +478,25 @@ fn lines(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64
             marker(s, k, sx(p.0), sy(p.1), colour, &tip);
             if chart.value_labels {
                 // Series alternate above and below their marks, so two close lines do not
-                // write over each other.
-                let dy = if position % 2 == 0 { -9.0 } else { 15.0 };
-                let _ = write!(
-                    s,
-                    "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"{colour}\">{}</text>",
-                    sx(p.0),
-                    sy(p.1) + dy,
-                    short(p.1)
-                );
+                // write over each other; a label that would still touch another moves
+                // further out, or is left out.
+                let text = short(p.1);
+                let (x, y) = (sx(p.0), sy(p.1));
+                let tries = match position % 2 {
+                    0 => [-9.0, 15.0, -21.0, 27.0],
+                    _ => [15.0, -9.0, 27.0, -21.0],
+                };
+                let free = tries
+                    .iter()
+                    .map(|dy| (y + dy, label_box(&text, x, y + dy)))
+                    .find(|(_, b)| !placed.iter().any(|p| overlap(p, b)));
+                if let Some((y, b)) = free {
+                    placed.push(b);
+                    let _ = write!(
+                        s,
+                        "<text class=\"value\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"{colour}\">{text}</text>",
+                    );
+                }
             }
         }
         s.push_str("</g>");
@@ -504,6 +529,13 @@ fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64)
     let slot = (sx(1.0) - sx(0.0)) * 0.8;
     let width = slot / n;
     let turned = bar_labels_turned(chart);
+    // A value written upwards is as wide as its line is high (about 1.2 × the font size):
+    // the font shrinks to fit the bar's pitch, so neighbours never touch, and below 6 px the
+    // values are left to the tooltips and the tables.
+    let font = match turned {
+        true => (width / 1.3).min(10.0),
+        false => 10.0,
+    };
     for (k, series) in chart.series.iter().enumerate() {
         let colour = COLOURS[series.style.unwrap_or(k) % COLOURS.len()];
         let _ = write!(
@@ -524,9 +556,11 @@ fn bars(s: &mut String, chart: &Chart, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64)
             );
             let (x, y) = (left + width * 0.45, top - 3.0);
             let _ = match turned {
+                _ if font < 6.0 => Ok(()),
                 true => write!(
                     s,
-                    "<text class=\"value\" transform=\"translate({x:.1} {y:.1}) rotate(-90)\" dy=\"3.5\" font-size=\"10\">{}</text>",
+                    "<text class=\"value\" transform=\"translate({x:.1} {y:.1}) rotate(-90)\" dy=\"{:.1}\" font-size=\"{font:.1}\">{}</text>",
+                    font * 0.35,
                     short(p.1)
                 ),
                 false => write!(
@@ -660,6 +694,20 @@ mod tests {
             30,
             "every value turned"
         );
+        // Turned, a value is about 1.2 × its font size wide: it fits its bar's pitch.
+        let pitch = bar_width(&crowded);
+        for part in text.split("rotate(-90)\" dy=\"").skip(1) {
+            let size: f64 = part
+                .split("font-size=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(size * 1.2 <= pitch, "font {size} on a pitch of {pitch}");
+        }
         let cut = Chart {
             unit_interval: true,
             series: vec![Series::new("a", vec![(0.0, 0.94), (1.0, 1.0)])],
@@ -671,6 +719,47 @@ mod tests {
             ..Chart::default()
         };
         assert!(!svg(&from_zero).contains("axis-note"));
+    }
+
+    #[test]
+    fn value_labels_of_close_lines_never_touch() {
+        // Three series within a few pixels of each other at every point.
+        let close = Chart {
+            value_labels: true,
+            series: (0..3)
+                .map(|k| {
+                    let name = format!("s{k}");
+                    let points = (0..4).map(|i| (i as f64, 30.0 + k as f64 * 0.4)).collect();
+                    Series::new(&name, points)
+                })
+                .collect(),
+            ..Chart::default()
+        };
+        let text = svg(&close);
+        let boxes: Vec<[f64; 4]> = text
+            .split("<text class=\"value\" x=\"")
+            .skip(1)
+            .map(|t| {
+                let x: f64 = t.split('"').next().unwrap().parse().unwrap();
+                let y: f64 = t
+                    .split("y=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let label = t.split('>').nth(1).unwrap().split('<').next().unwrap();
+                label_box(label, x, y)
+            })
+            .collect();
+        assert!(boxes.len() >= 8, "most values still shown: {}", boxes.len());
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                assert!(!overlap(a, b), "{a:?} on {b:?}");
+            }
+        }
     }
 
     #[test]
