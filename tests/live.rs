@@ -278,7 +278,7 @@ fn a_detector_that_leaves_babbles_or_stays_silent_gets_a_report() {
         let mut stream = TcpStream::connect(&addr).unwrap();
         // Issue 22: a line that is not UTF-8 ended the channel; the findings after it count.
         stream
-            .write_all(b"hello\nnot json at all\n{\"app_id\": 1}\n\xff\xfe\n{\"user_id\": 1}\n{\"user_id\": 2}\n")
+            .write_all(b"\xff\xfe\nhello\nnot json at all\n{\"app_id\": 1}\n{\"user_id\": 1}\n{\"user_id\": 2}\n")
             .unwrap();
         let mut sink = Vec::new();
         let _ = stream.read_to_end(&mut sink);
@@ -287,6 +287,11 @@ fn a_detector_that_leaves_babbles_or_stays_silent_gets_a_report() {
     let r = live_report(&out);
     assert_eq!(r["unparsed_lines"], 4, "{r}");
     assert_eq!(r["findings"], 2, "{r}");
+    // Counted and named: the first one, by its line on the channel.
+    let first = r["first_unparsed"].as_str().unwrap();
+    assert!(first.starts_with("line 1 (not UTF-8)"), "{first}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("The first line not understood: line 1"), "{md}");
     // Stays silent: nothing found, recall 0, no hang.
     let out = tmp.path().join("silent");
     let (child, addr) = replay(&[

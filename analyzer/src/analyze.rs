@@ -89,6 +89,7 @@ pub fn universe(dataset: &Dataset, catalog: &Catalog) -> Universe {
             n => n,
         },
         apps: catalog.apps.keys().copied().collect(),
+        world: Some(dataset.manifest.world_id()),
     }
 }
 
@@ -405,6 +406,7 @@ pub fn detect_into(
         wall_seconds: Some(run.wall_seconds),
         peak_memory_bytes: peak_rss_bytes(),
         events: Some(run.events),
+        world: Some(dataset.manifest.world_id()),
         other: BTreeMap::new(),
     };
     findings::write(dir, &run.findings, &counts, &meta)?;

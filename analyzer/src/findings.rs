@@ -48,6 +48,11 @@ pub struct Meta {
     pub peak_memory_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<u64>,
+    /// The world of the dataset the findings are of (`Manifest::world_id`), as blastradius
+    /// writes it: findings that name another world are refused wherever they are read
+    /// against a dataset. An outside detector may leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
     /// Anything else the detector says about itself, kept as given.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -59,6 +64,8 @@ pub struct Universe {
     /// User ids are `0..users`.
     pub users: u64,
     pub apps: BTreeSet<u32>,
+    /// The dataset's world: a `findings.json` that names another is refused.
+    pub world: Option<String>,
 }
 
 /// A findings folder, loaded: each level present or not.
@@ -162,6 +169,16 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
                 format!("not valid ({e}); it is optional: fix it or remove it"),
             )
         })?;
+        if let (Some(theirs), Some(ours)) = (&found.meta.world, &universe.world)
+            && theirs != ours
+        {
+            return Err(Error::dataset(
+                &meta_path,
+                format!(
+                    "names the world `{theirs}`, the dataset is of `{ours}`: these findings were made for another dataset; give the findings of this one"
+                ),
+            ));
+        }
         if let Some(w) = found.meta.wall_seconds
             && !(w.is_finite() && w >= 0.0)
         {
@@ -808,6 +825,7 @@ mod tests {
         let universe = Universe {
             users: 5,
             apps: BTreeSet::new(),
+            world: None,
         };
         let err = Table::scan(&path, &["user_id"], &[], |t, row| {
             Check {

@@ -137,7 +137,7 @@ proptest! {
     ) {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join(format!("{table}.csv")), format!("{header}\n{body}")).unwrap();
-        let universe = Universe { users: 5000, apps: (0..1504).collect() };
+        let universe = Universe { users: 5000, apps: (0..1504).collect(), world: None };
         let _ = load(tmp.path(), &universe);
     }
 }

@@ -411,6 +411,7 @@ mod tests {
             findings_after_end: 0,
             premature_findings: 0,
             unparsed_lines: 0,
+            first_unparsed: None,
             latency_ms: Some(LatencyReport {
                 users: fast.clone(),
                 exposures: fast.clone(),

@@ -108,6 +108,9 @@ pub struct LiveReport {
     pub findings_after_end: u64,
     pub premature_findings: u64,
     pub unparsed_lines: u64,
+    /// The first of them: its line number on the findings channel, why, and its start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_unparsed: Option<String>,
     /// First-detection latency from the exposing call's intended send time (no truth: none).
     pub latency_ms: Option<LatencyReport>,
     pub scores: Option<LevelScores>,
@@ -238,7 +241,7 @@ async fn collect<R: AsyncRead + Unpin>(
     matcher: Option<Arc<Mutex<Matcher>>>,
     start: Instant,
     ended: Arc<std::sync::atomic::AtomicBool>,
-    garbage: Arc<std::sync::atomic::AtomicU64>,
+    garbage: Arc<Mutex<Unparsed>>,
     findings: Arc<std::sync::atomic::AtomicU64>,
 ) {
     use std::sync::atomic::Ordering;
@@ -246,14 +249,18 @@ async fn collect<R: AsyncRead + Unpin>(
     // findings after it still count (as text, it ended the channel).
     let mut reader = BufReader::new(reader);
     let mut bytes = Vec::new();
-    loop {
+    for number in 1u64.. {
         bytes.clear();
         match reader.read_until(b'\n', &mut bytes).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
         let Ok(line) = std::str::from_utf8(&bytes) else {
-            garbage.fetch_add(1, Ordering::Relaxed);
+            let why = "not UTF-8".to_string();
+            garbage
+                .lock()
+                .expect("not poisoned")
+                .add(number, why, &bytes);
             continue;
         };
         let line = line.trim();
@@ -272,9 +279,30 @@ async fn collect<R: AsyncRead + Unpin>(
                     );
                 }
             }
-            Err(_) => {
-                garbage.fetch_add(1, Ordering::Relaxed);
+            Err(why) => {
+                garbage
+                    .lock()
+                    .expect("not poisoned")
+                    .add(number, why, line.as_bytes());
             }
+        }
+    }
+}
+
+/// Findings lines not understood: how many, and the first named.
+#[derive(Debug, Default)]
+struct Unparsed {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Unparsed {
+    fn add(&mut self, number: u64, why: String, bytes: &[u8]) {
+        self.count += 1;
+        if self.first.is_none() {
+            let text = String::from_utf8_lossy(bytes);
+            let start: String = text.trim().chars().take(60).collect();
+            self.first = Some(format!("line {number} ({why}): {}", start.escape_debug()));
         }
     }
 }
@@ -304,7 +332,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let result = runtime.block_on(drive(&options, merged, matcher.clone(), on_listen));
     runtime.shutdown_timeout(Duration::from_millis(100));
     let (sent, seconds, intended, lag, stopped, counters, disorder, mut timeline) = result?;
-    let (findings, garbage) = counters;
+    let (findings, unparsed) = counters;
     // A replay of the whole log is scored as a batch run is, against the whole truth.
     let whole = options.from.is_none() && options.until.is_none() && stopped.is_none();
     let mut notes = Vec::new();
@@ -359,7 +387,8 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         findings,
         findings_after_end: after_end,
         premature_findings: premature,
-        unparsed_lines: garbage,
+        unparsed_lines: unparsed.count,
+        first_unparsed: unparsed.first,
         latency_ms: latency,
         scores,
         histogram,
@@ -373,7 +402,7 @@ type Driven = (
     i64,
     (Histogram<u64>, i64),
     Option<String>,
-    (u64, u64),
+    (u64, Unparsed),
     Disorder,
     Timeline,
 );
@@ -399,7 +428,7 @@ async fn drive(
 ) -> Result<Driven, Error> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let ended = Arc::new(AtomicBool::new(false));
-    let garbage = Arc::new(AtomicU64::new(0));
+    let garbage = Arc::new(Mutex::new(Unparsed::default()));
     let findings = Arc::new(AtomicU64::new(0));
     let bind = |addr: &str| {
         let addr = addr.to_string();
@@ -566,7 +595,7 @@ async fn drive(
         stopped,
         (
             findings.load(Ordering::Relaxed),
-            garbage.load(Ordering::Relaxed),
+            std::mem::take(&mut *garbage.lock().expect("not poisoned")),
         ),
         disorder,
         timeline,
@@ -711,6 +740,11 @@ impl LiveReport {
             "{} findings came back ({} after the last event was sent, {} before the event that made them true, {} lines not understood).",
             self.findings, self.findings_after_end, self.premature_findings, self.unparsed_lines
         )));
+        if let Some(first) = &self.first_unparsed {
+            blocks.push(Block::Paragraph(format!(
+                "The first line not understood: {first}."
+            )));
+        }
         if self.premature_findings > 0 {
             blocks.push(Block::Paragraph(format!(
                 "**{} findings were premature**: they named a true item before the event that made it true was sent. A detector cannot know that; none counts as a detection, each is a false positive below.",

@@ -7,6 +7,7 @@ use crate::util::*;
 
 mod analyze;
 mod generate;
+mod newer;
 mod others;
 mod perturb;
 mod score;
@@ -73,9 +74,17 @@ fn scenario(t: &Path, text: &str) {
 /// Rewrites events shard 1 of `t/d` through `change`, then reseals its manifest entry (a
 /// foreign pipeline that rewrote the file and updated the manifest).
 fn rewrite_shard(t: &Path, change: fn(arrow::array::RecordBatch) -> arrow::array::RecordBatch) {
+    data(t);
+    rewrite_shard_in_place(t, change);
+}
+
+/// [`rewrite_shard`] on the dataset already at `t/d`.
+fn rewrite_shard_in_place(
+    t: &Path,
+    change: fn(arrow::array::RecordBatch) -> arrow::array::RecordBatch,
+) {
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    data(t);
     let path = t.join("d/events/part-00001.parquet");
     let batches: Vec<_> =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
