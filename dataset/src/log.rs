@@ -508,8 +508,8 @@ fn decode(
 /// common case cheap: a batch written to the contract holds exactly one value per row a
 /// column applies to, so only a column whose count differs is searched row by row. (A null
 /// and a stray value elsewhere in the same column cancel out: files have their checksum for
-/// that; a stream has nothing.) Shared by the file reader and the live stream's.
-pub struct Required<'a> {
+/// that; a stream has nothing.) Used for files and for streams ([`append_stream`]).
+struct Required<'a> {
     kinds: &'a [Kind],
     /// Rows of each kind, counted at the first column with nulls.
     per_kind: std::cell::OnceCell<[usize; 16]>,
@@ -517,7 +517,7 @@ pub struct Required<'a> {
 
 impl<'a> Required<'a> {
     /// For a batch whose rows have the kinds `kinds`.
-    pub fn new(kinds: &'a [Kind]) -> Self {
+    fn new(kinds: &'a [Kind]) -> Self {
         Required {
             kinds,
             per_kind: std::cell::OnceCell::new(),
@@ -526,7 +526,7 @@ impl<'a> Required<'a> {
 
     /// The first row where `array`, the column `name`, is null although the row's kind says
     /// the column applies.
-    pub fn first_missing(&self, name: &str, array: &dyn Array) -> Option<usize> {
+    fn first_missing(&self, name: &str, array: &dyn Array) -> Option<usize> {
         let nulls = array.null_count();
         if nulls == 0 {
             return None;
@@ -673,7 +673,9 @@ fn extend<T: Copy>(out: &mut Vec<T>, values: &[T], keep: Keep) {
 }
 
 /// Appends a dictionary column to `out` as enum values, mapped through their names; unknown
-/// names are an error. Nulls read as `fallback`. Only the rows `keep` keeps.
+/// names, and keys outside the dictionary, are an error naming the first event that holds
+/// one (by `ids`, the batch's event ids). Nulls read as `fallback`. Only the rows `keep`
+/// keeps.
 #[allow(clippy::too_many_arguments)]
 fn enum_values<T: Copy>(
     out: &mut Vec<T>,
@@ -683,20 +685,45 @@ fn enum_values<T: Copy>(
     path: &Path,
     name: &str,
     keep: Keep,
+    ids: Option<&[u64]>,
 ) -> Result<()> {
     let dict = array.as_dictionary::<Int8Type>();
     let names = dict.values().as_string::<i32>();
+    let keys = dict.keys();
+    let of_event = |wrong: &dyn Fn(i8) -> bool| {
+        let row = (0..keys.len()).find(|&r| keys.is_valid(r) && wrong(keys.value(r)));
+        match (row, ids) {
+            (Some(r), Some(ids)) => format!(" (event {})", ids[r]),
+            (Some(r), None) => format!(" (row {r} of a batch)"),
+            (None, _) => String::new(),
+        }
+    };
+    let outside = |k: i8| k < 0 || k as usize >= names.len();
+    if keys.values().iter().any(|&k| outside(k)) {
+        let at = of_event(&outside);
+        if !at.is_empty() {
+            return Err(Error::Schema {
+                path: path.into(),
+                column: name.to_string(),
+                problem: format!("holds a key outside its dictionary{at}"),
+                expected: "a dictionary of the values listed in data/README.md".into(),
+            });
+        }
+    }
     // Indexed by the key's byte, so any key maps without a bounds check.
     let mut lookup = [fallback; 256];
     for (i, slot) in lookup.iter_mut().enumerate().take(names.len().min(128)) {
         let text = names.value(i);
         match parse(text) {
             Some(v) => *slot = v,
-            None if dict.keys().iter().flatten().any(|k| k as usize == i) => {
+            None if keys.iter().flatten().any(|k| k as usize == i) => {
                 return Err(Error::Schema {
                     path: path.into(),
                     column: name.to_string(),
-                    problem: format!("holds the unknown value `{text}`"),
+                    problem: format!(
+                        "holds the unknown value `{text}`{}",
+                        of_event(&|k| k as usize == i)
+                    ),
                     expected: "one of the values listed in data/README.md".into(),
                 });
             }
@@ -723,6 +750,7 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
     let has = |name: &str| b.column_by_name(name).is_some();
     let u64s = |name| column(b, name).as_primitive::<UInt64Type>().values();
     let u32s = |name| column(b, name).as_primitive::<UInt32Type>().values();
+    let ids: Option<&[u64]> = has(col::EVENT_ID).then(|| &u64s(col::EVENT_ID)[..]);
     if has(col::EVENT_ID) {
         extend(&mut log.event_id, u64s(col::EVENT_ID), keep);
     }
@@ -749,6 +777,7 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
             path,
             col::KIND,
             keep,
+            ids,
         )?;
     }
     if has(col::USER_ID) {
@@ -771,6 +800,7 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
             path,
             col::SURFACE,
             keep,
+            ids,
         )?;
     }
     if has(col::SCOPE) {
@@ -784,6 +814,7 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
             path,
             col::SCOPE,
             keep,
+            ids,
         )?;
     }
     if has(col::ACTION) {
@@ -797,6 +828,7 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
             path,
             col::ACTION,
             keep,
+            ids,
         )?;
     }
     if has(col::STATUS) {
@@ -811,6 +843,63 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
     }
     if has(col::ITEMS_RETURNED) {
         extend(&mut log.items_returned, u32s(col::ITEMS_RETURNED), keep);
+    }
+    Ok(())
+}
+
+/// Appends the events of a record batch from a stream to `log` (the live replayer's shards
+/// and the Arrow stream a detector follows): the same decoding as a file's, with the checks a
+/// file passed when it was opened made on every batch, since a stream has no footer or
+/// checksum. Every column of the contract, of its type; enum values the contract knows; a
+/// value wherever the event's kind needs one.
+///
+/// # Errors
+/// A message naming the column, and the event (or, without an id, the row) that breaks it.
+pub fn append_stream(b: &RecordBatch, log: &mut ShardLog) -> std::result::Result<(), String> {
+    for field in events_schema().fields() {
+        let name = field.name();
+        let Some(array) = b.column_by_name(name) else {
+            return Err(format!("column `{name}` is missing"));
+        };
+        if array.data_type() != field.data_type() {
+            return Err(format!(
+                "column `{name}` is {}, not {}",
+                array.data_type(),
+                field.data_type()
+            ));
+        }
+    }
+    // Without an id, a time and a kind the event cannot even be named: its row is.
+    for name in [col::EVENT_ID, col::TS, col::KIND] {
+        let array = column(b, name);
+        if array.null_count() == 0 {
+            continue;
+        }
+        if let Some(i) = (0..array.len()).find(|&i| array.is_null(i)) {
+            return Err(format!(
+                "row {i} of a batch has no `{name}`, which every event needs"
+            ));
+        }
+    }
+    let start = log.len();
+    append(log, b, Path::new("the stream"), None).map_err(|e| match e {
+        Error::Schema {
+            column, problem, ..
+        } => format!("column `{column}` {problem} (the values are listed in data/README.md)"),
+        e => e.to_string(),
+    })?;
+    let kinds = &log.kind[start..];
+    let required = Required::new(kinds);
+    for field in b.schema().fields() {
+        let name = field.name().as_str();
+        let array = column(b, name);
+        if let Some(i) = required.first_missing(name, array) {
+            return Err(format!(
+                "event {} (`{}`) has no `{name}`, which its kind needs (see data/README.md)",
+                log.event_id[start + i],
+                kinds[i]
+            ));
+        }
     }
     Ok(())
 }

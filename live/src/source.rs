@@ -11,12 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type};
+use arrow::array::RecordBatch;
 use blastradius_analyzer::detect::Row;
 use blastradius_dataset::Dataset;
-use blastradius_dataset::log::Required;
-use blastradius_schema::{Action, Kind, Scope, Surface, col, path};
+use blastradius_dataset::log::ShardLog;
+use blastradius_schema::path;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
@@ -36,6 +35,8 @@ struct Cursor {
     reader: ParquetRecordBatchReader,
     path: PathBuf,
     batch: Vec<Event>,
+    /// The batch as the log's reader decodes it, before it becomes `batch`.
+    columns: ShardLog,
     at: usize,
 }
 
@@ -65,7 +66,7 @@ impl Cursor {
             path: self.path.clone(),
             message: format!("cannot read Parquet ({e})"),
         })?;
-        self.batch = events(&b).map_err(|message| Error::Input {
+        events_into(&b, &mut self.columns, &mut self.batch).map_err(|message| Error::Input {
             path: self.path.clone(),
             message,
         })?;
@@ -96,161 +97,42 @@ pub struct Skipped {
     pub outside_slice: AtomicU64,
 }
 
-/// Values of the enum column `name` of `b`, nulls as `fallback` (see [`check_required`]); a
-/// value the contract does not know, on any row, is an error naming it.
-fn names<T: Copy>(
-    b: &RecordBatch,
-    ids: &[u64],
-    name: &str,
-    parse: fn(&str) -> Option<T>,
-    fallback: T,
-) -> Result<Vec<T>, String> {
-    let d = b
-        .column_by_name(name)
-        .ok_or_else(|| format!("column `{name}` is missing"))?
-        .as_dictionary_opt::<Int8Type>()
-        .ok_or_else(|| format!("column `{name}` is not a string dictionary"))?;
-    let v = d
-        .values()
-        .as_string_opt::<i32>()
-        .ok_or_else(|| format!("column `{name}` is not a dictionary of strings"))?;
-    // Indexed by the key's byte, so that any key maps without a bounds check; a key with
-    // no known value behind it maps to `None`.
-    let mut lookup = [None; 256];
-    for (i, slot) in lookup.iter_mut().enumerate().take(v.len().min(128)) {
-        *slot = parse(v.value(i));
-    }
-    let keys = d.keys();
-    let value = |i: usize| lookup[keys.values()[i] as u8 as usize];
-    let mut out = Vec::with_capacity(keys.len());
-    let mut unknown = false;
-    if keys.null_count() == 0 {
-        out.extend(keys.values().iter().map(|&k| {
-            let v = lookup[k as u8 as usize];
-            unknown |= v.is_none();
-            v.unwrap_or(fallback)
-        }));
-    } else {
-        out.extend((0..keys.len()).map(|i| match keys.is_valid(i) {
-            true => {
-                unknown |= value(i).is_none();
-                value(i).unwrap_or(fallback)
-            }
-            false => fallback,
-        }));
-    }
-    // Only a batch with an unknown value is looked at again, to name it.
-    let first_unknown = || (0..keys.len()).find(|&i| keys.is_valid(i) && value(i).is_none());
-    if let Some(i) = unknown.then(first_unknown).flatten() {
-        let k = keys.values()[i];
-        return Err(match usize::try_from(k).ok().filter(|&k| k < v.len()) {
-            Some(k) => format!(
-                "event {} has the unknown {name} `{}` (the values are listed in data/README.md)",
-                ids[i],
-                v.value(k)
-            ),
-            None => format!(
-                "event {}: `{name}` holds a key outside its dictionary",
-                ids[i]
-            ),
-        });
-    }
-    Ok(out)
-}
-
-/// Fails on a null where the event's kind says the column applies: it would read as 0, and
-/// a null `user_id` would hand the event to user 0 (the file reader's check, [`Required`]).
-fn check_required(b: &RecordBatch, kinds: &[Kind], ids: &[u64]) -> Result<(), String> {
-    let required = Required::new(kinds);
-    for field in b.schema().fields() {
-        let name = field.name().as_str();
-        let array = b.column_by_name(name).expect("own column");
-        if let Some(i) = required.first_missing(name, array) {
-            // Without an id or a kind the event cannot be named: its row is.
-            return Err(match name {
-                col::EVENT_ID | col::TS | col::KIND => {
-                    format!("row {i} of a batch has no `{name}`, which every event needs")
-                }
-                _ => format!(
-                    "event {} (`{}`) has no `{name}`, which its kind needs (see data/README.md)",
-                    ids[i], kinds[i]
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The events of a record batch of the log.
+/// The events of a record batch of the log (a shard's, or one a replayer sent), decoded and
+/// checked by the log's one reader ([`blastradius_dataset::log::append_stream`]).
 ///
 /// # Errors
 /// A message naming the column when the batch is not the events schema: a missing column or
 /// one of another type, a value the contract does not know, or a null where the event's
 /// kind needs a value.
 pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
-    let c = |name: &str| {
-        b.column_by_name(name)
-            .ok_or_else(|| format!("column `{name}` is missing"))
-    };
-    let u64s = |name: &str| -> Result<Vec<u64>, String> {
-        Ok(c(name)?
-            .as_primitive_opt::<UInt64Type>()
-            .ok_or_else(|| format!("column `{name}` is not UInt64"))?
-            .values()
-            .to_vec())
-    };
-    let u32s = |name: &str| -> Result<Vec<u32>, String> {
-        Ok(c(name)?
-            .as_primitive_opt::<UInt32Type>()
-            .ok_or_else(|| format!("column `{name}` is not UInt32"))?
-            .values()
-            .to_vec())
-    };
-    let (ids, users, photos) = (
-        u64s(col::EVENT_ID)?,
-        u64s(col::USER_ID)?,
-        u64s(col::PHOTO_ID)?,
-    );
-    let (apps, pages, sizes, items) = (
-        u32s(col::APP_ID)?,
-        u32s(col::PAGE)?,
-        u32s(col::PAGE_SIZE)?,
-        u32s(col::ITEMS_RETURNED)?,
-    );
-    let ts = c(col::TS)?
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or("column `ts` is not a timestamp")?
-        .values()
-        .to_vec();
-    let status = c(col::STATUS)?
-        .as_primitive_opt::<UInt16Type>()
-        .ok_or("column `status` is not UInt16")?
-        .values()
-        .to_vec();
-    let kinds = names(b, &ids, col::KIND, Kind::parse, Kind::UserRegistered)?;
-    check_required(b, &kinds, &ids)?;
-    let surfaces = names(b, &ids, col::SURFACE, Surface::parse, Surface::Timeline)?;
-    let scopes = names(b, &ids, col::SCOPE, Scope::parse, Scope::UserPhotos)?;
-    let actions = names(b, &ids, col::ACTION, Action::parse, Action::Read)?;
-    Ok((0..b.num_rows())
-        .map(|i| Event {
-            row: Row {
-                event_id: ids[i],
-                ts: ts[i],
-                kind: kinds[i],
-                user_id: users[i],
-                app_id: apps[i],
-                photo_id: photos[i],
-                surface: surfaces[i],
-                scope: scopes[i],
-                action: actions[i],
-                status: status[i],
-                page: pages[i],
-                page_size: sizes[i],
-            },
-            items_returned: items[i],
-        })
-        .collect())
+    let mut out = Vec::new();
+    events_into(b, &mut ShardLog::default(), &mut out)?;
+    Ok(out)
+}
+
+/// [`events`] into `out`, through `log`: both cleared first, their allocations reused.
+fn events_into(b: &RecordBatch, log: &mut ShardLog, out: &mut Vec<Event>) -> Result<(), String> {
+    log.clear();
+    out.clear();
+    blastradius_dataset::log::append_stream(b, log)?;
+    out.extend((0..log.len()).map(|i| Event {
+        row: Row {
+            event_id: log.event_id[i],
+            ts: log.ts[i],
+            kind: log.kind[i],
+            user_id: log.user_id[i],
+            app_id: log.app_id[i],
+            photo_id: log.photo_id[i],
+            surface: log.surface[i],
+            scope: log.scope[i],
+            action: log.action[i],
+            status: log.status[i],
+            page: log.page[i],
+            page_size: log.page_size[i],
+        },
+        items_returned: log.items_returned[i],
+    }));
+    Ok(())
 }
 
 impl Merged {
@@ -291,6 +173,7 @@ impl Merged {
                 reader,
                 path: p,
                 batch: Vec::new(),
+                columns: ShardLog::default(),
                 at: 0,
             };
             cursor.advance_first()?;
