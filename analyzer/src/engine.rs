@@ -88,7 +88,6 @@ pub fn run(
                             detector.rows(),
                             &mut log,
                         )
-                        .map_err(Error::from)
                         .map(|()| {
                             let read_seconds = t0.elapsed().as_secs_f64();
                             let deploys = std::mem::take(&mut log.deploys);

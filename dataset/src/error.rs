@@ -2,9 +2,10 @@
 //! was expected, and says what to do.
 //!
 //! An OS or Parquet message is part of the variant's own text, never a separate cause, so a
-//! printed error chain says each thing once. The analyzer and the simulator turn these into
-//! their own errors, variant for variant, with the same words (the enum is exhaustive so
-//! that a new variant must be given its place in both).
+//! printed error chain says each thing once. The analyzer's error is this one (it reads and
+//! writes nothing a dataset's error cannot say); the simulator turns these into its own,
+//! variant for variant, with the same words (the enum is exhaustive so that a new variant
+//! must be given its place there).
 
 use std::path::PathBuf;
 
@@ -36,6 +37,14 @@ pub enum Error {
         path: PathBuf,
         error: parquet::errors::ParquetError,
     },
+
+    /// An output that cannot be written (a full disk, a folder without permission).
+    #[error("{}: cannot write ({error})", path.display())]
+    Write { path: PathBuf, error: String },
+
+    /// Where an output may go: see `blastradius_safefs`.
+    #[error(transparent)]
+    Output(#[from] blastradius_safefs::Error),
 }
 
 /// The dataset crate's result type.
@@ -54,6 +63,18 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |error| Error::Io { path, error }
+    }
+
+    /// Wraps a Parquet error met while writing `path`.
+    pub fn write(path: impl Into<PathBuf>) -> impl Fn(parquet::errors::ParquetError) -> Error {
+        let path = path.into();
+        move |error| Error::Write {
+            path: path.clone(),
+            error: match error {
+                parquet::errors::ParquetError::External(e) => e.to_string(),
+                other => other.to_string(),
+            },
+        }
     }
 
     /// Wraps a Parquet error of `path`.

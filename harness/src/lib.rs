@@ -35,9 +35,3 @@ pub enum Error {
     Input { path: PathBuf, message: String },
 }
 
-impl From<blastradius_dataset::Error> for Error {
-    /// In the analyzer's words, as the rest of a dataset's errors are.
-    fn from(e: blastradius_dataset::Error) -> Self {
-        Error::Analyzer(e.into())
-    }
-}

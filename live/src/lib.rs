@@ -32,9 +32,3 @@ pub enum Error {
     Wire(String),
 }
 
-impl From<blastradius_dataset::Error> for Error {
-    /// In the analyzer's words, as the rest of a dataset's errors are.
-    fn from(e: blastradius_dataset::Error) -> Self {
-        Error::Analyzer(e.into())
-    }
-}

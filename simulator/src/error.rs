@@ -68,6 +68,11 @@ impl From<blastradius_dataset::Error> for Error {
                 path,
                 message: format!("column `{column}` {problem}; expected {expected}"),
             },
+            D::Write { path, error } => Error::Input {
+                path,
+                message: format!("cannot write ({error})"),
+            },
+            D::Output(e) => Error::Output(e),
         }
     }
 }
