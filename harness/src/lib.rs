@@ -34,4 +34,3 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     Input { path: PathBuf, message: String },
 }
-

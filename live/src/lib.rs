@@ -31,4 +31,3 @@ pub enum Error {
     #[error("{0}")]
     Wire(String),
 }
-

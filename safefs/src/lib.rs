@@ -28,15 +28,16 @@
 //! assert!(again.unwrap_err().to_string().contains("--force"));
 //! ```
 
+mod folder;
 mod paths;
+mod rename;
 mod stage;
 
 use std::path::PathBuf;
 
+pub use folder::{Kind, OUTPUT_MARKER, STAGING_MARKER, output_marker, unlisted_in_dataset};
 pub use paths::{confined, disjoint};
-pub use stage::{
-    Kind, OUTPUT_MARKER, STAGING_MARKER, Stage, check, output_marker, unlisted_in_dataset,
-};
+pub use stage::{Stage, check};
 
 /// What can go wrong; each message names the flag or file and what to do.
 #[derive(Debug, thiserror::Error)]
