@@ -748,6 +748,18 @@ fn a_json_stream_may_open_with_a_bom_and_must_carry_its_deploys() {
     );
     assert!(ok, "{err}");
     assert!(err.contains("followed    2 events"), "{err}");
+    // A first byte that is a newline or a space alone is JSON too, not Arrow.
+    for start in ["\n", " "] {
+        let lines: &'static str = Box::leak(
+            format!("{start}{{\"event_id\":1,\"ts\":500,\"kind\":\"bug_introduced\"}}\n")
+                .into_boxed_str(),
+        );
+        let (ok, err) = follow_lines(lines);
+        assert!(
+            ok && err.contains("followed    1 events"),
+            "{start:?}: {err}"
+        );
+    }
     let (ok, err) =
         follow_lines("{\"event_id\":70,\"ts\":1000,\"kind\":\"user_registered\",\"user_id\":4}\n");
     assert!(!ok);
