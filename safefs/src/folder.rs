@@ -3,6 +3,7 @@
 //! its size and CRC-32C), a staging folder (its marker), or someone else's.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::path::Path;
 
 /// The file a staging folder holds while its run works: it says the folder is ours to
@@ -326,4 +327,10 @@ pub(crate) fn ours(dir: &Path) -> bool {
                     && changed_since(dir, &files).is_none()
             })
     })
+}
+
+/// The hidden name of a run's folder beside `name`: `.NAME.partial-PID` while it is written,
+/// `.NAME.old-PID` for what it replaces.
+pub(crate) fn staging_name(name: &OsStr, what: &str, pid: u32) -> String {
+    format!(".{}.{what}-{pid}", name.to_string_lossy())
 }

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::stage::staging_name;
+use crate::folder::staging_name;
 use crate::{Result, io};
 
 /// An exclusive lock on a folder, held while this run decides what to rename: runs of

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::folder::{
     Kind, OUTPUT_MARKER, STAGING_MARKER, is_dataset, is_empty_dir, ours, output_marker,
-    output_marker_with_files,
+    output_marker_with_files, staging_name,
 };
 use crate::paths::{disjoint, resolved};
 use crate::rename::{exchange, lock, rename_noreplace};
@@ -315,10 +315,6 @@ fn check_existing(
         });
     }
     Ok(())
-}
-
-pub(crate) fn staging_name(name: &OsStr, what: &str, pid: u32) -> String {
-    format!(".{}.{what}-{pid}", name.to_string_lossy())
 }
 
 /// Removes a folder of ours so that a run killed at any moment of the removal leaves a folder
