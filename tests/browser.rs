@@ -24,24 +24,27 @@ fn chromium() -> PathBuf {
     panic!("no Chromium: install Debian's `chromium` package (apt-get install chromium)");
 }
 
+/// Headless Chromium, quiet and offline.
+const COMMON: [&str; 11] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+];
+
 /// Renders `page` headless: returns the DOM after rendering and the browser's log, and
 /// writes a screenshot to `png`.
 fn render(page: &Path, png: &Path) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
     let url = format!("file://{}", page.display());
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--enable-logging=stderr",
-        "--v=0",
-    ];
+    let common = COMMON;
     let user_dir = format!("--user-data-dir={}", profile.path().display());
     let shot = Command::new(chromium())
         .args(common)
@@ -102,15 +105,8 @@ fn geometry(page: &Path, name: &str) -> serde_json::Value {
     std::fs::write(&probe, format!("{}{PROBE}{}", &html[..at], &html[at..])).unwrap();
     let profile = tempfile::tempdir().unwrap();
     let o = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1400,1000",
-            "--dump-dom",
-        ])
+        .args(COMMON)
+        .args(["--window-size=1400,1000", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("file://{}", probe.display()))
         .output()

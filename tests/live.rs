@@ -670,8 +670,10 @@ fn findings_sent_before_their_event_are_not_detections() {
 fn a_heartbeat_tells_a_pausing_replayer_from_a_stuck_one() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset();
-    let follow = |format: &str, heartbeat: bool| {
-        let out = tmp.path().join(format!("{format}-{heartbeat}"));
+    let follow = |format: &str, stall: &str, heartbeat: bool| {
+        let out = tmp
+            .path()
+            .join(format!("{format}-{}-{heartbeat}", stall.replace(':', "-")));
         let mut args = vec![
             path_arg(&data),
             "--rate",
@@ -679,7 +681,7 @@ fn a_heartbeat_tells_a_pausing_replayer_from_a_stuck_one() {
             "--format",
             format,
             "--inject-stall",
-            "2000:3s",
+            stall,
             "--out",
             path_arg(&out),
         ];
@@ -694,9 +696,11 @@ fn a_heartbeat_tells_a_pausing_replayer_from_a_stuck_one() {
         let replayed = finish(child).success();
         (o, replayed, out)
     };
-    for format in ["json", "arrow"] {
+    // Mid-stream, and before the first event (Arrow's schema goes out first, so heartbeats
+    // can start before any event does).
+    for (format, stall) in [("json", "2000:3s"), ("arrow", "2000:3s"), ("arrow", "0:3s")] {
         // A 3 s pause with a heartbeat every second: followed to the end.
-        let (o, replayed, out) = follow(format, true);
+        let (o, replayed, out) = follow(format, stall, true);
         assert_ok(&o);
         assert!(replayed);
         let r = live_report(&out);
@@ -709,7 +713,7 @@ fn a_heartbeat_tells_a_pausing_replayer_from_a_stuck_one() {
         assert_eq!(r["scores"]["exposures"]["f1"], 1.0, "{r}");
     }
     // The same pause without one: taken for a stuck replayer, and the error says what to do.
-    let (o, _, _) = follow("json", false);
+    let (o, _, _) = follow("json", "2000:3s", false);
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(

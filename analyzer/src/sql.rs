@@ -127,12 +127,23 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Detect
     // On a cluster a query fails mostly for a node's sake: say where to look.
     let fail = |e: datafusion::error::DataFusionError| match engine {
         Engine::Local => local(e),
-        Engine::Ballista { scheduler, .. } => Error::Dataset {
-            path: dataset.root.clone(),
-            message: format!(
-                "the sql detector failed on the cluster at {scheduler}: {e}; the scheduler's output names any executor it lost: start executors again (`blastradius cluster executor --scheduler {scheduler}`) and re-run"
-            ),
-        },
+        Engine::Ballista { scheduler, .. } => {
+            // A job the cluster failed (a lost executor, a cancelled job) is the nodes'
+            // business; any other error is the plan's or the storage's, and says so itself.
+            let text = e.to_string();
+            let advice = match text.contains("Job ") && text.contains(" failed") {
+                true => format!(
+                    "; the scheduler's output names any executor it lost: start executors again (`blastradius cluster executor --scheduler {scheduler}`) and re-run"
+                ),
+                false => String::new(),
+            };
+            Error::Dataset {
+                path: dataset.root.clone(),
+                message: format!(
+                    "the sql detector failed on the cluster at {scheduler}: {text}{advice}"
+                ),
+            }
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))

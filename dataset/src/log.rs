@@ -288,16 +288,7 @@ fn contract_columns(
                 expected: format!("{} (see data/README.md)", want.data_type()),
             });
         };
-        let compatible = match (want.data_type(), got.data_type()) {
-            (DataType::Dictionary(..), DataType::Dictionary(k, v)) => {
-                k.as_ref() == &DataType::Int8 && v.as_ref() == &DataType::Utf8
-            }
-            (DataType::Timestamp(wu, _), DataType::Timestamp(gu, Some(tz))) => {
-                wu == gu && matches!(tz.as_ref(), "UTC" | "+00:00" | "Z")
-            }
-            (w, g) => w == g,
-        };
-        if !compatible {
+        if !compatible(want.data_type(), got.data_type()) {
             return Err(Error::Schema {
                 path: path.into(),
                 column: name.to_string(),
@@ -847,6 +838,21 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
     Ok(())
 }
 
+/// Whether a column of type `got` reads as the contract's `want`: the same type, a string
+/// dictionary keyed by Int8 for an enum, a timestamp of the same unit in UTC however the zone
+/// is spelt. Files at open and stream batches are held to this one rule.
+fn compatible(want: &DataType, got: &DataType) -> bool {
+    match (want, got) {
+        (DataType::Dictionary(..), DataType::Dictionary(k, v)) => {
+            k.as_ref() == &DataType::Int8 && v.as_ref() == &DataType::Utf8
+        }
+        (DataType::Timestamp(wu, _), DataType::Timestamp(gu, Some(tz))) => {
+            wu == gu && matches!(tz.as_ref(), "UTC" | "+00:00" | "Z")
+        }
+        (w, g) => w == g,
+    }
+}
+
 /// Appends the events of a record batch from a stream to `log` (the live replayer's shards
 /// and the Arrow stream a detector follows): the same decoding as a file's, with the checks a
 /// file passed when it was opened made on every batch, since a stream has no footer or
@@ -861,7 +867,7 @@ pub fn append_stream(b: &RecordBatch, log: &mut ShardLog) -> std::result::Result
         let Some(array) = b.column_by_name(name) else {
             return Err(format!("column `{name}` is missing"));
         };
-        if array.data_type() != field.data_type() {
+        if !compatible(field.data_type(), array.data_type()) {
             return Err(format!(
                 "column `{name}` is {}, not {}",
                 array.data_type(),

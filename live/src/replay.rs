@@ -135,6 +135,20 @@ struct Chunk {
     events: u64,
     /// The events the matcher must see once the chunk is written, with when each was due.
     marks: Vec<(Event, i64)>,
+    part: Part,
+}
+
+/// Where a chunk stands in the stream, for heartbeats: none before the stream is open (an
+/// Arrow reader needs the schema first), none after its end (nothing may follow Arrow's
+/// end-of-stream marker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Arrow's schema message, sent at once so heartbeats can start before the first event
+    /// (a `--from` slice far into the log reads for long before it sends one).
+    Open,
+    Events,
+    /// Arrow's end-of-stream marker.
+    Close,
 }
 
 /// Merges, schedules and encodes on this (blocking) thread, sending chunks to `tx`.
@@ -157,6 +171,18 @@ fn produce(
         ),
         Format::Json => None,
     };
+    if let Some(w) = ipc.as_mut() {
+        let open = Chunk {
+            bytes: std::mem::take(w.get_mut()),
+            due: 0,
+            events: 0,
+            marks: Vec::new(),
+            part: Part::Open,
+        };
+        if tx.blocking_send(open).is_err() {
+            return Ok(disorder); // the writer stopped
+        }
+    }
     let mut first_ts = None;
     let mut n = 0u64;
     let mut pending: Vec<Event> = Vec::new();
@@ -182,6 +208,7 @@ fn produce(
             due,
             events: pending.len() as u64,
             marks: std::mem::take(marks),
+            part: Part::Events,
         };
         pending.clear();
         Ok(tx.blocking_send(chunk).is_ok())
@@ -230,6 +257,7 @@ fn produce(
             due: chunk_due,
             events: 0,
             marks: Vec::new(),
+            part: Part::Close,
         });
     }
     Ok(disorder)
@@ -502,14 +530,19 @@ async fn drive(
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let beat = wire::heartbeat(options.format);
-    // No heartbeat before the first chunk, which opens the stream (Arrow's schema).
-    let mut beats: Option<(Duration, &[u8])> = None;
+    let every = options.heartbeat.map(|every| (every, &beat[..]));
+    // JSON lines may start with a heartbeat; Arrow after its schema (see `Part`).
+    let mut beats: Option<(Duration, &[u8])> = match options.format {
+        Format::Json => every,
+        Format::Arrow => None,
+    };
     let mut last_write = start;
     let patience = options.read_timeout;
     loop {
         let chunk = loop {
             let next_beat = beats.map(|(every, _)| last_write + every);
             tokio::select! {
+                biased;
                 c = rx.recv() => break c,
                 _ = &mut ctrl_c => {
                     stopped = Some("interrupted (Ctrl-C)".to_string());
@@ -561,8 +594,13 @@ async fn drive(
             break;
         }
         last_write = Instant::now();
-        if beats.is_none() {
-            beats = options.heartbeat.map(|every| (every, &beat[..]));
+        match chunk.part {
+            Part::Open => {
+                beats = every;
+                continue; // no event, no lag
+            }
+            Part::Events => {}
+            Part::Close => beats = None,
         }
         let now = start.elapsed().as_micros() as i64;
         last_lag = (now - chunk.due).max(0);

@@ -376,6 +376,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_may_spell_utc_as_a_file_may() {
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        let b = batch(&[call()]);
+        let i = b.schema().index_of("ts").unwrap();
+        let zone = DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = fields[i].clone().with_data_type(zone.clone());
+        let mut columns = b.columns().to_vec();
+        columns[i] = arrow::compute::cast(&columns[i], &zone).unwrap();
+        let spelt = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        assert_eq!(crate::source::events(&spelt).unwrap(), vec![call()]);
+    }
+
+    #[test]
     fn a_batch_has_nulls_where_columns_do_not_apply() {
         let b = batch(&[call()]);
         assert_eq!(b.num_rows(), 1);

@@ -694,19 +694,21 @@ mod tests {
             30,
             "every value turned"
         );
-        // Turned, a value is about 1.2 × its font size wide: it fits its bar's pitch.
-        let pitch = bar_width(&crowded);
-        for part in text.split("rotate(-90)\" dy=\"").skip(1) {
-            let size: f64 = part
-                .split("font-size=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert!(size * 1.2 <= pitch, "font {size} on a pitch of {pitch}");
+        // Turned, a value's line is about 1.2 × its font size wide: neighbours, as drawn, stand
+        // at least that far apart.
+        let mut turned: Vec<(f64, f64)> = text
+            .split("<text class=\"value\" transform=\"translate(")
+            .skip(1)
+            .map(|t| {
+                let x: f64 = t.split(' ').next().unwrap().parse().unwrap();
+                let size = t.split("font-size=\"").nth(1).unwrap().split('"').next();
+                (x, size.unwrap().parse().unwrap())
+            })
+            .collect();
+        turned.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for pair in turned.windows(2) {
+            let gap = pair[1].0 - pair[0].0;
+            assert!(gap >= 1.2 * pair[0].1, "{pair:?}: {gap} apart");
         }
         let cut = Chart {
             unit_interval: true,

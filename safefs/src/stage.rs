@@ -327,6 +327,11 @@ fn remove_ours(dir: &Path) -> std::io::Result<()> {
 
 /// [`remove_ours`], stopping after `steps` removals as a kill would; true when it finished.
 fn remove_ours_until(dir: &Path, steps: usize) -> std::io::Result<bool> {
+    // A link named like our folder: the link goes, never what it points to.
+    if std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+        std::fs::remove_file(dir)?;
+        return Ok(true);
+    }
     let marker = dir.join(STAGING_MARKER);
     if !marker.is_file() {
         std::fs::write(&marker, "removing\n")?;

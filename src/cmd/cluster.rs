@@ -172,12 +172,20 @@ mod node {
     use std::sync::Arc;
 
     use anyhow::{Context, Result};
+    use ballista_core::serde::protobuf::CancelJobParams;
     use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-    use ballista_core::serde::protobuf::{CancelJobParams, job_status};
+    use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service};
+    use ballista_scheduler::state::SchedulerState;
+    use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    /// A job's progress as the scheduler sees it: stages done, the tasks running (stage,
+    /// task, executor), the tasks waiting to run.
+    type Progress = (usize, Vec<(usize, usize, String)>, usize);
     use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
     use ballista_scheduler::cluster::BallistaCluster;
     use ballista_scheduler::config::SchedulerConfig;
-    use ballista_scheduler::scheduler_process::start_server;
 
     use super::ExecutorArgs;
 
@@ -222,9 +230,20 @@ mod node {
             let cluster = BallistaCluster::new_from_config(&config)
                 .await
                 .context("cannot set up the scheduler's state")?;
-            tokio::spawn(watch_executors(cluster.clone(), addr, executor_timeout));
+            config.validate().context("the scheduler's settings")?;
+            let executors = cluster.cluster_state();
+            let server =
+                create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+                    .await
+                    .context("cannot set up the scheduler")?;
+            tokio::spawn(watch_executors(
+                server.state.clone(),
+                executors,
+                addr,
+                executor_timeout,
+            ));
             tokio::select! {
-                served = start_server(cluster, addr, Arc::new(config)) => {
+                served = start_grpc_service(addr, server) => {
                     served.with_context(|| format!("scheduler on {addr} stopped"))
                 }
                 _ = tokio::signal::ctrl_c() => {
@@ -239,22 +258,22 @@ mod node {
     /// id and address: the answer to "what died" when a job fails for want of executors.
     ///
     /// Ballista fails a job itself when the last executor is lost. When others remain it
-    /// means to rerun the lost tasks, but a job that had tasks on the lost executor waited
-    /// for ever in our tests (Ballista 55, push and pull scheduling alike); so a job that
-    /// was running when an executor was lost, and is still running twice the timeout
-    /// later, is cancelled, and its client's query fails with that reason.
-    async fn watch_executors(cluster: BallistaCluster, addr: SocketAddr, timeout: u64) {
-        let state = cluster.cluster_state();
-        let jobs = cluster.job_state();
+    /// means to rerun the lost tasks, and mostly does; a job it cannot resume (seen here:
+    /// tasks left running on an executor killed mid-job, or nothing running and nothing left
+    /// to run) would wait for ever. Such a job, stalled that way for the executor timeout
+    /// with no progress, is cancelled, and its client's query fails.
+    async fn watch_executors(
+        state: Arc<SchedulerState<LogicalPlanNode, PhysicalPlanNode>>,
+        cluster: Arc<dyn ballista_scheduler::cluster::ClusterState>,
+        addr: SocketAddr,
+        timeout: u64,
+    ) {
         let mut known: BTreeMap<String, String> = BTreeMap::new();
-        // Executors lost: id, address, when (ms since the epoch, as Ballista's job times).
-        let mut lost: Vec<(String, String, u64)> = Vec::new();
+        // Per job: its progress when last seen, and since when it has been stalled.
+        let mut watched: HashMap<String, (Progress, Option<Instant>)> = HashMap::new();
         let mut cancelled: BTreeSet<String> = BTreeSet::new();
         loop {
-            let clock = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let now: BTreeMap<String, String> = state
+            let now: BTreeMap<String, String> = cluster
                 .registered_executor_metadata()
                 .await
                 .into_iter()
@@ -276,50 +295,68 @@ mod node {
                     eprintln!(
                         "scheduler: executor {id} at {at} lost (no heartbeat for {timeout} s, or it could not take a task); {then}"
                     );
-                    lost.push((id.clone(), at.clone(), clock));
+                }
+            }
+            let jobs = state.task_manager.get_running_job_cache();
+            watched.retain(|job, _| jobs.contains_key(job.as_str()));
+            for (job, info) in jobs.iter() {
+                let graph = info.execution_graph.read().await;
+                let progress: Progress = (
+                    graph.completed_stages(),
+                    graph
+                        .running_tasks()
+                        .into_iter()
+                        .map(|t| (t.stage_id, t.task_id, t.executor_id))
+                        .collect(),
+                    graph.available_tasks(),
+                );
+                drop(graph);
+                let on_lost = progress
+                    .1
+                    .iter()
+                    .find(|t| !now.contains_key(&t.2))
+                    .map(|t| t.2.clone());
+                let idle = progress.1.is_empty() && progress.2 == 0;
+                // Stalled: waiting on an executor that is gone, or on nothing at all.
+                let stalled = (on_lost.is_some() || idle) && !now.is_empty();
+                let entry = watched
+                    .entry(job.to_string())
+                    .or_insert_with(|| (progress.clone(), None));
+                if entry.0 != progress || !stalled {
+                    *entry = (progress, None);
+                    continue;
+                }
+                let since = *entry.1.get_or_insert_with(Instant::now);
+                if since.elapsed() < Duration::from_secs(timeout)
+                    || cancelled.contains(job.as_str())
+                {
+                    continue;
+                }
+                let why = match on_lost {
+                    Some(id) => format!(
+                        "its tasks have been left on executor {id}, which is gone, for {timeout} s"
+                    ),
+                    None => format!("nothing of it has run or been left to run for {timeout} s"),
+                };
+                eprintln!(
+                    "scheduler: job {job} cancelled: {why} (Ballista does not resume it); run it again"
+                );
+                cancelled.insert(job.to_string());
+                let cancel = async {
+                    let mut client = SchedulerGrpcClient::connect(format!("http://{addr}")).await?;
+                    client
+                        .cancel_job(CancelJobParams {
+                            job_id: job.to_string(),
+                        })
+                        .await?;
+                    Ok::<(), Box<dyn std::error::Error>>(())
+                };
+                if let Err(e) = cancel.await {
+                    eprintln!("scheduler: job {job} could not be cancelled ({e})");
                 }
             }
             known = now;
-            let patience = 2 * timeout * 1000;
-            lost.retain(|(_, _, when)| clock < when + 4 * patience);
-            if !lost.is_empty() {
-                let finished = jobs.get_jobs().await.unwrap_or_default();
-                for job in jobs.get_all_jobs().await.unwrap_or_default() {
-                    if finished.contains(&job) || cancelled.contains(job.as_str()) {
-                        continue;
-                    }
-                    let Ok(Some(status)) = jobs.get_job_status(&job).await else {
-                        continue;
-                    };
-                    let Some(job_status::Status::Running(running)) = status.status else {
-                        continue;
-                    };
-                    let Some((id, at, _)) = lost.iter().find(|(_, _, when)| {
-                        running.started_at <= *when && clock >= when + patience
-                    }) else {
-                        continue;
-                    };
-                    eprintln!(
-                        "scheduler: job {job} cancelled: it was running when executor {id} at {at} was lost and has not finished {} s later (Ballista does not resume it); run it again",
-                        patience / 1000
-                    );
-                    cancelled.insert(job.to_string());
-                    let cancel = async {
-                        let mut client =
-                            SchedulerGrpcClient::connect(format!("http://{addr}")).await?;
-                        client
-                            .cancel_job(CancelJobParams {
-                                job_id: job.to_string(),
-                            })
-                            .await?;
-                        Ok::<(), Box<dyn std::error::Error>>(())
-                    };
-                    if let Err(e) = cancel.await {
-                        eprintln!("scheduler: job {job} could not be cancelled ({e})");
-                    }
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
