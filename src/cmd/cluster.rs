@@ -32,12 +32,22 @@ pub struct SchedulerArgs {
     /// this binary send one every 5 s; one that cannot take a task is dropped at once). Its
     /// tasks go to the other executors; with none left, a running job fails after as long
     /// again, unless an executor joins meanwhile. The scheduler names each executor it loses.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(10..), value_name = "SECS")]
+    #[arg(long, default_value_t = 20, value_parser = executor_timeout, value_name = "SECS")]
     pub executor_timeout: u64,
 }
 
+/// `--executor-timeout`: whole seconds, at least twice the executors' heartbeat.
+fn executor_timeout(text: &str) -> Result<u64, String> {
+    let least = 2 * EXECUTOR_HEARTBEAT_SECS;
+    match text.parse::<u64>() {
+        Ok(s) if s >= least => Ok(s),
+        _ => Err(format!(
+            "give whole seconds, at least {least} (executors beat every {EXECUTOR_HEARTBEAT_SECS} s; a shorter timeout would drop live ones)"
+        )),
+    }
+}
+
 /// How often an executor of this binary tells the scheduler it is alive.
-#[cfg_attr(not(feature = "ballista"), allow(dead_code))]
 pub const EXECUTOR_HEARTBEAT_SECS: u64 = 5;
 
 #[derive(Debug, clap::Args)]
