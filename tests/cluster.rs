@@ -29,6 +29,25 @@ fn node(args: &[&str], log: &Path) -> Node {
     Node(child)
 }
 
+/// Executor `i` of one task slot, on free ports, logging to `t/executor-i.log`.
+fn executor(scheduler: &str, t: &Path, i: usize, extra: &[&str]) -> Node {
+    let (port, grpc) = (free_port(), free_port());
+    let mut args = vec![
+        "cluster",
+        "executor",
+        "--scheduler",
+        scheduler,
+        "--port",
+        &port,
+        "--grpc-port",
+        &grpc,
+        "--cores",
+        "1",
+    ];
+    args.extend(extra);
+    node(&args, &t.join(format!("executor-{i}.log")))
+}
+
 fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port().to_string()
@@ -58,23 +77,7 @@ fn sql_detector_on_a_ballista_cluster_finds_what_exact_finds() {
         .map(|i| {
             let work = t.join(format!("work-{i}"));
             std::fs::create_dir(&work).unwrap();
-            node(
-                &[
-                    "cluster",
-                    "executor",
-                    "--scheduler",
-                    &scheduler,
-                    "--port",
-                    &free_port(),
-                    "--grpc-port",
-                    &free_port(),
-                    "--cores",
-                    "1",
-                    "--work-dir",
-                    path_arg(&work),
-                ],
-                &t.join(format!("executor-{i}.log")),
-            )
+            executor(&scheduler, t, i, &["--work-dir", path_arg(&work)])
         })
         .collect();
     let engine = format!("ballista://{scheduler}");
@@ -187,25 +190,7 @@ fn a_dead_executor_is_named_and_a_job_does_not_wait_for_it() {
         ],
         &log,
     );
-    let mut executors: Vec<Node> = (0..2)
-        .map(|i| {
-            node(
-                &[
-                    "cluster",
-                    "executor",
-                    "--scheduler",
-                    &scheduler,
-                    "--port",
-                    &free_port(),
-                    "--grpc-port",
-                    &free_port(),
-                    "--cores",
-                    "1",
-                ],
-                &t.join(format!("executor-{i}.log")),
-            )
-        })
-        .collect();
+    let mut executors: Vec<Node> = (0..2).map(|i| executor(&scheduler, t, i, &[])).collect();
     let said = || std::fs::read_to_string(&log).unwrap();
     let until = Instant::now() + Duration::from_secs(120);
     while said().matches("joined").count() < 2 {
