@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use blastradius_dataset::Dataset;
-use blastradius_live::replay::LiveReport;
+use blastradius_live::report::LiveReport;
 use blastradius_live::wire::Format;
 use blastradius_safefs::{Kind, Stage};
 use serde::Serialize;

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use blastradius_live::replay::{LiveReport, Options, Target, run};
+use blastradius_live::replay::{Options, Target, run};
+use blastradius_live::report::LiveReport;
 use blastradius_live::schedule::Shape;
 use blastradius_live::wire::Format;
 use serde::Serialize;
@@ -378,7 +379,7 @@ mod tests {
     fn a_premature_finding_fails_the_attempt_at_any_rate() {
         use blastradius_analyzer::score::Score;
         use blastradius_live::latency::{LatencyReport, LevelScores, Percentiles};
-        use blastradius_live::replay::Lag;
+        use blastradius_live::report::Lag;
         let fast = Percentiles {
             count: 1,
             p50: 0.1,

@@ -10,6 +10,7 @@ pub mod follow;
 pub mod latency;
 pub mod lateness;
 pub mod replay;
+pub mod report;
 pub mod schedule;
 pub mod source;
 pub mod timeline;
