@@ -663,177 +663,148 @@ fn extend<T: Copy>(out: &mut Vec<T>, values: &[T], keep: Keep) {
     }
 }
 
-/// Appends a dictionary column to `out` as enum values, mapped through their names; unknown
-/// names, and keys outside the dictionary, are an error naming the first event that holds
-/// one (by `ids`, the batch's event ids). Nulls read as `fallback`. Only the rows `keep`
-/// keeps.
-#[allow(clippy::too_many_arguments)]
-fn enum_values<T: Copy>(
-    out: &mut Vec<T>,
-    array: &ArrayRef,
-    parse: fn(&str) -> Option<T>,
-    fallback: T,
-    path: &Path,
-    name: &str,
-    keep: Keep,
-    ids: Option<&[u64]>,
-) -> Result<()> {
-    let dict = array.as_dictionary::<Int8Type>();
-    let names = dict.values().as_string::<i32>();
-    let keys = dict.keys();
-    let of_event = |wrong: &dyn Fn(i8) -> bool| {
-        let row = (0..keys.len()).find(|&r| keys.is_valid(r) && wrong(keys.value(r)));
-        match (row, ids) {
-            (Some(r), Some(ids)) => format!(" (event {})", ids[r]),
-            (Some(r), None) => format!(" (row {r} of a batch)"),
-            (None, _) => String::new(),
-        }
-    };
-    let outside = |k: i8| k < 0 || k as usize >= names.len();
-    if keys.values().iter().any(|&k| outside(k)) {
-        let at = of_event(&outside);
-        if !at.is_empty() {
-            return Err(Error::Schema {
-                path: path.into(),
-                column: name.to_string(),
-                problem: format!("holds a key outside its dictionary{at}"),
-                expected: "a dictionary of the values listed in data/README.md".into(),
-            });
-        }
-    }
-    // Indexed by the key's byte, so any key maps without a bounds check.
-    let mut lookup = [fallback; 256];
-    for (i, slot) in lookup.iter_mut().enumerate().take(names.len().min(128)) {
-        let text = names.value(i);
-        match parse(text) {
-            Some(v) => *slot = v,
-            None if keys.iter().flatten().any(|k| k as usize == i) => {
+/// A batch being appended: its rows, where they come from, which of them are kept, and
+/// their event ids (to name an event in an error).
+struct Rows<'a> {
+    b: &'a RecordBatch,
+    path: &'a Path,
+    keep: Keep<'a>,
+    ids: Option<&'a [u64]>,
+}
+
+impl Rows<'_> {
+    /// Appends the dictionary column `name`, when the batch has it, to `out` as enum values,
+    /// mapped through their names; unknown names, and keys outside the dictionary, are an
+    /// error naming the first event that holds one. Nulls read as `fallback`. Only the rows
+    /// kept.
+    fn enums<T: Copy>(
+        &self,
+        out: &mut Vec<T>,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+        fallback: T,
+    ) -> Result<()> {
+        let Some(array) = self.b.column_by_name(name) else {
+            return Ok(());
+        };
+        let (path, keep, ids) = (self.path, self.keep, self.ids);
+        let dict = array.as_dictionary::<Int8Type>();
+        let names = dict.values().as_string::<i32>();
+        let keys = dict.keys();
+        let of_event = |wrong: &dyn Fn(i8) -> bool| {
+            let row = (0..keys.len()).find(|&r| keys.is_valid(r) && wrong(keys.value(r)));
+            match (row, ids) {
+                (Some(r), Some(ids)) => format!(" (event {})", ids[r]),
+                (Some(r), None) => format!(" (row {r} of a batch)"),
+                (None, _) => String::new(),
+            }
+        };
+        let outside = |k: i8| k < 0 || k as usize >= names.len();
+        if keys.values().iter().any(|&k| outside(k)) {
+            let at = of_event(&outside);
+            if !at.is_empty() {
                 return Err(Error::Schema {
                     path: path.into(),
                     column: name.to_string(),
-                    problem: format!(
-                        "holds the unknown value `{text}`{}",
-                        of_event(&|k| k as usize == i)
-                    ),
-                    expected: "one of the values listed in data/README.md".into(),
+                    problem: format!("holds a key outside its dictionary{at}"),
+                    expected: "a dictionary of the values listed in data/README.md".into(),
                 });
             }
-            None => {}
         }
-    }
-    let keys = dict.keys();
-    let value = |i: usize| match keys.is_valid(i) {
-        true => lookup[keys.value(i) as u8 as usize],
-        false => fallback,
-    };
-    match keep {
-        None if keys.null_count() == 0 => {
-            out.extend(keys.values().iter().map(|&k| lookup[k as u8 as usize]))
+        // Indexed by the key's byte, so any key maps without a bounds check.
+        let mut lookup = [fallback; 256];
+        for (i, slot) in lookup.iter_mut().enumerate().take(names.len().min(128)) {
+            let text = names.value(i);
+            match parse(text) {
+                Some(v) => *slot = v,
+                None if keys.iter().flatten().any(|k| k as usize == i) => {
+                    return Err(Error::Schema {
+                        path: path.into(),
+                        column: name.to_string(),
+                        problem: format!(
+                            "holds the unknown value `{text}`{}",
+                            of_event(&|k| k as usize == i)
+                        ),
+                        expected: "one of the values listed in data/README.md".into(),
+                    });
+                }
+                None => {}
+            }
         }
-        None => out.extend((0..keys.len()).map(value)),
-        Some((rows, first)) => out.extend(rows.iter().map(|&r| value(r as usize - first))),
+        let value = |i: usize| match keys.is_valid(i) {
+            true => lookup[keys.value(i) as u8 as usize],
+            false => fallback,
+        };
+        match keep {
+            None if keys.null_count() == 0 => {
+                out.extend(keys.values().iter().map(|&k| lookup[k as u8 as usize]))
+            }
+            None => out.extend((0..keys.len()).map(value)),
+            Some((rows, first)) => out.extend(rows.iter().map(|&r| value(r as usize - first))),
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Appends the columns `b` holds to `log`'s, only the rows `keep` keeps.
 fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Result<()> {
-    let has = |name: &str| b.column_by_name(name).is_some();
-    let u64s = |name| column(b, name).as_primitive::<UInt64Type>().values();
-    let u32s = |name| column(b, name).as_primitive::<UInt32Type>().values();
-    let ids: Option<&[u64]> = has(col::EVENT_ID).then(|| &u64s(col::EVENT_ID)[..]);
-    if has(col::EVENT_ID) {
-        extend(&mut log.event_id, u64s(col::EVENT_ID), keep);
+    let u64s = |name| {
+        b.column_by_name(name)
+            .map(|c| &c.as_primitive::<UInt64Type>().values()[..])
+    };
+    let u32s = |name| {
+        b.column_by_name(name)
+            .map(|c| &c.as_primitive::<UInt32Type>().values()[..])
+    };
+    let ids = u64s(col::EVENT_ID);
+    let rows = Rows { b, path, keep, ids };
+    if let Some(ids) = ids {
+        extend(&mut log.event_id, ids, keep);
     }
-    if has(col::TS) {
-        let ts = column(b, col::TS).as_primitive::<TimestampMicrosecondType>();
+    if let Some(ts) = b.column_by_name(col::TS) {
+        let ts = ts.as_primitive::<TimestampMicrosecondType>();
         extend(&mut log.ts, ts.values(), keep);
     }
-    if has(col::KIND) {
-        if column(b, col::KIND).null_count() > 0 {
-            return Err(Error::Schema {
-                path: path.into(),
-                column: col::KIND.into(),
-                problem: "has nulls".into(),
-                expected: "an event kind on every row".into(),
-            });
-        }
-        let kind = column(b, col::KIND);
-        let fallback = Kind::UserRegistered;
-        enum_values(
-            &mut log.kind,
-            kind,
-            Kind::parse,
-            fallback,
-            path,
-            col::KIND,
-            keep,
-            ids,
-        )?;
+    if b.column_by_name(col::KIND)
+        .is_some_and(|k| k.null_count() > 0)
+    {
+        return Err(Error::Schema {
+            path: path.into(),
+            column: col::KIND.into(),
+            problem: "has nulls".into(),
+            expected: "an event kind on every row".into(),
+        });
     }
-    if has(col::USER_ID) {
-        extend(&mut log.user_id, u64s(col::USER_ID), keep);
+    rows.enums(&mut log.kind, col::KIND, Kind::parse, Kind::UserRegistered)?;
+    if let Some(v) = u64s(col::USER_ID) {
+        extend(&mut log.user_id, v, keep);
     }
-    if has(col::APP_ID) {
-        extend(&mut log.app_id, u32s(col::APP_ID), keep);
+    if let Some(v) = u32s(col::APP_ID) {
+        extend(&mut log.app_id, v, keep);
     }
-    if has(col::PHOTO_ID) {
-        extend(&mut log.photo_id, u64s(col::PHOTO_ID), keep);
+    if let Some(v) = u64s(col::PHOTO_ID) {
+        extend(&mut log.photo_id, v, keep);
     }
-    if has(col::SURFACE) {
-        let c = column(b, col::SURFACE);
-        let fallback = Surface::Timeline;
-        enum_values(
-            &mut log.surface,
-            c,
-            Surface::parse,
-            fallback,
-            path,
-            col::SURFACE,
-            keep,
-            ids,
-        )?;
-    }
-    if has(col::SCOPE) {
-        let c = column(b, col::SCOPE);
-        let fallback = Scope::UserPhotos;
-        enum_values(
-            &mut log.scope,
-            c,
-            Scope::parse,
-            fallback,
-            path,
-            col::SCOPE,
-            keep,
-            ids,
-        )?;
-    }
-    if has(col::ACTION) {
-        let c = column(b, col::ACTION);
-        let fallback = Action::Read;
-        enum_values(
-            &mut log.action,
-            c,
-            Action::parse,
-            fallback,
-            path,
-            col::ACTION,
-            keep,
-            ids,
-        )?;
-    }
-    if has(col::STATUS) {
-        let status = column(b, col::STATUS).as_primitive::<UInt16Type>();
+    rows.enums(
+        &mut log.surface,
+        col::SURFACE,
+        Surface::parse,
+        Surface::Timeline,
+    )?;
+    rows.enums(&mut log.scope, col::SCOPE, Scope::parse, Scope::UserPhotos)?;
+    rows.enums(&mut log.action, col::ACTION, Action::parse, Action::Read)?;
+    if let Some(status) = b.column_by_name(col::STATUS) {
+        let status = status.as_primitive::<UInt16Type>();
         extend(&mut log.status, status.values(), keep);
     }
-    if has(col::PAGE) {
-        extend(&mut log.page, u32s(col::PAGE), keep);
-    }
-    if has(col::PAGE_SIZE) {
-        extend(&mut log.page_size, u32s(col::PAGE_SIZE), keep);
-    }
-    if has(col::ITEMS_RETURNED) {
-        extend(&mut log.items_returned, u32s(col::ITEMS_RETURNED), keep);
+    for (name, out) in [
+        (col::PAGE, &mut log.page),
+        (col::PAGE_SIZE, &mut log.page_size),
+        (col::ITEMS_RETURNED, &mut log.items_returned),
+    ] {
+        if let Some(v) = u32s(name) {
+            extend(out, v, keep);
+        }
     }
     Ok(())
 }
