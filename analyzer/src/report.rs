@@ -310,6 +310,42 @@ pub fn terminal_header() -> String {
     )
 }
 
+/// A table of `rows` that the truth counts and each detector may have found: the row's own
+/// cells (`cells`, under `columns`), then a "found by" column per detector of `found` (the
+/// detectors of the first row, as every row names the same).
+fn found_by<R>(
+    mut columns: Vec<Column>,
+    rows: &[R],
+    cells: impl Fn(&R) -> Vec<String>,
+    found: impl Fn(&R) -> &BTreeMap<String, u64>,
+) -> Table {
+    let detectors: Vec<&String> = rows
+        .first()
+        .map(|r| found(r).keys().collect())
+        .unwrap_or_default();
+    columns.extend(
+        detectors
+            .iter()
+            .map(|n| Column::number(format!("found by {}", md_name(n)))),
+    );
+    Table {
+        caption: None,
+        columns,
+        rows: rows
+            .iter()
+            .map(|r| {
+                let mut row = cells(r);
+                row.extend(
+                    detectors
+                        .iter()
+                        .map(|n| group(found(r).get(*n).copied().unwrap_or(0))),
+                );
+                row
+            })
+            .collect(),
+    }
+}
+
 /// A detector's name as Markdown shows it: in a table cell or a code span, whatever the
 /// name (an outside detector names itself): `|` escaped, backticks and line breaks replaced.
 fn md_name(name: &str) -> String {
@@ -568,78 +604,44 @@ impl Report {
         }
         blocks.push(Block::Lines(blame));
         if !self.surfaces.is_empty() {
-            let found: Vec<&String> = self.surfaces[0].found.keys().collect();
             blocks.push(Block::Heading("Leaks by surface".into()));
             blocks.push(Block::Paragraph(
                 "Exposures in the truth by the surface the photo was on when an app first received it, and how many of them each detector reported.".into(),
             ));
-            let mut columns = vec![Column::text("surface"), Column::number("truth exposures")];
-            columns.extend(
-                found
-                    .iter()
-                    .map(|n| Column::number(format!("found by {}", md_name(n)))),
-            );
-            blocks.push(Block::Table(Table {
-                caption: None,
-                columns,
-                rows: self
-                    .surfaces
-                    .iter()
-                    .map(|r| {
-                        let mut row = vec![r.surface.clone(), group(r.truth_exposures)];
-                        row.extend(
-                            found
-                                .iter()
-                                .map(|n| group(r.found.get(*n).copied().unwrap_or(0))),
-                        );
-                        row
-                    })
-                    .collect(),
-            }));
+            blocks.push(Block::Table(found_by(
+                vec![Column::text("surface"), Column::number("truth exposures")],
+                &self.surfaces,
+                |r| vec![r.surface.clone(), group(r.truth_exposures)],
+                |r| &r.found,
+            )));
         }
         if !self.partners.is_empty() {
-            let found: Vec<&String> = self.partners[0].found.keys().collect();
             blocks.push(Block::Heading(
                 "Message violations by partner and action".into(),
             ));
             blocks.push(Block::Paragraph(
                 "Successful mailbox calls without the scope, in the truth, by partner app and action; a revoked token is one the user had granted and revoked (as `exact` tells them apart), a never-granted call had no grant at all.".into(),
             ));
-            let mut columns = vec![
-                Column::text("partner"),
-                Column::text("action"),
-                Column::number("truth violations"),
-                Column::number("revoked token"),
-                Column::number("never granted"),
-            ];
-            columns.extend(
-                found
-                    .iter()
-                    .map(|n| Column::number(format!("found by {}", md_name(n)))),
-            );
-            blocks.push(Block::Table(Table {
-                caption: None,
-                columns,
-                rows: self
-                    .partners
-                    .iter()
-                    .map(|r| {
-                        let mut row = vec![
-                            format!("{} ({})", r.partner, r.app_id),
-                            r.action.clone(),
-                            group(r.truth_violations),
-                            count(r.revoked_token),
-                            count(r.never_granted),
-                        ];
-                        row.extend(
-                            found
-                                .iter()
-                                .map(|n| group(r.found.get(*n).copied().unwrap_or(0))),
-                        );
-                        row
-                    })
-                    .collect(),
-            }));
+            blocks.push(Block::Table(found_by(
+                vec![
+                    Column::text("partner"),
+                    Column::text("action"),
+                    Column::number("truth violations"),
+                    Column::number("revoked token"),
+                    Column::number("never granted"),
+                ],
+                &self.partners,
+                |r| {
+                    vec![
+                        format!("{} ({})", r.partner, r.app_id),
+                        r.action.clone(),
+                        group(r.truth_violations),
+                        count(r.revoked_token),
+                        count(r.never_granted),
+                    ]
+                },
+                |r| &r.found,
+            )));
         }
         let mut providers: Vec<&ProviderRow> = self.providers.iter().collect();
         providers.sort_by_key(|p| std::cmp::Reverse(p.truth_users.unwrap_or(0)));
