@@ -48,6 +48,20 @@ fn executor(scheduler: &str, t: &Path, i: usize, extra: &[&str]) -> Node {
     node(&args, &t.join(format!("executor-{i}.log")))
 }
 
+/// `analyze DATA --detector sql` on the cluster whose scheduler is at `scheduler`.
+fn sql_on(data: &Path, scheduler: &str, out: &Path) -> std::process::Output {
+    blastradius(&[
+        "analyze",
+        path_arg(data),
+        "--detector",
+        "sql",
+        "--engine",
+        &format!("ballista://{scheduler}"),
+        "--out",
+        path_arg(out),
+    ])
+}
+
 fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port().to_string()
@@ -154,16 +168,7 @@ fn an_unreachable_cluster_is_named_with_what_to_start() {
     let data = small_dataset();
     let dir = tempfile::tempdir().unwrap();
     let scheduler = format!("127.0.0.1:{}", free_port());
-    let o = blastradius(&[
-        "analyze",
-        path_arg(&data),
-        "--detector",
-        "sql",
-        "--engine",
-        &format!("ballista://{scheduler}"),
-        "--out",
-        path_arg(&dir.path().join("r")),
-    ]);
+    let o = sql_on(&data, &scheduler, &dir.path().join("r"));
     assert_error(&o, &[&scheduler, "blastradius cluster scheduler"]);
     assert!(!dir.path().join("r").exists());
 }
@@ -199,16 +204,7 @@ fn a_dead_executor_is_named_and_a_job_does_not_wait_for_it() {
     }
     let analyze = |out: &str| {
         let started = Instant::now();
-        let o = blastradius(&[
-            "analyze",
-            path_arg(&data),
-            "--detector",
-            "sql",
-            "--engine",
-            &format!("ballista://{scheduler}"),
-            "--out",
-            path_arg(&t.join(out)),
-        ]);
+        let o = sql_on(&data, &scheduler, &t.join(out));
         (o, started.elapsed())
     };
     // Each is killed without a word: the scheduler still counts on it. With one left, the
