@@ -33,7 +33,7 @@ from pathlib import Path
 import polars as pl
 
 SYSTEM_IDS = 1 << 24  # every user event id is at least this; the deploys are 1 and 2
-EXPOSURE_SCHEMA = {"app_id": pl.UInt32, "user_id": pl.UInt64, "photo_id": pl.UInt64,
+EXPOSURE_SCHEMA = {"app_id": pl.Int64, "user_id": pl.Int64, "photo_id": pl.Int64,
                    "first_exposed_ts": pl.Datetime("us", "UTC"), "surface": pl.String}
 
 

@@ -1,5 +1,6 @@
 //! `analyze` and `run`: detection against the truth, damaged files named.
 
+use blastradius_schema::arrays::Ints;
 use std::path::Path;
 use std::process::Command;
 
@@ -84,13 +85,13 @@ fn analyze_names_the_broken_file() {
     reseal(&data, "events/part-00001.parquet");
     assert_error(
         &analyze(&data),
-        &["part-00001.parquet", "`status`", "UInt16"],
+        &["part-00001.parquet", "`status`", "Int16"],
     );
 }
 
 /// Rewrites a shard with `status` widened to UInt32, as a foreign pipeline might.
 fn retype_status(path: &Path) {
-    use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+    use arrow::array::{Array, RecordBatch, UInt32Array};
     use arrow::datatypes::{DataType, Field, Schema, UInt16Type};
     use std::sync::Arc;
     let file = std::fs::File::open(path).unwrap();
@@ -119,7 +120,7 @@ fn retype_status(path: &Path) {
     for b in batches {
         let mut cols = b.columns().to_vec();
         let i = old.index_of("status").unwrap();
-        let status = cols[i].as_primitive::<UInt16Type>();
+        let status = cols[i].ints::<UInt16Type>();
         let widened: UInt32Array = (0..status.len())
             .map(|r| status.is_valid(r).then(|| status.value(r) as u32))
             .collect();

@@ -2,6 +2,7 @@
 //! the notification list has one row per affected user; lookup answers as the truth says;
 //! reports say what they count and break the leak down.
 
+use blastradius_schema::arrays::Ints;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -24,18 +25,9 @@ fn triples(files: &[std::path::PathBuf]) -> BTreeSet<Exposure> {
             .unwrap()
         {
             let b = b.unwrap();
-            let a = b
-                .column_by_name("app_id")
-                .unwrap()
-                .as_primitive::<UInt32Type>();
-            let u = b
-                .column_by_name("user_id")
-                .unwrap()
-                .as_primitive::<UInt64Type>();
-            let p = b
-                .column_by_name("photo_id")
-                .unwrap()
-                .as_primitive::<UInt64Type>();
+            let a = b.column_by_name("app_id").unwrap().ints::<UInt32Type>();
+            let u = b.column_by_name("user_id").unwrap().ints::<UInt64Type>();
+            let p = b.column_by_name("photo_id").unwrap().ints::<UInt64Type>();
             for i in 0..b.num_rows() {
                 out.insert((a.value(i), u.value(i), p.value(i)));
             }
@@ -227,10 +219,7 @@ fn expected(data: &Path, user: u64) -> (BTreeSet<(u32, u64)>, BTreeSet<u32>) {
             .unwrap()
         {
             let b = b.unwrap();
-            let users = b
-                .column_by_name("user_id")
-                .unwrap()
-                .as_primitive::<UInt64Type>();
+            let users = b.column_by_name("user_id").unwrap().ints::<UInt64Type>();
             let kinds = arrow::compute::cast(
                 b.column_by_name("kind").unwrap(),
                 &arrow::datatypes::DataType::Utf8,
@@ -242,18 +231,12 @@ fn expected(data: &Path, user: u64) -> (BTreeSet<(u32, u64)>, BTreeSet<u32>) {
             )
             .unwrap();
             let (kinds, scopes) = (kinds.as_string::<i32>(), scopes.as_string::<i32>());
-            let apps = b
-                .column_by_name("app_id")
-                .unwrap()
-                .as_primitive::<UInt32Type>();
+            let apps = b.column_by_name("app_id").unwrap().ints::<UInt32Type>();
             let ts = b
                 .column_by_name("ts")
                 .unwrap()
                 .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-            let ids = b
-                .column_by_name("event_id")
-                .unwrap()
-                .as_primitive::<UInt64Type>();
+            let ids = b.column_by_name("event_id").unwrap().ints::<UInt64Type>();
             for i in 0..b.num_rows() {
                 if users.is_valid(i)
                     && users.value(i) == user
@@ -396,9 +379,9 @@ fn truth_violations(data: &Path) -> Vec<TruthViolation> {
         let (e, a, u, t) = (col("event_id"), col("app_id"), col("user_id"), col("ts"));
         for i in 0..b.num_rows() {
             out.push((
-                e.as_primitive::<UInt64Type>().value(i),
-                a.as_primitive::<UInt32Type>().value(i),
-                u.as_primitive::<UInt64Type>().value(i),
+                e.ints::<UInt64Type>().value(i),
+                a.ints::<UInt32Type>().value(i),
+                u.ints::<UInt64Type>().value(i),
                 action.as_string::<i32>().value(i).to_string(),
                 t.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
                     .value(i),
@@ -571,8 +554,8 @@ fn exports_cover_the_messaging_incident_and_count_photos_and_copies_apart() {
     for b in batches(&apps_out.join("apps.parquet")) {
         let col = |n: &str| b.column_by_name(n).unwrap().clone();
         for i in 0..b.num_rows() {
-            let v = |n: &str| col(n).as_primitive::<UInt64Type>().value(i);
-            let app = col("app_id").as_primitive::<UInt32Type>().value(i) as u64;
+            let v = |n: &str| col(n).ints::<UInt64Type>().value(i);
+            let app = col("app_id").ints::<UInt32Type>().value(i) as u64;
             got_apps.insert(app, (v("users"), v("photos"), v("violations")));
         }
     }
@@ -612,21 +595,21 @@ fn answers_from_findings_keep_the_columns_the_findings_carry() {
         col("photo_id"),
         col("first_exposed_ts"),
     );
-    let user = u.as_primitive::<UInt64Type>().value(0);
+    let user = u.ints::<UInt64Type>().value(0);
     let mut with = String::from("app_id,user_id,photo_id,surface,first_exposed_ts\n");
     let mut without = String::from("app_id,user_id,photo_id\n");
     let mut want = BTreeSet::new();
     for i in 0..b.num_rows() {
         let (app, photo) = (
-            a.as_primitive::<UInt32Type>().value(i),
-            p.as_primitive::<UInt64Type>().value(i),
+            a.ints::<UInt32Type>().value(i),
+            p.ints::<UInt64Type>().value(i),
         );
         let when = blastradius_schema::time::format_utc(
             t.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
                 .value(i),
         );
         let s = surface.as_string::<i32>().value(i).to_string();
-        let uid = u.as_primitive::<UInt64Type>().value(i);
+        let uid = u.ints::<UInt64Type>().value(i);
         with.push_str(&format!("{app},{uid},{photo},{s},{when}\n"));
         without.push_str(&format!("{app},{uid},{photo}\n"));
         if uid == user {

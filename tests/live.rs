@@ -2,6 +2,7 @@
 //! send times (an instant detector shows a few ms, a 200 ms one about 200 ms, a stalled
 //! replayer its stall); detectors that leave, babble or stay silent get a report, not a hang.
 
+use blastradius_schema::arrays::Ints;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -104,15 +105,15 @@ fn the_json_stream_is_the_log_row_for_row() {
         let id = b
             .column_by_name("event_id")
             .unwrap()
-            .as_primitive::<arrow::datatypes::UInt64Type>();
+            .ints::<arrow::datatypes::UInt64Type>();
         let user = b
             .column_by_name("user_id")
             .unwrap()
-            .as_primitive::<arrow::datatypes::UInt64Type>();
+            .ints::<arrow::datatypes::UInt64Type>();
         let photo = b
             .column_by_name("photo_id")
             .unwrap()
-            .as_primitive::<arrow::datatypes::UInt64Type>();
+            .ints::<arrow::datatypes::UInt64Type>();
         let kind = arrow::compute::cast(
             b.column_by_name("kind").unwrap(),
             &arrow::datatypes::DataType::Utf8,
@@ -624,16 +625,15 @@ fn findings_sent_before_their_event_are_not_detections() {
     // The answer, read from the truth, sent before the first event is read.
     let mut key = String::new();
     for b in batches(&data.join("truth/exposures")) {
-        use arrow::array::AsArray;
         use arrow::datatypes::{UInt32Type, UInt64Type};
         let col = |n: &str| b.column_by_name(n).unwrap().clone();
         let (a, u, p) = (col("app_id"), col("user_id"), col("photo_id"));
         for i in 0..b.num_rows() {
             key.push_str(&format!(
                 "{{\"app_id\":{},\"user_id\":{},\"photo_id\":{}}}\n",
-                a.as_primitive::<UInt32Type>().value(i),
-                u.as_primitive::<UInt64Type>().value(i),
-                p.as_primitive::<UInt64Type>().value(i)
+                a.ints::<UInt32Type>().value(i),
+                u.ints::<UInt64Type>().value(i),
+                p.ints::<UInt64Type>().value(i)
             ));
         }
     }
@@ -780,4 +780,14 @@ fn bench_live_help_says_how_low_the_search_goes() {
         blastradius_harness::rating::FLOOR_DIVISOR
     );
     assert!(help.contains(&floor), "{floor} missing from: {help}");
+}
+
+// Issue 24: a dataset of schema version 1 (unsigned ids) replays as this version's stream.
+#[test]
+fn a_version_1_dataset_replays_to_the_same_answer() {
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/sample");
+    let tmp = tempfile::tempdir().unwrap();
+    let (r, _) = follow_exact(&v1, &tmp.path().join("live"), &[]);
+    assert_eq!(live_f1(&r), batch_exact(&v1, &tmp.path().join("batch")));
+    assert_eq!(r["scores"]["exposures"]["f1"], 1.0);
 }

@@ -16,3 +16,4 @@ mod safety;
 mod score;
 mod stress;
 mod util;
+mod versions;

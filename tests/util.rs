@@ -1,5 +1,6 @@
 //! Helpers: run the binary, check its errors, make small datasets.
 
+use blastradius_schema::arrays::Ints;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -162,14 +163,13 @@ pub fn batches(path: &Path) -> Vec<arrow::array::RecordBatch> {
 
 /// The (app_id, user_id, photo_id) rows of an exposures file or folder, in file order.
 pub fn exposure_rows(path: &Path) -> Vec<(u32, u64, u64)> {
-    use arrow::array::AsArray;
     use arrow::datatypes::{UInt32Type, UInt64Type};
     let mut out = Vec::new();
     for b in batches(path) {
         let (a, u, p) = (
-            b.column(0).as_primitive::<UInt32Type>(),
-            b.column(1).as_primitive::<UInt64Type>(),
-            b.column(2).as_primitive::<UInt64Type>(),
+            b.column(0).ints::<UInt32Type>(),
+            b.column(1).ints::<UInt64Type>(),
+            b.column(2).ints::<UInt64Type>(),
         );
         for i in 0..b.num_rows() {
             out.push((a.value(i), u.value(i), p.value(i)));

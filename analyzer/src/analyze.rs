@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use blastradius_safefs::{Kind, Stage};
+use blastradius_schema::arrays::int64;
 use std::sync::Arc;
 
 use crate::detect::Settings;
@@ -111,11 +111,11 @@ pub fn summary(truth: &Truth) -> TruthSummary {
 pub fn write_differences(dir: &Path, truth: &Truth, found: &Findings) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let d = differences(truth, found);
-    let users = |name: &str| Arc::new(Schema::new(vec![Field::new(name, DataType::UInt64, false)]));
+    let users = |name: &str| Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, false)]));
     let exposures = Arc::new(Schema::new(vec![
-        Field::new("app_id", DataType::UInt32, false),
-        Field::new("user_id", DataType::UInt64, false),
-        Field::new("photo_id", DataType::UInt64, false),
+        Field::new("app_id", DataType::Int64, false),
+        Field::new("user_id", DataType::Int64, false),
+        Field::new("photo_id", DataType::Int64, false),
     ]));
     if found.users.is_some() {
         for (name, list) in [
@@ -126,7 +126,7 @@ pub fn write_differences(dir: &Path, truth: &Truth, found: &Findings) -> Result<
                 dir,
                 &format!("{name}.parquet"),
                 users("user_id"),
-                vec![Arc::new(UInt64Array::from(list.clone()))],
+                vec![int64(list.iter().copied(), None)],
             )?;
         }
     }
@@ -140,9 +140,9 @@ pub fn write_differences(dir: &Path, truth: &Truth, found: &Findings) -> Result<
                 &format!("{name}.parquet"),
                 exposures.clone(),
                 vec![
-                    Arc::new(UInt32Array::from_iter_values(list.iter().map(|e| e.0))),
-                    Arc::new(UInt64Array::from_iter_values(list.iter().map(|e| e.1))),
-                    Arc::new(UInt64Array::from_iter_values(list.iter().map(|e| e.2))),
+                    int64(list.iter().map(|e| e.0), None),
+                    int64(list.iter().map(|e| e.1), None),
+                    int64(list.iter().map(|e| e.2), None),
                 ],
             )?;
         }

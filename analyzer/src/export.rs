@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
-    UInt64Array,
-};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit, UInt32Type, UInt64Type};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use blastradius_schema::arrays::int64;
+
+use crate::findings::id_column;
 use blastradius_safefs::{Kind, Stage};
 use blastradius_schema::time::format_utc;
 use blastradius_schema::{Action, Surface, path};
@@ -113,22 +113,22 @@ fn truth_rows(
             arrow::compute::cast(&col("surface")?, &DataType::Utf8).map_err(|_| bad())?;
         let ts = col("first_exposed_ts")?;
         let (apps, users, photos) = (
-            apps.as_primitive_opt::<UInt32Type>().ok_or_else(bad)?,
-            users.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
-            photos.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
+            id_column::<u32>(&apps).ok_or_else(bad)?,
+            id_column::<u64>(&users).ok_or_else(bad)?,
+            id_column::<u64>(&photos).ok_or_else(bad)?,
         );
         let ts = ts
             .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
             .ok_or_else(bad)?;
         let surfaces = surfaces.as_string::<i32>();
         for i in 0..b.num_rows() {
-            if only_user.is_some_and(|u| u != users.value(i)) {
+            if only_user.is_some_and(|u| u != users[i]) {
                 continue;
             }
             out.push(Row {
-                app_id: apps.value(i),
-                user_id: users.value(i),
-                photo_id: photos.value(i),
+                app_id: apps[i],
+                user_id: users[i],
+                photo_id: photos[i],
                 surface: Surface::parse(surfaces.value(i)),
                 first_exposed_ts: Some(ts.value(i)),
             });
@@ -169,22 +169,22 @@ fn truth_violations(
         );
         let actions = arrow::compute::cast(&col("action")?, &DataType::Utf8).map_err(|_| bad())?;
         let (events, apps, users) = (
-            events.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
-            apps.as_primitive_opt::<UInt32Type>().ok_or_else(bad)?,
-            users.as_primitive_opt::<UInt64Type>().ok_or_else(bad)?,
+            id_column::<u64>(&events).ok_or_else(bad)?,
+            id_column::<u32>(&apps).ok_or_else(bad)?,
+            id_column::<u64>(&users).ok_or_else(bad)?,
         );
         let ts = ts
             .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
             .ok_or_else(bad)?;
         let actions = actions.as_string::<i32>();
         for i in 0..b.num_rows() {
-            if only_user.is_some_and(|u| u != users.value(i)) {
+            if only_user.is_some_and(|u| u != users[i]) {
                 continue;
             }
             out.push(Violation {
-                event_id: events.value(i),
-                app_id: apps.value(i),
-                user_id: users.value(i),
+                event_id: events[i],
+                app_id: apps[i],
+                user_id: users[i],
                 action: Action::parse(actions.value(i)).ok_or_else(bad)?,
                 ts: ts.value(i),
                 revoked: None,
@@ -506,8 +506,7 @@ fn cell(c: &dyn Array, row: usize) -> String {
         return String::new();
     }
     match c.data_type() {
-        DataType::UInt32 => c.as_primitive::<UInt32Type>().value(row).to_string(),
-        DataType::UInt64 => c.as_primitive::<UInt64Type>().value(row).to_string(),
+        DataType::Int64 => c.as_primitive::<Int64Type>().value(row).to_string(),
         DataType::Utf8 => c.as_string::<i32>().value(row).to_string(),
         DataType::Timestamp(_, _) => format_utc(
             c.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
@@ -612,26 +611,22 @@ pub fn export_apps(
             let n = rows.len();
             let photos = RecordBatch::try_new(
                 Arc::new(Schema::new(vec![
-                    Field::new("app_id", DataType::UInt32, false),
+                    Field::new("app_id", DataType::Int64, false),
                     Field::new("app_name", DataType::Utf8, false),
-                    Field::new("provider_id", DataType::UInt32, false),
+                    Field::new("provider_id", DataType::Int64, false),
                     Field::new("provider_name", DataType::Utf8, false),
-                    Field::new("user_id", DataType::UInt64, false),
-                    Field::new("photo_id", DataType::UInt64, false),
+                    Field::new("user_id", DataType::Int64, false),
+                    Field::new("photo_id", DataType::Int64, false),
                     Field::new("surface", DataType::Utf8, true),
                     ts_field("first_exposed_ts"),
                 ])),
                 vec![
-                    Arc::new(UInt32Array::from(vec![a; n])),
+                    int64(vec![a; n], None),
                     strings(vec![app_name.clone(); n]),
-                    Arc::new(UInt32Array::from(vec![provider_id; n])),
+                    int64(vec![provider_id; n], None),
                     strings(vec![provider_name.clone(); n]),
-                    Arc::new(UInt64Array::from_iter_values(
-                        rows.iter().map(|r| r.user_id),
-                    )),
-                    Arc::new(UInt64Array::from_iter_values(
-                        rows.iter().map(|r| r.photo_id),
-                    )),
+                    int64(rows.iter().map(|r| r.user_id), None),
+                    int64(rows.iter().map(|r| r.photo_id), None),
                     Arc::new(StringArray::from(
                         rows.iter()
                             .map(|r| r.surface.map(|s| s.as_str()))
@@ -647,24 +642,20 @@ pub fn export_apps(
             let n = violations.len();
             let calls = RecordBatch::try_new(
                 Arc::new(Schema::new(vec![
-                    Field::new("app_id", DataType::UInt32, false),
+                    Field::new("app_id", DataType::Int64, false),
                     Field::new("app_name", DataType::Utf8, false),
                     Field::new("provider_name", DataType::Utf8, false),
-                    Field::new("event_id", DataType::UInt64, false),
-                    Field::new("user_id", DataType::UInt64, false),
+                    Field::new("event_id", DataType::Int64, false),
+                    Field::new("user_id", DataType::Int64, false),
                     Field::new("action", DataType::Utf8, false),
                     ts_field("ts"),
                 ])),
                 vec![
-                    Arc::new(UInt32Array::from(vec![a; n])),
+                    int64(vec![a; n], None),
                     strings(vec![app_name.clone(); n]),
                     strings(vec![provider_name.clone(); n]),
-                    Arc::new(UInt64Array::from_iter_values(
-                        violations.iter().map(|v| v.event_id),
-                    )),
-                    Arc::new(UInt64Array::from_iter_values(
-                        violations.iter().map(|v| v.user_id),
-                    )),
+                    int64(violations.iter().map(|v| v.event_id), None),
+                    int64(violations.iter().map(|v| v.user_id), None),
                     strings(
                         violations
                             .iter()
@@ -681,27 +672,23 @@ pub fn export_apps(
         let m = per_user.len();
         let users = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
-                Field::new("app_id", DataType::UInt32, false),
+                Field::new("app_id", DataType::Int64, false),
                 Field::new("app_name", DataType::Utf8, false),
                 Field::new("provider_name", DataType::Utf8, false),
-                Field::new("user_id", DataType::UInt64, false),
-                Field::new("photos", DataType::UInt64, false),
+                Field::new("user_id", DataType::Int64, false),
+                Field::new("photos", DataType::Int64, false),
                 ts_field("first_exposed_ts"),
-                Field::new("violations", DataType::UInt64, false),
+                Field::new("violations", DataType::Int64, false),
                 ts_field("first_violation_ts"),
             ])),
             vec![
-                Arc::new(UInt32Array::from(vec![a; m])),
+                int64(vec![a; m], None),
                 strings(vec![app_name.clone(); m]),
                 strings(vec![provider_name.clone(); m]),
-                Arc::new(UInt64Array::from_iter_values(per_user.keys().copied())),
-                Arc::new(UInt64Array::from_iter_values(
-                    per_user.values().map(|u| u.photos.len() as u64),
-                )),
+                int64(per_user.keys().copied(), None),
+                int64(per_user.values().map(|u| u.photos.len() as u64), None),
                 ts_array(per_user.values().map(|u| u.first_exposed).collect()),
-                Arc::new(UInt64Array::from_iter_values(
-                    per_user.values().map(|u| u.violations),
-                )),
+                int64(per_user.values().map(|u| u.violations), None),
                 ts_array(per_user.values().map(|u| u.first_violation).collect()),
             ],
         )
@@ -716,32 +703,22 @@ pub fn export_apps(
     let k = summary_rows.len();
     let list = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
-            Field::new("app_id", DataType::UInt32, false),
+            Field::new("app_id", DataType::Int64, false),
             Field::new("app_name", DataType::Utf8, false),
-            Field::new("provider_id", DataType::UInt32, false),
+            Field::new("provider_id", DataType::Int64, false),
             Field::new("provider_name", DataType::Utf8, false),
-            Field::new("users", DataType::UInt64, false),
-            Field::new("photos", DataType::UInt64, false),
-            Field::new("violations", DataType::UInt64, false),
+            Field::new("users", DataType::Int64, false),
+            Field::new("photos", DataType::Int64, false),
+            Field::new("violations", DataType::Int64, false),
         ])),
         vec![
-            Arc::new(UInt32Array::from_iter_values(
-                summary_rows.iter().map(|r| r.0),
-            )),
+            int64(summary_rows.iter().map(|r| r.0), None),
             strings(summary_rows.iter().map(|r| names(r.0).0).collect()),
-            Arc::new(UInt32Array::from_iter_values(
-                summary_rows.iter().map(|r| names(r.0).1),
-            )),
+            int64(summary_rows.iter().map(|r| names(r.0).1), None),
             strings(summary_rows.iter().map(|r| names(r.0).2).collect()),
-            Arc::new(UInt64Array::from_iter_values(
-                summary_rows.iter().map(|r| r.1),
-            )),
-            Arc::new(UInt64Array::from_iter_values(
-                summary_rows.iter().map(|r| r.2),
-            )),
-            Arc::new(UInt64Array::from_iter_values(
-                summary_rows.iter().map(|r| r.3),
-            )),
+            int64(summary_rows.iter().map(|r| r.1), None),
+            int64(summary_rows.iter().map(|r| r.2), None),
+            int64(summary_rows.iter().map(|r| r.3), None),
         ],
     )
     .expect("columns match");
@@ -844,29 +821,25 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
     let names = |set: &BTreeSet<u32>| join(set.iter().map(app_name).collect());
     let batch = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
-            Field::new("user_id", DataType::UInt64, false),
-            Field::new("apps", DataType::UInt64, false),
+            Field::new("user_id", DataType::Int64, false),
+            Field::new("apps", DataType::Int64, false),
             Field::new("app_ids", DataType::Utf8, false),
             Field::new("app_names", DataType::Utf8, false),
-            Field::new("photos", DataType::UInt64, false),
+            Field::new("photos", DataType::Int64, false),
             Field::new("surfaces", DataType::Utf8, false),
             ts_field("first_exposed_ts"),
-            Field::new("violations", DataType::UInt64, false),
+            Field::new("violations", DataType::Int64, false),
             Field::new("partner_ids", DataType::Utf8, false),
             Field::new("partner_names", DataType::Utf8, false),
             ts_field("first_violation_ts"),
             Field::new("incidents", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(UInt64Array::from_iter_values(users.keys().copied())),
-            Arc::new(UInt64Array::from_iter_values(
-                users.values().map(|u| u.apps.len() as u64),
-            )),
+            int64(users.keys().copied(), None),
+            int64(users.values().map(|u| u.apps.len() as u64), None),
             strings(users.values().map(|u| ids(&u.apps)).collect()),
             strings(users.values().map(|u| names(&u.apps)).collect()),
-            Arc::new(UInt64Array::from_iter_values(
-                users.values().map(|u| u.photos.len() as u64),
-            )),
+            int64(users.values().map(|u| u.photos.len() as u64), None),
             strings(
                 users
                     .values()
@@ -874,9 +847,7 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
                     .collect(),
             ),
             ts_array(users.values().map(|u| u.first_exposed).collect()),
-            Arc::new(UInt64Array::from_iter_values(
-                users.values().map(|u| u.violations),
-            )),
+            int64(users.values().map(|u| u.violations), None),
             strings(users.values().map(|u| ids(&u.partners)).collect()),
             strings(users.values().map(|u| names(&u.partners)).collect()),
             ts_array(users.values().map(|u| u.first_violation).collect()),

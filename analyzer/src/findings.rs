@@ -651,6 +651,16 @@ impl Table {
     }
 }
 
+/// A column of ids or counts of any integer type as `T`s: the truth's (signed since schema
+/// version 2, unsigned before) or a detector's. `None` when it holds a null, a negative value
+/// or one `T` cannot hold.
+pub(crate) fn id_column<T: TryFrom<u64>>(a: &ArrayRef) -> Option<Vec<T>> {
+    integers(a)?
+        .into_iter()
+        .map(|v| T::try_from(v?.ok()?).ok())
+        .collect()
+}
+
 /// An integer column as `u64`s: `Err(v)` for a negative value, `None` for a null; `None`
 /// for a column that is not of an integer type.
 fn integers(a: &ArrayRef) -> Option<Vec<Option<std::result::Result<u64, i64>>>> {
@@ -704,7 +714,8 @@ pub fn write(
     meta: &Meta,
 ) -> Result<Vec<PathBuf>> {
     use crate::output::write_table;
-    use arrow::array::{UInt32Array, UInt64Array};
+    use arrow::array::{Int32Array, Int64Array};
+    use blastradius_schema::arrays::{int32, int64};
     use blastradius_schema::{
         Action, Surface, affected_apps_schema, affected_users_schema, exposures_schema,
         message_violations_schema,
@@ -719,9 +730,9 @@ pub fn write(
             &format!("{EXPOSURES}.parquet"),
             exposures_schema(),
             vec![
-                Arc::new(UInt32Array::from_iter_values(e.iter().map(|x| x.app_id))),
-                Arc::new(UInt64Array::from_iter_values(e.iter().map(|x| x.user_id))),
-                Arc::new(UInt64Array::from_iter_values(e.iter().map(|x| x.photo_id))),
+                int64(e.iter().map(|x| x.app_id), None),
+                int64(e.iter().map(|x| x.user_id), None),
+                int64(e.iter().map(|x| x.photo_id), None),
                 crate::output::enum_array(Surface::ALL, e.iter().map(|x| x.surface)),
                 crate::output::ts_array(e.iter().map(|x| x.first_exposed_ts).collect()),
             ],
@@ -737,34 +748,32 @@ pub fn write(
     for x in e {
         per_user.entry(x.user_id).or_default().1.insert(x.photo_id);
     }
-    let photos: UInt32Array = per_user
+    let photos: Int32Array = per_user
         .values()
-        .map(|v| findings.reports.exposures.then_some(v.1.len() as u32))
+        .map(|v| findings.reports.exposures.then_some(v.1.len() as i32))
         .collect();
     written.push(write_table(
         dir,
         &format!("{AFFECTED_USERS}.parquet"),
         affected_users_schema(),
         vec![
-            Arc::new(UInt64Array::from_iter_values(per_user.keys().copied())),
-            Arc::new(UInt32Array::from_iter_values(
-                per_user.values().map(|v| v.0),
-            )),
+            int64(per_user.keys().copied(), None),
+            int32(per_user.values().map(|v| v.0), None),
             Arc::new(photos),
         ],
     )?);
-    let app_photos: UInt64Array = apps
+    let app_photos: Int64Array = apps
         .values()
-        .map(|v| findings.reports.exposures.then_some(v.2))
+        .map(|v| findings.reports.exposures.then_some(v.2 as i64))
         .collect();
     written.push(write_table(
         dir,
         &format!("{AFFECTED_APPS}.parquet"),
         affected_apps_schema(),
         vec![
-            Arc::new(UInt32Array::from_iter_values(apps.keys().copied())),
-            Arc::new(UInt32Array::from_iter_values(apps.values().map(|v| v.0))),
-            Arc::new(UInt64Array::from_iter_values(apps.values().map(|v| v.1))),
+            int64(apps.keys().copied(), None),
+            int64(apps.values().map(|v| v.0), None),
+            int64(apps.values().map(|v| v.1), None),
             Arc::new(app_photos),
         ],
     )?);
@@ -775,9 +784,9 @@ pub fn write(
             &format!("{MESSAGE_VIOLATIONS}.parquet"),
             message_violations_schema(),
             vec![
-                Arc::new(UInt64Array::from_iter_values(v.iter().map(|x| x.event_id))),
-                Arc::new(UInt32Array::from_iter_values(v.iter().map(|x| x.app_id))),
-                Arc::new(UInt64Array::from_iter_values(v.iter().map(|x| x.user_id))),
+                int64(v.iter().map(|x| x.event_id), None),
+                int64(v.iter().map(|x| x.app_id), None),
+                int64(v.iter().map(|x| x.user_id), None),
                 crate::output::enum_array(Action::ALL, v.iter().map(|x| x.action)),
                 crate::output::ts_array(v.iter().map(|x| x.ts).collect()),
             ],

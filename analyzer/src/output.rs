@@ -9,7 +9,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Int8Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef, UInt32Type};
+use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
 use blastradius_schema::{col, path};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ARROW_SCHEMA_META_KEY, ArrowWriter, encode_arrow_schema};
@@ -69,14 +69,15 @@ impl Catalog {
                 };
                 let ids = |name: &str| -> Result<Vec<u32>> {
                     let c = column(name)?;
-                    c.as_primitive_opt::<UInt32Type>()
-                        .map(|a| a.values().to_vec())
-                        .ok_or_else(|| Error::Schema {
-                            path: p.clone(),
-                            column: name.into(),
-                            problem: format!("has type {}", c.data_type()),
-                            expected: "UInt32".into(),
-                        })
+                    crate::findings::id_column::<u32>(&c).ok_or_else(|| Error::Schema {
+                        path: p.clone(),
+                        column: name.into(),
+                        problem: format!(
+                            "has type {}, a null, or an id out of range",
+                            c.data_type()
+                        ),
+                        expected: "Int64 (UInt32 before schema version 2)".into(),
+                    })
                 };
                 let text = |name: &str| -> Result<Vec<String>> {
                     let c = column(name)?;

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{UInt32Type, UInt64Type};
 use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;
 
@@ -155,15 +154,8 @@ fn read_parts<'a>(
     Ok(())
 }
 
-fn ids<T: arrow::datatypes::ArrowPrimitiveType>(
-    b: &arrow::array::RecordBatch,
-    name: &str,
-) -> Option<Vec<T::Native>> {
-    let a = b.column_by_name(name)?;
-    if a.null_count() > 0 {
-        return None;
-    }
-    Some(a.as_primitive_opt::<T>()?.values().to_vec())
+fn ids<T: TryFrom<u64>>(b: &arrow::array::RecordBatch, name: &str) -> Option<Vec<T>> {
+    crate::findings::id_column(b.column_by_name(name)?)
 }
 
 fn texts(b: &arrow::array::RecordBatch, name: &str) -> Option<Vec<String>> {
@@ -226,14 +218,14 @@ impl Truth {
             dataset,
             parts(path::EXPOSURES_DIR),
             |b| {
-                let apps = ids::<UInt32Type>(b, "app_id")?;
-                let users = ids::<UInt64Type>(b, "user_id")?;
-                let photos = ids::<UInt64Type>(b, "photo_id")?;
+                let apps = ids::<u32>(b, "app_id")?;
+                let users = ids::<u64>(b, "user_id")?;
+                let photos = ids::<u64>(b, "photo_id")?;
                 let surfaces = texts(b, "surface")?;
                 let ts = times(b, "first_exposed_ts")?;
                 // Optional: older truths lack it; a column that is there must be whole.
                 let calls = match b.column_by_name("first_exposed_event_id") {
-                    Some(_) => Some(ids::<UInt64Type>(b, "first_exposed_event_id")?),
+                    Some(_) => Some(ids::<u64>(b, "first_exposed_event_id")?),
                     None => None,
                 };
                 for i in 0..b.num_rows() {
@@ -254,9 +246,9 @@ impl Truth {
             dataset,
             parts(path::MESSAGE_VIOLATIONS_DIR),
             |b| {
-                let events = ids::<UInt64Type>(b, "event_id")?;
-                let apps = ids::<UInt32Type>(b, "app_id")?;
-                let users = ids::<UInt64Type>(b, "user_id")?;
+                let events = ids::<u64>(b, "event_id")?;
+                let apps = ids::<u32>(b, "app_id")?;
+                let users = ids::<u64>(b, "user_id")?;
                 let actions = texts(b, "action")?;
                 let ts = times(b, "ts")?;
                 for i in 0..b.num_rows() {
@@ -273,10 +265,10 @@ impl Truth {
             dataset,
             files.iter().filter(|f| f.path == path::AFFECTED_APPS),
             |b| {
-                let apps = ids::<UInt32Type>(b, "app_id")?;
-                let owners = ids::<UInt32Type>(b, "provider_id")?;
-                let users = ids::<UInt64Type>(b, "users")?;
-                let photos = ids::<UInt64Type>(b, "photos")?;
+                let apps = ids::<u32>(b, "app_id")?;
+                let owners = ids::<u32>(b, "provider_id")?;
+                let users = ids::<u64>(b, "users")?;
+                let photos = ids::<u64>(b, "photos")?;
                 for i in 0..b.num_rows() {
                     t.apps.insert(apps[i], (owners[i], users[i], photos[i]));
                 }

@@ -23,13 +23,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, TimestampMicrosecondType, UInt64Type};
 use blastradius_schema::{Action, Surface, path};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 pub use crate::detect::Engine;
 use crate::detect::{DetectorOutput, Exposure, Violation};
 use crate::error::{Error, Result};
+use crate::findings::id_column;
 pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, created_table, statements};
 use blastradius_dataset::Dataset;
 
@@ -210,32 +211,49 @@ pub fn run(dataset: &Dataset, threads: usize, engine: &Engine) -> Result<(Detect
     })?;
     let mut findings = DetectorOutput::default();
     for b in &exposures {
-        let apps = b.column(0).as_primitive::<UInt32Type>();
-        let users = b.column(1).as_primitive::<UInt64Type>();
-        let photos = b.column(2).as_primitive::<UInt64Type>();
+        // Ids as the dataset stores them: signed, or unsigned in schema version 1.
+        let (Some(apps), Some(users), Some(photos)) = (
+            id_column::<u32>(b.column(0)),
+            id_column::<u64>(b.column(1)),
+            id_column::<u64>(b.column(2)),
+        ) else {
+            return Err(Error::Dataset {
+                path: dataset.root.clone(),
+                message: "the sql detector's exposures hold an id that is null or out of range"
+                    .into(),
+            });
+        };
         let ts = b.column(3).as_primitive::<TimestampMicrosecondType>();
         let surfaces = strings(b.column(4).as_ref());
         for (i, surface) in surfaces.iter().enumerate() {
             findings.exposures.push(Exposure {
-                app_id: apps.value(i),
-                user_id: users.value(i),
-                photo_id: photos.value(i),
+                app_id: apps[i],
+                user_id: users[i],
+                photo_id: photos[i],
                 surface: Surface::parse(surface).unwrap_or(Surface::Timeline),
                 first_exposed_ts: ts.value(i),
             });
         }
     }
     for b in &violations {
-        let ids = b.column(0).as_primitive::<UInt64Type>();
-        let apps = b.column(1).as_primitive::<UInt32Type>();
-        let users = b.column(2).as_primitive::<UInt64Type>();
+        let (Some(ids), Some(apps), Some(users)) = (
+            id_column::<u64>(b.column(0)),
+            id_column::<u32>(b.column(1)),
+            id_column::<u64>(b.column(2)),
+        ) else {
+            return Err(Error::Dataset {
+                path: dataset.root.clone(),
+                message: "the sql detector's violations hold an id that is null or out of range"
+                    .into(),
+            });
+        };
         let actions = strings(b.column(3).as_ref());
         let ts = b.column(4).as_primitive::<TimestampMicrosecondType>();
         for (i, action) in actions.iter().enumerate() {
             findings.violations.push(Violation {
-                event_id: ids.value(i),
-                app_id: apps.value(i),
-                user_id: users.value(i),
+                event_id: ids[i],
+                app_id: apps[i],
+                user_id: users[i],
                 action: Action::parse(action).unwrap_or(Action::Read),
                 ts: ts.value(i),
                 revoked: None,

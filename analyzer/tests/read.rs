@@ -52,8 +52,8 @@ fn a_picked_read_holds_the_same_rows_as_a_full_one() {
 
 #[test]
 fn damage_is_counted_on_every_row_whatever_is_picked() {
-    use arrow::array::{AsArray, RecordBatch, UInt32Array};
-    use arrow::datatypes::UInt32Type;
+    use arrow::array::{AsArray, Int32Array, RecordBatch};
+    use arrow::datatypes::Int32Type;
     use blastradius_dataset::log::{Damage, read_shard_into};
     use blastradius_schema::Kind;
     // The sample's first shard with every photo call's page_size set to 0 (a page that
@@ -73,8 +73,8 @@ fn damage_is_counted_on_every_row_whatever_is_picked() {
         let sizes = batch
             .column_by_name("page_size")
             .unwrap()
-            .as_primitive::<UInt32Type>();
-        let zeroed: UInt32Array = sizes.unary::<_, UInt32Type>(|_| 0);
+            .as_primitive::<Int32Type>();
+        let zeroed: Int32Array = sizes.unary::<_, Int32Type>(|_| 0);
         let mut columns = batch.columns().to_vec();
         columns[schema.index_of("page_size").unwrap()] = std::sync::Arc::new(zeroed);
         let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();

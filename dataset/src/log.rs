@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{
-    DataType, Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, DataType, Int8Type, Int16Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type,
 };
-use blastradius_schema::{Action, Kind, Scope, Surface, col, events_schema};
+use arrow::util::display::array_value_to_string;
+use blastradius_schema::{Action, Kind, Scope, Surface, col, events_schema, version_1_type};
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
@@ -288,7 +290,7 @@ fn contract_columns(
                 expected: format!("{} (see data/README.md)", want.data_type()),
             });
         };
-        if !compatible(want.data_type(), got.data_type()) {
+        if !compatible(name, want.data_type(), got.data_type()) {
             return Err(Error::Schema {
                 path: path.into(),
                 column: name.to_string(),
@@ -354,10 +356,21 @@ fn user_rows(
     let by_user = ProjectionMask::roots(schema, position(col::USER_ID));
     let mask = ProjectionMask::roots(schema, indices.iter().map(|c| c.1));
     let predicate = ArrowPredicateFn::new(by_user, move |batch| {
-        let users = batch.column(0).as_primitive::<UInt64Type>();
-        Ok(BooleanArray::from_iter(
-            users.iter().map(|u| Some(u == Some(user))),
-        ))
+        let users = batch.column(0);
+        // Signed, or unsigned in a version 1 dataset.
+        Ok(match users.as_primitive_opt::<Int64Type>() {
+            Some(users) => BooleanArray::from_iter(
+                users
+                    .iter()
+                    .map(|u| Some(u.is_some_and(|u| u as u64 == user))),
+            ),
+            None => BooleanArray::from_iter(
+                users
+                    .as_primitive::<UInt64Type>()
+                    .iter()
+                    .map(|u| Some(u == Some(user))),
+            ),
+        })
     });
     let reader = builder
         .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
@@ -633,18 +646,44 @@ fn count_bad_pages(log: &mut ShardLog, first: usize, batch: &RecordBatch) {
     ) else {
         return;
     };
-    let page = page.as_primitive::<UInt32Type>().values();
-    let size = size.as_primitive::<UInt32Type>().values();
-    let n = log.kind[first..first + batch.num_rows()]
-        .iter()
-        .zip(page.iter().zip(size))
-        .filter(|(k, (p, s))| {
-            **k == Kind::PhotoApiCall && (**s == 0 || **p as u64 * **s as u64 >= 1 << 32)
-        })
-        .count() as u64;
+    let kinds = &log.kind[first..first + batch.num_rows()];
+    // Signed 32-bit, or unsigned in a version 1 dataset; both columns of one type, else
+    // widened to one.
+    let n = match (page.data_type(), size.data_type()) {
+        (DataType::Int32, DataType::Int32) => bad_pages::<Int32Type>(kinds, page, size),
+        (DataType::UInt32, DataType::UInt32) => bad_pages::<UInt32Type>(kinds, page, size),
+        _ => {
+            let wide = |a: &ArrayRef| arrow::compute::cast(a, &DataType::Int64);
+            match (wide(page), wide(size)) {
+                (Ok(page), Ok(size)) => bad_pages::<Int64Type>(kinds, &page, &size),
+                _ => 0,
+            }
+        }
+    };
     if n > 0 {
         *log.damage.entry(Damage::BAD_PAGE).or_default() += n;
     }
+}
+
+/// The photo calls among `kinds` whose page (`page` × `page_size`, row by row) cannot be
+/// served: a size of 0, or a first item at 2^32 or beyond. (A negative page or size is an
+/// error of the read, not counted here.)
+fn bad_pages<P: ArrowPrimitiveType>(kinds: &[Kind], page: &ArrayRef, size: &ArrayRef) -> u64
+where
+    P::Native: Into<i64>,
+{
+    let (page, size) = (
+        page.as_primitive::<P>().values(),
+        size.as_primitive::<P>().values(),
+    );
+    kinds
+        .iter()
+        .zip(page.iter().zip(size))
+        .filter(|(k, (p, s))| {
+            let (p, s) = ((**p).into() as u32 as u64, (**s).into() as u32 as u64);
+            **k == Kind::PhotoApiCall && (s == 0 || p * s >= 1 << 32)
+        })
+        .count() as u64
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
@@ -663,16 +702,137 @@ fn extend<T: Copy>(out: &mut Vec<T>, values: &[T], keep: Keep) {
     }
 }
 
+/// Appends `values` to `out` converted by `f`, or only the rows `keep` keeps.
+fn extend_as<S: Copy, T>(out: &mut Vec<T>, values: &[S], keep: Keep, f: impl Fn(S) -> T) {
+    match keep {
+        None => out.extend(values.iter().map(|&v| f(v))),
+        Some((rows, first)) => out.extend(rows.iter().map(|&r| f(values[r as usize - first]))),
+    }
+}
+
+/// An unsigned integer the log holds in memory, read from a column stored signed (this
+/// version) or unsigned (version 1).
+trait Unsigned: Copy {
+    const MAX: u64;
+    /// The low bits of `v`, which the caller has checked is in `0..=MAX`.
+    fn of(v: u64) -> Self;
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Unsigned for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+            fn of(v: u64) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+unsigned!(u16, u32, u64);
+
+/// An integer a column may store.
+trait Stored: Copy + Into<i128> {
+    /// Whether every one of `values` is in `0..=max`: one pass that ORs them together (a
+    /// value outside has a bit the others cannot clear), which the compiler vectorizes.
+    fn all_within(values: &[Self], max: u64) -> bool;
+    /// The value's bits as a `u64` (for a value checked to be 0 or more).
+    fn bits(self) -> u64;
+}
+
+macro_rules! stored {
+    (signed $($t:ty),*) => {$(
+        impl Stored for $t {
+            fn all_within(values: &[Self], max: u64) -> bool {
+                let or = values.iter().fold(0, |a, &v| a | v);
+                or >= 0 && or as u64 <= max
+            }
+            fn bits(self) -> u64 {
+                self as u64
+            }
+        }
+    )*};
+    (unsigned $($t:ty),*) => {$(
+        impl Stored for $t {
+            fn all_within(values: &[Self], max: u64) -> bool {
+                values.iter().fold(0, |a, &v| a | v) as u64 <= max
+            }
+            fn bits(self) -> u64 {
+                self as u64
+            }
+        }
+    )*};
+}
+stored!(signed i16, i32, i64);
+stored!(unsigned u16, u32, u64);
+
 /// A batch being appended: its rows, where they come from, which of them are kept, and
 /// their event ids (to name an event in an error).
 struct Rows<'a> {
     b: &'a RecordBatch,
     path: &'a Path,
     keep: Keep<'a>,
-    ids: Option<&'a [u64]>,
+    ids: Option<&'a ArrayRef>,
 }
 
 impl Rows<'_> {
+    /// " (event N)" for row `row` of the batch, or " (row N of a batch)" without ids.
+    fn event(&self, row: usize) -> String {
+        match self.ids.map(|ids| array_value_to_string(ids, row)) {
+            Some(Ok(id)) => format!(" (event {id})"),
+            _ => format!(" (row {row} of a batch)"),
+        }
+    }
+
+    /// Appends the integer column `name`, when the batch has it, to `out`, only the rows
+    /// kept. A value `T` cannot hold (negative, or too large) is an error naming the first
+    /// event holding one. The range is checked with the column's minimum and maximum, so
+    /// the common case costs two vectorized passes and a copy.
+    fn ints<T: Unsigned>(&self, out: &mut Vec<T>, name: &str) -> Result<()> {
+        let Some(a) = self.b.column_by_name(name) else {
+            return Ok(());
+        };
+        fn take<P: ArrowPrimitiveType, T: Unsigned>(
+            rows: &Rows,
+            out: &mut Vec<T>,
+            name: &str,
+            a: &ArrayRef,
+        ) -> Result<()>
+        where
+            P::Native: Stored,
+        {
+            let p = a.as_primitive::<P>();
+            let outside = |v: P::Native| !(0..=T::MAX as i128).contains(&v.into());
+            // The fast check reads null rows' slots too; only when it fails are the valid
+            // rows looked at one by one.
+            let bad = match P::Native::all_within(p.values(), T::MAX) {
+                true => None,
+                false => (0..p.len()).find(|&r| p.is_valid(r) && outside(p.value(r))),
+            };
+            if let Some(row) = bad {
+                return Err(Error::Schema {
+                    path: rows.path.into(),
+                    column: name.to_string(),
+                    problem: match p.value(row).into() {
+                        v if v < 0 => format!("holds the negative value {v}{}", rows.event(row)),
+                        v => format!("holds {v}{}, above {}", rows.event(row), T::MAX),
+                    },
+                    expected: "the range data/README.md gives the column".into(),
+                });
+            }
+            extend_as(out, p.values(), rows.keep, |v| T::of(v.bits()));
+            Ok(())
+        }
+        match a.data_type() {
+            DataType::Int64 => take::<Int64Type, T>(self, out, name, a),
+            DataType::Int32 => take::<Int32Type, T>(self, out, name, a),
+            DataType::Int16 => take::<Int16Type, T>(self, out, name, a),
+            DataType::UInt64 => take::<UInt64Type, T>(self, out, name, a),
+            DataType::UInt32 => take::<UInt32Type, T>(self, out, name, a),
+            DataType::UInt16 => take::<UInt16Type, T>(self, out, name, a),
+            other => unreachable!("`{name}` of type {other} passed the contract's type check"),
+        }
+    }
+
     /// Appends the dictionary column `name`, when the batch has it, to `out` as enum values,
     /// mapped through their names; unknown names, and keys outside the dictionary, are an
     /// error naming the first event that holds one. Nulls read as `fallback`. Only the rows
@@ -687,17 +847,13 @@ impl Rows<'_> {
         let Some(array) = self.b.column_by_name(name) else {
             return Ok(());
         };
-        let (path, keep, ids) = (self.path, self.keep, self.ids);
+        let (path, keep) = (self.path, self.keep);
         let dict = array.as_dictionary::<Int8Type>();
         let names = dict.values().as_string::<i32>();
         let keys = dict.keys();
         let of_event = |wrong: &dyn Fn(i8) -> bool| {
             let row = (0..keys.len()).find(|&r| keys.is_valid(r) && wrong(keys.value(r)));
-            match (row, ids) {
-                (Some(r), Some(ids)) => format!(" (event {})", ids[r]),
-                (Some(r), None) => format!(" (row {r} of a batch)"),
-                (None, _) => String::new(),
-            }
+            row.map(|r| self.event(r)).unwrap_or_default()
         };
         let outside = |k: i8| k < 0 || k as usize >= names.len();
         if keys.values().iter().any(|&k| outside(k)) {
@@ -748,19 +904,9 @@ impl Rows<'_> {
 
 /// Appends the columns `b` holds to `log`'s, only the rows `keep` keeps.
 fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Result<()> {
-    let u64s = |name| {
-        b.column_by_name(name)
-            .map(|c| &c.as_primitive::<UInt64Type>().values()[..])
-    };
-    let u32s = |name| {
-        b.column_by_name(name)
-            .map(|c| &c.as_primitive::<UInt32Type>().values()[..])
-    };
-    let ids = u64s(col::EVENT_ID);
+    let ids = b.column_by_name(col::EVENT_ID);
     let rows = Rows { b, path, keep, ids };
-    if let Some(ids) = ids {
-        extend(&mut log.event_id, ids, keep);
-    }
+    rows.ints(&mut log.event_id, col::EVENT_ID)?;
     if let Some(ts) = b.column_by_name(col::TS) {
         let ts = ts.as_primitive::<TimestampMicrosecondType>();
         extend(&mut log.ts, ts.values(), keep);
@@ -776,15 +922,9 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
         });
     }
     rows.enums(&mut log.kind, col::KIND, Kind::parse, Kind::UserRegistered)?;
-    if let Some(v) = u64s(col::USER_ID) {
-        extend(&mut log.user_id, v, keep);
-    }
-    if let Some(v) = u32s(col::APP_ID) {
-        extend(&mut log.app_id, v, keep);
-    }
-    if let Some(v) = u64s(col::PHOTO_ID) {
-        extend(&mut log.photo_id, v, keep);
-    }
+    rows.ints(&mut log.user_id, col::USER_ID)?;
+    rows.ints(&mut log.app_id, col::APP_ID)?;
+    rows.ints(&mut log.photo_id, col::PHOTO_ID)?;
     rows.enums(
         &mut log.surface,
         col::SURFACE,
@@ -793,26 +933,22 @@ fn append(log: &mut ShardLog, b: &RecordBatch, path: &Path, keep: Keep) -> Resul
     )?;
     rows.enums(&mut log.scope, col::SCOPE, Scope::parse, Scope::UserPhotos)?;
     rows.enums(&mut log.action, col::ACTION, Action::parse, Action::Read)?;
-    if let Some(status) = b.column_by_name(col::STATUS) {
-        let status = status.as_primitive::<UInt16Type>();
-        extend(&mut log.status, status.values(), keep);
-    }
+    rows.ints(&mut log.status, col::STATUS)?;
     for (name, out) in [
         (col::PAGE, &mut log.page),
         (col::PAGE_SIZE, &mut log.page_size),
         (col::ITEMS_RETURNED, &mut log.items_returned),
     ] {
-        if let Some(v) = u32s(name) {
-            extend(out, v, keep);
-        }
+        rows.ints(out, name)?;
     }
     Ok(())
 }
 
-/// Whether a column of type `got` reads as the contract's `want`: the same type, a string
-/// dictionary keyed by Int8 for an enum, a timestamp of the same unit in UTC however the zone
-/// is spelt. Files at open and stream batches are held to this one rule.
-fn compatible(want: &DataType, got: &DataType) -> bool {
+/// Whether column `name` of type `got` reads as the contract's `want`: the same type, or the
+/// type schema version 1 stored it as, a string dictionary keyed by Int8 for an enum, a
+/// timestamp of the same unit in UTC however the zone is spelt. Files at open and stream
+/// batches are held to this one rule.
+fn compatible(name: &str, want: &DataType, got: &DataType) -> bool {
     match (want, got) {
         (DataType::Dictionary(..), DataType::Dictionary(k, v)) => {
             k.as_ref() == &DataType::Int8 && v.as_ref() == &DataType::Utf8
@@ -820,7 +956,7 @@ fn compatible(want: &DataType, got: &DataType) -> bool {
         (DataType::Timestamp(wu, _), DataType::Timestamp(gu, Some(tz))) => {
             wu == gu && matches!(tz.as_ref(), "UTC" | "+00:00" | "Z")
         }
-        (w, g) => w == g,
+        (w, g) => w == g || version_1_type(name, w).as_ref() == Some(g),
     }
 }
 
@@ -838,7 +974,7 @@ pub fn append_stream(b: &RecordBatch, log: &mut ShardLog) -> std::result::Result
         let Some(array) = b.column_by_name(name) else {
             return Err(format!("column `{name}` is missing"));
         };
-        if !compatible(field.data_type(), array.data_type()) {
+        if !compatible(name, field.data_type(), array.data_type()) {
             return Err(format!(
                 "column `{name}` is {}, not {}",
                 array.data_type(),

@@ -9,7 +9,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use blastradius_schema::{SCHEMA_VERSION, path};
+use blastradius_schema::{OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, path};
 
 use crate::error::{Error, Result};
 
@@ -153,11 +153,11 @@ impl Manifest {
                 "not a blastradius dataset manifest",
             ));
         }
-        if manifest.schema_version != SCHEMA_VERSION {
+        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&manifest.schema_version) {
             return Err(Error::dataset(
                 &manifest_path,
                 format!(
-                    "schema version {} but this build of blastradius reads version {SCHEMA_VERSION}; regenerate the dataset with this version",
+                    "schema version {} but this build of blastradius reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}; regenerate the dataset with this version (the command is in the manifest)",
                     manifest.schema_version
                 ),
             ));

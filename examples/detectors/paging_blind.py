@@ -50,8 +50,7 @@ photos AS (  -- each off-timeline upload with the position where it stops being 
     WHERE u.kind = 'photo_uploaded' AND u.surface IN ('marketplace', 'story', 'draft')
     GROUP BY ALL
 )
-SELECT c.app_id::UINTEGER AS app_id, c.user_id::UBIGINT AS user_id,
-       p.photo_id::UBIGINT AS photo_id, min(c.ts) AS first_exposed_ts
+SELECT c.app_id, c.user_id, p.photo_id, min(c.ts) AS first_exposed_ts
 FROM calls c
 JOIN photos p ON p.user_id = c.user_id AND p.born < (c.ts, c.event_id)
              AND (p.gone IS NULL OR p.gone > (c.ts, c.event_id))

@@ -5,11 +5,11 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int8Array, PrimitiveArray, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::{ArrowPrimitiveType, SchemaRef, UInt16Type, UInt32Type, UInt64Type};
+use arrow::datatypes::SchemaRef;
+use blastradius_schema::arrays::{int16, int32, int64};
 use blastradius_schema::{Action, Kind, Scope, Surface, events_schema};
 use serde::Deserialize;
 
@@ -104,10 +104,6 @@ fn mask(events: &[Event], applies: fn(&blastradius_schema::Columns) -> bool) -> 
     Some(NullBuffer::new(b)).filter(|n| n.null_count() > 0)
 }
 
-fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, nulls: Option<NullBuffer>) -> ArrayRef {
-    Arc::new(PrimitiveArray::<T>::new(values.into(), nulls))
-}
-
 fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>) -> ArrayRef {
     let keys = Int8Array::new(keys.into(), nulls);
     Arc::new(
@@ -124,7 +120,7 @@ pub fn batch(events: &[Event]) -> RecordBatch {
     let keys = |f: fn(&Event) -> i8| events.iter().map(f).collect::<Vec<i8>>();
     let paging = mask(events, |c| c.paging);
     let columns: Vec<ArrayRef> = vec![
-        primitive::<UInt64Type>(v64(|e| e.row.event_id), None),
+        int64(v64(|e| e.row.event_id), None),
         Arc::new(
             TimestampMicrosecondArray::from(events.iter().map(|e| e.row.ts).collect::<Vec<_>>())
                 .with_timezone("UTC"),
@@ -134,9 +130,9 @@ pub fn batch(events: &[Event]) -> RecordBatch {
             keys(|e| e.row.kind as i8),
             None,
         ),
-        primitive::<UInt64Type>(v64(|e| e.row.user_id), mask(events, |c| c.user_id)),
-        primitive::<UInt32Type>(v32(|e| e.row.app_id), mask(events, |c| c.app_id)),
-        primitive::<UInt64Type>(v64(|e| e.row.photo_id), mask(events, |c| c.photo_id)),
+        int64(v64(|e| e.row.user_id), mask(events, |c| c.user_id)),
+        int64(v32(|e| e.row.app_id), mask(events, |c| c.app_id)),
+        int64(v64(|e| e.row.photo_id), mask(events, |c| c.photo_id)),
         dictionary(
             Surface::ALL.iter().map(|k| k.as_str()).collect(),
             keys(|e| e.row.surface as i8),
@@ -152,13 +148,13 @@ pub fn batch(events: &[Event]) -> RecordBatch {
             keys(|e| e.row.action as i8),
             mask(events, |c| c.action),
         ),
-        primitive::<UInt16Type>(
-            events.iter().map(|e| e.row.status).collect(),
+        int16(
+            events.iter().map(|e| e.row.status),
             mask(events, |c| c.status),
         ),
-        primitive::<UInt32Type>(v32(|e| e.row.page), paging.clone()),
-        primitive::<UInt32Type>(v32(|e| e.row.page_size), paging.clone()),
-        primitive::<UInt32Type>(v32(|e| e.items_returned), paging),
+        int32(v32(|e| e.row.page), paging.clone()),
+        int32(v32(|e| e.row.page_size), paging.clone()),
+        int32(v32(|e| e.items_returned), paging),
     ];
     RecordBatch::try_new(schema, columns).expect("columns match the events schema")
 }
@@ -364,9 +360,16 @@ mod tests {
             RecordBatch::try_new(loose.clone(), columns).unwrap()
         };
         let nulls = || Some(NullBuffer::from(vec![true, false]));
-        let users = primitive::<UInt64Type>(vec![5, 0], nulls());
+        let users = int64([5u64, 0], nulls());
         let e = events(&with("user_id", users)).unwrap_err();
         assert!(e.contains("event 78") && e.contains("`user_id`"), "{e}");
+        // Ids are signed on the wire: a negative one names its event.
+        let negative = Arc::new(arrow::array::Int64Array::from(vec![0, -5]));
+        let e = events(&with("photo_id", negative)).unwrap_err();
+        assert!(
+            e.contains("event 78") && e.contains("negative value -5"),
+            "{e}"
+        );
         let kinds = dictionary(vec!["photo_api_call"], vec![0, 0], nulls());
         let e = events(&with("kind", kinds)).unwrap_err();
         assert!(e.contains("row 1") && e.contains("`kind`"), "{e}");

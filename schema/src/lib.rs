@@ -12,6 +12,7 @@
 //! assert_eq!(Kind::parse("photo_api_call"), Some(Kind::PhotoApiCall));
 //! ```
 
+pub mod arrays;
 mod enums;
 mod tables;
 pub mod time;
@@ -20,7 +21,14 @@ pub use enums::{Action, Columns, Kind, Scope, Surface};
 pub use tables::*;
 
 /// Version of the dataset layout. Bumped whenever a column is renamed, removed or retyped.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 stores every integer signed, and every id (`event_id`, `user_id`, `photo_id`,
+/// `app_id`, `provider_id`) as a 64-bit integer: engines without unsigned types (Spark, Trino,
+/// BigQuery, Snowflake, Postgres) read version 1's unsigned 64-bit ids as decimals. Readers
+/// accept version 1 still (see [`version_1_type`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema version this build reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// Event ids below this value belong to `system` events; user events start above it.
 pub const FIRST_USER_EVENT_ID: u64 = 1 << EVENT_SEQ_BITS;

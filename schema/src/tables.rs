@@ -110,6 +110,20 @@ pub fn reading(file: &Schema) -> Schema {
     Schema::new_with_metadata(fields, file.metadata().clone())
 }
 
+/// The type schema version 1 stored a column of today's integer type `now` as: the unsigned
+/// integer of the same width, except the ids `app_id` and `provider_id`, which were 32-bit
+/// (version 2 made every id a signed 64-bit integer, as warehouses type ids). `None` for a
+/// column whose type did not change.
+pub fn version_1_type(name: &str, now: &DataType) -> Option<DataType> {
+    match (name, now) {
+        (col::APP_ID | col::PROVIDER_ID, DataType::Int64) => Some(DataType::UInt32),
+        (_, DataType::Int64) => Some(DataType::UInt64),
+        (_, DataType::Int32) => Some(DataType::UInt32),
+        (_, DataType::Int16) => Some(DataType::UInt16),
+        _ => None,
+    }
+}
+
 fn schema(fields: Vec<Field>) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
@@ -117,26 +131,26 @@ fn schema(fields: Vec<Field>) -> SchemaRef {
 /// The event log (`events/part-*.parquet`).
 pub fn events_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::EVENT_ID, DataType::UInt64, false),
+        Field::new(col::EVENT_ID, DataType::Int64, false),
         Field::new(col::TS, timestamp_type(), false),
         Field::new(col::KIND, enum_type(), false),
-        Field::new(col::USER_ID, DataType::UInt64, true),
-        Field::new(col::APP_ID, DataType::UInt32, true),
-        Field::new(col::PHOTO_ID, DataType::UInt64, true),
+        Field::new(col::USER_ID, DataType::Int64, true),
+        Field::new(col::APP_ID, DataType::Int64, true),
+        Field::new(col::PHOTO_ID, DataType::Int64, true),
         Field::new(col::SURFACE, enum_type(), true),
         Field::new(col::SCOPE, enum_type(), true),
         Field::new(col::ACTION, enum_type(), true),
-        Field::new(col::STATUS, DataType::UInt16, true),
-        Field::new(col::PAGE, DataType::UInt32, true),
-        Field::new(col::PAGE_SIZE, DataType::UInt32, true),
-        Field::new(col::ITEMS_RETURNED, DataType::UInt32, true),
+        Field::new(col::STATUS, DataType::Int16, true),
+        Field::new(col::PAGE, DataType::Int32, true),
+        Field::new(col::PAGE_SIZE, DataType::Int32, true),
+        Field::new(col::ITEMS_RETURNED, DataType::Int32, true),
     ])
 }
 
 /// `providers.parquet`.
 pub fn providers_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::PROVIDER_ID, DataType::UInt32, false),
+        Field::new(col::PROVIDER_ID, DataType::Int64, false),
         Field::new(col::NAME, DataType::Utf8, false),
     ])
 }
@@ -144,8 +158,8 @@ pub fn providers_schema() -> SchemaRef {
 /// `apps.parquet`; `scopes` lists the permissions the app asks for.
 pub fn apps_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::APP_ID, DataType::UInt32, false),
-        Field::new(col::PROVIDER_ID, DataType::UInt32, false),
+        Field::new(col::APP_ID, DataType::Int64, false),
+        Field::new(col::PROVIDER_ID, DataType::Int64, false),
         Field::new(col::NAME, DataType::Utf8, false),
         Field::new(col::CATEGORY, DataType::Utf8, false),
         Field::new(
@@ -159,7 +173,7 @@ pub fn apps_schema() -> SchemaRef {
 /// `users/part-*.parquet`.
 pub fn users_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::USER_ID, DataType::UInt64, false),
+        Field::new(col::USER_ID, DataType::Int64, false),
         Field::new(col::REGISTERED_AT, timestamp_type(), false),
     ])
 }
@@ -167,40 +181,40 @@ pub fn users_schema() -> SchemaRef {
 /// `truth/exposures/part-*.parquet`: one row per (app, user, photo) ever returned off-timeline.
 pub fn exposures_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::APP_ID, DataType::UInt32, false),
-        Field::new(col::USER_ID, DataType::UInt64, false),
-        Field::new(col::PHOTO_ID, DataType::UInt64, false),
+        Field::new(col::APP_ID, DataType::Int64, false),
+        Field::new(col::USER_ID, DataType::Int64, false),
+        Field::new(col::PHOTO_ID, DataType::Int64, false),
         Field::new(col::SURFACE, enum_type(), false),
         Field::new(col::FIRST_EXPOSED_TS, timestamp_type(), false),
-        Field::new(col::FIRST_EXPOSED_EVENT_ID, DataType::UInt64, false),
+        Field::new(col::FIRST_EXPOSED_EVENT_ID, DataType::Int64, false),
     ])
 }
 
 /// `truth/affected_users/part-*.parquet`: distinct apps and photos per affected user.
 pub fn affected_users_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::USER_ID, DataType::UInt64, false),
-        Field::new(col::APPS, DataType::UInt32, false),
-        Field::new(col::PHOTOS, DataType::UInt32, false),
+        Field::new(col::USER_ID, DataType::Int64, false),
+        Field::new(col::APPS, DataType::Int32, false),
+        Field::new(col::PHOTOS, DataType::Int32, false),
     ])
 }
 
 /// `truth/affected_apps.parquet`: distinct users and (user, photo) exposures per app.
 pub fn affected_apps_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::APP_ID, DataType::UInt32, false),
-        Field::new(col::PROVIDER_ID, DataType::UInt32, false),
-        Field::new(col::USERS, DataType::UInt64, false),
-        Field::new(col::PHOTOS, DataType::UInt64, false),
+        Field::new(col::APP_ID, DataType::Int64, false),
+        Field::new(col::PROVIDER_ID, DataType::Int64, false),
+        Field::new(col::USERS, DataType::Int64, false),
+        Field::new(col::PHOTOS, DataType::Int64, false),
     ])
 }
 
 /// `truth/message_violations/part-*.parquet`: successful message calls without the scope.
 pub fn message_violations_schema() -> SchemaRef {
     schema(vec![
-        Field::new(col::EVENT_ID, DataType::UInt64, false),
-        Field::new(col::APP_ID, DataType::UInt32, false),
-        Field::new(col::USER_ID, DataType::UInt64, false),
+        Field::new(col::EVENT_ID, DataType::Int64, false),
+        Field::new(col::APP_ID, DataType::Int64, false),
+        Field::new(col::USER_ID, DataType::Int64, false),
         Field::new(col::ACTION, enum_type(), false),
         Field::new(col::TS, timestamp_type(), false),
     ])

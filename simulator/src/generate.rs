@@ -161,10 +161,17 @@ impl Options {
         })
     }
 
+    /// The schema version of the dataset at `out`, when it has a readable manifest.
+    pub fn existing_schema_version(&self) -> Option<u32> {
+        Manifest::load(&self.out).ok().map(|m| m.schema_version)
+    }
+
     /// What differs between the dataset at `out` and the one these options make: `None`
     /// when there is no manifest there; an empty list when it was made by this version with
     /// these parameters and is whole (its files' presence and sizes are then the opener's to
-    /// check). `run` reuses such a dataset rather than generating it again.
+    /// check), whatever its schema version (the same world: see
+    /// [`Self::existing_schema_version`]). `run` reuses such a dataset rather than generating
+    /// it again.
     pub fn differences_from_existing(&self) -> Option<Vec<String>> {
         if !self.out.join(path::MANIFEST).is_file() {
             return None;

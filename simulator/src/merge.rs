@@ -12,8 +12,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::AsArray;
-use arrow::datatypes::{UInt32Type, UInt64Type};
-use blastradius_schema::{col, path};
+use arrow::datatypes::{DataType, UInt32Type, UInt64Type};
+use blastradius_schema::{SCHEMA_VERSION, col, path};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
@@ -52,6 +52,15 @@ fn read_part(dir: &Path) -> Result<Manifest> {
             format!(
                 "made by {} but this is {ours}: merge with the version that generated the parts",
                 m.generator
+            ),
+        ));
+    }
+    if m.schema_version != SCHEMA_VERSION {
+        return Err(bad(
+            &p,
+            format!(
+                "is of schema version {} but this build writes version {SCHEMA_VERSION}: generate the parts again with this build",
+                m.schema_version
             ),
         ));
     }
@@ -261,14 +270,23 @@ fn per_app_of(file: &Path, into: &mut BTreeMap<u32, (u64, u64)>) -> Result<()> {
     let mut pairs: HashMap<(u32, u64), u64> = HashMap::new();
     for batch in builder.with_projection(mask).build().map_err(perr)? {
         let batch = batch.map_err(|e| bad(file, format!("cannot read it ({e})")))?;
-        let apps = batch
-            .column_by_name(col::APP_ID)
-            .and_then(|a| a.as_primitive_opt::<UInt32Type>())
-            .ok_or_else(|| bad(file, "`app_id` is not a uint32 column"))?;
-        let users = batch
-            .column_by_name(col::USER_ID)
-            .and_then(|a| a.as_primitive_opt::<UInt64Type>())
-            .ok_or_else(|| bad(file, "`user_id` is not a uint64 column"))?;
+        // Signed in this schema version, unsigned in version 1; a value out of range or a
+        // null casts to null, which is refused.
+        let ints = |name: &str, to: &DataType| {
+            batch
+                .column_by_name(name)
+                .and_then(|a| arrow::compute::cast(a, to).ok())
+                .filter(|a| a.null_count() == 0)
+                .ok_or_else(|| bad(file, format!("`{name}` is not a column of ids")))
+        };
+        let (apps, users) = (
+            ints(col::APP_ID, &DataType::UInt32)?,
+            ints(col::USER_ID, &DataType::UInt64)?,
+        );
+        let (apps, users) = (
+            apps.as_primitive::<UInt32Type>(),
+            users.as_primitive::<UInt64Type>(),
+        );
         for (app, user) in apps.values().iter().zip(users.values().iter()) {
             *pairs.entry((*app, *user)).or_default() += 1;
         }

@@ -163,6 +163,19 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
     let dataset = Dataset::open(input)?;
     let source = &dataset.manifest;
     let manifest_path = input.join(path::MANIFEST);
+    // The copy's log is written in this version's types and its other files are copied as
+    // they are: one copy of two versions would be neither.
+    if source.schema_version != blastradius_schema::SCHEMA_VERSION {
+        return Err(Error::Input {
+            path: manifest_path,
+            message: format!(
+                "is of schema version {}, older than this build's {}: generate it again with this build (`{}`), then perturb that",
+                source.schema_version,
+                blastradius_schema::SCHEMA_VERSION,
+                source.command
+            ),
+        });
+    }
     let sources: Vec<_> = source.files.iter().map(|f| input.join(&f.path)).collect();
     let is_shard = |f: &FileInfo| f.path.starts_with(&format!("{}/", path::EVENTS_DIR));
     let shards = source.files.iter().filter(|f| is_shard(f)).count();

@@ -43,7 +43,20 @@ pub fn run(args: Args) -> Result<()> {
     options.validate()?;
     let mut out = super::util::Stdout::default();
     let differ = options.differences_from_existing();
-    if !args.regenerate && differ == Some(vec![]) {
+    let older = options
+        .existing_schema_version()
+        .filter(|&v| v < blastradius_schema::SCHEMA_VERSION);
+    if let (Some(v), Some([])) = (older, differ.as_deref()) {
+        // This command's own dataset in an older layout: the same world, written again.
+        writeln!(
+            out,
+            "replacing {} (schema version {v}; this build writes {})",
+            options.out.display(),
+            blastradius_schema::SCHEMA_VERSION
+        )?;
+        generate::check_resources(&options, false)?;
+        generate::generate(&options)?;
+    } else if !args.regenerate && differ == Some(vec![]) {
         writeln!(
             out,
             "reusing   {} (same version and parameters)",

@@ -1,6 +1,7 @@
 //! Issue 13: the bad-input corpus. Every case is one command on one bad input; each must exit
 //! non-zero with one error line that names the file or flag (and the fix), and harm nothing.
 
+use blastradius_schema::arrays::Ints;
 use std::path::{Path, PathBuf};
 
 use crate::util::*;
@@ -108,8 +109,8 @@ fn rewrite_shard_in_place(
 
 /// `user_id` nulled on every photo row.
 fn null_users(b: arrow::array::RecordBatch) -> arrow::array::RecordBatch {
-    use arrow::array::{Array, AsArray, UInt64Array};
-    use arrow::datatypes::UInt64Type;
+    use arrow::array::{Array, AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
     use std::sync::Arc;
     let kinds = arrow::compute::cast(
         b.column_by_name("kind").unwrap(),
@@ -117,11 +118,8 @@ fn null_users(b: arrow::array::RecordBatch) -> arrow::array::RecordBatch {
     )
     .unwrap();
     let kinds = kinds.as_string::<i32>();
-    let users = b
-        .column_by_name("user_id")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
-    let nulled: UInt64Array = (0..b.num_rows())
+    let users = b.column_by_name("user_id").unwrap().ints::<Int64Type>();
+    let nulled: Int64Array = (0..b.num_rows())
         .map(|i| {
             (users.is_valid(i) && !kinds.value(i).starts_with("photo")).then(|| users.value(i))
         })

@@ -1,6 +1,7 @@
 //! `score`: bad findings folders.
 
 use super::*;
+use blastradius_schema::arrays::Ints;
 
 /// A findings folder at `t/f` holding `exposures.csv` with `text`.
 fn csv_findings(t: &Path, text: &str) {
@@ -11,7 +12,6 @@ fn csv_findings(t: &Path, text: &str) {
 
 /// The first truth exposure of the small dataset, as a CSV row.
 fn a_true_exposure() -> String {
-    use arrow::array::AsArray;
     use arrow::datatypes::{UInt32Type, UInt64Type};
     let d = small_dataset();
     for part in 0..3 {
@@ -25,9 +25,9 @@ fn a_true_exposure() -> String {
         for b in batches {
             let b = b.unwrap();
             if b.num_rows() > 0 {
-                let app = b.column(0).as_primitive::<UInt32Type>().value(0);
-                let user = b.column(1).as_primitive::<UInt64Type>().value(0);
-                let photo = b.column(2).as_primitive::<UInt64Type>().value(0);
+                let app = b.column(0).ints::<UInt32Type>().value(0);
+                let user = b.column(1).ints::<UInt64Type>().value(0);
+                let photo = b.column(2).ints::<UInt64Type>().value(0);
                 return format!("{app},{user},{photo}");
             }
         }

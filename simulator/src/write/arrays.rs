@@ -3,13 +3,11 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int8Array, PrimitiveArray, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::{
-    ArrowPrimitiveType, Int8Type, SchemaRef, UInt16Type, UInt32Type, UInt64Type,
-};
+use arrow::datatypes::{Int8Type, SchemaRef};
+pub use blastradius_schema::arrays::{int16, int32, int64};
 use blastradius_schema::{Action, Columns, Kind, Scope, Surface};
 
 use crate::event::Event;
@@ -19,14 +17,6 @@ fn nulls(mask: Option<BooleanBuffer>) -> Option<NullBuffer> {
     mask.map(NullBuffer::new).filter(|n| n.null_count() > 0)
 }
 
-/// A primitive column; `valid` (when given) marks which rows are non-null.
-pub fn primitive<T: ArrowPrimitiveType>(
-    values: Vec<T::Native>,
-    valid: Option<BooleanBuffer>,
-) -> ArrayRef {
-    Arc::new(PrimitiveArray::<T>::new(values.into(), nulls(valid)))
-}
-
 /// A timestamp column in microseconds, UTC.
 pub fn timestamps(values: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
@@ -34,8 +24,8 @@ pub fn timestamps(values: Vec<i64>) -> ArrayRef {
 
 /// A dictionary-encoded string column whose dictionary is every name of an enum, so the
 /// same value has the same key in every file.
-pub fn enum_column(names: &[&str], keys: Vec<i8>, valid: Option<BooleanBuffer>) -> ArrayRef {
-    let keys = Int8Array::new(keys.into(), nulls(valid));
+pub fn enum_column(names: &[&str], keys: Vec<i8>, nulls: Option<NullBuffer>) -> ArrayRef {
+    let keys = Int8Array::new(keys.into(), nulls);
     let values = Arc::new(StringArray::from(names.to_vec()));
     Arc::new(DictionaryArray::<Int8Type>::try_new(keys, values).expect("keys index the names"))
 }
@@ -49,25 +39,25 @@ pub fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'stat
 pub fn events_batch(events: &[Event], schema: &SchemaRef) -> RecordBatch {
     let columns: Vec<Columns> = Kind::ALL.iter().map(|k| k.columns()).collect();
     let mask = |f: fn(&Columns) -> bool| {
-        Some(BooleanBuffer::collect_bool(events.len(), |i| {
+        nulls(Some(BooleanBuffer::collect_bool(events.len(), |i| {
             f(&columns[events[i].kind as usize])
-        }))
+        })))
     };
     let values = |f: fn(&Event) -> u64| events.iter().map(f).collect::<Vec<_>>();
     let values32 = |f: fn(&Event) -> u32| events.iter().map(f).collect::<Vec<_>>();
     let keys = |f: fn(&Event) -> i8| events.iter().map(f).collect::<Vec<_>>();
     let paging = mask(|c| c.paging);
     let arrays: Vec<ArrayRef> = vec![
-        primitive::<UInt64Type>(values(|e| e.event_id), None),
+        int64(values(|e| e.event_id), None),
         timestamps(events.iter().map(|e| e.ts).collect()),
         enum_column(
             &names(Kind::ALL, Kind::as_str),
             keys(|e| e.kind as i8),
             None,
         ),
-        primitive::<UInt64Type>(values(|e| e.user_id), mask(|c| c.user_id)),
-        primitive::<UInt32Type>(values32(|e| e.app_id), mask(|c| c.app_id)),
-        primitive::<UInt64Type>(values(|e| e.photo_id), mask(|c| c.photo_id)),
+        int64(values(|e| e.user_id), mask(|c| c.user_id)),
+        int64(values32(|e| e.app_id), mask(|c| c.app_id)),
+        int64(values(|e| e.photo_id), mask(|c| c.photo_id)),
         enum_column(
             &names(Surface::ALL, Surface::as_str),
             keys(|e| e.surface as i8),
@@ -83,13 +73,10 @@ pub fn events_batch(events: &[Event], schema: &SchemaRef) -> RecordBatch {
             keys(|e| e.action as i8),
             mask(|c| c.action),
         ),
-        primitive::<UInt16Type>(
-            events.iter().map(|e| e.status).collect(),
-            mask(|c| c.status),
-        ),
-        primitive::<UInt32Type>(values32(|e| e.page), paging.clone()),
-        primitive::<UInt32Type>(values32(|e| e.page_size), paging.clone()),
-        primitive::<UInt32Type>(values32(|e| e.items_returned), paging),
+        int16(events.iter().map(|e| e.status), mask(|c| c.status)),
+        int32(values32(|e| e.page), paging.clone()),
+        int32(values32(|e| e.page_size), paging.clone()),
+        int32(values32(|e| e.items_returned), paging),
     ];
     RecordBatch::try_new(schema.clone(), arrays).expect("columns match the events schema")
 }

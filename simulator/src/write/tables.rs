@@ -4,13 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder};
-use arrow::datatypes::{SchemaRef, UInt32Type, UInt64Type};
+use arrow::datatypes::SchemaRef;
 use blastradius_schema::{
     Action, Surface, affected_apps_schema, affected_users_schema, apps_schema, col, events_schema,
     exposures_schema, message_violations_schema, path, providers_schema, users_schema,
 };
 
-use super::arrays::{enum_column, events_batch, names, primitive, timestamps};
+use super::arrays::{enum_column, events_batch, int32, int64, names, timestamps};
 use blastradius_dataset::FileInfo;
 
 use super::{EVENTS_ROW_GROUP, Layout, Provenance, write_parquet};
@@ -97,7 +97,7 @@ pub fn write_users(
 ) -> Result<FileInfo> {
     let schema = users_schema();
     let columns = vec![
-        primitive::<UInt64Type>(users.iter().map(|u| u.0).collect(), None),
+        int64(users.iter().map(|u| u.0), None),
         timestamps(users.iter().map(|u| u.1).collect()),
     ];
     let layout = Layout {
@@ -123,19 +123,16 @@ pub fn write_exposures(
 ) -> Result<FileInfo> {
     let schema = exposures_schema();
     let columns = vec![
-        primitive::<UInt32Type>(rows.iter().map(|e| e.app_id).collect(), None),
-        primitive::<UInt64Type>(rows.iter().map(|e| e.user_id).collect(), None),
-        primitive::<UInt64Type>(rows.iter().map(|e| e.photo_id).collect(), None),
+        int64(rows.iter().map(|e| e.app_id), None),
+        int64(rows.iter().map(|e| e.user_id), None),
+        int64(rows.iter().map(|e| e.photo_id), None),
         enum_column(
             &names(Surface::ALL, Surface::as_str),
             rows.iter().map(|e| e.surface as i8).collect(),
             None,
         ),
         timestamps(rows.iter().map(|e| e.first_exposed_ts).collect()),
-        primitive::<UInt64Type>(
-            rows.iter().map(|e| e.first_exposed_event_id).collect(),
-            None,
-        ),
+        int64(rows.iter().map(|e| e.first_exposed_event_id), None),
     ];
     let layout = Layout {
         dictionary: &[col::SURFACE],
@@ -160,9 +157,9 @@ pub fn write_affected_users(
 ) -> Result<FileInfo> {
     let schema = affected_users_schema();
     let columns = vec![
-        primitive::<UInt64Type>(rows.iter().map(|r| r.user_id).collect(), None),
-        primitive::<UInt32Type>(rows.iter().map(|r| r.apps).collect(), None),
-        primitive::<UInt32Type>(rows.iter().map(|r| r.photos).collect(), None),
+        int64(rows.iter().map(|r| r.user_id), None),
+        int32(rows.iter().map(|r| r.apps), None),
+        int32(rows.iter().map(|r| r.photos), None),
     ];
     let layout = Layout {
         sorted_by: &[0],
@@ -187,9 +184,9 @@ pub fn write_violations(
 ) -> Result<FileInfo> {
     let schema = message_violations_schema();
     let columns = vec![
-        primitive::<UInt64Type>(rows.iter().map(|v| v.event_id).collect(), None),
-        primitive::<UInt32Type>(rows.iter().map(|v| v.app_id).collect(), None),
-        primitive::<UInt64Type>(rows.iter().map(|v| v.user_id).collect(), None),
+        int64(rows.iter().map(|v| v.event_id), None),
+        int64(rows.iter().map(|v| v.app_id), None),
+        int64(rows.iter().map(|v| v.user_id), None),
         enum_column(
             &names(Action::ALL, Action::as_str),
             rows.iter().map(|v| v.action as i8).collect(),
@@ -220,7 +217,7 @@ pub fn write_providers(
     let schema = providers_schema();
     let p = &catalog.providers;
     let columns: Vec<ArrayRef> = vec![
-        primitive::<UInt32Type>(p.iter().map(|p| p.provider_id).collect(), None),
+        int64(p.iter().map(|p| p.provider_id), None),
         Arc::new(StringArray::from_iter_values(
             p.iter().map(|p| p.name.as_str()),
         )),
@@ -251,8 +248,8 @@ pub fn write_apps(root: &Path, catalog: &Catalog, provenance: &Provenance) -> Re
         scopes.append(true);
     }
     let columns: Vec<ArrayRef> = vec![
-        primitive::<UInt32Type>(a.iter().map(|a| a.app_id).collect(), None),
-        primitive::<UInt32Type>(a.iter().map(|a| a.provider_id).collect(), None),
+        int64(a.iter().map(|a| a.app_id), None),
+        int64(a.iter().map(|a| a.provider_id), None),
         Arc::new(StringArray::from_iter_values(
             a.iter().map(|a| a.name.as_str()),
         )),
@@ -288,10 +285,10 @@ pub fn write_affected_apps(
 ) -> Result<FileInfo> {
     let schema = affected_apps_schema();
     let columns = vec![
-        primitive::<UInt32Type>(rows.iter().map(|r| r.app_id).collect(), None),
-        primitive::<UInt32Type>(rows.iter().map(|r| r.provider_id).collect(), None),
-        primitive::<UInt64Type>(rows.iter().map(|r| r.users).collect(), None),
-        primitive::<UInt64Type>(rows.iter().map(|r| r.photos).collect(), None),
+        int64(rows.iter().map(|r| r.app_id), None),
+        int64(rows.iter().map(|r| r.provider_id), None),
+        int64(rows.iter().map(|r| r.users), None),
+        int64(rows.iter().map(|r| r.photos), None),
     ];
     let layout = Layout {
         sorted_by: &[0],

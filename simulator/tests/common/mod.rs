@@ -1,5 +1,6 @@
 //! Reads generated files back with the plain Arrow reader, independent of the writer's code.
 
+use blastradius_schema::arrays::Ints;
 use std::fs::File;
 use std::path::Path;
 
@@ -64,33 +65,19 @@ pub fn read_events(path: &Path) -> Vec<Row> {
             (c("status"), c("page"), c("page_size"), c("items_returned"));
         for i in 0..b.num_rows() {
             rows.push(Row {
-                event_id: event_id.as_primitive::<UInt64Type>().value(i),
+                event_id: event_id.ints::<UInt64Type>().value(i),
                 ts: ts.as_primitive::<TimestampMicrosecondType>().value(i),
                 kind: string_at(kind.as_ref(), i).unwrap(),
-                user_id: opt(user.as_ref(), i, |i| {
-                    user.as_primitive::<UInt64Type>().value(i)
-                }),
-                app_id: opt(app.as_ref(), i, |i| {
-                    app.as_primitive::<UInt32Type>().value(i)
-                }),
-                photo_id: opt(photo.as_ref(), i, |i| {
-                    photo.as_primitive::<UInt64Type>().value(i)
-                }),
+                user_id: opt(user.as_ref(), i, |i| user.ints::<UInt64Type>().value(i)),
+                app_id: opt(app.as_ref(), i, |i| app.ints::<UInt32Type>().value(i)),
+                photo_id: opt(photo.as_ref(), i, |i| photo.ints::<UInt64Type>().value(i)),
                 surface: string_at(surface.as_ref(), i),
                 scope: string_at(scope.as_ref(), i),
                 action: string_at(action.as_ref(), i),
-                status: opt(status.as_ref(), i, |i| {
-                    status.as_primitive::<UInt16Type>().value(i)
-                }),
-                page: opt(page.as_ref(), i, |i| {
-                    page.as_primitive::<UInt32Type>().value(i)
-                }),
-                page_size: opt(size.as_ref(), i, |i| {
-                    size.as_primitive::<UInt32Type>().value(i)
-                }),
-                items_returned: opt(items.as_ref(), i, |i| {
-                    items.as_primitive::<UInt32Type>().value(i)
-                }),
+                status: opt(status.as_ref(), i, |i| status.ints::<UInt16Type>().value(i)),
+                page: opt(page.as_ref(), i, |i| page.ints::<UInt32Type>().value(i)),
+                page_size: opt(size.as_ref(), i, |i| size.ints::<UInt32Type>().value(i)),
+                items_returned: opt(items.as_ref(), i, |i| items.ints::<UInt32Type>().value(i)),
             });
         }
     }
@@ -100,7 +87,7 @@ pub fn read_events(path: &Path) -> Vec<Row> {
 pub fn u64_column(b: &RecordBatch, name: &str) -> Vec<u64> {
     b.column_by_name(name)
         .unwrap()
-        .as_primitive::<UInt64Type>()
+        .ints::<UInt64Type>()
         .values()
         .to_vec()
 }
@@ -108,7 +95,7 @@ pub fn u64_column(b: &RecordBatch, name: &str) -> Vec<u64> {
 pub fn u32_column(b: &RecordBatch, name: &str) -> Vec<u32> {
     b.column_by_name(name)
         .unwrap()
-        .as_primitive::<UInt32Type>()
+        .ints::<UInt32Type>()
         .values()
         .to_vec()
 }
