@@ -99,9 +99,57 @@ impl std::fmt::Display for Failure {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outcome {
     pub wall_seconds: f64,
-    /// The largest resident set of the command and the processes it waited for.
+    /// The largest resident set of any one process of the command: those it waited for (from
+    /// `wait4`) and those it started without waiting for them (sampled from /proc every
+    /// 50 ms), such as the JVM a PySpark driver starts.
     pub peak_memory_bytes: u64,
     pub failure: Option<Failure>,
+}
+
+/// The processes under `root` now alive (its children, theirs...), `root` included, from
+/// /proc: each one's parent is the fourth field of its `stat`.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut children: std::collections::HashMap<i32, Vec<i32>> = Default::default();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let (mut out, mut todo) = (Vec::new(), vec![root]);
+    while let Some(p) = todo.pop() {
+        out.push(p);
+        todo.extend(children.get(&p).into_iter().flatten());
+    }
+    out
+}
+
+/// The largest peak resident set (`VmHWM`, a high-water mark the kernel keeps) among `root`
+/// and the processes under it now alive; 0 where /proc says nothing.
+fn tree_peak(root: i32) -> u64 {
+    descendants(root)
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .max()
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// The last `n` characters of a log, on one line.
@@ -145,7 +193,14 @@ pub fn run(command: &str, log: &Path, timeout: Duration) -> Outcome {
     // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let mut timed_out = false;
+    let (mut sampled, mut last_sample) = (0u64, None::<Instant>);
     loop {
+        // A process the command does not wait for is not in wait4's figure: its peak is
+        // sampled while it lives.
+        if last_sample.is_none_or(|t| t.elapsed() >= Duration::from_millis(50)) {
+            sampled = sampled.max(tree_peak(pid));
+            last_sample = Some(Instant::now());
+        }
         // SAFETY: the pid is our child's; status and usage are valid for writes.
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if r == pid || r < 0 {
@@ -184,7 +239,7 @@ pub fn run(command: &str, log: &Path, timeout: Duration) -> Outcome {
     };
     Outcome {
         wall_seconds,
-        peak_memory_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
+        peak_memory_bytes: (usage.ru_maxrss.max(0) as u64 * 1024).max(sampled),
         failure,
     }
 }
@@ -221,6 +276,27 @@ mod tests {
             slow.wall_seconds < 5.0,
             "killed at once: {}",
             slow.wall_seconds
+        );
+    }
+
+    // A PySpark driver starts its JVM and never waits for it, so wait4's figure left the
+    // JVM out (63 MiB for a run whose JVM held 2 GiB). A grandchild that is not waited for
+    // holds 150 MiB here; the peak must show it.
+    #[test]
+    fn the_peak_counts_a_process_the_command_does_not_wait_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "import subprocess, time\n\
+            subprocess.Popen(['python3', '-c', 'import time; b = b\"x\" * (150 << 20); time.sleep(1.5)'])\n\
+            time.sleep(1)";
+        let script_path = dir.path().join("parent.py");
+        std::fs::write(&script_path, script).unwrap();
+        let command = format!("python3 {}", script_path.display());
+        let out = run(&command, &dir.path().join("run"), Duration::from_secs(30));
+        assert_eq!(out.failure, None);
+        assert!(
+            out.peak_memory_bytes >= 150 << 20,
+            "peak {} MiB",
+            out.peak_memory_bytes >> 20
         );
     }
 

@@ -447,7 +447,7 @@ pub fn doc(board: &Leaderboard) -> Doc {
             Block::Paragraph("Charts: [leaderboard.html](leaderboard.html).".into()),
         ],
         method: vec![format!(
-            "`{}` on {}, {} users per preset, seed {}. Built-in detectors run as `blastradius analyze` child processes, outside ones as their own commands; every one's findings are loaded and scored the same way. events/s: the clean `{first}` log's events over the whole process's wall time; peak memory: the process's peak resident set (`wait4`). `leaderboard.json` holds every cell.",
+            "`{}` on {}, {} users per preset, seed {}. Built-in detectors run as `blastradius analyze` child processes, outside ones as their own commands; every one's findings are loaded and scored the same way. events/s: the clean `{first}` log's events over the whole process's wall time; peak memory: the largest peak resident set among the detector's processes (`wait4`, and /proc sampled every 50 ms for those it starts without waiting for them, such as Spark's JVM). `leaderboard.json` holds every cell.",
             board.command, board.machine, board.users, board.seed
         )],
     }
