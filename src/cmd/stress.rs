@@ -27,16 +27,16 @@ pub struct Args {
     /// Replace an earlier stress output at --out (never anything else).
     #[arg(long)]
     pub force: bool,
-    /// Shares of events dropped.
+    /// Shares of events dropped, or `none` to leave the fault out.
     #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.05")]
-    pub drop: Vec<f64>,
-    /// Shares of events delivered twice.
+    pub drop: Vec<String>,
+    /// Shares of events delivered twice, or `none`.
     #[arg(long, value_delimiter = ',', default_value = "0.001,0.01,0.05")]
-    pub duplicate: Vec<f64>,
-    /// How late events may arrive, out of order (durations: 30s, 15m, 2h).
+    pub duplicate: Vec<String>,
+    /// How late events may arrive, out of order (durations: 30s, 15m, 2h), or `none`.
     #[arg(long, value_delimiter = ',', default_value = "1m,15m,72m")]
     pub reorder: Vec<String>,
-    /// How far each app's clock may be off (durations).
+    /// How far each app's clock may be off (durations), or `none`.
     #[arg(long, value_delimiter = ',', default_value = "1m,15m,72m")]
     pub skew: Vec<String>,
     /// Leave out the truncated shard (cut in the middle of the bug window).
@@ -117,12 +117,18 @@ fn durations(flag: &str, list: &[String]) -> Result<Vec<f64>> {
         .collect()
 }
 
+/// The levels of a fault given as shares of events, `none` left out.
+fn shares(flag: &str, list: &[String]) -> Result<Vec<f64>> {
+    list.iter()
+        .filter(|t| t.as_str() != "none")
+        .map(|t| match t.parse::<f64>() {
+            Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+            _ => bail!("{flag} {t}: every level must be a share in (0, 1], or `none`"),
+        })
+        .collect()
+}
+
 pub fn run(args: Args) -> Result<()> {
-    for (flag, rates) in [("--drop", &args.drop), ("--duplicate", &args.duplicate)] {
-        if rates.iter().any(|r| !(0.0..=1.0).contains(r) || *r == 0.0) {
-            bail!("{flag}: every level must be a share in (0, 1]");
-        }
-    }
     if args.name.len() > args.exec.len() {
         bail!(
             "--name: {} names for {} --exec commands; give one per command, in order",
@@ -161,8 +167,8 @@ pub fn run(args: Args) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let mut faults = vec![
-        (Fault::Drop, args.drop.clone()),
-        (Fault::Duplicate, args.duplicate.clone()),
+        (Fault::Drop, shares("--drop", &args.drop)?),
+        (Fault::Duplicate, shares("--duplicate", &args.duplicate)?),
         (Fault::Reorder, durations("--reorder", &args.reorder)?),
         (Fault::Skew, durations("--skew", &args.skew)?),
     ];
