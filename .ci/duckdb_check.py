@@ -2,9 +2,10 @@
 
 Usage: python .ci/duckdb_check.py DATASET
 
-Checks: every file's row count equals the manifest's; `ts` reads as a timestamp with time
-zone; enum columns read as strings; ids read as unsigned integers; a detector-style query
-over the truth agrees with the manifest's counts. Exits non-zero with one line per failure.
+Checks: every file's row count equals the manifest's; the bug window read from the log's
+deploys; a detector-style query over the truth agrees with the manifest's counts; the footer
+carries the seed. (The column types, in DuckDB and four other engines: .ci/interop.py.)
+Exits non-zero with one line per failure.
 """
 
 import json
@@ -32,16 +33,6 @@ def main(root: Path) -> int:
     total = con.execute("SELECT count(*) FROM read_parquet(?)", [events]).fetchone()[0]
     check(total == manifest["counts"]["events"], f"events: {total} rows in all shards")
 
-    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [events]).fetchall())
-    check(types["ts"] == "TIMESTAMP WITH TIME ZONE", f"events.ts reads as {types['ts']}")
-    for column in ["kind", "surface", "scope", "action"]:
-        check(types[column] == "VARCHAR", f"events.{column} reads as {types[column]}")
-    for column in ["event_id", "user_id", "photo_id"]:
-        check(types[column] == "UBIGINT", f"events.{column} reads as {types[column]}")
-    for column in ["app_id", "page", "page_size", "items_returned"]:
-        check(types[column] == "UINTEGER", f"events.{column} reads as {types[column]}")
-    check(types["status"] == "USMALLINT", f"events.status reads as {types['status']}")
-
     kinds = dict(con.execute("SELECT kind, count(*) FROM read_parquet(?) GROUP BY kind", [events]).fetchall())
     check(kinds == manifest["counts"]["events_by_kind"], f"events by kind: {kinds}")
 
@@ -59,9 +50,6 @@ def main(root: Path) -> int:
         [exposures, window[0], window[1]],
     ).fetchone()[0]
     check(outside == 0, f"{outside} exposures outside the bug window")
-
-    scopes = con.execute("SELECT typeof(scopes) FROM read_parquet(?) LIMIT 1", [str(root / "apps.parquet")]).fetchone()[0]
-    check(scopes == "VARCHAR[]", f"apps.scopes reads as {scopes}")
 
     meta = con.execute(
         "SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'blastradius.seed'",

@@ -6,4 +6,5 @@ cargo build --release --quiet --features ballista
 if [ ! -x benches/.venv/bin/python ]; then
     python3 -m venv benches/.venv
 fi
-benches/.venv/bin/pip install --quiet --disable-pip-version-check duckdb polars pytz datafusion==55.0.0
+benches/.venv/bin/pip install --quiet --disable-pip-version-check duckdb polars pytz datafusion==55.0.0 \
+    pyspark
