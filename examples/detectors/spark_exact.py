@@ -219,6 +219,12 @@ def main() -> None:
                "action", "status", "page", "page_size"} - set(events.columns)
     if missing:
         fail(f"{args.dataset}/events lacks the columns {sorted(missing)} of data/README.md §2")
+    # A dataset of schema version 1 stores ids unsigned, which Spark reads as decimal(20,0):
+    # they are cast to bigint (every id is below 2^63), so the findings carry bigint ids.
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DecimalType
+    events = events.select([F.col(f.name).cast("bigint") if isinstance(f.dataType, DecimalType)
+                            else F.col(f.name) for f in events.schema.fields])
     events.createOrReplaceTempView("events")
 
     deploys = spark.sql(
