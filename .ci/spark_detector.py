@@ -2,7 +2,7 @@
 Spark user would run it: on every preset through `blastradius score`, then through `stress
 --exec` on damaged copies.
 
-Usage: python .ci/spark_detector.py BLASTRADIUS WORKDIR [--users N]
+Usage: python .ci/spark_detector.py BLASTRADIUS WORKDIR
 
 1. On each preset (a held-out seed), the example must score F1 1.0 at every level the truth
    has rows for (users, exposures, message violations), and each of those levels must be

@@ -188,4 +188,13 @@ fn version_1_is_read_but_never_written_over() {
         ],
     );
     assert!(!t.path().join("p").exists());
+    // stress damages copies with perturb: refused before any detector runs.
+    let o = blastradius(&[
+        "stress",
+        path_arg(&fixture("sample")),
+        "--out",
+        path_arg(&t.path().join("s")),
+    ]);
+    assert_error(&o, &["manifest.json", "schema version 1", "stress"]);
+    assert!(!t.path().join("s").exists());
 }

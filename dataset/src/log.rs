@@ -791,20 +791,29 @@ impl Rows<'_> {
         let Some(a) = self.b.column_by_name(name) else {
             return Ok(());
         };
+        // The largest value the column holds in this schema version (signed), so a value
+        // of a version 1 file that this version could not write back is refused at once.
+        let max = match name {
+            col::STATUS => i16::MAX as u64,
+            col::PAGE | col::PAGE_SIZE | col::ITEMS_RETURNED => i32::MAX as u64,
+            _ => i64::MAX as u64,
+        }
+        .min(T::MAX);
         fn take<P: ArrowPrimitiveType, T: Unsigned>(
             rows: &Rows,
             out: &mut Vec<T>,
             name: &str,
             a: &ArrayRef,
+            max: u64,
         ) -> Result<()>
         where
             P::Native: Stored,
         {
             let p = a.as_primitive::<P>();
-            let outside = |v: P::Native| !(0..=T::MAX as i128).contains(&v.into());
+            let outside = |v: P::Native| !(0..=max as i128).contains(&v.into());
             // The fast check reads null rows' slots too; only when it fails are the valid
-            // rows looked at one by one.
-            let bad = match P::Native::all_within(p.values(), T::MAX) {
+            // rows looked at one by one. (`max` is 2^k - 1, which the OR test needs.)
+            let bad = match P::Native::all_within(p.values(), max) {
                 true => None,
                 false => (0..p.len()).find(|&r| p.is_valid(r) && outside(p.value(r))),
             };
@@ -814,7 +823,7 @@ impl Rows<'_> {
                     column: name.to_string(),
                     problem: match p.value(row).into() {
                         v if v < 0 => format!("holds the negative value {v}{}", rows.event(row)),
-                        v => format!("holds {v}{}, above {}", rows.event(row), T::MAX),
+                        v => format!("holds {v}{}, above {max}", rows.event(row)),
                     },
                     expected: "the range data/README.md gives the column".into(),
                 });
@@ -823,12 +832,12 @@ impl Rows<'_> {
             Ok(())
         }
         match a.data_type() {
-            DataType::Int64 => take::<Int64Type, T>(self, out, name, a),
-            DataType::Int32 => take::<Int32Type, T>(self, out, name, a),
-            DataType::Int16 => take::<Int16Type, T>(self, out, name, a),
-            DataType::UInt64 => take::<UInt64Type, T>(self, out, name, a),
-            DataType::UInt32 => take::<UInt32Type, T>(self, out, name, a),
-            DataType::UInt16 => take::<UInt16Type, T>(self, out, name, a),
+            DataType::Int64 => take::<Int64Type, T>(self, out, name, a, max),
+            DataType::Int32 => take::<Int32Type, T>(self, out, name, a, max),
+            DataType::Int16 => take::<Int16Type, T>(self, out, name, a, max),
+            DataType::UInt64 => take::<UInt64Type, T>(self, out, name, a, max),
+            DataType::UInt32 => take::<UInt32Type, T>(self, out, name, a, max),
+            DataType::UInt16 => take::<UInt16Type, T>(self, out, name, a, max),
             other => unreachable!("`{name}` of type {other} passed the contract's type check"),
         }
     }

@@ -431,6 +431,19 @@ fn slug(label: &str) -> String {
 /// errors.
 pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressReport, Error> {
     let clean = Dataset::open(&options.dataset)?;
+    // The damaged copies are made by `perturb`, which writes this version only: refused
+    // here, before any detector runs, rather than after the clean cells.
+    let version = clean.manifest.schema_version;
+    if version != blastradius_schema::SCHEMA_VERSION {
+        return Err(Error::Input {
+            path: options.dataset.join("manifest.json"),
+            message: format!(
+                "is of schema version {version}, and stress damages copies of this build's version {} only: generate it again with this build (`{}`)",
+                blastradius_schema::SCHEMA_VERSION,
+                clean.manifest.command
+            ),
+        });
+    }
     let truth = truth_of(&clean, options.truth_key.as_deref())?.ok_or_else(|| Error::Input {
         path: options.dataset.clone(),
         message: "has no truth/ to score against: give its answer key with --truth KEY".into(),

@@ -370,6 +370,16 @@ mod tests {
             e.contains("event 78") && e.contains("negative value -5"),
             "{e}"
         );
+        // A version 1 (unsigned) column is read, but only with values this version can hold.
+        let status: ArrayRef = Arc::new(arrow::array::UInt16Array::from(vec![200, 40000]));
+        let i = b.schema().index_of("status").unwrap();
+        let mut fields: Vec<_> = loose.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields[i] = fields[i].clone().with_data_type(status.data_type().clone());
+        let mut columns = b.columns().to_vec();
+        columns[i] = status;
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        let e = events(&RecordBatch::try_new(schema, columns).unwrap()).unwrap_err();
+        assert!(e.contains("holds 40000 (event 78), above 32767"), "{e}");
         let kinds = dictionary(vec!["photo_api_call"], vec![0, 0], nulls());
         let e = events(&with("kind", kinds)).unwrap_err();
         assert!(e.contains("row 1") && e.contains("`kind`"), "{e}");
