@@ -285,12 +285,25 @@ mod tests {
     #[test]
     fn the_peak_counts_a_process_the_command_does_not_wait_for() {
         let dir = tempfile::tempdir().unwrap();
-        let script = "import subprocess, time\n\
-            subprocess.Popen(['python3', '-c', 'import time; b = b\"x\" * (150 << 20); time.sleep(1.5)'])\n\
-            time.sleep(1)";
-        let script_path = dir.path().join("parent.py");
-        std::fs::write(&script_path, script).unwrap();
-        let command = format!("python3 {}", script_path.display());
+        // The child says when it holds the memory; the parent then lives on for 1 s (20
+        // samples) and exits without waiting for it. No race with a slow start.
+        let child = "import sys, time, pathlib\n\
+            b = b'x' * (150 << 20)\n\
+            pathlib.Path(sys.argv[1]).touch()\n\
+            time.sleep(3)\n";
+        let parent = "import subprocess, sys, time, pathlib\n\
+            subprocess.Popen(['python3', sys.argv[1], sys.argv[2]])\n\
+            while not pathlib.Path(sys.argv[2]).exists():\n    time.sleep(0.01)\n\
+            time.sleep(1)\n";
+        let (child_path, parent_path) = (dir.path().join("child.py"), dir.path().join("parent.py"));
+        std::fs::write(&child_path, child).unwrap();
+        std::fs::write(&parent_path, parent).unwrap();
+        let command = format!(
+            "python3 {} {} {}",
+            parent_path.display(),
+            child_path.display(),
+            dir.path().join("holding").display()
+        );
         let out = run(&command, &dir.path().join("run"), Duration::from_secs(30));
         assert_eq!(out.failure, None);
         assert!(
