@@ -12,8 +12,8 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, Timestamp
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 use blastradius_schema::arrays::int64;
 
-use crate::findings::id_column;
 use blastradius_safefs::{Kind, Stage};
+use blastradius_schema::arrays::id_column;
 use blastradius_schema::time::format_utc;
 use blastradius_schema::{Action, Surface, path};
 use serde::Serialize;

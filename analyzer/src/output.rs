@@ -69,7 +69,7 @@ impl Catalog {
                 };
                 let ids = |name: &str| -> Result<Vec<u32>> {
                     let c = column(name)?;
-                    crate::findings::id_column::<u32>(&c).ok_or_else(|| Error::Schema {
+                    blastradius_schema::arrays::id_column::<u32>(&c).ok_or_else(|| Error::Schema {
                         path: p.clone(),
                         column: name.into(),
                         problem: format!(

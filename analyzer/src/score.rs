@@ -155,7 +155,7 @@ fn read_parts<'a>(
 }
 
 fn ids<T: TryFrom<u64>>(b: &arrow::array::RecordBatch, name: &str) -> Option<Vec<T>> {
-    crate::findings::id_column(b.column_by_name(name)?)
+    blastradius_schema::arrays::id_column(b.column_by_name(name)?)
 }
 
 fn texts(b: &arrow::array::RecordBatch, name: &str) -> Option<Vec<String>> {

@@ -30,9 +30,9 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 pub use crate::detect::Engine;
 use crate::detect::{DetectorOutput, Exposure, Violation};
 use crate::error::{Error, Result};
-use crate::findings::id_column;
 pub use crate::sql_script::{EXPOSURES_SQL, VIOLATIONS_SQL, created_table, statements};
 use blastradius_dataset::Dataset;
+use blastradius_schema::arrays::id_column;
 
 /// Runs the statements of a script in order on `ctx`; returns what the last one returns.
 /// With `tables`, each `CREATE OR REPLACE TABLE` is written there as Parquet by whoever

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{ArrowPrimitiveType, Int16Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
 
 /// A primitive column; `nulls` (when given) marks which rows are null.
 pub fn primitive<T: ArrowPrimitiveType>(
@@ -43,6 +46,57 @@ pub fn int16(values: impl IntoIterator<Item = u16>, nulls: Option<NullBuffer>) -
         .into_iter()
         .map(|v| i16::try_from(v).expect("values below 2^15"));
     primitive::<Int16Type>(values.collect(), nulls)
+}
+
+/// A column of ids or counts of any integer type as `T`s: the truth's (signed since schema
+/// version 2, unsigned before) or a detector's. `None` when it holds a null, a negative value
+/// or one `T` cannot hold.
+pub fn id_column<T: TryFrom<u64>>(a: &ArrayRef) -> Option<Vec<T>> {
+    integers(a)?
+        .into_iter()
+        .map(|v| T::try_from(v?.ok()?).ok())
+        .collect()
+}
+
+/// An integer column as `u64`s: `Err(v)` for a negative value, `None` for a null; `None`
+/// for a column that is not of an integer type.
+pub fn integers(a: &ArrayRef) -> Option<Vec<Option<std::result::Result<u64, i64>>>> {
+    macro_rules! signed {
+        ($t:ty) => {
+            a.as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| u64::try_from(x as i64).map_err(|_| x as i64)))
+                .collect()
+        };
+    }
+    macro_rules! unsigned {
+        ($t:ty) => {
+            a.as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| Ok(x as u64)))
+                .collect()
+        };
+    }
+    Some(match a.data_type() {
+        DataType::Int8 => signed!(Int8Type),
+        DataType::Int16 => signed!(Int16Type),
+        DataType::Int32 => signed!(Int32Type),
+        DataType::Int64 => signed!(Int64Type),
+        DataType::UInt8 => unsigned!(UInt8Type),
+        DataType::UInt16 => unsigned!(UInt16Type),
+        DataType::UInt32 => unsigned!(UInt32Type),
+        DataType::UInt64 => unsigned!(UInt64Type),
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let values = integers(d.values())?;
+            let keys = arrow::compute::cast(d.keys(), &DataType::UInt64).ok()?;
+            keys.as_primitive::<UInt64Type>()
+                .iter()
+                .map(|k| k.and_then(|k| values.get(k as usize).copied().flatten()))
+                .collect()
+        }
+        _ => return None,
+    })
 }
 
 /// An integer column of any integer type, as an array of `T`: for readers that take a file

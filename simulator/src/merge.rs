@@ -11,8 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::AsArray;
-use arrow::datatypes::{DataType, UInt32Type, UInt64Type};
+use blastradius_schema::arrays::id_column;
 use blastradius_schema::{SCHEMA_VERSION, col, path};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -270,24 +269,13 @@ fn per_app_of(file: &Path, into: &mut BTreeMap<u32, (u64, u64)>) -> Result<()> {
     let mut pairs: HashMap<(u32, u64), u64> = HashMap::new();
     for batch in builder.with_projection(mask).build().map_err(perr)? {
         let batch = batch.map_err(|e| bad(file, format!("cannot read it ({e})")))?;
-        // Signed in this schema version, unsigned in version 1; a value out of range or a
-        // null casts to null, which is refused.
-        let ints = |name: &str, to: &DataType| {
-            batch
-                .column_by_name(name)
-                .and_then(|a| arrow::compute::cast(a, to).ok())
-                .filter(|a| a.null_count() == 0)
-                .ok_or_else(|| bad(file, format!("`{name}` is not a column of ids")))
-        };
-        let (apps, users) = (
-            ints(col::APP_ID, &DataType::UInt32)?,
-            ints(col::USER_ID, &DataType::UInt64)?,
-        );
-        let (apps, users) = (
-            apps.as_primitive::<UInt32Type>(),
-            users.as_primitive::<UInt64Type>(),
-        );
-        for (app, user) in apps.values().iter().zip(users.values().iter()) {
+        // Signed in this schema version, unsigned in version 1; a missing column, a null or a
+        // value out of range is refused.
+        let wrong = |name: &str| bad(file, format!("`{name}` is not a column of ids"));
+        let column = |name: &str| batch.column_by_name(name).ok_or_else(|| wrong(name));
+        let apps = id_column::<u32>(column(col::APP_ID)?).ok_or_else(|| wrong(col::APP_ID))?;
+        let users = id_column::<u64>(column(col::USER_ID)?).ok_or_else(|| wrong(col::USER_ID))?;
+        for (app, user) in apps.iter().zip(users.iter()) {
             *pairs.entry((*app, *user)).or_default() += 1;
         }
     }
