@@ -33,6 +33,18 @@ TABLES = {
     "truth/affected_users": {"user_id": I64, "apps": I32, "photos": I32},
     "truth/affected_apps.parquet": {"app_id": I64, "provider_id": I64, "users": I64, "photos": I64},
     "truth/message_violations": {"event_id": I64, "app_id": I64, "user_id": I64, "action": STR, "ts": TS},
+    # View-As worlds only (data/README §13).
+    "friendships": {"user_id": I64, "friend_id": I64},
+    "access": {
+        "event_id": I64, "ts": TS, "kind": STR, "user_id": I64, "target_id": I64, "token_id": I64,
+        "issued_token_id": I64, "session_id": I64, "client": STR, "network": I64, "path": STR,
+        "field_group": STR,
+    },
+    "truth/stolen_tokens": {
+        "token_id": I64, "user_id": I64, "stolen_ts": TS, "stolen_event_id": I64, "hop": I32,
+        "pivot_id": I64,
+    },
+    "truth/view_as_users": {"user_id": I64, "tier": STR, "field_groups": LIST},
 }
 
 

@@ -42,6 +42,10 @@ pub struct TruthCounts {
     pub affected_users: Option<u64>,
     pub exposures: Option<u64>,
     pub message_violations: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stolen_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_as_users_by_tier: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 impl TruthCounts {
@@ -53,6 +57,8 @@ impl TruthCounts {
             affected_users: counts.affected_users,
             exposures: counts.exposures,
             message_violations: counts.message_violations,
+            stolen_tokens: counts.stolen_tokens,
+            view_as_users_by_tier: counts.view_as_users_by_tier.clone(),
         }
     }
 }

@@ -100,6 +100,19 @@ pub struct Counts {
     pub affected_providers: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_violations: Option<u64>,
+    /// Rows of `access/` (the system events counted once per shard), in a View-As world.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_events: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_events_by_kind: Option<BTreeMap<String, u64>>,
+    /// Rows of `friendships/` (each friendship twice, once from each end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendships: Option<u64>,
+    /// The View-As truth: tokens taken, and affected users by tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stolen_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_as_users_by_tier: Option<BTreeMap<String, u64>>,
 }
 
 impl Counts {
@@ -110,6 +123,8 @@ impl Counts {
         self.affected_apps = None;
         self.affected_providers = None;
         self.message_violations = None;
+        self.stolen_tokens = None;
+        self.view_as_users_by_tier = None;
     }
 }
 

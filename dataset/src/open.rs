@@ -33,6 +33,18 @@ const SHARDED: &[&str] = &[
     path::EXPOSURES_DIR,
     path::AFFECTED_USERS_DIR,
     path::MESSAGE_VIOLATIONS_DIR,
+    path::ACCESS_DIR,
+    path::FRIENDSHIPS_DIR,
+    path::STOLEN_TOKENS_DIR,
+    path::VIEW_AS_USERS_DIR,
+];
+
+/// The tables only a View-As world has (its manifest counts `access_events`).
+const VIEW_AS_TABLES: &[&str] = &[
+    path::ACCESS_DIR,
+    path::FRIENDSHIPS_DIR,
+    path::STOLEN_TOKENS_DIR,
+    path::VIEW_AS_USERS_DIR,
 ];
 
 /// The oldest time a log may hold: the history before a period reaches back at most 100
@@ -142,11 +154,26 @@ impl Dataset {
             path::EXPOSURES_DIR,
             path::AFFECTED_USERS_DIR,
             path::MESSAGE_VIOLATIONS_DIR,
+            path::STOLEN_TOKENS_DIR,
+            path::VIEW_AS_USERS_DIR,
         ];
         let has_truth = truth.iter().any(|dir| !self.parts(dir).is_empty());
+        let view_as = m.counts.access_events.is_some();
         for dir in SHARDED {
             if truth.contains(dir) && !has_truth {
                 continue; // split off into an answer key
+            }
+            if VIEW_AS_TABLES.contains(dir) && !view_as {
+                if let Some(f) = self.parts(dir).first() {
+                    return Err(Error::dataset(
+                        &manifest,
+                        format!(
+                            "lists {} but counts no access events, as only a View-As world's manifest does; the manifest is damaged: regenerate the dataset",
+                            f.path
+                        ),
+                    ));
+                }
+                continue;
             }
             if *dir == path::USERS_DIR && self.parts(dir).is_empty() {
                 continue; // a dataset of an older layout

@@ -97,6 +97,115 @@ impl Action {
     }
 }
 
+string_enum!(
+    /// What an event of the View-As world's access log (`access/`) records.
+    AccessKind {
+        TokenIssued => "token_issued",
+        ViewAs => "view_as",
+        ProfileRead => "profile_read",
+        FlawIntroduced => "flaw_introduced",
+        FlawFixed => "flaw_fixed",
+        TokensReset => "tokens_reset",
+    }
+);
+
+string_enum!(
+    /// The client software a session runs in.
+    Client {
+        Web => "web",
+        Android => "android",
+        Ios => "ios",
+    }
+);
+
+string_enum!(
+    /// How a token was issued: at a login, or by the video uploader (which the "View As"
+    /// page showed by mistake while the flaw lived).
+    TokenPath {
+        Login => "login",
+        VideoUploader => "video_uploader",
+    }
+);
+
+string_enum!(
+    /// A group of profile fields one Graph API read returns.
+    FieldGroup {
+        Contact => "contact",
+        Profile => "profile",
+        Timeline => "timeline",
+        Friends => "friends",
+        Groups => "groups",
+        Conversations => "conversations",
+    }
+);
+
+string_enum!(
+    /// How far the View-As attack reached into one user's account.
+    Tier {
+        TokenOnly => "token_only",
+        Contact => "contact",
+        ContactProfile => "contact_profile",
+        Pivot => "pivot",
+    }
+);
+
+/// Which optional columns of the access log carry a value for a kind; the others are null.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessColumns {
+    /// `user_id`, `session_id`, `client`, `network`: every event of a session.
+    pub session: bool,
+    pub target_id: bool,
+    /// The token the request carried: null on a `token_issued` of path `login` (a login
+    /// carries credentials, not a token).
+    pub token_id: bool,
+    /// `issued_token_id` and `path`.
+    pub issued: bool,
+    pub field_group: bool,
+}
+
+impl AccessKind {
+    /// `true` for the platform's own events (deploys, the token reset), which no session has.
+    pub fn is_system(self) -> bool {
+        matches!(
+            self,
+            AccessKind::FlawIntroduced | AccessKind::FlawFixed | AccessKind::TokensReset
+        )
+    }
+
+    /// The columns that apply to this kind (`event_id`, `ts` and `kind` always do).
+    pub fn columns(self) -> AccessColumns {
+        let none = AccessColumns {
+            session: false,
+            target_id: false,
+            token_id: false,
+            issued: false,
+            field_group: false,
+        };
+        let session = AccessColumns {
+            session: true,
+            target_id: true,
+            ..none
+        };
+        match self {
+            AccessKind::FlawIntroduced | AccessKind::FlawFixed | AccessKind::TokensReset => none,
+            AccessKind::TokenIssued => AccessColumns {
+                token_id: true,
+                issued: true,
+                ..session
+            },
+            AccessKind::ViewAs => AccessColumns {
+                token_id: true,
+                ..session
+            },
+            AccessKind::ProfileRead => AccessColumns {
+                token_id: true,
+                field_group: true,
+                ..session
+            },
+        }
+    }
+}
+
 /// Which optional columns carry a value for an event kind; every other one is null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Columns {

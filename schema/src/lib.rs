@@ -17,7 +17,10 @@ mod enums;
 mod tables;
 pub mod time;
 
-pub use enums::{Action, Columns, Kind, Scope, Surface};
+pub use enums::{
+    AccessColumns, AccessKind, Action, Client, Columns, FieldGroup, Kind, Scope, Surface, Tier,
+    TokenPath,
+};
 pub use tables::*;
 
 /// Version of the dataset layout. Bumped whenever a column is renamed, removed or retyped.

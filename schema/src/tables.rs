@@ -29,6 +29,22 @@ pub mod col {
     pub const APPS: &str = "apps";
     pub const PHOTOS: &str = "photos";
     pub const USERS: &str = "users";
+    // The View-As incident's tables (`access/`, `friendships/`, and their truth).
+    pub const FRIEND_ID: &str = "friend_id";
+    pub const TARGET_ID: &str = "target_id";
+    pub const TOKEN_ID: &str = "token_id";
+    pub const ISSUED_TOKEN_ID: &str = "issued_token_id";
+    pub const SESSION_ID: &str = "session_id";
+    pub const CLIENT: &str = "client";
+    pub const NETWORK: &str = "network";
+    pub const PATH: &str = "path";
+    pub const FIELD_GROUP: &str = "field_group";
+    pub const HOP: &str = "hop";
+    pub const PIVOT_ID: &str = "pivot_id";
+    pub const TIER: &str = "tier";
+    pub const STOLEN_TS: &str = "stolen_ts";
+    pub const STOLEN_EVENT_ID: &str = "stolen_event_id";
+    pub const FIELD_GROUPS: &str = "field_groups";
 }
 
 /// Paths of the tables inside a dataset folder. Folders hold one `part-NNNNN.parquet` per shard.
@@ -43,6 +59,12 @@ pub mod path {
     pub const AFFECTED_USERS_DIR: &str = "truth/affected_users";
     pub const MESSAGE_VIOLATIONS_DIR: &str = "truth/message_violations";
     pub const AFFECTED_APPS: &str = "truth/affected_apps.parquet";
+    /// The View-As incident's tables, present only in datasets of a scenario with a
+    /// `[view_as]` section.
+    pub const FRIENDSHIPS_DIR: &str = "friendships";
+    pub const ACCESS_DIR: &str = "access";
+    pub const STOLEN_TOKENS_DIR: &str = "truth/stolen_tokens";
+    pub const VIEW_AS_USERS_DIR: &str = "truth/view_as_users";
 
     /// The answer key's own manifest, in a key folder written apart from its dataset.
     pub const KEY: &str = "key.json";
@@ -66,7 +88,16 @@ pub fn enum_type() -> DataType {
 }
 
 /// The columns that hold string-valued enums, in every table that has them.
-pub const ENUM_COLUMNS: &[&str] = &[col::KIND, col::SURFACE, col::SCOPE, col::ACTION];
+pub const ENUM_COLUMNS: &[&str] = &[
+    col::KIND,
+    col::SURFACE,
+    col::SCOPE,
+    col::ACTION,
+    col::CLIENT,
+    col::PATH,
+    col::FIELD_GROUP,
+    col::TIER,
+];
 
 /// The schema a file declares for in-memory `schema`: enum columns as plain strings.
 ///
@@ -217,5 +248,60 @@ pub fn message_violations_schema() -> SchemaRef {
         Field::new(col::USER_ID, DataType::Int64, false),
         Field::new(col::ACTION, enum_type(), false),
         Field::new(col::TS, timestamp_type(), false),
+    ])
+}
+
+/// `friendships/part-*.parquet`: the friend graph, one row per direction of each friendship
+/// (`user_id` in the shard, `friend_id` anywhere), sorted by `user_id`, then `friend_id`.
+pub fn friendships_schema() -> SchemaRef {
+    schema(vec![
+        Field::new(col::USER_ID, DataType::Int64, false),
+        Field::new(col::FRIEND_ID, DataType::Int64, false),
+    ])
+}
+
+/// `access/part-*.parquet`: the token service's and the Graph API's log of the View-As
+/// world, in log order. Which columns apply to which kind: [`crate::AccessKind::columns`].
+pub fn access_schema() -> SchemaRef {
+    schema(vec![
+        Field::new(col::EVENT_ID, DataType::Int64, false),
+        Field::new(col::TS, timestamp_type(), false),
+        Field::new(col::KIND, enum_type(), false),
+        Field::new(col::USER_ID, DataType::Int64, true),
+        Field::new(col::TARGET_ID, DataType::Int64, true),
+        Field::new(col::TOKEN_ID, DataType::Int64, true),
+        Field::new(col::ISSUED_TOKEN_ID, DataType::Int64, true),
+        Field::new(col::SESSION_ID, DataType::Int64, true),
+        Field::new(col::CLIENT, enum_type(), true),
+        Field::new(col::NETWORK, DataType::Int64, true),
+        Field::new(col::PATH, enum_type(), true),
+        Field::new(col::FIELD_GROUP, enum_type(), true),
+    ])
+}
+
+/// `truth/stolen_tokens/part-*.parquet`: one row per token the attack took, in the shard of
+/// its owner (`user_id`), by owner, then time.
+pub fn stolen_tokens_schema() -> SchemaRef {
+    schema(vec![
+        Field::new(col::TOKEN_ID, DataType::Int64, false),
+        Field::new(col::USER_ID, DataType::Int64, false),
+        Field::new(col::STOLEN_TS, timestamp_type(), false),
+        Field::new(col::STOLEN_EVENT_ID, DataType::Int64, false),
+        Field::new(col::HOP, DataType::Int32, false),
+        Field::new(col::PIVOT_ID, DataType::Int64, false),
+    ])
+}
+
+/// `truth/view_as_users/part-*.parquet`: one row per user whose token was taken, with the
+/// tier and the field groups read with it (a list of `field_group` names, in enum order).
+pub fn view_as_users_schema() -> SchemaRef {
+    schema(vec![
+        Field::new(col::USER_ID, DataType::Int64, false),
+        Field::new(col::TIER, enum_type(), false),
+        Field::new(
+            col::FIELD_GROUPS,
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            false,
+        ),
     ])
 }

@@ -31,6 +31,96 @@ pub fn calibration(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> 
     if !is_calibrated(scenario) {
         return Vec::new();
     }
+    let mut rows = photo_rows(scenario, counts);
+    let preset = Scenario::preset("view-as-2018").expect("a preset");
+    if scenario.view_as.is_some() && scenario.view_as == preset.view_as {
+        rows.extend(view_as_rows(scenario, counts));
+    }
+    rows
+}
+
+const VIEW_AS_UPDATE: &str = "Facebook Newsroom, 12 Oct 2018, \"An Update on the Security Issue\"";
+const VIEW_AS_FIRST: &str = "Facebook Newsroom, 28 Sep 2018, \"Security Update\"";
+
+/// The View-As rows: shares of users against the public figures, and the incident's dates.
+fn view_as_rows(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> {
+    let Some(v) = &scenario.view_as else {
+        return Vec::new();
+    };
+    let users = counts.users.max(1) as f64;
+    let tiers = counts.view_as_users_by_tier.clone().unwrap_or_default();
+    let tier = |name: &str| tiers.get(name).copied().unwrap_or(0);
+    let stolen = counts.stolen_tokens.unwrap_or(0);
+    let pivots = tier("pivot");
+    let share = |n: u64, target: f64| {
+        format!(
+            "{:.4}% ({n} of {}; {:+.1}% of target)",
+            n as f64 / users * 100.0,
+            counts.users,
+            (n as f64 / users / target - 1.0) * 100.0
+        )
+    };
+    let of_stolen = |n: u64, target: f64| {
+        format!(
+            "{:.1}% ({n} of {stolen}; {:+.1}% of target)",
+            n as f64 / stolen.max(1) as f64 * 100.0,
+            (n as f64 / stolen.max(1) as f64 / target - 1.0) * 100.0
+        )
+    };
+    let row = |figure: &str, target: &str, source: &str, simulated: String| CalibrationRow {
+        figure: figure.into(),
+        target: target.into(),
+        source: source.into(),
+        simulated,
+    };
+    let day = |s: &str| s.get(..10).unwrap_or(s).to_string();
+    vec![
+        row(
+            "View As: tokens taken",
+            "1.32% (30M of 2.27B)",
+            &format!("{VIEW_AS_UPDATE}; {RESULTS}"),
+            share(stolen, 30e6 / 2.27e9),
+        ),
+        row(
+            "View As: pivots (profiles loaded, friends' tokens taken)",
+            "0.0176% (400,000 of 2.27B)",
+            &format!("{VIEW_AS_UPDATE}; {RESULTS}"),
+            share(pivots, 0.4e6 / 2.27e9),
+        ),
+        row(
+            "View As: name and contact details read",
+            "50% of the tokens taken (15M of 30M)",
+            VIEW_AS_UPDATE,
+            of_stolen(tier("contact"), 0.5),
+        ),
+        row(
+            "View As: contact and profile details read (pivots included)",
+            "46.7% (14M of 30M)",
+            VIEW_AS_UPDATE,
+            of_stolen(tier("contact_profile") + pivots, 14.0 / 30.0),
+        ),
+        row(
+            "View As: nothing read",
+            "3.3% (1M of 30M)",
+            VIEW_AS_UPDATE,
+            of_stolen(tier("token_only"), 1.0 / 30.0),
+        ),
+        row(
+            "View As: spike, identification, fix",
+            "14, 25 and 27 September 2018",
+            VIEW_AS_FIRST,
+            format!(
+                "{}, {} and {}",
+                day(&v.attack_start),
+                day(&v.identified),
+                day(&v.flaw_fixed)
+            ),
+        ),
+    ]
+}
+
+/// The photo-API rows.
+fn photo_rows(scenario: &Scenario, counts: &Counts) -> Vec<CalibrationRow> {
     let t = scenario.timeline();
     let n = |x: Option<u64>| x.unwrap_or(0);
     let share = n(counts.affected_users) as f64 / counts.users.max(1) as f64;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use blastradius_safefs::{Kind as StageKind, Stage};
-use blastradius_schema::{Kind, SCHEMA_VERSION, path, time::format_utc};
+use blastradius_schema::{AccessKind, Kind, SCHEMA_VERSION, Tier, path, time::format_utc};
 use sha2::{Digest, Sha256};
 
 use crate::calibration::calibration;
@@ -487,7 +487,7 @@ fn provenance(
 fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<Manifest> {
     let scenario_toml = options.scenario.to_toml();
     let scenario_sha = hex(&Sha256::digest(scenario_toml.as_bytes()));
-    let world = World::new(options.scenario.clone(), options.seed);
+    let world = World::for_run(options.scenario.clone(), options.seed, options.users);
     let provenance = |shard: Option<u32>| provenance(options, &scenario_toml, &scenario_sha, shard);
 
     let mut files = vec![
@@ -665,6 +665,25 @@ pub(crate) fn add_counts(total: &mut Counts, shard: &Counts) {
     add(&mut total.exposures, shard.exposures);
     add(&mut total.affected_users, shard.affected_users);
     add(&mut total.message_violations, shard.message_violations);
+    add(&mut total.access_events, shard.access_events);
+    add(&mut total.friendships, shard.friendships);
+    add(&mut total.stolen_tokens, shard.stolen_tokens);
+    let add_map = |a: &mut Option<BTreeMap<String, u64>>, b: &Option<BTreeMap<String, u64>>| {
+        if let Some(b) = b {
+            let a = a.get_or_insert_with(BTreeMap::new);
+            for (k, v) in b {
+                *a.entry(k.clone()).or_default() += v;
+            }
+        }
+    };
+    add_map(
+        &mut total.access_events_by_kind,
+        &shard.access_events_by_kind,
+    );
+    add_map(
+        &mut total.view_as_users_by_tier,
+        &shard.view_as_users_by_tier,
+    );
 }
 
 fn write_shard(root: &Path, data: &ShardData, provenance: &Provenance) -> Result<ShardResult> {
@@ -676,8 +695,36 @@ fn write_shard(root: &Path, data: &ShardData, provenance: &Provenance) -> Result
         write::write_affected_users(root, i, &data.affected_users, provenance)?,
         write::write_violations(root, i, &data.violations, provenance)?,
     ];
-    let mut by_kind = [0u64; 10];
+    let mut files = files;
     let mut counts = Counts::default();
+    if let Some(v) = &data.view_as {
+        files.extend([
+            write::write_access(root, i, &v.access, provenance)?,
+            write::write_friendships(root, i, &v.friendships, provenance)?,
+            write::write_stolen_tokens(root, i, &v.thefts, provenance)?,
+            write::write_view_as_users(root, i, &v.victims, provenance)?,
+        ]);
+        let mut by_kind: BTreeMap<String, u64> = AccessKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_string(), 0))
+            .collect();
+        for e in &v.access {
+            *by_kind.get_mut(e.kind.as_str()).expect("every kind") += 1;
+        }
+        let mut tiers: BTreeMap<String, u64> = Tier::ALL
+            .iter()
+            .map(|t| (t.as_str().to_string(), 0))
+            .collect();
+        for u in &v.victims {
+            *tiers.get_mut(u.tier.as_str()).expect("every tier") += 1;
+        }
+        counts.access_events = Some(v.access.len() as u64);
+        counts.access_events_by_kind = Some(by_kind);
+        counts.friendships = Some(v.friendships.len() as u64);
+        counts.stolen_tokens = Some(v.thefts.len() as u64);
+        counts.view_as_users_by_tier = Some(tiers);
+    }
+    let mut by_kind = [0u64; 10];
     for e in &data.events {
         by_kind[e.kind as usize] += 1;
         match e.kind {

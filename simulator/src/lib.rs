@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod error;
 pub mod event;
 pub mod generate;
+pub mod graph;
 pub mod merge;
 pub mod perturb;
 pub mod resources;
@@ -38,6 +39,7 @@ pub mod scenario;
 pub mod server;
 pub mod shard;
 pub mod user;
+pub mod viewas;
 pub mod write;
 
 pub use error::{Error, Result};

@@ -10,7 +10,12 @@ use crate::error::{Error, Result};
 use blastradius_schema::time::parse_utc;
 
 /// The names of the built-in presets; the first is the default.
-pub const PRESETS: &[&str] = &["facebook-2018", "messaging-partners", "shallow-paging"];
+pub const PRESETS: &[&str] = &[
+    "facebook-2018",
+    "messaging-partners",
+    "shallow-paging",
+    "view-as-2018",
+];
 
 /// Every parameter of a simulated world.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +32,86 @@ pub struct Scenario {
     pub photos: Photos,
     pub photo_apps: PhotoApps,
     pub messaging: Messaging,
+    /// The "View As" token theft over a friend graph; absent from the photo-API presets,
+    /// whose datasets then hold none of its tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_as: Option<ViewAs>,
+}
+
+/// The "View As" incident: a flaw that let a session mint a token for another account,
+/// an attacker spreading through the friend graph with it, and the platform's background.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewAs {
+    /// The deploy that put the video uploader on the "View As" page (may precede the period).
+    pub flaw_introduced: String,
+    /// The attack's first theft: the start of the "unusual spike of activity".
+    pub attack_start: String,
+    /// When the platform understood it was an attack (a figure of the story; no log event).
+    pub identified: String,
+    /// The deploy that fixed the flaw: no token is taken after it.
+    pub flaw_fixed: String,
+    /// When the platform reset the tokens (one system event).
+    pub tokens_reset: String,
+    pub graph: FriendGraph,
+    pub attack: Attack,
+    pub background: Background,
+}
+
+/// The friend graph (see `graph.rs`): log-normal weights on a ring, friends by distance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FriendGraph {
+    /// The median of the users' weights, about the median degree.
+    pub median_degree: f64,
+    /// Sigma of the log-normal weights; larger means a heavier tail.
+    pub degree_sigma: f64,
+    /// Weights are capped here, and no degree exceeds twice `reach`.
+    pub max_degree: u32,
+    /// Friends sit at most this far apart on the ring of user ids (near friends) or on a
+    /// shuffled ring (far friends).
+    pub reach: u32,
+    /// Share of a user's friends drawn on the shuffled ring: friends from elsewhere.
+    pub far_share: f64,
+}
+
+/// The attacker: its accounts, its budget, and what it read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attack {
+    /// Accounts the attacker controls (hop 0), where the spread starts.
+    pub accounts: u32,
+    /// The attack stops once this share of users has a token taken.
+    pub stolen_share: f64,
+    /// At most this share of users is used as a pivot (profile loaded, friends taken).
+    pub pivot_share: f64,
+    /// Share of a pivot's friends whose tokens are taken from it.
+    pub friends_taken: f64,
+    /// The deepest hop a token is taken at: pivots are taken at most one hop less (3: the
+    /// attacker's friends and friends of friends are pivots, their friends the last hop).
+    pub max_hops: u32,
+    /// Relative weights of what was read with a taken token (pivots excepted).
+    pub contact: f64,
+    pub contact_profile: f64,
+    pub token_only: f64,
+    /// Source networks the attacker's sessions come from.
+    pub networks: u32,
+}
+
+/// The ordinary traffic the attack hides in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Background {
+    /// Mean logins (each a session with its own token) per user over the period.
+    pub logins_mean: f64,
+    /// Mean profile reads per session (the user's own profile or a friend's).
+    pub reads_mean: f64,
+    /// Share of users who look at their own profile "as" a friend during the period.
+    pub view_as_share: f64,
+    /// Share of sessions that post a video through the uploader (a token for oneself).
+    pub uploader_share: f64,
+    /// Source networks ordinary sessions come from.
+    pub networks: u32,
 }
 
 /// The simulated period; API calls and in-period uploads fall inside it.
@@ -211,6 +296,7 @@ impl Scenario {
             "facebook-2018" => Ok(facebook_2018()),
             "messaging-partners" => Ok(messaging_partners()),
             "shallow-paging" => Ok(shallow_paging()),
+            "view-as-2018" => Ok(view_as_2018()),
             _ => Err(unknown(name)),
         }
     }
@@ -234,6 +320,16 @@ impl Scenario {
             Some(_) => return Err(fail("`preset` must be a string".into())),
         };
         let base = Self::preset(&base_name).map_err(|e| fail(e.to_string()))?;
+        if base.view_as.is_none()
+            && let Some(section) = overrides.get("view_as")
+        {
+            let mut keys = Vec::new();
+            dotted("view_as", section, &mut keys);
+            return Err(fail(format!(
+                "{}: the preset {base_name} has no View-As incident to change; start from one with `preset = \"view-as-2018\"`",
+                keys.join(", ")
+            )));
+        }
         let mut merged = toml::Table::try_from(&base).map_err(|e| fail(e.to_string()))?;
         merge(&mut merged, overrides);
         let scenario: Scenario = serde_path_to_error::deserialize(toml::Value::Table(merged))
@@ -352,6 +448,31 @@ impl Scenario {
         {
             return Err("messaging is enabled but catalog.partners is empty".into());
         }
+        if let Some(v) = &self.view_as {
+            let flaw = time("view_as.flaw_introduced", &v.flaw_introduced)?;
+            let attack = time("view_as.attack_start", &v.attack_start)?;
+            let identified = time("view_as.identified", &v.identified)?;
+            let fixed = time("view_as.flaw_fixed", &v.flaw_fixed)?;
+            let reset = time("view_as.tokens_reset", &v.tokens_reset)?;
+            if !(flaw <= attack && start <= attack && attack < fixed && fixed <= end) {
+                return Err("view_as: need view_as.flaw_introduced <= view_as.attack_start < view_as.flaw_fixed, the attack inside the period (period.start <= view_as.attack_start, view_as.flaw_fixed <= period.end)".into());
+            }
+            if !(attack <= identified && identified <= fixed && fixed <= reset && reset <= end) {
+                return Err("view_as: need view_as.attack_start <= view_as.identified <= view_as.flaw_fixed <= view_as.tokens_reset <= period.end".into());
+            }
+            if start - flaw > MAX_PERIOD_DAYS * blastradius_schema::time::DAY {
+                return Err(format!(
+                    "view_as.flaw_introduced lies more than {MAX_PERIOD_DAYS} days before the period"
+                ));
+            }
+            let a = &v.attack;
+            if a.contact + a.contact_profile + a.token_only <= 0.0 {
+                return Err("view_as.attack: contact, contact_profile and token_only must have a positive sum".into());
+            }
+            if a.pivot_share > a.stolen_share {
+                return Err("view_as.attack.pivot_share must not exceed stolen_share (every pivot's token is taken)".into());
+            }
+        }
         Ok(())
     }
 
@@ -365,7 +486,7 @@ impl Scenario {
             &self.messaging,
         );
         let (w, x) = (&p.surfaces, &m.actions);
-        vec![
+        let mut values = vec![
             ("catalog.providers", c.providers as f64),
             ("catalog.photo_apps", c.photo_apps as f64),
             ("catalog.app_popularity_exponent", c.app_popularity_exponent),
@@ -419,7 +540,32 @@ impl Scenario {
             ("messaging.actions.delete", x.delete),
             ("messaging.rate_limited", m.rate_limited),
             ("messaging.server_error", m.server_error),
-        ]
+        ];
+        if let Some(v) = &self.view_as {
+            let (g, k, b) = (&v.graph, &v.attack, &v.background);
+            values.extend([
+                ("view_as.graph.median_degree", g.median_degree),
+                ("view_as.graph.degree_sigma", g.degree_sigma),
+                ("view_as.graph.max_degree", g.max_degree as f64),
+                ("view_as.graph.reach", g.reach as f64),
+                ("view_as.graph.far_share", g.far_share),
+                ("view_as.attack.accounts", k.accounts as f64),
+                ("view_as.attack.stolen_share", k.stolen_share),
+                ("view_as.attack.pivot_share", k.pivot_share),
+                ("view_as.attack.friends_taken", k.friends_taken),
+                ("view_as.attack.max_hops", k.max_hops as f64),
+                ("view_as.attack.contact", k.contact),
+                ("view_as.attack.contact_profile", k.contact_profile),
+                ("view_as.attack.token_only", k.token_only),
+                ("view_as.attack.networks", k.networks as f64),
+                ("view_as.background.logins_mean", b.logins_mean),
+                ("view_as.background.reads_mean", b.reads_mean),
+                ("view_as.background.view_as_share", b.view_as_share),
+                ("view_as.background.uploader_share", b.uploader_share),
+                ("view_as.background.networks", b.networks as f64),
+            ]);
+        }
+        values
     }
 }
 
@@ -556,6 +702,55 @@ pub const RANGES: &[Range] = &[
     range("messaging.actions.delete", 0.0, 1e6, W),
     range("messaging.rate_limited", 0.0, 1.0, P),
     range("messaging.server_error", 0.0, 1.0, P),
+    range(
+        "view_as.graph.median_degree",
+        1.0,
+        1_000.0,
+        "friends (a median weight)",
+    ),
+    range("view_as.graph.degree_sigma", 0.0, 3.0, "a log-normal sigma"),
+    range("view_as.graph.max_degree", 1.0, 5_000.0, "friends"),
+    range(
+        "view_as.graph.reach",
+        1.0,
+        5_000.0,
+        "users on each side of the ring (the work per user grows with it)",
+    ),
+    range("view_as.graph.far_share", 0.0, 1.0, "a share of friends"),
+    range("view_as.attack.accounts", 0.0, 1_000.0, "accounts"),
+    range("view_as.attack.stolen_share", 0.0, 1.0, "a share of users"),
+    range("view_as.attack.pivot_share", 0.0, 1.0, "a share of users"),
+    range(
+        "view_as.attack.friends_taken",
+        0.0,
+        1.0,
+        "a share of friends",
+    ),
+    range(
+        "view_as.attack.max_hops",
+        1.0,
+        1_000.0,
+        "hops from the attacker's accounts",
+    ),
+    range("view_as.attack.contact", 0.0, 1e6, W),
+    range("view_as.attack.contact_profile", 0.0, 1e6, W),
+    range("view_as.attack.token_only", 0.0, 1e6, W),
+    range("view_as.attack.networks", 1.0, 1_000_000.0, "networks"),
+    range("view_as.background.logins_mean", 0.0, 1_000.0, COUNT),
+    range(
+        "view_as.background.reads_mean",
+        0.0,
+        100.0,
+        "reads per session",
+    ),
+    range(
+        "view_as.background.view_as_share",
+        0.0,
+        1.0,
+        "a share of users",
+    ),
+    range("view_as.background.uploader_share", 0.0, 1.0, P),
+    range("view_as.background.networks", 1.0, 1e9, "networks"),
 ];
 
 /// A TOML error as one line: the message and where it is (`line L, column C`).
@@ -569,6 +764,18 @@ fn one_line(e: &toml::de::Error, text: &str) -> String {
             format!("{message} at line {line}, column {column}")
         }
         None => message,
+    }
+}
+
+/// The dotted keys set under `value` (a table), as `prefix.key.leaf`.
+fn dotted(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+    match value {
+        toml::Value::Table(t) if !t.is_empty() => {
+            for (k, v) in t {
+                dotted(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        _ => out.push(prefix.to_string()),
     }
 }
 
@@ -661,6 +868,7 @@ fn facebook_2018() -> Scenario {
             rate_limited: 0.01,
             server_error: 0.003,
         },
+        view_as: None,
     }
 }
 
@@ -702,6 +910,53 @@ fn shallow_paging() -> Scenario {
     };
     s.photo_apps.page_size = 10;
     s.photo_apps.max_pages = 1;
+    s
+}
+
+/// The photo-API world of `facebook-2018` (the same month), with the "View As" token theft
+/// of 14 to 27 September 2018 on a friend graph. Shares are of Facebook's 2.27 billion
+/// monthly users: 30 million tokens taken (1.32%), 400,000 pivots (0.0176%), and of the 30
+/// million, 15 million with contact details read, 14 million with contact and profile
+/// details, 1 million with nothing read.
+fn view_as_2018() -> Scenario {
+    let mut s = facebook_2018();
+    s.name = "view-as-2018".into();
+    s.description = "The September 2018 \"View As\" attack: the video uploader minted tokens \
+                     for the viewed-as friend, and an attacker spread from friend to friend \
+                     (with the photo-API bug of the same month)."
+        .into();
+    s.view_as = Some(ViewAs {
+        flaw_introduced: "2017-07-01T00:00:00Z".into(),
+        attack_start: "2018-09-14T00:00:00Z".into(),
+        identified: "2018-09-25T00:00:00Z".into(),
+        flaw_fixed: "2018-09-27T00:00:00Z".into(),
+        tokens_reset: "2018-09-28T00:00:00Z".into(),
+        graph: FriendGraph {
+            median_degree: 20.0,
+            degree_sigma: 1.0,
+            max_degree: 1000,
+            reach: 128,
+            far_share: 0.5,
+        },
+        attack: Attack {
+            accounts: 5,
+            stolen_share: 30.0e6 / 2.27e9,
+            pivot_share: 0.4e6 / 2.27e9,
+            friends_taken: 0.7,
+            max_hops: 3,
+            contact: 15.0,
+            contact_profile: 14.0,
+            token_only: 1.0,
+            networks: 3,
+        },
+        background: Background {
+            logins_mean: 2.0,
+            reads_mean: 1.0,
+            view_as_share: 0.0176,
+            uploader_share: 0.01,
+            networks: 5000,
+        },
+    });
     s
 }
 
@@ -787,7 +1042,7 @@ mod tests {
 
     #[test]
     fn every_number_has_a_documented_range() {
-        let s = Scenario::preset("facebook-2018").unwrap();
+        let s = Scenario::preset("view-as-2018").unwrap();
         for (key, _) in s.values() {
             assert!(RANGES.iter().any(|r| r.key == key), "{key}");
         }

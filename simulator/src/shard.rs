@@ -27,6 +27,8 @@ pub struct ShardData {
     pub affected_users: Vec<AffectedUser>,
     /// Violations by user, then log order.
     pub violations: Vec<Violation>,
+    /// The View-As world's tables, when the scenario has one.
+    pub view_as: Option<crate::viewas::ViewAsShard>,
 }
 
 pub use blastradius_schema::shard_users;
@@ -58,6 +60,7 @@ pub fn generate_shard(
     buffers: &mut Buffers,
 ) -> ShardData {
     let range = shard_users(users, shards, index);
+    let view_as = world.view_as.as_ref().map(|v| v.shard(range.clone()));
     let mut sink = UserSink {
         events: std::mem::take(&mut buffers.events),
         ..UserSink::default()
@@ -85,6 +88,7 @@ pub fn generate_shard(
         affected_users: affected_users(&sink.exposures),
         exposures: sink.exposures,
         violations: sink.violations,
+        view_as,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct World {
     surfaces: AliasTable,
     actions: AliasTable,
     activity: LogNormal<f64>,
+    /// The View-As incident, planned over the run's users (see [`World::for_run`]).
+    pub view_as: Option<crate::viewas::ViewAsWorld>,
 }
 
 impl World {
@@ -45,6 +47,18 @@ impl World {
             activity: LogNormal::new(-sigma * sigma / 2.0, sigma).expect("validated sigma"),
             scenario,
             seed,
+            view_as: None,
+        }
+    }
+
+    /// The world of a run over `users` users: [`World::new`], with the View-As attack
+    /// planned when the scenario has one (the plan depends on the friend graph, and so on
+    /// how many users there are).
+    pub fn for_run(scenario: Scenario, seed: u64, users: u64) -> Self {
+        let view_as = crate::viewas::ViewAsWorld::new(&scenario, seed, users);
+        World {
+            view_as,
+            ..World::new(scenario, seed)
         }
     }
 }
@@ -95,7 +109,7 @@ fn draw_fault(rng: &mut impl Rng, rate_limited: f64, server_error: f64) -> Optio
     }
 }
 
-fn poisson(rng: &mut impl Rng, mean: f64) -> u64 {
+pub(crate) fn poisson(rng: &mut impl Rng, mean: f64) -> u64 {
     if mean.is_nan() || mean <= 0.0 {
         return 0;
     }

@@ -13,10 +13,16 @@ fn file_bytes(root: &Path, relative: &str) -> Vec<u8> {
 
 #[test]
 fn thread_count_does_not_change_a_byte() {
+    for scenario in ["facebook-2018", "view-as-2018"] {
+        threads_do_not_change_a_byte(scenario);
+    }
+}
+
+fn threads_do_not_change_a_byte(scenario: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut one = options(&dir.path().join("one"), 3_000, 11, "facebook-2018", 5);
+    let mut one = options(&dir.path().join("one"), 3_000, 11, scenario, 5);
     one.threads = 1;
-    let mut three = options(&dir.path().join("three"), 3_000, 11, "facebook-2018", 5);
+    let mut three = options(&dir.path().join("three"), 3_000, 11, scenario, 5);
     three.threads = 3;
     let a = generate(&one);
     let b = generate(&three);
@@ -37,8 +43,14 @@ fn thread_count_does_not_change_a_byte() {
 
 #[test]
 fn shards_generated_alone_equal_the_whole_run() {
+    for scenario in ["messaging-partners", "view-as-2018"] {
+        shards_alone_equal_the_whole(scenario);
+    }
+}
+
+fn shards_alone_equal_the_whole(scenario: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let whole_opts = options(&dir.path().join("whole"), 2_000, 5, "messaging-partners", 4);
+    let whole_opts = options(&dir.path().join("whole"), 2_000, 5, scenario, 4);
     let whole = generate(&whole_opts);
     let mut seen = std::collections::BTreeSet::new();
     for i in 0..4 {
@@ -46,7 +58,7 @@ fn shards_generated_alone_equal_the_whole_run() {
             &dir.path().join(format!("alone-{i}")),
             2_000,
             5,
-            "messaging-partners",
+            scenario,
             4,
         );
         alone.only_shard = Some(i);

@@ -4,7 +4,10 @@ use std::fs::File;
 
 use std::sync::Arc;
 
-use blastradius_schema::{events_schema, exposures_schema, users_schema};
+use blastradius_schema::{
+    access_schema, events_schema, exposures_schema, friendships_schema, stolen_tokens_schema,
+    users_schema, view_as_users_schema,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -85,13 +88,34 @@ fn dimension_and_truth_files_carry_their_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let opts = options(&dir.path().join("d"), 300, 4, "facebook-2018", 1);
     generate(&opts);
-    for (file, schema) in [
-        ("users/part-00000.parquet", users_schema()),
-        ("truth/exposures/part-00000.parquet", exposures_schema()),
+    let view_as = options(&dir.path().join("v"), 300, 4, "view-as-2018", 1);
+    generate(&view_as);
+    for (root, file, schema) in [
+        (&opts.out, "users/part-00000.parquet", users_schema()),
+        (
+            &opts.out,
+            "truth/exposures/part-00000.parquet",
+            exposures_schema(),
+        ),
+        (&view_as.out, "access/part-00000.parquet", access_schema()),
+        (
+            &view_as.out,
+            "friendships/part-00000.parquet",
+            friendships_schema(),
+        ),
+        (
+            &view_as.out,
+            "truth/stolen_tokens/part-00000.parquet",
+            stolen_tokens_schema(),
+        ),
+        (
+            &view_as.out,
+            "truth/view_as_users/part-00000.parquet",
+            view_as_users_schema(),
+        ),
     ] {
         let builder =
-            ParquetRecordBatchReaderBuilder::try_new(File::open(opts.out.join(file)).unwrap())
-                .unwrap();
+            ParquetRecordBatchReaderBuilder::try_new(File::open(root.join(file)).unwrap()).unwrap();
         assert_same_fields(builder.schema(), &stored(&schema), file);
     }
 }

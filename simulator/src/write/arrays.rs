@@ -8,9 +8,12 @@ use arrow::array::{
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{Int8Type, SchemaRef};
 pub use blastradius_schema::arrays::{int16, int32, int64};
-use blastradius_schema::{Action, Columns, Kind, Scope, Surface};
+use blastradius_schema::{
+    AccessColumns, AccessKind, Action, Client, Columns, FieldGroup, Kind, Scope, Surface, TokenPath,
+};
 
 use crate::event::Event;
+use crate::viewas::AccessEvent;
 
 /// A validity mask, or none when every row is valid.
 fn nulls(mask: Option<BooleanBuffer>) -> Option<NullBuffer> {
@@ -79,4 +82,53 @@ pub fn events_batch(events: &[Event], schema: &SchemaRef) -> RecordBatch {
         int32(values32(|e| e.items_returned), paging),
     ];
     RecordBatch::try_new(schema.clone(), arrays).expect("columns match the events schema")
+}
+
+/// One record batch of the access log; columns that do not apply to a kind are null, and so
+/// is `token_id` on a login (which carries no token).
+pub fn access_batch(events: &[AccessEvent], schema: &SchemaRef) -> RecordBatch {
+    let columns: Vec<AccessColumns> = AccessKind::ALL.iter().map(|k| k.columns()).collect();
+    let mask = |f: fn(&AccessColumns) -> bool| {
+        nulls(Some(BooleanBuffer::collect_bool(events.len(), |i| {
+            f(&columns[events[i].kind as usize])
+        })))
+    };
+    let token = nulls(Some(BooleanBuffer::collect_bool(events.len(), |i| {
+        let c = &columns[events[i].kind as usize];
+        c.token_id && events[i].token_id != 0
+    })));
+    let values = |f: fn(&AccessEvent) -> u64| events.iter().map(f).collect::<Vec<_>>();
+    let keys = |f: fn(&AccessEvent) -> i8| events.iter().map(f).collect::<Vec<_>>();
+    let session = mask(|c| c.session);
+    let arrays: Vec<ArrayRef> = vec![
+        int64(values(|e| e.event_id), None),
+        timestamps(events.iter().map(|e| e.ts).collect()),
+        enum_column(
+            &names(AccessKind::ALL, AccessKind::as_str),
+            keys(|e| e.kind as i8),
+            None,
+        ),
+        int64(values(|e| e.user_id), session.clone()),
+        int64(values(|e| e.target_id), mask(|c| c.target_id)),
+        int64(values(|e| e.token_id), token),
+        int64(values(|e| e.issued_token_id), mask(|c| c.issued)),
+        int64(values(|e| e.session_id), session.clone()),
+        enum_column(
+            &names(Client::ALL, Client::as_str),
+            keys(|e| e.client as i8),
+            session.clone(),
+        ),
+        int64(values(|e| e.network), session),
+        enum_column(
+            &names(TokenPath::ALL, TokenPath::as_str),
+            keys(|e| e.path as i8),
+            mask(|c| c.issued),
+        ),
+        enum_column(
+            &names(FieldGroup::ALL, FieldGroup::as_str),
+            keys(|e| e.group as i8),
+            mask(|c| c.field_group),
+        ),
+    ];
+    RecordBatch::try_new(schema.clone(), arrays).expect("columns match the access schema")
 }

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use blastradius_dataset::manifest::hex;
 use blastradius_dataset::{Codec, FileInfo};
 
-pub use arrays::events_batch;
+pub use arrays::{access_batch, events_batch};
 pub use tables::*;
 
 /// Rows per row group in the event log: large enough for efficient scans, small enough that

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder};
 use arrow::datatypes::SchemaRef;
 use blastradius_schema::{
-    Action, Surface, affected_apps_schema, affected_users_schema, apps_schema, col, events_schema,
-    exposures_schema, message_violations_schema, path, providers_schema, users_schema,
+    Action, FieldGroup, Surface, Tier, access_schema, affected_apps_schema, affected_users_schema,
+    apps_schema, col, events_schema, exposures_schema, friendships_schema,
+    message_violations_schema, path, providers_schema, stolen_tokens_schema, users_schema,
+    view_as_users_schema,
 };
 
-use super::arrays::{enum_column, events_batch, int32, int64, names, timestamps};
+use super::arrays::{access_batch, enum_column, events_batch, int32, int64, names, timestamps};
 use blastradius_dataset::FileInfo;
 
 use super::{EVENTS_ROW_GROUP, Layout, Provenance, write_parquet};
@@ -19,6 +21,7 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::server::{Exposure, Violation};
 use crate::shard::AffectedUser;
+use crate::viewas::{AccessEvent, Theft, Victim};
 
 const SMALL: Layout = Layout {
     dictionary: &[],
@@ -297,6 +300,149 @@ pub fn write_affected_apps(
     write_parquet(
         root,
         path::AFFECTED_APPS,
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}
+
+/// `friendships/part-NNNNN.parquet`: `(user_id, friend_id)` by user, then friend.
+pub fn write_friendships(
+    root: &Path,
+    index: u32,
+    rows: &[(u64, u64)],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = friendships_schema();
+    let layout = Layout {
+        dictionary: &[],
+        delta: &[col::USER_ID, col::FRIEND_ID],
+        sorted_by: &[0, 1],
+        row_group: EVENTS_ROW_GROUP,
+    };
+    let batches = rows.chunks(BATCH).map(|chunk| {
+        batch(
+            &schema,
+            vec![
+                int64(chunk.iter().map(|r| r.0), None),
+                int64(chunk.iter().map(|r| r.1), None),
+            ],
+        )
+    });
+    write_parquet(
+        root,
+        &part(path::FRIENDSHIPS_DIR, index),
+        schema.clone(),
+        batches,
+        provenance,
+        &layout,
+    )
+}
+
+/// `access/part-NNNNN.parquet`: `events` must already be in log order.
+pub fn write_access(
+    root: &Path,
+    index: u32,
+    events: &[AccessEvent],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = access_schema();
+    let layout = Layout {
+        dictionary: &[col::KIND, col::CLIENT, col::PATH, col::FIELD_GROUP],
+        delta: &[
+            col::TS,
+            col::EVENT_ID,
+            col::USER_ID,
+            col::TARGET_ID,
+            col::TOKEN_ID,
+            col::ISSUED_TOKEN_ID,
+            col::SESSION_ID,
+        ],
+        sorted_by: &[1, 0],
+        row_group: EVENTS_ROW_GROUP,
+    };
+    let batches = events
+        .chunks(BATCH)
+        .map(|chunk| access_batch(chunk, &schema));
+    write_parquet(
+        root,
+        &part(path::ACCESS_DIR, index),
+        schema.clone(),
+        batches,
+        provenance,
+        &layout,
+    )
+}
+
+/// `truth/stolen_tokens/part-NNNNN.parquet`.
+pub fn write_stolen_tokens(
+    root: &Path,
+    index: u32,
+    rows: &[Theft],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = stolen_tokens_schema();
+    let columns = vec![
+        int64(rows.iter().map(|r| r.token_id), None),
+        int64(rows.iter().map(|r| r.user_id), None),
+        timestamps(rows.iter().map(|r| r.ts).collect()),
+        int64(rows.iter().map(|r| r.event_id), None),
+        int32(rows.iter().map(|r| r.hop), None),
+        int64(rows.iter().map(|r| r.pivot_id), None),
+    ];
+    let layout = Layout {
+        sorted_by: &[1],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        &part(path::STOLEN_TOKENS_DIR, index),
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &layout,
+    )
+}
+
+/// `truth/view_as_users/part-NNNNN.parquet`.
+pub fn write_view_as_users(
+    root: &Path,
+    index: u32,
+    rows: &[Victim],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = view_as_users_schema();
+    let mut groups =
+        ListBuilder::new(StringBuilder::new()).with_field(match schema.field(2).data_type() {
+            arrow::datatypes::DataType::List(f) => f.clone(),
+            _ => unreachable!("view_as_users.field_groups is a list"),
+        });
+    for v in rows {
+        for g in FieldGroup::ALL {
+            if v.groups & (1 << g.index()) != 0 {
+                groups.values().append_value(g.as_str());
+            }
+        }
+        groups.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        int64(rows.iter().map(|r| r.user_id), None),
+        enum_column(
+            &names(Tier::ALL, Tier::as_str),
+            rows.iter().map(|r| r.tier as i8).collect(),
+            None,
+        ),
+        Arc::new(groups.finish()),
+    ];
+    let layout = Layout {
+        dictionary: &[col::TIER],
+        sorted_by: &[0],
+        ..SMALL
+    };
+    write_parquet(
+        root,
+        &part(path::VIEW_AS_USERS_DIR, index),
         schema.clone(),
         [batch(&schema, columns)],
         provenance,
