@@ -399,7 +399,28 @@ pub fn detect_into(
     by_app: &BTreeMap<u32, u32>,
 ) -> Result<(Run, Findings)> {
     reset_peak_rss();
-    let run = run_named(dataset, name, settings, threads)?;
+    let mut run = run_named(dataset, name, settings, threads)?;
+    // A View-As world: the detector's form for that incident too, over the access log, into
+    // the same folder (its time and memory are counted with the rest).
+    let form = crate::registry::find(name, crate::registry::Mode::Batch)
+        .ok()
+        .and_then(|e| e.view_as);
+    let view_as = match form {
+        Some(form) if blastradius_dataset::access::has_access_log(dataset) => {
+            let started = std::time::Instant::now();
+            let rows = blastradius_dataset::access::read(dataset)?;
+            run.events += rows.len() as u64;
+            let out = form(rows);
+            run.wall_seconds += started.elapsed().as_secs_f64();
+            if out.duplicates > 0 {
+                run.findings
+                    .unresolved
+                    .insert("access-log rows delivered twice", out.duplicates);
+            }
+            Some(out)
+        }
+        _ => None,
+    };
     let counts = app_counts(&run.findings, by_app);
     let meta = Meta {
         detector: Some(name.to_string()),
@@ -410,6 +431,9 @@ pub fn detect_into(
         other: BTreeMap::new(),
     };
     findings::write(dir, &run.findings, &counts, &meta)?;
+    if let Some(out) = &view_as {
+        crate::view_as::write(dir, out)?;
+    }
     // Our own findings come from the log: when they break the contract (an id beyond the
     // manifest's users, say), the log and its manifest disagree. Say so, about the dataset,
     // not about a file in this run's staging folder.
@@ -607,7 +631,35 @@ fn finish(
         surfaces,
         days,
         partners,
+        view_as: view_as_report(dataset, truth),
     }
+}
+
+/// The View-As section of a report, for a View-As world: the truth's tokens per day and hop.
+fn view_as_report(dataset: &Dataset, truth: Option<&Truth>) -> Option<crate::report::ViewAsReport> {
+    if !blastradius_dataset::access::has_access_log(dataset) {
+        return None;
+    }
+    let mut report = crate::report::ViewAsReport::default();
+    if let Some(v) = truth.and_then(|t| t.view_as.as_ref()) {
+        report.truth_tokens = Some(v.tokens.len() as u64);
+        for (tier, _) in v.users.values() {
+            *report
+                .truth_users_by_tier
+                .entry(tier.as_str().to_string())
+                .or_default() += 1;
+        }
+        let mut days: BTreeMap<String, BTreeMap<u32, u64>> = BTreeMap::new();
+        for &(_, ts, hop, _) in v.tokens.values() {
+            let day = blastradius_schema::time::format_utc(ts)[..10].to_string();
+            *days.entry(day).or_default().entry(hop).or_default() += 1;
+        }
+        report.days = days
+            .into_iter()
+            .map(|(day, by_hop)| crate::report::ViewAsDay { day, by_hop })
+            .collect();
+    }
+    Some(report)
 }
 
 /// The truth's leaks by surface and by day, and its violations by partner and action, each

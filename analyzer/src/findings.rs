@@ -32,6 +32,9 @@ pub const EXPOSURES: &str = "exposures";
 pub const AFFECTED_USERS: &str = "affected_users";
 pub const MESSAGE_VIOLATIONS: &str = "message_violations";
 pub const AFFECTED_APPS: &str = "affected_apps";
+/// The View-As incident's levels (data/README §13).
+pub const STOLEN_TOKENS: &str = "stolen_tokens";
+pub const VIEW_AS_USERS: &str = "view_as_users";
 /// The optional description of the run.
 pub const META: &str = "findings.json";
 
@@ -78,6 +81,10 @@ pub struct Findings {
     /// Distinct users per app: from `affected_apps` when it has `users`, else from
     /// `exposures`.
     pub app_users: Option<BTreeMap<u32, u64>>,
+    /// View-As: the tokens said to be taken.
+    pub stolen_tokens: Option<BTreeSet<u64>>,
+    /// View-As: the users said to be affected, with the tier where the findings give one.
+    pub view_as_users: Option<BTreeMap<u64, Option<blastradius_schema::Tier>>>,
     pub meta: Meta,
 }
 
@@ -93,6 +100,12 @@ impl Findings {
         }
         if self.violations.is_some() {
             v.push("violations");
+        }
+        if self.stolen_tokens.is_some() {
+            v.push("stolen tokens");
+        }
+        if self.view_as_users.is_some() {
+            v.push("view-as users");
         }
         v
     }
@@ -237,11 +250,42 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
             found.app_users = Some(counts);
         }
     }
-    if found.exposures.is_none() && found.users.is_none() && found.violations.is_none() {
+    if let Some(parts) = locate(dir, STOLEN_TOKENS)? {
+        let mut set = BTreeSet::new();
+        for part in &parts {
+            Table::scan(part, &["token_id"], &[], |t, row| {
+                set.insert(check.token(t, 0, row)?);
+                Ok(())
+            })?;
+        }
+        found.stolen_tokens = Some(set);
+    }
+    if let Some(parts) = locate(dir, VIEW_AS_USERS)? {
+        let mut users = BTreeMap::new();
+        for part in &parts {
+            Table::scan(part, &["user_id"], &[], |t, row| {
+                users.insert(check.user(t, 0, row)?, None);
+                Ok(())
+            })?;
+            for (user, tier) in tiers(part)? {
+                if let Some(slot) = users.get_mut(&user) {
+                    *slot = Some(tier);
+                }
+            }
+        }
+        found.view_as_users = Some(users);
+    }
+    if found.exposures.is_none()
+        && found.users.is_none()
+        && found.violations.is_none()
+        && found.stolen_tokens.is_none()
+        && found.view_as_users.is_none()
+    {
         return Err(Error::dataset(
             dir,
-            "holds no findings: write exposures, affected_users or message_violations there, \
-             as .parquet or .csv (data/README.md, \"Findings\")",
+            "holds no findings: write exposures, affected_users or message_violations there \
+             (or, for a View-As world, stolen_tokens or view_as_users), as .parquet or .csv \
+             (data/README.md, \"Findings\")",
         ));
     }
     if found.users.is_none()
@@ -260,6 +304,78 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
         found.app_users = Some(counts);
     }
     Ok(found)
+}
+
+/// The `tier` column of a `view_as_users` part, where it has one: `(user, tier)` for every
+/// row that gives both. A tier that is not one of the four is an error naming the row.
+fn tiers(part: &Path) -> Result<Vec<(u64, blastradius_schema::Tier)>> {
+    use blastradius_schema::Tier;
+    let bad = |row: String, value: &str| Error::Schema {
+        path: part.to_path_buf(),
+        column: "tier".into(),
+        problem: format!("holds `{value}` on {row}"),
+        expected: "pivot, contact_profile, contact or token_only (or an empty cell)".into(),
+    };
+    let mut out = Vec::new();
+    if part.extension().is_some_and(|e| e == "csv") {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(part)
+            .map_err(|e| Error::dataset(part, format!("cannot read CSV ({e})")))?;
+        let headers = reader
+            .headers()
+            .map_err(|e| Error::dataset(part, format!("cannot read the CSV header ({e})")))?
+            .clone();
+        let (Some(u), Some(t)) = (
+            headers.iter().position(|h| h == "user_id"),
+            headers.iter().position(|h| h == "tier"),
+        ) else {
+            return Ok(out);
+        };
+        for (row, record) in reader.records().enumerate() {
+            let Ok(record) = record else { continue };
+            let (Some(user), Some(text)) = (
+                record.get(u).and_then(|c| c.parse::<u64>().ok()),
+                record.get(t).filter(|c| !c.is_empty()),
+            ) else {
+                continue;
+            };
+            let tier = Tier::parse(text).ok_or_else(|| bad(format!("line {}", row + 2), text))?;
+            out.push((user, tier));
+        }
+        return Ok(out);
+    }
+    let file = std::fs::File::open(part).map_err(Error::io(part))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(Error::parquet(part))?
+        .build()
+        .map_err(Error::parquet(part))?;
+    let mut rows = 0;
+    for batch in reader {
+        let b = batch.map_err(|e| Error::parquet(part)(e.into()))?;
+        let (Some(users), Some(tier)) = (b.column_by_name("user_id"), b.column_by_name("tier"))
+        else {
+            rows += b.num_rows();
+            continue;
+        };
+        let users = integers(users).unwrap_or_default();
+        let text = arrow::compute::cast(tier, &DataType::Utf8).map_err(|_| Error::Schema {
+            path: part.to_path_buf(),
+            column: "tier".into(),
+            problem: format!("has type {}", tier.data_type()),
+            expected: "a string".into(),
+        })?;
+        let text = text.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if let (Some(Some(Ok(user))), true) = (users.get(i), text.is_valid(i)) {
+                let tier = Tier::parse(text.value(i))
+                    .ok_or_else(|| bad(format!("row {}", rows + i), text.value(i)))?;
+                out.push((*user, tier));
+            }
+        }
+        rows += b.num_rows();
+    }
+    Ok(out)
 }
 
 /// An exposure's surface and first time, where the findings give them.
@@ -424,6 +540,21 @@ impl Check<'_> {
                 format!(
                     "which is not a photo of user {user} (a photo id is the event_id of its upload)"
                 ),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// A token id names its owner as an event id does (data/README §13).
+    fn token(&self, t: &Table, column: usize, row: usize) -> Result<u64> {
+        let v = t.required(column, row)?;
+        if event_owner(v).is_none_or(|u| u >= self.universe.users) {
+            return Err(self.unknown(
+                t,
+                column,
+                row,
+                v,
+                "which is not a token of a user of this dataset".into(),
             ));
         }
         Ok(v)

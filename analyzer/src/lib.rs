@@ -38,6 +38,7 @@ pub mod score;
 pub mod sql;
 pub mod sql_script;
 pub mod streaming;
+pub mod view_as;
 
 pub use error::{Error, Result};
 

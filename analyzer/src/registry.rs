@@ -35,6 +35,8 @@ pub struct Entry {
     pub feature: Option<&'static str>,
     /// Its batch replay detector (`None`: it runs its own way, as `sql` does).
     pub make: Option<Make>,
+    /// Its form for the View-As incident, run over the access log of a View-As world.
+    pub view_as: Option<crate::view_as::Form>,
 }
 
 /// Every detector, in the order reports list them.
@@ -45,6 +47,7 @@ pub const DETECTORS: &[Entry] = &[
         live: true,
         feature: None,
         make: Some(|_| Box::new(crate::exact::Exact)),
+        view_as: Some(crate::view_as::exact),
     },
     Entry {
         name: "naive",
@@ -52,6 +55,7 @@ pub const DETECTORS: &[Entry] = &[
         live: false,
         feature: None,
         make: Some(|_| Box::new(crate::naive::Naive)),
+        view_as: Some(crate::view_as::precautionary),
     },
     Entry {
         name: "streaming",
@@ -63,6 +67,7 @@ pub const DETECTORS: &[Entry] = &[
                 memory_limit: s.memory_limit,
             })
         }),
+        view_as: None,
     },
     Entry {
         name: "sql",
@@ -70,6 +75,7 @@ pub const DETECTORS: &[Entry] = &[
         live: false,
         feature: Some("datafusion"),
         make: None,
+        view_as: None,
     },
 ];
 

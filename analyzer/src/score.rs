@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use arrow::array::{Array, AsArray};
-use blastradius_schema::{Action, Surface, path};
+use blastradius_schema::{Action, FieldGroup, Surface, Tier, path};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -30,6 +30,24 @@ pub struct Truth {
     pub exposure_calls: BTreeMap<(u32, u64, u64), u64>,
     /// Per violation (event id): the partner app, the user, the action, when.
     pub violation_info: BTreeMap<u64, (u32, u64, Action, i64)>,
+    /// The View-As truth, when the world has one (`None` otherwise).
+    pub view_as: Option<ViewAsTruth>,
+}
+
+/// The View-As incident's truth: tokens taken and affected users (data/README §13).
+#[derive(Debug, Default)]
+pub struct ViewAsTruth {
+    /// Per token taken: owner, when, hop, pivot.
+    pub tokens: BTreeMap<u64, (u64, i64, u32, u64)>,
+    /// Per affected user: tier and field groups read.
+    pub users: BTreeMap<u64, (Tier, Vec<FieldGroup>)>,
+}
+
+/// How often the tiers a detector gives agree with the truth's, over the users both name.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TierAgreement {
+    pub compared: u64,
+    pub agreed: u64,
 }
 
 /// Precision, recall and F1 of one level, with the counts they come from. A ratio with
@@ -90,11 +108,40 @@ pub struct Scores {
     pub users: Option<Score>,
     pub exposures: Option<Score>,
     pub violations: Option<Score>,
+    /// View-As levels: scored when the world has that incident and the findings the level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stolen_tokens: Option<Score>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as_users: Option<Score>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as_tiers: Option<TierAgreement>,
 }
 
 /// Scores `found` against `truth`, at the levels `found` reports.
 pub fn score(truth: &Truth, found: &Findings) -> Scores {
+    let view_as = truth.view_as.as_ref();
     Scores {
+        stolen_tokens: view_as.zip(found.stolen_tokens.as_ref()).map(|(t, f)| {
+            let truth: BTreeSet<u64> = t.tokens.keys().copied().collect();
+            Score::of(f, &truth)
+        }),
+        view_as_users: view_as.zip(found.view_as_users.as_ref()).map(|(t, f)| {
+            let truth: BTreeSet<u64> = t.users.keys().copied().collect();
+            let found: BTreeSet<u64> = f.keys().copied().collect();
+            Score::of(&found, &truth)
+        }),
+        view_as_tiers: view_as
+            .zip(found.view_as_users.as_ref())
+            .and_then(|(t, f)| {
+                let pairs: Vec<(Tier, Tier)> = f
+                    .iter()
+                    .filter_map(|(u, tier)| Some((t.users.get(u)?.0, (*tier)?)))
+                    .collect();
+                (!pairs.is_empty() || f.values().any(Option::is_some)).then(|| TierAgreement {
+                    compared: pairs.len() as u64,
+                    agreed: pairs.iter().filter(|(a, b)| a == b).count() as u64,
+                })
+            }),
         users: found.users.as_ref().map(|u| Score::of(u, &truth.users)),
         exposures: found
             .exposures
@@ -261,6 +308,50 @@ impl Truth {
             },
             read,
         )?;
+        let mut view_as = ViewAsTruth::default();
+        let stolen = parts(path::STOLEN_TOKENS_DIR);
+        let affected = parts(path::VIEW_AS_USERS_DIR);
+        let has_view_as = !stolen.is_empty() || !affected.is_empty();
+        read_parts(
+            dataset,
+            stolen,
+            |b| {
+                let tokens = ids::<u64>(b, "token_id")?;
+                let users = ids::<u64>(b, "user_id")?;
+                let ts = times(b, "stolen_ts")?;
+                let hops = ids::<u32>(b, "hop")?;
+                let pivots = ids::<u64>(b, "pivot_id")?;
+                for i in 0..b.num_rows() {
+                    view_as
+                        .tokens
+                        .insert(tokens[i], (users[i], ts[i], hops[i], pivots[i]));
+                }
+                Some(())
+            },
+            read,
+        )?;
+        read_parts(
+            dataset,
+            affected,
+            |b| {
+                let users = ids::<u64>(b, "user_id")?;
+                let tiers = texts(b, "tier")?;
+                let groups = b.column_by_name("field_groups")?.as_list_opt::<i32>()?;
+                for i in 0..b.num_rows() {
+                    let list = groups.value(i);
+                    let names = list.as_string_opt::<i32>()?;
+                    let read: Option<Vec<FieldGroup>> = (0..names.len())
+                        .map(|j| FieldGroup::parse(names.value(j)))
+                        .collect();
+                    view_as
+                        .users
+                        .insert(users[i], (Tier::parse(&tiers[i])?, read?));
+                }
+                Some(())
+            },
+            read,
+        )?;
+        t.view_as = has_view_as.then_some(view_as);
         read_parts(
             dataset,
             files.iter().filter(|f| f.path == path::AFFECTED_APPS),

@@ -5,6 +5,7 @@
 //! The column-level contract (enums, column names, Arrow schemas) is `blastradius-schema`'s;
 //! this crate is the folder around it.
 
+pub mod access;
 pub mod error;
 pub mod key;
 pub mod log;

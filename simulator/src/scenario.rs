@@ -320,21 +320,26 @@ impl Scenario {
             Some(_) => return Err(fail("`preset` must be a string".into())),
         };
         let base = Self::preset(&base_name).map_err(|e| fail(e.to_string()))?;
-        if base.view_as.is_none()
-            && let Some(section) = overrides.get("view_as")
-        {
+        // A `[view_as]` section over a preset without one must be whole; if it is not, say
+        // which preset to start from rather than which field is missing.
+        let partial_view_as = base.view_as.is_none().then(|| overrides.get("view_as")).flatten().map(|section| {
             let mut keys = Vec::new();
             dotted("view_as", section, &mut keys);
-            return Err(fail(format!(
+            format!(
                 "{}: the preset {base_name} has no View-As incident to change; start from one with `preset = \"view-as-2018\"`",
                 keys.join(", ")
-            )));
-        }
+            )
+        });
         let mut merged = toml::Table::try_from(&base).map_err(|e| fail(e.to_string()))?;
         merge(&mut merged, overrides);
         let scenario: Scenario = serde_path_to_error::deserialize(toml::Value::Table(merged))
             .map_err(|e| {
                 let key = e.path().to_string();
+                if key.starts_with("view_as")
+                    && let Some(message) = &partial_view_as
+                {
+                    return fail(message.clone());
+                }
                 fail(format!(
                     "{key}: {}",
                     e.inner().message().trim().replace('\n', " ")
