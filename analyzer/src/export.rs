@@ -747,6 +747,8 @@ struct UserAnswer {
     partners: BTreeSet<u32>,
     violations: u64,
     first_violation: Option<i64>,
+    /// View-As: the tier (if the source gives one) and the field groups read.
+    view_as: Option<(Option<blastradius_schema::Tier>, Vec<&'static str>)>,
 }
 
 impl UserAnswer {
@@ -784,6 +786,9 @@ impl UserAnswer {
         if self.violations > 0 {
             which.push("messaging");
         }
+        if self.view_as.is_some() {
+            which.push("view-as");
+        }
         which.join("; ")
     }
 }
@@ -804,12 +809,22 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
         inputs.push(d);
     }
     let answers = answers(&dataset, &catalog, source, None)?;
-    needs_a_level(&answers, source)?;
+    // A View-As world: its notification list is the affected users by tier.
+    let view_as = crate::view_as::answers(&dataset, &catalog, source)?;
+    if view_as.is_none() {
+        needs_a_level(&answers, source)?;
+    }
     let stage = Stage::begin(out, Kind::Output("export users"), force, "--out", &inputs)?;
     let warnings = answers.missing.clone();
     let rows = answers.exposures.unwrap_or_default();
     let violations = answers.violations.unwrap_or_default();
-    let users = UserAnswer::of(&rows, &violations);
+    let mut users = UserAnswer::of(&rows, &violations);
+    if let Some(v) = &view_as {
+        for (&user, (tier, groups)) in &v.users {
+            let u = users.entry(user).or_default();
+            u.view_as = Some((*tier, groups.iter().map(|g| g.as_str()).collect()));
+        }
+    }
     let join = |items: Vec<String>| items.join("; ");
     let app_name = |a: &u32| {
         catalog
@@ -819,42 +834,65 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
     };
     let ids = |set: &BTreeSet<u32>| join(set.iter().map(|a| a.to_string()).collect());
     let names = |set: &BTreeSet<u32>| join(set.iter().map(app_name).collect());
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("user_id", DataType::Int64, false),
-            Field::new("apps", DataType::Int64, false),
-            Field::new("app_ids", DataType::Utf8, false),
-            Field::new("app_names", DataType::Utf8, false),
-            Field::new("photos", DataType::Int64, false),
-            Field::new("surfaces", DataType::Utf8, false),
-            ts_field("first_exposed_ts"),
-            Field::new("violations", DataType::Int64, false),
-            Field::new("partner_ids", DataType::Utf8, false),
-            Field::new("partner_names", DataType::Utf8, false),
-            ts_field("first_violation_ts"),
-            Field::new("incidents", DataType::Utf8, false),
-        ])),
-        vec![
-            int64(users.keys().copied(), None),
-            int64(users.values().map(|u| u.apps.len() as u64), None),
-            strings(users.values().map(|u| ids(&u.apps)).collect()),
-            strings(users.values().map(|u| names(&u.apps)).collect()),
-            int64(users.values().map(|u| u.photos.len() as u64), None),
-            strings(
-                users
-                    .values()
-                    .map(|u| join(u.surfaces.iter().map(|s| s.to_string()).collect()))
-                    .collect(),
-            ),
-            ts_array(users.values().map(|u| u.first_exposed).collect()),
-            int64(users.values().map(|u| u.violations), None),
-            strings(users.values().map(|u| ids(&u.partners)).collect()),
-            strings(users.values().map(|u| names(&u.partners)).collect()),
-            ts_array(users.values().map(|u| u.first_violation).collect()),
-            strings(users.values().map(UserAnswer::incidents).collect()),
-        ],
-    )
-    .expect("columns match");
+    let mut fields = vec![
+        Field::new("user_id", DataType::Int64, false),
+        Field::new("apps", DataType::Int64, false),
+        Field::new("app_ids", DataType::Utf8, false),
+        Field::new("app_names", DataType::Utf8, false),
+        Field::new("photos", DataType::Int64, false),
+        Field::new("surfaces", DataType::Utf8, false),
+        ts_field("first_exposed_ts"),
+        Field::new("violations", DataType::Int64, false),
+        Field::new("partner_ids", DataType::Utf8, false),
+        Field::new("partner_names", DataType::Utf8, false),
+        ts_field("first_violation_ts"),
+        Field::new("incidents", DataType::Utf8, false),
+    ];
+    let mut columns = vec![
+        int64(users.keys().copied(), None),
+        int64(users.values().map(|u| u.apps.len() as u64), None),
+        strings(users.values().map(|u| ids(&u.apps)).collect()),
+        strings(users.values().map(|u| names(&u.apps)).collect()),
+        int64(users.values().map(|u| u.photos.len() as u64), None),
+        strings(
+            users
+                .values()
+                .map(|u| join(u.surfaces.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+        ),
+        ts_array(users.values().map(|u| u.first_exposed).collect()),
+        int64(users.values().map(|u| u.violations), None),
+        strings(users.values().map(|u| ids(&u.partners)).collect()),
+        strings(users.values().map(|u| names(&u.partners)).collect()),
+        ts_array(users.values().map(|u| u.first_violation).collect()),
+        strings(users.values().map(UserAnswer::incidents).collect()),
+    ];
+    if view_as.is_some() {
+        // The View-As columns, only in a View-As world (the other presets' lists keep
+        // their shape): the tier (empty when the source gives none, or the user was not
+        // touched by it) and the field groups read.
+        fields.push(Field::new("view_as_tier", DataType::Utf8, false));
+        fields.push(Field::new("view_as_accessed", DataType::Utf8, false));
+        columns.push(strings(
+            users
+                .values()
+                .map(|u| {
+                    u.view_as
+                        .as_ref()
+                        .and_then(|v| v.0)
+                        .map_or(String::new(), |t| t.as_str().to_string())
+                })
+                .collect(),
+        ));
+        columns.push(strings(
+            users
+                .values()
+                .map(|u| u.view_as.as_ref().map_or(String::new(), |v| v.1.join("; ")))
+                .collect(),
+        ));
+    }
+    let batch =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match");
     write_table(
         stage.path(),
         "users.parquet",

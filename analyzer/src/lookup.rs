@@ -78,7 +78,73 @@ pub struct Answer {
     pub other_grants_now: Vec<Grant>,
     /// The user's live photos at the end of the log, by surface.
     pub live_photos: BTreeMap<String, u64>,
+    /// The View-As incident, in a world that has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as: Option<ViewAsAnswer>,
     pub milliseconds: f64,
+}
+
+/// The View-As answer, as the platform's help center gave it: whether the user's token was
+/// taken, and what was accessed with it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewAsAnswer {
+    pub affected: bool,
+    /// `pivot`, `contact_profile`, `contact` or `token_only`; `None` when the source names
+    /// the user without a tier.
+    pub tier: Option<String>,
+    /// The field groups read with the token (from the truth; from findings, what the tier
+    /// implies).
+    pub accessed: Vec<String>,
+    /// When the token was taken, through whose account, at which hop (the truth's).
+    pub taken: Option<String>,
+    pub through: Option<u64>,
+    pub hop: Option<u32>,
+}
+
+/// The View-As answer for `user` from `source` (`None` outside a View-As world).
+fn view_as_answer(
+    dataset: &Dataset,
+    catalog: &Catalog,
+    source: &Source,
+    user: u64,
+) -> Result<Option<ViewAsAnswer>> {
+    let Some(a) = crate::view_as::answers(dataset, catalog, source)? else {
+        return Ok(None);
+    };
+    let taken = a.taken.get(&user);
+    Ok(Some(match a.users.get(&user) {
+        None => ViewAsAnswer {
+            affected: false,
+            tier: None,
+            accessed: Vec::new(),
+            taken: None,
+            through: None,
+            hop: None,
+        },
+        Some((tier, groups)) => ViewAsAnswer {
+            affected: true,
+            tier: tier.map(|t| t.as_str().into()),
+            accessed: groups.iter().map(|g| g.as_str().to_string()).collect(),
+            taken: taken.map(|x| format_utc(x.0)),
+            through: taken.map(|x| x.2),
+            hop: taken.map(|x| x.1),
+        },
+    }))
+}
+
+/// What a field group holds, in the help center's words.
+fn described(group: &str) -> &'static str {
+    match group {
+        "contact" => "name and contact details (phone number, email, as on the profile)",
+        "profile" => {
+            "profile details (username, gender, locale, relationship status, religion, hometown, current city, birth date, devices, education, work, recent check-ins, website, people and Pages followed, recent searches)"
+        }
+        "timeline" => "timeline posts",
+        "friends" => "the friend list",
+        "groups" => "groups",
+        "conversations" => "names of recent Messenger conversations",
+        _ => "fields the contract does not name",
+    }
 }
 
 /// Answers for `user` of the dataset at `root`.
@@ -239,9 +305,14 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         .map(|r| r.photo_id)
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
+    let view_as = view_as_answer(&dataset, &catalog, source, user)?;
     Ok(Answer {
         user_id: user,
-        affected: !exposures.is_empty() || !mailbox.is_empty() || named,
+        affected: !exposures.is_empty()
+            || !mailbox.is_empty()
+            || named
+            || view_as.as_ref().is_some_and(|v| v.affected),
+        view_as,
         photos_exposed,
         mailbox: mailbox
             .into_iter()
@@ -297,7 +368,16 @@ impl Answer {
         use std::fmt::Write;
         let apps: std::collections::BTreeSet<u32> =
             self.exposures.iter().map(|e| e.app_id).collect();
-        if !self.affected && self.not_in_source.is_empty() {
+        let view_as_only = self.view_as.as_ref().is_some_and(|v| v.affected)
+            && self.exposures.is_empty()
+            && self.mailbox.is_empty();
+        if view_as_only {
+            let _ = writeln!(
+                s,
+                "User {} was affected by the View-As token theft ({}); no app saw a photo of theirs off the timeline, and no partner used their mailbox without a grant.",
+                self.user_id, self.source
+            );
+        } else if !self.affected && self.not_in_source.is_empty() {
             let _ = writeln!(
                 s,
                 "User {} was not affected: no app saw a photo of theirs that was not on the timeline, and no partner used their mailbox without a grant ({}).",
@@ -357,6 +437,48 @@ impl Answer {
         }
         for n in &self.not_in_source {
             let _ = writeln!(s, "Not answered: {n}.");
+        }
+        if let Some(v) = &self.view_as {
+            if !v.affected {
+                let _ = writeln!(
+                    s,
+                    "View As: user {} was not affected: no access token of theirs was taken.",
+                    self.user_id
+                );
+            } else {
+                let mut line = match v.tier {
+                    // A rule that names users, not tokens (the precautionary one).
+                    None => format!("View As: user {} is named as affected", self.user_id),
+                    Some(_) => format!("View As: user {}'s access token was taken", self.user_id),
+                };
+                if let Some(t) = &v.taken {
+                    line.push_str(&format!(" at {t}"));
+                }
+                if let (Some(p), Some(h)) = (v.through, v.hop) {
+                    line.push_str(&format!(" through the account of user {p} (hop {h})"));
+                }
+                line.push('.');
+                let _ = writeln!(s, "{line}");
+                match v.tier.as_deref() {
+                    None => {
+                        let _ = writeln!(s, "  The source does not say what was accessed with it.");
+                    }
+                    Some(_) if v.accessed.is_empty() => {
+                        let _ = writeln!(s, "  Nothing was accessed with it.");
+                    }
+                    Some(tier) => {
+                        for g in &v.accessed {
+                            let _ = writeln!(s, "  Accessed: {}.", described(g));
+                        }
+                        if tier == "pivot" {
+                            let _ = writeln!(
+                                s,
+                                "  Their account was used to take the tokens of friends."
+                            );
+                        }
+                    }
+                }
+            }
         }
         if self.photo_grants_now.is_empty() {
             let _ = writeln!(s, "No app holds a photo grant now.");

@@ -187,6 +187,69 @@ pub fn precautionary(rows: Vec<AccessRow>) -> ViewAsOutput {
     }
 }
 
+/// What a source (the truth, an answer key, or findings) says of the View-As incident, per
+/// user: the tier (when it gives one) and the field groups read (from findings, what the tier
+/// implies), and from the truth the token's taking (when, hop, through whom).
+#[derive(Debug, Default)]
+pub struct Answers {
+    pub users: BTreeMap<u64, (Option<Tier>, Vec<FieldGroup>)>,
+    pub taken: BTreeMap<u64, (i64, u32, u64)>,
+}
+
+/// The field groups a tier implies were read (all of them for a pivot, whose profile was
+/// loaded as it sees it).
+pub fn implied(tier: Option<Tier>) -> Vec<FieldGroup> {
+    match tier {
+        Some(Tier::Pivot) => FieldGroup::ALL.to_vec(),
+        Some(Tier::ContactProfile) => vec![FieldGroup::Contact, FieldGroup::Profile],
+        Some(Tier::Contact) => vec![FieldGroup::Contact],
+        Some(Tier::TokenOnly) | None => Vec::new(),
+    }
+}
+
+/// The View-As answers of `source` for `dataset`: `None` outside a View-As world, or for
+/// findings that hold no `view_as_users`.
+///
+/// # Errors
+/// An unreadable truth, a key of another dataset, findings that break the contract.
+pub fn answers(
+    dataset: &blastradius_dataset::Dataset,
+    catalog: &crate::output::Catalog,
+    source: &crate::export::Source,
+) -> Result<Option<Answers>> {
+    use crate::export::Source;
+    if !blastradius_dataset::access::has_access_log(dataset) {
+        return Ok(None);
+    }
+    let truth = match source {
+        Source::Truth => crate::score::Truth::read(dataset)?,
+        Source::Key(k) => crate::score::Truth::read_key(dataset, k)?,
+        Source::Findings(dir) => {
+            let universe = crate::analyze::universe(dataset, catalog);
+            let found = crate::findings::load(dir, &universe)?;
+            return Ok(found.view_as_users.map(|users| Answers {
+                users: users
+                    .into_iter()
+                    .map(|(u, tier)| (u, (tier, implied(tier))))
+                    .collect(),
+                taken: BTreeMap::new(),
+            }));
+        }
+    };
+    Ok(truth.view_as.map(|v| Answers {
+        users: v
+            .users
+            .into_iter()
+            .map(|(u, (tier, groups))| (u, (Some(tier), groups)))
+            .collect(),
+        taken: v
+            .tokens
+            .values()
+            .map(|&(user, ts, hop, pivot)| (user, (ts, hop, pivot)))
+            .collect(),
+    }))
+}
+
 /// Writes `found` under `dir` as the findings tables `stolen_tokens.parquet` (when it names
 /// tokens) and `view_as_users.parquet`, in the truth's shapes; returns the files written.
 ///
@@ -265,6 +328,9 @@ mod tests {
             target_id: target,
             token_id: None,
             issued_token_id: 0,
+            session_id: 1,
+            client: Some(blastradius_schema::Client::Web),
+            network: 1,
             path: None,
             field_group: None,
         }

@@ -5,7 +5,7 @@
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use blastradius_schema::arrays::integers;
-use blastradius_schema::{AccessKind, FieldGroup, TokenPath, col, path};
+use blastradius_schema::{AccessKind, Client, FieldGroup, TokenPath, col, path};
 
 use crate::error::{Error, Result};
 use crate::open::Dataset;
@@ -21,6 +21,9 @@ pub struct AccessRow {
     pub target_id: u64,
     pub token_id: Option<u64>,
     pub issued_token_id: u64,
+    pub session_id: u64,
+    pub client: Option<Client>,
+    pub network: u64,
     pub path: Option<TokenPath>,
     pub field_group: Option<FieldGroup>,
 }
@@ -28,6 +31,23 @@ pub struct AccessRow {
 /// Whether `dataset` is of a View-As world (its manifest counts an access log).
 pub fn has_access_log(dataset: &Dataset) -> bool {
     dataset.manifest.counts.access_events.is_some()
+}
+
+/// Reads every row of one access-log part (`entry`, listed in the manifest), in file order.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_part(dataset: &Dataset, entry: &crate::FileInfo) -> Result<Vec<AccessRow>> {
+    let mut rows = Vec::new();
+    let p = dataset.root.join(&entry.path);
+    let reader = crate::listed_reader(&p, dataset.read(entry)?, entry)?
+        .build()
+        .map_err(Error::parquet(&p))?;
+    for batch in reader {
+        let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
+        decode(&p, &b, &mut rows)?;
+    }
+    Ok(rows)
 }
 
 /// Reads every row of the access log of `dataset`, in file order.
@@ -45,14 +65,7 @@ pub fn read(dataset: &Dataset) -> Result<Vec<AccessRow>> {
     }
     let mut rows = Vec::new();
     for entry in dataset.parts(path::ACCESS_DIR) {
-        let p = dataset.root.join(&entry.path);
-        let reader = crate::listed_reader(&p, dataset.read(entry)?, entry)?
-            .build()
-            .map_err(Error::parquet(&p))?;
-        for batch in reader {
-            let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
-            decode(&p, &b, &mut rows)?;
-        }
+        rows.append(&mut read_part(dataset, entry)?);
     }
     Ok(rows)
 }
@@ -152,6 +165,9 @@ fn decode(p: &std::path::Path, b: &RecordBatch, rows: &mut Vec<AccessRow>) -> Re
     let (target, target_valid) = ids(p, b, col::TARGET_ID)?;
     let (token, token_valid) = ids(p, b, col::TOKEN_ID)?;
     let (issued, issued_valid) = ids(p, b, col::ISSUED_TOKEN_ID)?;
+    let (session, session_valid) = ids(p, b, col::SESSION_ID)?;
+    let (network, network_valid) = ids(p, b, col::NETWORK)?;
+    let client = enums(p, b, col::CLIENT, Client::parse)?;
     let path_ = enums(p, b, col::PATH, TokenPath::parse)?;
     let group = enums(p, b, col::FIELD_GROUP, FieldGroup::parse)?;
     for i in 0..b.num_rows() {
@@ -166,8 +182,17 @@ fn decode(p: &std::path::Path, b: &RecordBatch, rows: &mut Vec<AccessRow>) -> Re
         }
         let kind = kind[i].ok_or_else(|| missing(col::KIND))?;
         let c = kind.columns();
-        if c.session && !user_valid[i] {
-            return Err(missing(col::USER_ID));
+        if c.session {
+            for (valid, name) in [
+                (user_valid[i], col::USER_ID),
+                (session_valid[i], col::SESSION_ID),
+                (network_valid[i], col::NETWORK),
+                (client[i].is_some(), col::CLIENT),
+            ] {
+                if !valid {
+                    return Err(missing(name));
+                }
+            }
         }
         if c.target_id && !target_valid[i] {
             return Err(missing(col::TARGET_ID));
@@ -194,6 +219,9 @@ fn decode(p: &std::path::Path, b: &RecordBatch, rows: &mut Vec<AccessRow>) -> Re
             target_id: target[i],
             token_id: (c.token_id && token_valid[i]).then_some(token[i]),
             issued_token_id: issued[i],
+            session_id: session[i],
+            client: if c.session { client[i] } else { None },
+            network: network[i],
             path: if c.issued { path_[i] } else { None },
             field_group: if c.field_group { group[i] } else { None },
         });

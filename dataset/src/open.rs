@@ -233,6 +233,17 @@ impl Dataset {
                 ),
             ));
         }
+        if let Some(access) = m.counts.access_events {
+            let rows = sum(path::ACCESS_DIR);
+            if rows != access {
+                return Err(Error::dataset(
+                    &manifest,
+                    format!(
+                        "counts {access} access events but its access files hold {rows} rows: the manifest was edited; regenerate the dataset"
+                    ),
+                ));
+            }
+        }
         let users = sum(path::USERS_DIR);
         if !self.parts(path::USERS_DIR).is_empty() && users != m.counts.users {
             return Err(Error::dataset(

@@ -65,6 +65,11 @@ pub struct Entry {
     pub user_f1: Option<f64>,
     pub exposure_f1: Option<f64>,
     pub violation_f1: Option<f64>,
+    /// View-As levels, on a preset with that incident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as_user_f1: Option<f64>,
     pub events: u64,
     pub wall_seconds: f64,
     pub events_per_second: f64,
@@ -221,6 +226,8 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     user_f1: scores.users.and_then(|x| x.f1),
                     exposure_f1: scores.exposures.and_then(|x| x.f1),
                     violation_f1: scores.violations.and_then(|x| x.f1),
+                    token_f1: scores.stolen_tokens.and_then(|x| x.f1),
+                    view_as_user_f1: scores.view_as_users.and_then(|x| x.f1),
                     events,
                     wall_seconds: wall,
                     events_per_second: events as f64 / wall.max(1e-9),
@@ -273,6 +280,8 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     user_f1: None,
                     exposure_f1: None,
                     violation_f1: None,
+                    token_f1: None,
+                    view_as_user_f1: None,
                     events,
                     wall_seconds: outcome.wall_seconds,
                     events_per_second: events as f64 / outcome.wall_seconds.max(1e-9),
@@ -284,6 +293,8 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                             entry.user_f1 = sc.users.and_then(|x| x.f1);
                             entry.exposure_f1 = sc.exposures.and_then(|x| x.f1);
                             entry.violation_f1 = sc.violations.and_then(|x| x.f1);
+                            entry.token_f1 = sc.stolen_tokens.and_then(|x| x.f1);
+                            entry.view_as_user_f1 = sc.view_as_users.and_then(|x| x.f1);
                         }
                         Err(e) => {
                             entry.failure = Some(format!("its findings break the contract: {e}"))
@@ -370,6 +381,11 @@ pub fn doc(board: &Leaderboard) -> Doc {
     let scen = scenarios(board);
     let names = detectors(board);
     let first = scen.first().map_or("", String::as_str);
+    let view_as = board
+        .entries
+        .iter()
+        .any(|e| e.token_f1.is_some() || e.view_as_user_f1.is_some());
+    let width = if view_as { 5 } else { 3 };
     let mut f1_rows = Vec::new();
     for d in &names {
         for s in &scen {
@@ -378,15 +394,18 @@ pub fn doc(board: &Leaderboard) -> Doc {
                     "clean" => s.clone(),
                     _ => format!("{s} damaged"),
                 };
-                let cells = match find(board, s, c, d) {
-                    None => vec!["–".to_string(); 3],
-                    Some(e) if e.failure.is_some() => vec!["failed".to_string(); 3],
+                let mut cells = match find(board, s, c, d) {
+                    None => vec!["–".to_string(); width],
+                    Some(e) if e.failure.is_some() => vec!["failed".to_string(); width],
                     Some(e) => vec![
                         ratio(e.user_f1),
                         ratio(e.exposure_f1),
                         ratio(e.violation_f1),
+                        ratio(e.token_f1),
+                        ratio(e.view_as_user_f1),
                     ],
                 };
+                cells.truncate(width);
                 f1_rows.push([vec![d.clone(), dataset], cells].concat());
             }
         }
@@ -424,13 +443,18 @@ pub fn doc(board: &Leaderboard) -> Doc {
             Block::Heading("F1 by dataset".into()),
             Block::Table(Table {
                 caption: None,
-                columns: vec![
+                columns: [
                     Column::text("detector"),
                     Column::text("dataset"),
                     Column::number("user F1"),
                     Column::number("exposure F1"),
                     Column::number("violation F1"),
-                ],
+                    Column::number("View-As token F1"),
+                    Column::number("View-As user F1"),
+                ]
+                .into_iter()
+                .take(2 + width)
+                .collect(),
                 rows: f1_rows,
             }),
             Block::Heading("Speed and memory".into()),
@@ -467,6 +491,8 @@ fn headline(board: &Leaderboard) -> String {
             ("user", e.user_f1),
             ("exposure", e.exposure_f1),
             ("violation", e.violation_f1),
+            ("stolen-token", e.token_f1),
+            ("View-As user", e.view_as_user_f1),
         ],
     });
     lowest_f1(&detectors(board), cells, "on")
@@ -490,10 +516,9 @@ fn charts(board: &Leaderboard) -> Vec<Chart> {
         ),
         ("user F1", |e: &Entry| e.user_f1),
         ("message-violation F1", |e: &Entry| e.violation_f1),
+        ("View-As user F1", |e: &Entry| e.view_as_user_f1),
     ] {
-        if metric == "message-violation F1"
-            && !board.entries.iter().any(|e| e.violation_f1.is_some())
-        {
+        if !board.entries.iter().any(|e| pick(e).is_some()) && metric != "exposure F1" {
             continue;
         }
         for condition in ["clean", "damaged"] {

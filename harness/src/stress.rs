@@ -172,6 +172,11 @@ pub struct Cell {
     pub user: Option<Prf>,
     pub exposure: Option<Prf>,
     pub violation: Option<Prf>,
+    /// View-As levels, in a world that has that incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Prf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_as_user: Option<Prf>,
     pub wall_seconds: Option<f64>,
     pub events_per_second: Option<f64>,
     pub peak_memory_bytes: Option<u64>,
@@ -298,6 +303,8 @@ impl Context<'_> {
             user: None,
             exposure: None,
             violation: None,
+            token: None,
+            view_as_user: None,
             wall_seconds: None,
             events_per_second: None,
             peak_memory_bytes: None,
@@ -306,6 +313,8 @@ impl Context<'_> {
             cell.user = s.users.as_ref().map(Prf::from);
             cell.exposure = s.exposures.as_ref().map(Prf::from);
             cell.violation = s.violations.as_ref().map(Prf::from);
+            cell.token = s.stolen_tokens.as_ref().map(Prf::from);
+            cell.view_as_user = s.view_as_users.as_ref().map(Prf::from);
             cell
         };
         for name in &self.options.detectors {
@@ -665,6 +674,10 @@ pub fn charts(report: &StressReport) -> Vec<Chart> {
             ),
             ("exposure F1", |c: &Cell| c.exposure.and_then(|p| p.f1)),
             ("violation F1", |c: &Cell| c.violation.and_then(|p| p.f1)),
+            ("View-As token F1", |c: &Cell| c.token.and_then(|p| p.f1)),
+            ("View-As user F1", |c: &Cell| {
+                c.view_as_user.and_then(|p| p.f1)
+            }),
         ] {
             if metric == "violation F1" && !has_violations(report) {
                 continue;
@@ -782,6 +795,14 @@ pub fn doc(report: &StressReport) -> Doc {
     if violations {
         columns.push(Column::number("violation F1"));
     }
+    let view_as = report
+        .cells
+        .iter()
+        .any(|c| c.token.is_some() || c.view_as_user.is_some());
+    if view_as {
+        columns.push(Column::number("View-As token F1"));
+        columns.push(Column::number("View-As user F1"));
+    }
     columns.push(Column::number("events/s"));
     let mut rows = Vec::new();
     for d in &names {
@@ -804,6 +825,10 @@ pub fn doc(report: &StressReport) -> Doc {
                     row.push(f(c.exposure, |p| p.f1));
                     if violations {
                         row.push(f(c.violation, |p| p.f1));
+                    }
+                    if view_as {
+                        row.push(f(c.token, |p| p.f1));
+                        row.push(f(c.view_as_user, |p| p.f1));
                     }
                     row.push(
                         c.events_per_second
@@ -908,6 +933,8 @@ fn headline(report: &StressReport) -> String {
             ("user", f1(c.user)),
             ("exposure", f1(c.exposure)),
             ("violation", f1(c.violation)),
+            ("stolen-token", f1(c.token)),
+            ("View-As user", f1(c.view_as_user)),
         ],
     });
     lowest_f1(&detectors(report), cells, "under")

@@ -7,7 +7,9 @@ pub struct Cell<'a> {
     pub detector: &'a str,
     pub on: String,
     pub failed: bool,
-    pub f1: [(&'static str, Option<f64>); 3],
+    /// Per level: user, exposure, violation, and the View-As levels (stolen-token,
+    /// View-As user) where the world has that incident.
+    pub f1: [(&'static str, Option<f64>); 5],
 }
 
 /// "`d`: lowest exposure F1 0.941 on X; `e`: F1 1.000 at every level …": a clause per

@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::generate::write_staged;
 use crate::rng::{between, chance, entity_rng};
+use crate::viewas::AccessEvent;
 use crate::write::{self, Provenance};
+use blastradius_dataset::access::AccessRow;
 use blastradius_dataset::log::{EVERY_COLUMN, ShardLog, read_part_into};
 use blastradius_dataset::{Dataset, FileInfo, Manifest};
 
@@ -20,6 +22,8 @@ use blastradius_dataset::{Dataset, FileInfo, Manifest};
 const PERTURB: u64 = 3;
 /// Domain of per-app clock offsets; the entity is the app id.
 const SKEW: u64 = 4;
+/// Domain of the access log's perturbation streams; the entity is the shard index.
+const PERTURB_ACCESS: u64 = 5;
 /// The largest lateness or clock offset accepted: a year.
 const YEAR_US: i64 = 365 * 86_400 * 1_000_000;
 
@@ -147,6 +151,82 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Resul
     })
 }
 
+/// The shard of an access-log part (`access/part-NNNNN.parquet`), `None` for another file.
+fn access_shard(f: &FileInfo) -> Option<u32> {
+    f.path
+        .strip_prefix(&format!("{}/part-", path::ACCESS_DIR))?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
+
+/// The rows of an access-log part as the model's events (nulls as zeros and defaults, which
+/// the writer turns back into nulls by the same rule).
+fn access_events_of(rows: Vec<AccessRow>) -> Vec<AccessEvent> {
+    use blastradius_schema::{Client, FieldGroup, TokenPath};
+    rows.into_iter()
+        .map(|r| AccessEvent {
+            ts: r.ts,
+            event_id: r.event_id,
+            user_id: r.user_id,
+            target_id: r.target_id,
+            token_id: r.token_id.unwrap_or(0),
+            issued_token_id: r.issued_token_id,
+            session_id: r.session_id,
+            network: r.network,
+            kind: r.kind,
+            client: r.client.unwrap_or(Client::Web),
+            path: r.path.unwrap_or(TokenPath::Login),
+            group: r.field_group.unwrap_or(FieldGroup::Contact),
+        })
+        .collect()
+}
+
+/// Damages one shard's access log as [`damage`] does its events: drops, duplicates and late
+/// delivery, never the platform's own events. Clock skew is per app, and the access log has
+/// no app: it is left alone. Draws come from a stream of their own, so a View-As world's
+/// photo log is damaged exactly as the same world without the access log would be.
+fn damage_access(
+    events: Vec<AccessEvent>,
+    faults: &Faults,
+    shard: u32,
+) -> (Vec<AccessEvent>, u64, u64) {
+    let mut rng = entity_rng(faults.seed, PERTURB_ACCESS, shard as u64);
+    let (mut dropped, mut duplicated) = (0, 0);
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        if e.kind.is_system() {
+            out.push(e);
+            continue;
+        }
+        if chance(&mut rng, faults.drop) {
+            dropped += 1;
+            continue;
+        }
+        out.push(e);
+        if chance(&mut rng, faults.duplicate) {
+            duplicated += 1;
+            out.push(e);
+        }
+    }
+    if faults.reorder_us > 0 {
+        let mut keyed: Vec<(i64, usize, AccessEvent)> = out
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    e.ts.saturating_add(between(&mut rng, 0, faults.reorder_us + 1)),
+                    i,
+                    e,
+                )
+            })
+            .collect();
+        keyed.sort_by_key(|k| (k.0, k.1));
+        out = keyed.into_iter().map(|k| k.2).collect();
+    }
+    (out, dropped, duplicated)
+}
+
 /// Writes a damaged copy of the dataset at `input` to `output`. The input is opened with
 /// [`Dataset::open`] (its shape: a folder, every shard listed once, none unlisted, the truth
 /// whole), and each file is checked against the manifest (size, SHA-256, the shards' rows)
@@ -214,6 +294,7 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             codec: source.compression,
         };
         let (mut dropped, mut duplicated, mut truncated_rows) = (0, 0, 0);
+        let mut access_rows = 0u64;
         let mut counts = source.counts.clone();
         counts.events = 0;
         counts.events_by_kind.values_mut().for_each(|v| *v = 0);
@@ -228,6 +309,33 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                 from,
                 "regenerate the dataset (perturb copies only a sound one)",
             )?;
+            if let Some(shard) = access_shard(f) {
+                let events = access_events_of(blastradius_dataset::access::read_part(&dataset, f)?);
+                let (mut events, d, u) = damage_access(events, faults, shard);
+                dropped += d;
+                duplicated += u;
+                if let (Some(cut), true) = (cut, truncated_shard == Some(shard)) {
+                    let before = events.len();
+                    events.retain(|e| e.kind.is_system() || e.ts < cut);
+                    truncated_rows += (before - events.len()) as u64;
+                }
+                let by_kind = counts.access_events_by_kind.get_or_insert_default();
+                by_kind.values_mut().for_each(|v| *v = 0);
+                for e in &events {
+                    *by_kind.entry(e.kind.as_str().to_string()).or_default() += 1;
+                }
+                access_rows += events.len() as u64;
+                let mut info = write::write_access_as(
+                    root,
+                    shard,
+                    &events,
+                    &provenance,
+                    faults.reorder_us == 0,
+                )?;
+                info.path = f.path.clone();
+                files.push(info);
+                continue;
+            }
             if !is_shard(f) {
                 std::fs::copy(from, &to).map_err(Error::io(from))?;
                 files.push(f.clone());
@@ -251,7 +359,7 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                 // The file ends at the cut: every user event from then on is lost; the
                 // deploys, never damaged, stay.
                 d.events.retain(|e| e.kind.is_system() || e.ts < cut);
-                truncated_rows = (before - d.events.len()) as u64;
+                truncated_rows += (before - d.events.len()) as u64;
             }
             for e in &d.events {
                 counts.events += 1;
@@ -278,6 +386,9 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             index += 1;
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
+        if counts.access_events.is_some() {
+            counts.access_events = Some(access_rows);
+        }
         let manifest = Manifest {
             counts,
             files,

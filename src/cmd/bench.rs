@@ -60,7 +60,7 @@ pub enum Args {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "facebook-2018,messaging-partners,shallow-paging"
+            default_value = "facebook-2018,messaging-partners,shallow-paging,view-as-2018"
         )]
         scenarios: Vec<String>,
         /// Users of each generated dataset.

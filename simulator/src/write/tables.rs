@@ -347,6 +347,18 @@ pub fn write_access(
     events: &[AccessEvent],
     provenance: &Provenance,
 ) -> Result<FileInfo> {
+    write_access_as(root, index, events, provenance, true)
+}
+
+/// Writes an access-log shard whose order is `sorted` (log order, recorded in the row-group
+/// metadata) or not (a damaged log's delivery order).
+pub fn write_access_as(
+    root: &Path,
+    index: u32,
+    events: &[AccessEvent],
+    provenance: &Provenance,
+    sorted: bool,
+) -> Result<FileInfo> {
     let schema = access_schema();
     let layout = Layout {
         dictionary: &[col::KIND, col::CLIENT, col::PATH, col::FIELD_GROUP],
@@ -359,7 +371,7 @@ pub fn write_access(
             col::ISSUED_TOKEN_ID,
             col::SESSION_ID,
         ],
-        sorted_by: &[1, 0],
+        sorted_by: if sorted { &[1, 0] } else { &[] },
         row_group: EVENTS_ROW_GROUP,
     };
     let batches = events
