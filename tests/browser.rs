@@ -222,6 +222,46 @@ fn check_with(page: &Path, name: &str, min_charts: usize, min_png: u64) {
 
 #[test]
 #[ignore = "needs Debian's chromium; .ci/run runs it"]
+fn browser_renders_the_view_as_report_and_stress_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "20000", "42", "view-as-2018");
+    let report = tmp.path().join("r");
+    analyze_report(&data, &report);
+    check(&report.join("report.html"), "view-as-report", 4);
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(
+        html.contains("Tokens taken per day, by hop"),
+        "the spread chart"
+    );
+    assert!(html.contains("The View-As incident against the truth"));
+    let stress = tmp.path().join("s");
+    assert_ok(&blastradius(&[
+        "stress",
+        path_arg(&data),
+        "--out",
+        path_arg(&stress),
+        "--drop",
+        "0.01,0.05",
+        "--duplicate",
+        "none",
+        "--reorder",
+        "none",
+        "--skew",
+        "none",
+        "--shard-memory-limits",
+        "none",
+    ]));
+    check(&stress.join("stress.html"), "view-as-stress", 4);
+    let page = std::fs::read_to_string(stress.join("stress.html")).unwrap();
+    assert!(
+        page.contains("View-As token F1 under drop"),
+        "the View-As curves"
+    );
+}
+
+#[test]
+#[ignore = "needs Debian's chromium; .ci/run runs it"]
 fn browser_renders_the_report_and_stress_pages() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");

@@ -17,3 +17,4 @@ mod score;
 mod stress;
 mod util;
 mod versions;
+mod view_as;

@@ -1,0 +1,207 @@
+//! Issue 25: the View-As world end to end. `exact` equals the truth at every level and
+//! stays there under duplicates and late delivery; the precautionary rule finds every victim
+//! and many more; lookup and export say what the truth tables say, read here directly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+
+use crate::util::*;
+
+/// `(user, tier, field groups)` of a truth or findings table, read with arrow directly.
+fn victims(dir: &Path) -> BTreeMap<u64, (String, Vec<String>)> {
+    let mut out = BTreeMap::new();
+    for part in files_under(dir) {
+        for b in batches(&part) {
+            let users = arrow::compute::cast(
+                b.column_by_name("user_id").unwrap(),
+                &arrow::datatypes::DataType::Int64,
+            )
+            .unwrap();
+            let users = users.as_primitive::<arrow::datatypes::Int64Type>();
+            let tiers = arrow::compute::cast(
+                b.column_by_name("tier").unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let tiers = tiers.as_string::<i32>();
+            let groups = b.column_by_name("field_groups").unwrap().as_list::<i32>();
+            for i in 0..b.num_rows() {
+                let list = groups.value(i);
+                let names = list.as_string::<i32>();
+                out.insert(
+                    users.value(i) as u64,
+                    (
+                        tiers.value(i).to_string(),
+                        (0..names.len())
+                            .map(|j| names.value(j).to_string())
+                            .collect(),
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn view_as_scores(report: &serde_json::Value, detector: &str) -> (f64, f64, serde_json::Value) {
+    let s = &row(report, detector)["scores"];
+    let f1 = |level: &str| s[level]["f1"].as_f64().unwrap_or(-1.0);
+    (
+        f1("stolen_tokens"),
+        f1("view_as_users"),
+        s["view_as_tiers"].clone(),
+    )
+}
+
+#[test]
+fn exact_is_the_truth_on_clean_and_reordered_logs_and_the_precautionary_rule_a_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "30000", "11", "view-as-2018");
+    let report = analyze_report(&data, &tmp.path().join("clean"));
+    let (tokens, users, tiers) = view_as_scores(&report, "exact");
+    assert_eq!((tokens, users), (1.0, 1.0), "{report}");
+    assert_eq!(tiers["agreed"], tiers["compared"]);
+    // A clean log has no damage to report (the deploys, in every shard, are no duplicates).
+    let unresolved = &row(&report, "exact")["unresolved"];
+    assert!(unresolved.as_object().unwrap().is_empty(), "{unresolved}");
+    assert!(tiers["compared"].as_u64().unwrap() > 300, "{tiers}");
+    // The precautionary rule: every victim (each theft follows a look-up) and many others.
+    let naive = &row(&report, "naive")["scores"]["view_as_users"];
+    assert_eq!(naive["recall"], 1.0, "{naive}");
+    assert!(naive["precision"].as_f64().unwrap() < 0.8, "{naive}");
+    assert!(row(&report, "naive")["scores"]["stolen_tokens"].is_null());
+    // Duplicates and late delivery change nothing; lost rows cost recall, never precision.
+    for (flags, perfect) in [
+        (&["--duplicate", "0.05", "--reorder", "15m"][..], true),
+        (&["--drop", "0.05"][..], false),
+    ] {
+        let damaged = tmp.path().join(format!("d{}", flags.len()));
+        let mut args = vec!["perturb", path_arg(&data), "--out", path_arg(&damaged)];
+        args.extend(flags);
+        assert_ok(&blastradius(&args));
+        let report = analyze_report(&damaged, &tmp.path().join(format!("r{}", flags.len())));
+        let s = &row(&report, "exact")["scores"];
+        if perfect {
+            assert_eq!(view_as_scores(&report, "exact").0, 1.0, "{flags:?}: {s}");
+        } else {
+            assert_eq!(s["stolen_tokens"]["precision"], 1.0, "{s}");
+            let recall = s["stolen_tokens"]["recall"].as_f64().unwrap();
+            assert!((0.85..1.0).contains(&recall), "{recall}");
+        }
+    }
+}
+
+#[test]
+fn lookup_and_export_say_what_the_truth_tables_say() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "20000", "12", "view-as-2018");
+    let truth = victims(&data.join("truth/view_as_users"));
+    assert!(!truth.is_empty());
+    let pick = |tier: &str| truth.iter().find(|(_, v)| v.0 == tier).map(|(u, _)| *u);
+    let unaffected = (0..20_000u64).find(|u| !truth.contains_key(u)).unwrap();
+    for user in [
+        pick("pivot"),
+        pick("contact"),
+        pick("contact_profile"),
+        Some(unaffected),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let o = blastradius(&["lookup", path_arg(&data), &user.to_string(), "--json"]);
+        assert_ok(&o);
+        let answer: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let v = &answer["view_as"];
+        match truth.get(&user) {
+            None => assert_eq!(v["affected"], false, "{answer}"),
+            Some((tier, groups)) => {
+                assert_eq!(v["affected"], true);
+                assert_eq!(v["tier"], tier.as_str());
+                assert_eq!(v["accessed"], serde_json::json!(groups), "{answer}");
+                assert!(v["taken"].as_str().unwrap().starts_with("2018-09-"), "{v}");
+            }
+        }
+    }
+    let out = tmp.path().join("notify");
+    assert_ok(&blastradius(&[
+        "export",
+        "users",
+        path_arg(&data),
+        "--out",
+        path_arg(&out),
+    ]));
+    let mut listed: BTreeMap<u64, String> = BTreeMap::new();
+    for b in batches(&out.join("users.parquet")) {
+        let users = b
+            .column_by_name("user_id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .clone();
+        let tiers = b
+            .column_by_name("view_as_tier")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        for i in 0..b.num_rows() {
+            if !tiers.value(i).is_empty() {
+                listed.insert(users.value(i) as u64, tiers.value(i).to_string());
+            }
+        }
+    }
+    let want: BTreeMap<u64, String> = truth.iter().map(|(u, v)| (*u, v.0.clone())).collect();
+    assert_eq!(listed, want);
+}
+
+#[test]
+fn view_as_findings_that_break_the_contract_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "3000", "13", "view-as-2018");
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("view_as_users.csv"),
+        "user_id,tier\n5,pivot\n6,everything\n",
+    )
+    .unwrap();
+    let o = blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&bad),
+        "--out",
+        path_arg(&tmp.path().join("s1")),
+    ]);
+    assert_error(&o, &["view_as_users.csv", "tier", "everything", "line 3"]);
+    std::fs::remove_file(bad.join("view_as_users.csv")).unwrap();
+    std::fs::write(bad.join("stolen_tokens.csv"), "token_id\n42\n").unwrap();
+    let o = blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&bad),
+        "--out",
+        path_arg(&tmp.path().join("s2")),
+    ]);
+    assert_error(
+        &o,
+        &["stolen_tokens.csv", "token_id", "not a token of a user"],
+    );
+    // A View-As level alone is findings enough, and scores.
+    std::fs::write(bad.join("stolen_tokens.csv"), "token_id\n").unwrap();
+    let out = tmp.path().join("s3");
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&bad),
+        "--out",
+        path_arg(&out),
+    ]));
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(
+        report["detectors"][0]["scores"]["stolen_tokens"]["recall"], 0.0,
+        "{report}"
+    );
+}
