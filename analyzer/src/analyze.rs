@@ -413,9 +413,10 @@ pub fn detect_into(
             let out = form(rows);
             run.wall_seconds += started.elapsed().as_secs_f64();
             if out.duplicates > 0 {
-                run.findings
-                    .unresolved
-                    .insert("access-log rows delivered twice", out.duplicates);
+                run.findings.unresolved.insert(
+                    "access-log rows the View-As rules use, delivered twice",
+                    out.duplicates,
+                );
             }
             Some(out)
         }

@@ -67,31 +67,38 @@ fn unique(mut rows: Vec<AccessRow>) -> (Vec<AccessRow>, u64) {
 /// (rule 2); what was read with them (rule 3) decides each owner's tier (rule 4). Order-free:
 /// late or reordered rows change nothing; a lost row loses what only it showed.
 pub fn exact(rows: Vec<AccessRow>) -> ViewAsOutput {
-    let (rows, duplicates) = unique(rows);
+    // Every rule is a set or a union, so a row seen twice changes nothing: the rows the rules
+    // use are deduplicated only to count the damage (a full sort of the log would cost more
+    // than the rules).
+    let issued: Vec<AccessRow> = rows
+        .iter()
+        .filter(|r| {
+            r.kind == AccessKind::TokenIssued
+                && r.path == Some(TokenPath::VideoUploader)
+                && r.target_id != r.user_id
+        })
+        .copied()
+        .collect();
+    let (issued, mut duplicates) = unique(issued);
     // Rule 1. A token taken twice (never, in a world) counts from its first taking.
     let mut taken: HashMap<u64, (TokenFinding, Option<u64>)> = HashMap::new();
-    for r in &rows {
-        if r.kind == AccessKind::TokenIssued
-            && r.path == Some(TokenPath::VideoUploader)
-            && r.target_id != r.user_id
-        {
-            let t = TokenFinding {
-                token_id: r.issued_token_id,
-                user_id: r.target_id,
-                ts: r.ts,
-                event_id: r.event_id,
-                hop: 1,
-                pivot_id: r.user_id,
-            };
-            taken
-                .entry(r.issued_token_id)
-                .and_modify(|e| {
-                    if (t.ts, t.event_id) < (e.0.ts, e.0.event_id) {
-                        *e = (t, r.token_id);
-                    }
-                })
-                .or_insert((t, r.token_id));
-        }
+    for r in &issued {
+        let t = TokenFinding {
+            token_id: r.issued_token_id,
+            user_id: r.target_id,
+            ts: r.ts,
+            event_id: r.event_id,
+            hop: 1,
+            pivot_id: r.user_id,
+        };
+        taken
+            .entry(r.issued_token_id)
+            .and_modify(|e| {
+                if (t.ts, t.event_id) < (e.0.ts, e.0.event_id) {
+                    *e = (t, r.token_id);
+                }
+            })
+            .or_insert((t, r.token_id));
     }
     // Rule 2: follow each token's chain of parents back to one that was not taken (a loop,
     // which no world has, stops after as many steps as there are tokens).
@@ -114,9 +121,18 @@ pub fn exact(rows: Vec<AccessRow>) -> ViewAsOutput {
     for e in taken.values() {
         groups.entry(e.0.user_id).or_default();
     }
-    for r in &rows {
-        if r.kind == AccessKind::ProfileRead
-            && let (Some(token), Some(g)) = (r.token_id, r.field_group)
+    let reads: Vec<AccessRow> = rows
+        .iter()
+        .filter(|r| {
+            r.kind == AccessKind::ProfileRead && r.token_id.is_some_and(|t| taken.contains_key(&t))
+        })
+        .copied()
+        .collect();
+    drop(rows);
+    let (reads, twice) = unique(reads);
+    duplicates += twice;
+    for r in &reads {
+        if let (Some(token), Some(g)) = (r.token_id, r.field_group)
             && let Some(e) = taken.get(&token)
         {
             *groups.entry(e.0.user_id).or_default() |= 1 << g.index();
@@ -169,7 +185,11 @@ pub fn tier_of(pivot: bool, groups: u8) -> Tier {
 /// `view_as` row) while the flaw lived, between the log's `flaw_introduced` and `flaw_fixed`
 /// (the whole log when it lacks one of them). Names no token and no tier.
 pub fn precautionary(rows: Vec<AccessRow>) -> ViewAsOutput {
-    let (rows, duplicates) = unique(rows);
+    let used: Vec<AccessRow> = rows
+        .into_iter()
+        .filter(|r| r.kind == AccessKind::ViewAs || r.kind.is_system())
+        .collect();
+    let (rows, duplicates) = unique(used);
     let at = |kind| rows.iter().filter(|r| r.kind == kind).map(|r| r.ts).min();
     let from = at(AccessKind::FlawIntroduced).unwrap_or(i64::MIN);
     let to = at(AccessKind::FlawFixed).unwrap_or(i64::MAX);
