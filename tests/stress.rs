@@ -224,8 +224,27 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
     }
     let board = read_json(&out.join("leaderboard.json"));
     let entries = board["entries"].as_array().unwrap();
-    // 3 presets x clean/damaged x 3 detectors.
-    assert_eq!(entries.len(), 18);
+    // 4 presets x clean/damaged x 3 detectors.
+    assert_eq!(entries.len(), 24);
+    // The View-As preset's own levels: exact is the truth on the clean log, naive (the
+    // precautionary rule) names users only, the oracle (which copies the photo truth) neither.
+    for e in entries.iter().filter(|e| e["scenario"] == "view-as-2018") {
+        match e["detector"].as_str().unwrap() {
+            "exact" if e["condition"] == "clean" => {
+                assert_eq!(
+                    (&e["token_f1"], &e["view_as_user_f1"]),
+                    (&1.0.into(), &1.0.into()),
+                    "{e}"
+                )
+            }
+            "naive" => assert!(
+                e["token_f1"].is_null() && e["view_as_user_f1"].as_f64().unwrap() < 0.9,
+                "{e}"
+            ),
+            "oracle" => assert!(e["view_as_user_f1"].is_null(), "{e}"),
+            _ => {}
+        }
+    }
     for e in entries {
         assert!(e["failure"].is_null(), "{e}");
         assert!(e["peak_memory_bytes"].as_u64().unwrap() > 0, "{e}");

@@ -436,8 +436,16 @@ pub fn doc(board: &Leaderboard) -> Doc {
         headline: Some(headline(board)),
         blocks: vec![
             Block::Paragraph(format!(
-                "`{}` on {}. F1 at user, exposure and message-violation level (\"–\": the level is not reported, or there is nothing to find). \"damaged\": `{}`. Speed and memory: whole process (reading the dataset and writing findings included), the median of {} runs on the clean `{first}` log.",
-                board.command, board.machine, board.damage, SPEED_RUNS
+                "`{}` on {}. F1 at user, exposure and message-violation level{} (\"–\": the level is not reported, or there is nothing to find). \"damaged\": `{}`. Speed and memory: whole process (reading the dataset and writing findings included), the median of {} runs on the clean `{first}` log.",
+                board.command,
+                board.machine,
+                if view_as {
+                    ", and on a View-As world at stolen-token and View-As user level (data/README §13)"
+                } else {
+                    ""
+                },
+                board.damage,
+                SPEED_RUNS
             )),
             Block::Charts(charts(board)),
             Block::Heading("F1 by dataset".into()),

@@ -55,7 +55,13 @@ mod tests {
             detector: d,
             on: on.to_string(),
             failed,
-            f1: [("user", user), ("exposure", exposure), ("violation", None)],
+            f1: [
+                ("user", user),
+                ("exposure", exposure),
+                ("violation", None),
+                ("stolen-token", None),
+                ("View-As user", None),
+            ],
         };
         let cells = [
             cell("exact", "a", false, Some(1.0), Some(1.0)),
