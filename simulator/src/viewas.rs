@@ -24,18 +24,23 @@ const PLAN: u64 = 4;
 const SESSIONS: u64 = 5;
 
 /// Access-log event ids are `(user_id + 1) << 24 | ACCESS | seq`: above every photo-log id
-/// of the same user (whose sequence stays below 2^23), the attack's events above the user's
-/// ordinary ones (`ATTACK`), so each side numbers its own without knowing the other's.
+/// of the same user (whose sequence stays below 2^23). A user's ordinary events come first
+/// in the sequence, the attack's after them: nothing in an id tells the two apart.
 const ACCESS: u64 = 1 << 23;
-const ATTACK: u64 = 1 << 22;
-/// Token and session ids share the scheme: `(user_id + 1) << 24 | i` for the user's i-th
-/// login, `| UPLOADER` for a token the uploader issued in it, `| TAKEN` for the token taken.
-const UPLOADER: u64 = 1 << 22;
-const TAKEN: u64 = 1 << 23;
-/// The attacker's own login in its accounts (which are never taken).
-const ATTACKER_LOGIN: u64 = TAKEN | UPLOADER;
+// Token and session ids follow the same scheme, `(user_id + 1) << 24 | n`: a user's tokens
+// are numbered in the order they are issued (logins first, then the uploader's, then a
+// token taken or the attacker's own login), sessions likewise (logins, then the attacker's
+// session). A plan numbers its own after the user's ordinary ones (see `Counts`).
 /// No user has more sessions than this, so every id fits its range.
 const MAX_SESSIONS: u64 = 10_000;
+
+/// What a user's ordinary sessions number: the attack's ids for that user follow them.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    events: u64,
+    logins: u64,
+    tokens: u64,
+}
 
 /// The system events' ids, below every user's and after the photo log's deploys (1 and 2).
 pub const FLAW_INTRODUCED_ID: u64 = 3;
@@ -283,10 +288,19 @@ impl ViewAsWorld {
         let n = taken.len() as i64;
         let gap = (t.flaw_fixed - t.attack_start) / (n + 1);
         let network = |user: u64| {
-            // The attacker's networks: numbered after the ordinary ones.
-            let h = crate::graph::pair_hash(self.seed, PLAN, user);
-            self.params.background.networks as u64 + 1 + h % a.networks as u64
+            // The attacker's few networks are networks like any (ordinary users may share
+            // them): drawn from the same numbers.
+            let k = crate::graph::pair_hash(self.seed, PLAN, user) % a.networks as u64;
+            1 + crate::graph::pair_hash(self.seed, PLAN + 1, k)
+                % self.params.background.networks as u64
         };
+        // Every user the attack touches, and how many events, logins and tokens their
+        // ordinary sessions have: the attack's ids come after those.
+        let mut involved: Vec<u64> = self.attackers.clone();
+        involved.extend(taken.iter().map(|x| x.0));
+        let counts: HashMap<u64, Counts> = involved.iter().map(|&u| (u, self.counts(u))).collect();
+        let token_of = |u: u64| base(u) | counts[&u].tokens;
+        let session_of = |u: u64| base(u) | counts[&u].logins;
         let tiers = AliasTable::new(&[a.token_only, a.contact, a.contact_profile]);
         let is_pivot: HashSet<u64> = self.pivots.iter().copied().collect();
         let mut events: Vec<AccessEvent> = Vec::new();
@@ -305,8 +319,6 @@ impl ViewAsWorld {
             group: FieldGroup::Contact,
         };
         // The attacker's own accounts log in before the spike.
-        let token_of =
-            |u: u64, is_attacker: bool| base(u) | if is_attacker { ATTACKER_LOGIN } else { TAKEN };
         for &u in &self.attackers {
             let mut login = web(
                 AccessKind::TokenIssued,
@@ -314,12 +326,11 @@ impl ViewAsWorld {
                 u,
                 u,
                 0,
-                token_of(u, true),
+                session_of(u),
             );
-            login.issued_token_id = token_of(u, true);
+            login.issued_token_id = token_of(u);
             events.push(login);
         }
-        let attackers: HashSet<u64> = self.attackers.iter().copied().collect();
         let mut first_theft_by: HashMap<u64, i64> = HashMap::new();
         let mut thefts = Vec::with_capacity(taken.len());
         let mut victims = Vec::with_capacity(taken.len());
@@ -327,8 +338,8 @@ impl ViewAsWorld {
             let jitter = between(rng, -gap / 10, gap / 10 + 1);
             let ts = t.attack_start + gap * (k as i64 + 1) + jitter;
             first_theft_by.entry(actor).or_insert(ts);
-            let parent = token_of(actor, attackers.contains(&actor));
-            let (session, stolen) = (parent, token_of(victim, false));
+            let (parent, session) = (token_of(actor), session_of(actor));
+            let stolen = token_of(victim);
             events.push(web(
                 AccessKind::ViewAs,
                 ts - gap / 4,
@@ -364,7 +375,7 @@ impl ViewAsWorld {
                     victim,
                     victim,
                     stolen,
-                    stolen,
+                    session_of(victim),
                 );
                 r.group = g;
                 events.push(r);
@@ -382,7 +393,7 @@ impl ViewAsWorld {
                 continue; // chosen, but the budget ran out before it was used
             };
             v.tier = Tier::Pivot;
-            let stolen = token_of(v.user_id, false);
+            let stolen = token_of(v.user_id);
             let pivot_reads = [
                 FieldGroup::Contact,
                 FieldGroup::Profile,
@@ -398,7 +409,7 @@ impl ViewAsWorld {
                     v.user_id,
                     v.user_id,
                     stolen,
-                    stolen,
+                    session_of(v.user_id),
                 );
                 r.group = g;
                 events.push(r);
@@ -406,11 +417,12 @@ impl ViewAsWorld {
             }
         }
         self.pivots.retain(|p| first_theft_by.contains_key(p));
-        // Ids: per user, the attack's events in time order after the ATTACK mark.
+        // Ids: per user, the attack's events in time order after the user's ordinary ones.
         events.sort_by_key(|e| (e.user_id, e.ts, e.kind.index(), e.group.index()));
         for run in events.chunk_by_mut(|a, b| a.user_id == b.user_id) {
+            let first = counts[&run[0].user_id].events;
             for (j, e) in run.iter_mut().enumerate() {
-                e.event_id = base(e.user_id) | ACCESS | ATTACK | j as u64;
+                e.event_id = base(e.user_id) | ACCESS | (first + j as u64);
             }
         }
         let issued: HashMap<u64, u64> = events
@@ -479,7 +491,7 @@ impl ViewAsWorld {
     /// One user's ordinary sessions over the period: a login (a token), reads of their own
     /// and their friends' profiles, sometimes a video posted through the uploader (a token
     /// for themselves), and sometimes a "View As" look-up of their own profile as a friend.
-    fn sessions(&self, user: u64, friends: &[u64], out: &mut Vec<AccessEvent>) {
+    fn sessions(&self, user: u64, friends: &[u64], out: &mut Vec<AccessEvent>) -> Counts {
         let b = &self.params.background;
         let t = self.times;
         let mut rng = entity_rng(self.seed, SESSIONS, user);
@@ -491,6 +503,7 @@ impl ViewAsWorld {
             None
         };
         let mut seq = 0u64;
+        let mut uploads = 0u64;
         let mut push = |out: &mut Vec<AccessEvent>, mut e: AccessEvent| {
             e.event_id = base(user) | ACCESS | seq;
             seq += 1;
@@ -543,7 +556,8 @@ impl ViewAsWorld {
                 at += between(&mut rng, SECOND, 600 * SECOND);
                 let mut upload = event(AccessKind::TokenIssued, at, user, token);
                 upload.path = TokenPath::VideoUploader;
-                upload.issued_token_id = base(user) | UPLOADER | i;
+                upload.issued_token_id = base(user) | (logins + uploads);
+                uploads += 1;
                 push(out, upload);
             }
             if view_as_in == Some(i) {
@@ -552,6 +566,18 @@ impl ViewAsWorld {
                 push(out, event(AccessKind::ViewAs, at, friend, token));
             }
         }
+        Counts {
+            events: seq,
+            logins,
+            tokens: logins + uploads,
+        }
+    }
+
+    /// How many events, logins and tokens `user`'s ordinary sessions have (their sessions
+    /// drawn again: a pure function of the seed and the user).
+    fn counts(&self, user: u64) -> Counts {
+        let friends = self.graph.friends(user);
+        self.sessions(user, &friends, &mut Vec::new())
     }
 
     /// The instants the calibration reports.
@@ -657,6 +683,60 @@ mod tests {
                 let parent_taken = w.thefts.iter().any(|p| p.token_id == e.token_id);
                 assert_eq!(parent_taken, t.hop > 1);
             }
+        }
+    }
+
+    // A blind dataset must not give its answer away in its ids: every user's access-log
+    // events, tokens and sessions are numbered 0, 1, 2, ... with no gap and no mark, the
+    // attack's among them; and the attacker's networks are ordinary network numbers.
+    #[test]
+    fn no_id_tells_the_attack_from_ordinary_traffic() {
+        let s = Scenario::preset("view-as-2018").unwrap();
+        let w = ViewAsWorld::new(&s, 5, 3000).unwrap();
+        assert!(!w.thefts.is_empty());
+        let whole = w.shard(0..3000);
+        let mut events: HashMap<u64, Vec<u64>> = HashMap::new();
+        let mut tokens: HashMap<u64, HashSet<u64>> = HashMap::new();
+        let mut sessions: HashMap<u64, HashSet<u64>> = HashMap::new();
+        let low = |id: u64| id & ((1 << 24) - 1);
+        for e in whole.access.iter().filter(|e| !e.kind.is_system()) {
+            events
+                .entry(e.user_id)
+                .or_default()
+                .push(low(e.event_id) - ACCESS);
+            sessions
+                .entry(e.user_id)
+                .or_default()
+                .insert(low(e.session_id));
+            if e.kind == AccessKind::TokenIssued {
+                tokens
+                    .entry(e.target_id)
+                    .or_default()
+                    .insert(low(e.issued_token_id));
+            }
+            assert!(
+                (1..=s.view_as.as_ref().unwrap().background.networks as u64).contains(&e.network)
+            );
+        }
+        let gapless = |ids: Vec<u64>| {
+            let mut ids = ids;
+            ids.sort_unstable();
+            ids.iter().enumerate().all(|(i, &x)| x == i as u64)
+        };
+        for (user, ids) in events {
+            assert!(gapless(ids), "user {user}'s event ids");
+        }
+        for (user, ids) in tokens {
+            assert!(
+                gapless(ids.into_iter().collect()),
+                "user {user}'s token ids"
+            );
+        }
+        for (user, ids) in sessions {
+            assert!(
+                gapless(ids.into_iter().collect()),
+                "user {user}'s session ids"
+            );
         }
     }
 
