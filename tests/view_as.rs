@@ -205,3 +205,106 @@ fn view_as_findings_that_break_the_contract_are_named() {
         "{report}"
     );
 }
+
+#[test]
+fn damaged_copies_and_parts_count_and_cut_both_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "6000", "14", "view-as-2018");
+    // Per-kind counts of a damaged copy add up to its rows (every shard counted).
+    let damaged = tmp.path().join("dropped");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&data),
+        "--out",
+        path_arg(&damaged),
+        "--drop",
+        "0.05",
+    ]));
+    let m = read_json(&damaged.join("manifest.json"));
+    let by_kind: u64 = m["counts"]["access_events_by_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_kind, m["counts"]["access_events"].as_u64().unwrap());
+    let rows_of = |dir: &Path| files_under(dir).iter().map(|f| rows(f)).sum::<u64>();
+    assert_eq!(rows_of(&damaged.join("access")), by_kind);
+    // One shard of three: its truth and its log's thefts are not the same ones, so the
+    // View-As levels are not scored (and the report says why), while the photo levels are.
+    let part = tmp.path().join("part");
+    assert_ok(&blastradius(&[
+        "generate",
+        "--users",
+        "6000",
+        "--seed",
+        "14",
+        "--scenario",
+        "view-as-2018",
+        "--shards",
+        "3",
+        "--shard",
+        "1/3",
+        "--out",
+        path_arg(&part),
+    ]));
+    let report = analyze_report(&part, &tmp.path().join("part-report"));
+    let exact = row(&report, "exact");
+    assert!(exact["scores"]["stolen_tokens"].is_null(), "{exact}");
+    assert_eq!(exact["scores"]["users"]["f1"], 1.0);
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("View-As world's levels are not scored"),
+        "{}",
+        report["notes"]
+    );
+    // Truncating that part cuts its access log at the same instant as its events.
+    let cut = tmp.path().join("cut");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&part),
+        "--out",
+        path_arg(&cut),
+        "--truncate",
+        "20d",
+    ]));
+    let m = read_json(&cut.join("manifest.json"));
+    let lost = m["perturbation"]["truncated_rows"].as_u64().unwrap();
+    let before = read_json(&part.join("manifest.json"))["counts"]["access_events"]
+        .as_u64()
+        .unwrap();
+    let after = m["counts"]["access_events"].as_u64().unwrap();
+    assert!(
+        after < before,
+        "the access log was cut too: {before} -> {after}"
+    );
+    assert!(lost > before - after, "the events were cut as well: {lost}");
+}
+
+#[test]
+fn lookup_says_only_what_a_rule_that_names_users_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "3000", "15", "view-as-2018");
+    let found = tmp.path().join("named");
+    std::fs::create_dir_all(&found).unwrap();
+    std::fs::write(found.join("view_as_users.csv"), "user_id,tier\n7,\n").unwrap();
+    let o = blastradius(&[
+        "lookup",
+        path_arg(&data),
+        "7",
+        "--findings",
+        path_arg(&found),
+    ]);
+    assert_ok(&o);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(first.contains("named as possibly affected"), "{text}");
+    assert!(
+        !text.contains("no app saw"),
+        "the findings hold no exposures: {text}"
+    );
+    assert!(!text.contains("token was taken"), "{text}");
+}

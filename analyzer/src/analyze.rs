@@ -294,7 +294,7 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
     }
     if !dataset.manifest.complete {
         let text = format!(
-            "{} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone",
+            "{} holds one shard of a larger dataset; cross-shard figures (naive's calling apps) cover it alone, and a View-As world's levels are not scored (a theft is logged in the pivot's shard, its truth kept in the owner's)",
             root.display()
         );
         console.note(&text);
@@ -405,8 +405,13 @@ pub fn detect_into(
     let form = crate::registry::find(name, crate::registry::Mode::Batch)
         .ok()
         .and_then(|e| e.view_as);
+    // One shard of a larger dataset holds the thefts its users made and the truth of its
+    // users' tokens, which are not the same thefts: the View-As levels need the whole world.
     let view_as = match form {
-        Some(form) if blastradius_dataset::access::has_access_log(dataset) => {
+        Some(form)
+            if blastradius_dataset::access::has_access_log(dataset)
+                && dataset.manifest.complete =>
+        {
             let started = std::time::Instant::now();
             let rows = blastradius_dataset::access::read(dataset)?;
             run.events += rows.len() as u64;

@@ -372,10 +372,22 @@ impl Answer {
             && self.exposures.is_empty()
             && self.mailbox.is_empty();
         if view_as_only {
+            let tier = self.view_as.as_ref().and_then(|v| v.tier.as_ref());
             let _ = writeln!(
                 s,
-                "User {} was affected by the View-As token theft ({}); no app saw a photo of theirs off the timeline, and no partner used their mailbox without a grant.",
-                self.user_id, self.source
+                "User {} {} ({}){}",
+                self.user_id,
+                match tier {
+                    Some(_) => "was affected by the View-As token theft",
+                    // A rule that names users without tokens (the precautionary one).
+                    None => "is named as possibly affected by the View-As token theft",
+                },
+                self.source,
+                if self.not_in_source.is_empty() {
+                    "; no app saw a photo of theirs off the timeline, and no partner used their mailbox without a grant."
+                } else {
+                    "."
+                }
             );
         } else if !self.affected && self.not_in_source.is_empty() {
             let _ = writeln!(

@@ -351,7 +351,9 @@ impl Truth {
             },
             read,
         )?;
-        t.view_as = has_view_as.then_some(view_as);
+        // One shard of a larger world: its truth names its users' tokens, its log the thefts
+        // its users made; they are not the same, so the View-As levels are not scored.
+        t.view_as = (has_view_as && dataset.manifest.complete).then_some(view_as);
         read_parts(
             dataset,
             files.iter().filter(|f| f.path == path::AFFECTED_APPS),

@@ -148,12 +148,13 @@ fn enums<T: Copy>(
     b: &RecordBatch,
     name: &str,
     parse: fn(&str) -> Option<T>,
+    offset: usize,
 ) -> Result<Vec<Option<T>>> {
     let a = column(p, b, name)?;
     let bad = |i: usize, v: &str| Error::Schema {
         path: p.to_path_buf(),
         column: name.into(),
-        problem: format!("holds `{v}` on row {i}"),
+        problem: format!("holds `{v}` on row {}", offset + i),
         expected: "one of the values data/README.md §13 lists".into(),
     };
     // Decoded as a dictionary (the reader asks for enums so): each value parsed once.
@@ -177,7 +178,8 @@ fn enums<T: Copy>(
             let k = keys.value(i) as usize;
             match parsed.get(k).copied().flatten() {
                 Some(v) => out.push(Some(v)),
-                None => return Err(bad(i, values.value(k.min(values.len() - 1)))),
+                None if k < values.len() => return Err(bad(i, values.value(k))),
+                None => return Err(bad(i, "a key past its dictionary")),
             }
         }
         return Ok(out);
@@ -202,6 +204,8 @@ fn enums<T: Copy>(
 }
 
 fn decode(p: &std::path::Path, b: &RecordBatch, rows: &mut Vec<AccessRow>) -> Result<()> {
+    // Rows of this file before the batch: messages name a row of the file.
+    let offset = rows.len();
     let (event_id, event_valid) = ids(p, b, col::EVENT_ID)?;
     let ts_array = column(p, b, col::TS)?;
     let ts = ts_array
@@ -213,21 +217,21 @@ fn decode(p: &std::path::Path, b: &RecordBatch, rows: &mut Vec<AccessRow>) -> Re
             problem: format!("has type {} or nulls", ts_array.data_type()),
             expected: "Timestamp(µs, UTC) on every row".into(),
         })?;
-    let kind = enums(p, b, col::KIND, AccessKind::parse)?;
+    let kind = enums(p, b, col::KIND, AccessKind::parse, offset)?;
     let (user, user_valid) = ids(p, b, col::USER_ID)?;
     let (target, target_valid) = ids(p, b, col::TARGET_ID)?;
     let (token, token_valid) = ids(p, b, col::TOKEN_ID)?;
     let (issued, issued_valid) = ids(p, b, col::ISSUED_TOKEN_ID)?;
     let (session, session_valid) = ids(p, b, col::SESSION_ID)?;
     let (network, network_valid) = ids(p, b, col::NETWORK)?;
-    let client = enums(p, b, col::CLIENT, Client::parse)?;
-    let path_ = enums(p, b, col::PATH, TokenPath::parse)?;
-    let group = enums(p, b, col::FIELD_GROUP, FieldGroup::parse)?;
+    let client = enums(p, b, col::CLIENT, Client::parse, offset)?;
+    let path_ = enums(p, b, col::PATH, TokenPath::parse, offset)?;
+    let group = enums(p, b, col::FIELD_GROUP, FieldGroup::parse, offset)?;
     for i in 0..b.num_rows() {
         let missing = |column: &str| Error::Schema {
             path: p.to_path_buf(),
             column: column.into(),
-            problem: format!("is null on row {i} (event {})", event_id[i]),
+            problem: format!("is null on row {} (event {})", offset + i, event_id[i]),
             expected: "a value wherever the row's kind has one (data/README.md §13)".into(),
         };
         if !event_valid[i] {

@@ -125,11 +125,16 @@ fn suffixed(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The rows of the dataset's logs: `events/`, and `access/` in a View-As world.
 fn events_of(d: &Dataset) -> u64 {
-    d.parts(blastradius_schema::path::EVENTS_DIR)
-        .iter()
-        .map(|f| f.rows)
-        .sum()
+    [
+        blastradius_schema::path::EVENTS_DIR,
+        blastradius_schema::path::ACCESS_DIR,
+    ]
+    .iter()
+    .flat_map(|dir| d.parts(dir))
+    .map(|f| f.rows)
+    .sum()
 }
 
 /// Runs the leaderboard; writes leaderboard.{json,md,html} under `options.out`.
@@ -526,7 +531,9 @@ fn charts(board: &Leaderboard) -> Vec<Chart> {
         ("message-violation F1", |e: &Entry| e.violation_f1),
         ("View-As user F1", |e: &Entry| e.view_as_user_f1),
     ] {
-        if !board.entries.iter().any(|e| pick(e).is_some()) && metric != "exposure F1" {
+        if !board.entries.iter().any(|e| pick(e).is_some())
+            && !matches!(metric, "exposure F1" | "user F1")
+        {
             continue;
         }
         for condition in ["clean", "damaged"] {

@@ -282,11 +282,16 @@ impl Context<'_> {
         let dataset = Dataset::open(copy)?;
         let judge = Judge::new(self.truth, &dataset, self.catalog);
         let by_app = self.catalog.providers_by_app();
-        let events: u64 = dataset
-            .parts(blastradius_schema::path::EVENTS_DIR)
-            .iter()
-            .map(|f| f.rows)
-            .sum();
+        // The rows of both logs (the access log in a View-As world): one count for every
+        // cell, built-in or outside, whatever part of the logs a detector reads.
+        let events: u64 = [
+            blastradius_schema::path::EVENTS_DIR,
+            blastradius_schema::path::ACCESS_DIR,
+        ]
+        .iter()
+        .flat_map(|dir| dataset.parts(dir))
+        .map(|f| f.rows)
+        .sum();
         let cell_dir = self
             .stage
             .join("data")
@@ -330,7 +335,7 @@ impl Context<'_> {
             )?;
             let mut cell = scored(blank(name, "built-in"), &judge.score(&found));
             cell.wall_seconds = Some(run.wall_seconds);
-            cell.events_per_second = Some(run.events as f64 / run.wall_seconds.max(1e-9));
+            cell.events_per_second = Some(events as f64 / run.wall_seconds.max(1e-9));
             cell.peak_memory_bytes = found.meta.peak_memory_bytes;
             progress.cell(&cell);
             out.push(cell);

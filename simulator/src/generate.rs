@@ -82,6 +82,10 @@ const MEMORY_BASE: u64 = 64 << 20;
 /// three truth tables), each with its schema, footer and provenance (measured: 17.9 KB a
 /// shard, 400 users in 400 shards against 1).
 const BYTES_PER_SHARD: u64 = 18 << 10;
+/// Bytes on disk per row of `friendships/` (measured: 2.8 at 1M users, zstd).
+const BYTES_PER_FRIENDSHIP: f64 = 3.0;
+/// Bytes of memory per friendship row a worker holds (two ids).
+const MEMORY_PER_FRIENDSHIP: u64 = 16;
 
 impl Options {
     /// Estimates events, bytes and memory by generating a sample of the run's users.
@@ -97,15 +101,33 @@ impl Options {
             crate::user::generate_user(&world, user, &mut scratch, &mut sink);
         }
         let per_user = sink.events.len() as f64 / n.max(1) as f64;
-        let events = (per_user * self.users as f64) as u64 + 2 * self.shards as u64;
         let users_per_shard = self.users.div_ceil(self.shards as u64);
-        let events_per_shard = (per_user * users_per_shard as f64) as u64 + 2;
+        // A View-As world's access log and friendships, from its rates (a sample would need
+        // the friend graph): per user a few logins with their reads, an upload now and then,
+        // a look-up, the attack's rows (at most 8 per token taken); and about the mean
+        // weight in friends (an upper bound: near pairs saturate).
+        let (access, friends) = self.scenario.view_as.as_ref().map_or((0.0, 0.0), |v| {
+            let (b, a, g) = (&v.background, &v.attack, &v.graph);
+            let access = b.logins_mean * (1.0 + b.reads_mean + b.uploader_share)
+                + b.view_as_share
+                + 8.0 * a.stolen_share;
+            let friends = (g.median_degree * (g.degree_sigma * g.degree_sigma / 2.0).exp())
+                .min(g.max_degree as f64)
+                .min(4.0 * g.reach as f64);
+            (access, friends)
+        });
+        let events = ((per_user + access) * self.users as f64) as u64 + 2 * self.shards as u64;
+        let events_per_shard = ((per_user + access) * users_per_shard as f64) as u64 + 2;
         let workers = self.threads.min(self.shards as usize).max(1) as u64;
         Estimate {
             events,
             bytes: (events as f64 * self.compression.bytes_per_event()) as u64
+                + (friends * self.users as f64 * BYTES_PER_FRIENDSHIP) as u64
                 + self.shards as u64 * BYTES_PER_SHARD,
-            memory: MEMORY_BASE + workers * events_per_shard * MEMORY_PER_EVENT,
+            memory: MEMORY_BASE
+                + workers
+                    * (events_per_shard * MEMORY_PER_EVENT
+                        + (friends * users_per_shard as f64) as u64 * MEMORY_PER_FRIENDSHIP),
             events_per_shard,
         }
     }

@@ -295,7 +295,13 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
         };
         let (mut dropped, mut duplicated, mut truncated_rows) = (0, 0, 0);
         let mut access_rows = 0u64;
+        // The access parts in manifest order, numbered as the events parts are (0 for the
+        // one part of a one-shard dataset), so the truncated shard is the same in both logs.
+        let mut access_index = 0u32;
         let mut counts = source.counts.clone();
+        if let Some(by_kind) = counts.access_events_by_kind.as_mut() {
+            by_kind.values_mut().for_each(|v| *v = 0);
+        }
         counts.events = 0;
         counts.events_by_kind.values_mut().for_each(|v| *v = 0);
         let mut index = 0u32;
@@ -310,17 +316,18 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                 "regenerate the dataset (perturb copies only a sound one)",
             )?;
             if let Some(shard) = access_shard(f) {
+                let ordinal = access_index;
+                access_index += 1;
                 let events = access_events_of(blastradius_dataset::access::read_part(&dataset, f)?);
-                let (mut events, d, u) = damage_access(events, faults, shard);
+                let (mut events, d, u) = damage_access(events, faults, ordinal);
                 dropped += d;
                 duplicated += u;
-                if let (Some(cut), true) = (cut, truncated_shard == Some(shard)) {
+                if let (Some(cut), true) = (cut, truncated_shard == Some(ordinal)) {
                     let before = events.len();
                     events.retain(|e| e.kind.is_system() || e.ts < cut);
                     truncated_rows += (before - events.len()) as u64;
                 }
                 let by_kind = counts.access_events_by_kind.get_or_insert_default();
-                by_kind.values_mut().for_each(|v| *v = 0);
                 for e in &events {
                     *by_kind.entry(e.kind.as_str().to_string()).or_default() += 1;
                 }

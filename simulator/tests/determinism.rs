@@ -157,3 +157,27 @@ fn a_failed_run_leaves_no_dataset_behind() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1);
 }
+
+// The estimate a run is refused on counts a View-As world's access log and friendships
+// (issue 25's review: it counted the photo log alone).
+#[test]
+fn the_estimate_counts_a_view_as_worlds_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(&dir.path().join("va"), 20_000, 3, "view-as-2018", 2);
+    let estimate = opts.estimate();
+    let m = generate(&opts);
+    let events = m.counts.events + m.counts.access_events.unwrap();
+    let ratio = estimate.events as f64 / events as f64;
+    assert!(
+        (0.85..1.3).contains(&ratio),
+        "events {} estimated {}",
+        events,
+        estimate.events
+    );
+    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+    assert!(
+        estimate.bytes as f64 >= 0.8 * bytes as f64,
+        "bytes {bytes} estimated {}",
+        estimate.bytes
+    );
+}
