@@ -309,13 +309,17 @@ fn detectors_board(
             ),
             None => writeln!(
                 stdout,
-                "{:20} {:8} {:18} user F1 {}  exposure F1 {}  violation F1 {}  {:.2}M events/s  {:.0} MiB",
+                "{:20} {:8} {:18} user F1 {}  exposure F1 {}  violation F1 {}{}  {:.2}M events/s  {:.0} MiB",
                 e.scenario,
                 e.condition,
                 e.detector,
                 f(e.user_f1),
                 f(e.exposure_f1),
                 f(e.violation_f1),
+                match (e.token_f1, e.view_as_user_f1) {
+                    (None, None) => String::new(),
+                    (t, u) => format!("  View-As token F1 {}  View-As user F1 {}", f(t), f(u)),
+                },
                 e.events_per_second / 1e6,
                 e.peak_memory_bytes as f64 / 1048576.0
             ),
