@@ -1,17 +1,24 @@
 """Recomputes a View-As world's truth from its access log alone, by the rules of data/README
-§13, in DuckDB, and compares it with truth/stolen_tokens and truth/view_as_users row for row.
-Also checks the friend graph: mutual, no self-friendship, each row in its user's shard.
+§13, and compares it with truth/stolen_tokens and truth/view_as_users row for row. The
+recomputation is the outside example examples/detectors/view_as_duckdb.py, written from that
+section alone (DuckDB); this script reads only files. Also checks the friend graph: mutual,
+no self-friendship, each row in its user's shard.
 
     python .ci/view_as_truth.py DATASET
 
-Exits 1 naming the first difference. Independent of the Rust code: it reads only the files.
+Exits 1 naming the first difference.
 """
 
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples/detectors/view_as_duckdb.py"
+ORDER = ["contact", "profile", "timeline", "friends", "groups", "conversations"]
 
 
 def main() -> int:
@@ -21,85 +28,34 @@ def main() -> int:
     root = Path(sys.argv[1])
     manifest = json.loads((root / "manifest.json").read_text())
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW access AS SELECT * FROM read_parquet('{root}/access/*.parquet')")
-    con.execute(f"CREATE VIEW friendships AS SELECT * FROM read_parquet('{root}/friendships/*.parquet')")
-    # Rule 1: taken tokens.
-    con.execute(
-        """
-        CREATE TABLE taken AS
-        SELECT issued_token_id AS token_id, target_id AS user_id, ts AS stolen_ts,
-               event_id AS stolen_event_id, user_id AS pivot_id, token_id AS parent
-        FROM access
-        WHERE kind = 'token_issued' AND path = 'video_uploader' AND target_id <> user_id
-        """
-    )
-    # Rule 2: hops, by following parents until a token that was not taken.
-    con.execute(
-        """
-        CREATE TABLE hops AS
-        WITH RECURSIVE chain(token_id, hop, parent) AS (
-            SELECT t.token_id, 1, t.parent FROM taken t
-            WHERE t.parent IS NULL OR t.parent NOT IN (SELECT token_id FROM taken)
-            UNION ALL
-            SELECT t.token_id, c.hop + 1, t.parent FROM taken t JOIN chain c ON t.parent = c.token_id
-        )
-        SELECT token_id, hop FROM chain
-        """
-    )
-    want_tokens = con.execute(
-        """
-        SELECT t.token_id, t.user_id, t.stolen_ts, t.stolen_event_id, h.hop, t.pivot_id
-        FROM taken t JOIN hops h USING (token_id)
-        ORDER BY t.user_id, t.stolen_ts
-        """
-    ).fetchall()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "found"
+        subprocess.run([sys.executable, str(EXAMPLE), str(root), str(out)], check=True)
+        token_cols = "token_id, user_id, stolen_ts, stolen_event_id, hop, pivot_id"
+        want_tokens = con.execute(
+            f"SELECT {token_cols} FROM read_parquet('{out}/stolen_tokens.parquet') ORDER BY user_id, stolen_ts"
+        ).fetchall()
+        want_users = con.execute(
+            f"SELECT user_id, tier, field_groups FROM read_parquet('{out}/view_as_users.parquet') ORDER BY user_id"
+        ).fetchall()
     got_tokens = con.execute(
-        f"""
-        SELECT token_id, user_id, stolen_ts, stolen_event_id, hop, pivot_id
-        FROM read_parquet('{root}/truth/stolen_tokens/*.parquet')
-        ORDER BY user_id, stolen_ts
-        """
+        f"SELECT {token_cols} FROM read_parquet('{root}/truth/stolen_tokens/*.parquet') ORDER BY user_id, stolen_ts"
     ).fetchall()
     if want_tokens != got_tokens:
         diff = set(want_tokens) ^ set(got_tokens)
         print(f"stolen_tokens differ: {len(want_tokens)} recomputed, {len(got_tokens)} in the truth; e.g. {sorted(diff)[:3]}")
         return 1
-    # Rules 3 and 4: groups read and tiers.
-    order = ["contact", "profile", "timeline", "friends", "groups", "conversations"]
-    want_users = con.execute(
-        f"""
-        WITH reads AS (
-            SELECT t.user_id, list(DISTINCT a.field_group) AS groups
-            FROM taken t JOIN access a ON a.kind = 'profile_read' AND a.token_id = t.token_id
-            GROUP BY t.user_id
-        ), pivots AS (
-            SELECT DISTINCT t.user_id FROM taken t JOIN taken c ON c.parent = t.token_id
-        )
-        SELECT t.user_id,
-               CASE WHEN p.user_id IS NOT NULL THEN 'pivot'
-                    WHEN list_contains(r.groups, 'profile') THEN 'contact_profile'
-                    WHEN list_contains(r.groups, 'contact') THEN 'contact'
-                    ELSE 'token_only' END AS tier,
-               list_sort(coalesce(r.groups, []::VARCHAR[])) AS groups
-        FROM (SELECT DISTINCT user_id FROM taken) t
-        LEFT JOIN reads r USING (user_id) LEFT JOIN pivots p USING (user_id)
-        ORDER BY t.user_id
-        """
-    ).fetchall()
     got_users = con.execute(
-        f"""
-        SELECT user_id, tier, field_groups FROM read_parquet('{root}/truth/view_as_users/*.parquet')
-        ORDER BY user_id
-        """
+        f"SELECT user_id, tier, field_groups FROM read_parquet('{root}/truth/view_as_users/*.parquet') ORDER BY user_id"
     ).fetchall()
-    key = order.index
-    want_users = [(u, t, sorted(g, key=key)) for u, t, g in want_users]
+    want_users = [(u, t, sorted(g, key=ORDER.index)) for u, t, g in want_users]
     got_users = [(u, t, list(g)) for u, t, g in got_users]
     if want_users != got_users:
         bad = [(w, g) for w, g in zip(want_users, got_users) if w != g][:3]
         print(f"view_as_users differ: {len(want_users)} recomputed, {len(got_users)} in the truth; e.g. {bad}")
         return 1
     # The graph: mutual, irreflexive, each row in its user's shard.
+    con.execute(f"CREATE VIEW friendships AS SELECT * FROM read_parquet('{root}/friendships/*.parquet')")
     asym = con.execute(
         """
         SELECT count(*) FROM friendships f
@@ -119,9 +75,7 @@ def main() -> int:
         print(f"friendships: {asym} one-way rows, {selfs} self-friendships, {misplaced} rows outside their shard")
         return 1
     stats = con.execute(
-        """
-        SELECT median(d), avg(d), max(d) FROM (SELECT user_id, count(*) AS d FROM friendships GROUP BY user_id)
-        """
+        "SELECT median(d), avg(d), max(d) FROM (SELECT user_id, count(*) AS d FROM friendships GROUP BY user_id)"
     ).fetchone()
     tiers = {}
     for _, t, _ in got_users:

@@ -83,23 +83,72 @@ fn events_of(log: ShardLog) -> Vec<Event> {
         .collect()
 }
 
-fn has_app(e: &Event) -> bool {
-    e.kind.columns().app_id
+/// A row of either log, as `damage` sees it.
+trait Row: Copy {
+    fn ts(&self) -> i64;
+    fn set_ts(&mut self, ts: i64);
+    fn event_id(&self) -> u64;
+    /// The platform's own events (deploys, the reset), which are never damaged.
+    fn is_system(&self) -> bool;
+    /// The app whose clock the row was stamped with, if any (skew is per app).
+    fn app(&self) -> Option<u32>;
 }
 
-/// One shard's damage: events in delivery order, drops and duplicates.
-struct Damaged {
-    events: Vec<Event>,
+impl Row for Event {
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    fn set_ts(&mut self, ts: i64) {
+        self.ts = ts;
+    }
+    fn event_id(&self) -> u64 {
+        self.event_id
+    }
+    fn is_system(&self) -> bool {
+        self.kind.is_system()
+    }
+    fn app(&self) -> Option<u32> {
+        self.kind.columns().app_id.then_some(self.app_id)
+    }
+}
+
+/// The access log has no app: skew leaves it as it is.
+impl Row for AccessEvent {
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    fn set_ts(&mut self, ts: i64) {
+        self.ts = ts;
+    }
+    fn event_id(&self) -> u64 {
+        self.event_id
+    }
+    fn is_system(&self) -> bool {
+        self.kind.is_system()
+    }
+    fn app(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// One shard's damage: rows in delivery order, drops and duplicates.
+struct Damaged<T> {
+    events: Vec<T>,
     dropped: u64,
     duplicated: u64,
 }
 
-/// Damages one shard's events.
+/// Damages one shard's rows of one log, with draws from the stream `(domain, shard)`.
 ///
 /// # Errors
 /// When a clock offset would take a timestamp past the range of the type.
-fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Result<Damaged, String> {
-    let mut rng = entity_rng(faults.seed, PERTURB, shard as u64);
+fn damage<T: Row>(
+    events: Vec<T>,
+    faults: &Faults,
+    domain: u64,
+    shard: u32,
+) -> std::result::Result<Damaged<T>, String> {
+    let mut rng = entity_rng(faults.seed, domain, shard as u64);
     let skew = |app: u32| {
         let mut r = entity_rng(faults.seed, SKEW, app as u64);
         between(&mut r, -faults.skew_us, faults.skew_us + 1)
@@ -107,7 +156,7 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Resul
     let (mut dropped, mut duplicated) = (0, 0);
     let mut out = Vec::with_capacity(events.len());
     for mut e in events {
-        if e.kind.is_system() {
+        if e.is_system() {
             out.push(e);
             continue;
         }
@@ -115,13 +164,17 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Resul
             dropped += 1;
             continue;
         }
-        if faults.skew_us > 0 && has_app(&e) {
-            e.ts = e.ts.checked_add(skew(e.app_id)).ok_or_else(|| {
+        if faults.skew_us > 0
+            && let Some(app) = e.app()
+        {
+            let ts = e.ts().checked_add(skew(app)).ok_or_else(|| {
                 format!(
                     "event {}: ts {} plus a clock offset overflows; the input holds a timestamp near the limit",
-                    e.event_id, e.ts
+                    e.event_id(),
+                    e.ts()
                 )
             })?;
+            e.set_ts(ts);
         }
         out.push(e);
         if chance(&mut rng, faults.duplicate) {
@@ -130,19 +183,19 @@ fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> std::result::Resul
         }
     }
     if faults.reorder_us > 0 {
-        let mut keyed: Vec<(i64, usize, Event)> = out
+        let mut keyed: Vec<(i64, usize, T)> = out
             .into_iter()
             .enumerate()
             .map(|(i, e)| {
                 let late = between(&mut rng, 0, faults.reorder_us + 1);
-                (e.ts.saturating_add(late), i, e)
+                (e.ts().saturating_add(late), i, e)
             })
             .collect();
         keyed.sort_by_key(|k| (k.0, k.1));
         out = keyed.into_iter().map(|k| k.2).collect();
     } else if faults.skew_us > 0 {
         // The pipeline orders by the (skewed) recorded time.
-        out.sort_by_key(|e| (e.ts, e.event_id));
+        out.sort_by_key(|e| (e.ts(), e.event_id()));
     }
     Ok(Damaged {
         events: out,
@@ -180,51 +233,6 @@ fn access_events_of(rows: Vec<AccessRow>) -> Vec<AccessEvent> {
             group: r.field_group.unwrap_or(FieldGroup::Contact),
         })
         .collect()
-}
-
-/// Damages one shard's access log as [`damage`] does its events: drops, duplicates and late
-/// delivery, never the platform's own events. Clock skew is per app, and the access log has
-/// no app: it is left alone. Draws come from a stream of their own, so a View-As world's
-/// photo log is damaged exactly as the same world without the access log would be.
-fn damage_access(
-    events: Vec<AccessEvent>,
-    faults: &Faults,
-    shard: u32,
-) -> (Vec<AccessEvent>, u64, u64) {
-    let mut rng = entity_rng(faults.seed, PERTURB_ACCESS, shard as u64);
-    let (mut dropped, mut duplicated) = (0, 0);
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        if e.kind.is_system() {
-            out.push(e);
-            continue;
-        }
-        if chance(&mut rng, faults.drop) {
-            dropped += 1;
-            continue;
-        }
-        out.push(e);
-        if chance(&mut rng, faults.duplicate) {
-            duplicated += 1;
-            out.push(e);
-        }
-    }
-    if faults.reorder_us > 0 {
-        let mut keyed: Vec<(i64, usize, AccessEvent)> = out
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                (
-                    e.ts.saturating_add(between(&mut rng, 0, faults.reorder_us + 1)),
-                    i,
-                    e,
-                )
-            })
-            .collect();
-        keyed.sort_by_key(|k| (k.0, k.1));
-        out = keyed.into_iter().map(|k| k.2).collect();
-    }
-    (out, dropped, duplicated)
 }
 
 /// Writes a damaged copy of the dataset at `input` to `output`. The input is opened with
@@ -319,7 +327,14 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
                 let ordinal = access_index;
                 access_index += 1;
                 let events = access_events_of(blastradius_dataset::access::read_part(&dataset, f)?);
-                let (mut events, d, u) = damage_access(events, faults, ordinal);
+                let damaged =
+                    damage(events, faults, PERTURB_ACCESS, ordinal).map_err(|message| {
+                        Error::Input {
+                            path: from.clone(),
+                            message,
+                        }
+                    })?;
+                let (mut events, d, u) = (damaged.events, damaged.dropped, damaged.duplicated);
                 dropped += d;
                 duplicated += u;
                 if let (Some(cut), true) = (cut, truncated_shard == Some(ordinal)) {
@@ -355,7 +370,7 @@ pub fn perturb(input: &Path, output: &Path, faults: &Faults, force: bool) -> Res
             let mut log = ShardLog::default();
             read_part_into(&dataset, f, EVERY_COLUMN, None, &mut log)?;
             let events = events_of(log);
-            let mut d = damage(events, faults, index).map_err(|message| Error::Input {
+            let mut d = damage(events, faults, PERTURB, index).map_err(|message| Error::Input {
                 path: from.clone(),
                 message,
             })?;
@@ -436,7 +451,7 @@ mod tests {
     }
 
     fn damage(events: Vec<Event>, faults: &Faults, shard: u32) -> (Vec<Event>, u64, u64) {
-        let d = super::damage(events, faults, shard).unwrap();
+        let d = super::damage(events, faults, PERTURB, shard).unwrap();
         (d.events, d.dropped, d.duplicated)
     }
 
@@ -519,7 +534,9 @@ mod tests {
             skew_us: 1000,
             ..faults()
         };
-        let e = super::damage(events, &skewed, 0).err().expect("an error");
+        let e = super::damage(events, &skewed, PERTURB, 0)
+            .err()
+            .expect("an error");
         assert!(e.contains("overflows"), "{e}");
     }
 
