@@ -28,6 +28,19 @@ def main() -> int:
     root = Path(sys.argv[1])
     manifest = json.loads((root / "manifest.json").read_text())
     con = duckdb.connect()
+    # A token is taken at most once in a world (§13): the example keeps the first taking, so
+    # a second one would go unseen by the comparison below.
+    twice = con.execute(
+        f"""
+        SELECT count(*) FROM (
+            SELECT issued_token_id FROM read_parquet('{root}/access/*.parquet')
+            WHERE kind = 'token_issued' AND path = 'video_uploader' AND target_id <> user_id
+            GROUP BY issued_token_id HAVING count(DISTINCT event_id) > 1)
+        """
+    ).fetchone()[0]
+    if twice:
+        print(f"{twice} tokens are taken more than once; data/README §13 says a token is taken at most once")
+        return 1
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "found"
         subprocess.run([sys.executable, str(EXAMPLE), str(root), str(out)], check=True)

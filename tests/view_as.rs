@@ -308,3 +308,50 @@ fn lookup_says_only_what_a_rule_that_names_users_says() {
     );
     assert!(!text.contains("token was taken"), "{text}");
 }
+
+#[test]
+fn findings_without_the_view_as_level_say_it_is_not_answered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("va");
+    generate_into(&data, "3000", "16", "view-as-2018");
+    let report = tmp.path().join("r");
+    // streaming has no View-As form: its findings hold the photo levels only.
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(&data),
+        "--detector",
+        "streaming",
+        "--out",
+        path_arg(&report),
+    ]));
+    let found = report.join("streaming");
+    let o = blastradius(&[
+        "export",
+        "users",
+        path_arg(&data),
+        "--findings",
+        path_arg(&found),
+        "--out",
+        path_arg(&tmp.path().join("x")),
+    ]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("the View-As incident is not answered"),
+        "{}",
+        stderr(&o)
+    );
+    let o = blastradius(&[
+        "lookup",
+        path_arg(&data),
+        "7",
+        "--findings",
+        path_arg(&found),
+    ]);
+    assert_ok(&o);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("Not answered: the findings hold no view_as_users"),
+        "{text}"
+    );
+    assert!(!text.contains("was not affected"), "{text}");
+}

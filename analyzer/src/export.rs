@@ -815,7 +815,8 @@ pub fn export_users(root: &Path, source: &Source, out: &Path, force: bool) -> Re
         needs_a_level(&answers, source)?;
     }
     let stage = Stage::begin(out, Kind::Output("export users"), force, "--out", &inputs)?;
-    let warnings = answers.missing.clone();
+    let mut warnings = answers.missing.clone();
+    warnings.extend(crate::view_as::unanswered(&dataset, source, &view_as));
     let rows = answers.exposures.unwrap_or_default();
     let violations = answers.violations.unwrap_or_default();
     let mut users = UserAnswer::of(&rows, &violations);

@@ -367,7 +367,10 @@ fn tiers(part: &Path) -> Result<Vec<(u64, blastradius_schema::Tier)>> {
         })?;
         let text = text.as_string::<i32>();
         for i in 0..b.num_rows() {
-            if let (Some(Some(Ok(user))), true) = (users.get(i), text.is_valid(i)) {
+            // An empty tier is not said, as an empty CSV cell is.
+            if let (Some(Some(Ok(user))), true) =
+                (users.get(i), text.is_valid(i) && !text.value(i).is_empty())
+            {
                 let tier = Tier::parse(text.value(i))
                     .ok_or_else(|| bad(format!("row {}", rows + i), text.value(i)))?;
                 out.push((*user, tier));

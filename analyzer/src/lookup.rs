@@ -183,7 +183,7 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
             )
         })?;
     let answers = crate::export::answers(&dataset, &catalog, source, Some(user))?;
-    let not_in_source = answers.missing.clone();
+    let mut not_in_source = answers.missing.clone();
     // Findings that name affected users without their exposures.
     let named = answers
         .named_users
@@ -306,6 +306,12 @@ pub fn lookup(root: &std::path::Path, user: u64, source: &Source) -> Result<Answ
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
     let view_as = view_as_answer(&dataset, &catalog, source, user)?;
+    if view_as.is_none()
+        && blastradius_dataset::access::has_access_log(&dataset)
+        && matches!(source, Source::Findings(_))
+    {
+        not_in_source.extend(crate::view_as::unanswered(&dataset, source, &None));
+    }
     Ok(Answer {
         user_id: user,
         affected: !exposures.is_empty()
@@ -451,7 +457,13 @@ impl Answer {
             let _ = writeln!(s, "Not answered: {n}.");
         }
         if let Some(v) = &self.view_as {
-            if !v.affected {
+            if !v.affected && self.source.starts_with("the findings") {
+                let _ = writeln!(
+                    s,
+                    "View As: {} do not name user {}.",
+                    self.source, self.user_id
+                );
+            } else if !v.affected {
                 let _ = writeln!(
                     s,
                     "View As: user {} was not affected: no access token of theirs was taken.",

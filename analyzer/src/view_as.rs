@@ -221,6 +221,19 @@ pub struct Answers {
     pub taken: BTreeMap<u64, (i64, u32, u64)>,
 }
 
+/// What an export or a lookup says it cannot answer when `source` is findings without
+/// `view_as_users` in a View-As world (`None` otherwise).
+pub fn unanswered(
+    dataset: &blastradius_dataset::Dataset,
+    source: &crate::export::Source,
+    answers: &Option<Answers>,
+) -> Option<String> {
+    (blastradius_dataset::access::has_access_log(dataset)
+        && matches!(source, crate::export::Source::Findings(_))
+        && answers.is_none())
+    .then(|| "the findings hold no view_as_users: the View-As incident is not answered".to_string())
+}
+
 /// The field groups a tier implies were read (all of them for a pivot, whose profile was
 /// loaded as it sees it).
 pub fn implied(tier: Option<Tier>) -> Vec<FieldGroup> {

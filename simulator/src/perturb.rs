@@ -1,7 +1,8 @@
 //! `perturb`: rewrites a dataset's event log the way real pipelines damage it.
 //!
-//! Faults touch user events only: the deploy events that bound the bug window are copied as
-//! they are (a detector told the wrong window is a different experiment). The ground truth is
+//! Faults touch user events only: the deploy events that bound the bug window are never
+//! dropped, duplicated, skewed or cut (a detector told the wrong window is a different
+//! experiment); late delivery may move them as it moves any row. The ground truth is
 //! copied unchanged: it is what happened, not what was logged.
 
 use std::path::Path;
