@@ -215,26 +215,12 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
         }
         found.exposures = Some(set);
     }
-    if let Some(parts) = locate(dir, AFFECTED_USERS)? {
-        let mut set = BTreeSet::new();
-        for part in &parts {
-            Table::scan(part, &["user_id"], &[], |t, row| {
-                set.insert(check.user(t, 0, row)?);
-                Ok(())
-            })?;
-        }
-        found.users = Some(set);
-    }
-    if let Some(parts) = locate(dir, MESSAGE_VIOLATIONS)? {
-        let mut set = BTreeSet::new();
-        for part in &parts {
-            Table::scan(part, &["event_id"], &[], |t, row| {
-                set.insert(check.event(t, 0, row)?);
-                Ok(())
-            })?;
-        }
-        found.violations = Some(set);
-    }
+    found.users = id_set(dir, AFFECTED_USERS, "user_id", |t, row| {
+        check.user(t, 0, row)
+    })?;
+    found.violations = id_set(dir, MESSAGE_VIOLATIONS, "event_id", |t, row| {
+        check.event(t, 0, row)
+    })?;
     if let Some(parts) = locate(dir, AFFECTED_APPS)? {
         let mut counts = BTreeMap::new();
         for part in &parts {
@@ -250,16 +236,9 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
             found.app_users = Some(counts);
         }
     }
-    if let Some(parts) = locate(dir, STOLEN_TOKENS)? {
-        let mut set = BTreeSet::new();
-        for part in &parts {
-            Table::scan(part, &["token_id"], &[], |t, row| {
-                set.insert(check.token(t, 0, row)?);
-                Ok(())
-            })?;
-        }
-        found.stolen_tokens = Some(set);
-    }
+    found.stolen_tokens = id_set(dir, STOLEN_TOKENS, "token_id", |t, row| {
+        check.token(t, 0, row)
+    })?;
     if let Some(parts) = locate(dir, VIEW_AS_USERS)? {
         let mut users = BTreeMap::new();
         for part in &parts {
@@ -304,6 +283,27 @@ pub fn load(dir: &Path, universe: &Universe) -> Result<Findings> {
         found.app_users = Some(counts);
     }
     Ok(found)
+}
+
+/// The distinct ids of the one-column table `name` of the findings in `dir`, each checked by
+/// `check`; `None` when the folder does not hold the table.
+fn id_set(
+    dir: &Path,
+    name: &str,
+    column: &str,
+    check: impl Fn(&Table, usize) -> Result<u64>,
+) -> Result<Option<BTreeSet<u64>>> {
+    let Some(parts) = locate(dir, name)? else {
+        return Ok(None);
+    };
+    let mut set = BTreeSet::new();
+    for part in &parts {
+        Table::scan(part, &[column], &[], |t, row| {
+            set.insert(check(t, row)?);
+            Ok(())
+        })?;
+    }
+    Ok(Some(set))
 }
 
 /// The `tier` column of a `view_as_users` part, where it has one: `(user, tier)` for every

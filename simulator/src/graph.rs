@@ -158,11 +158,6 @@ impl Graph {
         }
     }
 
-    /// The number of users on the ring.
-    pub fn users(&self) -> u64 {
-        self.users
-    }
-
     /// The weight of `user`: about its expected degree.
     #[inline]
     pub fn weight(&self, user: u64) -> f64 {

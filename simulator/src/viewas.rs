@@ -579,16 +579,6 @@ impl ViewAsWorld {
         let friends = self.graph.friends(user);
         self.sessions(user, &friends, &mut Vec::new())
     }
-
-    /// The instants the calibration reports.
-    pub fn first_theft(&self) -> Option<i64> {
-        self.thefts.iter().map(|t| t.ts).min()
-    }
-
-    /// The last theft's instant.
-    pub fn last_theft(&self) -> Option<i64> {
-        self.thefts.iter().map(|t| t.ts).max()
-    }
 }
 
 #[cfg(test)]
