@@ -1,9 +1,12 @@
 """Live replay as an outside detector meets it.
 
-Usage: python .ci/live_check.py BLASTRADIUS DATASET WORKDIR
+Usage: python .ci/live_check.py BLASTRADIUS DATASET WORKDIR [VIEW_AS_DATASET]
 1. pyarrow reads the Arrow IPC stream `replay --stdout --format arrow` writes, every event.
 2. The Python streaming detector of examples/detectors/live_exact.py follows a replay over
    TCP and finds exactly the truth, with its latency measured.
+3. With a View-As world: pyarrow reads its stream (both logs in one schema, every access-log
+   row of the files once), and the same Python detector finds every stolen token and user,
+   with the truth's tiers, timed from each theft.
 Exits non-zero with one line per failure.
 """
 
@@ -55,5 +58,51 @@ def main(binary: str, dataset: Path, work: Path) -> int:
     return 1 if failures else 0
 
 
+def view_as(binary: str, dataset: Path, work: Path) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    replay = subprocess.Popen([binary, "replay", str(dataset), "--stdout", "--format", "arrow", "--rate", "1e9",
+                               "--wait", "0", "--out", str(work / "va-arrow"), "--force"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    table = ipc.open_stream(replay.stdout).read_all()
+    replay.wait()
+    report = json.loads((work / "va-arrow" / "report.json").read_text())
+    check(table.num_rows == report["events_sent"], f"View-As world: pyarrow reads {table.num_rows} rows of {report['events_sent']} sent")
+    access = ds.dataset(dataset / "access", format="parquet").to_table(columns=["event_id", "user_id"])
+    # Each user row once, the platform's own (no user; in every part) once each.
+    expected = pc.sum(pc.is_valid(access["user_id"])).as_py() \
+        + len(pc.unique(pc.filter(access["event_id"], pc.is_null(access["user_id"]))))
+    streamed = pc.sum(pc.is_valid(table["target_id"])).as_py() \
+        + pc.sum(pc.is_in(pc.cast(table["kind"], "string"),
+                          value_set=__import__("pyarrow").array(["flaw_introduced", "flaw_fixed", "tokens_reset"]))).as_py()
+    check(streamed == expected, f"the stream carries every access-log row once: {streamed} of {expected}")
+
+    port = 7392
+    replay = subprocess.Popen([binary, "replay", str(dataset), "--listen", f"127.0.0.1:{port}", "--rate", "1000000",
+                               "--out", str(work / "va-python"), "--force"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = replay.stderr.readline()
+    check(line.startswith("listening on"), f"replay listens: {line.strip()}")
+    detector = subprocess.run([sys.executable, str(ROOT / "examples" / "detectors" / "live_exact.py"),
+                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900)
+    check(detector.returncode == 0, f"the Python detector ran on the View-As world: {detector.stderr.strip()}")
+    replay.wait(timeout=900)
+    report = json.loads((work / "va-python" / "report.json").read_text())
+    tokens = ds.dataset(dataset / "truth" / "stolen_tokens", format="parquet").count_rows()
+    v = report["scores"]["view_as"]
+    check(v["stolen_tokens"]["f1"] == 1.0 and v["stolen_tokens"]["true_positives"] == tokens,
+          f"it finds every stolen token: {v['stolen_tokens']}")
+    check(v["view_as_users"]["f1"] == 1.0, f"and every user the attack reached: {v['view_as_users']}")
+    check(v["view_as_tiers"] == {"compared": tokens, "agreed": tokens}, f"each with the truth's tier: {v['view_as_tiers']}")
+    check(report["latency_ms"]["stolen_tokens"]["count"] == tokens,
+          f"each token timed from its theft: {report['latency_ms']['stolen_tokens']}")
+    check(report["premature_findings"] == 0, "nothing named before its theft was sent")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])))
+    code = main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) > 4:
+        view_as(sys.argv[1], Path(sys.argv[4]), Path(sys.argv[3]))
+        code = 1 if failures else 0
+    raise SystemExit(code)

@@ -39,6 +39,9 @@ pub struct Truth {
 pub struct ViewAsTruth {
     /// Per token taken: owner, when, hop, pivot.
     pub tokens: BTreeMap<u64, (u64, i64, u32, u64)>,
+    /// Per token taken: the `event_id` of the row that took it (rule 1), which a live
+    /// replay recognises in the stream whatever damage did to its `ts`.
+    pub theft_events: BTreeMap<u64, u64>,
     /// Per affected user: tier and field groups read.
     pub users: BTreeMap<u64, (Tier, Vec<FieldGroup>)>,
 }
@@ -321,10 +324,12 @@ impl Truth {
                 let ts = times(b, "stolen_ts")?;
                 let hops = ids::<u32>(b, "hop")?;
                 let pivots = ids::<u64>(b, "pivot_id")?;
+                let events = ids::<u64>(b, "stolen_event_id")?;
                 for i in 0..b.num_rows() {
                     view_as
                         .tokens
                         .insert(tokens[i], (users[i], ts[i], hops[i], pivots[i]));
+                    view_as.theft_events.insert(tokens[i], events[i]);
                 }
                 Some(())
             },

@@ -212,6 +212,86 @@ pub fn precautionary(rows: Vec<AccessRow>) -> ViewAsOutput {
     }
 }
 
+/// What the incremental form learns from one row: a token taken, or an affected user's tier
+/// (said when the user is first known, and again whenever the tier rises).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    Token(u64),
+    User(u64, Tier),
+}
+
+/// `exact`'s View-As form one row at a time, for a live stream: rules 1 to 4 as rows come.
+/// Rule 1 needs the row alone, and a pivot is known whichever of its two thefts comes first;
+/// a read (rule 3) counts once the theft of its token has been seen, so in arrival order a
+/// read delivered before its theft is missed (an allowed lateness puts them back in order).
+/// Memory follows the tokens taken, not the log.
+#[derive(Debug, Default)]
+pub struct Incremental {
+    /// Per token taken: its owner.
+    taken: HashMap<u64, u64>,
+    /// Every token a rule-1 row's session used (rule 4's pivots, once their theft is seen).
+    used_to_take: std::collections::HashSet<u64>,
+    /// Per affected user: the groups read, whether a pivot, the tier last said.
+    users: HashMap<u64, (u8, bool, Tier)>,
+}
+
+impl Incremental {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies `r`; appends to `out` what it makes known.
+    pub fn push(&mut self, r: &AccessRow, out: &mut Vec<Learned>) {
+        match r.kind {
+            AccessKind::TokenIssued
+                if r.path == Some(TokenPath::VideoUploader) && r.target_id != r.user_id =>
+            {
+                if let Some(parent) = r.token_id {
+                    self.used_to_take.insert(parent);
+                    if let Some(&owner) = self.taken.get(&parent) {
+                        self.update(owner, 0, true, out);
+                    }
+                }
+                let token = r.issued_token_id;
+                if self.taken.insert(token, r.target_id).is_none() {
+                    out.push(Learned::Token(token));
+                    let pivot = self.used_to_take.contains(&token);
+                    self.update(r.target_id, 0, pivot, out);
+                }
+            }
+            AccessKind::ProfileRead => {
+                if let (Some(token), Some(g)) = (r.token_id, r.field_group)
+                    && let Some(&owner) = self.taken.get(&token)
+                {
+                    self.update(owner, 1 << g.index(), false, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds what `user` is now known for; says the user when first known or the tier rose.
+    fn update(&mut self, user: u64, groups: u8, pivot: bool, out: &mut Vec<Learned>) {
+        let mut fresh = false;
+        let e = self.users.entry(user).or_insert_with(|| {
+            fresh = true;
+            (0, false, Tier::TokenOnly)
+        });
+        e.0 |= groups;
+        e.1 |= pivot;
+        let tier = tier_of(e.1, e.0);
+        if fresh || tier != e.2 {
+            e.2 = tier;
+            out.push(Learned::User(user, tier));
+        }
+    }
+
+    /// Tokens known to be taken.
+    pub fn tokens(&self) -> usize {
+        self.taken.len()
+    }
+}
+
 /// What a source (the truth, an answer key, or findings) says of the View-As incident, per
 /// user: the tier (when it gives one) and the field groups read (from findings, what the tier
 /// implies), and from the truth the token's taking (when, hop, through whom).
@@ -437,6 +517,63 @@ mod tests {
                 (4, Some(Tier::Contact)),
             ]
         );
+    }
+
+    #[test]
+    fn the_incremental_form_says_what_the_batch_one_finds_in_log_order() {
+        let mut live = Incremental::new();
+        let mut said = Vec::new();
+        let mut rows = log();
+        rows.push(rows[3]); // a duplicate says nothing new
+        for r in &rows {
+            live.push(r, &mut said);
+        }
+        let tokens: Vec<u64> = said
+            .iter()
+            .filter_map(|l| match l {
+                Learned::Token(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tokens, vec![200, 300, 400]);
+        // The last tier said of each user is the batch rule's.
+        let mut last = BTreeMap::new();
+        for l in &said {
+            if let Learned::User(u, t) = l {
+                last.insert(*u, *t);
+            }
+        }
+        let batch: BTreeMap<u64, Tier> = exact(log())
+            .users
+            .iter()
+            .map(|u| (u.user_id, u.tier.unwrap()))
+            .collect();
+        assert_eq!(last, batch);
+        // Each tier is said once, as it rises: 3 goes token only, contact, contact + profile.
+        let of_3: Vec<Tier> = said
+            .iter()
+            .filter_map(|l| match l {
+                Learned::User(3, t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(of_3, [Tier::TokenOnly, Tier::Contact, Tier::ContactProfile]);
+    }
+
+    #[test]
+    fn a_pivot_is_known_whichever_theft_comes_first() {
+        // 400 taken with 200 before 200's own theft arrives: 2 is still a pivot.
+        let mut rows = log();
+        let (i, j) = (2, 7);
+        assert_eq!((rows[i].event_id, rows[j].event_id), (11, 16));
+        rows.swap(i, j);
+        let mut live = Incremental::new();
+        let mut said = Vec::new();
+        for r in &rows {
+            live.push(r, &mut said);
+        }
+        assert!(said.contains(&Learned::User(2, Tier::Pivot)));
+        assert_eq!(live.tokens(), 3);
     }
 
     #[test]

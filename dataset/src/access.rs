@@ -45,7 +45,7 @@ pub fn read_part(dataset: &Dataset, entry: &crate::FileInfo) -> Result<Vec<Acces
         .map_err(Error::parquet(&p))?;
     for batch in reader {
         let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
-        decode(&p, &b, &mut rows)?;
+        decode(&p, &b, rows.len(), &mut rows)?;
     }
     Ok(rows)
 }
@@ -203,9 +203,19 @@ fn enums<T: Copy>(
     Ok(out)
 }
 
-fn decode(p: &std::path::Path, b: &RecordBatch, rows: &mut Vec<AccessRow>) -> Result<()> {
-    // Rows of this file before the batch: messages name a row of the file.
-    let offset = rows.len();
+/// Appends the rows of one record batch of the access log's columns to `rows`: a batch of a
+/// part (`p` names the file in messages, and `offset` rows of it came before the batch), or
+/// the access rows of a live stream (data/README §11).
+///
+/// # Errors
+/// As [`read`]: a column missing or of another type, a value the contract does not know, or a
+/// null where the row's kind needs a value.
+pub fn decode(
+    p: &std::path::Path,
+    b: &RecordBatch,
+    offset: usize,
+    rows: &mut Vec<AccessRow>,
+) -> Result<()> {
     let (event_id, event_valid) = ids(p, b, col::EVENT_ID)?;
     let ts_array = column(p, b, col::TS)?;
     let ts = ts_array

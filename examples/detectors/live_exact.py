@@ -5,8 +5,11 @@ order, surface, deleted or not) and the grants; it keeps the deploys that open a
 bug window. On every successful photo call inside the window it rebuilds the page the API
 returned (newest first, page * page_size onwards) and reports each photo on it that is not on
 the timeline, once per (app, photo); on every successful message call without the matching
-grant it reports a violation. Each finding is written back on the same socket at once, so
-the replayer can time it.
+grant it reports a violation. In a View-As world (data/README §13) the stream also carries
+the access log: a token the video uploader issued to another account's session was taken
+(rule 1), its owner is reported with the tier the rows so far show (rules 3 and 4), and
+reported again whenever the tier rises. Each finding is written back on the same socket at
+once, so the replayer can time it.
 
 Usage: python live_exact.py HOST:PORT        (start `blastradius replay` first; it listens)
 """
@@ -17,6 +20,47 @@ import socket
 import sys
 
 VISIBLE_IN_BUG = {"timeline", "marketplace", "story", "draft"}
+ACCESS_SYSTEM = {"flaw_introduced", "flaw_fixed", "tokens_reset"}
+
+
+class ViewAs:
+    """Rules 1 to 4 of data/README §13, one access-log row at a time."""
+
+    def __init__(self):
+        self.taken = {}  # token -> owner
+        self.used_to_take = set()  # tokens a taking session used
+        self.users = {}  # owner -> [field groups read, pivot, tier said]
+
+    def push(self, e):
+        """The finding lines this row makes known."""
+        out = []
+        if e["kind"] == "token_issued" and e["path"] == "video_uploader" \
+                and e["target_id"] != e["user_id"]:
+            parent = e.get("token_id")
+            if parent is not None:
+                self.used_to_take.add(parent)
+                if parent in self.taken:
+                    out += self.update(self.taken[parent], pivot=True)
+            token = e["issued_token_id"]
+            if token not in self.taken:
+                self.taken[token] = e["target_id"]
+                out.append(json.dumps({"token_id": token}) + "\n")
+                out += self.update(e["target_id"], pivot=token in self.used_to_take)
+        elif e["kind"] == "profile_read" and e.get("token_id") in self.taken:
+            out += self.update(self.taken[e["token_id"]], group=e["field_group"])
+        return out
+
+    def update(self, user, group=None, pivot=False):
+        state = self.users.setdefault(user, [set(), False, None])
+        if group:
+            state[0].add(group)
+        state[1] = state[1] or pivot
+        tier = ("pivot" if state[1] else "contact_profile" if "profile" in state[0]
+                else "contact" if "contact" in state[0] else "token_only")
+        if tier == state[2]:
+            return []
+        state[2] = tier
+        return [json.dumps({"view_as_user_id": user, "tier": tier}) + "\n"]
 
 
 def bug_active(deploys, ts, event_id):
@@ -43,6 +87,7 @@ def main(addr: str) -> int:
     albums = {}  # user -> [[uploaded, photo_id, surface, deleted], ...] in upload order
     grants = {}  # user -> {(app, scope)}
     reported = set()  # (app, photo)
+    view_as = ViewAs()
     found = 0
     for line in events:
         e = json.loads(line)
@@ -50,6 +95,14 @@ def main(addr: str) -> int:
         if kind in ("bug_introduced", "bug_fixed"):
             deploys.append((e["ts"], e["event_id"], kind == "bug_introduced"))
             deploys.sort()
+            continue
+        if kind in ACCESS_SYSTEM:
+            continue
+        if "target_id" in e:  # a row of the access log
+            out = view_as.push(e)
+            if out:
+                sock.sendall("".join(out).encode())
+                found += len(out)
             continue
         user = e["user_id"]
         if kind == "permission_granted":

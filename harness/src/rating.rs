@@ -41,6 +41,9 @@ pub struct Attempt {
     pub lag_max_ms: f64,
     pub p99_ms: Option<f64>,
     pub user_f1: Option<f64>,
+    /// In a View-As world, when the detector named the attack's users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as_user_f1: Option<f64>,
 }
 
 /// A detector's rating.
@@ -165,6 +168,17 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
         Some(f) => why.push(format!("user F1 {f:.3}")),
         None => why.push("no user found".into()),
     }
+    // In a View-As world, the users the attack reached are held to the same mark when the
+    // contender names them (a detector with no View-As form is rated on the photo bug).
+    let view_as = r.scores.as_ref().and_then(|s| s.view_as.as_ref());
+    let view_as_f1 = view_as
+        .and_then(|v| v.view_as_users.as_ref())
+        .and_then(|u| u.f1);
+    if let Some(f) = view_as_f1
+        && f < MIN_USER_F1
+    {
+        why.push(format!("View-As user F1 {f:.3}"));
+    }
     Attempt {
         rate,
         passed: why.is_empty(),
@@ -174,6 +188,7 @@ pub fn judge(rate: f64, r: &LiveReport) -> Attempt {
         lag_max_ms: r.lag_ms.max,
         p99_ms: p99,
         user_f1: f1,
+        view_as_user_f1: view_as_f1,
     }
 }
 
@@ -324,6 +339,7 @@ mod tests {
                 lag_max_ms: 0.0,
                 p99_ms: Some(1.0),
                 user_f1: Some(1.0),
+                view_as_user_f1: None,
             })
         }
     }
@@ -368,6 +384,7 @@ mod tests {
                 lag_max_ms: 0.0,
                 p99_ms: Some(1.0),
                 user_f1: Some(0.9),
+                view_as_user_f1: None,
             })
         };
         let (rating, attempts) = search(1000.0, 1e6, 3, inaccurate).unwrap();
@@ -417,6 +434,8 @@ mod tests {
                 users: fast.clone(),
                 exposures: fast.clone(),
                 violations: fast.clone(),
+                stolen_tokens: None,
+                view_as_users: None,
                 all: fast.clone(),
                 log_time: fast,
             }),
@@ -424,6 +443,7 @@ mod tests {
                 users: Score::counts(1, 0, 0),
                 exposures: None,
                 violations: None,
+                view_as: None,
                 whole: true,
                 truth_carried: (1, 0, 0),
                 truth_whole: (1, 0, 0),

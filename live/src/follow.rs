@@ -10,20 +10,23 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use blastradius_analyzer::detect::Row;
-use blastradius_analyzer::detect::{Exposure, Violation};
-use blastradius_analyzer::{exact, streaming};
-use blastradius_schema::{Action, Kind, Scope, Surface};
+use blastradius_analyzer::view_as::Learned;
+use blastradius_analyzer::{exact, streaming, view_as};
+use blastradius_dataset::access::AccessRow;
+use blastradius_schema::{AccessKind, Action, Client, FieldGroup, Kind, Scope, Surface, TokenPath};
 use serde::Deserialize;
 
 use crate::Error;
 use crate::lateness::Lateness;
-use crate::source::events;
+use crate::source::{Event, Item, items};
 use crate::wire::{Finding, finding_line};
 
 /// What a follow run saw.
 #[derive(Clone, Debug, Default)]
 pub struct Followed {
     pub events: u64,
+    /// Rows of a View-As world's access log among them.
+    pub access_events: u64,
     pub findings: u64,
     pub users_tracked: usize,
     /// Events passed over because their user came after the state's budget was spent.
@@ -43,21 +46,21 @@ enum Order {
     /// As the events arrive; those out of log order are only counted.
     Arrival(crate::latency::Disorder),
     /// Held for an allowed lateness, then in log order.
-    Lateness(Lateness, Vec<Row>),
+    Lateness(Lateness<Item>, Vec<Item>),
 }
 
 impl Order {
     /// Takes in the next event; feeds the detector what may be fed now.
     fn push(
         &mut self,
-        row: Row,
+        row: Item,
         detector: &mut Live,
         out: &mut impl Write,
         seen: &mut Followed,
     ) -> std::io::Result<()> {
         match self {
             Order::Arrival(d) => {
-                d.observe(row.ts, row.event_id);
+                d.observe(row.ts(), row.event_id());
                 feed(detector, &row, out, seen)
             }
             Order::Lateness(l, ready) => {
@@ -92,9 +95,11 @@ impl Order {
     }
 }
 
-/// A built-in detector that takes one event at a time.
+/// A built-in detector that takes one event at a time. `exact` has a View-As form too
+/// (rules 1 to 4 of data/README §13, one row at a time); `streaming` has none, and passes
+/// over the access log.
 pub enum Live {
-    Exact(exact::Incremental),
+    Exact(exact::Incremental, view_as::Incremental),
     Streaming(streaming::Incremental),
 }
 
@@ -109,7 +114,10 @@ impl Live {
             .map_err(|why| format!("{name}: {why}"))?
             .name
         {
-            "exact" => Ok(Live::Exact(exact::Incremental::new())),
+            "exact" => Ok(Live::Exact(
+                exact::Incremental::new(),
+                view_as::Incremental::new(),
+            )),
             "streaming" => Ok(Live::Streaming(streaming::Incremental::new(
                 memory_limit,
                 users_hint,
@@ -118,16 +126,37 @@ impl Live {
         }
     }
 
-    fn push(&mut self, row: &Row) -> (Vec<Exposure>, Vec<Violation>) {
-        match self {
-            Live::Exact(d) => d.push(row),
-            Live::Streaming(d) => d.push(row),
-        }
+    /// Applies `item`; appends what it makes known to `found`.
+    fn push(&mut self, item: &Item, found: &mut Vec<Finding>, learned: &mut Vec<Learned>) {
+        let (exposures, violations) = match (self, item) {
+            (Live::Exact(d, _), Item::Photo(e)) => d.push(&e.row),
+            (Live::Streaming(d), Item::Photo(e)) => d.push(&e.row),
+            (Live::Exact(_, v), Item::Access(a)) => {
+                v.push(a, learned);
+                found.extend(learned.drain(..).map(|l| match l {
+                    Learned::Token(token_id) => Finding::Token { token_id },
+                    Learned::User(user_id, tier) => Finding::ViewAsUser {
+                        user_id,
+                        tier: Some(tier),
+                    },
+                }));
+                return;
+            }
+            (Live::Streaming(_), Item::Access(_)) => return,
+        };
+        found.extend(exposures.iter().map(|e| Finding::Exposure {
+            app_id: e.app_id,
+            user_id: e.user_id,
+            photo_id: e.photo_id,
+        }));
+        found.extend(violations.iter().map(|v| Finding::Violation {
+            event_id: v.event_id,
+        }));
     }
 
     fn prefetch(&self, user: u64, photos_too: bool) {
         match self {
-            Live::Exact(d) => d.prefetch(user, photos_too),
+            Live::Exact(d, _) => d.prefetch(user, photos_too),
             Live::Streaming(d) if !photos_too => d.prefetch(user),
             Live::Streaming(_) => {}
         }
@@ -135,7 +164,7 @@ impl Live {
 
     fn users(&self) -> (usize, u64) {
         match self {
-            Live::Exact(d) => (d.users(), 0),
+            Live::Exact(d, _) => (d.users(), 0),
             Live::Streaming(d) => d.users(),
         }
     }
@@ -157,19 +186,107 @@ struct Line {
     page: Option<u32>,
     page_size: Option<u32>,
     items_returned: Option<u32>,
+    // The access log's (a View-As world, data/README §13).
+    target_id: Option<u64>,
+    token_id: Option<u64>,
+    issued_token_id: Option<u64>,
+    session_id: Option<u64>,
+    client: Option<String>,
+    network: Option<u64>,
+    path: Option<String>,
+    field_group: Option<String>,
 }
 
-/// Parses one JSON event line into a row.
+/// Parses one JSON event line of a photo-log event into a row.
+///
+/// # Errors
+/// As [`json_item`], and for a row of the access log.
+pub fn json_row(line: &str) -> Result<Row, String> {
+    match json_item(line)? {
+        Item::Photo(e) => Ok(e.row),
+        Item::Access(a) => Err(format!(
+            "event {} is of the access log, not an event of events/",
+            a.event_id
+        )),
+    }
+}
+
+fn value<T>(
+    text: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    name: &str,
+    id: u64,
+) -> Result<Option<T>, String> {
+    text.map(|t| {
+        parse(t).ok_or_else(|| {
+            format!(
+                "event {id} has the unknown {name} `{t}` (the values are listed in data/README.md)"
+            )
+        })
+    })
+    .transpose()
+}
+
+/// An access-log row from its JSON line, `kind` already parsed.
+fn access_row(l: &Line, kind: AccessKind) -> Result<AccessRow, String> {
+    let id = l.event_id;
+    let c = kind.columns();
+    let need = |applies: bool, present: bool, name: &str| match applies && !present {
+        true => Err(format!(
+            "event {id} (`{kind}`) has no `{name}`, which its kind needs (see data/README.md §13)"
+        )),
+        false => Ok(()),
+    };
+    let client = value(l.client.as_deref(), Client::parse, "client", id)?;
+    let path = value(l.path.as_deref(), TokenPath::parse, "path", id)?;
+    let group = value(
+        l.field_group.as_deref(),
+        FieldGroup::parse,
+        "field_group",
+        id,
+    )?;
+    need(c.session, l.user_id.is_some(), "user_id")?;
+    need(c.session, l.session_id.is_some(), "session_id")?;
+    need(c.session, l.network.is_some(), "network")?;
+    need(c.session, client.is_some(), "client")?;
+    need(c.target_id, l.target_id.is_some(), "target_id")?;
+    need(c.issued, l.issued_token_id.is_some(), "issued_token_id")?;
+    need(c.issued, path.is_some(), "path")?;
+    need(c.field_group, group.is_some(), "field_group")?;
+    let login = kind == AccessKind::TokenIssued && path == Some(TokenPath::Login);
+    need(c.token_id && !login, l.token_id.is_some(), "token_id")?;
+    Ok(AccessRow {
+        event_id: id,
+        ts: l.ts,
+        kind,
+        user_id: l.user_id.filter(|_| c.session).unwrap_or(0),
+        target_id: l.target_id.filter(|_| c.target_id).unwrap_or(0),
+        token_id: l.token_id.filter(|_| c.token_id),
+        issued_token_id: l.issued_token_id.filter(|_| c.issued).unwrap_or(0),
+        session_id: l.session_id.filter(|_| c.session).unwrap_or(0),
+        client: client.filter(|_| c.session),
+        network: l.network.filter(|_| c.session).unwrap_or(0),
+        path: path.filter(|_| c.issued),
+        field_group: group.filter(|_| c.field_group),
+    })
+}
+
+/// Parses one JSON line of the stream: an event of `events/`, or (a View-As world) a row of
+/// `access/`, told apart by the kind.
 ///
 /// # Errors
 /// A message when the line is not an event of the contract: not JSON, an unknown kind or
 /// enum value, or a field missing that the event's kind needs (it would read as 0, and a
 /// missing `user_id` would hand the event to user 0).
-pub fn json_row(line: &str) -> Result<Row, String> {
+pub fn json_item(line: &str) -> Result<Item, String> {
     let l: Line = serde_json::from_str(line).map_err(|e| format!("not a JSON event ({e})"))?;
     let id = l.event_id;
-    let kind = Kind::parse(&l.kind)
-        .ok_or_else(|| format!("event {id} has the unknown kind `{}`", l.kind))?;
+    let Some(kind) = Kind::parse(&l.kind) else {
+        return match AccessKind::parse(&l.kind) {
+            Some(kind) => access_row(&l, kind).map(Item::Access),
+            None => Err(format!("event {id} has the unknown kind `{}`", l.kind)),
+        };
+    };
     let c = kind.columns();
     let need = |applies: bool, present: bool, name: &str| match applies && !present {
         true => Err(format!(
@@ -187,20 +304,7 @@ pub fn json_row(line: &str) -> Result<Row, String> {
     need(c.paging, l.page.is_some(), "page")?;
     need(c.paging, l.page_size.is_some(), "page_size")?;
     need(c.paging, l.items_returned.is_some(), "items_returned")?;
-    fn value<T>(
-        text: Option<&str>,
-        parse: fn(&str) -> Option<T>,
-        name: &str,
-        id: u64,
-    ) -> Result<Option<T>, String> {
-        text.map(|t| {
-            parse(t).ok_or_else(|| {
-                format!("event {id} has the unknown {name} `{t}` (the values are listed in data/README.md)")
-            })
-        })
-        .transpose()
-    }
-    Ok(Row {
+    let row = Row {
         event_id: id,
         ts: l.ts,
         kind,
@@ -214,42 +318,34 @@ pub fn json_row(line: &str) -> Result<Row, String> {
         status: l.status.unwrap_or(0),
         page: l.page.unwrap_or(0),
         page_size: l.page_size.unwrap_or(0),
-    })
+    };
+    Ok(Item::Photo(Event {
+        row,
+        items_returned: l.items_returned.unwrap_or(0),
+    }))
 }
 
-/// Feeds `row` to the detector and writes what it finds.
+/// Feeds `item` to the detector and writes what it finds.
 fn feed(
-    exact: &mut Live,
-    row: &Row,
+    detector: &mut Live,
+    item: &Item,
     out: &mut impl Write,
     seen: &mut Followed,
 ) -> std::io::Result<()> {
     seen.events += 1;
-    if row.kind.is_system() {
+    if item.is_system() {
         seen.deploys += 1;
     }
-    let (exposures, violations) = exact.push(row);
-    for e in &exposures {
-        out.write_all(
-            finding_line(&Finding::Exposure {
-                app_id: e.app_id,
-                user_id: e.user_id,
-                photo_id: e.photo_id,
-            })
-            .as_bytes(),
-        )?;
+    if matches!(item, Item::Access(_)) {
+        seen.access_events += 1;
     }
-    for v in &violations {
-        out.write_all(
-            finding_line(&Finding::Violation {
-                event_id: v.event_id,
-            })
-            .as_bytes(),
-        )?;
+    let mut found = Vec::new();
+    detector.push(item, &mut found, &mut Vec::new());
+    for f in &found {
+        out.write_all(finding_line(f).as_bytes())?;
     }
-    let n = exposures.len() + violations.len();
-    if n > 0 {
-        seen.findings += n as u64;
+    if !found.is_empty() {
+        seen.findings += found.len() as u64;
         // A finding goes out at once: its latency is what is measured.
         out.flush()?;
     }
@@ -345,7 +441,7 @@ pub fn follow(
                 if text.is_empty() {
                     continue;
                 }
-                let row = json_row(text)
+                let row = json_item(text)
                     .map_err(|m| Error::Wire(format!("{addr}, line {n} of the stream: {m}")))?;
                 order
                     .push(row, &mut exact, &mut out, &mut seen)
@@ -366,18 +462,18 @@ pub fn follow(
                     arrow::error::ArrowError::IoError(_, e) => broke(addr, idle, &e),
                     e => Error::Wire(format!("{addr}: a broken Arrow batch ({e})")),
                 })?;
-                let rows = events(&batch).map_err(|m| Error::Wire(format!("{addr}: {m}")))?;
+                let rows = items(&batch).map_err(|m| Error::Wire(format!("{addr}: {m}")))?;
                 for (i, e) in rows.iter().enumerate() {
                     // Ask for the states of the users a few events ahead: with a million
                     // users, waiting on memory is most of the time otherwise.
-                    if let Some(ahead) = rows.get(i + 16) {
+                    if let Some(Item::Photo(ahead)) = rows.get(i + 16) {
                         exact.prefetch(ahead.row.user_id, false);
                     }
-                    if let Some(ahead) = rows.get(i + 8) {
+                    if let Some(Item::Photo(ahead)) = rows.get(i + 8) {
                         exact.prefetch(ahead.row.user_id, true);
                     }
                     order
-                        .push(e.row, &mut exact, &mut out, &mut seen)
+                        .push(*e, &mut exact, &mut out, &mut seen)
                         .map_err(io)?;
                 }
             }

@@ -8,11 +8,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use blastradius_analyzer::score::{Score, Truth};
-use blastradius_schema::Kind;
+use blastradius_schema::{AccessKind, Kind};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::source::Event;
+use crate::source::Item;
+use crate::view_as_match::{First, ViewAsMatcher, ViewAsScores};
 use crate::wire::Finding;
 
 /// Latency percentiles of one level, in milliseconds.
@@ -54,9 +55,9 @@ pub enum Call {
 
 /// When an event that made something true was due, and its `ts` in the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Sent {
-    due: i64,
-    ts: i64,
+pub struct Sent {
+    pub due: i64,
+    pub ts: i64,
 }
 
 /// The levels latency is measured at.
@@ -65,6 +66,8 @@ enum Level {
     Users,
     Exposures,
     Violations,
+    Tokens,
+    ViewAsUsers,
 }
 
 /// Users, exposures and violations of the truth.
@@ -114,6 +117,10 @@ pub struct Matcher {
     pub users: Histogram<u64>,
     pub exposures: Histogram<u64>,
     pub violations: Histogram<u64>,
+    /// The View-As levels, in a View-As world.
+    view_as: Option<ViewAsMatcher>,
+    pub tokens: Histogram<u64>,
+    pub view_as_users: Histogram<u64>,
     pub all: Histogram<u64>,
     /// First detections over wall time (see [`crate::timeline`]).
     pub detections: crate::timeline::Timeline,
@@ -166,6 +173,9 @@ impl Matcher {
             users: histogram(),
             exposures: histogram(),
             violations: histogram(),
+            view_as: truth.view_as.as_ref().map(ViewAsMatcher::new),
+            tokens: histogram(),
+            view_as_users: histogram(),
             all: histogram(),
             detections: crate::timeline::Timeline::default(),
             after_end: 0,
@@ -185,17 +195,34 @@ impl Matcher {
         }
     }
 
-    /// Whether [`Matcher::sent`] needs to see `e`: successful photo calls and message calls.
-    pub fn matters(e: &Event) -> bool {
-        matches!(
-            (e.row.kind, e.row.status),
-            (Kind::PhotoApiCall, 200) | (Kind::MessageApiCall, _)
-        )
+    /// Whether [`Matcher::sent`] needs to see `item`: successful photo calls, message calls
+    /// and token issues.
+    pub fn matters(item: &Item) -> bool {
+        match item {
+            Item::Photo(e) => matches!(
+                (e.row.kind, e.row.status),
+                (Kind::PhotoApiCall, 200) | (Kind::MessageApiCall, _)
+            ),
+            Item::Access(a) => a.kind == AccessKind::TokenIssued,
+        }
     }
 
-    /// Records that `e`, due at `intended` µs, goes out to the detector (call it as its bytes
-    /// are written, not when they are queued: a finding before that is premature).
-    pub fn sent(&mut self, e: &Event, intended: i64) {
+    /// Records that `item`, due at `intended` µs, goes out to the detector (call it as its
+    /// bytes are written, not when they are queued: a finding before that is premature).
+    pub fn sent(&mut self, item: &Item, intended: i64) {
+        let e = match item {
+            Item::Photo(e) => e,
+            Item::Access(a) => {
+                let at = Sent {
+                    due: intended,
+                    ts: a.ts,
+                };
+                if let Some(v) = self.view_as.as_mut() {
+                    v.sent(a, at);
+                }
+                return;
+            }
+        };
         let r = &e.row;
         let at = Sent {
             due: intended,
@@ -237,6 +264,8 @@ impl Matcher {
             Level::Users => &mut self.users,
             Level::Exposures => &mut self.exposures,
             Level::Violations => &mut self.violations,
+            Level::Tokens => &mut self.tokens,
+            Level::ViewAsUsers => &mut self.view_as_users,
         };
         let _ = h.record(v);
         let _ = self.all.record(v);
@@ -298,6 +327,14 @@ impl Matcher {
                 self.user(user_id, received, revealed);
             }
             Finding::User { user_id } => self.user(user_id, received, false),
+            Finding::Token { token_id } => {
+                let first = self.view_as.as_mut().and_then(|v| v.token(token_id));
+                self.first_view_as(first, received);
+            }
+            Finding::ViewAsUser { user_id, tier } => {
+                let first = self.view_as.as_mut().and_then(|v| v.user(user_id, tier));
+                self.first_view_as(first, received);
+            }
             Finding::Violation { event_id } => {
                 self.reported_violations = true;
                 match self.violation_sent.get(&event_id) {
@@ -314,6 +351,16 @@ impl Matcher {
                     }
                 }
             }
+        }
+    }
+
+    /// Records a first detection at a View-As level, if it is one. (Outside a View-As world
+    /// there is no such truth: those findings are only counted.)
+    fn first_view_as(&mut self, first: Option<First>, received: i64) {
+        match first {
+            Some(First::Token(at)) => self.first(Level::Tokens, received, at),
+            Some(First::User(at)) => self.first(Level::ViewAsUsers, received, at),
+            None => {}
         }
     }
 
@@ -400,6 +447,7 @@ impl Matcher {
             .filter(|v| violations.contains(*v) && !self.found_violations.contains(*v))
             .count();
         (early_exposures.len() + early_users + early_violations) as u64
+            + self.view_as.as_ref().map_or(0, ViewAsMatcher::premature)
     }
 
     /// The scores of what was found, at the levels reported. With `whole` (the stream ran
@@ -412,29 +460,6 @@ impl Matcher {
     /// found another way and counts as found.
     pub fn scores(&self, whole: bool) -> LevelScores {
         let (users, exposures, violations) = self.carried();
-        fn level<T: Ord + Copy>(
-            found: &BTreeSet<T>,
-            early: &BTreeSet<T>,
-            all: &BTreeSet<T>,
-            carried: &BTreeSet<T>,
-            whole: bool,
-        ) -> Score {
-            let reference = if whole { all } else { carried };
-            let mut scored: BTreeSet<T> = found
-                .iter()
-                .filter(|f| reference.contains(*f) || !all.contains(*f))
-                .copied()
-                .collect();
-            let mut premature = 0;
-            for e in early.iter().filter(|e| !found.contains(*e)) {
-                if carried.contains(e) {
-                    premature += 1;
-                } else if whole {
-                    scored.insert(*e);
-                }
-            }
-            Score::of(&scored, reference).with_false_positives(premature)
-        }
         LevelScores {
             users: level(
                 &self.found_users,
@@ -461,6 +486,7 @@ impl Matcher {
                     whole,
                 )
             }),
+            view_as: self.view_as.as_ref().map(|v| v.scores(whole)),
             whole,
             truth_carried: (users.len(), exposures.len(), violations.len()),
             truth_whole: (
@@ -484,10 +510,42 @@ impl Matcher {
             users: percentiles(&self.users),
             exposures: percentiles(&self.exposures),
             violations: percentiles(&self.violations),
+            stolen_tokens: self.view_as.is_some().then(|| percentiles(&self.tokens)),
+            view_as_users: self
+                .view_as
+                .is_some()
+                .then(|| percentiles(&self.view_as_users)),
             all: percentiles(&self.all),
             log_time: percentiles(&self.log_time),
         }
     }
+}
+
+/// One level's score: found items against the whole truth (`whole`) or the truth carried;
+/// an item named early and not again is premature (a false positive) when its event came,
+/// and found another way when it never did (see [`Matcher::scores`]).
+pub fn level<T: Ord + Copy>(
+    found: &BTreeSet<T>,
+    early: &BTreeSet<T>,
+    all: &BTreeSet<T>,
+    carried: &BTreeSet<T>,
+    whole: bool,
+) -> Score {
+    let reference = if whole { all } else { carried };
+    let mut scored: BTreeSet<T> = found
+        .iter()
+        .filter(|f| reference.contains(*f) || !all.contains(*f))
+        .copied()
+        .collect();
+    let mut premature = 0;
+    for e in early.iter().filter(|e| !found.contains(*e)) {
+        if carried.contains(e) {
+            premature += 1;
+        } else if whole {
+            scored.insert(*e);
+        }
+    }
+    Score::of(&scored, reference).with_false_positives(premature)
 }
 
 /// How far a stream strays from log order `(ts, event_id)`: events that come after one
@@ -528,6 +586,9 @@ pub struct LevelScores {
     pub users: Score,
     pub exposures: Option<Score>,
     pub violations: Option<Score>,
+    /// The View-As levels, in a View-As world.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as: Option<ViewAsScores>,
     /// Scored against the whole truth (a whole replay), or only the truth carried (a slice,
     /// or a replay stopped early).
     pub whole: bool,
@@ -543,6 +604,12 @@ pub struct LatencyReport {
     pub users: Percentiles,
     pub exposures: Percentiles,
     pub violations: Percentiles,
+    /// The View-As levels, in a View-As world: from the intended send time of the row that
+    /// took the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stolen_tokens: Option<Percentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as_users: Option<Percentiles>,
     /// Every first detection of any level.
     pub all: Percentiles,
     /// Every first detection, in log time (ms): how far the log had gone past the event
@@ -599,6 +666,7 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Event;
     use blastradius_analyzer::detect::Row;
     use blastradius_schema::{Action, Scope, Surface};
 
@@ -613,7 +681,7 @@ mod tests {
     /// Schedules `e` and writes it at once.
     fn send(m: &mut Matcher, e: &Event, intended: i64) {
         m.scheduled(e.row.ts, intended);
-        m.sent(e, intended);
+        m.sent(&Item::Photo(*e), intended);
     }
 
     fn call(ts: i64) -> Event {

@@ -12,41 +12,59 @@ use std::collections::BinaryHeap;
 use blastradius_analyzer::detect::Row;
 
 use crate::latency::Disorder;
+use crate::source::Item;
 
-/// An event waiting for the watermark, ordered by `(ts, event_id)`, then arrival.
-struct Held {
-    row: Row,
-    arrival: u64,
+/// A row of the stream, with its place in log order `(ts, event_id)`.
+pub trait Logged: Copy {
+    fn log_key(&self) -> (i64, u64);
 }
 
-impl Held {
-    fn key(&self) -> (i64, u64, u64) {
-        (self.row.ts, self.row.event_id, self.arrival)
+impl Logged for Row {
+    fn log_key(&self) -> (i64, u64) {
+        (self.ts, self.event_id)
     }
 }
 
-impl PartialEq for Held {
+impl Logged for Item {
+    fn log_key(&self) -> (i64, u64) {
+        self.key()
+    }
+}
+
+/// An event waiting for the watermark, ordered by `(ts, event_id)`, then arrival.
+struct Held<T> {
+    row: T,
+    arrival: u64,
+}
+
+impl<T: Logged> Held<T> {
+    fn key(&self) -> (i64, u64, u64) {
+        let (ts, id) = self.row.log_key();
+        (ts, id, self.arrival)
+    }
+}
+
+impl<T: Logged> PartialEq for Held<T> {
     fn eq(&self, other: &Self) -> bool {
         self.key() == other.key()
     }
 }
-impl Eq for Held {}
-impl PartialOrd for Held {
+impl<T: Logged> Eq for Held<T> {}
+impl<T: Logged> PartialOrd for Held<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Held {
+impl<T: Logged> Ord for Held<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key().cmp(&other.key())
     }
 }
 
 /// The buffer, and what it saw.
-#[derive(Default)]
-pub struct Lateness {
+pub struct Lateness<T: Logged = Row> {
     allowed_us: i64,
-    held: BinaryHeap<Reverse<Held>>,
+    held: BinaryHeap<Reverse<Held<T>>>,
     arrivals: u64,
     /// How far the stream strays from log order; its latest `ts` makes the watermark.
     disorder: Disorder,
@@ -59,21 +77,26 @@ pub struct Lateness {
     pub most_held: usize,
 }
 
-impl Lateness {
+impl<T: Logged> Lateness<T> {
     /// A buffer that waits `allowed_us` of log time for late events (0: none, but equal
     /// times are still put in `event_id` order).
     pub fn new(allowed_us: i64) -> Self {
         Lateness {
             allowed_us: allowed_us.max(0),
-            ..Self::default()
+            held: BinaryHeap::new(),
+            arrivals: 0,
+            disorder: Disorder::default(),
+            released: None,
+            too_late: 0,
+            most_held: 0,
         }
     }
 
     /// Takes in the next event of the stream; calls `out` with each event the watermark
     /// now releases, in log order.
-    pub fn push(&mut self, row: Row, out: &mut impl FnMut(&Row)) {
-        let key = (row.ts, row.event_id);
-        self.disorder.observe(row.ts, row.event_id);
+    pub fn push(&mut self, row: T, out: &mut impl FnMut(&T)) {
+        let key = row.log_key();
+        self.disorder.observe(key.0, key.1);
         if self.released.is_some_and(|r| key < r) {
             self.too_late += 1;
             out(&row);
@@ -92,7 +115,11 @@ impl Lateness {
             .latest_ts()
             .unwrap_or(i64::MIN)
             .saturating_sub(self.allowed_us);
-        while self.held.peek().is_some_and(|h| h.0.row.ts < watermark) {
+        while self
+            .held
+            .peek()
+            .is_some_and(|h| h.0.row.log_key().0 < watermark)
+        {
             self.release(out);
         }
     }
@@ -104,15 +131,15 @@ impl Lateness {
     }
 
     /// The end of the stream: releases everything held, in log order.
-    pub fn finish(&mut self, out: &mut impl FnMut(&Row)) {
+    pub fn finish(&mut self, out: &mut impl FnMut(&T)) {
         while !self.held.is_empty() {
             self.release(out);
         }
     }
 
-    fn release(&mut self, out: &mut impl FnMut(&Row)) {
+    fn release(&mut self, out: &mut impl FnMut(&T)) {
         if let Some(Reverse(h)) = self.held.pop() {
-            self.released = Some((h.row.ts, h.row.event_id));
+            self.released = Some(h.row.log_key());
             out(&h.row);
         }
     }
@@ -140,7 +167,7 @@ mod tests {
         }
     }
 
-    fn run(lateness: i64, arrivals: &[(i64, u64)]) -> (Vec<(i64, u64)>, Lateness) {
+    fn run(lateness: i64, arrivals: &[(i64, u64)]) -> (Vec<(i64, u64)>, Lateness<Row>) {
         let mut l = Lateness::new(lateness);
         let mut out = Vec::new();
         for &(ts, id) in arrivals {
@@ -179,7 +206,7 @@ mod tests {
 
     #[test]
     fn nothing_is_released_before_the_watermark_passes_it() {
-        let mut l = Lateness::new(100);
+        let mut l: Lateness<Row> = Lateness::new(100);
         let mut out = Vec::new();
         for (ts, id) in [(0, 1), (50, 2), (100, 3)] {
             l.push(row(ts, id), &mut |r| out.push(r.event_id));

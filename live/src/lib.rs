@@ -14,6 +14,7 @@ pub mod report;
 pub mod schedule;
 pub mod source;
 pub mod timeline;
+pub mod view_as_match;
 pub mod wire;
 
 use std::path::PathBuf;

@@ -23,7 +23,7 @@ use crate::Error;
 use crate::latency::{Disorder, Matcher};
 use crate::report::{Lag, LiveReport};
 use crate::schedule::Shape;
-use crate::source::{Event, Merged};
+use crate::source::{Item, Merged};
 use crate::timeline::Timeline;
 use crate::wire::{self, Format};
 
@@ -72,7 +72,7 @@ struct Chunk {
     due: i64,
     events: u64,
     /// The events the matcher must see once the chunk is written, with when each was due.
-    marks: Vec<(Event, i64)>,
+    marks: Vec<(Item, i64)>,
     part: Part,
 }
 
@@ -99,13 +99,11 @@ fn produce(
     tx: mpsc::Sender<Chunk>,
 ) -> Result<Disorder, Error> {
     let mut disorder = Disorder::default();
+    let access = merged.access;
     let mut ipc = match format {
         Format::Arrow => Some(
-            arrow::ipc::writer::StreamWriter::try_new(
-                Vec::new(),
-                &blastradius_schema::events_schema(),
-            )
-            .map_err(|e| Error::Wire(e.to_string()))?,
+            arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &wire::stream_schema(access))
+                .map_err(|e| Error::Wire(e.to_string()))?,
         ),
         Format::Json => None,
     };
@@ -123,12 +121,12 @@ fn produce(
     }
     let mut first_ts = None;
     let mut n = 0u64;
-    let mut pending: Vec<Event> = Vec::new();
-    let mut marks: Vec<(Event, i64)> = Vec::new();
+    let mut pending: Vec<Item> = Vec::new();
+    let mut marks: Vec<(Item, i64)> = Vec::new();
     let mut bytes = Vec::new();
     let (mut chunk_start, mut chunk_due) = (0, 0);
-    let flush = |pending: &mut Vec<Event>,
-                 marks: &mut Vec<(Event, i64)>,
+    let flush = |pending: &mut Vec<Item>,
+                 marks: &mut Vec<(Item, i64)>,
                  bytes: &mut Vec<u8>,
                  ipc: &mut Option<arrow::ipc::writer::StreamWriter<Vec<u8>>>,
                  due: i64|
@@ -137,7 +135,7 @@ fn produce(
             return Ok(true);
         }
         if let Some(w) = ipc.as_mut() {
-            w.write(&wire::batch(pending))
+            w.write(&wire::batch(pending, access))
                 .map_err(|e| Error::Wire(e.to_string()))?;
             bytes.append(w.get_mut());
         }
@@ -151,18 +149,18 @@ fn produce(
         pending.clear();
         Ok(tx.blocking_send(chunk).is_ok())
     };
-    while let Some(e) = merged.next_event()? {
+    while let Some(e) = merged.next_item()? {
         if let Some((at, pause)) = stall
             && n == at
         {
             std::thread::sleep(pause);
         }
-        let first = *first_ts.get_or_insert(e.row.ts);
-        let due = shape.intended(n, e.row.ts - first);
+        let first = *first_ts.get_or_insert(e.ts());
+        let due = shape.intended(n, e.ts() - first);
         if let Some(m) = &matcher {
-            m.lock().expect("not poisoned").scheduled(e.row.ts, due);
+            m.lock().expect("not poisoned").scheduled(e.ts(), due);
         }
-        disorder.observe(e.row.ts, e.row.event_id);
+        disorder.observe(e.ts(), e.event_id());
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
         // when its last event is due, so no event goes out early, none more than 1 ms late.
         if !pending.is_empty()
@@ -456,6 +454,7 @@ async fn drive(
         )));
     }
     let (tx, mut rx) = mpsc::channel::<Chunk>(64);
+    let access = merged.access;
     let (shape, format, stall) = (options.shape, options.format, options.stall);
     let producer_matcher = matcher.clone();
     let producer = tokio::task::spawn_blocking(move || {
@@ -467,7 +466,7 @@ async fn drive(
     let mut stopped = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    let beat = wire::heartbeat(options.format);
+    let beat = wire::heartbeat(options.format, access);
     let every = options.heartbeat.map(|every| (every, &beat[..]));
     // JSON lines may start with a heartbeat; Arrow after its schema (see `Part`).
     let mut beats: Option<(Duration, &[u8])> = match options.format {

@@ -166,12 +166,19 @@ impl LiveReport {
                         Column::number("p99.9"),
                         Column::number("max"),
                     ],
-                    rows: vec![
-                        row_ms("users", &l.users),
-                        row_ms("exposures", &l.exposures),
-                        row_ms("violations", &l.violations),
-                        row_ms("all", &l.all),
-                    ],
+                    rows: [
+                        Some(row_ms("users", &l.users)),
+                        Some(row_ms("exposures", &l.exposures)),
+                        Some(row_ms("violations", &l.violations)),
+                        l.stolen_tokens
+                            .as_ref()
+                            .map(|p| row_ms("View-As stolen tokens", p)),
+                        l.view_as_users.as_ref().map(|p| row_ms("View-As users", p)),
+                        Some(row_ms("all", &l.all)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 }));
                 if l.log_time.count > 0 {
                     blocks.push(Block::Paragraph(format!(
@@ -201,6 +208,9 @@ impl LiveReport {
                     "Scored against the whole truth, as a batch run is. The stream lacked the first exposing call of {} of {} exposures and {} of {} violating calls (a damaged copy: dropped or cut off): each counts as missed unless found through a later event, and is not timed.",
                     s.truth_whole.1 - s.truth_carried.1, s.truth_whole.1, s.truth_whole.2 - s.truth_carried.2, s.truth_whole.2
                 ));
+            }
+            if let Some(v) = &s.view_as {
+                lines.push(view_as_line(v));
             }
             blocks.push(Block::Lines(lines));
         }
@@ -247,8 +257,15 @@ impl LiveReport {
                 });
         let right = self.scores.as_ref().map_or(String::new(), |s| {
             let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.3}"));
+            let view_as = s.view_as.as_ref().map_or(String::new(), |v| {
+                format!(
+                    ", View-As token F1 {}, View-As user F1 {}",
+                    f(v.stolen_tokens.as_ref().and_then(|x| x.f1)),
+                    f(v.view_as_users.as_ref().and_then(|x| x.f1))
+                )
+            });
             format!(
-                "; at the end user F1 {}, exposure F1 {}, violation F1 {}",
+                "; at the end user F1 {}, exposure F1 {}, violation F1 {}{view_as}",
                 f(s.users.f1),
                 f(s.exposures.as_ref().and_then(|e| e.f1)),
                 f(s.violations.as_ref().and_then(|v| v.f1))
@@ -358,4 +375,28 @@ impl LiveReport {
         stage.commit()?;
         Ok(())
     }
+}
+
+/// The View-As levels at the end of a replay, in words.
+fn view_as_line(v: &crate::view_as_match::ViewAsScores) -> String {
+    let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
+    let tiers = v.view_as_tiers.map_or(String::new(), |t| {
+        format!(
+            "; the last tier said was right for {} of the {} true users given one",
+            t.agreed, t.compared
+        )
+    });
+    let carried = if v.truth_carried == v.truth_whole {
+        String::new()
+    } else {
+        format!(
+            " The stream carried the theft of {} of the {} tokens taken.",
+            v.truth_carried.0, v.truth_whole.0
+        )
+    };
+    format!(
+        "View-As: stolen-token F1 {}, user F1 {}{tiers} (\"–\": not reported).{carried}",
+        f(v.stolen_tokens.as_ref().and_then(|x| x.f1)),
+        f(v.view_as_users.as_ref().and_then(|x| x.f1)),
+    )
 }

@@ -1,5 +1,6 @@
 //! The event log as one stream: every shard merged in log order `(ts, event_id)`, the deploy
-//! events (which every shard carries) once, optionally only a slice of time.
+//! events (which every shard carries) once, optionally only a slice of time. In a View-As
+//! world the access log's shards are merged in too (data/README §11, §13).
 //!
 //! Shards are read batch by batch, so memory follows the number of shards, not their size.
 //! Each file is checked against its checksum before it is streamed.
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::RecordBatch;
 use blastradius_analyzer::detect::Row;
 use blastradius_dataset::Dataset;
+use blastradius_dataset::access::AccessRow;
 use blastradius_dataset::log::ShardLog;
 use blastradius_schema::path;
 use parquet::arrow::arrow_reader::{
@@ -30,18 +32,67 @@ pub struct Event {
     pub items_returned: u32,
 }
 
+/// One row of the stream: an event of the photo log, or a row of a View-As world's access
+/// log. Their ids never meet, except the platform's own events, which each log numbers apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    Photo(Event),
+    Access(AccessRow),
+}
+
+impl Item {
+    pub fn ts(&self) -> i64 {
+        match self {
+            Item::Photo(e) => e.row.ts,
+            Item::Access(a) => a.ts,
+        }
+    }
+
+    pub fn event_id(&self) -> u64 {
+        match self {
+            Item::Photo(e) => e.row.event_id,
+            Item::Access(a) => a.event_id,
+        }
+    }
+
+    /// The platform's own events (deploys, the token reset), which every shard carries.
+    pub fn is_system(&self) -> bool {
+        match self {
+            Item::Photo(e) => e.row.kind.is_system(),
+            Item::Access(a) => a.kind.is_system(),
+        }
+    }
+
+    /// The account the row belongs to (0 for the platform's own events).
+    pub fn user_id(&self) -> u64 {
+        match self {
+            Item::Photo(e) => e.row.user_id,
+            Item::Access(a) => a.user_id,
+        }
+    }
+
+    /// The row's place in log order `(ts, event_id)`.
+    pub fn key(&self) -> (i64, u64) {
+        (self.ts(), self.event_id())
+    }
+}
+
 /// A shard being read, one batch at a time.
 struct Cursor {
     reader: ParquetRecordBatchReader,
     path: PathBuf,
-    batch: Vec<Event>,
+    batch: Vec<Item>,
     /// The batch as the log's reader decodes it, before it becomes `batch`.
     columns: ShardLog,
+    /// An access-log part (else an events one), and the rows of it read so far.
+    access: Option<Vec<AccessRow>>,
+    events: Vec<Event>,
+    rows_read: usize,
     at: usize,
 }
 
 impl Cursor {
-    fn head(&self) -> Option<&Event> {
+    fn head(&self) -> Option<&Item> {
         self.batch.get(self.at)
     }
 
@@ -66,10 +117,31 @@ impl Cursor {
             path: self.path.clone(),
             message: format!("cannot read Parquet ({e})"),
         })?;
-        events_into(&b, &mut self.columns, &mut self.batch).map_err(|message| Error::Input {
-            path: self.path.clone(),
-            message,
-        })?;
+        match self.access.as_mut() {
+            Some(rows) => {
+                rows.clear();
+                blastradius_dataset::access::decode(&self.path, &b, self.rows_read, rows).map_err(
+                    |e| Error::Input {
+                        path: self.path.clone(),
+                        message: e.to_string(),
+                    },
+                )?;
+                self.batch.clear();
+                self.batch.extend(rows.iter().map(|&a| Item::Access(a)));
+            }
+            None => {
+                events_into(&b, &mut self.columns, &mut self.events).map_err(|message| {
+                    Error::Input {
+                        path: self.path.clone(),
+                        message,
+                    }
+                })?;
+                self.batch.clear();
+                self.batch
+                    .extend(self.events.iter().map(|&e| Item::Photo(e)));
+            }
+        }
+        self.rows_read += b.num_rows();
         self.at = 0;
         Ok(true)
     }
@@ -79,11 +151,14 @@ impl Cursor {
 pub struct Merged {
     cursors: Vec<Cursor>,
     heads: BinaryHeap<Reverse<(i64, u64, usize)>>,
-    deploys_sent: HashSet<u64>,
+    /// The platform's events sent, by log (the access log's or not) and id.
+    deploys_sent: HashSet<(bool, u64)>,
     from: Option<i64>,
     until: Option<i64>,
-    /// Events the whole dataset holds (the deploys counted once per shard).
+    /// Events the whole dataset holds (the deploys counted once per shard), both logs.
     pub events_in_files: u64,
+    /// Whether the stream carries an access log (a View-As world).
+    pub access: bool,
     /// Rows passed over so far, readable while another thread merges.
     pub skipped: Arc<Skipped>,
 }
@@ -108,6 +183,76 @@ pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
     let mut out = Vec::new();
     events_into(b, &mut ShardLog::default(), &mut out)?;
     Ok(out)
+}
+
+/// The rows of a record batch a replayer sent: the events schema's columns alone, or (a
+/// View-As world, data/README §11) those and the access log's, each row read by its kind.
+///
+/// # Errors
+/// As [`events`], and for the access rows as the access log's reader refuses a part.
+pub fn items(b: &RecordBatch) -> Result<Vec<Item>, String> {
+    use arrow::array::{Array, AsArray, BooleanArray};
+    use arrow::compute::{cast, filter_record_batch, not};
+    use blastradius_schema::{AccessKind, col, enum_type};
+    if b.column_by_name(col::TARGET_ID).is_none() {
+        return Ok(events(b)?.into_iter().map(Item::Photo).collect());
+    }
+    let kind = b
+        .column_by_name(col::KIND)
+        .ok_or("column `kind` is missing")?;
+    let text = cast(kind, &arrow::datatypes::DataType::Utf8)
+        .map_err(|e| format!("column `kind` is not a string enum ({e})"))?;
+    let text = text.as_string::<i32>();
+    let is_access: BooleanArray = (0..text.len())
+        .map(|i| Some(text.is_valid(i) && AccessKind::parse(text.value(i)).is_some()))
+        .collect();
+    // Each log's rows as a batch of its own columns, the kinds re-encoded as a dictionary of
+    // the values present (the stream's holds both logs').
+    let part = |keep: &BooleanArray, names: Vec<String>| -> Result<RecordBatch, String> {
+        let rows = filter_record_batch(b, keep).map_err(|e| e.to_string())?;
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for name in &names {
+            let Ok(i) = rows.schema().index_of(name) else {
+                return Err(format!("column `{name}` is missing"));
+            };
+            let mut field = rows.schema().field(i).clone();
+            let mut column = rows.column(i).clone();
+            if name == col::KIND {
+                let plain =
+                    cast(&column, &arrow::datatypes::DataType::Utf8).map_err(|e| e.to_string())?;
+                column = cast(&plain, &enum_type()).map_err(|e| e.to_string())?;
+                field = field.with_data_type(enum_type());
+            }
+            fields.push(field);
+            columns.push(column);
+        }
+        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+            .map_err(|e| e.to_string())
+    };
+    let names = |schema: arrow::datatypes::SchemaRef| -> Vec<String> {
+        schema.fields().iter().map(|f| f.name().clone()).collect()
+    };
+    let photo = events(&part(
+        &not(&is_access).map_err(|e| e.to_string())?,
+        names(blastradius_schema::events_schema()),
+    )?)?;
+    let mut access = Vec::new();
+    blastradius_dataset::access::decode(
+        std::path::Path::new("the stream"),
+        &part(&is_access, names(blastradius_schema::access_schema()))?,
+        0,
+        &mut access,
+    )
+    .map_err(|e| e.to_string())?;
+    // Back in the batch's order.
+    let (mut photo, mut access) = (photo.into_iter(), access.into_iter());
+    Ok((0..b.num_rows())
+        .filter_map(|i| match is_access.value(i) {
+            true => access.next().map(Item::Access),
+            false => photo.next().map(Item::Photo),
+        })
+        .collect())
 }
 
 /// [`events`] into `out`, through `log`: both cleared first, their allocations reused.
@@ -136,15 +281,25 @@ fn events_into(b: &RecordBatch, log: &mut ShardLog, out: &mut Vec<Event>) -> Res
 }
 
 impl Merged {
-    /// Opens every events shard of `dataset`, each checked against its checksum first; only
-    /// events with `from <= ts < until` are streamed (the deploys always are).
+    /// Opens every events shard of `dataset` (and, in a View-As world, every access-log
+    /// part), each checked against its checksum first; only events with `from <= ts < until`
+    /// are streamed (the platform's own events always are).
     ///
     /// # Errors
     /// A shard that cannot be read or is damaged.
     pub fn open(dataset: &Dataset, from: Option<i64>, until: Option<i64>) -> Result<Self, Error> {
         let mut cursors = Vec::new();
         let mut events_in_files = 0;
-        for entry in dataset.parts(path::EVENTS_DIR) {
+        let access = blastradius_dataset::access::has_access_log(dataset);
+        let parts = dataset
+            .parts(path::EVENTS_DIR)
+            .into_iter()
+            .map(|e| (e, false));
+        let access_parts = dataset
+            .parts(path::ACCESS_DIR)
+            .into_iter()
+            .map(|e| (e, true));
+        for (entry, is_access) in parts.chain(access_parts.filter(|_| access)) {
             let p = dataset.root.join(&entry.path);
             // The checksum first; the bytes are then streamed from the file.
             drop(dataset.read(entry)?);
@@ -174,6 +329,9 @@ impl Merged {
                 path: p,
                 batch: Vec::new(),
                 columns: ShardLog::default(),
+                access: is_access.then(Vec::new),
+                events: Vec::new(),
+                rows_read: 0,
                 at: 0,
             };
             cursor.advance_first()?;
@@ -182,7 +340,7 @@ impl Merged {
         let mut heads = BinaryHeap::new();
         for (k, c) in cursors.iter().enumerate() {
             if let Some(e) = c.head() {
-                heads.push(Reverse((e.row.ts, e.row.event_id, k)));
+                heads.push(Reverse((e.ts(), e.event_id(), k)));
             }
         }
         Ok(Merged {
@@ -192,37 +350,39 @@ impl Merged {
             from,
             until,
             events_in_files,
+            access,
             skipped: Arc::default(),
         })
     }
 
-    /// The next event in log order, or `None` at the end.
+    /// The next row in log order, or `None` at the end.
     ///
     /// # Errors
     /// A batch that cannot be read.
-    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+    pub fn next_item(&mut self) -> Result<Option<Item>, Error> {
         while let Some(Reverse((_, _, k))) = self.heads.pop() {
             let cursor = &mut self.cursors[k];
-            let event = *cursor.head().expect("a head was pushed");
+            let item = *cursor.head().expect("a head was pushed");
             cursor.advance()?;
             if let Some(e) = cursor.head() {
-                self.heads.push(Reverse((e.row.ts, e.row.event_id, k)));
+                self.heads.push(Reverse((e.ts(), e.event_id(), k)));
             }
-            let row = &event.row;
-            if row.kind.is_system() {
-                if self.deploys_sent.insert(row.event_id) {
-                    return Ok(Some(event));
+            if item.is_system() {
+                let log = matches!(item, Item::Access(_));
+                if self.deploys_sent.insert((log, item.event_id())) {
+                    return Ok(Some(item));
                 }
                 self.skipped
                     .repeated_deploys
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if self.from.is_some_and(|f| row.ts < f) || self.until.is_some_and(|u| row.ts >= u) {
+            let ts = item.ts();
+            if self.from.is_some_and(|f| ts < f) || self.until.is_some_and(|u| ts >= u) {
                 self.skipped.outside_slice.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            return Ok(Some(event));
+            return Ok(Some(item));
         }
         Ok(None)
     }

@@ -9,11 +9,16 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Field, Schema};
+use blastradius_dataset::access::AccessRow;
 use blastradius_schema::arrays::{int16, int32, int64};
-use blastradius_schema::{Action, Kind, Scope, Surface, events_schema};
+use blastradius_schema::{
+    AccessColumns, AccessKind, Action, Client, FieldGroup, Kind, Scope, Surface, Tier, TokenPath,
+    access_schema, events_schema,
+};
 use serde::Deserialize;
 
-use crate::source::Event;
+use crate::source::{Event, Item};
 
 /// The encodings `--format` offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +45,69 @@ impl Format {
     }
 }
 
-/// Appends `e` as one JSON line.
-pub fn json_line(out: &mut Vec<u8>, e: &Event) {
+/// The schema of the Arrow stream: the events schema, and in a View-As world (`access`) the
+/// access log's columns it lacks after it, with `kind` holding both logs' kinds.
+pub fn stream_schema(access: bool) -> SchemaRef {
+    let events = events_schema();
+    if !access {
+        return events;
+    }
+    let mut fields: Vec<Field> = events.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for f in access_schema().fields() {
+        if events.index_of(f.name()).is_err() {
+            fields.push(f.as_ref().clone().with_nullable(true));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Appends `item` as one JSON line.
+pub fn json_line(out: &mut Vec<u8>, item: &Item) {
+    match item {
+        Item::Photo(e) => event_line(out, e),
+        Item::Access(a) => access_line(out, a),
+    }
+}
+
+/// An access-log row as a JSON line: the columns its kind has (data/README §13).
+fn access_line(out: &mut Vec<u8>, a: &AccessRow) {
+    let c = a.kind.columns();
+    let _ = write!(
+        out,
+        "{{\"event_id\":{},\"ts\":{},\"kind\":\"{}\"",
+        a.event_id,
+        a.ts,
+        a.kind.as_str()
+    );
+    if c.session {
+        let _ = write!(
+            out,
+            ",\"user_id\":{},\"session_id\":{},\"network\":{}",
+            a.user_id, a.session_id, a.network
+        );
+        if let Some(client) = a.client {
+            let _ = write!(out, ",\"client\":\"{}\"", client.as_str());
+        }
+    }
+    if c.target_id {
+        let _ = write!(out, ",\"target_id\":{}", a.target_id);
+    }
+    if let Some(token) = a.token_id.filter(|_| c.token_id) {
+        let _ = write!(out, ",\"token_id\":{token}");
+    }
+    if c.issued {
+        let _ = write!(out, ",\"issued_token_id\":{}", a.issued_token_id);
+        if let Some(path) = a.path {
+            let _ = write!(out, ",\"path\":\"{}\"", path.as_str());
+        }
+    }
+    if let Some(g) = a.field_group.filter(|_| c.field_group) {
+        let _ = write!(out, ",\"field_group\":\"{}\"", g.as_str());
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn event_line(out: &mut Vec<u8>, e: &Event) {
     let r = &e.row;
     let c = r.kind.columns();
     let _ = write!(
@@ -86,22 +152,35 @@ pub fn json_line(out: &mut Vec<u8>, e: &Event) {
 /// in JSON lines, a record batch of no rows in Arrow IPC (valid anywhere after the stream's
 /// schema message; any dictionaries it needs come with it). A reader's idle timeout can then
 /// tell a pause in the schedule from a replayer that is stuck or gone.
-pub fn heartbeat(format: Format) -> Vec<u8> {
+pub fn heartbeat(format: Format, access: bool) -> Vec<u8> {
     match format {
         Format::Json => b"\n".to_vec(),
         Format::Arrow => {
-            let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &events_schema())
-                .expect("the events schema encodes");
+            let mut w =
+                arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &stream_schema(access))
+                    .expect("the stream schema encodes");
             w.get_mut().clear(); // the schema message, already sent at the stream's start
-            w.write(&batch(&[])).expect("an empty batch encodes");
+            w.write(&batch(&[], access))
+                .expect("an empty batch encodes");
             std::mem::take(w.get_mut())
         }
     }
 }
 
-fn mask(events: &[Event], applies: fn(&blastradius_schema::Columns) -> bool) -> Option<NullBuffer> {
-    let b = BooleanBuffer::collect_bool(events.len(), |i| applies(&events[i].row.kind.columns()));
+/// Nulls where `applies` is false (`None` when it holds everywhere).
+fn mask(items: &[Item], applies: impl Fn(&Item) -> bool) -> Option<NullBuffer> {
+    let b = BooleanBuffer::collect_bool(items.len(), |i| applies(&items[i]));
     Some(NullBuffer::new(b)).filter(|n| n.null_count() > 0)
+}
+
+/// Whether `item` is a photo-log event whose kind has the column `applies` picks.
+fn photo(item: &Item, applies: fn(&blastradius_schema::Columns) -> bool) -> bool {
+    matches!(item, Item::Photo(e) if applies(&e.row.kind.columns()))
+}
+
+/// Whether `item` is an access-log row whose kind has the column `applies` picks.
+fn access(item: &Item, applies: fn(&AccessColumns) -> bool) -> bool {
+    matches!(item, Item::Access(a) if applies(&a.kind.columns()))
 }
 
 fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>) -> ArrayRef {
@@ -112,56 +191,161 @@ fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>
     )
 }
 
-/// The events as one record batch of the events schema.
-pub fn batch(events: &[Event]) -> RecordBatch {
-    let schema: SchemaRef = events_schema();
-    let v64 = |f: fn(&Event) -> u64| events.iter().map(f).collect::<Vec<u64>>();
-    let v32 = |f: fn(&Event) -> u32| events.iter().map(f).collect::<Vec<u32>>();
-    let keys = |f: fn(&Event) -> i8| events.iter().map(f).collect::<Vec<i8>>();
-    let paging = mask(events, |c| c.paging);
-    let columns: Vec<ArrayRef> = vec![
-        int64(v64(|e| e.row.event_id), None),
+/// The rows as one record batch of [`stream_schema`]`(access)` (with `access` false, only
+/// photo-log events may be given).
+pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
+    let schema: SchemaRef = stream_schema(with_access);
+    let of_event = |f: fn(&Event) -> u64| {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Photo(e) => f(e),
+                Item::Access(_) => 0,
+            })
+            .collect::<Vec<u64>>()
+    };
+    let of_access = |f: fn(&AccessRow) -> u64| {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Access(a) => f(a),
+                Item::Photo(_) => 0,
+            })
+            .collect::<Vec<u64>>()
+    };
+    let small = |f: fn(&Event) -> u32| {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Photo(e) => u64::from(f(e)),
+                Item::Access(_) => 0,
+            })
+            .collect::<Vec<u64>>()
+    };
+    let keys = |f: fn(&Event) -> i8| {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Photo(e) => f(e),
+                Item::Access(_) => 0,
+            })
+            .collect::<Vec<i8>>()
+    };
+    let paging = mask(items, |i| photo(i, |c| c.paging));
+    let mut kinds: Vec<&'static str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    if with_access {
+        kinds.extend(AccessKind::ALL.iter().map(|k| k.as_str()));
+    }
+    let kind_keys = items
+        .iter()
+        .map(|i| match i {
+            Item::Photo(e) => e.row.kind as i8,
+            Item::Access(a) => Kind::ALL.len() as i8 + a.kind as i8,
+        })
+        .collect();
+    let narrow = |v: Vec<u64>| v.into_iter().map(|x| x as u32);
+    let mut columns: Vec<ArrayRef> = vec![
+        int64(items.iter().map(Item::event_id), None),
         Arc::new(
-            TimestampMicrosecondArray::from(events.iter().map(|e| e.row.ts).collect::<Vec<_>>())
+            TimestampMicrosecondArray::from(items.iter().map(Item::ts).collect::<Vec<_>>())
                 .with_timezone("UTC"),
         ),
-        dictionary(
-            Kind::ALL.iter().map(|k| k.as_str()).collect(),
-            keys(|e| e.row.kind as i8),
-            None,
+        dictionary(kinds, kind_keys, None),
+        int64(
+            items.iter().map(Item::user_id),
+            mask(items, |i| {
+                photo(i, |c| c.user_id) || access(i, |c| c.session)
+            }),
         ),
-        int64(v64(|e| e.row.user_id), mask(events, |c| c.user_id)),
-        int64(v32(|e| e.row.app_id), mask(events, |c| c.app_id)),
-        int64(v64(|e| e.row.photo_id), mask(events, |c| c.photo_id)),
+        int64(
+            small(|e| e.row.app_id),
+            mask(items, |i| photo(i, |c| c.app_id)),
+        ),
+        int64(
+            of_event(|e| e.row.photo_id),
+            mask(items, |i| photo(i, |c| c.photo_id)),
+        ),
         dictionary(
             Surface::ALL.iter().map(|k| k.as_str()).collect(),
             keys(|e| e.row.surface as i8),
-            mask(events, |c| c.surface),
+            mask(items, |i| photo(i, |c| c.surface)),
         ),
         dictionary(
             Scope::ALL.iter().map(|k| k.as_str()).collect(),
             keys(|e| e.row.scope as i8),
-            mask(events, |c| c.scope),
+            mask(items, |i| photo(i, |c| c.scope)),
         ),
         dictionary(
             Action::ALL.iter().map(|k| k.as_str()).collect(),
             keys(|e| e.row.action as i8),
-            mask(events, |c| c.action),
+            mask(items, |i| photo(i, |c| c.action)),
         ),
         int16(
-            events.iter().map(|e| e.row.status),
-            mask(events, |c| c.status),
+            narrow(small(|e| u32::from(e.row.status))).map(|x| x as u16),
+            mask(items, |i| photo(i, |c| c.status)),
         ),
-        int32(v32(|e| e.row.page), paging.clone()),
-        int32(v32(|e| e.row.page_size), paging.clone()),
-        int32(v32(|e| e.items_returned), paging),
+        int32(narrow(small(|e| e.row.page)), paging.clone()),
+        int32(narrow(small(|e| e.row.page_size)), paging.clone()),
+        int32(narrow(small(|e| e.items_returned)), paging),
     ];
-    RecordBatch::try_new(schema, columns).expect("columns match the events schema")
+    if with_access {
+        let enum_keys = |f: fn(&AccessRow) -> Option<i8>| {
+            let keys: Vec<Option<i8>> = items
+                .iter()
+                .map(|i| match i {
+                    Item::Access(a) => f(a),
+                    Item::Photo(_) => None,
+                })
+                .collect();
+            let nulls = mask(items, |i| matches!(i, Item::Access(a) if f(a).is_some()));
+            (keys.iter().map(|k| k.unwrap_or(0)).collect(), nulls)
+        };
+        let session = || mask(items, |i| access(i, |c| c.session));
+        let (client, client_nulls) = enum_keys(|a| a.client.map(|c| c as i8));
+        let (path, path_nulls) = enum_keys(|a| a.path.map(|p| p as i8));
+        let (group, group_nulls) = enum_keys(|a| a.field_group.map(|g| g as i8));
+        columns.extend([
+            int64(
+                of_access(|a| a.target_id),
+                mask(items, |i| access(i, |c| c.target_id)),
+            ),
+            int64(
+                of_access(|a| a.token_id.unwrap_or(0)),
+                mask(
+                    items,
+                    |i| matches!(i, Item::Access(a) if a.token_id.is_some()),
+                ),
+            ),
+            int64(
+                of_access(|a| a.issued_token_id),
+                mask(items, |i| access(i, |c| c.issued)),
+            ),
+            int64(of_access(|a| a.session_id), session()),
+            dictionary(
+                Client::ALL.iter().map(|k| k.as_str()).collect(),
+                client,
+                client_nulls,
+            ),
+            int64(of_access(|a| a.network), session()),
+            dictionary(
+                TokenPath::ALL.iter().map(|k| k.as_str()).collect(),
+                path,
+                path_nulls,
+            ),
+            dictionary(
+                FieldGroup::ALL.iter().map(|k| k.as_str()).collect(),
+                group,
+                group_nulls,
+            ),
+        ]);
+    }
+    RecordBatch::try_new(schema, columns).expect("columns match the stream schema")
 }
 
 /// A finding a detector reports back, one JSON object per line: an exposure
-/// (`user_id`, `app_id`, `photo_id`), an affected user (`user_id` alone), or a message
-/// violation (`event_id`). Other keys are ignored.
+/// (`user_id`, `app_id`, `photo_id`), a message violation (`event_id`), a stolen token
+/// (`token_id`), a user the View-As attack reached (`view_as_user_id`, with `tier` when
+/// known), or an affected user (`user_id` alone). Other keys are ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finding {
     Exposure {
@@ -175,6 +359,13 @@ pub enum Finding {
     Violation {
         event_id: u64,
     },
+    Token {
+        token_id: u64,
+    },
+    ViewAsUser {
+        user_id: u64,
+        tier: Option<Tier>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -183,24 +374,43 @@ struct Line {
     app_id: Option<u32>,
     photo_id: Option<u64>,
     event_id: Option<u64>,
+    token_id: Option<u64>,
+    view_as_user_id: Option<u64>,
+    tier: Option<String>,
 }
 
 /// Parses one line of findings.
 ///
 /// # Errors
-/// A short reason when the line is not one of the three shapes.
+/// A short reason when the line is not one of the shapes, or names a tier the contract lacks.
 pub fn finding(line: &str) -> Result<Finding, String> {
     let l: Line =
         serde_json::from_str(line.trim()).map_err(|e| format!("not a JSON finding ({e})"))?;
-    match (l.user_id, l.app_id, l.photo_id, l.event_id) {
-        (Some(user_id), Some(app_id), Some(photo_id), _) => Ok(Finding::Exposure {
+    if let (Some(user_id), Some(app_id), Some(photo_id)) = (l.user_id, l.app_id, l.photo_id) {
+        return Ok(Finding::Exposure {
             app_id,
             user_id,
             photo_id,
-        }),
-        (_, _, _, Some(event_id)) => Ok(Finding::Violation { event_id }),
-        (Some(user_id), _, _, _) => Ok(Finding::User { user_id }),
-        _ => Err("neither user_id nor event_id".into()),
+        });
+    }
+    if let Some(event_id) = l.event_id {
+        return Ok(Finding::Violation { event_id });
+    }
+    if let Some(token_id) = l.token_id {
+        return Ok(Finding::Token { token_id });
+    }
+    if let Some(user_id) = l.view_as_user_id {
+        let tier = match l.tier.as_deref() {
+            None | Some("") => None,
+            Some(t) => Some(Tier::parse(t).ok_or_else(|| {
+                format!("the tier `{t}` is not one of pivot, contact_profile, contact, token_only")
+            })?),
+        };
+        return Ok(Finding::ViewAsUser { user_id, tier });
+    }
+    match l.user_id {
+        Some(user_id) => Ok(Finding::User { user_id }),
+        None => Err("none of user_id, event_id, token_id, view_as_user_id".into()),
     }
 }
 
@@ -214,6 +424,14 @@ pub fn finding_line(f: &Finding) -> String {
         } => format!("{{\"user_id\":{user_id},\"app_id\":{app_id},\"photo_id\":{photo_id}}}\n"),
         Finding::User { user_id } => format!("{{\"user_id\":{user_id}}}\n"),
         Finding::Violation { event_id } => format!("{{\"event_id\":{event_id}}}\n"),
+        Finding::Token { token_id } => format!("{{\"token_id\":{token_id}}}\n"),
+        Finding::ViewAsUser { user_id, tier } => match tier {
+            Some(t) => format!(
+                "{{\"view_as_user_id\":{user_id},\"tier\":\"{}\"}}\n",
+                t.as_str()
+            ),
+            None => format!("{{\"view_as_user_id\":{user_id}}}\n"),
+        },
     }
 }
 
@@ -248,10 +466,10 @@ mod tests {
         let mut w =
             arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &events_schema()).unwrap();
         let mut stream = std::mem::take(w.get_mut());
-        stream.extend(heartbeat(Format::Arrow));
-        w.write(&batch(&[call()])).unwrap();
+        stream.extend(heartbeat(Format::Arrow, false));
+        w.write(&batch(&[Item::Photo(call())], false)).unwrap();
         stream.append(w.get_mut());
-        stream.extend(heartbeat(Format::Arrow));
+        stream.extend(heartbeat(Format::Arrow, false));
         w.finish().unwrap();
         stream.append(w.get_mut());
         let rows: Vec<usize> = arrow::ipc::reader::StreamReader::try_new(&stream[..], None)
@@ -260,13 +478,13 @@ mod tests {
             .collect();
         assert_eq!(rows, [0, 1, 0]);
         // JSON lines: an empty line, which a line reader skips.
-        assert_eq!(heartbeat(Format::Json), b"\n");
+        assert_eq!(heartbeat(Format::Json, false), b"\n");
     }
 
     #[test]
     fn a_json_line_holds_the_columns_that_apply() {
         let mut out = Vec::new();
-        json_line(&mut out, &call());
+        json_line(&mut out, &Item::Photo(call()));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["kind"], "photo_api_call");
         assert_eq!(v["page"], 1);
@@ -284,9 +502,23 @@ mod tests {
             },
             Finding::User { user_id: 9 },
             Finding::Violation { event_id: 4 },
+            Finding::Token { token_id: 5 },
+            Finding::ViewAsUser {
+                user_id: 6,
+                tier: Some(Tier::ContactProfile),
+            },
+            Finding::ViewAsUser {
+                user_id: 6,
+                tier: None,
+            },
         ] {
             assert_eq!(finding(&finding_line(&f)).unwrap(), f);
         }
+        let e = finding("{\"view_as_user_id\": 3, \"tier\": \"everything\"}").unwrap_err();
+        assert!(
+            e.contains("`everything`") && e.contains("contact_profile"),
+            "{e}"
+        );
         assert!(finding("hello").is_err());
         assert!(finding("{\"app_id\": 3}").is_err());
     }
@@ -294,7 +526,7 @@ mod tests {
     /// `call()` as a JSON line, with `edit` applied to its object.
     fn json_call(edit: impl Fn(&mut serde_json::Value)) -> String {
         let mut out = Vec::new();
-        json_line(&mut out, &call());
+        json_line(&mut out, &Item::Photo(call()));
         let mut v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         edit(&mut v);
         v.to_string()
@@ -306,7 +538,10 @@ mod tests {
         use crate::source::events;
         // Both encodings read back what was written.
         assert_eq!(json_row(&json_call(|_| {})).unwrap(), call().row);
-        assert_eq!(events(&batch(&[call()])).unwrap(), vec![call()]);
+        assert_eq!(
+            events(&batch(&[Item::Photo(call())], false)).unwrap(),
+            vec![call()]
+        );
         // A field the kind needs, missing: refused, naming the event and the field.
         let e = json_row(&json_call(|v| {
             v.as_object_mut().unwrap().remove("user_id");
@@ -345,7 +580,7 @@ mod tests {
         // unknown scope.
         let mut second = call();
         second.row.event_id = 78;
-        let b = batch(&[call(), second]);
+        let b = batch(&[Item::Photo(call()), Item::Photo(second)], false);
         // A sender's schema may declare any column nullable.
         let loose: Vec<_> = b
             .schema()
@@ -391,7 +626,7 @@ mod tests {
     #[test]
     fn a_stream_may_spell_utc_as_a_file_may() {
         use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-        let b = batch(&[call()]);
+        let b = batch(&[Item::Photo(call())], false);
         let i = b.schema().index_of("ts").unwrap();
         let zone = DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
         let mut fields: Vec<Field> = b
@@ -407,9 +642,102 @@ mod tests {
         assert_eq!(crate::source::events(&spelt).unwrap(), vec![call()]);
     }
 
+    /// Rows of both logs: a theft (no field group), a read (no issued token), a login (no
+    /// token carried), and the platform's fix (no session at all).
+    fn mixed() -> Vec<Item> {
+        let theft = AccessRow {
+            event_id: (5 << 24) | (1 << 23),
+            ts: 1_536_900_000_000_000,
+            kind: AccessKind::TokenIssued,
+            user_id: 4,
+            target_id: 9,
+            token_id: Some(41),
+            issued_token_id: 91,
+            session_id: 3,
+            client: Some(Client::Android),
+            network: 64_500,
+            path: Some(TokenPath::VideoUploader),
+            field_group: None,
+        };
+        let read = AccessRow {
+            event_id: theft.event_id + 1,
+            kind: AccessKind::ProfileRead,
+            user_id: 9,
+            token_id: Some(91),
+            issued_token_id: 0,
+            path: None,
+            field_group: Some(FieldGroup::Profile),
+            ..theft
+        };
+        let login = AccessRow {
+            event_id: theft.event_id + 2,
+            target_id: 4,
+            token_id: None,
+            path: Some(TokenPath::Login),
+            ..theft
+        };
+        let fixed = AccessRow {
+            event_id: 4,
+            kind: AccessKind::FlawFixed,
+            user_id: 0,
+            target_id: 0,
+            token_id: None,
+            issued_token_id: 0,
+            session_id: 0,
+            client: None,
+            network: 0,
+            path: None,
+            field_group: None,
+            ..theft
+        };
+        vec![
+            Item::Access(theft),
+            Item::Photo(call()),
+            Item::Access(read),
+            Item::Access(login),
+            Item::Access(fixed),
+        ]
+    }
+
+    #[test]
+    fn access_rows_go_out_and_come_back_in_both_encodings_in_their_place() {
+        // JSON lines: the columns the kind has, read back to the same row.
+        for item in mixed() {
+            let mut out = Vec::new();
+            json_line(&mut out, &item);
+            let text = std::str::from_utf8(&out).unwrap();
+            assert_eq!(
+                crate::follow::json_item(text.trim()).unwrap(),
+                item,
+                "{text}"
+            );
+        }
+        let mut out = Vec::new();
+        json_line(&mut out, &mixed()[3]);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(
+            v.get("token_id").is_none() && v.get("field_group").is_none(),
+            "{v}"
+        );
+        // Arrow: one schema for both logs, each row read back by its kind, in its place.
+        let b = batch(&mixed(), true);
+        assert_eq!(b.schema(), stream_schema(true));
+        assert!(b.column_by_name("target_id").unwrap().is_null(1));
+        assert_eq!(crate::source::items(&b).unwrap(), mixed());
+        // A photo-only stream keeps the events schema exactly.
+        assert_eq!(stream_schema(false), events_schema());
+        // A row missing what its kind needs is named.
+        let mut text = Vec::new();
+        json_line(&mut text, &mixed()[0]);
+        let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        v.as_object_mut().unwrap().remove("issued_token_id");
+        let e = crate::follow::json_item(&v.to_string()).unwrap_err();
+        assert!(e.contains("`issued_token_id`") && e.contains("§13"), "{e}");
+    }
+
     #[test]
     fn a_batch_has_nulls_where_columns_do_not_apply() {
-        let b = batch(&[call()]);
+        let b = batch(&[Item::Photo(call())], false);
         assert_eq!(b.num_rows(), 1);
         assert!(b.column_by_name("photo_id").unwrap().is_null(0));
         assert!(!b.column_by_name("page").unwrap().is_null(0));

@@ -411,7 +411,7 @@ fn live(
             ),
             Progress::Attempt(c, a) => writeln!(
                 stdout,
-                "{:24} {:>12.0} events/s: {} ({:.2} s, p99 {}, user F1 {})",
+                "{:24} {:>12.0} events/s: {} ({:.2} s, p99 {}, user F1 {}{})",
                 c.name,
                 a.rate,
                 if a.passed {
@@ -421,7 +421,9 @@ fn live(
                 },
                 a.seconds,
                 a.p99_ms.map_or("–".into(), |p| format!("{p:.1} ms")),
-                a.user_f1.map_or("–".into(), |f| format!("{f:.3}"))
+                a.user_f1.map_or("–".into(), |f| format!("{f:.3}")),
+                a.view_as_user_f1
+                    .map_or(String::new(), |f| format!(", View-As user F1 {f:.3}"))
             ),
             Progress::Rated(r) => {
                 writeln!(stdout, "{:24} rating {:.0} events/s", r.detector, r.rating)

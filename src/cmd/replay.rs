@@ -18,8 +18,10 @@ use super::util::{Stdout, positive, whole};
 /// The detector connects to --listen (default), is connected to with --connect, or reads
 /// standard output (--stdout, findings then to --findings-listen). It sends findings back as JSON
 /// lines: {"user_id":U,"app_id":A,"photo_id":P} (an exposure), {"user_id":U} (an affected
-/// user) or {"event_id":E} (a message violation). Writes report.json, report.md,
-/// latency.hgrm and live.html under --out.
+/// user) or {"event_id":E} (a message violation); in a View-As world, whose access log the
+/// stream carries too, {"token_id":T} (a stolen token) and {"view_as_user_id":U,"tier":"..."}
+/// (a user the attack reached). Writes report.json, report.md, latency.hgrm and live.html
+/// under --out.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The dataset to replay.
