@@ -30,27 +30,12 @@ def check(ok: bool, what: str) -> None:
 
 def main(binary: str, dataset: Path, work: Path) -> int:
     work.mkdir(parents=True, exist_ok=True)
-    replay = subprocess.Popen([binary, "replay", str(dataset), "--stdout", "--format", "arrow", "--rate", "1e9",
-                               "--wait", "0", "--out", str(work / "arrow"), "--force"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    table = ipc.open_stream(replay.stdout).read_all()
-    replay.wait()
-    report = json.loads((work / "arrow" / "report.json").read_text())
+    table, report = arrow_stream(binary, dataset, work / "arrow")
     check(table.num_rows == report["events_sent"] > 0,
           f"pyarrow reads the Arrow IPC stream: {table.num_rows} rows, {report['events_sent']} sent")
     check(str(table.schema.field("kind").type).startswith("dictionary"), "kind arrives as a dictionary")
 
-    port = 7391
-    replay = subprocess.Popen([binary, "replay", str(dataset), "--listen", f"127.0.0.1:{port}", "--rate", "50000",
-                               "--out", str(work / "python"), "--force"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    line = replay.stderr.readline()
-    check(line.startswith("listening on"), f"replay listens: {line.strip()}")
-    detector = subprocess.run([sys.executable, str(ROOT / "examples" / "detectors" / "live_exact.py"),
-                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=600)
-    check(detector.returncode == 0, f"the Python detector ran: {detector.stderr.strip()}")
-    replay.wait(timeout=600)
-    report = json.loads((work / "python" / "report.json").read_text())
+    report = follow_python(binary, dataset, work / "python", 7391, "50000")
     scores = report["scores"]
     check(scores["users"]["f1"] == 1.0, f"it finds every affected user: {scores['users']}")
     check(scores["exposures"]["f1"] == 1.0, f"and every exposure: {scores['exposures']}")
@@ -58,16 +43,35 @@ def main(binary: str, dataset: Path, work: Path) -> int:
     return 1 if failures else 0
 
 
+def arrow_stream(binary: str, dataset: Path, out: Path):
+    """The Arrow IPC stream `replay --stdout --format arrow` writes, read by pyarrow; the report."""
+    replay = subprocess.Popen([binary, "replay", str(dataset), "--stdout", "--format", "arrow", "--rate", "1e9",
+                               "--wait", "0", "--out", str(out), "--force"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    table = ipc.open_stream(replay.stdout).read_all()
+    replay.wait()
+    return table, json.loads((out / "report.json").read_text())
+
+
+def follow_python(binary: str, dataset: Path, out: Path, port: int, rate: str) -> dict:
+    """examples/detectors/live_exact.py follows a replay of `dataset`; the replay's report."""
+    replay = subprocess.Popen([binary, "replay", str(dataset), "--listen", f"127.0.0.1:{port}", "--rate", rate,
+                               "--out", str(out), "--force"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = replay.stderr.readline()
+    check(line.startswith("listening on"), f"replay listens: {line.strip()}")
+    detector = subprocess.run([sys.executable, str(ROOT / "examples" / "detectors" / "live_exact.py"),
+                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900)
+    check(detector.returncode == 0, f"the Python detector ran on {dataset.name}: {detector.stderr.strip()}")
+    replay.wait(timeout=900)
+    return json.loads((out / "report.json").read_text())
+
+
 def view_as(binary: str, dataset: Path, work: Path) -> None:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    replay = subprocess.Popen([binary, "replay", str(dataset), "--stdout", "--format", "arrow", "--rate", "1e9",
-                               "--wait", "0", "--out", str(work / "va-arrow"), "--force"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    table = ipc.open_stream(replay.stdout).read_all()
-    replay.wait()
-    report = json.loads((work / "va-arrow" / "report.json").read_text())
+    table, report = arrow_stream(binary, dataset, work / "va-arrow")
     check(table.num_rows == report["events_sent"], f"View-As world: pyarrow reads {table.num_rows} rows of {report['events_sent']} sent")
     access = ds.dataset(dataset / "access", format="parquet").to_table(columns=["event_id", "user_id"])
     # Each user row once, the platform's own (no user; in every part) once each.
@@ -78,17 +82,7 @@ def view_as(binary: str, dataset: Path, work: Path) -> None:
                           value_set=__import__("pyarrow").array(["flaw_introduced", "flaw_fixed", "tokens_reset"]))).as_py()
     check(streamed == expected, f"the stream carries every access-log row once: {streamed} of {expected}")
 
-    port = 7392
-    replay = subprocess.Popen([binary, "replay", str(dataset), "--listen", f"127.0.0.1:{port}", "--rate", "1000000",
-                               "--out", str(work / "va-python"), "--force"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    line = replay.stderr.readline()
-    check(line.startswith("listening on"), f"replay listens: {line.strip()}")
-    detector = subprocess.run([sys.executable, str(ROOT / "examples" / "detectors" / "live_exact.py"),
-                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900)
-    check(detector.returncode == 0, f"the Python detector ran on the View-As world: {detector.stderr.strip()}")
-    replay.wait(timeout=900)
-    report = json.loads((work / "va-python" / "report.json").read_text())
+    report = follow_python(binary, dataset, work / "va-python", 7392, "1000000")
     tokens = ds.dataset(dataset / "truth" / "stolen_tokens", format="parquet").count_rows()
     v = report["scores"]["view_as"]
     check(v["stolen_tokens"]["f1"] == 1.0 and v["stolen_tokens"]["true_positives"] == tokens,

@@ -68,30 +68,32 @@ fn finish(mut child: Child) -> std::process::ExitStatus {
     }
 }
 
+/// Every line `replay --stdout` writes for `data`, as fast as it can (its report to `out`).
+fn json_stream(data: &Path, out: &Path) -> Vec<serde_json::Value> {
+    let o = blastradius(&[
+        "replay",
+        path_arg(data),
+        "--stdout",
+        "--rate",
+        "1e9",
+        "--wait",
+        "0",
+        "--out",
+        path_arg(out),
+    ]);
+    assert_ok(&o);
+    o.stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn the_json_stream_is_the_log_row_for_row() {
     let data = dataset();
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
-        .args([
-            "replay",
-            path_arg(&data),
-            "--stdout",
-            "--rate",
-            "1e9",
-            "--wait",
-            "0",
-        ])
-        .args(["--out", path_arg(&tmp.path().join("r"))])
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let streamed: Vec<serde_json::Value> = o
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let streamed = json_stream(&data, &tmp.path().join("r"));
     // The log read independently: every shard, deploys once, ordered by (ts, event_id).
     use arrow::array::{Array, AsArray};
     type Logged = (i64, u64, String, Option<u64>, Option<u64>);
@@ -501,10 +503,22 @@ fn a_detector_gives_up_on_a_silent_replayer_and_names_a_broken_event() {
 /// Replays `data` to our own `detect --follow --detector exact` (with `extra` flags); the
 /// replay's report and what the detector said on standard error.
 fn follow_exact(data: &Path, out: &Path, extra: &[&str]) -> (serde_json::Value, String) {
+    follow_exact_in("json", data, out, extra)
+}
+
+/// [`follow_exact`], the stream in `format`.
+fn follow_exact_in(
+    format: &str,
+    data: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (serde_json::Value, String) {
     let (child, addr) = replay(&[
         path_arg(data),
         "--rate",
         "1000000",
+        "--format",
+        format,
         "--out",
         path_arg(out),
         "--wait",
@@ -801,28 +815,6 @@ fn view_as_dataset() -> PathBuf {
     dataset_in(&ONCE, "live-va", "6000", "5", "view-as-2018")
 }
 
-/// Replays `data` in `format` to live `exact`; the replay's report.
-fn follow_view_as(data: &Path, out: &Path, format: &str) -> serde_json::Value {
-    let (child, addr) = replay(&[
-        path_arg(data),
-        "--rate",
-        "1000000",
-        "--format",
-        format,
-        "--out",
-        path_arg(out),
-        "--wait",
-        "30",
-    ]);
-    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
-        .args(["detect", "--follow", &addr, "--detector", "exact"])
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    assert!(finish(child).success());
-    live_report(out)
-}
-
 #[test]
 fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
     let data = view_as_dataset();
@@ -830,24 +822,7 @@ fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
     // The JSON stream's access rows are the access log's, read here with arrow: each user row
     // once, the platform's own rows once (every shard holds them), in log order with the
     // events.
-    let o = blastradius(&[
-        "replay",
-        path_arg(&data),
-        "--stdout",
-        "--rate",
-        "1e9",
-        "--wait",
-        "0",
-        "--out",
-        path_arg(&tmp.path().join("stdout")),
-    ]);
-    assert_ok(&o);
-    let streamed: Vec<serde_json::Value> = o
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let streamed = json_stream(&data, &tmp.path().join("stdout"));
     let keys: Vec<(i64, u64)> = streamed
         .iter()
         .map(|v| (v["ts"].as_i64().unwrap(), v["event_id"].as_u64().unwrap()))
@@ -941,7 +916,7 @@ fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
         .sum();
     assert!(tokens > 20, "the world has an attack to find: {tokens}");
     for format in ["json", "arrow"] {
-        let r = follow_view_as(&data, &tmp.path().join(format), format);
+        let (r, _) = follow_exact_in(format, &data, &tmp.path().join(format), &[]);
         let v = &r["scores"]["view_as"];
         assert_eq!(v["stolen_tokens"]["f1"], 1.0, "{format}: {v}");
         assert_eq!(v["view_as_users"]["f1"], 1.0, "{format}: {v}");
@@ -963,7 +938,7 @@ fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
         "--drop",
         "0.03",
     ]));
-    let live = follow_view_as(&dropped, &tmp.path().join("live-dropped"), "arrow");
+    let (live, _) = follow_exact_in("arrow", &dropped, &tmp.path().join("live-dropped"), &[]);
     assert_ok(&blastradius(&[
         "analyze",
         path_arg(&dropped),

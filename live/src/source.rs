@@ -71,6 +71,22 @@ impl Item {
         }
     }
 
+    /// The photo-log event, if it is one.
+    pub fn photo(&self) -> Option<&Event> {
+        match self {
+            Item::Photo(e) => Some(e),
+            Item::Access(_) => None,
+        }
+    }
+
+    /// The access-log row, if it is one.
+    pub fn access(&self) -> Option<&AccessRow> {
+        match self {
+            Item::Access(a) => Some(a),
+            Item::Photo(_) => None,
+        }
+    }
+
     /// The row's place in log order `(ts, event_id)`.
     pub fn key(&self) -> (i64, u64) {
         (self.ts(), self.event_id())

@@ -167,6 +167,11 @@ pub fn heartbeat(format: Format, access: bool) -> Vec<u8> {
     }
 }
 
+/// `f` of each item, the default where it gives none.
+fn each<T: Copy + Default>(items: &[Item], f: impl Fn(&Item) -> Option<T>) -> Vec<T> {
+    items.iter().map(|i| f(i).unwrap_or_default()).collect()
+}
+
 /// Nulls where `applies` is false (`None` when it holds everywhere).
 fn mask(items: &[Item], applies: impl Fn(&Item) -> bool) -> Option<NullBuffer> {
     let b = BooleanBuffer::collect_bool(items.len(), |i| applies(&items[i]));
@@ -195,42 +200,11 @@ fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>
 /// photo-log events may be given).
 pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
     let schema: SchemaRef = stream_schema(with_access);
-    let of_event = |f: fn(&Event) -> u64| {
-        items
-            .iter()
-            .map(|i| match i {
-                Item::Photo(e) => f(e),
-                Item::Access(_) => 0,
-            })
-            .collect::<Vec<u64>>()
-    };
-    let of_access = |f: fn(&AccessRow) -> u64| {
-        items
-            .iter()
-            .map(|i| match i {
-                Item::Access(a) => f(a),
-                Item::Photo(_) => 0,
-            })
-            .collect::<Vec<u64>>()
-    };
-    let small = |f: fn(&Event) -> u32| {
-        items
-            .iter()
-            .map(|i| match i {
-                Item::Photo(e) => u64::from(f(e)),
-                Item::Access(_) => 0,
-            })
-            .collect::<Vec<u64>>()
-    };
-    let keys = |f: fn(&Event) -> i8| {
-        items
-            .iter()
-            .map(|i| match i {
-                Item::Photo(e) => f(e),
-                Item::Access(_) => 0,
-            })
-            .collect::<Vec<i8>>()
-    };
+    // A column's values, 0 where the row is of the other log (a null there).
+    let of_event = |f: fn(&Event) -> u64| each(items, |i| i.photo().map(f));
+    let of_access = |f: fn(&AccessRow) -> u64| each(items, |i| i.access().map(f));
+    let small = |f: fn(&Event) -> u32| each(items, |i| i.photo().map(|e| u64::from(f(e))));
+    let keys = |f: fn(&Event) -> i8| each(items, |i| i.photo().map(f));
     let paging = mask(items, |i| photo(i, |c| c.paging));
     let mut kinds: Vec<&'static str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
     if with_access {
@@ -290,15 +264,9 @@ pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
     ];
     if with_access {
         let enum_keys = |f: fn(&AccessRow) -> Option<i8>| {
-            let keys: Vec<Option<i8>> = items
-                .iter()
-                .map(|i| match i {
-                    Item::Access(a) => f(a),
-                    Item::Photo(_) => None,
-                })
-                .collect();
-            let nulls = mask(items, |i| matches!(i, Item::Access(a) if f(a).is_some()));
-            (keys.iter().map(|k| k.unwrap_or(0)).collect(), nulls)
+            let keys = each(items, |i| i.access().and_then(f));
+            let nulls = mask(items, |i| i.access().and_then(f).is_some());
+            (keys, nulls)
         };
         let session = || mask(items, |i| access(i, |c| c.session));
         let (client, client_nulls) = enum_keys(|a| a.client.map(|c| c as i8));
