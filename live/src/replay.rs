@@ -121,17 +121,21 @@ fn produce(
     }
     let mut first_ts = None;
     let mut n = 0u64;
+    // The chunk's rows: counted, and kept only to encode them as a record batch (JSON lines
+    // are written as the rows come).
     let mut pending: Vec<Item> = Vec::new();
+    let mut in_chunk = 0usize;
     let mut marks: Vec<(Item, i64)> = Vec::new();
     let mut bytes = Vec::new();
     let (mut chunk_start, mut chunk_due) = (0, 0);
     let flush = |pending: &mut Vec<Item>,
+                 in_chunk: &mut usize,
                  marks: &mut Vec<(Item, i64)>,
                  bytes: &mut Vec<u8>,
                  ipc: &mut Option<arrow::ipc::writer::StreamWriter<Vec<u8>>>,
                  due: i64|
      -> Result<bool, Error> {
-        if pending.is_empty() {
+        if *in_chunk == 0 {
             return Ok(true);
         }
         if let Some(w) = ipc.as_mut() {
@@ -142,11 +146,12 @@ fn produce(
         let chunk = Chunk {
             bytes: std::mem::take(bytes),
             due,
-            events: pending.len() as u64,
+            events: *in_chunk as u64,
             marks: std::mem::take(marks),
             part: Part::Events,
         };
         pending.clear();
+        *in_chunk = 0;
         Ok(tx.blocking_send(chunk).is_ok())
     };
     while let Some(e) = merged.next_item()? {
@@ -163,28 +168,42 @@ fn produce(
         disorder.observe(e.ts(), e.event_id());
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
         // when its last event is due, so no event goes out early, none more than 1 ms late.
-        if !pending.is_empty()
-            && (due - chunk_start >= 1000 || pending.len() >= 1 << 16)
-            && !flush(&mut pending, &mut marks, &mut bytes, &mut ipc, chunk_due)?
+        if in_chunk > 0
+            && (due - chunk_start >= 1000 || in_chunk >= 1 << 16)
+            && !flush(
+                &mut pending,
+                &mut in_chunk,
+                &mut marks,
+                &mut bytes,
+                &mut ipc,
+                chunk_due,
+            )?
         {
             return Ok(disorder); // the writer stopped
         }
-        if pending.is_empty() {
+        if in_chunk == 0 {
             chunk_start = due;
         }
         chunk_due = chunk_due.max(due);
-        match format {
-            Format::Json => wire::json_line(&mut bytes, &e),
-            Format::Arrow => {}
-        }
         // The matcher learns of the event as its chunk is written (see `drive`).
         if matcher.is_some() && Matcher::matters(&e) {
             marks.push((e, due));
         }
-        pending.push(e);
+        match format {
+            Format::Json => wire::json_line(&mut bytes, &e),
+            Format::Arrow => pending.push(e),
+        }
+        in_chunk += 1;
         n += 1;
     }
-    flush(&mut pending, &mut marks, &mut bytes, &mut ipc, chunk_due)?;
+    flush(
+        &mut pending,
+        &mut in_chunk,
+        &mut marks,
+        &mut bytes,
+        &mut ipc,
+        chunk_due,
+    )?;
     if let Some(mut w) = ipc {
         w.finish().map_err(|e| Error::Wire(e.to_string()))?;
         let tail = std::mem::take(w.get_mut());

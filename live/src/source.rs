@@ -209,21 +209,41 @@ pub fn events(b: &RecordBatch) -> Result<Vec<Event>, String> {
 pub fn items(b: &RecordBatch) -> Result<Vec<Item>, String> {
     use arrow::array::{Array, AsArray, BooleanArray};
     use arrow::compute::{cast, filter_record_batch, not};
-    use blastradius_schema::{AccessKind, col, enum_type};
+    use blastradius_schema::{AccessKind, col};
     if b.column_by_name(col::TARGET_ID).is_none() {
         return Ok(events(b)?.into_iter().map(Item::Photo).collect());
     }
     let kind = b
         .column_by_name(col::KIND)
         .ok_or("column `kind` is missing")?;
-    let text = cast(kind, &arrow::datatypes::DataType::Utf8)
-        .map_err(|e| format!("column `kind` is not a string enum ({e})"))?;
-    let text = text.as_string::<i32>();
-    let is_access: BooleanArray = (0..text.len())
-        .map(|i| Some(text.is_valid(i) && AccessKind::parse(text.value(i)).is_some()))
-        .collect();
-    // Each log's rows as a batch of its own columns, the kinds re-encoded as a dictionary of
-    // the values present (the stream's holds both logs').
+    // Which rows are of the access log: from the dictionary's values, each parsed once (a
+    // sender may also send the kinds as plain strings).
+    let is_access: BooleanArray = match kind.as_any_dictionary_opt() {
+        Some(d) if d.values().as_string_opt::<i32>().is_some() => {
+            let values = d.values().as_string::<i32>();
+            let access: Vec<bool> = (0..values.len())
+                .map(|k| values.is_valid(k) && AccessKind::parse(values.value(k)).is_some())
+                .collect();
+            let keys = cast(d.keys(), &arrow::datatypes::DataType::Int64)
+                .map_err(|e| format!("column `kind` has keys that are not integers ({e})"))?;
+            let keys = keys.as_primitive::<arrow::datatypes::Int64Type>();
+            (0..keys.len())
+                .map(|i| {
+                    Some(keys.is_valid(i) && access.get(keys.value(i) as usize) == Some(&true))
+                })
+                .collect()
+        }
+        _ => {
+            let text = cast(kind, &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| format!("column `kind` is not a string enum ({e})"))?;
+            let text = text.as_string::<i32>();
+            (0..text.len())
+                .map(|i| Some(text.is_valid(i) && AccessKind::parse(text.value(i)).is_some()))
+                .collect()
+        }
+    };
+    // Each log's rows as a batch of its own columns (each log's reader passes over the
+    // other log's kinds in the dictionary, which its rows do not use).
     let part = |keep: &BooleanArray, names: Vec<String>| -> Result<RecordBatch, String> {
         let rows = filter_record_batch(b, keep).map_err(|e| e.to_string())?;
         let mut fields = Vec::new();
@@ -232,16 +252,8 @@ pub fn items(b: &RecordBatch) -> Result<Vec<Item>, String> {
             let Ok(i) = rows.schema().index_of(name) else {
                 return Err(format!("column `{name}` is missing"));
             };
-            let mut field = rows.schema().field(i).clone();
-            let mut column = rows.column(i).clone();
-            if name == col::KIND {
-                let plain =
-                    cast(&column, &arrow::datatypes::DataType::Utf8).map_err(|e| e.to_string())?;
-                column = cast(&plain, &enum_type()).map_err(|e| e.to_string())?;
-                field = field.with_data_type(enum_type());
-            }
-            fields.push(field);
-            columns.push(column);
+            fields.push(rows.schema().field(i).clone());
+            columns.push(rows.column(i).clone());
         }
         RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
             .map_err(|e| e.to_string())

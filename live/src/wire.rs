@@ -7,14 +7,14 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, DictionaryArray, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::SchemaRef;
 use arrow::datatypes::{Field, Schema};
 use blastradius_dataset::access::AccessRow;
 use blastradius_schema::arrays::{int16, int32, int64};
 use blastradius_schema::{
-    AccessColumns, AccessKind, Action, Client, FieldGroup, Kind, Scope, Surface, Tier, TokenPath,
-    access_schema, events_schema,
+    AccessKind, Action, Client, FieldGroup, Kind, Scope, Surface, Tier, TokenPath, access_schema,
+    events_schema,
 };
 use serde::Deserialize;
 
@@ -167,27 +167,6 @@ pub fn heartbeat(format: Format, access: bool) -> Vec<u8> {
     }
 }
 
-/// `f` of each item, the default where it gives none.
-fn each<T: Copy + Default>(items: &[Item], f: impl Fn(&Item) -> Option<T>) -> Vec<T> {
-    items.iter().map(|i| f(i).unwrap_or_default()).collect()
-}
-
-/// Nulls where `applies` is false (`None` when it holds everywhere).
-fn mask(items: &[Item], applies: impl Fn(&Item) -> bool) -> Option<NullBuffer> {
-    let b = BooleanBuffer::collect_bool(items.len(), |i| applies(&items[i]));
-    Some(NullBuffer::new(b)).filter(|n| n.null_count() > 0)
-}
-
-/// Whether `item` is a photo-log event whose kind has the column `applies` picks.
-fn photo(item: &Item, applies: fn(&blastradius_schema::Columns) -> bool) -> bool {
-    matches!(item, Item::Photo(e) if applies(&e.row.kind.columns()))
-}
-
-/// Whether `item` is an access-log row whose kind has the column `applies` picks.
-fn access(item: &Item, applies: fn(&AccessColumns) -> bool) -> bool {
-    matches!(item, Item::Access(a) if applies(&a.kind.columns()))
-}
-
 fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>) -> ArrayRef {
     let keys = Int8Array::new(keys.into(), nulls);
     Arc::new(
@@ -196,118 +175,141 @@ fn dictionary(names: Vec<&'static str>, keys: Vec<i8>, nulls: Option<NullBuffer>
     )
 }
 
-/// The rows as one record batch of [`stream_schema`]`(access)` (with `access` false, only
-/// photo-log events may be given).
-pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
-    let schema: SchemaRef = stream_schema(with_access);
-    // A column's values, 0 where the row is of the other log (a null there).
-    let of_event = |f: fn(&Event) -> u64| each(items, |i| i.photo().map(f));
-    let of_access = |f: fn(&AccessRow) -> u64| each(items, |i| i.access().map(f));
-    let small = |f: fn(&Event) -> u32| each(items, |i| i.photo().map(|e| u64::from(f(e))));
-    let keys = |f: fn(&Event) -> i8| each(items, |i| i.photo().map(f));
-    let paging = mask(items, |i| photo(i, |c| c.paging));
-    let mut kinds: Vec<&'static str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-    if with_access {
-        kinds.extend(AccessKind::ALL.iter().map(|k| k.as_str()));
+/// One column being built: a value per row (0 where null) and whether it has one.
+struct Col<T> {
+    values: Vec<T>,
+    valid: Vec<bool>,
+}
+
+impl<T: Copy + Default> Col<T> {
+    fn new(n: usize) -> Self {
+        Col {
+            values: Vec::with_capacity(n),
+            valid: Vec::with_capacity(n),
+        }
     }
-    let kind_keys = items
-        .iter()
-        .map(|i| match i {
-            Item::Photo(e) => e.row.kind as i8,
-            Item::Access(a) => Kind::ALL.len() as i8 + a.kind as i8,
-        })
-        .collect();
-    let narrow = |v: Vec<u64>| v.into_iter().map(|x| x as u32);
+
+    fn push(&mut self, value: Option<T>) {
+        self.values.push(value.unwrap_or_default());
+        self.valid.push(value.is_some());
+    }
+
+    /// The nulls (`None` when every row has a value).
+    fn nulls(&self) -> Option<NullBuffer> {
+        Some(NullBuffer::from(self.valid.clone())).filter(|n| n.null_count() > 0)
+    }
+}
+
+/// The rows as one record batch of [`stream_schema`]`(access)` (with `access` false, only
+/// photo-log events may be given). Built in one pass over the rows.
+pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
+    let n = items.len();
+    let (mut ids, mut times, mut kinds) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut user, mut app, mut photo_id) = (Col::new(n), Col::new(n), Col::new(n));
+    let (mut surface, mut scope, mut action) = (Col::new(n), Col::new(n), Col::new(n));
+    let (mut status, mut page, mut page_size, mut returned) =
+        (Col::new(n), Col::new(n), Col::new(n), Col::new(n));
+    let (mut target, mut token, mut issued) = (Col::new(n), Col::new(n), Col::new(n));
+    let (mut session, mut client, mut network) = (Col::new(n), Col::new(n), Col::new(n));
+    let (mut path, mut group) = (Col::new(n), Col::new(n));
+    for item in items {
+        ids.push(item.event_id());
+        times.push(item.ts());
+        match item {
+            Item::Photo(e) => {
+                let (r, c) = (&e.row, e.row.kind.columns());
+                kinds.push(r.kind as i8);
+                user.push(c.user_id.then_some(r.user_id));
+                app.push(c.app_id.then_some(u64::from(r.app_id)));
+                photo_id.push(c.photo_id.then_some(r.photo_id));
+                surface.push(c.surface.then_some(r.surface as i8));
+                scope.push(c.scope.then_some(r.scope as i8));
+                action.push(c.action.then_some(r.action as i8));
+                status.push(c.status.then_some(r.status));
+                page.push(c.paging.then_some(r.page));
+                page_size.push(c.paging.then_some(r.page_size));
+                returned.push(c.paging.then_some(e.items_returned));
+                if with_access {
+                    for col in [
+                        &mut target,
+                        &mut token,
+                        &mut issued,
+                        &mut session,
+                        &mut network,
+                    ] {
+                        col.push(None);
+                    }
+                    for col in [&mut client, &mut path, &mut group] {
+                        col.push(None);
+                    }
+                }
+            }
+            Item::Access(a) => {
+                let c = a.kind.columns();
+                kinds.push(Kind::ALL.len() as i8 + a.kind as i8);
+                user.push(c.session.then_some(a.user_id));
+                for col in [&mut app, &mut photo_id] {
+                    col.push(None);
+                }
+                for col in [&mut surface, &mut scope, &mut action] {
+                    col.push(None);
+                }
+                status.push(None);
+                for col in [&mut page, &mut page_size, &mut returned] {
+                    col.push(None);
+                }
+                target.push(c.target_id.then_some(a.target_id));
+                token.push(a.token_id.filter(|_| c.token_id));
+                issued.push(c.issued.then_some(a.issued_token_id));
+                session.push(c.session.then_some(a.session_id));
+                network.push(c.session.then_some(a.network));
+                client.push(a.client.filter(|_| c.session).map(|v| v as i8));
+                path.push(a.path.filter(|_| c.issued).map(|v| v as i8));
+                group.push(a.field_group.filter(|_| c.field_group).map(|v| v as i8));
+            }
+        }
+    }
+    let mut kind_names: Vec<&'static str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    if with_access {
+        kind_names.extend(AccessKind::ALL.iter().map(|k| k.as_str()));
+    }
+    let ids64 = |c: &Col<u64>| int64(c.values.iter().copied(), c.nulls());
+    let ids32 = |c: &Col<u32>| int32(c.values.iter().copied(), c.nulls());
+    let enums =
+        |names: Vec<&'static str>, c: &Col<i8>| dictionary(names, c.values.clone(), c.nulls());
     let mut columns: Vec<ArrayRef> = vec![
-        int64(items.iter().map(Item::event_id), None),
-        Arc::new(
-            TimestampMicrosecondArray::from(items.iter().map(Item::ts).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        ),
-        dictionary(kinds, kind_keys, None),
-        int64(
-            items.iter().map(Item::user_id),
-            mask(items, |i| {
-                photo(i, |c| c.user_id) || access(i, |c| c.session)
-            }),
-        ),
-        int64(
-            small(|e| e.row.app_id),
-            mask(items, |i| photo(i, |c| c.app_id)),
-        ),
-        int64(
-            of_event(|e| e.row.photo_id),
-            mask(items, |i| photo(i, |c| c.photo_id)),
-        ),
-        dictionary(
-            Surface::ALL.iter().map(|k| k.as_str()).collect(),
-            keys(|e| e.row.surface as i8),
-            mask(items, |i| photo(i, |c| c.surface)),
-        ),
-        dictionary(
-            Scope::ALL.iter().map(|k| k.as_str()).collect(),
-            keys(|e| e.row.scope as i8),
-            mask(items, |i| photo(i, |c| c.scope)),
-        ),
-        dictionary(
-            Action::ALL.iter().map(|k| k.as_str()).collect(),
-            keys(|e| e.row.action as i8),
-            mask(items, |i| photo(i, |c| c.action)),
-        ),
-        int16(
-            narrow(small(|e| u32::from(e.row.status))).map(|x| x as u16),
-            mask(items, |i| photo(i, |c| c.status)),
-        ),
-        int32(narrow(small(|e| e.row.page)), paging.clone()),
-        int32(narrow(small(|e| e.row.page_size)), paging.clone()),
-        int32(narrow(small(|e| e.items_returned)), paging),
+        int64(ids, None),
+        Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
+        dictionary(kind_names, kinds, None),
+        ids64(&user),
+        ids64(&app),
+        ids64(&photo_id),
+        enums(Surface::ALL.iter().map(|v| v.as_str()).collect(), &surface),
+        enums(Scope::ALL.iter().map(|v| v.as_str()).collect(), &scope),
+        enums(Action::ALL.iter().map(|v| v.as_str()).collect(), &action),
+        int16(status.values.iter().copied(), status.nulls()),
+        ids32(&page),
+        ids32(&page_size),
+        ids32(&returned),
     ];
     if with_access {
-        let enum_keys = |f: fn(&AccessRow) -> Option<i8>| {
-            let keys = each(items, |i| i.access().and_then(f));
-            let nulls = mask(items, |i| i.access().and_then(f).is_some());
-            (keys, nulls)
-        };
-        let session = || mask(items, |i| access(i, |c| c.session));
-        let (client, client_nulls) = enum_keys(|a| a.client.map(|c| c as i8));
-        let (path, path_nulls) = enum_keys(|a| a.path.map(|p| p as i8));
-        let (group, group_nulls) = enum_keys(|a| a.field_group.map(|g| g as i8));
         columns.extend([
-            int64(
-                of_access(|a| a.target_id),
-                mask(items, |i| access(i, |c| c.target_id)),
-            ),
-            int64(
-                of_access(|a| a.token_id.unwrap_or(0)),
-                mask(
-                    items,
-                    |i| matches!(i, Item::Access(a) if a.token_id.is_some()),
-                ),
-            ),
-            int64(
-                of_access(|a| a.issued_token_id),
-                mask(items, |i| access(i, |c| c.issued)),
-            ),
-            int64(of_access(|a| a.session_id), session()),
-            dictionary(
-                Client::ALL.iter().map(|k| k.as_str()).collect(),
-                client,
-                client_nulls,
-            ),
-            int64(of_access(|a| a.network), session()),
-            dictionary(
-                TokenPath::ALL.iter().map(|k| k.as_str()).collect(),
-                path,
-                path_nulls,
-            ),
-            dictionary(
-                FieldGroup::ALL.iter().map(|k| k.as_str()).collect(),
-                group,
-                group_nulls,
-            ),
+            ids64(&target),
+            ids64(&token),
+            ids64(&issued),
+            ids64(&session),
+            enums(Client::ALL.iter().map(|v| v.as_str()).collect(), &client),
+            ids64(&network),
+            enums(TokenPath::ALL.iter().map(|v| v.as_str()).collect(), &path),
+            enums(FieldGroup::ALL.iter().map(|v| v.as_str()).collect(), &group),
         ]);
     }
-    RecordBatch::try_new(schema, columns).expect("columns match the stream schema")
+    RecordBatch::try_new(stream_schema(with_access), columns)
+        .expect("columns match the stream schema")
 }
 
 /// A finding a detector reports back, one JSON object per line: an exposure
