@@ -333,7 +333,7 @@ fn feed(
     seen: &mut Followed,
 ) -> std::io::Result<()> {
     seen.events += 1;
-    if item.is_system() {
+    if item.photo().is_some_and(|e| e.row.kind.is_system()) {
         seen.deploys += 1;
     }
     if matches!(item, Item::Access(_)) {

@@ -317,8 +317,12 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
             seen.events
         );
     }
+    let access = match seen.access_events {
+        0 => String::new(),
+        n => format!(" ({n} of them access-log rows)"),
+    };
     eprintln!(
-        "followed    {} events, {} findings sent, {} users tracked",
+        "followed    {} events{access}, {} findings sent, {} users tracked",
         seen.events, seen.findings, seen.users_tracked
     );
     match lateness {
