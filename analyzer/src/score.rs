@@ -251,6 +251,85 @@ impl Truth {
         Ok(t)
     }
 
+    /// The View-As truth of the dataset (or of the answer key at `key`), read alone: `None`
+    /// outside a View-As world, or for one shard of a larger one (its truth names its users'
+    /// tokens, its log the thefts its users made; they are not the same).
+    ///
+    /// # Errors
+    /// As [`Truth::read`] and [`Truth::read_key`].
+    pub fn read_view_as(dataset: &Dataset, key: Option<&Path>) -> Result<Option<ViewAsTruth>> {
+        match key {
+            None => Self::read_view_as_files(dataset, &dataset.manifest.files, |e| dataset.read(e)),
+            Some(key) => {
+                let key_set = blastradius_dataset::Key::open(key)?;
+                key_set.check_matches(dataset)?;
+                Self::read_view_as_files(dataset, &key_set.manifest.files, |e| key_set.read(e))
+            }
+        }
+    }
+
+    fn read_view_as_files(
+        dataset: &Dataset,
+        files: &[FileInfo],
+        read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes> + Copy,
+    ) -> Result<Option<ViewAsTruth>> {
+        let parts = |dir: &str| -> Vec<&FileInfo> {
+            let prefix = format!("{dir}/");
+            files
+                .iter()
+                .filter(|f| f.path.starts_with(&prefix) && !f.path[prefix.len()..].contains('/'))
+                .collect()
+        };
+        let mut view_as = ViewAsTruth::default();
+        let stolen = parts(path::STOLEN_TOKENS_DIR);
+        let affected = parts(path::VIEW_AS_USERS_DIR);
+        let has_view_as = !stolen.is_empty() || !affected.is_empty();
+        read_parts(
+            dataset,
+            stolen,
+            |b| {
+                let tokens = ids::<u64>(b, "token_id")?;
+                let users = ids::<u64>(b, "user_id")?;
+                let ts = times(b, "stolen_ts")?;
+                let hops = ids::<u32>(b, "hop")?;
+                let pivots = ids::<u64>(b, "pivot_id")?;
+                let events = ids::<u64>(b, "stolen_event_id")?;
+                for i in 0..b.num_rows() {
+                    view_as
+                        .tokens
+                        .insert(tokens[i], (users[i], ts[i], hops[i], pivots[i]));
+                    view_as.theft_events.insert(tokens[i], events[i]);
+                }
+                Some(())
+            },
+            read,
+        )?;
+        read_parts(
+            dataset,
+            affected,
+            |b| {
+                let users = ids::<u64>(b, "user_id")?;
+                let tiers = texts(b, "tier")?;
+                let groups = b.column_by_name("field_groups")?.as_list_opt::<i32>()?;
+                for i in 0..b.num_rows() {
+                    let list = groups.value(i);
+                    let names = list.as_string_opt::<i32>()?;
+                    let read: Option<Vec<FieldGroup>> = (0..names.len())
+                        .map(|j| FieldGroup::parse(names.value(j)))
+                        .collect();
+                    view_as
+                        .users
+                        .insert(users[i], (Tier::parse(&tiers[i])?, read?));
+                }
+                Some(())
+            },
+            read,
+        )?;
+        // One shard of a larger world: its truth names its users' tokens, its log the thefts
+        // its users made; they are not the same, so the View-As levels are not scored.
+        Ok((has_view_as && dataset.manifest.complete).then_some(view_as))
+    }
+
     fn read_files(
         dataset: &Dataset,
         files: &[FileInfo],
@@ -311,54 +390,7 @@ impl Truth {
             },
             read,
         )?;
-        let mut view_as = ViewAsTruth::default();
-        let stolen = parts(path::STOLEN_TOKENS_DIR);
-        let affected = parts(path::VIEW_AS_USERS_DIR);
-        let has_view_as = !stolen.is_empty() || !affected.is_empty();
-        read_parts(
-            dataset,
-            stolen,
-            |b| {
-                let tokens = ids::<u64>(b, "token_id")?;
-                let users = ids::<u64>(b, "user_id")?;
-                let ts = times(b, "stolen_ts")?;
-                let hops = ids::<u32>(b, "hop")?;
-                let pivots = ids::<u64>(b, "pivot_id")?;
-                let events = ids::<u64>(b, "stolen_event_id")?;
-                for i in 0..b.num_rows() {
-                    view_as
-                        .tokens
-                        .insert(tokens[i], (users[i], ts[i], hops[i], pivots[i]));
-                    view_as.theft_events.insert(tokens[i], events[i]);
-                }
-                Some(())
-            },
-            read,
-        )?;
-        read_parts(
-            dataset,
-            affected,
-            |b| {
-                let users = ids::<u64>(b, "user_id")?;
-                let tiers = texts(b, "tier")?;
-                let groups = b.column_by_name("field_groups")?.as_list_opt::<i32>()?;
-                for i in 0..b.num_rows() {
-                    let list = groups.value(i);
-                    let names = list.as_string_opt::<i32>()?;
-                    let read: Option<Vec<FieldGroup>> = (0..names.len())
-                        .map(|j| FieldGroup::parse(names.value(j)))
-                        .collect();
-                    view_as
-                        .users
-                        .insert(users[i], (Tier::parse(&tiers[i])?, read?));
-                }
-                Some(())
-            },
-            read,
-        )?;
-        // One shard of a larger world: its truth names its users' tokens, its log the thefts
-        // its users made; they are not the same, so the View-As levels are not scored.
-        t.view_as = (has_view_as && dataset.manifest.complete).then_some(view_as);
+        t.view_as = Self::read_view_as_files(dataset, files, read)?;
         read_parts(
             dataset,
             files.iter().filter(|f| f.path == path::AFFECTED_APPS),

@@ -340,8 +340,9 @@ pub fn answers(
         return Ok(None);
     }
     let truth = match source {
-        Source::Truth => crate::score::Truth::read(dataset)?,
-        Source::Key(k) => crate::score::Truth::read_key(dataset, k)?,
+        // The View-As tables alone: the photo truth is read by the caller when it needs it.
+        Source::Truth => crate::score::Truth::read_view_as(dataset, None)?,
+        Source::Key(k) => crate::score::Truth::read_view_as(dataset, Some(k))?,
         Source::Findings(dir) => {
             let universe = crate::analyze::universe(dataset, catalog);
             let found = crate::findings::load(dir, &universe)?;
@@ -354,7 +355,7 @@ pub fn answers(
             }));
         }
     };
-    Ok(truth.view_as.map(|v| Answers {
+    Ok(truth.map(|v| Answers {
         users: v
             .users
             .into_iter()
