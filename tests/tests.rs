@@ -4,6 +4,7 @@ mod analyze;
 mod browser;
 #[cfg(feature = "ballista")]
 mod cluster;
+mod control;
 mod corpus;
 mod export;
 mod flags;

@@ -300,6 +300,14 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions, console: &mut dyn Console)
         console.note(&text);
         notes.push(text);
     }
+    if dataset.manifest.control {
+        let text = format!(
+            "{} is a control world (generate --no-incident): no incident happened in it, its truth is empty, and every finding is a false positive",
+            root.display()
+        );
+        console.note(&text);
+        notes.push(text);
+    }
     if truth.is_none() {
         let text = "no truth/ in this dataset and no --truth KEY: findings are written, not scored"
             .to_string();

@@ -135,7 +135,8 @@ pub fn run(
     for (i, r) in results {
         let mut out = r?;
         let path = dataset.root.join(&shards[i].path);
-        if settings.bug_window.is_none() {
+        // A control world's bug never deploys: no window, and nothing to find.
+        if settings.bug_window.is_none() && !dataset.manifest.control {
             if !out.deploys.iter().any(|d| d.2) {
                 return Err(Error::dataset(
                     &path,

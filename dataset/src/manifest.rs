@@ -41,7 +41,13 @@ pub struct Manifest {
     #[serde(default = "zstd")]
     pub compression: Codec,
     pub period: Window,
+    /// The bug's window as the scenario sets it. In a control world (`control`) the bug
+    /// never deploys: nothing happens in it.
     pub bug_window: Window,
+    /// A control world (`generate --no-incident`): the same world and traffic as its
+    /// scenario's, no incident ever happening; the truth is empty. Left out when `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
     pub counts: Counts,
     pub calibration: Vec<CalibrationRow>,
     pub files: Vec<FileInfo>,

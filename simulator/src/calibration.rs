@@ -17,7 +17,8 @@ pub const AFFECTED_SHARE_TARGET: f64 = 6.8e6 / 2.27e9;
 /// as a failure of the simulator when it is only another world.
 pub fn is_calibrated(scenario: &Scenario) -> bool {
     let f = Scenario::preset("facebook-2018").expect("a preset");
-    scenario.period == f.period
+    scenario.incident
+        && scenario.period == f.period
         && scenario.bug == f.bug
         && scenario.catalog == f.catalog
         && scenario.users == f.users

@@ -655,6 +655,7 @@ pub(crate) fn assemble(
             start: format_utc(t.bug_introduced),
             end: format_utc(t.bug_fixed),
         },
+        control: !options.scenario.incident,
         calibration: calibration(&options.scenario, &counts),
         counts,
         files,

@@ -27,6 +27,12 @@ pub struct Scenario {
     pub name: String,
     /// One line saying what the scenario models.
     pub description: String,
+    /// `false` for a control world (`generate --no-incident`): the same world and traffic,
+    /// with no incident ever happening: the bug never deploys, no partner's token outlives
+    /// its revocation or reads without a grant, no View-As flaw or attack. Left out of a
+    /// scenario's TOML when `true`, so every other world's bytes are as they were.
+    #[serde(default = "incident_default", skip_serializing_if = "is_incident")]
+    pub incident: bool,
     pub period: Period,
     pub bug: Bug,
     pub catalog: Catalog,
@@ -38,6 +44,14 @@ pub struct Scenario {
     /// whose datasets then hold none of its tables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_as: Option<ViewAs>,
+}
+
+fn incident_default() -> bool {
+    true
+}
+
+fn is_incident(incident: &bool) -> bool {
+    *incident
 }
 
 /// The "View As" incident: a flaw that let a session mint a token for another account,

@@ -76,10 +76,12 @@ pub fn generate_shard(
     }
     progress.fetch_add((sink.events.len() - reported) as u64, Ordering::Relaxed);
     let mut events = sink.events;
-    events.extend(system_events(
-        world.timeline.bug_introduced,
-        world.timeline.bug_fixed,
-    ));
+    if world.scenario.incident {
+        events.extend(system_events(
+            world.timeline.bug_introduced,
+            world.timeline.bug_fixed,
+        ));
+    }
     sort_events(&mut events, &mut buffers.sorted);
     ShardData {
         index,

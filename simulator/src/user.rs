@@ -310,6 +310,7 @@ impl Planner<'_> {
         leak: impl Fn(i64, Action) -> bool,
     ) {
         let t = self.world.timeline;
+        let incident = self.world.scenario.incident;
         let m = &self.world.scenario.messaging;
         let (mean, rate_limited, server_error) =
             (m.calls_mean * activity, m.rate_limited, m.server_error);
@@ -322,7 +323,8 @@ impl Planner<'_> {
             call.event.app_id = app_id;
             call.event.action = action;
             call.fault = fault;
-            call.honoured_without_grant = leak(ts, action);
+            // A control world honours no call without its grant (the draws are the same).
+            call.honoured_without_grant = leak(ts, action) && incident;
         }
     }
 
@@ -424,7 +426,12 @@ fn sweep(
 ) {
     let a = &world.scenario.photo_apps;
     let page_delay = a.page_delay_ms as i64 * 1000;
-    let system = system_events(world.timeline.bug_introduced, world.timeline.bug_fixed);
+    // A control world's bug never deploys: the server answers by the intended rule all along.
+    let deploys = system_events(world.timeline.bug_introduced, world.timeline.bug_fixed);
+    let system: &[Event] = match world.scenario.incident {
+        true => &deploys,
+        false => &[],
+    };
     let account = &mut scratch.account;
     account.reset(user_id);
     let heap = &mut scratch.follow_ups;

@@ -153,6 +153,8 @@ pub struct ViewAsWorld {
     victims: Vec<Victim>,
     clients: AliasTable,
     groups: AliasTable,
+    /// `false` in a control world: no flaw, no attack, no reset; the background alone.
+    incident: bool,
 }
 
 impl ViewAsWorld {
@@ -182,8 +184,11 @@ impl ViewAsWorld {
             pivots: Vec::new(),
             attack_events: Vec::new(),
             victims: Vec::new(),
+            incident: scenario.incident,
         };
-        world.plan(users);
+        if world.incident {
+            world.plan(users);
+        }
         Some(world)
     }
 
@@ -454,7 +459,9 @@ impl ViewAsWorld {
             (AccessKind::FlawFixed, t.flaw_fixed, FLAW_FIXED_ID),
             (AccessKind::TokensReset, t.tokens_reset, TOKENS_RESET_ID),
         ] {
-            out.access.push(AccessEvent::system(kind, ts, id));
+            if self.incident {
+                out.access.push(AccessEvent::system(kind, ts, id));
+            }
         }
         let mut reads = Vec::new();
         self.graph.for_each_in(range.clone(), |u, friends| {

@@ -14,16 +14,20 @@ fn file_bytes(root: &Path, relative: &str) -> Vec<u8> {
 #[test]
 fn thread_count_does_not_change_a_byte() {
     for scenario in ["facebook-2018", "view-as-2018"] {
-        threads_do_not_change_a_byte(scenario);
+        threads_do_not_change_a_byte(scenario, true);
     }
+    // A control world (`--no-incident`) too.
+    threads_do_not_change_a_byte("view-as-2018", false);
 }
 
-fn threads_do_not_change_a_byte(scenario: &str) {
+fn threads_do_not_change_a_byte(scenario: &str, incident: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut one = options(&dir.path().join("one"), 3_000, 11, scenario, 5);
     one.threads = 1;
+    one.scenario.incident = incident;
     let mut three = options(&dir.path().join("three"), 3_000, 11, scenario, 5);
     three.threads = 3;
+    three.scenario.incident = incident;
     let a = generate(&one);
     let b = generate(&three);
     assert_eq!(a, b);

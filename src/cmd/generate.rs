@@ -34,6 +34,13 @@ pub struct World {
     #[arg(long, default_value = "facebook-2018")]
     pub scenario: String,
 
+    /// A control world: the same world, users and traffic as without the flag (same seed,
+    /// same draws), with no incident ever happening: the bug never deploys, no partner's
+    /// token outlives its revocation or reads without a grant, no View-As flaw or attack.
+    /// Its truth is empty; a detector's alarms on it are false alarms.
+    #[arg(long)]
+    pub no_incident: bool,
+
     /// Codec of the Parquet files: lz4 (the default, fastest to read; Spark needs 3.5 or
     /// later), zstd (about 13% smaller, slower to read), snappy (read by every Parquet reader,
     /// old ones included) or none (about 2% larger than lz4: the big columns are delta-packed,
@@ -119,7 +126,10 @@ impl Args {
 
     /// The library options these flags describe.
     pub fn options(&self) -> Result<Options> {
-        let scenario = load_scenario(&self.world.scenario)?;
+        let mut scenario = load_scenario(&self.world.scenario)?;
+        if self.world.no_incident {
+            scenario.incident = false;
+        }
         let Some(compression) = Codec::parse(&self.world.compression) else {
             bail!(
                 "--compression {}: unknown codec; use one of {}",
@@ -157,10 +167,13 @@ impl Args {
         let seed = self.seed();
         let out = self.out.clone().unwrap_or_else(|| {
             // A blind dataset's folder must not name its seed either.
-            let tail = match self.split_truth {
+            let mut tail = match self.split_truth {
                 Some(_) => "blind".to_string(),
                 None => format!("seed{seed}"),
             };
+            if !scenario.incident {
+                tail.push_str("-control");
+            }
             PathBuf::from("data/generated")
                 .join(format!("{}-{}u-{tail}", scenario.name, self.world.users))
         });
@@ -307,6 +320,12 @@ pub fn generate(options: &Options) -> Result<blastradius_dataset::Manifest> {
             .map(|i| format!(", shard {i} only"))
             .unwrap_or_default()
     )?;
+    if m.control {
+        writeln!(
+            out,
+            "incident    none: a control world (--no-incident), the same traffic with nothing wrong; its truth is empty, and any alarm on it is a false one"
+        )?;
+    }
     writeln!(
         out,
         "events      {} ({} on disk, {:.1} bytes/event)",
@@ -340,7 +359,12 @@ pub fn generate(options: &Options) -> Result<blastradius_dataset::Manifest> {
             return Ok(summary.manifest);
         }
     }
-    if m.calibration.is_empty() {
+    if m.control {
+        writeln!(
+            out,
+            "calibration none: a control world has no incident to measure"
+        )?;
+    } else if m.calibration.is_empty() {
         writeln!(
             out,
             "calibration none: scenario `{}` is not calibrated to a public incident (only the photo rates of facebook-2018 and messaging-partners are)",

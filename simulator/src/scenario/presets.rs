@@ -12,6 +12,7 @@ pub(super) fn facebook_2018() -> Scenario {
         description: "The September 2018 photo-API bug: apps holding user_photos also saw \
                       marketplace, story and draft photos between two deploys."
             .into(),
+        incident: true,
         period: Period {
             start: "2018-08-01T00:00:00Z".into(),
             end: "2018-10-15T00:00:00Z".into(),

@@ -1,0 +1,186 @@
+//! Issue 26: control worlds. `generate --no-incident` writes the same world and traffic as
+//! its scenario (same seed, same draws) with no incident ever happening. Checked here from
+//! the files alone: every row of the log is the incident world's except those of the users
+//! the incident touched (the photo bug's affected users, the partners' violations), the
+//! deploys are gone, the View-As access log is the incident world's less the attack, the
+//! truth is empty, and `analyze` finds nothing and says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+
+use crate::util::*;
+
+fn generate(out: &Path, scenario: &str, control: bool) {
+    let mut args = vec![
+        "generate",
+        "--users",
+        "3000",
+        "--seed",
+        "4",
+        "--scenario",
+        scenario,
+        "--shards",
+        "3",
+        "--out",
+        path_arg(out),
+    ];
+    if control {
+        args.push("--no-incident");
+    }
+    assert_ok(&blastradius(&args));
+}
+
+/// Every column of `b` as text, per row: a row's whole content, comparable across files.
+fn rows_of(b: &RecordBatch) -> Vec<Vec<String>> {
+    let columns: Vec<_> = b
+        .columns()
+        .iter()
+        .map(|c| {
+            use arrow::datatypes::DataType;
+            // A timestamp as its integer (text of a zone needs a time-zone database).
+            let c = match c.data_type() {
+                DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
+                _ => c.clone(),
+            };
+            arrow::compute::cast(&c, &DataType::Utf8).unwrap()
+        })
+        .collect();
+    (0..b.num_rows())
+        .map(|i| {
+            columns
+                .iter()
+                .map(|c| {
+                    let s = c.as_string::<i32>();
+                    if s.is_valid(i) {
+                        s.value(i).to_string()
+                    } else {
+                        "∅".into()
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows of every part under `dir`, by `event_id` (column 0), each with its user
+/// (column 3, "∅" for the platform's own rows).
+fn log(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for part in files_under(dir) {
+        for b in batches(&part) {
+            for r in rows_of(&b) {
+                out.insert(format!("{}/{}", r[0], r[3]), r);
+            }
+        }
+    }
+    out
+}
+
+/// The `user_id`s of every truth table under `dir` named `table`.
+fn users_of(dir: &Path, table: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for part in files_under(&dir.join("truth").join(table)) {
+        for b in batches(&part) {
+            let i = b.schema().index_of("user_id").unwrap();
+            for r in rows_of(&b) {
+                out.insert(r[i].clone());
+            }
+        }
+    }
+    out
+}
+
+fn truth_rows(dir: &Path) -> u64 {
+    files_under(&dir.join("truth"))
+        .iter()
+        .map(|p| rows(p))
+        .sum()
+}
+
+#[test]
+fn a_control_world_is_the_same_traffic_with_nothing_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    for scenario in ["messaging-partners", "view-as-2018"] {
+        let (with, without) = (tmp.path().join(scenario), tmp.path().join("control"));
+        let _ = std::fs::remove_dir_all(&without);
+        generate(&with, scenario, false);
+        generate(&without, scenario, true);
+        let (a, b) = (log(&with.join("events")), log(&without.join("events")));
+        // The users whose rows differ, either way.
+        let mut differ = BTreeSet::new();
+        for (k, r) in &a {
+            if b.get(k) != Some(r) {
+                differ.insert(r[3].clone());
+            }
+        }
+        for (k, r) in &b {
+            if a.get(k) != Some(r) {
+                differ.insert(r[3].clone());
+            }
+        }
+        let deploys = a.values().filter(|r| r[2].starts_with("bug_")).count();
+        assert!(deploys > 0);
+        assert!(
+            b.values().all(|r| !r[2].starts_with("bug_")),
+            "{scenario}: no deploy"
+        );
+        assert!(
+            differ.remove("∅"),
+            "the deploys are the incident world's alone"
+        );
+        let touched: BTreeSet<String> = users_of(&with, "affected_users")
+            .union(&users_of(&with, "message_violations"))
+            .cloned()
+            .collect();
+        assert!(
+            !touched.is_empty(),
+            "{scenario} has an incident to leave out"
+        );
+        let outside: Vec<&String> = differ.difference(&touched).collect();
+        assert!(
+            outside.is_empty(),
+            "{scenario}: users the incident did not touch differ: {outside:?}"
+        );
+        assert!(
+            a.len().abs_diff(b.len()) < a.len() / 100,
+            "{scenario}: the same traffic ({} rows against {})",
+            a.len(),
+            b.len()
+        );
+        assert_eq!(truth_rows(&without), 0, "{scenario}: an empty truth");
+        let m = read_json(&without.join("manifest.json"));
+        assert_eq!(m["control"], true, "{m}");
+        assert!(
+            read_json(&with.join("manifest.json"))
+                .get("control")
+                .is_none()
+        );
+        if scenario == "view-as-2018" {
+            // The access log is the incident world's less the attack: no row of its own, no
+            // flaw, no reset, no token taken.
+            let (a, b) = (log(&with.join("access")), log(&without.join("access")));
+            assert!(b.iter().all(|(k, r)| a.get(k) == Some(r)));
+            assert!(a.len() > b.len());
+            assert!(
+                b.values()
+                    .all(|r| !r[2].starts_with("flaw_") && r[2] != "tokens_reset")
+            );
+            // Rule 1 of data/README §13 (columns: user_id 3, target_id 4, path 10).
+            assert!(
+                b.values()
+                    .all(|r| !(r[10] == "video_uploader" && r[3] != r[4])),
+                "no theft in a control world"
+            );
+        }
+        // analyze finds nothing, says why, and exits 0.
+        let out = tmp.path().join(format!("{scenario}-analyze"));
+        let o = blastradius(&["analyze", path_arg(&without), "--out", path_arg(&out)]);
+        assert_ok(&o);
+        assert!(stderr(&o).contains("a control world"), "{}", stderr(&o));
+        let r = read_json(&out.join("report.json"));
+        assert_eq!(row(&r, "exact")["affected_users"], 0, "{r}");
+        assert_eq!(row(&r, "exact")["exposures"], 0, "{r}");
+    }
+}
