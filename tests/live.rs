@@ -959,3 +959,53 @@ fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
     }
     assert_eq!(v["view_as_tiers"], batch["view_as_tiers"]);
 }
+
+// Review of issue 25: a speed-up schedule ran from the stream's first row, which in a
+// View-As world is the flaw's deploy of July 2017: 13 months of log time of silence before
+// the first event (9.5 h at --speedup 1000). The platform's rows no longer set the clock.
+#[test]
+fn a_speed_up_slice_of_a_view_as_world_starts_at_its_first_event() {
+    let data = view_as_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("slice");
+    let started = Instant::now();
+    let o = blastradius(&[
+        "replay",
+        path_arg(&data),
+        "--stdout",
+        "--speedup",
+        "864000",
+        "--from",
+        "2018-09-20T00:00:00Z",
+        "--until",
+        "2018-09-21T00:00:00Z",
+        "--wait",
+        "0",
+        "--out",
+        path_arg(&out),
+    ]);
+    assert_ok(&o);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = live_report(&out);
+    // A day at 864,000 times: 0.1 s of schedule, not the 400 days since the flaw.
+    let intended = r["intended_seconds"].as_f64().unwrap();
+    assert!(intended < 1.0, "{r}");
+    let kinds: Vec<String> = o
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    for kind in [
+        "flaw_introduced",
+        "flaw_fixed",
+        "tokens_reset",
+        "bug_introduced",
+    ] {
+        assert!(kinds.iter().any(|k| k.contains(kind)), "{kind} is sent");
+    }
+}

@@ -252,8 +252,10 @@ impl Incremental {
                         self.update(owner, 0, true, out);
                     }
                 }
+                // A token taken twice (never, in a world) keeps its first owner.
                 let token = r.issued_token_id;
-                if self.taken.insert(token, r.target_id).is_none() {
+                if let std::collections::hash_map::Entry::Vacant(v) = self.taken.entry(token) {
+                    v.insert(r.target_id);
                     out.push(Learned::Token(token));
                     let pivot = self.used_to_take.contains(&token);
                     self.update(r.target_id, 0, pivot, out);

@@ -194,7 +194,7 @@ impl LiveBoard {
     /// replayer alone.
     pub fn to_markdown(&self) -> String {
         let mut md = format!(
-            "# Live rating\n\n`{}` on {} ({} events of `{}`). A detector keeps up at a rate when the replay ends at most {} ms plus {}% of the schedule's length behind schedule, the p99 latency of first detections (from each exposing call's intended send time) is at most {} ms and user F1 at least {} (in a View-As world, View-As user F1 too, when the detector names the attack's users). From the start rate ({:.0} events/s) the rate doubles while attempts pass and halves while they fail, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
+            "# Live rating\n\n`{}` on {} ({} events of `{}`). A detector keeps up at a rate when the replay ends at most {} ms plus {}% of the schedule's length behind schedule, the p99 latency of first detections (from the intended send time of the row that made each true) is at most {} ms and user F1 at least {} (in a View-As world, View-As user F1 too, when the detector names the attack's users). From the start rate ({:.0} events/s) the rate doubles while attempts pass and halves while they fail, then bisects.\n\n| detector | stream | rating (events/s) | attempts |\n|---|---|---:|---|\n",
             self.command,
             self.machine,
             self.events,

@@ -203,7 +203,12 @@ impl Matcher {
                 (e.row.kind, e.row.status),
                 (Kind::PhotoApiCall, 200) | (Kind::MessageApiCall, _)
             ),
-            Item::Access(a) => a.kind == AccessKind::TokenIssued,
+            // Only a theft's shape (rule 1 of data/README §13) can time a finding.
+            Item::Access(a) => {
+                a.kind == AccessKind::TokenIssued
+                    && a.path == Some(blastradius_schema::TokenPath::VideoUploader)
+                    && a.target_id != a.user_id
+            }
         }
     }
 

@@ -99,7 +99,7 @@ fn produce(
     tx: mpsc::Sender<Chunk>,
 ) -> Result<Disorder, Error> {
     let mut disorder = Disorder::default();
-    let access = merged.access;
+    let (access, until) = (merged.access, merged.until());
     let mut ipc = match format {
         Format::Arrow => Some(
             arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &wire::stream_schema(access))
@@ -160,10 +160,22 @@ fn produce(
         {
             std::thread::sleep(pause);
         }
-        let first = *first_ts.get_or_insert(e.ts());
-        let due = shape.intended(n, e.ts() - first);
+        // Log time runs from the first user row: the platform's rows (the deploys; a View-As
+        // flaw dated a year before the period) go at once when they come before it, and
+        // those after a slice's end at its end, so a speed-up schedule never waits on them.
+        let at = match e.is_system() {
+            true => {
+                let capped = until.map_or(e.ts(), |u| e.ts().min(u));
+                first_ts.map_or(capped, |f: i64| capped.max(f))
+            }
+            false => {
+                first_ts.get_or_insert(e.ts());
+                e.ts()
+            }
+        };
+        let due = shape.intended(n, at - first_ts.unwrap_or(at));
         if let Some(m) = &matcher {
-            m.lock().expect("not poisoned").scheduled(e.ts(), due);
+            m.lock().expect("not poisoned").scheduled(at, due);
         }
         disorder.observe(e.ts(), e.event_id());
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
@@ -301,6 +313,7 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let truth = truth_of(&dataset, options.truth_key.as_deref())?;
     let perturbed = dataset.manifest.perturbation.is_some();
     let merged = Merged::open(&dataset, options.from, options.until)?;
+    let access = merged.access;
     let events_in_files = merged.events_in_files;
     let skipped = merged.skipped.clone();
     let matcher = truth
@@ -319,6 +332,21 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     // A replay of the whole log is scored as a batch run is, against the whole truth.
     let whole = options.from.is_none() && options.until.is_none() && stopped.is_none();
     let mut notes = Vec::new();
+    if access && !dataset.manifest.complete {
+        notes.push(
+            "one shard of a larger View-As world: its access log was streamed, but its thefts \
+             (logged in the pivots' shards) and its truth (kept in the owners') are not the \
+             same, so View-As findings are not scored"
+                .to_string(),
+        );
+    }
+    if dataset.manifest.control {
+        notes.push(
+            "a control world (generate --no-incident): no incident happened in it; every \
+             finding is a false positive"
+                .to_string(),
+        );
+    }
     let (latency, scores, after_end, premature, histogram) = match &matcher {
         Some(m) => {
             let m = m.lock().expect("not poisoned");

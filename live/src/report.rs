@@ -108,7 +108,7 @@ impl LiveReport {
     /// The report as a document: what `report.md` and `live.html` both render.
     pub fn doc(&self) -> Doc {
         let mut blocks = vec![Block::Paragraph(format!(
-            "{} events sent in {:.2} s ({:.2}M events/s; the schedule asked for {:.2} s), of {} rows in the files: {} repeated deploy rows are sent once, {} rows lie outside --from/--until. Behind schedule: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} ms at the end.",
+            "{} events sent in {:.2} s ({:.2}M events/s; the schedule asked for {:.2} s), of {} rows in the files: {} copies of the platform's own rows (deploys, and a View-As world's flaw and reset) in other shards are not sent again, {} rows lie outside --from/--until. Behind schedule: median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} ms at the end.",
             self.events_sent,
             self.seconds,
             self.events_per_second / 1e6,
@@ -222,7 +222,7 @@ impl LiveReport {
             headline: Some(self.headline()),
             blocks,
             method: vec![format!(
-                "`blastradius replay` of `{}`: events sent on the schedule asked for, findings read back on the same connection and matched to the truth by event id; latency is from each exposing call's intended send time, so a replayer that falls behind is charged to the detector's latency, not hidden. `report.json` holds every number of this page; `latency.hgrm` the whole latency histogram.",
+                "`blastradius replay` of `{}`: events sent on the schedule asked for, findings read back on the same connection and matched to the truth by event id; latency is from the intended send time of the row that made each finding true (an exposing call, a violating call, a token's theft), so a replayer that falls behind is charged to the detector's latency, not hidden. `report.json` holds every number of this page; `latency.hgrm` the whole latency histogram.",
                 self.dataset
             )],
         }

@@ -383,6 +383,11 @@ impl Merged {
         })
     }
 
+    /// The end of the slice streamed (`--until`), if any.
+    pub fn until(&self) -> Option<i64> {
+        self.until
+    }
+
     /// The next row in log order, or `None` at the end.
     ///
     /// # Errors

@@ -114,14 +114,16 @@ impl ViewAsMatcher {
     /// time, if it is one.
     pub fn user(&mut self, user: u64, tier: Option<Tier>) -> Option<First> {
         self.reported_users = true;
-        if let Some(t) = tier {
-            self.tiers.insert(user, t);
-        }
         if !self.truth_users.contains_key(&user) {
             self.found_users.insert(user);
             return None;
         }
-        if self.found_users.contains(&user) {
+        // A tier counts when said of a user found (not named before the theft).
+        let found = self.found_users.contains(&user);
+        if let Some(t) = tier.filter(|_| found || self.user_sent(user).is_some()) {
+            self.tiers.insert(user, t);
+        }
+        if found {
             return None;
         }
         match self.user_sent(user) {
@@ -189,7 +191,7 @@ impl ViewAsMatcher {
                     whole,
                 )
             }),
-            view_as_tiers: (!self.tiers.is_empty()).then(|| TierAgreement {
+            view_as_tiers: (!compared.is_empty()).then(|| TierAgreement {
                 compared: compared.len() as u64,
                 agreed: compared.iter().filter(|&&a| a).count() as u64,
             }),

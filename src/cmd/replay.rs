@@ -312,7 +312,7 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
     // would be no answer at all.
     if seen.events > 0 && seen.deploys == 0 {
         bail!(
-            "the stream from {} carried {} events and no deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does)",
+            "the stream from {} carried {} events and no deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does; a control world, made with --no-incident, has none, and nothing to find)",
             args.follow,
             seen.events
         );
