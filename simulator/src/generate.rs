@@ -256,10 +256,20 @@ impl Options {
 
     /// The command that makes this dataset again, seed included.
     fn command_with_seed(&self, scenario_sha: &str, with_shard: bool) -> String {
+        // A preset's control world is the preset with --no-incident.
+        let with_incident = Scenario {
+            incident: true,
+            ..self.scenario.clone()
+        };
+        let control = if self.scenario.incident {
+            ""
+        } else {
+            " --no-incident"
+        };
         let scenario = if crate::scenario::PRESETS.contains(&self.scenario.name.as_str())
-            && Scenario::preset(&self.scenario.name).ok().as_ref() == Some(&self.scenario)
+            && Scenario::preset(&self.scenario.name).ok().as_ref() == Some(&with_incident)
         {
-            self.scenario.name.clone()
+            format!("{}{control}", self.scenario.name)
         } else {
             format!("FILE.toml (sha256 {scenario_sha}, the manifest's scenario.toml)")
         };
