@@ -220,6 +220,43 @@ fn check_with(page: &Path, name: &str, min_charts: usize, min_png: u64) {
     check_geometry(page, name);
 }
 
+/// Replays `data` (with a 1 s stall after 100,000 events) to `detect --follow`, the page
+/// under `live`; `base` picks the port.
+fn live_page(data: &Path, live: &Path, base: u16) {
+    let port = base + (std::process::id() % 2000) as u16;
+    let addr = format!("127.0.0.1:{port}");
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args([
+            "replay",
+            path_arg(data),
+            "--listen",
+            &addr,
+            "--format",
+            "arrow",
+            "--rate",
+            "400000",
+            "--inject-stall",
+            "100000:1s",
+            "--out",
+            path_arg(live),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut follow = None;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let o = blastradius(&["detect", "--follow", &addr]);
+        if o.status.success() {
+            follow = Some(o);
+            break;
+        }
+    }
+    assert!(follow.is_some(), "the follower never connected");
+    assert!(replay.wait_with_output().unwrap().status.success());
+}
+
 #[test]
 #[ignore = "needs Debian's chromium; .ci/run runs it"]
 fn browser_renders_the_view_as_report_and_stress_pages() {
@@ -258,6 +295,16 @@ fn browser_renders_the_view_as_report_and_stress_pages() {
         page.contains("View-As token F1 under drop"),
         "the View-As curves"
     );
+    // The live page of the same world: its View-As levels timed and scored.
+    let live = tmp.path().join("live");
+    live_page(&data, &live, 45000);
+    check(&live.join("live.html"), "view-as-live", 4);
+    let html = std::fs::read_to_string(live.join("live.html")).unwrap();
+    assert!(html.contains("View-As stolen tokens"), "the latency row");
+    assert!(
+        html.contains("View-As: stolen-token F1 1.0000"),
+        "the end's scores"
+    );
 }
 
 #[test]
@@ -291,38 +338,7 @@ fn browser_renders_the_report_and_stress_pages() {
     // The live page: a replay followed by the incremental detector, with a stall in the
     // middle that the timeline must show.
     let live = tmp.path().join("live");
-    let port = 47000 + (std::process::id() % 2000) as u16;
-    let addr = format!("127.0.0.1:{port}");
-    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_blastradius"))
-        .args([
-            "replay",
-            path_arg(&data),
-            "--listen",
-            &addr,
-            "--format",
-            "arrow",
-            "--rate",
-            "400000",
-            "--inject-stall",
-            "100000:1s",
-            "--out",
-            path_arg(&live),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut follow = None;
-    for _ in 0..100 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let o = blastradius(&["detect", "--follow", &addr]);
-        if o.status.success() {
-            follow = Some(o);
-            break;
-        }
-    }
-    assert!(follow.is_some(), "the follower never connected");
-    assert!(replay.wait_with_output().unwrap().status.success());
+    live_page(&data, &live, 47000);
     check(&live.join("live.html"), "live", 4);
     let live_html = std::fs::read_to_string(live.join("live.html")).unwrap();
     assert!(

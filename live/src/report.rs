@@ -153,7 +153,7 @@ impl LiveReport {
             )),
             Some(l) => {
                 blocks.push(Block::Paragraph(
-                    "Latency of each first detection, from the intended send time of the call that made it true, in ms:".into(),
+                    "Latency of each first detection, from the intended send time of the row that made it true (a call; for the View-As levels, the token's theft), in ms:".into(),
                 ));
                 blocks.push(Block::Table(Table {
                     caption: None,
