@@ -180,8 +180,11 @@ pub fn differences(truth: &Truth, found: &Findings) -> Differences {
     d
 }
 
+/// Reads every batch of `entries` into `each`; `columns` names what `each` needs, for the
+/// error when a batch lacks it.
 fn read_parts<'a>(
     dataset: &Dataset,
+    columns: &str,
     entries: impl IntoIterator<Item = &'a FileInfo>,
     mut each: impl FnMut(&arrow::array::RecordBatch) -> Option<()>,
     read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes>,
@@ -195,7 +198,7 @@ fn read_parts<'a>(
             let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
             each(&b).ok_or_else(|| Error::Schema {
                 path: p.clone(),
-                column: "app_id, user_id, photo_id, provider_id, users, photos or event_id".into(),
+                column: columns.into(),
                 problem: "is missing, has another type, or has nulls".into(),
                 expected: "the truth schema of data/README.md".into(),
             })?;
@@ -286,6 +289,7 @@ impl Truth {
         let has_view_as = !stolen.is_empty() || !affected.is_empty();
         read_parts(
             dataset,
+            "token_id, user_id, stolen_ts, hop, pivot_id or stolen_event_id",
             stolen,
             |b| {
                 let tokens = ids::<u64>(b, "token_id")?;
@@ -306,6 +310,7 @@ impl Truth {
         )?;
         read_parts(
             dataset,
+            "user_id, tier or field_groups",
             affected,
             |b| {
                 let users = ids::<u64>(b, "user_id")?;
@@ -345,6 +350,7 @@ impl Truth {
         let mut t = Truth::default();
         read_parts(
             dataset,
+            "app_id, user_id, photo_id, surface, first_exposed_ts or first_exposed_event_id",
             parts(path::EXPOSURES_DIR),
             |b| {
                 let apps = ids::<u32>(b, "app_id")?;
@@ -373,6 +379,7 @@ impl Truth {
         )?;
         read_parts(
             dataset,
+            "event_id, app_id, user_id, action or ts",
             parts(path::MESSAGE_VIOLATIONS_DIR),
             |b| {
                 let events = ids::<u64>(b, "event_id")?;
@@ -393,6 +400,7 @@ impl Truth {
         t.view_as = Self::read_view_as_files(dataset, files, read)?;
         read_parts(
             dataset,
+            "app_id, provider_id, users or photos",
             files.iter().filter(|f| f.path == path::AFFECTED_APPS),
             |b| {
                 let apps = ids::<u32>(b, "app_id")?;

@@ -136,10 +136,15 @@ impl Cursor {
         match self.access.as_mut() {
             Some(rows) => {
                 rows.clear();
+                // The reader's message names the file already.
                 blastradius_dataset::access::decode(&self.path, &b, self.rows_read, rows).map_err(
-                    |e| Error::Input {
-                        path: self.path.clone(),
-                        message: e.to_string(),
+                    |e| {
+                        let text = e.to_string();
+                        let prefix = format!("{}: ", self.path.display());
+                        Error::Input {
+                            path: self.path.clone(),
+                            message: text.strip_prefix(&prefix).unwrap_or(&text).to_string(),
+                        }
                     },
                 )?;
                 self.batch.clear();
@@ -267,7 +272,7 @@ pub fn items(b: &RecordBatch) -> Result<Vec<Item>, String> {
     )?)?;
     let mut access = Vec::new();
     blastradius_dataset::access::decode(
-        std::path::Path::new("the stream"),
+        std::path::Path::new("the stream's access-log rows"),
         &part(&is_access, names(blastradius_schema::access_schema()))?,
         0,
         &mut access,
