@@ -278,17 +278,19 @@ pub fn decode(
         if c.token_id && !login && !token_valid[i] {
             return Err(missing(col::TOKEN_ID));
         }
+        // A column the kind does not have reads as 0 (or none), whatever a writer put there.
+        let id = |applies: bool, v: u64| if applies { v } else { 0 };
         rows.push(AccessRow {
             event_id: event_id[i],
             ts: ts.value(i),
             kind,
-            user_id: user[i],
-            target_id: target[i],
+            user_id: id(c.session, user[i]),
+            target_id: id(c.target_id, target[i]),
             token_id: (c.token_id && token_valid[i]).then_some(token[i]),
-            issued_token_id: issued[i],
-            session_id: session[i],
+            issued_token_id: id(c.issued, issued[i]),
+            session_id: id(c.session, session[i]),
             client: if c.session { client[i] } else { None },
-            network: network[i],
+            network: id(c.session, network[i]),
             path: if c.issued { path_[i] } else { None },
             field_group: if c.field_group { group[i] } else { None },
         });
