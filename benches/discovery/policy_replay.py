@@ -9,8 +9,9 @@ only when it returned exactly what the bug would have (timeline, marketplace, st
 draft photos), which spares some calls a lost event made look wrong.
 
 It prints how soon the first alarm came after the bug's deploy (the manifest's
-`bug_window`) and the alarms outside the window per day: on a control world
-(`generate --no-incident`) every alarm is a false one.
+`bug_window`; alarms before it are false ones), and false alarms per day: on a control
+world (`generate --no-incident`) every alarm over the whole period; elsewhere the alarms
+outside the window, over the days outside it.
 
 Usage: python benches/discovery/policy_replay.py DATASET [--strict]
 """
@@ -65,17 +66,23 @@ def main(root: str, strict: bool) -> dict:
     m = json.load(open(f"{root}/manifest.json"))
     start, end = utc(m["bug_window"]["start"]), utc(m["bug_window"]["end"])
     days = (utc(m["period"]["end"]) - utc(m["period"]["start"])) / 86400e6
-    outside = [a for a in alarms if not start <= a[0] < end]
-    first = min(alarms)[0] if alarms else None
+    control = m.get("control", False)
+    if control:
+        false, days_counted = alarms, days
+    else:
+        false = [a for a in alarms if not start <= a[0] < end]
+        days_counted = days - (end - start) / 86400e6
+    after = [a[0] for a in alarms if a[0] >= start]
+    first = None if control or not after else min(after)
     return {
         "dataset": root,
-        "control": m.get("control", False),
+        "control": control,
         "perturbation": m.get("perturbation", {}).get("faults") if m.get("perturbation") else None,
         "strict": strict,
         "alarm_calls": len(alarms),
         "users_flagged": len({a[1] for a in alarms}),
         "first_alarm_minutes_after_deploy": None if first is None else round((first - start) / 60e6, 1),
-        "alarms_outside_window_per_day": round(len(outside) / days, 2),
+        "false_alarms_per_day": round(len(false) / days_counted, 2),
     }
 
 
