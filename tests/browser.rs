@@ -244,7 +244,7 @@ fn live_page(data: &Path, live: &Path, base: u16) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut follow = None;
+    let (mut follow, mut last) = (None, String::new());
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let o = blastradius(&["detect", "--follow", &addr]);
@@ -252,8 +252,14 @@ fn live_page(data: &Path, live: &Path, base: u16) {
             follow = Some(o);
             break;
         }
+        last = stderr(&o);
     }
-    assert!(follow.is_some(), "the follower never connected");
+    let mut replay = replay;
+    if follow.is_none() {
+        let _ = replay.kill();
+        let _ = replay.wait();
+        panic!("the follower never got through: {last}");
+    }
     assert!(replay.wait_with_output().unwrap().status.success());
 }
 

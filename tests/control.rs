@@ -1,8 +1,8 @@
 //! Issue 26: control worlds. `generate --no-incident` writes the same world and traffic as
 //! its scenario (same seed, same draws) with no incident ever happening. Checked here from
-//! the files alone: every row of the log is the incident world's except those of the users
-//! the incident touched (the photo bug's affected users, the partners' violations), the
-//! deploys are gone, the View-As access log is the incident world's less the attack, the
+//! the files alone: every row of the log is the incident world's except the partners' calls
+//! honoured without a grant and, from the bug's deploy on, rows of users with a photo call
+//! since then (whose pages the bug could change); the deploys are gone, the View-As access log is the incident world's less the attack, the
 //! truth is empty, and `analyze` finds nothing and says why.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,40 +108,65 @@ fn a_control_world_is_the_same_traffic_with_nothing_wrong() {
         generate(&with, scenario, false);
         generate(&without, scenario, true);
         let (a, b) = (log(&with.join("events")), log(&without.join("events")));
-        // The users whose rows differ, either way.
-        let mut differ = BTreeSet::new();
-        for (k, r) in &a {
-            if b.get(k) != Some(r) {
-                differ.insert(r[3].clone());
-            }
-        }
-        for (k, r) in &b {
-            if a.get(k) != Some(r) {
-                differ.insert(r[3].clone());
-            }
-        }
-        let deploys = a.values().filter(|r| r[2].starts_with("bug_")).count();
-        assert!(deploys > 0);
+        // The rows that differ, either way (columns: ts 1, kind 2, user_id 3, status 9).
+        let mut differ: Vec<&Vec<String>> = a
+            .iter()
+            .filter(|(k, r)| b.get(*k) != Some(*r))
+            .map(|(_, r)| r)
+            .collect();
+        differ.extend(
+            b.iter()
+                .filter(|(k, r)| a.get(*k) != Some(*r))
+                .map(|(_, r)| r),
+        );
+        let deploys: Vec<i64> = a
+            .values()
+            .filter(|r| r[2].starts_with("bug_"))
+            .map(|r| r[1].parse().unwrap())
+            .collect();
+        assert!(!deploys.is_empty());
         assert!(
             b.values().all(|r| !r[2].starts_with("bug_")),
             "{scenario}: no deploy"
         );
+        let bug_from = *deploys.iter().min().unwrap();
+        let affected = users_of(&with, "affected_users");
+        let violators = users_of(&with, "message_violations");
         assert!(
-            differ.remove("∅"),
-            "the deploys are the incident world's alone"
+            !affected.is_empty(),
+            "{scenario} has a photo bug to leave out"
         );
-        let touched: BTreeSet<String> = users_of(&with, "affected_users")
-            .union(&users_of(&with, "message_violations"))
-            .cloned()
+        if scenario == "messaging-partners" {
+            assert!(!violators.is_empty(), "and partners' violations");
+        }
+        // Before the bug's deploy the two logs are the same, but for the partners' calls
+        // honoured without a grant; from it on, only users with a successful photo call
+        // since then (whose pages the bug may have changed) differ, and the violators.
+        let callers: BTreeSet<&String> = a
+            .values()
+            .filter(|r| r[2] == "photo_api_call" && r[9] == "200")
+            .filter(|r| r[1].parse::<i64>().unwrap() >= bug_from)
+            .map(|r| &r[3])
             .collect();
+        let mut users = BTreeSet::new();
+        for r in &differ {
+            if r[2].starts_with("bug_") {
+                continue;
+            }
+            let ts: i64 = r[1].parse().unwrap();
+            let honoured = r[2] == "message_api_call" && violators.contains(&r[3]);
+            assert!(
+                honoured || (ts >= bug_from && callers.contains(&r[3])),
+                "{scenario}: a row the incident did not make differs: {r:?}"
+            );
+            users.insert(r[3].clone());
+        }
+        // The photo bug shows: users it exposed are among those whose rows differ.
         assert!(
-            !touched.is_empty(),
-            "{scenario} has an incident to leave out"
-        );
-        let outside: Vec<&String> = differ.difference(&touched).collect();
-        assert!(
-            outside.is_empty(),
-            "{scenario}: users the incident did not touch differ: {outside:?}"
+            users.intersection(&affected).count() * 2 > affected.len(),
+            "{scenario}: {} of {} affected users differ",
+            users.intersection(&affected).count(),
+            affected.len()
         );
         assert!(
             a.len().abs_diff(b.len()) < a.len() / 100,

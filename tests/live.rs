@@ -738,6 +738,11 @@ fn a_heartbeat_tells_a_pausing_replayer_from_a_stuck_one() {
 
 /// Follows a replayer that sends `lines` and closes; detect's exit and standard error.
 fn follow_lines(lines: &'static str) -> (bool, String) {
+    follow_lines_with(lines, &[])
+}
+
+/// [`follow_lines`], with `extra` flags for `detect`.
+fn follow_lines_with(lines: &'static str, extra: &[&str]) -> (bool, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = std::thread::spawn(move || {
@@ -750,6 +755,7 @@ fn follow_lines(lines: &'static str) -> (bool, String) {
     });
     let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
         .args(["detect", "--follow", &addr, "--idle-timeout", "30"])
+        .args(extra)
         .output()
         .unwrap();
     server.join().unwrap();
@@ -781,7 +787,16 @@ fn a_json_stream_may_open_with_a_bom_and_must_carry_its_deploys() {
     let (ok, err) =
         follow_lines("{\"event_id\":70,\"ts\":1000,\"kind\":\"user_registered\",\"user_id\":4}\n");
     assert!(!ok);
-    assert!(err.contains("no deploy"), "{err}");
+    assert!(
+        err.contains("no deploy") && err.contains("--control"),
+        "{err}"
+    );
+    // A control world's stream has none, and says so.
+    let (ok, err) = follow_lines_with(
+        "{\"event_id\":70,\"ts\":1000,\"kind\":\"user_registered\",\"user_id\":4}\n",
+        &["--control"],
+    );
+    assert!(ok && err.contains("followed    1 events"), "{err}");
 }
 
 #[test]

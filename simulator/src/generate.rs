@@ -108,9 +108,13 @@ impl Options {
         // weight in friends (an upper bound: near pairs saturate).
         let (access, friends) = self.scenario.view_as.as_ref().map_or((0.0, 0.0), |v| {
             let (b, a, g) = (&v.background, &v.attack, &v.graph);
-            let access = b.logins_mean * (1.0 + b.reads_mean + b.uploader_share)
-                + b.view_as_share
-                + 8.0 * a.stolen_share;
+            let attack = if self.scenario.incident {
+                8.0 * a.stolen_share
+            } else {
+                0.0
+            };
+            let access =
+                b.logins_mean * (1.0 + b.reads_mean + b.uploader_share) + b.view_as_share + attack;
             let friends = (g.median_degree * (g.degree_sigma * g.degree_sigma / 2.0).exp())
                 .min(g.max_degree as f64)
                 .min(4.0 * g.reach as f64);
@@ -235,7 +239,11 @@ impl Options {
         );
         check(
             m.scenario.toml == self.scenario.to_toml(),
-            format!("another scenario ({})", m.scenario.name),
+            match (m.control, self.scenario.incident) {
+                (true, true) => format!("a control world of {}", m.scenario.name),
+                (false, false) => format!("{} with its incident", m.scenario.name),
+                _ => format!("another scenario ({})", m.scenario.name),
+            },
         );
         Some(differ)
     }

@@ -287,6 +287,10 @@ pub struct DetectArgs {
     /// come, and those out of order are counted.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub lateness: Option<String>,
+    /// The stream is a control world's (`generate --no-incident`): it carries no deploy,
+    /// and that is no damage (without the flag, a stream with no deploy is refused).
+    #[arg(long)]
+    pub control: bool,
 }
 
 pub fn run_detect(args: DetectArgs) -> Result<()> {
@@ -310,9 +314,9 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
     let seen = blastradius_live::follow::follow(&args.follow, detector, idle, lateness)?;
     // As batch refuses a log without deploys: the window is unknown, so "nothing found"
     // would be no answer at all.
-    if seen.events > 0 && seen.deploys == 0 {
+    if seen.events > 0 && seen.deploys == 0 && !args.control {
         bail!(
-            "the stream from {} carried {} events and no deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does; a control world, made with --no-incident, has none, and nothing to find)",
+            "the stream from {} carried {} events and no deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does), or give --control if it is a control world's (generate --no-incident), which has none",
             args.follow,
             seen.events
         );
