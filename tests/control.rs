@@ -205,6 +205,29 @@ fn a_control_world_is_the_same_traffic_with_nothing_wrong() {
         assert_ok(&o);
         assert!(stderr(&o).contains("a control world"), "{}", stderr(&o));
         let r = read_json(&out.join("report.json"));
+        // What rates F1 refuses a world with nothing to find, saying what to do instead.
+        let nowhere = tmp.path().join("never-written");
+        for args in [
+            vec!["stress", path_arg(&without), "--out", path_arg(&nowhere)],
+            vec![
+                "bench",
+                "live",
+                path_arg(&without),
+                "--detectors",
+                "exact",
+                "--out",
+                path_arg(&nowhere),
+            ],
+        ] {
+            let o = blastradius(&args);
+            assert!(!o.status.success(), "{args:?}");
+            let err = stderr(&o);
+            assert!(
+                err.contains("is a control world") && err.contains("--no-incident"),
+                "{args:?}: {err}"
+            );
+            assert!(!nowhere.exists(), "{args:?} wrote nothing");
+        }
         assert_eq!(row(&r, "exact")["affected_users"], 0, "{r}");
         assert_eq!(row(&r, "exact")["exposures"], 0, "{r}");
     }

@@ -61,7 +61,15 @@ pub fn builtin(name: &str, exe: &Path, users: u64, memory_limit: u64) -> Option<
 /// # Errors
 /// A dataset that does not open.
 pub fn users_of(dataset: &Path) -> Result<u64, Error> {
-    Ok(Dataset::open(dataset)?.manifest.users)
+    let d = Dataset::open(dataset)?;
+    // A rating needs user F1 at 0.99: a control world has no user to find.
+    if d.manifest.control {
+        return Err(Error::Input {
+            path: dataset.join("manifest.json"),
+            message: "is a control world (generate --no-incident): a live rating needs users to find (user F1 at least 0.99); rate on the world it controls, and follow a control world's replay with `detect --follow --control` to count false positives".into(),
+        });
+    }
+    Ok(d.manifest.users)
 }
 
 /// The replayer alone, in one format.

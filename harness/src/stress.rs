@@ -458,6 +458,14 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
             ),
         });
     }
+    // F1 under damage needs something to find; a control world's findings are all false
+    // positives, which `analyze` counts.
+    if clean.manifest.control {
+        return Err(Error::Input {
+            path: options.dataset.join("manifest.json"),
+            message: "is a control world (generate --no-incident): with nothing to find, there is no F1 to sweep; count its false positives with `blastradius analyze`, or stress the world it controls (the same command without --no-incident)".into(),
+        });
+    }
     let truth = truth_of(&clean, options.truth_key.as_deref())?.ok_or_else(|| Error::Input {
         path: options.dataset.clone(),
         message: "has no truth/ to score against: give its answer key with --truth KEY".into(),
