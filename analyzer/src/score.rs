@@ -276,13 +276,7 @@ impl Truth {
         files: &[FileInfo],
         read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes> + Copy,
     ) -> Result<Option<ViewAsTruth>> {
-        let parts = |dir: &str| -> Vec<&FileInfo> {
-            let prefix = format!("{dir}/");
-            files
-                .iter()
-                .filter(|f| f.path.starts_with(&prefix) && !f.path[prefix.len()..].contains('/'))
-                .collect()
-        };
+        let parts = |dir: &str| blastradius_dataset::parts_in(files, dir);
         let mut view_as = ViewAsTruth::default();
         let stolen = parts(path::STOLEN_TOKENS_DIR);
         let affected = parts(path::VIEW_AS_USERS_DIR);
@@ -340,13 +334,7 @@ impl Truth {
         files: &[FileInfo],
         read: impl Fn(&FileInfo) -> blastradius_dataset::Result<bytes::Bytes> + Copy,
     ) -> Result<Self> {
-        let parts = |dir: &str| -> Vec<&FileInfo> {
-            let prefix = format!("{dir}/");
-            files
-                .iter()
-                .filter(|f| f.path.starts_with(&prefix) && !f.path[prefix.len()..].contains('/'))
-                .collect()
-        };
+        let parts = |dir: &str| blastradius_dataset::parts_in(files, dir);
         let mut t = Truth::default();
         read_parts(
             dataset,

@@ -19,7 +19,7 @@ pub use manifest::{
     CalibrationRow, Codec, Counts, FORMAT, FileInfo, Manifest, ScenarioInfo, TruthKey, Window,
 };
 pub use open::{
-    Dataset, listed_metadata, listed_reader, parquet_metadata, parquet_reader, read_listed,
-    undamaged,
+    Dataset, listed_metadata, listed_reader, parquet_metadata, parquet_reader, parts_in,
+    read_listed, undamaged,
 };
 pub use perturbation::{Faults, Perturbation, Truncation};

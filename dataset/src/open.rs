@@ -348,12 +348,7 @@ impl Dataset {
 
     /// The files of a sharded table, in shard order (`events`, `truth/exposures`, ...).
     pub fn parts(&self, dir: &str) -> Vec<&FileInfo> {
-        let prefix = format!("{dir}/");
-        self.manifest
-            .files
-            .iter()
-            .filter(|f| f.path.starts_with(&prefix) && !f.path[prefix.len()..].contains('/'))
-            .collect()
+        parts_in(&self.manifest.files, dir)
     }
 
     /// The listed file at `relative`, if any.
@@ -405,6 +400,16 @@ pub fn listed_reader(
     Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
         data, meta,
     ))
+}
+
+/// The files of the sharded table `dir` among `files` (a dataset's manifest, or an answer
+/// key's), in the order listed: those directly under `dir/`.
+pub fn parts_in<'a>(files: &'a [FileInfo], dir: &str) -> Vec<&'a FileInfo> {
+    let prefix = format!("{dir}/");
+    files
+        .iter()
+        .filter(|f| f.path.starts_with(&prefix) && !f.path[prefix.len()..].contains('/'))
+        .collect()
 }
 
 /// The metadata of the Parquet file `data`, read as [`parquet_metadata`] does, whose row
