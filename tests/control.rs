@@ -12,26 +12,6 @@ use arrow::array::{Array, AsArray, RecordBatch};
 
 use crate::util::*;
 
-fn generate(out: &Path, scenario: &str, control: bool) {
-    let mut args = vec![
-        "generate",
-        "--users",
-        "3000",
-        "--seed",
-        "4",
-        "--scenario",
-        scenario,
-        "--shards",
-        "3",
-        "--out",
-        path_arg(out),
-    ];
-    if control {
-        args.push("--no-incident");
-    }
-    assert_ok(&blastradius(&args));
-}
-
 /// Every column of `b` as text, per row: a row's whole content, comparable across files.
 fn rows_of(b: &RecordBatch) -> Vec<Vec<String>> {
     let columns: Vec<_> = b
@@ -105,8 +85,8 @@ fn a_control_world_is_the_same_traffic_with_nothing_wrong() {
     for scenario in ["messaging-partners", "view-as-2018"] {
         let (with, without) = (tmp.path().join(scenario), tmp.path().join("control"));
         let _ = std::fs::remove_dir_all(&without);
-        generate(&with, scenario, false);
-        generate(&without, scenario, true);
+        generate_into(&with, "3000", "4", scenario);
+        generate_with(&without, "3000", "4", scenario, &["--no-incident"]);
         let (a, b) = (log(&with.join("events")), log(&without.join("events")));
         // The rows that differ, either way (columns: ts 1, kind 2, user_id 3, status 9).
         let mut differ: Vec<&Vec<String>> = a

@@ -69,7 +69,7 @@ fn finish(mut child: Child) -> std::process::ExitStatus {
 }
 
 /// Every line `replay --stdout` writes for `data`, as fast as it can (its report to `out`).
-fn json_stream(data: &Path, out: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn json_stream(data: &Path, out: &Path) -> Vec<serde_json::Value> {
     let o = blastradius(&[
         "replay",
         path_arg(data),
@@ -185,7 +185,7 @@ fn delayed_detector(addr: String, delay: Duration) -> std::thread::JoinHandle<()
     })
 }
 
-fn live_report(out: &Path) -> serde_json::Value {
+pub(crate) fn live_report(out: &Path) -> serde_json::Value {
     read_json(&out.join("report.json"))
 }
 
@@ -507,7 +507,7 @@ fn follow_exact(data: &Path, out: &Path, extra: &[&str]) -> (serde_json::Value, 
 }
 
 /// [`follow_exact`], the stream in `format`.
-fn follow_exact_in(
+pub(crate) fn follow_exact_in(
     format: &str,
     data: &Path,
     out: &Path,
@@ -819,208 +819,4 @@ fn a_version_1_dataset_replays_to_the_same_answer() {
     let (r, _) = follow_exact(&v1, &tmp.path().join("live"), &[]);
     assert_eq!(live_f1(&r), batch_exact(&v1, &tmp.path().join("batch")));
     assert_eq!(r["scores"]["exposures"]["f1"], 1.0);
-}
-
-// Issue 25: the View-As world live. The stream carries the access log beside the events, row
-// for row; live `exact` (its View-As form, one row at a time) finds the truth's tokens, users
-// and tiers, timed from each theft row's intended send time, and on a damaged copy scores
-// what batch `exact` scores.
-fn view_as_dataset() -> PathBuf {
-    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    dataset_in(&ONCE, "live-va", "6000", "5", "view-as-2018")
-}
-
-#[test]
-fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
-    let data = view_as_dataset();
-    let tmp = tempfile::tempdir().unwrap();
-    // The JSON stream's access rows are the access log's, read here with arrow: each user row
-    // once, the platform's own rows once (every shard holds them), in log order with the
-    // events.
-    let streamed = json_stream(&data, &tmp.path().join("stdout"));
-    let keys: Vec<(i64, u64)> = streamed
-        .iter()
-        .map(|v| (v["ts"].as_i64().unwrap(), v["event_id"].as_u64().unwrap()))
-        .collect();
-    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "in log order");
-    use arrow::array::{Array, AsArray};
-    type Row = (
-        i64,
-        u64,
-        String,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-    );
-    let mut log: Vec<Row> = Vec::new();
-    let mut system = std::collections::BTreeSet::new();
-    for part in files_under(&data.join("access")) {
-        for b in batches(&part) {
-            let int = |name: &str| {
-                arrow::compute::cast(
-                    b.column_by_name(name).unwrap(),
-                    &arrow::datatypes::DataType::Int64,
-                )
-                .unwrap()
-            };
-            let text = |name: &str| {
-                arrow::compute::cast(
-                    b.column_by_name(name).unwrap(),
-                    &arrow::datatypes::DataType::Utf8,
-                )
-                .unwrap()
-            };
-            let (ts, id, user, target, token) = (
-                int("ts"),
-                int("event_id"),
-                int("user_id"),
-                int("target_id"),
-                int("token_id"),
-            );
-            let (kind, group) = (text("kind"), text("field_group"));
-            let v = |a: &arrow::array::ArrayRef, i: usize| {
-                let a = a.as_primitive::<arrow::datatypes::Int64Type>();
-                a.is_valid(i).then(|| a.value(i))
-            };
-            for i in 0..b.num_rows() {
-                let id_i = v(&id, i).unwrap() as u64;
-                let kind_i = kind.as_string::<i32>().value(i).to_string();
-                if v(&user, i).is_none() && !system.insert(id_i) {
-                    continue;
-                }
-                let g = group.as_string::<i32>();
-                log.push((
-                    v(&ts, i).unwrap(),
-                    id_i,
-                    kind_i,
-                    v(&user, i),
-                    v(&target, i),
-                    v(&token, i),
-                    g.is_valid(i).then(|| g.value(i).to_string()),
-                ));
-            }
-        }
-    }
-    log.sort();
-    let mut sent: Vec<Row> = streamed
-        .iter()
-        .filter(|v| v.get("target_id").is_some() || v["kind"].as_str().unwrap().contains("flaw"))
-        .chain(streamed.iter().filter(|v| v["kind"] == "tokens_reset"))
-        .map(|v| {
-            (
-                v["ts"].as_i64().unwrap(),
-                v["event_id"].as_u64().unwrap(),
-                v["kind"].as_str().unwrap().to_string(),
-                v["user_id"].as_i64(),
-                v["target_id"].as_i64(),
-                v["token_id"].as_i64(),
-                v["field_group"].as_str().map(str::to_string),
-            )
-        })
-        .collect();
-    sent.sort();
-    assert_eq!(sent.len(), log.len());
-    assert!(sent == log, "the stream's access rows are the files'");
-    assert_eq!(system.len(), 3, "flaw introduced, fixed, tokens reset");
-
-    // Live exact, in either encoding: every level right, each token timed once.
-    let tokens: u64 = files_under(&data.join("truth/stolen_tokens"))
-        .iter()
-        .map(|p| rows(p))
-        .sum();
-    assert!(tokens > 20, "the world has an attack to find: {tokens}");
-    for format in ["json", "arrow"] {
-        let (r, _) = follow_exact_in(format, &data, &tmp.path().join(format), &[]);
-        let v = &r["scores"]["view_as"];
-        assert_eq!(v["stolen_tokens"]["f1"], 1.0, "{format}: {v}");
-        assert_eq!(v["view_as_users"]["f1"], 1.0, "{format}: {v}");
-        assert_eq!(v["view_as_tiers"]["agreed"], tokens, "{format}: {v}");
-        assert_eq!(v["view_as_tiers"]["compared"], tokens, "{format}: {v}");
-        assert_eq!(r["latency_ms"]["stolen_tokens"]["count"], tokens, "{r}");
-        assert_eq!(r["latency_ms"]["view_as_users"]["count"], tokens, "{r}");
-        assert_eq!(r["premature_findings"], 0, "{r}");
-        // The photo bug of the same world, in the same stream, is still found.
-        assert_eq!(r["scores"]["users"]["f1"], 1.0, "{r}");
-    }
-
-    // A copy that lost 3% of its rows: live scores what batch scores, level by level.
-    let dropped = tmp.path().join("dropped");
-    assert_ok(&blastradius(&[
-        "perturb",
-        path_arg(&data),
-        path_arg(&dropped),
-        "--drop",
-        "0.03",
-    ]));
-    let (live, _) = follow_exact_in("arrow", &dropped, &tmp.path().join("live-dropped"), &[]);
-    assert_ok(&blastradius(&[
-        "analyze",
-        path_arg(&dropped),
-        "--detector",
-        "exact",
-        "--out",
-        path_arg(&tmp.path().join("batch-dropped")),
-    ]));
-    let batch = read_json(&tmp.path().join("batch-dropped/report.json"));
-    let batch = &row(&batch, "exact")["scores"];
-    let v = &live["scores"]["view_as"];
-    assert!(
-        batch["stolen_tokens"]["f1"].as_f64().unwrap() < 1.0,
-        "{batch}"
-    );
-    for level in ["stolen_tokens", "view_as_users"] {
-        assert_eq!(v[level], batch[level], "{level}");
-    }
-    assert_eq!(v["view_as_tiers"], batch["view_as_tiers"]);
-}
-
-// Review of issue 25: a speed-up schedule ran from the stream's first row, which in a
-// View-As world is the flaw's deploy of July 2017: 13 months of log time of silence before
-// the first event (9.5 h at --speedup 1000). The platform's rows no longer set the clock.
-#[test]
-fn a_speed_up_slice_of_a_view_as_world_starts_at_its_first_event() {
-    let data = view_as_dataset();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("slice");
-    let started = Instant::now();
-    let o = blastradius(&[
-        "replay",
-        path_arg(&data),
-        "--stdout",
-        "--speedup",
-        "864000",
-        "--from",
-        "2018-09-20T00:00:00Z",
-        "--until",
-        "2018-09-21T00:00:00Z",
-        "--wait",
-        "0",
-        "--out",
-        path_arg(&out),
-    ]);
-    assert_ok(&o);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
-    let r = live_report(&out);
-    // A day at 864,000 times: 0.1 s of schedule, not the 400 days since the flaw.
-    let intended = r["intended_seconds"].as_f64().unwrap();
-    assert!(intended < 1.0, "{r}");
-    let kinds: Vec<String> = o
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["kind"].to_string())
-        .collect();
-    for kind in [
-        "flaw_introduced",
-        "flaw_fixed",
-        "tokens_reset",
-        "bug_introduced",
-    ] {
-        assert!(kinds.iter().any(|k| k.contains(kind)), "{kind} is sent");
-    }
 }

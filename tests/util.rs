@@ -77,7 +77,12 @@ pub fn check_error(output: &Output, needles: &[&str]) -> Result<(), String> {
 
 /// Generates a dataset of `users` users in 3 shards.
 pub fn generate_into(out: &Path, users: &str, seed: &str, scenario: &str) {
-    let o = blastradius(&[
+    generate_with(out, users, seed, scenario, &[]);
+}
+
+/// [`generate_into`], with `extra` flags for `generate` (`--no-incident`, say).
+pub fn generate_with(out: &Path, users: &str, seed: &str, scenario: &str, extra: &[&str]) {
+    let mut args = vec![
         "generate",
         "--users",
         users,
@@ -89,8 +94,9 @@ pub fn generate_into(out: &Path, users: &str, seed: &str, scenario: &str) {
         "3",
         "--out",
         path_arg(out),
-    ]);
-    assert_ok(&o);
+    ];
+    args.extend(extra);
+    assert_ok(&blastradius(&args));
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {

@@ -1,12 +1,15 @@
 //! Issue 25: the View-As world end to end. `exact` equals the truth at every level and
 //! stays there under duplicates and late delivery; the precautionary rule finds every victim
 //! and many more; lookup and export say what the truth tables say, read here directly.
+//! Live, the stream carries the access log and live `exact` finds the same truth.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 
+use crate::live::{follow_exact_in, json_stream, live_report};
 use crate::util::*;
 
 /// `(user, tier, field groups)` of a truth or findings table, read with arrow directly.
@@ -354,4 +357,208 @@ fn findings_without_the_view_as_level_say_it_is_not_answered() {
         "{text}"
     );
     assert!(!text.contains("was not affected"), "{text}");
+}
+
+// Issue 25: the View-As world live. The stream carries the access log beside the events, row
+// for row; live `exact` (its View-As form, one row at a time) finds the truth's tokens, users
+// and tiers, timed from each theft row's intended send time, and on a damaged copy scores
+// what batch `exact` scores.
+fn view_as_dataset() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    dataset_in(&ONCE, "live-va", "6000", "5", "view-as-2018")
+}
+
+#[test]
+fn the_stream_carries_the_access_log_and_live_exact_finds_the_view_as_truth() {
+    let data = view_as_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    // The JSON stream's access rows are the access log's, read here with arrow: each user row
+    // once, the platform's own rows once (every shard holds them), in log order with the
+    // events.
+    let streamed = json_stream(&data, &tmp.path().join("stdout"));
+    let keys: Vec<(i64, u64)> = streamed
+        .iter()
+        .map(|v| (v["ts"].as_i64().unwrap(), v["event_id"].as_u64().unwrap()))
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "in log order");
+    use arrow::array::{Array, AsArray};
+    type Row = (
+        i64,
+        u64,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
+    let mut log: Vec<Row> = Vec::new();
+    let mut system = std::collections::BTreeSet::new();
+    for part in files_under(&data.join("access")) {
+        for b in batches(&part) {
+            let int = |name: &str| {
+                arrow::compute::cast(
+                    b.column_by_name(name).unwrap(),
+                    &arrow::datatypes::DataType::Int64,
+                )
+                .unwrap()
+            };
+            let text = |name: &str| {
+                arrow::compute::cast(
+                    b.column_by_name(name).unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap()
+            };
+            let (ts, id, user, target, token) = (
+                int("ts"),
+                int("event_id"),
+                int("user_id"),
+                int("target_id"),
+                int("token_id"),
+            );
+            let (kind, group) = (text("kind"), text("field_group"));
+            let v = |a: &arrow::array::ArrayRef, i: usize| {
+                let a = a.as_primitive::<arrow::datatypes::Int64Type>();
+                a.is_valid(i).then(|| a.value(i))
+            };
+            for i in 0..b.num_rows() {
+                let id_i = v(&id, i).unwrap() as u64;
+                let kind_i = kind.as_string::<i32>().value(i).to_string();
+                if v(&user, i).is_none() && !system.insert(id_i) {
+                    continue;
+                }
+                let g = group.as_string::<i32>();
+                log.push((
+                    v(&ts, i).unwrap(),
+                    id_i,
+                    kind_i,
+                    v(&user, i),
+                    v(&target, i),
+                    v(&token, i),
+                    g.is_valid(i).then(|| g.value(i).to_string()),
+                ));
+            }
+        }
+    }
+    log.sort();
+    let mut sent: Vec<Row> = streamed
+        .iter()
+        .filter(|v| v.get("target_id").is_some() || v["kind"].as_str().unwrap().contains("flaw"))
+        .chain(streamed.iter().filter(|v| v["kind"] == "tokens_reset"))
+        .map(|v| {
+            (
+                v["ts"].as_i64().unwrap(),
+                v["event_id"].as_u64().unwrap(),
+                v["kind"].as_str().unwrap().to_string(),
+                v["user_id"].as_i64(),
+                v["target_id"].as_i64(),
+                v["token_id"].as_i64(),
+                v["field_group"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), log.len());
+    assert!(sent == log, "the stream's access rows are the files'");
+    assert_eq!(system.len(), 3, "flaw introduced, fixed, tokens reset");
+
+    // Live exact, in either encoding: every level right, each token timed once.
+    let tokens: u64 = files_under(&data.join("truth/stolen_tokens"))
+        .iter()
+        .map(|p| rows(p))
+        .sum();
+    assert!(tokens > 20, "the world has an attack to find: {tokens}");
+    for format in ["json", "arrow"] {
+        let (r, _) = follow_exact_in(format, &data, &tmp.path().join(format), &[]);
+        let v = &r["scores"]["view_as"];
+        assert_eq!(v["stolen_tokens"]["f1"], 1.0, "{format}: {v}");
+        assert_eq!(v["view_as_users"]["f1"], 1.0, "{format}: {v}");
+        assert_eq!(v["view_as_tiers"]["agreed"], tokens, "{format}: {v}");
+        assert_eq!(v["view_as_tiers"]["compared"], tokens, "{format}: {v}");
+        assert_eq!(r["latency_ms"]["stolen_tokens"]["count"], tokens, "{r}");
+        assert_eq!(r["latency_ms"]["view_as_users"]["count"], tokens, "{r}");
+        assert_eq!(r["premature_findings"], 0, "{r}");
+        // The photo bug of the same world, in the same stream, is still found.
+        assert_eq!(r["scores"]["users"]["f1"], 1.0, "{r}");
+    }
+
+    // A copy that lost 3% of its rows: live scores what batch scores, level by level.
+    let dropped = tmp.path().join("dropped");
+    assert_ok(&blastradius(&[
+        "perturb",
+        path_arg(&data),
+        path_arg(&dropped),
+        "--drop",
+        "0.03",
+    ]));
+    let (live, _) = follow_exact_in("arrow", &dropped, &tmp.path().join("live-dropped"), &[]);
+    assert_ok(&blastradius(&[
+        "analyze",
+        path_arg(&dropped),
+        "--detector",
+        "exact",
+        "--out",
+        path_arg(&tmp.path().join("batch-dropped")),
+    ]));
+    let batch = read_json(&tmp.path().join("batch-dropped/report.json"));
+    let batch = &row(&batch, "exact")["scores"];
+    let v = &live["scores"]["view_as"];
+    assert!(
+        batch["stolen_tokens"]["f1"].as_f64().unwrap() < 1.0,
+        "{batch}"
+    );
+    for level in ["stolen_tokens", "view_as_users"] {
+        assert_eq!(v[level], batch[level], "{level}");
+    }
+    assert_eq!(v["view_as_tiers"], batch["view_as_tiers"]);
+}
+
+// Review of issue 25: a speed-up schedule ran from the stream's first row, which in a
+// View-As world is the flaw's deploy of July 2017: 13 months of log time of silence before
+// the first event (9.5 h at --speedup 1000). The platform's rows no longer set the clock.
+#[test]
+fn a_speed_up_slice_of_a_view_as_world_starts_at_its_first_event() {
+    let data = view_as_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("slice");
+    let started = Instant::now();
+    let o = blastradius(&[
+        "replay",
+        path_arg(&data),
+        "--stdout",
+        "--speedup",
+        "864000",
+        "--from",
+        "2018-09-20T00:00:00Z",
+        "--until",
+        "2018-09-21T00:00:00Z",
+        "--wait",
+        "0",
+        "--out",
+        path_arg(&out),
+    ]);
+    assert_ok(&o);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = live_report(&out);
+    // A day at 864,000 times: 0.1 s of schedule, not the 400 days since the flaw.
+    let intended = r["intended_seconds"].as_f64().unwrap();
+    assert!(intended < 1.0, "{r}");
+    let kinds: Vec<String> = o
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    for kind in [
+        "flaw_introduced",
+        "flaw_fixed",
+        "tokens_reset",
+        "bug_introduced",
+    ] {
+        assert!(kinds.iter().any(|k| k.contains(kind)), "{kind} is sent");
+    }
 }
