@@ -44,7 +44,7 @@ pub struct Followed {
 /// How the follower orders what it feeds the detector.
 enum Order {
     /// As the events arrive; those out of log order are only counted.
-    Arrival(crate::latency::Disorder),
+    Arrival(crate::lateness::Disorder),
     /// Held for an allowed lateness, then in log order.
     Lateness(Lateness<Item>, Vec<Item>),
 }

@@ -553,38 +553,6 @@ pub fn level<T: Ord + Copy>(
     Score::of(&scored, reference).with_false_positives(premature)
 }
 
-/// How far a stream strays from log order `(ts, event_id)`: events that come after one
-/// later than themselves (a damaged copy delivered late), and by how much log time at most.
-/// A live detector that waits at least `max_late_us` (an allowed lateness) can put every
-/// event back in order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Disorder {
-    /// Events that came after an event later in log order.
-    pub late_events: u64,
-    /// The most log time (µs) by which an event trailed the latest `ts` sent before it.
-    pub max_late_us: i64,
-    #[serde(skip)]
-    last: Option<(i64, u64)>,
-}
-
-impl Disorder {
-    /// The latest `ts` noted (of the latest event in log order).
-    pub fn latest_ts(&self) -> Option<i64> {
-        self.last.map(|(ts, _)| ts)
-    }
-
-    /// Notes the next event sent.
-    pub fn observe(&mut self, ts: i64, event_id: u64) {
-        match self.last {
-            Some(last) if (ts, event_id) < last => {
-                self.late_events += 1;
-                self.max_late_us = self.max_late_us.max(last.0 - ts);
-            }
-            _ => self.last = Some((ts, event_id)),
-        }
-    }
-}
-
 /// Scores at the end of the replay.
 #[derive(Clone, Debug, Serialize)]
 pub struct LevelScores {
@@ -922,16 +890,6 @@ mod tests {
         let s = m.scores(true);
         assert_eq!(s.exposures.unwrap().f1, Some(0.0));
         assert_eq!(s.users.f1, Some(0.0));
-    }
-
-    #[test]
-    fn disorder_counts_late_events_and_how_late() {
-        let mut d = Disorder::default();
-        for (ts, id) in [(10, 1), (20, 2), (15, 3), (20, 1), (30, 4), (5, 5)] {
-            d.observe(ts, id);
-        }
-        assert_eq!(d.late_events, 3);
-        assert_eq!(d.max_late_us, 25);
     }
 
     #[test]

@@ -4,14 +4,17 @@
 //! in order, and a detector behind it gives the batch answer, at the cost of the lateness
 //! in detection latency (log time: the wall cost is that divided by the replay's speed-up).
 //!
+//! [`Disorder`] measures how far a stream strays from log order: the replayer reports it,
+//! and the watermark here follows it.
+//!
 //! Plain code: the follower pushes each event as it arrives and feeds what comes out.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use blastradius_analyzer::detect::Row;
+use serde::Serialize;
 
-use crate::latency::Disorder;
 use crate::source::Item;
 
 /// A row of the stream, with its place in log order `(ts, event_id)`.
@@ -58,6 +61,38 @@ impl<T: Logged> PartialOrd for Held<T> {
 impl<T: Logged> Ord for Held<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key().cmp(&other.key())
+    }
+}
+
+/// How far a stream strays from log order `(ts, event_id)`: events that come after one
+/// later than themselves (a damaged copy delivered late), and by how much log time at most.
+/// A live detector that waits at least `max_late_us` (an allowed lateness) can put every
+/// event back in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Disorder {
+    /// Events that came after an event later in log order.
+    pub late_events: u64,
+    /// The most log time (µs) by which an event trailed the latest `ts` sent before it.
+    pub max_late_us: i64,
+    #[serde(skip)]
+    last: Option<(i64, u64)>,
+}
+
+impl Disorder {
+    /// The latest `ts` noted (of the latest event in log order).
+    pub fn latest_ts(&self) -> Option<i64> {
+        self.last.map(|(ts, _)| ts)
+    }
+
+    /// Notes the next event sent.
+    pub fn observe(&mut self, ts: i64, event_id: u64) {
+        match self.last {
+            Some(last) if (ts, event_id) < last => {
+                self.late_events += 1;
+                self.max_late_us = self.max_late_us.max(last.0 - ts);
+            }
+            _ => self.last = Some((ts, event_id)),
+        }
     }
 }
 
@@ -218,5 +253,15 @@ mod tests {
         l.push(row(101, 4), &mut |r| out.push(r.event_id));
         assert_eq!(out, [1]);
         assert_eq!(l.most_held, 4);
+    }
+
+    #[test]
+    fn disorder_counts_late_events_and_how_late() {
+        let mut d = Disorder::default();
+        for (ts, id) in [(10, 1), (20, 2), (15, 3), (20, 1), (30, 4), (5, 5)] {
+            d.observe(ts, id);
+        }
+        assert_eq!(d.late_events, 3);
+        assert_eq!(d.max_late_us, 25);
     }
 }

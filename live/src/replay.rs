@@ -20,7 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::Error;
-use crate::latency::{Disorder, Matcher};
+use crate::latency::Matcher;
+use crate::lateness::Disorder;
 use crate::report::{Lag, LiveReport};
 use crate::schedule::Shape;
 use crate::source::{Item, Merged};

@@ -120,13 +120,14 @@ impl ViewAsMatcher {
         }
         // A tier counts when said of a user found (not named before the theft).
         let found = self.found_users.contains(&user);
-        if let Some(t) = tier.filter(|_| found || self.user_sent(user).is_some()) {
+        let sent = if found { None } else { self.user_sent(user) };
+        if let Some(t) = tier.filter(|_| found || sent.is_some()) {
             self.tiers.insert(user, t);
         }
         if found {
             return None;
         }
-        match self.user_sent(user) {
+        match sent {
             Some(at) => {
                 self.found_users.insert(user);
                 Some(First::User(at))
