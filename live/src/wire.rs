@@ -196,7 +196,7 @@ impl<T: Copy + Default> Col<T> {
 
     /// The nulls (`None` when every row has a value).
     fn nulls(&self) -> Option<NullBuffer> {
-        Some(NullBuffer::from(self.valid.clone())).filter(|n| n.null_count() > 0)
+        Some(NullBuffer::from(self.valid.as_slice())).filter(|n| n.null_count() > 0)
     }
 }
 
@@ -279,8 +279,10 @@ pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
     }
     let ids64 = |c: &Col<u64>| int64(c.values.iter().copied(), c.nulls());
     let ids32 = |c: &Col<u32>| int32(c.values.iter().copied(), c.nulls());
-    let enums =
-        |names: Vec<&'static str>, c: &Col<i8>| dictionary(names, c.values.clone(), c.nulls());
+    let enums = |names: Vec<&'static str>, c: Col<i8>| {
+        let nulls = c.nulls();
+        dictionary(names, c.values, nulls)
+    };
     let mut columns: Vec<ArrayRef> = vec![
         int64(ids, None),
         Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
@@ -288,9 +290,9 @@ pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
         ids64(&user),
         ids64(&app),
         ids64(&photo_id),
-        enums(Surface::ALL.iter().map(|v| v.as_str()).collect(), &surface),
-        enums(Scope::ALL.iter().map(|v| v.as_str()).collect(), &scope),
-        enums(Action::ALL.iter().map(|v| v.as_str()).collect(), &action),
+        enums(Surface::ALL.iter().map(|v| v.as_str()).collect(), surface),
+        enums(Scope::ALL.iter().map(|v| v.as_str()).collect(), scope),
+        enums(Action::ALL.iter().map(|v| v.as_str()).collect(), action),
         int16(status.values.iter().copied(), status.nulls()),
         ids32(&page),
         ids32(&page_size),
@@ -302,10 +304,10 @@ pub fn batch(items: &[Item], with_access: bool) -> RecordBatch {
             ids64(&token),
             ids64(&issued),
             ids64(&session),
-            enums(Client::ALL.iter().map(|v| v.as_str()).collect(), &client),
+            enums(Client::ALL.iter().map(|v| v.as_str()).collect(), client),
             ids64(&network),
-            enums(TokenPath::ALL.iter().map(|v| v.as_str()).collect(), &path),
-            enums(FieldGroup::ALL.iter().map(|v| v.as_str()).collect(), &group),
+            enums(TokenPath::ALL.iter().map(|v| v.as_str()).collect(), path),
+            enums(FieldGroup::ALL.iter().map(|v| v.as_str()).collect(), group),
         ]);
     }
     RecordBatch::try_new(stream_schema(with_access), columns)
