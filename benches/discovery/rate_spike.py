@@ -21,6 +21,11 @@ import sys
 import duckdb
 
 
+def utc(t: datetime.datetime) -> datetime.datetime:
+    """`t` with its zone: DuckDB may hand a UTC timestamp back without one."""
+    return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
+
+
 def main(root: str, k: float) -> dict:
     con = duckdb.connect()
     hours = con.execute(f"""
@@ -31,7 +36,7 @@ def main(root: str, k: float) -> dict:
     m = json.load(open(f"{root}/manifest.json"))
     start = datetime.datetime.fromisoformat(m["period"]["start"].replace("Z", "+00:00"))
     end = datetime.datetime.fromisoformat(m["period"]["end"].replace("Z", "+00:00"))
-    counts = {h.replace(tzinfo=datetime.timezone.utc) if h.tzinfo is None else h: n for h, n in hours}
+    counts = {utc(h): n for h, n in hours}
     alarms = []
     t = start + datetime.timedelta(days=7)
     while t < end:
@@ -42,12 +47,11 @@ def main(root: str, k: float) -> dict:
             alarms.append(t)
         t += datetime.timedelta(hours=1)
     control = m.get("control", False)
-    first_theft = None
+    first_theft = last_theft = None
     if not control:
-        row = con.execute(f"SELECT min(stolen_ts) FROM read_parquet('{root}/truth/stolen_tokens/*.parquet')").fetchone()
-        first_theft = row[0].replace(tzinfo=datetime.timezone.utc) if row[0].tzinfo is None else row[0]
-        last_theft = con.execute(f"SELECT max(stolen_ts) FROM read_parquet('{root}/truth/stolen_tokens/*.parquet')").fetchone()[0]
-        last_theft = last_theft.replace(tzinfo=datetime.timezone.utc) if last_theft.tzinfo is None else last_theft
+        first_theft, last_theft = map(utc, con.execute(
+            f"SELECT min(stolen_ts), max(stolen_ts) FROM read_parquet('{root}/truth/stolen_tokens/*.parquet')"
+        ).fetchone())
     during = [a for a in alarms if first_theft and first_theft - datetime.timedelta(hours=1) <= a <= last_theft]
     false = [a for a in alarms if a not in during]
     watched_days = (end - start).days - 7
