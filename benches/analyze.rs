@@ -31,6 +31,7 @@ fn dataset(compression: Codec) -> (tempfile::TempDir, Dataset, u64) {
         force: true,
         compression,
         split_truth: None,
+        discovery: false,
     };
     let events = generate::generate(&options, &Progress::default())
         .unwrap()

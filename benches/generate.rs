@@ -128,6 +128,7 @@ fn pipeline(c: &mut Criterion) {
         force: true,
         compression: Default::default(),
         split_truth: None,
+        discovery: false,
     };
     let events = generate::generate(&options, &Progress::default())
         .unwrap()

@@ -98,10 +98,12 @@ impl StreamGate {
             return false;
         }
         self.last = Some(key);
-        if row.kind.is_system() {
+        if row.kind.is_bug_deploy() {
             let at = self.deploys.partition_point(|&(t, id, _)| (t, id) < key);
             self.deploys
                 .insert(at, (row.ts, row.event_id, row.kind == Kind::BugIntroduced));
+        }
+        if row.kind.is_system() {
             return false;
         }
         true

@@ -137,6 +137,15 @@ pub fn run(
         let path = dataset.root.join(&shards[i].path);
         // A control world's bug never deploys: no window, and nothing to find.
         if settings.bug_window.is_none() && !dataset.manifest.control {
+            if !out.deploys.iter().any(|d| d.2) && dataset.manifest.discovery {
+                return Err(Error::dataset(
+                    &path,
+                    "is a discovery dataset (generate --discovery): its log does not say which \
+                     deploy was the bug, so a scoping detector has no window; pass --bug-window \
+                     START/END (from the truth's bug_deploys.parquet) to scope it, or run a \
+                     discovery detector (discover)",
+                ));
+            }
             if !out.deploys.iter().any(|d| d.2) {
                 return Err(Error::dataset(
                     &path,

@@ -264,7 +264,7 @@ fn replay_row(row: &Row, deploys: &[(i64, u64, bool)], state: &mut UserState, pa
                 });
             }
         }
-        Kind::UserRegistered | Kind::BugIntroduced | Kind::BugFixed => {}
+        Kind::UserRegistered | Kind::BugIntroduced | Kind::BugFixed | Kind::Deploy => {}
     }
 }
 

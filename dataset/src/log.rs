@@ -748,11 +748,12 @@ pub fn append_stream(b: &RecordBatch, log: &mut ShardLog) -> std::result::Result
     Ok(())
 }
 
-/// The deploy events of a shard in log order: `(ts, event_id, introduces)`. The bug is active
-/// at a position when the last deploy before it introduced the bug.
+/// The bug's deploy events of a shard in log order: `(ts, event_id, introduces)`. The bug is
+/// active at a position when the last of them before it introduced the bug. Ordinary
+/// `deploy` rows are not among them.
 pub fn deploys(log: &ShardLog) -> Vec<(i64, u64, bool)> {
     let mut deploys: Vec<(i64, u64, bool)> = (0..log.len())
-        .filter(|&i| log.kind[i].is_system())
+        .filter(|&i| log.kind[i].is_bug_deploy())
         .map(|i| {
             (
                 log.ts[i],

@@ -42,8 +42,15 @@ pub struct Manifest {
     pub compression: Codec,
     pub period: Window,
     /// The bug's window as the scenario sets it. In a control world (`control`) the bug
-    /// never deploys: nothing happens in it.
-    pub bug_window: Window,
+    /// never deploys: nothing happens in it. Absent from a discovery dataset (`discovery`),
+    /// whose log does not say which deploys are the bug's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug_window: Option<Window>,
+    /// A discovery dataset (`generate --discovery`): every deploy is written as `deploy`,
+    /// the bug's two unmarked; only the truth (`truth/bug_deploys.parquet`) says which they
+    /// are. Left out when `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discovery: bool,
     /// A control world (`generate --no-incident`): the same world and traffic as its
     /// scenario's, no incident ever happening; the truth is empty. Left out when `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -236,7 +236,13 @@ pub trait Progress {
 fn mid_window(dataset: &Dataset) -> Result<i64, Error> {
     let m = &dataset.manifest;
     let path = dataset.root.join(blastradius_schema::path::MANIFEST);
-    let (a, b) = (parse_utc(&m.bug_window.start), parse_utc(&m.bug_window.end));
+    let Some(w) = &m.bug_window else {
+        return Err(Error::Input {
+            path,
+            message: "names no bug_window: a discovery dataset (generate --discovery) does not say which deploy was the bug, and stress scores the scoping detectors; stress the dataset made without --discovery".into(),
+        });
+    };
+    let (a, b) = (parse_utc(&w.start), parse_utc(&w.end));
     match (a, b) {
         (Ok(a), Ok(b)) => Ok(a + (b - a) / 2),
         _ => Err(Error::Input {

@@ -31,7 +31,8 @@ pub struct Followed {
     pub users_tracked: usize,
     /// Events passed over because their user came after the state's budget was spent.
     pub events_untracked: u64,
-    /// Deploy events (`bug_introduced`, `bug_fixed`) among them: the bug window's only source.
+    /// The bug's deploy events (`bug_introduced`, `bug_fixed`) among them: the bug window's
+    /// only source (an ordinary `deploy` is not counted).
     pub deploys: u64,
     /// Events that came after an event later in log order `(ts, event_id)`.
     pub out_of_order: u64,
@@ -333,7 +334,7 @@ fn feed(
     seen: &mut Followed,
 ) -> std::io::Result<()> {
     seen.events += 1;
-    if item.photo().is_some_and(|e| e.row.kind.is_system()) {
+    if item.photo().is_some_and(|e| e.row.kind.is_bug_deploy()) {
         seen.deploys += 1;
     }
     if matches!(item, Item::Access(_)) {

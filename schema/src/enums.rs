@@ -53,6 +53,7 @@ string_enum!(
         MessageApiCall => "message_api_call",
         BugIntroduced => "bug_introduced",
         BugFixed => "bug_fixed",
+        Deploy => "deploy",
     }
 );
 
@@ -240,8 +241,15 @@ impl Columns {
 }
 
 impl Kind {
-    /// `true` for the deploy events that open and close the bug window.
+    /// `true` for the platform's deploys, which belong to no user: `deploy`, and the two
+    /// that open and close the bug window when the log says so.
     pub fn is_system(self) -> bool {
+        matches!(self, Kind::BugIntroduced | Kind::BugFixed | Kind::Deploy)
+    }
+
+    /// `true` for the deploys that open and close the bug window (`bug_introduced`,
+    /// `bug_fixed`). A discovery dataset has none: every deploy there is a `deploy`.
+    pub fn is_bug_deploy(self) -> bool {
         matches!(self, Kind::BugIntroduced | Kind::BugFixed)
     }
 
@@ -263,7 +271,7 @@ impl Kind {
             ..none
         };
         match self {
-            Kind::BugIntroduced | Kind::BugFixed => none,
+            Kind::BugIntroduced | Kind::BugFixed | Kind::Deploy => none,
             Kind::UserRegistered => user,
             Kind::PermissionGranted | Kind::PermissionRevoked => Columns {
                 app_id: true,

@@ -27,8 +27,11 @@ pub use tables::*;
 /// Version 2 stores every integer signed, and every id (`event_id`, `user_id`, `photo_id`,
 /// `app_id`, `provider_id`) as a 64-bit integer: engines without unsigned types (Spark, Trino,
 /// BigQuery, Snowflake, Postgres) read version 1's unsigned 64-bit ids as decimals. Readers
-/// accept version 1 still (see [`version_1_type`]).
-pub const SCHEMA_VERSION: u32 = 2;
+/// accept version 1 still (see [`version_1_type`]). Version 3 adds the platform's ordinary
+/// deploys: the `deploy` kind, `deploys.parquet` and `truth/bug_deploys.parquet` (a build
+/// that predates them would stop at the unknown kind; the version says why instead).
+/// Versions 1 and 2 have none, and read as before.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version this build reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;

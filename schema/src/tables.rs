@@ -45,6 +45,9 @@ pub mod col {
     pub const STOLEN_TS: &str = "stolen_ts";
     pub const STOLEN_EVENT_ID: &str = "stolen_event_id";
     pub const FIELD_GROUPS: &str = "field_groups";
+    pub const DEPLOY_ID: &str = "deploy_id";
+    pub const SERVICE: &str = "service";
+    pub const CHANGE: &str = "change";
 }
 
 /// Paths of the tables inside a dataset folder. Folders hold one `part-NNNNN.parquet` per shard.
@@ -59,6 +62,8 @@ pub mod path {
     pub const AFFECTED_USERS_DIR: &str = "truth/affected_users";
     pub const MESSAGE_VIOLATIONS_DIR: &str = "truth/message_violations";
     pub const AFFECTED_APPS: &str = "truth/affected_apps.parquet";
+    pub const DEPLOYS: &str = "deploys.parquet";
+    pub const BUG_DEPLOYS: &str = "truth/bug_deploys.parquet";
     /// The View-As incident's tables, present only in datasets of a scenario with a
     /// `[view_as]` section.
     pub const FRIENDSHIPS_DIR: &str = "friendships";
@@ -303,5 +308,25 @@ pub fn view_as_users_schema() -> SchemaRef {
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
             false,
         ),
+    ])
+}
+
+/// `deploys.parquet`: the platform's deploys, one row each, in log order. `deploy_id` is the
+/// `event_id` of the deploy's row in `events/`.
+pub fn deploys_schema() -> SchemaRef {
+    schema(vec![
+        Field::new(col::DEPLOY_ID, DataType::Int64, false),
+        Field::new(col::TS, timestamp_type(), false),
+        Field::new(col::SERVICE, DataType::Utf8, false),
+    ])
+}
+
+/// `truth/bug_deploys.parquet`: which of the deploys introduced the bug and which fixed it
+/// (`change` is `introduced` or `fixed`); empty in a control world.
+pub fn bug_deploys_schema() -> SchemaRef {
+    schema(vec![
+        Field::new(col::DEPLOY_ID, DataType::Int64, false),
+        Field::new(col::TS, timestamp_type(), false),
+        Field::new(col::CHANGE, DataType::Utf8, false),
     ])
 }

@@ -47,11 +47,3 @@ impl Event {
         (self.ts, self.event_id)
     }
 }
-
-/// The deploy events of a scenario (ids 1 and 2, below every user event id).
-pub fn system_events(bug_introduced: i64, bug_fixed: i64) -> [Event; 2] {
-    [
-        Event::new(Kind::BugIntroduced, bug_introduced, 1, 0),
-        Event::new(Kind::BugFixed, bug_fixed, 2, 0),
-    ]
-}

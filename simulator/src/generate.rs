@@ -40,6 +40,8 @@ pub struct Options {
     pub compression: Codec,
     /// Write the truth apart, to this answer-key folder, leaving a blind dataset.
     pub split_truth: Option<PathBuf>,
+    /// Write the bug's two deploys as ordinary `deploy` rows, for discovery detectors.
+    pub discovery: bool,
 }
 
 /// Counters a caller can watch while [`generate`] runs on other threads.
@@ -289,6 +291,9 @@ impl Options {
             self.shards,
             self.compression.as_str()
         );
+        if self.discovery {
+            c.push_str(" --discovery");
+        }
         if let Some(i) = self.only_shard.filter(|_| with_shard) {
             c.push_str(&format!(" --shard {i}/{}", self.shards));
         }
@@ -527,12 +532,14 @@ fn provenance(
 fn write_dataset(options: &Options, root: &Path, progress: &Progress) -> Result<Manifest> {
     let scenario_toml = options.scenario.to_toml();
     let scenario_sha = hex(&Sha256::digest(scenario_toml.as_bytes()));
-    let world = World::for_run(options.scenario.clone(), options.seed, options.users);
     let provenance = |shard: Option<u32>| provenance(options, &scenario_toml, &scenario_sha, shard);
 
+    let mut world = World::for_run(options.scenario.clone(), options.seed, options.users);
+    world.discovery = options.discovery;
     let mut files = vec![
         write::write_providers(root, &world.catalog, &provenance(None))?,
         write::write_apps(root, &world.catalog, &provenance(None))?,
+        write::write_deploys(root, &world.deploys, &provenance(None))?,
     ];
     let todo: Vec<u32> = match options.only_shard {
         Some(i) => vec![i],
@@ -638,13 +645,16 @@ pub(crate) fn assemble(
     providers.sort_unstable();
     providers.dedup();
     counts.affected_providers = Some(providers.len() as u64);
-    // The aggregate over apps needs every shard, so a one-shard run leaves it out.
+    // The aggregate over apps needs every shard, so a one-shard run leaves it out, and with
+    // it the bug's deploys (a part's truth holds only its shard's rows; merge writes both).
     if options.only_shard.is_none() {
+        let provenance = provenance(options, &scenario_toml, &scenario_sha, None);
         files.push(write::write_affected_apps(
             root,
             &affected_apps,
-            &provenance(options, &scenario_toml, &scenario_sha, None),
+            &provenance,
         )?);
+        files.push(write::write_bug_deploys(root, &world.deploys, &provenance)?);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
@@ -669,10 +679,11 @@ pub(crate) fn assemble(
             start: format_utc(t.start),
             end: format_utc(t.end),
         },
-        bug_window: Window {
+        bug_window: (!options.discovery).then(|| Window {
             start: format_utc(t.bug_introduced),
             end: format_utc(t.bug_fixed),
-        },
+        }),
+        discovery: options.discovery,
         control: !options.scenario.incident,
         calibration: calibration(&options.scenario, &counts),
         counts,
@@ -765,7 +776,7 @@ fn write_shard(root: &Path, data: &ShardData, provenance: &Provenance) -> Result
         counts.stolen_tokens = Some(v.thefts.len() as u64);
         counts.view_as_users_by_tier = Some(tiers);
     }
-    let mut by_kind = [0u64; 10];
+    let mut by_kind = [0u64; Kind::ALL.len()];
     for e in &data.events {
         by_kind[e.kind as usize] += 1;
         match e.kind {

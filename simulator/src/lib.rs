@@ -19,6 +19,7 @@
 //!     force: false,
 //!     compression: generate::Codec::default(),
 //!     split_truth: None,
+//!     discovery: false,
 //! };
 //! let summary = generate::generate(&options, &generate::Progress::default()).unwrap();
 //! assert_eq!(summary.manifest.counts.users, 200);
@@ -27,6 +28,7 @@
 
 pub mod calibration;
 pub mod catalog;
+pub mod deploys;
 pub mod error;
 pub mod event;
 pub mod generate;

@@ -91,10 +91,15 @@ fn seed_text(seed: Option<u64>) -> String {
 
 /// The first field in which `m` differs from `first`, as (name, theirs, ours).
 fn differs(first: &Manifest, m: &Manifest) -> Option<(&'static str, String, String)> {
-    let fields: [(&'static str, String, String); 6] = [
+    let fields: [(&'static str, String, String); 7] = [
         ("generator", first.generator.clone(), m.generator.clone()),
         ("seed", seed_text(first.seed), seed_text(m.seed)),
         ("users", first.users.to_string(), m.users.to_string()),
+        (
+            "discovery",
+            first.discovery.to_string(),
+            m.discovery.to_string(),
+        ),
         ("shards", first.shards.to_string(), m.shards.to_string()),
         (
             "scenario",
@@ -326,6 +331,7 @@ pub fn merge(parts: &[PathBuf], out: &Path, force: bool, verify_files: bool) -> 
         force,
         compression: first.compression,
         split_truth: None,
+        discovery: first.discovery,
     };
     let world = World::new(scenario, seed);
     let inputs: Vec<&Path> = parts.iter().map(|(d, _)| d.as_path()).collect();

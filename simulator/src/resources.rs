@@ -289,6 +289,7 @@ mod tests {
             force: false,
             compression: Codec::default(),
             split_truth: None,
+            discovery: false,
         }
     }
 

@@ -247,6 +247,7 @@ impl Account {
         match event.kind {
             Kind::BugIntroduced => self.set_bug(true),
             Kind::BugFixed => self.set_bug(false),
+            Kind::Deploy => {}
             Kind::PermissionGranted => self.grant(event.app_id, event.scope),
             Kind::PermissionRevoked => self.revoke(event.app_id, event.scope),
             Kind::PhotoUploaded => self.upload(event.ts, event.photo_id, event.surface),

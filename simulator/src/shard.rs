@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::event::{Event, system_events};
+use crate::event::Event;
 use crate::server::{Exposure, Violation};
 use crate::user::{Scratch, UserSink, World, generate_user};
 
@@ -76,12 +76,7 @@ pub fn generate_shard(
     }
     progress.fetch_add((sink.events.len() - reported) as u64, Ordering::Relaxed);
     let mut events = sink.events;
-    if world.scenario.incident {
-        events.extend(system_events(
-            world.timeline.bug_introduced,
-            world.timeline.bug_fixed,
-        ));
-    }
+    events.extend(world.deploys.iter().map(|d| d.event(world.discovery)));
     sort_events(&mut events, &mut buffers.sorted);
     ShardData {
         index,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Poisson};
 
 use crate::catalog::Catalog;
-use crate::event::{Event, system_events};
+use crate::event::Event;
 use crate::rng::{AliasTable, USER, between, chance, entity_rng, unit};
 use crate::scenario::{Scenario, Timeline};
 use crate::server::{Account, Exposure, Violation};
@@ -31,6 +31,13 @@ pub struct World {
     activity: LogNormal<f64>,
     /// The View-As incident, planned over the run's users (see [`World::for_run`]).
     pub view_as: Option<crate::viewas::ViewAsWorld>,
+    /// The platform's deploys in log order, the bug's two among them (none in a control
+    /// world).
+    pub deploys: Vec<crate::deploys::Deploy>,
+    /// The bug's deploys as the server model replays them: `bug_introduced`, `bug_fixed`.
+    bug_deploys: Vec<Event>,
+    /// Write every deploy as `deploy`, the bug's two unmarked (`generate --discovery`).
+    pub discovery: bool,
 }
 
 impl World {
@@ -39,7 +46,11 @@ impl World {
         let w = &scenario.photos.surfaces;
         let a = &scenario.messaging.actions;
         let sigma = scenario.users.activity_sigma;
+        let deploys = crate::deploys::schedule(seed, &scenario.timeline(), scenario.incident);
         World {
+            bug_deploys: deploys.iter().filter_map(|d| d.bug_event()).collect(),
+            deploys,
+            discovery: false,
             catalog: Catalog::new(&scenario, seed),
             timeline: scenario.timeline(),
             surfaces: AliasTable::new(&[w.timeline, w.marketplace, w.story, w.draft, w.messenger]),
@@ -427,11 +438,7 @@ fn sweep(
     let a = &world.scenario.photo_apps;
     let page_delay = a.page_delay_ms as i64 * 1000;
     // A control world's bug never deploys: the server answers by the intended rule all along.
-    let deploys = system_events(world.timeline.bug_introduced, world.timeline.bug_fixed);
-    let system: &[Event] = match world.scenario.incident {
-        true => &deploys,
-        false => &[],
-    };
+    let system: &[Event] = &world.bug_deploys;
     let account = &mut scratch.account;
     account.reset(user_id);
     let heap = &mut scratch.follow_ups;

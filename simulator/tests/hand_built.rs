@@ -1,7 +1,7 @@
 //! Small hand-built logs whose exposures and violations are stated by hand.
 
 use blastradius_schema::{Action, Kind, Scope, Surface};
-use blastradius_simulator::event::{Event, system_events};
+use blastradius_simulator::event::Event;
 use blastradius_simulator::server::{Exposure, replay_log};
 
 const USER: u64 = 7;
@@ -16,8 +16,13 @@ struct Log {
 
 impl Log {
     fn new() -> Self {
+        // An ordinary deploy inside the window changes nothing: the bug stays on.
         Log {
-            events: system_events(INTRO, FIX).to_vec(),
+            events: vec![
+                Event::new(Kind::BugIntroduced, INTRO, 1, 0),
+                Event::new(Kind::Deploy, (INTRO + FIX) / 2, 2, 0),
+                Event::new(Kind::BugFixed, FIX, 3, 0),
+            ],
         }
     }
 

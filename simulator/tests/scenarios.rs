@@ -72,6 +72,7 @@ proptest! {
                     force: false,
                     compression: Default::default(),
                     split_truth: None,
+                    discovery: false,
                 };
                 let estimate = options.estimate();
                 prop_assert!(estimate.events < 1 << 32, "{text}: {estimate:?}");

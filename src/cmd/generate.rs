@@ -85,6 +85,13 @@ pub struct Args {
     #[arg(long, value_name = "KEY")]
     pub split_truth: Option<PathBuf>,
 
+    /// A discovery dataset: the same world and bytes, except that the bug's two deploys are
+    /// written as ordinary `deploy` rows, so the log no longer says which deploy was the bug
+    /// (only the truth's bug_deploys.parquet does), and the manifest names no bug window.
+    /// For detectors that must notice the incident unaided (`blastradius discover`).
+    #[arg(long)]
+    pub discovery: bool,
+
     /// Start even when the estimate says the disk or the memory cannot hold the run.
     #[arg(long)]
     pub skip_resource_check: bool,
@@ -174,6 +181,9 @@ impl Args {
             if !scenario.incident {
                 tail.push_str("-control");
             }
+            if self.discovery {
+                tail.push_str("-discovery");
+            }
             PathBuf::from("data/generated")
                 .join(format!("{}-{}u-{tail}", scenario.name, self.world.users))
         });
@@ -188,6 +198,7 @@ impl Args {
             force: self.force,
             compression,
             split_truth: self.split_truth.clone(),
+            discovery: self.discovery,
         })
     }
 }

@@ -316,7 +316,7 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
     // would be no answer at all.
     if seen.events > 0 && seen.deploys == 0 && !args.control {
         bail!(
-            "the stream from {} carried {} events and no deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does), or give --control if it is a control world's (generate --no-incident), which has none",
+            "the stream from {} carried {} events and no bug deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does, unless it was made with generate --discovery, whose log does not say which deploy was the bug), or give --control if it is a control world's (generate --no-incident), which has none",
             args.follow,
             seen.events
         );

@@ -37,6 +37,7 @@ pub fn run(args: Args) -> Result<()> {
         out: None,
         force: true,
         split_truth: None,
+        discovery: false,
         skip_resource_check: false,
     };
     let options = gen_args.options()?;

@@ -7,9 +7,9 @@ use arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilde
 use arrow::datatypes::SchemaRef;
 use blastradius_schema::{
     Action, FieldGroup, Surface, Tier, access_schema, affected_apps_schema, affected_users_schema,
-    apps_schema, col, events_schema, exposures_schema, friendships_schema,
-    message_violations_schema, path, providers_schema, stolen_tokens_schema, users_schema,
-    view_as_users_schema,
+    apps_schema, bug_deploys_schema, col, deploys_schema, events_schema, exposures_schema,
+    friendships_schema, message_violations_schema, path, providers_schema, stolen_tokens_schema,
+    users_schema, view_as_users_schema,
 };
 
 use super::arrays::{access_batch, enum_column, events_batch, int32, int64, names, timestamps};
@@ -17,6 +17,7 @@ use blastradius_dataset::FileInfo;
 
 use super::{EVENTS_ROW_GROUP, Layout, Provenance, write_parquet};
 use crate::catalog::Catalog;
+use crate::deploys::{BugChange, Deploy};
 use crate::error::Result;
 use crate::event::Event;
 use crate::server::{Exposure, Violation};
@@ -228,6 +229,52 @@ pub fn write_providers(
     write_parquet(
         root,
         path::PROVIDERS,
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &SMALL,
+    )
+}
+
+/// `deploys.parquet`: every deploy of the platform, the bug's unmarked.
+pub fn write_deploys(root: &Path, deploys: &[Deploy], provenance: &Provenance) -> Result<FileInfo> {
+    let schema = deploys_schema();
+    let columns: Vec<ArrayRef> = vec![
+        int64(deploys.iter().map(|d| d.id), None),
+        timestamps(deploys.iter().map(|d| d.ts).collect()),
+        Arc::new(StringArray::from_iter_values(
+            deploys.iter().map(|d| d.service),
+        )),
+    ];
+    write_parquet(
+        root,
+        path::DEPLOYS,
+        schema.clone(),
+        [batch(&schema, columns)],
+        provenance,
+        &SMALL,
+    )
+}
+
+/// `truth/bug_deploys.parquet`: the bug's two deploys among `deploys`.
+pub fn write_bug_deploys(
+    root: &Path,
+    deploys: &[Deploy],
+    provenance: &Provenance,
+) -> Result<FileInfo> {
+    let schema = bug_deploys_schema();
+    let bugs: Vec<(&Deploy, BugChange)> =
+        deploys.iter().filter_map(|d| Some((d, d.bug?))).collect();
+    let columns: Vec<ArrayRef> = vec![
+        int64(bugs.iter().map(|(d, _)| d.id), None),
+        timestamps(bugs.iter().map(|(d, _)| d.ts).collect()),
+        Arc::new(StringArray::from_iter_values(
+            bugs.iter().map(|(_, c)| c.as_str()),
+        )),
+    ];
+    write_parquet(
+        root,
+        path::BUG_DEPLOYS,
         schema.clone(),
         [batch(&schema, columns)],
         provenance,

@@ -120,6 +120,7 @@ pub fn options(out: &Path, users: u64, seed: u64, scenario: &str, shards: u32) -
         force: false,
         compression: Default::default(),
         split_truth: None,
+        discovery: false,
     }
 }
 
