@@ -26,6 +26,7 @@ enum Command {
     Generate(cmd::generate::Args),
     Analyze(cmd::analyze::Args),
     Score(cmd::score::Args),
+    Discover(cmd::discover::Args),
     #[command(subcommand)]
     Export(cmd::export::Args),
     Lookup(cmd::lookup::Args),
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Score(args) => cmd::score::run(args),
+        Command::Discover(args) => cmd::discover::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::Lookup(args) => cmd::lookup::run(args),
         Command::Run(args) => cmd::run::run(args),

@@ -13,7 +13,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use crate::util::*;
 
 /// Every column of `b` as text, per row: a row's whole content, comparable across files.
-fn rows_of(b: &RecordBatch) -> Vec<Vec<String>> {
+pub(crate) fn rows_of(b: &RecordBatch) -> Vec<Vec<String>> {
     let columns: Vec<_> = b
         .columns()
         .iter()
@@ -46,7 +46,7 @@ fn rows_of(b: &RecordBatch) -> Vec<Vec<String>> {
 
 /// The rows of every part under `dir`, by `event_id` (column 0), each with its user
 /// (column 3, "∅" for the platform's own rows).
-fn log(dir: &Path) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn log(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for part in files_under(dir) {
         for b in batches(&part) {

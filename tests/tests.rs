@@ -6,6 +6,7 @@ mod browser;
 mod cluster;
 mod control;
 mod corpus;
+mod discovery;
 mod export;
 mod flags;
 mod generate;

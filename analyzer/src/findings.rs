@@ -112,7 +112,7 @@ impl Findings {
 }
 
 /// Where the table `name` of a findings folder is: one file or a folder of parts.
-fn locate(dir: &Path, name: &str) -> Result<Option<Vec<PathBuf>>> {
+pub(crate) fn locate(dir: &Path, name: &str) -> Result<Option<Vec<PathBuf>>> {
     let candidates = [
         dir.join(format!("{name}.parquet")),
         dir.join(format!("{name}.csv")),
@@ -582,7 +582,7 @@ impl Check<'_> {
 /// Some integer columns of one file, as `u64`, a chunk of rows at a time (a findings file
 /// may hold many millions of rows, most of them repeats: only the distinct findings are
 /// kept, never the whole file), with where each came from for messages.
-struct Table {
+pub(crate) struct Table {
     path: PathBuf,
     names: Vec<String>,
     /// Per column, per row of the chunk: `None` for a null (or an optional column that is
@@ -599,7 +599,7 @@ const CSV_CHUNK: usize = 1 << 16;
 
 impl Table {
     /// Where the chunk's row `row` is in the file, in words.
-    fn place(&self, row: usize) -> String {
+    pub(crate) fn place(&self, row: usize) -> String {
         let row = self.rows + row;
         if self.csv {
             format!("line {}", row + 2)
@@ -608,7 +608,7 @@ impl Table {
         }
     }
 
-    fn required(&self, column: usize, row: usize) -> Result<u64> {
+    pub(crate) fn required(&self, column: usize, row: usize) -> Result<u64> {
         self.values[column][row].ok_or_else(|| Error::Schema {
             path: self.path.clone(),
             column: self.names[column].clone(),
@@ -623,7 +623,7 @@ impl Table {
 
     /// Reads the `required` and `optional` columns of `path` (Parquet or CSV) a chunk at a
     /// time, calling `each` with every row of each chunk.
-    fn scan(
+    pub(crate) fn scan(
         path: &Path,
         required: &[&str],
         optional: &[&str],

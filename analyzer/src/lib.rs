@@ -23,6 +23,7 @@
 
 pub mod analyze;
 pub mod detect;
+pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod exact;

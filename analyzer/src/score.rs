@@ -32,6 +32,10 @@ pub struct Truth {
     pub violation_info: BTreeMap<u64, (u32, u64, Action, i64)>,
     /// The View-As truth, when the world has one (`None` otherwise).
     pub view_as: Option<ViewAsTruth>,
+    /// The bug's deploys, `(deploy_id, ts, introduced)` in log order, from
+    /// `truth/bug_deploys.parquet`; `None` for a truth written before the table existed (or
+    /// a one-shard part's), empty for a control world.
+    pub bug_deploys: Option<Vec<(u64, i64, bool)>>,
 }
 
 /// The View-As incident's truth: tokens taken and affected users (data/README §13).
@@ -402,6 +406,35 @@ impl Truth {
             },
             read,
         )?;
+        let bug_deploys: Vec<&FileInfo> = files
+            .iter()
+            .filter(|f| f.path == path::BUG_DEPLOYS)
+            .collect();
+        if !bug_deploys.is_empty() {
+            let mut deploys = Vec::new();
+            read_parts(
+                dataset,
+                "deploy_id, ts or change (introduced, fixed)",
+                bug_deploys,
+                |b| {
+                    let ids = ids::<u64>(b, "deploy_id")?;
+                    let ts = times(b, "ts")?;
+                    let change = texts(b, "change")?;
+                    for i in 0..b.num_rows() {
+                        let introduced = match change[i].as_str() {
+                            "introduced" => true,
+                            "fixed" => false,
+                            _ => return None,
+                        };
+                        deploys.push((ids[i], ts[i], introduced));
+                    }
+                    Some(())
+                },
+                read,
+            )?;
+            deploys.sort_by_key(|&(id, ts, _)| (ts, id));
+            t.bug_deploys = Some(deploys);
+        }
         Ok(t)
     }
 

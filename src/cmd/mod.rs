@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod cluster;
+pub mod discover;
 pub mod export;
 pub mod generate;
 pub mod lookup;

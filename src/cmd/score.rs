@@ -51,6 +51,20 @@ pub fn run(args: Args) -> Result<()> {
             args.findings.len()
         );
     }
+    let alarms: Vec<bool> = args
+        .findings
+        .iter()
+        .map(|d| blastradius_analyzer::discover::alarms::is_alarms_folder(d))
+        .collect();
+    if alarms.iter().all(|&a| a) {
+        return score_alarms(&args);
+    }
+    if let Some(k) = alarms.iter().position(|&a| a) {
+        bail!(
+            "{} holds alarms (a discovery detector's) but other folders hold findings (a scoping detector's); score each kind in its own run",
+            args.findings[k].display()
+        );
+    }
     let outside: Vec<Outside> = args
         .findings
         .iter()
@@ -81,5 +95,40 @@ pub fn run(args: Args) -> Result<()> {
         "report      {}",
         out.join("report.md").display()
     )?;
+    Ok(())
+}
+
+/// `score` of alarms folders (data/README.md §14): the discovery report.
+fn score_alarms(args: &Args) -> Result<()> {
+    use blastradius_analyzer::analyze::universe;
+    use blastradius_analyzer::discover;
+    use blastradius_analyzer::output::Catalog;
+    let dataset = blastradius_dataset::Dataset::open(&args.dataset)?;
+    let catalog = Catalog::read(&dataset)?;
+    let found = discover::load_outside(&args.findings, &args.name, &universe(&dataset, &catalog))?;
+    if args.truth.is_none() && dataset.manifest.truth_key.is_some() {
+        bail!(
+            "{} is blind: give its answer key with --truth KEY to score alarms",
+            args.dataset.display()
+        );
+    }
+    let world = discover::world(&dataset, args.truth.as_deref())?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .dataset
+            .file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from("data/generated/scores").join(name)
+    });
+    let report = discover::report(
+        &dataset,
+        Some(world),
+        &found,
+        &args.findings,
+        &out,
+        args.force,
+    )?;
+    super::discover::print(&report, &found)?;
+    println!("report      {}", out.join("discovery.md").display());
     Ok(())
 }

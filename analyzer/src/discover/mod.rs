@@ -1,0 +1,449 @@
+//! Discovery: noticing the incident without being told which deploy was the bug.
+//!
+//! A discovery detector reads the log and writes alarms ([`alarms`], data/README §14); the
+//! score ([`score`]) measures how soon the first alarm came after the bug's deploy, how many
+//! alarms came where nothing was wrong (per day, on a control world or before the deploy),
+//! whether the alarm blamed the right deploy, and how good its first estimate of the
+//! affected users and apps was. The built-in baselines never read the truth or the bug's
+//! deploy kinds: every deploy is just a deploy to them.
+
+pub mod aggregate;
+pub mod alarms;
+pub mod pager;
+pub mod policy;
+pub mod score;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use blastradius_dataset::log::{EVERY_COLUMN, ShardLog, read_part_into};
+use blastradius_dataset::{Dataset, undamaged};
+use blastradius_safefs::{Kind as StageKind, Stage};
+use blastradius_schema::time::format_utc;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::findings::{Meta, Universe};
+use crate::score::Truth;
+use alarms::Alarm;
+
+/// The built-in discovery detectors: name and what it watches.
+pub const DETECTORS: &[(&str, &str)] = &[
+    (
+        "policy-replay",
+        "replays the intended photo rule per user; pages on calls that returned more than it allows",
+    ),
+    (
+        "aggregate",
+        "the platform-wide hourly mean of items returned, against the week before (deliberately naive)",
+    ),
+];
+
+/// What one detector's run gave.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub name: String,
+    pub alarms: Vec<Alarm>,
+    /// `None` for an outside detector's folder (its own `findings.json` may say).
+    pub wall_seconds: Option<f64>,
+    pub events: Option<u64>,
+}
+
+/// Every deploy of the log, `(ts, deploy_id)` in log order, whatever its kind says.
+#[derive(Debug, Clone, Default)]
+pub struct Deploys(Vec<(i64, u64)>);
+
+impl Deploys {
+    fn of(log: &ShardLog) -> Self {
+        let mut d: Vec<(i64, u64)> = (0..log.len())
+            .filter(|&i| log.kind[i].is_system())
+            .map(|i| (log.ts[i], log.event_id[i]))
+            .collect();
+        d.sort_unstable();
+        d.dedup();
+        Deploys(d)
+    }
+
+    fn merge(&mut self, other: Deploys) {
+        self.0.extend(other.0);
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
+
+    /// The latest deploy at or before log time `ts`.
+    pub fn at(&self, ts: i64) -> Option<u64> {
+        let n = self.0.partition_point(|d| d.0 <= ts);
+        n.checked_sub(1).map(|k| self.0[k].1)
+    }
+}
+
+/// Reads every events shard (every column) on `threads` threads and hands each to `each`.
+fn per_shard<T: Send>(
+    dataset: &Dataset,
+    threads: usize,
+    each: impl Fn(&ShardLog) -> T + Sync,
+) -> Result<(Vec<(T, Deploys)>, u64)> {
+    let shards = dataset.parts(blastradius_schema::path::EVENTS_DIR);
+    if shards.is_empty() {
+        return Err(Error::dataset(
+            &dataset.root,
+            "the manifest lists no events/ shard",
+        ));
+    }
+    let next = AtomicUsize::new(0);
+    type Shard<T> = Result<(T, Deploys, u64)>;
+    let out: Mutex<Vec<(usize, Shard<T>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, shards.len()) {
+            scope.spawn(|| {
+                let mut log = ShardLog::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = shards.get(i) else { break };
+                    let path = dataset.root.join(&entry.path);
+                    let result = undamaged(&path, || {
+                        read_part_into(dataset, entry, EVERY_COLUMN, None, &mut log)
+                            .map(|()| (each(&log), Deploys::of(&log), log.len() as u64))
+                    });
+                    if result.is_err() {
+                        log = ShardLog::default();
+                    }
+                    out.lock().expect("no panic while locked").push((i, result));
+                }
+            });
+        }
+    });
+    let mut results = out.into_inner().expect("workers finished");
+    results.sort_by_key(|r| r.0);
+    let mut events = 0;
+    let mut parts = Vec::new();
+    for (_, r) in results {
+        let (t, d, n) = r?;
+        events += n;
+        parts.push((t, d));
+    }
+    Ok((parts, events))
+}
+
+/// Whether `name` is a built-in discovery detector.
+pub fn known(name: &str) -> bool {
+    DETECTORS.iter().any(|d| d.0 == name)
+}
+
+/// Runs the built-in discovery detector `name` (one of [`DETECTORS`]) over `dataset`.
+///
+/// # Errors
+/// A shard that cannot be read.
+///
+/// # Panics
+/// On a name that is not [`known`]: callers check names first, with the user's flag.
+pub fn run(dataset: &Dataset, name: &str, threads: usize) -> Result<Discovered> {
+    let started = Instant::now();
+    let (alarms, events) = match name {
+        "policy-replay" => {
+            let (parts, events) = per_shard(dataset, threads, policy::flags)?;
+            let mut deploys = Deploys::default();
+            let mut flags = Vec::new();
+            for (f, d) in parts {
+                flags.extend(f);
+                deploys.merge(d);
+            }
+            flags.sort_unstable();
+            let mut pager = pager::Pager::default();
+            let alarms = flags
+                .iter()
+                .filter_map(|f| pager.observe(f.ts, f.user, f.app, |t| deploys.at(t)))
+                .collect();
+            (alarms, events)
+        }
+        "aggregate" => {
+            let (parts, events) = per_shard(dataset, threads, aggregate::hours)?;
+            let mut deploys = Deploys::default();
+            let mut hours = aggregate::Hours::new();
+            for (h, d) in parts {
+                for (k, (sum, n)) in h {
+                    let e = hours.entry(k).or_default();
+                    e.0 += sum;
+                    e.1 += n;
+                }
+                deploys.merge(d);
+            }
+            (aggregate::alarms(&hours, |t| deploys.at(t)), events)
+        }
+        other => panic!("`{other}` is not a discovery detector; check names with known()"),
+    };
+    Ok(Discovered {
+        name: name.to_string(),
+        alarms,
+        wall_seconds: Some(started.elapsed().as_secs_f64()),
+        events: Some(events),
+    })
+}
+
+/// The scorer's view of the dataset's world, from its truth (or answer key) and manifest.
+///
+/// # Errors
+/// A truth that cannot be read; a truth without `bug_deploys.parquet` (written before
+/// deploys were part of the contract, or one shard's), which cannot say when the bug came.
+pub fn world(dataset: &Dataset, key: Option<&Path>) -> Result<(score::World, String)> {
+    let truth = match key {
+        Some(k) => Truth::read_key(dataset, k)?,
+        None => Truth::read(dataset)?,
+    };
+    let m = &dataset.manifest;
+    let period = |t: &str| {
+        blastradius_schema::time::parse_utc(t)
+            .map_err(|e| Error::dataset(dataset.root.join("manifest.json"), e))
+    };
+    let Some(bug_deploys) = &truth.bug_deploys else {
+        return Err(Error::dataset(
+            &dataset.root,
+            "its truth has no bug_deploys.parquet (a dataset made before schema version 3, or one shard of a run), so the bug's deploy time is unknown; generate it again with this build",
+        ));
+    };
+    let bug = bug_deploys
+        .iter()
+        .find(|d| d.2)
+        .map(|&(id, ts, _)| (id, ts));
+    let mut apps: BTreeSet<u32> = truth.apps.keys().copied().collect();
+    apps.extend(truth.exposures.iter().map(|e| e.0));
+    let mut first_exposed: BTreeMap<u64, i64> = BTreeMap::new();
+    for (&(_, user, _), &(_, ts)) in &truth.exposure_info {
+        let e = first_exposed.entry(user).or_insert(ts);
+        *e = (*e).min(ts);
+    }
+    Ok((
+        score::World {
+            start: period(&m.period.start)?,
+            end: period(&m.period.end)?,
+            bug,
+            affected_users: truth.users.clone(),
+            affected_apps: apps,
+            first_exposed,
+        },
+        truth.source,
+    ))
+}
+
+/// One detector's row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub detector: String,
+    pub alarms_folder: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
+    /// `None` when there was no truth to score against (a blind dataset without its key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<score::DiscoveryScore>,
+}
+
+/// `discovery.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub dataset: String,
+    /// Where the truth came from; `None`: not scored.
+    pub truth: Option<String>,
+    pub control: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bug_deploy_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bug_deployed: Option<String>,
+    pub period: (String, String),
+    pub detectors: Vec<Row>,
+}
+
+/// Scores `found` against `world` (when there is one: the truth and where it came from)
+/// and writes the alarms (of built-in detectors), then `discovery.json` and `discovery.md`,
+/// into a staged `out` (replaced only with `force`). `outside` names the folders the first
+/// of `found` came from.
+///
+/// # Errors
+/// An output that may not be written.
+pub fn report(
+    dataset: &Dataset,
+    world: Option<(score::World, String)>,
+    found: &[Discovered],
+    outside: &[PathBuf],
+    out: &Path,
+    force: bool,
+) -> Result<Report> {
+    let mut inputs: Vec<&Path> = vec![dataset.root.as_path()];
+    inputs.extend(outside.iter().map(PathBuf::as_path));
+    let stage = Stage::begin(out, StageKind::Output("discover"), force, "--out", &inputs)?;
+    let mut rows = Vec::new();
+    for (k, d) in found.iter().enumerate() {
+        let folder = match outside.get(k) {
+            Some(dir) => dir.display().to_string(),
+            None => {
+                let dir = stage.path().join(&d.name);
+                alarms::write(&dir, &d.alarms)?;
+                let meta = Meta {
+                    detector: Some(d.name.clone()),
+                    wall_seconds: d.wall_seconds,
+                    events: d.events,
+                    world: Some(dataset.manifest.world_id()),
+                    ..Meta::default()
+                };
+                let text = serde_json::to_string_pretty(&meta).expect("serializable");
+                let p = dir.join(crate::findings::META);
+                std::fs::write(&p, text + "\n").map_err(Error::io(&p))?;
+                out.join(&d.name).display().to_string()
+            }
+        };
+        rows.push(Row {
+            detector: d.name.clone(),
+            alarms_folder: folder,
+            wall_seconds: d.wall_seconds,
+            events: d.events,
+            score: world.as_ref().map(|w| score::score(&d.alarms, &w.0)),
+        });
+    }
+    let bug = world.as_ref().and_then(|w| w.0.bug);
+    let report = Report {
+        dataset: dataset.root.display().to_string(),
+        truth: world.as_ref().map(|w| w.1.clone()),
+        control: dataset.manifest.control,
+        bug_deploy_id: bug.map(|b| b.0),
+        bug_deployed: bug.map(|b| format_utc(b.1)),
+        period: (
+            dataset.manifest.period.start.clone(),
+            dataset.manifest.period.end.clone(),
+        ),
+        detectors: rows,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("serializable") + "\n";
+    let p = stage.path().join("discovery.json");
+    std::fs::write(&p, json).map_err(Error::io(&p))?;
+    let p = stage.path().join("discovery.md");
+    std::fs::write(&p, markdown(&report)).map_err(Error::io(&p))?;
+    stage.commit()?;
+    Ok(report)
+}
+
+/// A duration in words a person reads at a glance.
+pub fn duration(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "never".into(),
+        Some(s) if s < 120.0 => format!("{s:.0} s"),
+        Some(s) if s < 2.0 * 3600.0 => format!("{:.1} min", s / 60.0),
+        Some(s) if s < 2.0 * 86_400.0 => format!("{:.1} h", s / 3600.0),
+        Some(s) => format!("{:.1} d", s / 86_400.0),
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+/// `discovery.md`.
+pub fn markdown(r: &Report) -> String {
+    let mut s = format!("# Discovery: {}\n\n", r.dataset);
+    match (&r.truth, &r.bug_deployed, r.bug_deploy_id) {
+        (None, _, _) => s.push_str(
+            "Not scored: the dataset is blind and no answer key was given (`blastradius score DATASET FOLDER --truth KEY` scores these alarms).\n",
+        ),
+        (Some(truth), Some(at), Some(id)) => s.push_str(&format!(
+            "The bug was deployed at {at} (deploy {id}). Time to detect runs from it to the first alarm at or above each threshold; false alarms are those before it, per day from {} to the deploy.\n\nTruth: {truth}.\n",
+            r.period.0
+        )),
+        (Some(truth), _, _) => s.push_str(&format!(
+            "A control world: nothing ever went wrong, so every alarm is a false alarm.\n\nTruth: {truth}.\n"
+        )),
+    }
+    for row in &r.detectors {
+        let Some(sc) = &row.score else {
+            s.push_str(&format!(
+                "\n## {}\n\nAlarms in {}.\n",
+                row.detector, row.alarms_folder
+            ));
+            continue;
+        };
+        s.push_str(&format!(
+            "\n## {}\n\n{} alarms (folder {}){}.\n\n",
+            row.detector,
+            sc.alarms,
+            row.alarms_folder,
+            row.wall_seconds
+                .map_or(String::new(), |w| format!(", {w:.2} s"))
+        ));
+        s.push_str("| confidence ≥ | time to detect | blamed the bug's deploy | false alarms | per day | alarms after the deploy |\n|---|---|---|---|---|---|\n");
+        for c in &sc.curve {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                c.threshold,
+                duration(c.time_to_detect_seconds),
+                c.attributed.map_or("–", |a| if a { "yes" } else { "no" }),
+                c.false_alarms,
+                opt(c.false_alarms_per_day, 2),
+                c.alarms_after
+            ));
+        }
+        if !sc.estimates.is_empty() {
+            s.push_str("\n| estimate at | users named | user precision | user recall (final truth) | users exposed by then | recall of those | apps named | app precision | app recall |\n|---|---|---|---|---|---|---|---|---|\n");
+            for e in &sc.estimates {
+                s.push_str(&format!(
+                    "| {} h | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    e.hours,
+                    e.users_named,
+                    opt(e.user_precision, 3),
+                    opt(e.user_recall, 3),
+                    e.users_exposed_by_then,
+                    opt(e.user_recall_of_exposed, 3),
+                    e.apps_named,
+                    opt(e.app_precision, 3),
+                    opt(e.app_recall, 3)
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// Loads outside detectors' alarms folders, named as `names` says (else `findings.json`'s
+/// `detector`, else the folder's name).
+///
+/// # Errors
+/// As [`alarms::load`].
+pub fn load_outside(
+    dirs: &[PathBuf],
+    names: &[String],
+    universe: &Universe,
+) -> Result<Vec<Discovered>> {
+    let mut out = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (k, dir) in dirs.iter().enumerate() {
+        let alarms = alarms::load(dir, universe)?;
+        let meta: Option<Meta> = std::fs::read(dir.join(crate::findings::META))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let name = names
+            .get(k)
+            .cloned()
+            .or_else(|| meta.as_ref().and_then(|m| m.detector.clone()))
+            .unwrap_or_else(|| {
+                dir.file_name()
+                    .map_or("alarms".into(), |n| n.to_string_lossy().into_owned())
+            });
+        if let Some(previous) = seen.insert(name.clone(), dir.clone()) {
+            return Err(Error::dataset(
+                dir,
+                format!(
+                    "is called `{name}`, as {} is; name each folder (--name, once per folder, in order)",
+                    previous.display()
+                ),
+            ));
+        }
+        out.push(Discovered {
+            name,
+            alarms,
+            wall_seconds: meta.as_ref().and_then(|m| m.wall_seconds),
+            events: meta.as_ref().and_then(|m| m.events),
+        });
+    }
+    Ok(out)
+}

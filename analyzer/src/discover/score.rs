@@ -1,0 +1,239 @@
+//! Scoring alarms: how soon, how often wrong, and how big the incident looked at first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use blastradius_schema::time::{DAY, HOUR};
+use serde::Serialize;
+
+use super::alarms::Alarm;
+
+/// The confidence thresholds of the time-to-detect curve.
+pub const THRESHOLDS: &[f64] = &[0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99];
+
+/// Hours after the bug's deploy at which the early estimate is scored.
+pub const ESTIMATE_HOURS: &[i64] = &[24, 72];
+
+/// What the scorer knows of the world: the period, the bug's deploys, the final truth.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub start: i64,
+    pub end: i64,
+    /// The deploy that introduced the bug, `(deploy_id, ts)`; `None` in a control world.
+    pub bug: Option<(u64, i64)>,
+    pub affected_users: BTreeSet<u64>,
+    pub affected_apps: BTreeSet<u32>,
+    /// Per affected user, when they were first exposed (empty when the truth does not say).
+    pub first_exposed: BTreeMap<u64, i64>,
+}
+
+/// One row of the curve: alarms at or above `threshold`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtThreshold {
+    pub threshold: f64,
+    /// From the bug's deploy to the first alarm at or after it (`None`: never, or a control
+    /// world).
+    pub time_to_detect_seconds: Option<f64>,
+    /// Whether that first alarm blamed the bug's deploy.
+    pub attributed: Option<bool>,
+    /// Alarms where nothing was wrong: the whole period of a control world, or before the
+    /// bug's deploy.
+    pub false_alarms: u64,
+    pub false_alarms_per_day: Option<f64>,
+    /// Alarms at or after the bug's deploy.
+    pub alarms_after: u64,
+}
+
+/// The early estimate of the blast radius: the users and apps named by the alarms fired from
+/// the bug's deploy up to `hours` after it, against the final truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub hours: i64,
+    pub users_named: u64,
+    pub user_precision: Option<f64>,
+    /// Against every user the incident ever affected (the final truth).
+    pub user_recall: Option<f64>,
+    /// Users already exposed by then, and the share of them named: the most an estimate at
+    /// that hour could know.
+    pub users_exposed_by_then: u64,
+    pub user_recall_of_exposed: Option<f64>,
+    pub apps_named: u64,
+    pub app_precision: Option<f64>,
+    pub app_recall: Option<f64>,
+}
+
+/// Everything the score says of one detector's alarms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiscoveryScore {
+    pub alarms: u64,
+    pub control: bool,
+    /// Days over which false alarms were counted.
+    pub quiet_days: f64,
+    pub curve: Vec<AtThreshold>,
+    pub estimates: Vec<Estimate>,
+}
+
+fn ratio(a: usize, b: usize) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+/// Scores `alarms` against `world`.
+pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
+    let quiet_until = world.bug.map_or(world.end, |b| b.1);
+    let quiet_days = (quiet_until - world.start).max(0) as f64 / DAY as f64;
+    let curve = THRESHOLDS
+        .iter()
+        .map(|&threshold| {
+            let over: Vec<&Alarm> = alarms
+                .iter()
+                .filter(|a| a.confidence >= threshold)
+                .collect();
+            let false_alarms = over.iter().filter(|a| a.fired_ts < quiet_until).count() as u64;
+            let after: Vec<&&Alarm> = match world.bug {
+                Some((_, t)) => over.iter().filter(|a| a.fired_ts >= t).collect(),
+                None => Vec::new(),
+            };
+            let first = after.iter().min_by_key(|a| a.fired_ts);
+            AtThreshold {
+                threshold,
+                time_to_detect_seconds: world
+                    .bug
+                    .zip(first)
+                    .map(|((_, t), a)| (a.fired_ts - t) as f64 / 1e6),
+                attributed: world
+                    .bug
+                    .zip(first)
+                    .map(|((id, _), a)| a.deploy_id == Some(id)),
+                false_alarms,
+                false_alarms_per_day: (quiet_days > 0.0).then(|| false_alarms as f64 / quiet_days),
+                alarms_after: after.len() as u64,
+            }
+        })
+        .collect();
+    let estimates = match world.bug {
+        None => Vec::new(),
+        Some((_, t)) => ESTIMATE_HOURS
+            .iter()
+            .map(|&hours| {
+                let named = alarms
+                    .iter()
+                    .filter(|a| (t..=t + hours * HOUR).contains(&a.fired_ts));
+                let users: BTreeSet<u64> = named.clone().flat_map(|a| a.users.clone()).collect();
+                let apps: BTreeSet<u32> = named.flat_map(|a| a.apps.clone()).collect();
+                let right_users = users.intersection(&world.affected_users).count();
+                let right_apps = apps.intersection(&world.affected_apps).count();
+                let until = t + hours * HOUR;
+                let exposed: BTreeSet<u64> = world
+                    .first_exposed
+                    .iter()
+                    .filter(|(_, ts)| **ts <= until)
+                    .map(|(u, _)| *u)
+                    .collect();
+                Estimate {
+                    hours,
+                    users_named: users.len() as u64,
+                    user_precision: ratio(right_users, users.len()),
+                    user_recall: ratio(right_users, world.affected_users.len()),
+                    users_exposed_by_then: exposed.len() as u64,
+                    user_recall_of_exposed: ratio(
+                        users.intersection(&exposed).count(),
+                        exposed.len(),
+                    ),
+                    apps_named: apps.len() as u64,
+                    app_precision: ratio(right_apps, apps.len()),
+                    app_recall: ratio(right_apps, world.affected_apps.len()),
+                }
+            })
+            .collect(),
+    };
+    DiscoveryScore {
+        alarms: alarms.len() as u64,
+        control: world.bug.is_none(),
+        quiet_days,
+        curve,
+        estimates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alarm(ts: i64, confidence: f64, deploy: Option<u64>, users: &[u64]) -> Alarm {
+        Alarm {
+            fired_ts: ts,
+            confidence,
+            deploy_id: deploy,
+            users: users.to_vec(),
+            apps: vec![1],
+        }
+    }
+
+    fn world() -> World {
+        World {
+            start: 0,
+            end: 30 * DAY,
+            bug: Some((42, 10 * DAY)),
+            affected_users: [1, 2, 3, 4].into_iter().collect(),
+            affected_apps: [1, 2].into_iter().collect(),
+            // Users 1 and 2 exposed on the first day, 3 on the third, 4 late.
+            first_exposed: [
+                (1, 10 * DAY + 1),
+                (2, 10 * DAY + HOUR),
+                (3, 12 * DAY),
+                (4, 20 * DAY),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn time_to_detect_false_alarms_attribution_and_the_early_estimate() {
+        let alarms = vec![
+            alarm(2 * DAY, 0.5, Some(40), &[9]), // before the bug: false
+            alarm(10 * DAY + 60_000_000, 0.25, Some(42), &[1, 9]), // a minute after, low
+            alarm(10 * DAY + HOUR, 0.9, Some(41), &[2]), // an hour after, sure, wrong deploy
+            alarm(12 * DAY, 0.99, Some(42), &[3]), // two days after
+        ];
+        let s = score(&alarms, &world());
+        let at = |t: f64| s.curve.iter().find(|c| c.threshold == t).unwrap().clone();
+        assert_eq!(at(0.0).time_to_detect_seconds, Some(60.0));
+        assert_eq!(at(0.0).attributed, Some(true));
+        assert_eq!(at(0.0).false_alarms, 1);
+        assert_eq!(at(0.0).false_alarms_per_day, Some(0.1));
+        assert_eq!(at(0.0).alarms_after, 3);
+        assert_eq!(at(0.5).time_to_detect_seconds, Some(3_600.0));
+        assert_eq!(at(0.5).attributed, Some(false));
+        assert_eq!(at(0.99).time_to_detect_seconds, Some(2.0 * 86_400.0));
+        assert_eq!(at(0.75).false_alarms, 0, "the false alarm was at 0.5");
+        let e24 = &s.estimates[0];
+        assert_eq!((e24.hours, e24.users_named), (24, 3)); // 1, 9, 2
+        assert_eq!(e24.user_precision, Some(2.0 / 3.0));
+        assert_eq!(e24.user_recall, Some(0.5));
+        assert_eq!(e24.app_recall, Some(0.5));
+        assert_eq!(e24.users_exposed_by_then, 2);
+        assert_eq!(e24.user_recall_of_exposed, Some(1.0));
+        let e72 = &s.estimates[1];
+        assert_eq!(e72.user_recall, Some(0.75));
+    }
+
+    #[test]
+    fn on_a_control_world_every_alarm_is_false() {
+        let w = World {
+            bug: None,
+            ..world()
+        };
+        let s = score(&[alarm(DAY, 0.3, None, &[])], &w);
+        assert!(s.control && s.estimates.is_empty());
+        assert_eq!(s.curve[0].false_alarms_per_day, Some(1.0 / 30.0));
+        assert_eq!(s.curve[0].time_to_detect_seconds, None);
+        assert_eq!(s.curve[3].false_alarms, 0);
+        // No alarm at all: nothing detected, nothing false.
+        let s = score(&[], &world());
+        assert!(
+            s.curve
+                .iter()
+                .all(|c| c.time_to_detect_seconds.is_none() && c.false_alarms == 0)
+        );
+    }
+}
