@@ -115,9 +115,16 @@ pub fn print(report: &Report, found: &[Discovered]) -> Result<()> {
         )?,
         _ => {}
     }
+    let w = report
+        .detectors
+        .iter()
+        .map(|r| r.detector.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     writeln!(
         out,
-        "{:<16} {:>7} {:>10} {:>10} {:>10} {:>7} {:>11} {:>11} {:>15} {:>8}",
+        "{:<w$} {:>7} {:>10} {:>10} {:>10} {:>7} {:>11} {:>11} {:>15} {:>8}",
         "detector",
         "alarms",
         "TTD any",
@@ -134,7 +141,7 @@ pub fn print(report: &Report, found: &[Discovered]) -> Result<()> {
         let Some(s) = &row.score else {
             writeln!(
                 out,
-                "{:<16} {:>7} {:>10} {:>10} {:>10} {:>7} {:>11} {:>11} {:>15} {:>8}",
+                "{:<w$} {:>7} {:>10} {:>10} {:>10} {:>7} {:>11} {:>11} {:>15} {:>8}",
                 row.detector,
                 d.alarms.len(),
                 "–",
@@ -164,7 +171,7 @@ pub fn print(report: &Report, found: &[Discovered]) -> Result<()> {
         });
         writeln!(
             out,
-            "{:<16} {:>7} {:>10} {:>10} {:>10} {:>7} {:>11} {:>11} {:>15} {:>8}",
+            "{:<w$} {:>7} {:>10} {:>10} {:>10} {:>7} {:>11} {:>11} {:>15} {:>8}",
             row.detector,
             s.alarms,
             ttd(0.0),

@@ -30,16 +30,16 @@ pub struct World {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AtThreshold {
     pub threshold: f64,
-    /// From the bug's deploy to the first alarm at or after it (`None`: never, or a control
+    /// From the bug's deploy to the first alarm after it (`None`: never, or a control
     /// world).
     pub time_to_detect_seconds: Option<f64>,
     /// Whether that first alarm blamed the bug's deploy.
     pub attributed: Option<bool>,
-    /// Alarms where nothing was wrong: the whole period of a control world, or before the
-    /// bug's deploy.
+    /// Alarms where nothing was wrong: the whole period of a control world, or up to the
+    /// bug's deploy (one at its very instant included).
     pub false_alarms: u64,
     pub false_alarms_per_day: Option<f64>,
-    /// Alarms at or after the bug's deploy.
+    /// Alarms after the bug's deploy.
     pub alarms_after: u64,
 }
 
@@ -87,9 +87,10 @@ pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
                 .iter()
                 .filter(|a| a.confidence >= threshold)
                 .collect();
-            let false_alarms = over.iter().filter(|a| a.fired_ts < quiet_until).count() as u64;
+            // An alarm at the deploy's own instant has seen nothing the deploy did: false.
+            let false_alarms = over.iter().filter(|a| a.fired_ts <= quiet_until).count() as u64;
             let after: Vec<&&Alarm> = match world.bug {
-                Some((_, t)) => over.iter().filter(|a| a.fired_ts >= t).collect(),
+                Some((_, t)) => over.iter().filter(|a| a.fired_ts > t).collect(),
                 None => Vec::new(),
             };
             let first = after.iter().min_by_key(|a| a.fired_ts);
@@ -116,7 +117,7 @@ pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
             .map(|&hours| {
                 let named = alarms
                     .iter()
-                    .filter(|a| (t..=t + hours * HOUR).contains(&a.fired_ts));
+                    .filter(|a| a.fired_ts > t && a.fired_ts <= t + hours * HOUR);
                 let users: BTreeSet<u64> = named.clone().flat_map(|a| a.users.clone()).collect();
                 let apps: BTreeSet<u32> = named.flat_map(|a| a.apps.clone()).collect();
                 let right_users = users.intersection(&world.affected_users).count();
@@ -206,6 +207,11 @@ mod tests {
         assert_eq!(at(0.5).attributed, Some(false));
         assert_eq!(at(0.99).time_to_detect_seconds, Some(2.0 * 86_400.0));
         assert_eq!(at(0.75).false_alarms, 0, "the false alarm was at 0.5");
+        // An alarm at the deploy's very instant saw nothing of it: a false one.
+        let at_deploy = score(&[alarm(10 * DAY, 0.5, Some(42), &[1])], &world());
+        assert_eq!(at_deploy.curve[0].false_alarms, 1);
+        assert_eq!(at_deploy.curve[0].time_to_detect_seconds, None);
+        assert_eq!(at_deploy.estimates[0].users_named, 0);
         let e24 = &s.estimates[0];
         assert_eq!((e24.hours, e24.users_named), (24, 3)); // 1, 9, 2
         assert_eq!(e24.user_precision, Some(2.0 / 3.0));

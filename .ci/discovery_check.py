@@ -1,0 +1,180 @@
+"""CI: discovery (issue 26), every printed number recomputed from the raw files.
+
+On a 100,000-user discovery world (the bug's deploy unmarked), its control world and a copy
+with 1% of events dropped:
+- `blastradius discover` runs the built-in baselines; the outside example
+  (examples/detectors/discover_hourly.py, written from data/README §14) writes alarms that
+  `blastradius score` scores;
+- every number of each discovery.json (time to detect, blame, false alarms and their rate per
+  day, alarms after the deploy at every threshold; the 24 h and 72 h estimates) is recomputed
+  here from the alarms folders, deploys.parquet, the manifest and truth/ alone;
+- the policy replay pages within 5 minutes of the deploy on the clean log, blames it and
+  names only affected users; neither it nor the example pages on the control world.
+
+Usage: python .ci/discovery_check.py BLASTRADIUS OUT
+"""
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+HOUR = 3_600_000_000
+DAY = 24 * HOUR
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args) -> str:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, args))} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def micros(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 1_000_000
+
+
+def ints(table, name):
+    return pc.cast(table.column(name), pa.int64()).to_pylist()
+
+
+def load_alarms(folder: Path) -> list:
+    a = pq.read_table(folder / "alarms.parquet")
+    alarms = {i: {"ts": t, "c": c, "deploy": d, "users": set(), "apps": set()}
+              for i, t, c, d in zip(ints(a, "alarm_id"), ints(a, "fired_ts"),
+                                    a.column("confidence").to_pylist(),
+                                    a.column("deploy_id").to_pylist())}
+    for name, key, col in (("alarm_users", "users", "user_id"), ("alarm_apps", "apps", "app_id")):
+        p = folder / f"{name}.parquet"
+        if p.exists():
+            t = pq.read_table(p)
+            for i, v in zip(ints(t, "alarm_id"), ints(t, col)):
+                alarms[i][key].add(v)
+    return list(alarms.values())
+
+
+def truth_of(dataset: Path) -> dict:
+    m = json.loads((dataset / "manifest.json").read_text())
+    bug = pq.read_table(dataset / "truth" / "bug_deploys.parquet")
+    intro = [(d, t) for d, t, c in zip(ints(bug, "deploy_id"), ints(bug, "ts"),
+                                       bug.column("change").to_pylist()) if c == "introduced"]
+    users, apps, first = set(), set(), {}
+    exp_dir = dataset / "truth" / "exposures"
+    if any(exp_dir.iterdir()):
+        e = ds.dataset(exp_dir, format="parquet").to_table()
+        for a, u, t in zip(ints(e, "app_id"), ints(e, "user_id"), ints(e, "first_exposed_ts")):
+            apps.add(a)
+            first[u] = min(first.get(u, t), t)
+    au = ds.dataset(dataset / "truth" / "affected_users", format="parquet").to_table()
+    users = set(ints(au, "user_id"))
+    aa = dataset / "truth" / "affected_apps.parquet"
+    if aa.exists():
+        apps |= set(ints(pq.read_table(aa), "app_id"))
+    return {"start": micros(m["period"]["start"]), "end": micros(m["period"]["end"]),
+            "bug": intro[0] if intro else None, "users": users, "apps": apps, "first": first}
+
+
+def close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def check_score(name: str, alarms: list, w: dict, s: dict) -> None:
+    """Every number of one detector's score, recomputed."""
+    def same(what, got, want):
+        ok = close(got, want) if isinstance(want, float) or isinstance(got, float) else got == want
+        if not ok:
+            sys.exit(f"{name}: {what} is {got}, recomputed {want}")
+    quiet_until = w["bug"][1] if w["bug"] else w["end"]
+    days = (quiet_until - w["start"]) / DAY
+    same("alarms", s["alarms"], len(alarms))
+    for row in s["curve"]:
+        over = [a for a in alarms if a["c"] >= row["threshold"]]
+        false = [a for a in over if a["ts"] <= quiet_until]
+        after = [a for a in over if w["bug"] and a["ts"] > w["bug"][1]]
+        first = min(after, key=lambda a: a["ts"]) if after else None
+        th = row["threshold"]
+        same(f"false alarms at {th}", row["false_alarms"], len(false))
+        same(f"false alarms per day at {th}", row["false_alarms_per_day"],
+             len(false) / days if days > 0 else None)
+        same(f"alarms after at {th}", row["alarms_after"], len(after))
+        same(f"time to detect at {th}", row["time_to_detect_seconds"],
+             (first["ts"] - w["bug"][1]) / 1e6 if first else None)
+        same(f"blamed at {th}", row["attributed"], first["deploy"] == w["bug"][0] if first else None)
+    if not w["bug"]:
+        same("estimates", s["estimates"], [])
+        return
+    for e in s["estimates"]:
+        until = w["bug"][1] + e["hours"] * HOUR
+        named = [a for a in alarms if w["bug"][1] < a["ts"] <= until]
+        users = set().union(*(a["users"] for a in named)) if named else set()
+        apps = set().union(*(a["apps"] for a in named)) if named else set()
+        exposed = {u for u, t in w["first"].items() if t <= until}
+        ratio = lambda x, y: x / y if y else None
+        h = e["hours"]
+        same(f"{h} h users named", e["users_named"], len(users))
+        same(f"{h} h user precision", e["user_precision"], ratio(len(users & w["users"]), len(users)))
+        same(f"{h} h user recall", e["user_recall"], ratio(len(users & w["users"]), len(w["users"])))
+        same(f"{h} h exposed by then", e["users_exposed_by_then"], len(exposed))
+        same(f"{h} h recall of exposed", e["user_recall_of_exposed"], ratio(len(users & exposed), len(exposed)))
+        same(f"{h} h apps named", e["apps_named"], len(apps))
+        same(f"{h} h app precision", e["app_precision"], ratio(len(apps & w["apps"]), len(apps)))
+        same(f"{h} h app recall", e["app_recall"], ratio(len(apps & w["apps"]), len(w["apps"])))
+
+
+def check_report(dataset: Path, report_dir: Path) -> dict:
+    w = truth_of(dataset)
+    r = json.loads((report_dir / "discovery.json").read_text())
+    assert r.get("bug_deploy_id") == (w["bug"][0] if w["bug"] else None), r
+    out = {}
+    for row in r["detectors"]:
+        folder = Path(row["alarms_folder"])
+        check_score(f"{dataset.name}/{row['detector']}", load_alarms(folder), w, row["score"])
+        out[row["detector"]] = row["score"]
+    return out
+
+
+def main(bin_path: str, out: str) -> None:
+    blast, out = Path(bin_path).resolve(), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    worlds = {"clean": out / "discovery", "control": out / "control", "drop": out / "drop"}
+    run(blast, "generate", "--users", "100000", "--seed", "1", "--discovery",
+        "--out", worlds["clean"], "--force")
+    run(blast, "generate", "--users", "100000", "--seed", "1", "--no-incident",
+        "--out", worlds["control"], "--force")
+    run(blast, "perturb", worlds["clean"], "--drop", "0.01", "--out", worlds["drop"], "--force")
+    example = ROOT / "examples" / "detectors" / "discover_hourly.py"
+    scores = {}
+    for name, dataset in worlds.items():
+        built_in = out / f"report-{name}"
+        print(run(blast, "discover", dataset, "--out", built_in, "--force"), end="")
+        mine = out / f"example-{name}"
+        run(sys.executable, example, dataset, mine)
+        scored = out / f"scored-{name}"
+        print(run(blast, "score", dataset, mine, "--name", "example", "--out", scored,
+                  "--force"), end="")
+        scores[name] = check_report(dataset, built_in) | check_report(dataset, scored)
+    clean = scores["clean"]["policy-replay"]["curve"][0]
+    assert clean["time_to_detect_seconds"] is not None and clean["time_to_detect_seconds"] <= 300, clean
+    assert clean["attributed"] is True and clean["false_alarms"] == 0, clean
+    assert scores["clean"]["policy-replay"]["estimates"][0]["user_precision"] == 1.0
+    assert scores["clean"]["example"]["curve"][0]["attributed"] is True
+    for detector in ("policy-replay", "example"):
+        assert scores["control"][detector]["alarms"] == 0, (detector, scores["control"][detector])
+    print("discovery: every number of 6 reports recomputed from the files; the policy replay "
+          f"paged {clean['time_to_detect_seconds']:.0f} s after the bug's deploy and never on "
+          "the control world")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
