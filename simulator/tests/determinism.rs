@@ -83,10 +83,14 @@ fn shards_alone_equal_the_whole(scenario: &str) {
             seen.insert(f.path.clone());
         }
     }
-    // Together the shards cover every file of the whole run but the cross-shard aggregate.
+    // Together the shards cover every file of the whole run but the two whole-run truth
+    // tables (the per-app aggregate, and the bug's deploys, which `merge` writes).
     let all: std::collections::BTreeSet<_> = whole.files.iter().map(|f| f.path.clone()).collect();
     let missing: Vec<_> = all.difference(&seen).collect();
-    assert_eq!(missing, vec!["truth/affected_apps.parquet"]);
+    assert_eq!(
+        missing,
+        vec!["truth/affected_apps.parquet", "truth/bug_deploys.parquet"]
+    );
 }
 
 #[test]

@@ -39,7 +39,10 @@ fn event_files_carry_the_contract_schema_order_and_provenance() {
     assert_eq!(kv["blastradius.users"], "1000");
     assert_eq!(kv["blastradius.scenario"], "facebook-2018");
     assert_eq!(kv["blastradius.shard"], "1/2");
-    assert_eq!(kv["blastradius.schema_version"], "2");
+    assert_eq!(
+        kv["blastradius.schema_version"],
+        blastradius_schema::SCHEMA_VERSION.to_string()
+    );
     assert!(kv["blastradius.command"].starts_with("blastradius generate --users 1000 --seed 4"));
     assert!(kv["blastradius.scenario_toml"].contains("[photo_apps]"));
     assert_eq!(kv["blastradius.scenario_sha256"].len(), 64);

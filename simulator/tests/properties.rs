@@ -147,12 +147,18 @@ fn check_dataset(root: &Path, users: u64, shards: u32) {
                 "shard {i} out of order"
             );
         }
+        // The deploys: the bug's two at the manifest's window, among the ordinary ones.
         let system: Vec<_> = rows
             .iter()
-            .filter(|r| r.user_id.is_none())
-            .map(|r| r.kind.as_str())
+            .filter(|r| r.user_id.is_none() && r.kind != "deploy")
+            .map(|r| (r.kind.as_str(), r.ts))
             .collect();
-        assert_eq!(system, vec!["bug_introduced", "bug_fixed"], "shard {i}");
+        assert_eq!(
+            system,
+            vec![("bug_introduced", intro), ("bug_fixed", fixed)],
+            "shard {i}"
+        );
+        assert!(rows.iter().filter(|r| r.kind == "deploy").count() > 100);
         let range = (users * i as u64 / shards as u64)..(users * (i as u64 + 1) / shards as u64);
         for r in &rows {
             if let Some(u) = r.user_id {
