@@ -149,7 +149,7 @@ fn replay_refuses_a_rate_its_ramp_would_ignore() {
 /// in `harness::argv` fails here, not in a benchmark an hour in.
 #[test]
 fn every_command_line_a_harness_builds_parses() {
-    use blastradius_harness::argv::{Analyze, Follow, Generate, Perturb};
+    use blastradius_harness::argv::{Analyze, Discover, Follow, Generate, Perturb};
     use std::path::Path;
     let (d, o) = (Path::new("d"), Path::new("o"));
     let lines = [
@@ -161,6 +161,13 @@ fn every_command_line_a_harness_builds_parses() {
             shard: Some(2),
             threads: Some(1),
             skip_resource_check: true,
+            no_incident: true,
+            out: o,
+        }
+        .args(),
+        Discover {
+            dataset: d,
+            detector: "policy-replay",
             out: o,
         }
         .args(),

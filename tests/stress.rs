@@ -57,6 +57,21 @@ fn stress_scores_outside_commands_beside_ours_and_survives_their_failures() {
     let cells = report["cells"].as_array().unwrap();
     // clean + 4 faults at one level + truncate, each with 3 built-in and 4 outside.
     assert_eq!(cells.len(), 6 * 7, "{report}");
+    // Issue 26: the two discovery baselines on every copy; on the clean log the policy
+    // replay finds the bug, blames its deploy and never cries wolf before it.
+    let discovery = report["discovery"].as_array().unwrap();
+    assert_eq!(discovery.len(), 6 * 2, "{report}");
+    let clean = discovery
+        .iter()
+        .find(|d| d["fault"] == "clean" && d["detector"] == "policy-replay")
+        .unwrap();
+    assert_eq!(clean["score"]["false_alarms_per_day"], 0.0, "{clean}");
+    assert_eq!(clean["score"]["attributed"], true, "{clean}");
+    assert!(
+        std::fs::read_to_string(out.join("stress.html"))
+            .unwrap()
+            .contains("Discovery under damage")
+    );
     for c in cells {
         match c["detector"].as_str().unwrap() {
             "oracle" => {
@@ -255,7 +270,18 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
             assert!(e["exposure_f1"].is_null(), "naive names users only: {e}");
         }
     }
+    // Issue 26: the discovery baselines on every preset, clean, damaged and on its control
+    // world, where the policy replay never pages.
+    let discovery = board["discovery"].as_array().unwrap();
+    assert_eq!(discovery.len(), 4 * 3 * 2, "{board}");
+    for d in discovery
+        .iter()
+        .filter(|d| d["condition"] == "control" && d["detector"] == "policy-replay")
+    {
+        assert_eq!(d["score"]["alarms"], 0, "{d}");
+    }
     let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(md.contains("Discovery: noticing the bug unaided"), "{md}");
     assert!(
         md.contains("| oracle |")
             && md.contains("shallow-paging damaged")

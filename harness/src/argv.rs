@@ -20,6 +20,8 @@ pub struct Generate<'a> {
     pub shard: Option<u32>,
     pub threads: Option<usize>,
     pub skip_resource_check: bool,
+    /// `--no-incident`: the control world.
+    pub no_incident: bool,
     pub out: &'a Path,
 }
 
@@ -34,6 +36,7 @@ impl Default for Generate<'_> {
             shard: None,
             threads: None,
             skip_resource_check: false,
+            no_incident: false,
             out: Path::new(""),
         }
     }
@@ -59,6 +62,9 @@ impl Generate<'_> {
         }
         if self.skip_resource_check {
             a.push("--skip-resource-check".into());
+        }
+        if self.no_incident {
+            a.push("--no-incident".into());
         }
         a.extend(["--out".into(), s(self.out)]);
         a
@@ -103,6 +109,27 @@ impl Analyze<'_> {
         }
         a.extend(["--out".into(), s(self.out)]);
         a
+    }
+}
+
+/// `discover` with one detector.
+#[derive(Clone, Debug)]
+pub struct Discover<'a> {
+    pub dataset: &'a Path,
+    pub detector: &'a str,
+    pub out: &'a Path,
+}
+
+impl Discover<'_> {
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "discover".into(),
+            s(self.dataset),
+            "--detector".into(),
+            self.detector.to_string(),
+            "--out".into(),
+            s(self.out),
+        ]
     }
 }
 

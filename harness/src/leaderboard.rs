@@ -76,6 +76,63 @@ pub struct Entry {
     pub peak_memory_bytes: u64,
 }
 
+/// One built-in discovery detector (never told the bug, data/README §14) on one dataset of a
+/// preset: `clean`, `damaged` (false alarms counted before the deploy) or `control` (every
+/// alarm false).
+#[derive(Clone, Debug, Serialize)]
+pub struct DiscoveryEntry {
+    pub scenario: String,
+    pub condition: String,
+    pub detector: String,
+    pub score: blastradius_analyzer::discover::score::Headline,
+    pub wall_seconds: f64,
+    pub peak_memory_bytes: u64,
+}
+
+/// Runs every built-in discovery detector as a `discover` child on `dataset`.
+fn discover_on(
+    options: &Options,
+    scenario: &str,
+    condition: &str,
+    dataset: &Path,
+    runs: &Path,
+) -> Result<Vec<DiscoveryEntry>, Error> {
+    use blastradius_analyzer::discover::{DETECTORS, score};
+    let mut out = Vec::new();
+    for (name, _) in DETECTORS {
+        let dir = runs.join(format!("{scenario}-{condition}-discover-{name}"));
+        let (wall, peak) = child(
+            &options.exe,
+            &argv::Discover {
+                dataset,
+                detector: name,
+                out: &dir,
+            }
+            .args(),
+        )?;
+        let p = dir.join("discovery.json");
+        let bad = |message: String| Error::Input {
+            path: p.clone(),
+            message,
+        };
+        let text = std::fs::read(&p).map_err(|e| bad(e.to_string()))?;
+        let report: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+        let s: score::DiscoveryScore =
+            serde_json::from_value(report["detectors"][0]["score"].clone())
+                .map_err(|e| bad(format!("holds no score ({e})")))?;
+        out.push(DiscoveryEntry {
+            scenario: scenario.into(),
+            condition: condition.into(),
+            detector: name.to_string(),
+            score: score::Headline::of(&s),
+            wall_seconds: wall,
+            peak_memory_bytes: peak,
+        });
+    }
+    Ok(out)
+}
+
 /// The outside detectors that failed in every cell they were run in.
 pub fn failed_everywhere(board: &Leaderboard) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -103,6 +160,8 @@ pub struct Leaderboard {
     pub seed: u64,
     pub damage: String,
     pub entries: Vec<Entry>,
+    /// The discovery baselines on each preset: clean, damaged and its control world.
+    pub discovery: Vec<DiscoveryEntry>,
 }
 
 /// Runs of each detector on the first preset's clean log, whose median is its speed and
@@ -152,6 +211,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
     )?;
     let data = stage.path().join("data");
     let mut entries = Vec::new();
+    let mut discovery = Vec::new();
     for scenario in &options.scenarios {
         let clean = data.join(scenario);
         child(
@@ -310,6 +370,28 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                 entries.push(entry);
             }
         }
+        // Discovery: the same clean and damaged logs, and the preset's control world.
+        let control = data.join(format!("{scenario}-control"));
+        child(
+            &options.exe,
+            &argv::Generate {
+                users: options.users,
+                seed: Some(options.seed),
+                scenario: Some(scenario),
+                no_incident: true,
+                out: &control,
+                ..Default::default()
+            }
+            .args(),
+        )?;
+        let runs = data.join("runs");
+        for (condition, dataset) in [
+            ("clean", &clean),
+            ("damaged", &damaged),
+            ("control", &control),
+        ] {
+            discovery.extend(discover_on(options, scenario, condition, dataset, &runs)?);
+        }
         if !options.keep_data {
             let _ = std::fs::remove_dir_all(&data);
         }
@@ -326,6 +408,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
         seed: options.seed,
         damage: format!("perturb {}", DEFAULT_DAMAGE.join(" ")),
         entries,
+        discovery,
     };
     let write = |name: &str, text: String| {
         std::fs::write(stage.path().join(name), text).map_err(|e| Error::Input {
@@ -481,12 +564,83 @@ pub fn doc(board: &Leaderboard) -> Doc {
                 ],
                 rows: speed_rows,
             }),
+            Block::Heading("Discovery: noticing the bug unaided".into()),
+            Block::Paragraph(
+                "The built-in discovery detectors (data/README §14), never told which deploy was the bug. Time to detect: from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), on the clean log and on the damaged one. Blamed: whether the first alarm on the clean log named the bug's deploy. False alarms per day: on the preset's control world (`generate --no-incident`, nothing ever wrong), and on the damaged log before the deploy. The 24 h estimate of affected users on the clean log: precision, and recall of the users exposed by then.".into(),
+            ),
+            Block::Table(discovery_table(board)),
             Block::Paragraph("Charts: [leaderboard.html](leaderboard.html).".into()),
         ],
         method: vec![format!(
             "`{}` on {}, {} users per preset, seed {}. Built-in detectors run as `blastradius analyze` child processes, outside ones as their own commands; every one's findings are loaded and scored the same way. events/s: the clean `{first}` log's events over the whole process's wall time; peak memory: the largest peak resident set among the detector's processes (`wait4`, and /proc sampled every 50 ms for those it starts without waiting for them, such as Spark's JVM). `leaderboard.json` holds every cell.",
             board.command, board.machine, board.users, board.seed
         )],
+    }
+}
+
+/// One row per discovery detector and preset (see [`DiscoveryEntry`]).
+fn discovery_table(board: &Leaderboard) -> Table {
+    use blastradius_analyzer::discover::duration;
+    let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+    let mut rows = Vec::new();
+    let mut seen = Vec::new();
+    for e in &board.discovery {
+        let key = (e.detector.clone(), e.scenario.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let at = |condition: &str| {
+            board
+                .discovery
+                .iter()
+                .find(|x| {
+                    x.detector == e.detector && x.scenario == e.scenario && x.condition == condition
+                })
+                .map(|x| &x.score)
+        };
+        let (clean, damaged, control) = (at("clean"), at("damaged"), at("control"));
+        rows.push(vec![
+            e.detector.clone(),
+            e.scenario.clone(),
+            duration(clean.and_then(|s| s.time_to_detect_seconds)),
+            duration(clean.and_then(|s| s.time_to_detect_at_half_seconds)),
+            clean
+                .and_then(|s| s.attributed)
+                .map_or("–", |a| if a { "yes" } else { "no" })
+                .into(),
+            f(control.and_then(|s| s.false_alarms_per_day)),
+            f(control.and_then(|s| s.false_alarms_per_day_at_half)),
+            duration(damaged.and_then(|s| s.time_to_detect_seconds)),
+            f(damaged.and_then(|s| s.false_alarms_per_day)),
+            f(clean.and_then(|s| s.estimate_24h_user_precision)),
+            f(clean.and_then(|s| s.estimate_24h_recall_of_exposed)),
+            board
+                .discovery
+                .iter()
+                .find(|x| {
+                    x.detector == e.detector && x.scenario == e.scenario && x.condition == "clean"
+                })
+                .map_or("–".into(), |x| format!("{:.2}", x.wall_seconds)),
+        ]);
+    }
+    Table {
+        caption: None,
+        columns: vec![
+            Column::text("detector"),
+            Column::text("preset"),
+            Column::number("time to detect"),
+            Column::number("at ≥ 0.5"),
+            Column::number("blamed"),
+            Column::number("false alarms/day (control)"),
+            Column::number("at ≥ 0.5"),
+            Column::number("time to detect (damaged)"),
+            Column::number("false alarms/day (damaged)"),
+            Column::number("24 h users P"),
+            Column::number("24 h recall of exposed"),
+            Column::number("wall s"),
+        ],
+        rows,
     }
 }
 

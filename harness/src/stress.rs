@@ -182,6 +182,18 @@ pub struct Cell {
     pub peak_memory_bytes: Option<u64>,
 }
 
+/// One built-in discovery detector (never told the bug) on one copy: how soon, how often
+/// wrong, how big at first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryCell {
+    pub fault: String,
+    pub level: f64,
+    pub label: String,
+    pub detector: String,
+    pub score: blastradius_analyzer::discover::score::Headline,
+    pub wall_seconds: f64,
+}
+
 /// One point of the streaming detector's memory-accuracy curve (clean log).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryPoint {
@@ -222,6 +234,8 @@ pub struct StressReport {
     /// The faults swept, with their levels in words.
     pub faults: Vec<Swept>,
     pub cells: Vec<Cell>,
+    /// The built-in discovery detectors on every copy (data/README §14).
+    pub discovery: Vec<DiscoveryCell>,
     pub damage: Vec<Damage>,
     pub memory: Vec<MemoryPoint>,
 }
@@ -258,6 +272,8 @@ struct Context<'a> {
     truth: &'a Truth,
     catalog: &'a Catalog,
     stage: &'a Path,
+    /// What the discovery score needs of the clean dataset's truth.
+    world: &'a blastradius_analyzer::discover::score::World,
 }
 
 impl Context<'_> {
@@ -274,6 +290,43 @@ impl Context<'_> {
             " (rerun with --keep-data to keep the findings)"
         };
         format!("its findings break the contract: {error}{kept}")
+    }
+
+    /// Runs the built-in discovery detectors on the copy at `copy`. They read the log as it
+    /// is and never the bug's deploy kinds, so a scoping dataset's copy serves them as well
+    /// as a discovery one.
+    fn discovery(
+        &self,
+        copy: &Path,
+        fault: &str,
+        level: f64,
+        label: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<DiscoveryCell>, Error> {
+        use blastradius_analyzer::discover::{self, DETECTORS, score};
+        let dataset = Dataset::open(copy)?;
+        let mut out = Vec::new();
+        for (name, _) in DETECTORS {
+            let found = discover::run(&dataset, name, self.options.threads)?;
+            let headline = score::Headline::of(&score::score(&found.alarms, self.world));
+            progress.note(&format!(
+                "{fault:10} {label:>14} {name:18} discovery: time to detect {}, blamed {}, {} false alarms/day",
+                discover::duration(headline.time_to_detect_seconds),
+                headline.attributed.map_or("–", |a| if a { "yes" } else { "no" }),
+                headline
+                    .false_alarms_per_day
+                    .map_or("–".into(), |v| format!("{v:.2}"))
+            ));
+            out.push(DiscoveryCell {
+                fault: fault.into(),
+                level,
+                label: label.into(),
+                detector: name.to_string(),
+                score: headline,
+                wall_seconds: found.wall_seconds.unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 
     /// Runs every detector on the copy at `copy`, as cells of (`fault`, `level`).
@@ -478,6 +531,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     })?;
     let catalog = Catalog::read(&clean)?;
     let mid = mid_window(&clean)?;
+    let (world, _) = blastradius_analyzer::discover::world(&clean, options.truth_key.as_deref())?;
     let stage = Stage::begin(
         &options.out,
         Kind::Output("stress"),
@@ -496,6 +550,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         truth: &truth,
         catalog: &catalog,
         stage: stage.path(),
+        world: &world,
     };
     // Outside detectors get a copy of the clean log too, never the user's own folder (one
     // that cleans up after itself, or writes a scratch file, must not touch it).
@@ -509,6 +564,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         clean_copy.clone()
     };
     let mut cells = context.cells(&clean_input, "clean", 0.0, "clean", progress)?;
+    let mut discovery = context.discovery(&clean_input, "clean", 0.0, "clean", progress)?;
     let mut damage = Vec::new();
     for (fault, levels) in &options.faults {
         for &level in levels {
@@ -534,6 +590,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
                 });
             }
             cells.extend(context.cells(&copy, fault.name(), level, &label, progress)?);
+            discovery.extend(context.discovery(&copy, fault.name(), level, &label, progress)?);
             if !options.keep_data {
                 std::fs::remove_dir_all(&copy).map_err(|e| Error::Input {
                     path: copy.clone(),
@@ -575,6 +632,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
             })
             .collect(),
         cells,
+        discovery,
         damage,
         memory,
     };
@@ -914,6 +972,37 @@ pub fn doc(report: &StressReport) -> Doc {
     if !failures.is_empty() {
         blocks.push(Block::Heading("Failures".into()));
         blocks.push(Block::List(failures));
+    }
+    if !report.discovery.is_empty() {
+        use blastradius_analyzer::discover::score::Headline;
+        blocks.push(Block::Heading("Discovery under damage".into()));
+        blocks.push(Block::Paragraph(
+            "The built-in discovery detectors (data/README §14), never told which deploy was the bug, on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then).".into(),
+        ));
+        let mut columns = vec![Column::text("detector"), Column::text("damage")];
+        columns.extend(Headline::COLUMNS.iter().map(|c| Column::number(*c)));
+        columns.push(Column::number("wall s"));
+        let rows = report
+            .discovery
+            .iter()
+            .map(|d| {
+                let mut row = vec![
+                    d.detector.clone(),
+                    match d.fault.as_str() {
+                        "clean" => "none (clean log)".to_string(),
+                        fault => format!("{fault} {}", d.label),
+                    },
+                ];
+                row.extend(d.score.cells());
+                row.push(format!("{:.2}", d.wall_seconds));
+                row
+            })
+            .collect();
+        blocks.push(Block::Table(Table {
+            caption: None,
+            columns,
+            rows,
+        }));
     }
     blocks.push(Block::Heading("What each damaged copy holds".into()));
     blocks.push(Block::Table(Table {

@@ -4,7 +4,7 @@
 //! an hour's mean stands three standard deviations above the week before it. It is what a
 //! dashboard alert on the photo API would do, and it shows why that is not enough: the bug
 //! touches a fraction of a percent of users, under the aggregate's drift and its daily rhythm.
-//! It names no user or app; it blames the latest deploy before the hour.
+//! It names no user or app; it blames the latest photo-API deploy before the hour.
 
 use std::collections::BTreeMap;
 

@@ -14,6 +14,8 @@ pub mod policy;
 pub mod score;
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::AsArray;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,9 +54,14 @@ pub struct Discovered {
     pub events: Option<u64>,
 }
 
-/// Every deploy of the log, `(ts, deploy_id)` in log order, whatever its kind says.
+/// The service that serves the photo API, whose rule both baselines watch: a page about it
+/// blames that service's latest deploy (`deploys.parquet` names each deploy's service).
+pub const WATCHED_SERVICE: &str = "photos-api";
+
+/// Every deploy of the log, `(ts, deploy_id)` in log order, whatever its kind says; and, from
+/// `deploys.parquet` when the dataset has one, which of them were the watched service's.
 #[derive(Debug, Clone, Default)]
-pub struct Deploys(Vec<(i64, u64)>);
+pub struct Deploys(Vec<(i64, u64)>, Option<BTreeSet<u64>>);
 
 impl Deploys {
     fn of(log: &ShardLog) -> Self {
@@ -64,7 +71,7 @@ impl Deploys {
             .collect();
         d.sort_unstable();
         d.dedup();
-        Deploys(d)
+        Deploys(d, None)
     }
 
     fn merge(&mut self, other: Deploys) {
@@ -73,10 +80,52 @@ impl Deploys {
         self.0.dedup();
     }
 
-    /// The latest deploy at or before log time `ts`.
+    /// Reads which deploys were [`WATCHED_SERVICE`]'s from `deploys.parquet` (a dataset of
+    /// schema version 2 or older has none: then every deploy is a suspect).
+    fn read_services(&mut self, dataset: &Dataset) -> Result<()> {
+        let Some(entry) = dataset.file(blastradius_schema::path::DEPLOYS) else {
+            return Ok(());
+        };
+        let p = dataset.root.join(&entry.path);
+        let reader = blastradius_dataset::listed_reader(&p, dataset.read(entry)?, entry)?
+            .build()
+            .map_err(Error::parquet(&p))?;
+        let mut watched = BTreeSet::new();
+        for batch in reader {
+            let b = batch.map_err(|e| Error::parquet(&p)(e.into()))?;
+            let bad = || Error::Schema {
+                path: p.clone(),
+                column: "deploy_id or service".into(),
+                problem: "is missing or of another type".into(),
+                expected: "deploys.parquet as data/README.md §2 describes it".into(),
+            };
+            let ids = b
+                .column_by_name("deploy_id")
+                .and_then(blastradius_schema::arrays::id_column::<u64>)
+                .ok_or_else(bad)?;
+            let services = b
+                .column_by_name("service")
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+                .ok_or_else(bad)?;
+            for (i, id) in ids.into_iter().enumerate() {
+                if services.value(i) == WATCHED_SERVICE {
+                    watched.insert(id);
+                }
+            }
+        }
+        self.1 = Some(watched);
+        Ok(())
+    }
+
+    /// The deploy to blame for evidence first seen at log time `ts`: the latest deploy of
+    /// [`WATCHED_SERVICE`] at or before it, else (with no service named) the latest deploy.
     pub fn at(&self, ts: i64) -> Option<u64> {
         let n = self.0.partition_point(|d| d.0 <= ts);
-        n.checked_sub(1).map(|k| self.0[k].1)
+        self.0[..n]
+            .iter()
+            .rev()
+            .find(|d| self.1.as_ref().is_none_or(|w| w.contains(&d.1)))
+            .map(|d| d.1)
     }
 }
 
@@ -152,6 +201,7 @@ pub fn run(dataset: &Dataset, name: &str, threads: usize) -> Result<Discovered> 
                 deploys.merge(d);
             }
             flags.sort_unstable();
+            deploys.read_services(dataset)?;
             let mut pager = pager::Pager::default();
             let alarms = flags
                 .iter()
@@ -171,6 +221,7 @@ pub fn run(dataset: &Dataset, name: &str, threads: usize) -> Result<Discovered> 
                 }
                 deploys.merge(d);
             }
+            deploys.read_services(dataset)?;
             (aggregate::alarms(&hours, |t| deploys.at(t)), events)
         }
         other => panic!("`{other}` is not a discovery detector; check names with known()"),
@@ -446,4 +497,21 @@ pub fn load_outside(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_blames_the_watched_services_latest_deploy_else_the_latest() {
+        let mut d = Deploys(vec![(10, 101), (20, 102), (30, 103)], None);
+        assert_eq!(d.at(5), None);
+        assert_eq!(d.at(20), Some(102), "at its very instant");
+        assert_eq!(d.at(29), Some(102));
+        d.1 = Some([101].into_iter().collect());
+        assert_eq!(d.at(29), Some(101), "102 was another service's");
+        d.1 = Some(BTreeSet::new());
+        assert_eq!(d.at(29), None, "no deploy of the service yet");
+    }
 }

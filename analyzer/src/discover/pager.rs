@@ -6,7 +6,8 @@
 //! turns the excess into a confidence. It pages when the confidence first reaches one of
 //! [`LEVELS`] in an episode, when it climbs to a higher level, and again after an hour's
 //! quiet for fresh evidence. Each page carries the users and apps suspected since the last
-//! page, and blames the latest deploy at or before the oldest observation of the last hour.
+//! page, and blames the deploy its caller names for the oldest observation of the last hour
+//! (the built-in detectors: the photo API's latest deploy at or before it).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 

@@ -27,7 +27,7 @@ pub struct World {
 }
 
 /// One row of the curve: alarms at or above `threshold`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AtThreshold {
     pub threshold: f64,
     /// From the bug's deploy to the first alarm after it (`None`: never, or a control
@@ -45,7 +45,7 @@ pub struct AtThreshold {
 
 /// The early estimate of the blast radius: the users and apps named by the alarms fired from
 /// the bug's deploy up to `hours` after it, against the final truth.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub hours: i64,
     pub users_named: u64,
@@ -62,7 +62,7 @@ pub struct Estimate {
 }
 
 /// Everything the score says of one detector's alarms.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DiscoveryScore {
     pub alarms: u64,
     pub control: bool,
@@ -70,6 +70,64 @@ pub struct DiscoveryScore {
     pub quiet_days: f64,
     pub curve: Vec<AtThreshold>,
     pub estimates: Vec<Estimate>,
+}
+
+/// The few numbers of a score a table has room for: time to detect, blame and false alarms
+/// at any confidence and at 0.5 or more, and the 24 h estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Headline {
+    pub alarms: u64,
+    pub time_to_detect_seconds: Option<f64>,
+    pub time_to_detect_at_half_seconds: Option<f64>,
+    pub attributed: Option<bool>,
+    pub false_alarms_per_day: Option<f64>,
+    pub false_alarms_per_day_at_half: Option<f64>,
+    pub estimate_24h_user_precision: Option<f64>,
+    pub estimate_24h_recall_of_exposed: Option<f64>,
+}
+
+impl Headline {
+    pub fn of(s: &DiscoveryScore) -> Self {
+        let at = |t: f64| s.curve.iter().find(|c| c.threshold == t);
+        let e = s.estimates.iter().find(|e| e.hours == 24);
+        Headline {
+            alarms: s.alarms,
+            time_to_detect_seconds: at(0.0).and_then(|c| c.time_to_detect_seconds),
+            time_to_detect_at_half_seconds: at(0.5).and_then(|c| c.time_to_detect_seconds),
+            attributed: at(0.0).and_then(|c| c.attributed),
+            false_alarms_per_day: at(0.0).and_then(|c| c.false_alarms_per_day),
+            false_alarms_per_day_at_half: at(0.5).and_then(|c| c.false_alarms_per_day),
+            estimate_24h_user_precision: e.and_then(|e| e.user_precision),
+            estimate_24h_recall_of_exposed: e.and_then(|e| e.user_recall_of_exposed),
+        }
+    }
+
+    /// The columns of [`Self::cells`].
+    pub const COLUMNS: [&'static str; 7] = [
+        "time to detect",
+        "at ≥ 0.5",
+        "blamed",
+        "false alarms/day",
+        "at ≥ 0.5",
+        "24 h users P",
+        "24 h recall of exposed",
+    ];
+
+    /// The row's cells as text, in the order of [`Self::COLUMNS`].
+    pub fn cells(&self) -> Vec<String> {
+        let f = |v: Option<f64>, d: usize| v.map_or("–".into(), |v| format!("{v:.d$}"));
+        vec![
+            super::duration(self.time_to_detect_seconds),
+            super::duration(self.time_to_detect_at_half_seconds),
+            self.attributed
+                .map_or("–", |a| if a { "yes" } else { "no" })
+                .into(),
+            f(self.false_alarms_per_day, 2),
+            f(self.false_alarms_per_day_at_half, 2),
+            f(self.estimate_24h_user_precision, 2),
+            f(self.estimate_24h_recall_of_exposed, 2),
+        ]
+    }
 }
 
 fn ratio(a: usize, b: usize) -> Option<f64> {
