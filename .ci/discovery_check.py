@@ -11,7 +11,10 @@ with 1% of events dropped:
 - the policy replay pages within 5 minutes of the deploy on the clean log, blames it and
   names only affected users; neither it nor the example pages on the control world.
 
-Usage: python .ci/discovery_check.py BLASTRADIUS OUT
+With a third argument, a View-As world (made by CI before): its report (the View-As
+baseline `token-rate` among the others) recomputed the same way, timed from the first theft.
+
+Usage: python .ci/discovery_check.py BLASTRADIUS OUT [VIEW_AS_DATASET]
 """
 
 import json
@@ -58,6 +61,20 @@ def load_alarms(folder: Path) -> list:
             for i, v in zip(ints(t, "alarm_id"), ints(t, col)):
                 alarms[i][key].add(v)
     return list(alarms.values())
+
+
+def view_as_truth_of(dataset: Path) -> dict:
+    """The View-As attack's world: timed from the first theft, no deploy to blame."""
+    m = json.loads((dataset / "manifest.json").read_text())
+    t = ds.dataset(dataset / "truth" / "stolen_tokens", format="parquet").to_table()
+    first = {}
+    for u, ts in zip(ints(t, "user_id"), ints(t, "stolen_ts")):
+        first[u] = min(first.get(u, ts), ts)
+    v = ds.dataset(dataset / "truth" / "view_as_users", format="parquet").to_table()
+    onset = min(first.values()) if first else None
+    return {"start": micros(m["period"]["start"]), "end": micros(m["period"]["end"]),
+            "bug": (None, onset) if onset is not None else None,
+            "users": set(ints(v, "user_id")), "apps": set(), "first": first}
 
 
 def truth_of(dataset: Path) -> dict:
@@ -108,7 +125,9 @@ def check_score(name: str, alarms: list, w: dict, s: dict) -> None:
         same(f"alarms after at {th}", row["alarms_after"], len(after))
         same(f"time to detect at {th}", row["time_to_detect_seconds"],
              (first["ts"] - w["bug"][1]) / 1e6 if first else None)
-        same(f"blamed at {th}", row["attributed"], first["deploy"] == w["bug"][0] if first else None)
+        culprit = w["bug"][0] if w["bug"] else None
+        same(f"blamed at {th}", row["attributed"],
+             first["deploy"] == culprit if first and culprit is not None else None)
     if not w["bug"]:
         same("estimates", s["estimates"], [])
         return
@@ -136,13 +155,14 @@ def check_report(dataset: Path, report_dir: Path) -> dict:
     assert r.get("bug_deploy_id") == (w["bug"][0] if w["bug"] else None), r
     out = {}
     for row in r["detectors"]:
+        world = view_as_truth_of(dataset) if row["incident"] == "view-as" else w
         folder = Path(row["alarms_folder"])
-        check_score(f"{dataset.name}/{row['detector']}", load_alarms(folder), w, row["score"])
+        check_score(f"{dataset.name}/{row['detector']}", load_alarms(folder), world, row["score"])
         out[row["detector"]] = row["score"]
     return out
 
 
-def main(bin_path: str, out: str) -> None:
+def main(bin_path: str, out: str, view_as: str = None) -> None:
     blast, out = Path(bin_path).resolve(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     worlds = {"clean": out / "discovery", "control": out / "control", "drop": out / "drop"}
@@ -169,12 +189,19 @@ def main(bin_path: str, out: str) -> None:
     assert scores["clean"]["example"]["curve"][0]["attributed"] is True
     for detector in ("policy-replay", "example"):
         assert scores["control"][detector]["alarms"] == 0, (detector, scores["control"][detector])
-    print("discovery: every number of 6 reports recomputed from the files; the policy replay "
+    reports = 6
+    if view_as:
+        built_in = out / "report-view-as"
+        print(run(blast, "discover", view_as, "--out", built_in, "--force"), end="")
+        scored = check_report(Path(view_as), built_in)
+        assert "token-rate" in scored, scored
+        reports += 1
+    print(f"discovery: every number of {reports} reports recomputed from the files; the policy replay "
           f"paged {clean['time_to_detect_seconds']:.0f} s after the bug's deploy and never on "
           "the control world")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

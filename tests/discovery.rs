@@ -255,3 +255,91 @@ fn bad_discovery_input_gets_one_clear_error() {
     ]);
     assert_error(&o, &["holds alarms", "its own run"]);
 }
+
+#[test]
+fn the_view_as_baseline_is_timed_from_the_first_theft_and_blames_no_deploy() {
+    let t = tempfile::tempdir().unwrap();
+    let world = t.path().join("va");
+    // At 40,000 users the attack's spike stands out of the uploader's background (at 20,000
+    // it does not yet).
+    generate_with(&world, "40000", "3", "view-as-2018", &["--discovery"]);
+    let out = t.path().join("found");
+    let o = blastradius(&["discover", path_arg(&world), "--out", path_arg(&out)]);
+    assert_ok(&o);
+    let printed = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(printed.contains("the attack's first theft at"), "{printed}");
+    let r = read_json(&out.join("discovery.json"));
+    let rows = r["detectors"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|d| d["detector"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["policy-replay", "aggregate", "token-rate"]);
+    let tokens = &rows[2];
+    assert_eq!(tokens["incident"], "view-as");
+    // No deploy to blame: the flaw shipped before the period.
+    assert!(
+        tokens["score"]["curve"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["attributed"].is_null())
+    );
+    // Its alarms are timed from the truth's earliest theft.
+    let first_theft = files_under(&world.join("truth/stolen_tokens"))
+        .iter()
+        .flat_map(|p| batches(p))
+        .flat_map(|b| {
+            rows_of(&b)
+                .into_iter()
+                .map(|r| r[2].parse::<i64>().unwrap())
+        })
+        .min()
+        .unwrap();
+    assert_eq!(
+        r["view_as_began"],
+        blastradius_schema::time::format_utc(first_theft)
+    );
+    let fired: Vec<i64> = batches(&out.join("token-rate/alarms.parquet"))
+        .iter()
+        .flat_map(rows_of)
+        .map(|r| r[1].parse().unwrap())
+        .collect();
+    let after = fired.iter().filter(|&&f| f > first_theft).min();
+    assert!(after.is_some(), "the spike pages: {fired:?}");
+    let ttd = tokens["score"]["curve"][0]["time_to_detect_seconds"].as_f64();
+    assert_eq!(ttd, after.map(|f| (f - first_theft) as f64 / 1e6));
+    // The findings.json it wrote says its incident, so `score` scores it the same way.
+    let again = t.path().join("again");
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&world),
+        path_arg(&out.join("token-rate")),
+        "--out",
+        path_arg(&again),
+    ]));
+    let r2 = read_json(&again.join("discovery.json"));
+    assert_eq!(r2["detectors"][0]["score"], tokens["score"]);
+    // A photo world has no access log: the View-As baseline is refused by name.
+    let photo = t.path().join("photo");
+    generate_with(&photo, "600", "3", "facebook-2018", &[]);
+    let o = blastradius(&["discover", path_arg(&photo), "--detector", "token-rate"]);
+    assert_error(
+        &o,
+        &["--detector token-rate", "no access log", "view-as-2018"],
+    );
+    // An incident the contract does not know is refused, naming findings.json.
+    std::fs::write(
+        out.join("token-rate/findings.json"),
+        r#"{"detector": "x", "incident": "meteor"}"#,
+    )
+    .unwrap();
+    let o = blastradius(&[
+        "score",
+        path_arg(&world),
+        path_arg(&out.join("token-rate")),
+        "--out",
+        path_arg(&t.path().join("never")),
+    ]);
+    assert_error(&o, &["findings.json", "meteor", "photo-bug"]);
+}

@@ -271,9 +271,15 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
         }
     }
     // Issue 26: the discovery baselines on every preset, clean, damaged and on its control
-    // world, where the policy replay never pages.
+    // world, where the policy replay never pages; the View-As one on the View-As preset.
     let discovery = board["discovery"].as_array().unwrap();
-    assert_eq!(discovery.len(), 4 * 3 * 2, "{board}");
+    assert_eq!(discovery.len(), 4 * 3 * 2 + 3, "{board}");
+    assert!(
+        discovery
+            .iter()
+            .filter(|d| d["detector"] == "token-rate")
+            .all(|d| d["scenario"] == "view-as-2018")
+    );
     for d in discovery
         .iter()
         .filter(|d| d["condition"] == "control" && d["detector"] == "policy-replay")

@@ -99,7 +99,11 @@ fn discover_on(
 ) -> Result<Vec<DiscoveryEntry>, Error> {
     use blastradius_analyzer::discover::{DETECTORS, score};
     let mut out = Vec::new();
-    for (name, _) in DETECTORS {
+    let opened = Dataset::open(dataset)?;
+    for (name, _, _) in DETECTORS {
+        if !blastradius_analyzer::discover::applies(&opened, name) {
+            continue;
+        }
         let dir = runs.join(format!("{scenario}-{condition}-discover-{name}"));
         let (wall, peak) = child(
             &options.exe,

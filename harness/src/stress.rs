@@ -273,7 +273,7 @@ struct Context<'a> {
     catalog: &'a Catalog,
     stage: &'a Path,
     /// What the discovery score needs of the clean dataset's truth.
-    world: &'a blastradius_analyzer::discover::score::World,
+    worlds: &'a blastradius_analyzer::discover::Worlds,
 }
 
 impl Context<'_> {
@@ -306,9 +306,12 @@ impl Context<'_> {
         use blastradius_analyzer::discover::{self, DETECTORS, score};
         let dataset = Dataset::open(copy)?;
         let mut out = Vec::new();
-        for (name, _) in DETECTORS {
+        for (name, incident, _) in DETECTORS {
+            let Some(world) = self.worlds.of(*incident) else {
+                continue; // token-rate, outside a View-As world
+            };
             let found = discover::run(&dataset, name, self.options.threads)?;
-            let headline = score::Headline::of(&score::score(&found.alarms, self.world));
+            let headline = score::Headline::of(&score::score(&found.alarms, world));
             progress.note(&format!(
                 "{fault:10} {label:>14} {name:18} discovery: time to detect {}, blamed {}, {} false alarms/day",
                 discover::duration(headline.time_to_detect_seconds),
@@ -531,7 +534,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     })?;
     let catalog = Catalog::read(&clean)?;
     let mid = mid_window(&clean)?;
-    let (world, _) = blastradius_analyzer::discover::world(&clean, options.truth_key.as_deref())?;
+    let worlds = blastradius_analyzer::discover::worlds(&clean, options.truth_key.as_deref())?;
     let stage = Stage::begin(
         &options.out,
         Kind::Output("stress"),
@@ -550,7 +553,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         truth: &truth,
         catalog: &catalog,
         stage: stage.path(),
-        world: &world,
+        worlds: &worlds,
     };
     // Outside detectors get a copy of the clean log too, never the user's own folder (one
     // that cleans up after itself, or writes a scratch file, must not touch it).

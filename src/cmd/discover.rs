@@ -46,12 +46,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let names: Vec<String> = match args.detector.is_empty() {
-        true => DETECTORS.iter().map(|d| d.0.to_string()).collect(),
-        false => args.detector.iter().map(|d| d.trim().to_string()).collect(),
-    };
-    for name in &names {
-        if !discover::known(name) {
+    for name in &args.detector {
+        if !discover::known(name.trim()) {
             bail!(
                 "--detector {name}: no discovery detector is called that; the built-in ones are {} (the scoping detectors, exact and the rest, are `analyze`'s)",
                 DETECTORS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
@@ -59,7 +55,22 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let dataset = Dataset::open(&args.dataset)?;
-    let world = world_or_note(&dataset, args.truth.as_deref())?;
+    // By default every built-in one that applies (token-rate needs a View-As world).
+    let names: Vec<String> = match args.detector.is_empty() {
+        true => DETECTORS
+            .iter()
+            .filter(|d| discover::applies(&dataset, d.0))
+            .map(|d| d.0.to_string())
+            .collect(),
+        false => args.detector.iter().map(|d| d.trim().to_string()).collect(),
+    };
+    if let Some(name) = names.iter().find(|n| !discover::applies(&dataset, n)) {
+        bail!(
+            "--detector {name}: {} has no access log; {name} watches a View-As world's (generate --scenario view-as-2018)",
+            args.dataset.display()
+        );
+    }
+    let worlds = worlds_or_note(&dataset, args.truth.as_deref())?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("data/generated/discovery").join(folder_name(&args.dataset))
     });
@@ -76,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     for name in &names {
         found.push(discover::run(&dataset, name, threads)?);
     }
-    let report = discover::report(&dataset, world, &found, &[], &out, args.force)?;
+    let report = discover::report(&dataset, worlds.as_ref(), &found, &[], &out, args.force)?;
     print(&report, &found)?;
     println!("report      {}", out.join("discovery.md").display());
     Ok(())
@@ -90,18 +101,15 @@ fn folder_name(dataset: &Path) -> String {
         .map_or("dataset".into(), |n| n.to_string_lossy().into_owned())
 }
 
-/// The world to score against, or `None` (with a note) for a blind dataset without its key.
-pub fn world_or_note(
-    dataset: &Dataset,
-    key: Option<&Path>,
-) -> Result<Option<(discover::score::World, String)>> {
+/// The worlds to score against, or `None` (with a note) for a blind dataset without its key.
+pub fn worlds_or_note(dataset: &Dataset, key: Option<&Path>) -> Result<Option<discover::Worlds>> {
     if key.is_none() && dataset.manifest.truth_key.is_some() {
         eprintln!(
             "note: a blind dataset and no --truth KEY: the alarms are written, not scored (score them later with `blastradius score DATASET FOLDER --truth KEY`)"
         );
         return Ok(None);
     }
-    Ok(Some(discover::world(dataset, key)?))
+    Ok(Some(discover::worlds(dataset, key)?))
 }
 
 /// The terminal table: one row per detector.
@@ -114,6 +122,12 @@ pub fn print(report: &Report, found: &[Discovered]) -> Result<()> {
             "control     nothing went wrong in this world: every alarm is a false one"
         )?,
         _ => {}
+    }
+    if let Some(t) = &report.view_as_began {
+        writeln!(
+            out,
+            "View-As     the attack's first theft at {t} (a View-As detector is timed from it)"
+        )?;
     }
     let w = report
         .detectors

@@ -112,7 +112,7 @@ fn score_alarms(args: &Args) -> Result<()> {
             args.dataset.display()
         );
     }
-    let world = discover::world(&dataset, args.truth.as_deref())?;
+    let worlds = discover::worlds(&dataset, args.truth.as_deref())?;
     let out = args.out.clone().unwrap_or_else(|| {
         let name = args
             .dataset
@@ -122,7 +122,7 @@ fn score_alarms(args: &Args) -> Result<()> {
     });
     let report = discover::report(
         &dataset,
-        Some(world),
+        Some(&worlds),
         &found,
         &args.findings,
         &out,

@@ -12,11 +12,12 @@ pub mod alarms;
 pub mod pager;
 pub mod policy;
 pub mod score;
+pub mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use arrow::array::AsArray;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -32,22 +33,71 @@ use crate::findings::{Meta, Universe};
 use crate::score::Truth;
 use alarms::Alarm;
 
-/// The built-in discovery detectors: name and what it watches.
-pub const DETECTORS: &[(&str, &str)] = &[
+/// Which incident a discovery detector watches for, and so which truth scores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Incident {
+    /// The photo-API bug: timed from its deploy, which an alarm should blame.
+    PhotoBug,
+    /// The View-As token theft (data/README §13): timed from the attack's first theft; its
+    /// flaw shipped before the period, so there is no deploy to blame.
+    ViewAs,
+}
+
+impl Incident {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Incident::PhotoBug => "photo-bug",
+            Incident::ViewAs => "view-as",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Incident::PhotoBug, Incident::ViewAs]
+            .into_iter()
+            .find(|i| i.as_str() == text)
+    }
+}
+
+/// The built-in discovery detectors: name, the incident it watches for, what it watches.
+pub const DETECTORS: &[(&str, Incident, &str)] = &[
     (
         "policy-replay",
+        Incident::PhotoBug,
         "replays the intended photo rule per user; pages on calls that returned more than it allows",
     ),
     (
         "aggregate",
+        Incident::PhotoBug,
         "the platform-wide hourly mean of items returned, against the week before (deliberately naive)",
     ),
+    (
+        "token-rate",
+        Incident::ViewAs,
+        "hourly tokens the video uploader issues, against the week before (View-As worlds only)",
+    ),
 ];
+
+/// The incident the built-in detector `name` watches for.
+pub fn incident_of(name: &str) -> Option<Incident> {
+    DETECTORS.iter().find(|d| d.0 == name).map(|d| d.1)
+}
+
+/// Whether the built-in detector `name` can run on `dataset` (`token-rate` needs an access
+/// log).
+pub fn applies(dataset: &Dataset, name: &str) -> bool {
+    match incident_of(name) {
+        Some(Incident::ViewAs) => blastradius_dataset::access::has_access_log(dataset),
+        Some(Incident::PhotoBug) => true,
+        None => false,
+    }
+}
 
 /// What one detector's run gave.
 #[derive(Debug, Clone)]
 pub struct Discovered {
     pub name: String,
+    pub incident: Incident,
     pub alarms: Vec<Alarm>,
     /// `None` for an outside detector's folder (its own `findings.json` may say).
     pub wall_seconds: Option<f64>,
@@ -179,7 +229,7 @@ fn per_shard<T: Send>(
 
 /// Whether `name` is a built-in discovery detector.
 pub fn known(name: &str) -> bool {
-    DETECTORS.iter().any(|d| d.0 == name)
+    incident_of(name).is_some()
 }
 
 /// Runs the built-in discovery detector `name` (one of [`DETECTORS`]) over `dataset`.
@@ -224,31 +274,70 @@ pub fn run(dataset: &Dataset, name: &str, threads: usize) -> Result<Discovered> 
             deploys.read_services(dataset)?;
             (aggregate::alarms(&hours, |t| deploys.at(t)), events)
         }
+        "token-rate" => {
+            let rows = blastradius_dataset::access::read(dataset)?;
+            let m = &dataset.manifest;
+            let (start, end) = (
+                period(dataset, &m.period.start)?,
+                period(dataset, &m.period.end)?,
+            );
+            (tokens::alarms(&rows, start, end), rows.len() as u64)
+        }
         other => panic!("`{other}` is not a discovery detector; check names with known()"),
     };
     Ok(Discovered {
         name: name.to_string(),
+        incident: incident_of(name).expect("a known name"),
         alarms,
         wall_seconds: Some(started.elapsed().as_secs_f64()),
         events: Some(events),
     })
 }
 
-/// The scorer's view of the dataset's world, from its truth (or answer key) and manifest.
+/// A time of the manifest's period, in microseconds.
+fn period(dataset: &Dataset, text: &str) -> Result<i64> {
+    blastradius_schema::time::parse_utc(text)
+        .map_err(|e| Error::dataset(dataset.root.join("manifest.json"), e))
+}
+
+/// The scorer's view of the dataset's incidents, from its truth (or answer key) and
+/// manifest, and where the truth came from.
+#[derive(Debug, Clone)]
+pub struct Worlds {
+    pub source: String,
+    /// The photo bug's deploy `(deploy_id, ts)`, `None` in a control world.
+    pub bug: Option<(u64, i64)>,
+    pub photo: score::World,
+    /// The View-As attack's, in a View-As world.
+    pub view_as: Option<score::World>,
+}
+
+impl Worlds {
+    /// The world that scores alarms about `incident` (`None`: the dataset has no such
+    /// incident, or not even a quiet version of it).
+    pub fn of(&self, incident: Incident) -> Option<&score::World> {
+        match incident {
+            Incident::PhotoBug => Some(&self.photo),
+            Incident::ViewAs => self.view_as.as_ref(),
+        }
+    }
+}
+
+/// Reads [`Worlds`] of `dataset`.
 ///
 /// # Errors
 /// A truth that cannot be read; a truth without `bug_deploys.parquet` (written before
 /// deploys were part of the contract, or one shard's), which cannot say when the bug came.
-pub fn world(dataset: &Dataset, key: Option<&Path>) -> Result<(score::World, String)> {
+pub fn worlds(dataset: &Dataset, key: Option<&Path>) -> Result<Worlds> {
     let truth = match key {
         Some(k) => Truth::read_key(dataset, k)?,
         None => Truth::read(dataset)?,
     };
     let m = &dataset.manifest;
-    let period = |t: &str| {
-        blastradius_schema::time::parse_utc(t)
-            .map_err(|e| Error::dataset(dataset.root.join("manifest.json"), e))
-    };
+    let (start, end) = (
+        period(dataset, &m.period.start)?,
+        period(dataset, &m.period.end)?,
+    );
     let Some(bug_deploys) = &truth.bug_deploys else {
         return Err(Error::dataset(
             &dataset.root,
@@ -266,23 +355,56 @@ pub fn world(dataset: &Dataset, key: Option<&Path>) -> Result<(score::World, Str
         let e = first_exposed.entry(user).or_insert(ts);
         *e = (*e).min(ts);
     }
-    Ok((
-        score::World {
-            start: period(&m.period.start)?,
-            end: period(&m.period.end)?,
-            bug,
-            affected_users: truth.users.clone(),
-            affected_apps: apps,
-            first_exposed,
-        },
-        truth.source,
-    ))
+    let photo = score::World {
+        start,
+        end,
+        onset: bug.map(|b| b.1),
+        culprit: bug.map(|b| b.0),
+        affected_users: truth.users.clone(),
+        affected_apps: apps,
+        first_exposed,
+    };
+    // A View-As world's attack (a control one's truth is empty: nothing ever began).
+    let view_as = match (
+        &truth.view_as,
+        blastradius_dataset::access::has_access_log(dataset),
+    ) {
+        (Some(v), _) => {
+            let mut first: BTreeMap<u64, i64> = BTreeMap::new();
+            for &(owner, ts, _, _) in v.tokens.values() {
+                let e = first.entry(owner).or_insert(ts);
+                *e = (*e).min(ts);
+            }
+            Some(score::World {
+                start,
+                end,
+                onset: v.tokens.values().map(|t| t.1).min(),
+                culprit: None,
+                affected_users: v.users.keys().copied().collect(),
+                affected_apps: BTreeSet::new(),
+                first_exposed: first,
+            })
+        }
+        (None, true) => Some(score::World {
+            start,
+            end,
+            ..score::World::default()
+        }),
+        (None, false) => None,
+    };
+    Ok(Worlds {
+        source: truth.source,
+        bug,
+        photo,
+        view_as,
+    })
 }
 
 /// One detector's row of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub detector: String,
+    pub incident: Incident,
     pub alarms_folder: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall_seconds: Option<f64>,
@@ -304,20 +426,22 @@ pub struct Report {
     pub bug_deploy_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bug_deployed: Option<String>,
+    /// A View-As world's first theft.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_as_began: Option<String>,
     pub period: (String, String),
     pub detectors: Vec<Row>,
 }
 
-/// Scores `found` against `world` (when there is one: the truth and where it came from)
-/// and writes the alarms (of built-in detectors), then `discovery.json` and `discovery.md`,
-/// into a staged `out` (replaced only with `force`). `outside` names the folders the first
-/// of `found` came from.
+/// Scores `found` against `worlds` (when there is a truth) and writes the alarms (of
+/// built-in detectors), then `discovery.json` and `discovery.md`, into a staged `out`
+/// (replaced only with `force`). `outside` names the folders the first of `found` came from.
 ///
 /// # Errors
-/// An output that may not be written.
+/// Alarms about an incident the dataset does not have; an output that may not be written.
 pub fn report(
     dataset: &Dataset,
-    world: Option<(score::World, String)>,
+    worlds: Option<&Worlds>,
     found: &[Discovered],
     outside: &[PathBuf],
     out: &Path,
@@ -325,6 +449,18 @@ pub fn report(
 ) -> Result<Report> {
     let mut inputs: Vec<&Path> = vec![dataset.root.as_path()];
     inputs.extend(outside.iter().map(PathBuf::as_path));
+    if let Some(w) = worlds
+        && let Some(d) = found.iter().find(|d| w.of(d.incident).is_none())
+    {
+        return Err(Error::dataset(
+            &dataset.root,
+            format!(
+                "has no {} incident to score `{}`'s alarms against (a View-As detector needs a world made with --scenario view-as-2018)",
+                d.incident.as_str(),
+                d.name
+            ),
+        ));
+    }
     let stage = Stage::begin(out, StageKind::Output("discover"), force, "--out", &inputs)?;
     let mut rows = Vec::new();
     for (k, d) in found.iter().enumerate() {
@@ -338,6 +474,7 @@ pub fn report(
                     wall_seconds: d.wall_seconds,
                     events: d.events,
                     world: Some(dataset.manifest.world_id()),
+                    other: [("incident".to_string(), d.incident.as_str().into())].into(),
                     ..Meta::default()
                 };
                 let text = serde_json::to_string_pretty(&meta).expect("serializable");
@@ -348,19 +485,26 @@ pub fn report(
         };
         rows.push(Row {
             detector: d.name.clone(),
+            incident: d.incident,
             alarms_folder: folder,
             wall_seconds: d.wall_seconds,
             events: d.events,
-            score: world.as_ref().map(|w| score::score(&d.alarms, &w.0)),
+            score: worlds
+                .and_then(|w| w.of(d.incident))
+                .map(|w| score::score(&d.alarms, w)),
         });
     }
-    let bug = world.as_ref().and_then(|w| w.0.bug);
+    let bug = worlds.and_then(|w| w.bug);
     let report = Report {
         dataset: dataset.root.display().to_string(),
-        truth: world.as_ref().map(|w| w.1.clone()),
+        truth: worlds.map(|w| w.source.clone()),
         control: dataset.manifest.control,
         bug_deploy_id: bug.map(|b| b.0),
         bug_deployed: bug.map(|b| format_utc(b.1)),
+        view_as_began: worlds
+            .and_then(|w| w.view_as.as_ref())
+            .and_then(|v| v.onset)
+            .map(format_utc),
         period: (
             dataset.manifest.period.start.clone(),
             dataset.manifest.period.end.clone(),
@@ -399,8 +543,11 @@ pub fn markdown(r: &Report) -> String {
             "Not scored: the dataset is blind and no answer key was given (`blastradius score DATASET FOLDER --truth KEY` scores these alarms).\n",
         ),
         (Some(truth), Some(at), Some(id)) => s.push_str(&format!(
-            "The bug was deployed at {at} (deploy {id}). Time to detect runs from it to the first alarm at or above each threshold; false alarms are those before it, per day from {} to the deploy.\n\nTruth: {truth}.\n",
-            r.period.0
+            "The bug was deployed at {at} (deploy {id}). Time to detect runs from it to the first alarm at or above each threshold; false alarms are those before it, per day from {} to the deploy.{}\n\nTruth: {truth}.\n",
+            r.period.0,
+            r.view_as_began.as_ref().map_or(String::new(), |t| format!(
+                " A View-As detector's alarms are timed from the attack's first theft instead, at {t}, and none has a deploy to blame."
+            ))
         )),
         (Some(truth), _, _) => s.push_str(&format!(
             "A control world: nothing ever went wrong, so every alarm is a false alarm.\n\nTruth: {truth}.\n"
@@ -415,8 +562,9 @@ pub fn markdown(r: &Report) -> String {
             continue;
         };
         s.push_str(&format!(
-            "\n## {}\n\n{} alarms (folder {}){}.\n\n",
+            "\n## {} ({})\n\n{} alarms (folder {}){}.\n\n",
             row.detector,
+            row.incident.as_str(),
             sc.alarms,
             row.alarms_folder,
             row.wall_seconds
@@ -489,8 +637,22 @@ pub fn load_outside(
                 ),
             ));
         }
+        // findings.json may say which incident the alarms are about (the photo bug if not).
+        let said = meta.as_ref().and_then(|m| m.other.get("incident"));
+        let incident = match said {
+            None => Incident::PhotoBug,
+            Some(v) => v.as_str().and_then(Incident::parse).ok_or_else(|| {
+                Error::dataset(
+                    dir.join(crate::findings::META),
+                    format!(
+                        "says \"incident\": {v}; it is \"photo-bug\" or \"view-as\" (data/README.md §14)"
+                    ),
+                )
+            })?,
+        };
         out.push(Discovered {
             name,
+            incident,
             alarms,
             wall_seconds: meta.as_ref().and_then(|m| m.wall_seconds),
             events: meta.as_ref().and_then(|m| m.events),

@@ -10,16 +10,21 @@ use super::alarms::Alarm;
 /// The confidence thresholds of the time-to-detect curve.
 pub const THRESHOLDS: &[f64] = &[0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99];
 
-/// Hours after the bug's deploy at which the early estimate is scored.
+/// Hours after the incident's onset at which the early estimate is scored.
 pub const ESTIMATE_HOURS: &[i64] = &[24, 72];
 
-/// What the scorer knows of the world: the period, the bug's deploys, the final truth.
+/// What the scorer knows of one incident of the world: the period, when the incident began,
+/// what should be blamed, the final truth.
 #[derive(Debug, Clone, Default)]
 pub struct World {
     pub start: i64,
     pub end: i64,
-    /// The deploy that introduced the bug, `(deploy_id, ts)`; `None` in a control world.
-    pub bug: Option<(u64, i64)>,
+    /// When the incident began: the bug's deploy, or the attack's first theft; `None` in a
+    /// control world.
+    pub onset: Option<i64>,
+    /// The deploy an alarm should blame (`None`: there is none to blame in the period, as
+    /// for the View-As attack, whose flaw shipped a year before it).
+    pub culprit: Option<u64>,
     pub affected_users: BTreeSet<u64>,
     pub affected_apps: BTreeSet<u32>,
     /// Per affected user, when they were first exposed (empty when the truth does not say).
@@ -30,21 +35,21 @@ pub struct World {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AtThreshold {
     pub threshold: f64,
-    /// From the bug's deploy to the first alarm after it (`None`: never, or a control
+    /// From the incident's onset to the first alarm after it (`None`: never, or a control
     /// world).
     pub time_to_detect_seconds: Option<f64>,
-    /// Whether that first alarm blamed the bug's deploy.
+    /// Whether that first alarm blamed the culprit deploy (`None`: there is none).
     pub attributed: Option<bool>,
     /// Alarms where nothing was wrong: the whole period of a control world, or up to the
-    /// bug's deploy (one at its very instant included).
+    /// onset (one at its very instant included).
     pub false_alarms: u64,
     pub false_alarms_per_day: Option<f64>,
-    /// Alarms after the bug's deploy.
+    /// Alarms after the onset.
     pub alarms_after: u64,
 }
 
 /// The early estimate of the blast radius: the users and apps named by the alarms fired from
-/// the bug's deploy up to `hours` after it, against the final truth.
+/// the onset up to `hours` after it, against the final truth.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub hours: i64,
@@ -136,7 +141,7 @@ fn ratio(a: usize, b: usize) -> Option<f64> {
 
 /// Scores `alarms` against `world`.
 pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
-    let quiet_until = world.bug.map_or(world.end, |b| b.1);
+    let quiet_until = world.onset.unwrap_or(world.end);
     let quiet_days = (quiet_until - world.start).max(0) as f64 / DAY as f64;
     let curve = THRESHOLDS
         .iter()
@@ -147,30 +152,30 @@ pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
                 .collect();
             // An alarm at the deploy's own instant has seen nothing the deploy did: false.
             let false_alarms = over.iter().filter(|a| a.fired_ts <= quiet_until).count() as u64;
-            let after: Vec<&&Alarm> = match world.bug {
-                Some((_, t)) => over.iter().filter(|a| a.fired_ts > t).collect(),
+            let after: Vec<&&Alarm> = match world.onset {
+                Some(t) => over.iter().filter(|a| a.fired_ts > t).collect(),
                 None => Vec::new(),
             };
             let first = after.iter().min_by_key(|a| a.fired_ts);
             AtThreshold {
                 threshold,
                 time_to_detect_seconds: world
-                    .bug
+                    .onset
                     .zip(first)
-                    .map(|((_, t), a)| (a.fired_ts - t) as f64 / 1e6),
+                    .map(|(t, a)| (a.fired_ts - t) as f64 / 1e6),
                 attributed: world
-                    .bug
+                    .culprit
                     .zip(first)
-                    .map(|((id, _), a)| a.deploy_id == Some(id)),
+                    .map(|(id, a)| a.deploy_id == Some(id)),
                 false_alarms,
                 false_alarms_per_day: (quiet_days > 0.0).then(|| false_alarms as f64 / quiet_days),
                 alarms_after: after.len() as u64,
             }
         })
         .collect();
-    let estimates = match world.bug {
+    let estimates = match world.onset {
         None => Vec::new(),
-        Some((_, t)) => ESTIMATE_HOURS
+        Some(t) => ESTIMATE_HOURS
             .iter()
             .map(|&hours| {
                 let named = alarms
@@ -206,7 +211,7 @@ pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
     };
     DiscoveryScore {
         alarms: alarms.len() as u64,
-        control: world.bug.is_none(),
+        control: world.onset.is_none(),
         quiet_days,
         curve,
         estimates,
@@ -231,7 +236,8 @@ mod tests {
         World {
             start: 0,
             end: 30 * DAY,
-            bug: Some((42, 10 * DAY)),
+            onset: Some(10 * DAY),
+            culprit: Some(42),
             affected_users: [1, 2, 3, 4].into_iter().collect(),
             affected_apps: [1, 2].into_iter().collect(),
             // Users 1 and 2 exposed on the first day, 3 on the third, 4 late.
@@ -284,7 +290,8 @@ mod tests {
     #[test]
     fn on_a_control_world_every_alarm_is_false() {
         let w = World {
-            bug: None,
+            onset: None,
+            culprit: None,
             ..world()
         };
         let s = score(&[alarm(DAY, 0.3, None, &[])], &w);
