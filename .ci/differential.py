@@ -676,7 +676,7 @@ def truth_cases(ctx, preset):
                 "message_calls_by_status": dict(Counter(str(e["status"]) for e in ev if e["kind"] == "message_api_call"))}
         # system rows are counted once per shard in the manifest
         shards = len(list((w.path / "events").glob("*.parquet")))
-        for k in ("bug_introduced", "bug_fixed"):
+        for k in ("bug_introduced", "bug_fixed", "deploy"):
             if k in want["events_by_kind"]:
                 want["events_by_kind"][k] *= shards
         for k, v in want.items():

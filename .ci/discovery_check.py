@@ -110,8 +110,8 @@ def check_score(name: str, alarms: list, w: dict, s: dict) -> None:
         ok = close(got, want) if isinstance(want, float) or isinstance(got, float) else got == want
         if not ok:
             sys.exit(f"{name}: {what} is {got}, recomputed {want}")
-    quiet_until = w["bug"][1] if w["bug"] else w["end"]
-    days = (quiet_until - w["start"]) / DAY
+    quiet_until = w["bug"][1] if w["bug"] else float("inf")
+    days = ((w["bug"][1] if w["bug"] else w["end"]) - w["start"]) / DAY
     same("alarms", s["alarms"], len(alarms))
     for row in s["curve"]:
         over = [a for a in alarms if a["c"] >= row["threshold"]]

@@ -20,6 +20,7 @@ I64, I32, I16, TS, STR, LIST = "int64", "int32", "int16", "timestamp[UTC]", "str
 TABLES = {
     "providers.parquet": {"provider_id": I64, "name": STR},
     "apps.parquet": {"app_id": I64, "provider_id": I64, "name": STR, "category": STR, "scopes": LIST},
+    "deploys.parquet": {"deploy_id": I64, "ts": TS, "service": STR},
     "users": {"user_id": I64, "registered_at": TS},
     "events": {
         "event_id": I64, "ts": TS, "kind": STR, "user_id": I64, "app_id": I64, "photo_id": I64,
@@ -32,6 +33,7 @@ TABLES = {
     },
     "truth/affected_users": {"user_id": I64, "apps": I32, "photos": I32},
     "truth/affected_apps.parquet": {"app_id": I64, "provider_id": I64, "users": I64, "photos": I64},
+    "truth/bug_deploys.parquet": {"deploy_id": I64, "ts": TS, "change": STR},
     "truth/message_violations": {"event_id": I64, "app_id": I64, "user_id": I64, "action": STR, "ts": TS},
     # View-As worlds only (data/README §13).
     "friendships": {"user_id": I64, "friend_id": I64},

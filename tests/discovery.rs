@@ -343,3 +343,78 @@ fn the_view_as_baseline_is_timed_from_the_first_theft_and_blames_no_deploy() {
     ]);
     assert_error(&o, &["findings.json", "meteor", "photo-bug"]);
 }
+
+#[test]
+fn a_blind_discovery_dataset_is_watched_without_its_key_and_scored_with_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, key) = (t.path().join("blind"), t.path().join("key"));
+    assert_ok(&blastradius(&[
+        "generate",
+        "--users",
+        "5000",
+        "--discovery",
+        "--split-truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&data),
+    ]));
+    let m = read_json(&data.join("manifest.json"));
+    assert!(m.get("bug_window").is_none() && m["calibration"] == serde_json::json!([]));
+    // Without the key: alarms written, nothing scored, and it says so.
+    let out = t.path().join("found");
+    let o = blastradius(&["discover", path_arg(&data), "--out", path_arg(&out)]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("not scored"), "{}", stderr(&o));
+    let r = read_json(&out.join("discovery.json"));
+    assert!(
+        r["truth"].is_null() && r["detectors"][0]["score"].is_null(),
+        "{r}"
+    );
+    assert!(out.join("policy-replay/alarms.parquet").exists());
+    // `score` needs the key, and with it scores the same alarms as `discover --truth` does.
+    let o = blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&out.join("policy-replay")),
+    ]);
+    assert_error(&o, &["is blind", "--truth KEY"]);
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&out.join("policy-replay")),
+        "--truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&a),
+    ]));
+    assert_ok(&blastradius(&[
+        "discover",
+        path_arg(&data),
+        "--detector",
+        "policy-replay",
+        "--truth",
+        path_arg(&key),
+        "--out",
+        path_arg(&b),
+    ]));
+    let (ra, rb) = (
+        read_json(&a.join("discovery.json")),
+        read_json(&b.join("discovery.json")),
+    );
+    assert_eq!(ra["detectors"][0]["score"], rb["detectors"][0]["score"]);
+    assert_eq!(ra["bug_deploy_id"], rb["bug_deploy_id"]);
+    assert!(ra["bug_deploy_id"].is_u64());
+    // Alarms of another world are refused: the findings.json says whose they are.
+    let other = t.path().join("other");
+    generate_with(&other, "5000", "8", "facebook-2018", &[]);
+    let o = blastradius(&[
+        "score",
+        path_arg(&other),
+        path_arg(&out.join("policy-replay")),
+    ]);
+    assert_error(
+        &o,
+        &["findings.json", "world", "dataset they were made from"],
+    );
+}

@@ -208,6 +208,14 @@ pub fn run_named(
 ) -> Result<Run> {
     #[cfg(feature = "datafusion")]
     if name == "sql" {
+        // Its SQL takes the window from the log's bug_introduced row, which a discovery
+        // dataset does not have: it would find nothing and say so as if that were an answer.
+        if dataset.manifest.discovery {
+            return Err(Error::dataset(
+                &dataset.root,
+                "is a discovery dataset (generate --discovery): its log does not say which deploy was the bug, and the sql detector takes the window from the log; scope it with `--detector exact --bug-window START/END` (from the truth's bug_deploys.parquet), or run a discovery detector (discover)",
+            ));
+        }
         let (findings, wall_seconds) = crate::sql::run(dataset, threads, &settings.engine)?;
         let events = dataset
             .parts(blastradius_schema::path::EVENTS_DIR)

@@ -96,8 +96,8 @@ def main(addr: str) -> int:
             deploys.append((e["ts"], e["event_id"], kind == "bug_introduced"))
             deploys.sort()
             continue
-        if kind in ACCESS_SYSTEM:
-            continue
+        if kind in ACCESS_SYSTEM or kind == "deploy":
+            continue  # the platform's own rows: no user, and no rule changes
         if "target_id" in e:  # a row of the access log
             out = view_as.push(e)
             if out:

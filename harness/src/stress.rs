@@ -273,7 +273,7 @@ struct Context<'a> {
     catalog: &'a Catalog,
     stage: &'a Path,
     /// What the discovery score needs of the clean dataset's truth.
-    worlds: &'a blastradius_analyzer::discover::Worlds,
+    worlds: Option<&'a blastradius_analyzer::discover::Worlds>,
 }
 
 impl Context<'_> {
@@ -307,7 +307,7 @@ impl Context<'_> {
         let dataset = Dataset::open(copy)?;
         let mut out = Vec::new();
         for (name, incident, _) in DETECTORS {
-            let Some(world) = self.worlds.of(*incident) else {
+            let Some(world) = self.worlds.and_then(|w| w.of(*incident)) else {
                 continue; // token-rate, outside a View-As world
             };
             let found = discover::run(&dataset, name, self.options.threads)?;
@@ -534,7 +534,12 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     })?;
     let catalog = Catalog::read(&clean)?;
     let mid = mid_window(&clean)?;
-    let worlds = blastradius_analyzer::discover::worlds(&clean, options.truth_key.as_deref())?;
+    // A truth written before the deploys were part of the contract cannot time discovery.
+    let worlds = blastradius_analyzer::discover::worlds(&clean, options.truth_key.as_deref());
+    if let Err(e) = &worlds {
+        progress.note(&format!("no discovery table: {e}"));
+    }
+    let worlds = worlds.ok();
     let stage = Stage::begin(
         &options.out,
         Kind::Output("stress"),
@@ -553,7 +558,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         truth: &truth,
         catalog: &catalog,
         stage: stage.path(),
-        worlds: &worlds,
+        worlds: worlds.as_ref(),
     };
     // Outside detectors get a copy of the clean log too, never the user's own folder (one
     // that cleans up after itself, or writes a scratch file, must not touch it).

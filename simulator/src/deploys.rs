@@ -1,5 +1,6 @@
-//! The platform's deploys: a few a day across its services, of which (in a world with an
-//! incident) the bug's introduction and its fix are two.
+//! The platform's deploys: a nightly release of the photo API and a few a working day across
+//! its services, of which (in a world with an incident) the bug's introduction and its fix
+//! are two.
 //!
 //! The schedule is drawn from a stream of its own (domain [`DEPLOYS`]), so adding it left
 //! every user's draws, and so the traffic and the truth, as they were. Deploys are numbered
@@ -84,15 +85,22 @@ impl Deploy {
     }
 }
 
-/// The deploys of a world over `timeline`, in log order. Working days get two to five
-/// deploys between 08:00 and 20:00 UTC, weekends one in three days a deploy. A world with
-/// an incident adds the bug's two (in [`BUG_SERVICE`]) at the scenario's instants.
+/// The deploys of a world over `timeline`, in log order. Every day at 00:00 UTC the photo
+/// API ([`BUG_SERVICE`]) ships its nightly release; working days add two to five deploys
+/// between 08:00 and 20:00 UTC at whole minutes, weekends one in three days a deploy. A world
+/// with an incident ships the bug's two at the scenario's instants: at a nightly release's
+/// instant, as that release (so that neither its time, its day nor its service sets it apart
+/// from the other nightlies; every preset's bug comes and goes at midnight), else as a deploy
+/// of its own.
 pub fn schedule(seed: u64, timeline: &Timeline, incident: bool) -> Vec<Deploy> {
     let mut rng = entity_rng(seed, DEPLOYS, 0);
     let mut times: Vec<(i64, &'static str, Option<BugChange>)> = Vec::new();
     let first_day = timeline.start.div_euclid(DAY);
     let last_day = (timeline.end - 1).div_euclid(DAY);
     for day in first_day..=last_day {
+        if (timeline.start..timeline.end).contains(&(day * DAY)) {
+            times.push((day * DAY, BUG_SERVICE, None));
+        }
         // 1970-01-01 was a Thursday: day 2 (mod 7) is a Saturday, 3 a Sunday.
         let weekend = matches!(day.rem_euclid(7), 2 | 3);
         let n = match weekend {
@@ -108,12 +116,18 @@ pub fn schedule(seed: u64, timeline: &Timeline, incident: bool) -> Vec<Deploy> {
         }
     }
     if incident {
-        times.push((
-            timeline.bug_introduced,
-            BUG_SERVICE,
-            Some(BugChange::Introduced),
-        ));
-        times.push((timeline.bug_fixed, BUG_SERVICE, Some(BugChange::Fixed)));
+        for (ts, change) in [
+            (timeline.bug_introduced, BugChange::Introduced),
+            (timeline.bug_fixed, BugChange::Fixed),
+        ] {
+            match times
+                .iter_mut()
+                .find(|t| t.0 == ts && t.1 == BUG_SERVICE && t.2.is_none())
+            {
+                Some(nightly) => nightly.2 = Some(change),
+                None => times.push((ts, BUG_SERVICE, Some(change))),
+            }
+        }
     }
     // Whole minutes for the ordinary ones: a tie with a bug's instant keeps the bug second.
     times.sort_by_key(|&(ts, _, bug)| (ts, bug.is_some()));
@@ -151,7 +165,7 @@ mod tests {
         assert_ne!(d, schedule(8, &t, true), "another seed, another schedule");
         let days = (t.end - t.start) as f64 / DAY as f64;
         let per_day = d.len() as f64 / days;
-        assert!((2.0..4.0).contains(&per_day), "{per_day} a day");
+        assert!((3.0..5.0).contains(&per_day), "{per_day} a day");
         assert!(
             d.windows(2)
                 .all(|w| (w[0].ts, w[0].id) < (w[1].ts, w[1].id))
@@ -169,12 +183,44 @@ mod tests {
         assert_eq!(bugs[1].ts, t.bug_fixed);
         // Neither the first nor the last id: the ids do not point at the bug.
         assert!(bugs[0].id > FIRST_DEPLOY_ID + 10);
-        // No deploy at night or on a weekend is rare but allowed; most are in the day.
-        let day_time = d
-            .iter()
-            .filter(|x| (8 * HOUR..20 * HOUR).contains(&x.ts.rem_euclid(DAY)))
-            .count();
-        assert_eq!(day_time, d.len());
+        // Every deploy is a nightly release or in working hours.
+        let nightly = |x: &Deploy| x.ts.rem_euclid(DAY) == 0 && x.service == BUG_SERVICE;
+        let day_time = |x: &Deploy| (8 * HOUR..20 * HOUR).contains(&x.ts.rem_euclid(DAY));
+        assert!(d.iter().all(|x| nightly(x) || day_time(x)));
+        assert_eq!(d.iter().filter(|x| nightly(x)).count() as f64, days);
+    }
+
+    /// In every preset the bug's deploys are nightly releases: nothing in `deploys.parquet`
+    /// (time of day, second, weekday, service) tells them from the others.
+    #[test]
+    fn a_presets_bug_deploys_look_like_every_other_nightly_release() {
+        for name in crate::scenario::PRESETS {
+            let t = crate::scenario::Scenario::preset(name).unwrap().timeline();
+            let d = schedule(2018, &t, true);
+            let bugs: Vec<&Deploy> = d.iter().filter(|x| x.bug.is_some()).collect();
+            assert_eq!(bugs.len(), 2, "{name}");
+            for b in bugs {
+                assert_eq!(
+                    (b.ts.rem_euclid(DAY), b.service),
+                    (0, BUG_SERVICE),
+                    "{name}"
+                );
+            }
+            // One deploy a midnight, the bug's included: none of them doubled.
+            let midnights: Vec<i64> = d
+                .iter()
+                .filter(|x| x.ts.rem_euclid(DAY) == 0)
+                .map(|x| x.ts)
+                .collect();
+            let mut unique = midnights.clone();
+            unique.dedup();
+            assert_eq!(midnights, unique, "{name}");
+            // The control world has the very same deploys, ids included.
+            let ids = |d: &[Deploy]| -> Vec<(u64, i64, &'static str)> {
+                d.iter().map(|x| (x.id, x.ts, x.service)).collect()
+            };
+            assert_eq!(ids(&schedule(2018, &t, false)), ids(&d), "{name}");
+        }
     }
 
     #[test]

@@ -685,7 +685,11 @@ pub(crate) fn assemble(
         }),
         discovery: options.discovery,
         control: !options.scenario.incident,
-        calibration: calibration(&options.scenario, &counts),
+        // Its rows date the bug window, which a discovery dataset does not say.
+        calibration: match options.discovery {
+            true => Vec::new(),
+            false => calibration(&options.scenario, &counts),
+        },
         counts,
         files,
         perturbation: None,

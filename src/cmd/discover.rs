@@ -22,7 +22,8 @@ pub struct Args {
     pub dataset: PathBuf,
 
     /// Detectors to run, comma-separated: policy-replay (the intended photo rule replayed per
-    /// user), aggregate (the platform-wide hourly mean, deliberately naive). Default: both.
+    /// user), aggregate (the platform-wide hourly mean, deliberately naive), token-rate (tokens
+    /// the video uploader issues per hour; View-As worlds). Default: every one that applies.
     #[arg(long, value_delimiter = ',')]
     pub detector: Vec<String>,
 
@@ -62,7 +63,15 @@ pub fn run(args: Args) -> Result<()> {
             .filter(|d| discover::applies(&dataset, d.0))
             .map(|d| d.0.to_string())
             .collect(),
-        false => args.detector.iter().map(|d| d.trim().to_string()).collect(),
+        false => {
+            let mut names: Vec<String> = Vec::new();
+            for d in &args.detector {
+                if !names.iter().any(|n| n == d.trim()) {
+                    names.push(d.trim().to_string());
+                }
+            }
+            names
+        }
     };
     if let Some(name) = names.iter().find(|n| !discover::applies(&dataset, n)) {
         bail!(
@@ -147,7 +156,7 @@ pub fn print(report: &Report, found: &[Discovered]) -> Result<()> {
         "blamed",
         "false/d any",
         "false/d≥0.5",
-        "24h users P/R",
+        "24h P/R exp.",
         "wall s"
     )?;
     for (row, d) in report.detectors.iter().zip(found) {
@@ -181,7 +190,7 @@ pub fn print(report: &Report, found: &[Discovered]) -> Result<()> {
             .map_or("–", |a| if a { "yes" } else { "no" });
         let estimate = s.estimates.first().map_or("–".into(), |e| {
             let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
-            format!("{}/{}", f(e.user_precision), f(e.user_recall))
+            format!("{}/{}", f(e.user_precision), f(e.user_recall_of_exposed))
         });
         writeln!(
             out,

@@ -60,6 +60,12 @@ pub fn run(args: Args) -> Result<()> {
         return score_alarms(&args);
     }
     if let Some(k) = alarms.iter().position(|&a| a) {
+        if let Some(missing) = args.findings.iter().find(|d| !d.is_dir()) {
+            bail!(
+                "{}: no such folder; give the alarms folders your discovery detectors wrote (data/README.md §14)",
+                missing.display()
+            );
+        }
         bail!(
             "{} holds alarms (a discovery detector's) but other folders hold findings (a scoping detector's); score each kind in its own run",
             args.findings[k].display()

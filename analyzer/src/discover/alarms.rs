@@ -281,7 +281,9 @@ fn read_alarms(path: &Path, by_id: &mut BTreeMap<u64, Alarm>) -> Result<()> {
             .filter(|_| confidence.data_type().is_floating() || confidence.data_type().is_integer())
             .ok_or_else(|| schema_error(path, "confidence", "is not a number".into()))?;
         let confidence = confidence.as_primitive::<arrow::datatypes::Float64Type>();
+        // A column of nulls only (pandas and pyarrow write one as type Null) blames nothing.
         let deploys = match b.column_by_name("deploy_id") {
+            Some(d) if d.data_type() == &DataType::Null => None,
             Some(d) => Some(integers(d).ok_or_else(|| {
                 schema_error(path, "deploy_id", "is not of an integer type".into())
             })?),
@@ -395,6 +397,36 @@ mod tests {
         let e = t.path().join("empty");
         write(&e, &[]).unwrap();
         assert!(load(&e, &universe()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_deploy_id_column_of_nulls_only_blames_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let b = arrow::array::RecordBatch::try_from_iter([
+            (
+                "alarm_id",
+                Arc::new(arrow::array::Int32Array::from(vec![7])) as ArrayRef,
+            ),
+            (
+                "fired_ts",
+                Arc::new(arrow::array::Int64Array::from(vec![5_000])) as ArrayRef,
+            ),
+            (
+                "confidence",
+                Arc::new(Float64Array::from(vec![0.5])) as ArrayRef,
+            ),
+            (
+                "deploy_id",
+                Arc::new(arrow::array::NullArray::new(1)) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let f = std::fs::File::create(t.path().join("alarms.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, b.schema(), None).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+        let a = load(t.path(), &universe()).unwrap();
+        assert_eq!((a[0].fired_ts, a[0].deploy_id), (5_000, None));
     }
 
     #[test]

@@ -617,9 +617,29 @@ pub fn load_outside(
     let mut seen = BTreeMap::new();
     for (k, dir) in dirs.iter().enumerate() {
         let alarms = alarms::load(dir, universe)?;
-        let meta: Option<Meta> = std::fs::read(dir.join(crate::findings::META))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let meta_path = dir.join(crate::findings::META);
+        let meta: Option<Meta> = match std::fs::read(&meta_path) {
+            Err(_) => None,
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+                Error::dataset(
+                    &meta_path,
+                    format!("is not the JSON object data/README.md §7 describes ({e}); fix it or remove it"),
+                )
+            })?),
+        };
+        // Alarms written for another world are refused, as findings are.
+        if let (Some(theirs), Some(ours)) = (
+            meta.as_ref().and_then(|m| m.world.as_ref()),
+            &universe.world,
+        ) && theirs != ours
+        {
+            return Err(Error::dataset(
+                &meta_path,
+                format!(
+                    "says the alarms are of the world `{theirs}`, but the dataset is `{ours}`; score alarms against the dataset they were made from"
+                ),
+            ));
+        }
         let name = names
             .get(k)
             .cloned()

@@ -141,8 +141,10 @@ fn ratio(a: usize, b: usize) -> Option<f64> {
 
 /// Scores `alarms` against `world`.
 pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
-    let quiet_until = world.onset.unwrap_or(world.end);
-    let quiet_days = (quiet_until - world.start).max(0) as f64 / DAY as f64;
+    // On a control world every alarm is false, even one dated past the period's end; the
+    // rate is per day of the period.
+    let quiet_until = world.onset.unwrap_or(i64::MAX);
+    let quiet_days = (world.onset.unwrap_or(world.end) - world.start).max(0) as f64 / DAY as f64;
     let curve = THRESHOLDS
         .iter()
         .map(|&threshold| {
@@ -294,9 +296,13 @@ mod tests {
             culprit: None,
             ..world()
         };
-        let s = score(&[alarm(DAY, 0.3, None, &[])], &w);
+        let s = score(
+            &[alarm(DAY, 0.3, None, &[]), alarm(40 * DAY, 0.3, None, &[])],
+            &w,
+        );
         assert!(s.control && s.estimates.is_empty());
-        assert_eq!(s.curve[0].false_alarms_per_day, Some(1.0 / 30.0));
+        assert_eq!(s.curve[0].false_alarms, 2, "one past the period's end too");
+        assert_eq!(s.curve[0].false_alarms_per_day, Some(2.0 / 30.0));
         assert_eq!(s.curve[0].time_to_detect_seconds, None);
         assert_eq!(s.curve[3].false_alarms, 0);
         // No alarm at all: nothing detected, nothing false.
