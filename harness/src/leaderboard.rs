@@ -523,6 +523,7 @@ pub fn doc(board: &Leaderboard) -> Doc {
             }
         })
         .collect();
+    let [soon, wrong] = discovery_tables(board);
     Doc {
         title: "Detectors on every preset".into(),
         headline: Some(headline(board)),
@@ -572,7 +573,8 @@ pub fn doc(board: &Leaderboard) -> Doc {
             Block::Paragraph(
                 "The built-in discovery detectors (data/README §14), never told which deploy was the bug. Time to detect: from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), on the clean log and on the damaged one. Blamed: whether the first alarm on the clean log named the bug's deploy. False alarms per day: on the preset's control world (`generate --no-incident`, nothing ever wrong), and on the damaged log before the deploy. The 24 h estimate of affected users on the clean log: precision, and recall of the users exposed by then.".into(),
             ),
-            Block::Table(discovery_table(board)),
+            Block::Table(soon),
+            Block::Table(wrong),
             Block::Paragraph("Charts: [leaderboard.html](leaderboard.html).".into()),
         ],
         method: vec![format!(
@@ -582,11 +584,12 @@ pub fn doc(board: &Leaderboard) -> Doc {
     }
 }
 
-/// One row per discovery detector and preset (see [`DiscoveryEntry`]).
-fn discovery_table(board: &Leaderboard) -> Table {
+/// Two tables, each a row per discovery detector and preset (see [`DiscoveryEntry`]): how
+/// soon (clean and damaged), and how often wrong and how big at first.
+fn discovery_tables(board: &Leaderboard) -> [Table; 2] {
     use blastradius_analyzer::discover::duration;
     let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
-    let mut rows = Vec::new();
+    let (mut soon, mut wrong) = (Vec::new(), Vec::new());
     let mut seen = Vec::new();
     for e in &board.discovery {
         let key = (e.detector.clone(), e.scenario.clone());
@@ -601,51 +604,67 @@ fn discovery_table(board: &Leaderboard) -> Table {
                 .find(|x| {
                     x.detector == e.detector && x.scenario == e.scenario && x.condition == condition
                 })
-                .map(|x| &x.score)
+                .map(|x| (&x.score, x.wall_seconds))
         };
         let (clean, damaged, control) = (at("clean"), at("damaged"), at("control"));
-        rows.push(vec![
-            e.detector.clone(),
-            e.scenario.clone(),
-            duration(clean.and_then(|s| s.time_to_detect_seconds)),
-            duration(clean.and_then(|s| s.time_to_detect_at_half_seconds)),
-            clean
-                .and_then(|s| s.attributed)
-                .map_or("–", |a| if a { "yes" } else { "no" })
-                .into(),
-            f(control.and_then(|s| s.false_alarms_per_day)),
-            f(control.and_then(|s| s.false_alarms_per_day_at_half)),
-            duration(damaged.and_then(|s| s.time_to_detect_seconds)),
-            f(damaged.and_then(|s| s.false_alarms_per_day)),
-            f(clean.and_then(|s| s.estimate_24h_user_precision)),
-            f(clean.and_then(|s| s.estimate_24h_recall_of_exposed)),
-            board
-                .discovery
-                .iter()
-                .find(|x| {
-                    x.detector == e.detector && x.scenario == e.scenario && x.condition == "clean"
-                })
-                .map_or("–".into(), |x| format!("{:.2}", x.wall_seconds)),
-        ]);
+        let head = vec![e.detector.clone(), e.scenario.clone()];
+        soon.push(
+            [
+                head.clone(),
+                vec![
+                    duration(clean.and_then(|c| c.0.time_to_detect_seconds)),
+                    duration(clean.and_then(|c| c.0.time_to_detect_at_half_seconds)),
+                    clean.map_or("–".into(), |c| c.0.blamed()),
+                    duration(damaged.and_then(|c| c.0.time_to_detect_seconds)),
+                    clean.map_or("–".into(), |c| format!("{:.2}", c.1)),
+                ],
+            ]
+            .concat(),
+        );
+        wrong.push(
+            [
+                head,
+                vec![
+                    f(control.and_then(|c| c.0.false_alarms_per_day)),
+                    f(control.and_then(|c| c.0.false_alarms_per_day_at_half)),
+                    f(damaged.and_then(|c| c.0.false_alarms_per_day)),
+                    f(clean.and_then(|c| c.0.estimate_24h_user_precision)),
+                    f(clean.and_then(|c| c.0.estimate_24h_recall_of_exposed)),
+                ],
+            ]
+            .concat(),
+        );
     }
-    Table {
-        caption: None,
-        columns: vec![
-            Column::text("detector"),
-            Column::text("preset"),
-            Column::number("time to detect"),
-            Column::number("at ≥ 0.5"),
-            Column::number("blamed"),
-            Column::number("false alarms/day (control)"),
-            Column::number("at ≥ 0.5"),
-            Column::number("time to detect (damaged)"),
-            Column::number("false alarms/day (damaged)"),
-            Column::number("24 h users P"),
-            Column::number("24 h recall of exposed"),
-            Column::number("wall s"),
-        ],
-        rows,
-    }
+    let columns = |names: &[&str]| {
+        [Column::text("detector"), Column::text("preset")]
+            .into_iter()
+            .chain(names.iter().map(|n| Column::number(*n)))
+            .collect()
+    };
+    [
+        Table {
+            caption: None,
+            columns: columns(&[
+                "time to detect",
+                "time to detect at ≥ 0.5",
+                "blamed",
+                "time to detect, damaged",
+                "wall s",
+            ]),
+            rows: soon,
+        },
+        Table {
+            caption: None,
+            columns: columns(&[
+                "false alarms/day, control",
+                "false alarms/day at ≥ 0.5, control",
+                "false alarms/day, damaged",
+                "24 h users P",
+                "24 h recall of exposed",
+            ]),
+            rows: wrong,
+        },
+    ]
 }
 
 /// Each detector's worst F1 across presets, conditions and levels, and where: the answer a

@@ -987,30 +987,31 @@ pub fn doc(report: &StressReport) -> Doc {
         blocks.push(Block::Paragraph(
             "The built-in discovery detectors (data/README §14), never told which deploy was the bug, on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then).".into(),
         ));
-        let mut columns = vec![Column::text("detector"), Column::text("damage")];
-        columns.extend(Headline::COLUMNS.iter().map(|c| Column::number(*c)));
-        columns.push(Column::number("wall s"));
-        let rows = report
-            .discovery
-            .iter()
-            .map(|d| {
-                let mut row = vec![
-                    d.detector.clone(),
-                    match d.fault.as_str() {
-                        "clean" => "none (clean log)".to_string(),
-                        fault => format!("{fault} {}", d.label),
-                    },
-                ];
-                row.extend(d.score.cells());
-                row.push(format!("{:.2}", d.wall_seconds));
-                row
-            })
-            .collect();
-        blocks.push(Block::Table(Table {
-            caption: None,
-            columns,
-            rows,
-        }));
+        let damage = |d: &DiscoveryCell| match d.fault.as_str() {
+            "clean" => "none (clean log)".to_string(),
+            fault => format!("{fault} {}", d.label),
+        };
+        let table = |names: &[&str], cells: &dyn Fn(&DiscoveryCell) -> Vec<String>| {
+            let mut columns = vec![Column::text("detector"), Column::text("damage")];
+            columns.extend(names.iter().map(|c| Column::number(*c)));
+            Table {
+                caption: None,
+                columns,
+                rows: report
+                    .discovery
+                    .iter()
+                    .map(|d| [vec![d.detector.clone(), damage(d)], cells(d)].concat())
+                    .collect(),
+            }
+        };
+        let mut soon: Vec<&str> = Headline::SOON.to_vec();
+        soon.push("wall s");
+        blocks.push(Block::Table(table(&soon, &|d| {
+            let mut row = d.score.soon();
+            row.push(format!("{:.2}", d.wall_seconds));
+            row
+        })));
+        blocks.push(Block::Table(table(&Headline::WRONG, &|d| d.score.wrong())));
     }
     blocks.push(Block::Heading("What each damaged copy holds".into()));
     blocks.push(Block::Table(Table {

@@ -107,30 +107,41 @@ impl Headline {
         }
     }
 
-    /// The columns of [`Self::cells`].
-    pub const COLUMNS: [&'static str; 7] = [
-        "time to detect",
-        "at ≥ 0.5",
-        "blamed",
+    /// The columns of [`Self::soon`]: how soon.
+    pub const SOON: [&'static str; 3] = ["time to detect", "time to detect at ≥ 0.5", "blamed"];
+
+    /// The columns of [`Self::wrong`]: how often wrong, and how big it looked at first.
+    pub const WRONG: [&'static str; 4] = [
         "false alarms/day",
-        "at ≥ 0.5",
+        "false alarms/day at ≥ 0.5",
         "24 h users P",
         "24 h recall of exposed",
     ];
 
-    /// The row's cells as text, in the order of [`Self::COLUMNS`].
-    pub fn cells(&self) -> Vec<String> {
-        let f = |v: Option<f64>, d: usize| v.map_or("–".into(), |v| format!("{v:.d$}"));
+    /// Whether the first alarm blamed the culprit, in words.
+    pub fn blamed(&self) -> String {
+        self.attributed
+            .map_or("–", |a| if a { "yes" } else { "no" })
+            .into()
+    }
+
+    /// The cells of [`Self::SOON`].
+    pub fn soon(&self) -> Vec<String> {
         vec![
             super::duration(self.time_to_detect_seconds),
             super::duration(self.time_to_detect_at_half_seconds),
-            self.attributed
-                .map_or("–", |a| if a { "yes" } else { "no" })
-                .into(),
-            f(self.false_alarms_per_day, 2),
-            f(self.false_alarms_per_day_at_half, 2),
-            f(self.estimate_24h_user_precision, 2),
-            f(self.estimate_24h_recall_of_exposed, 2),
+            self.blamed(),
+        ]
+    }
+
+    /// The cells of [`Self::WRONG`].
+    pub fn wrong(&self) -> Vec<String> {
+        let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+        vec![
+            f(self.false_alarms_per_day),
+            f(self.false_alarms_per_day_at_half),
+            f(self.estimate_24h_user_precision),
+            f(self.estimate_24h_recall_of_exposed),
         ]
     }
 }
