@@ -20,7 +20,7 @@ Usage: python .ci/discovery_check.py BLASTRADIUS OUT [VIEW_AS_DATASET]
 import json
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -49,11 +49,12 @@ def ints(table, name):
 
 
 def load_alarms(folder: Path) -> list:
-    a = pq.read_table(folder / "alarms.parquet")
+    a = pq.read_table(folder / "alarms.parquet").sort_by("alarm_id")  # ties: smallest id first
+    deploys = (a.column("deploy_id").to_pylist() if "deploy_id" in a.column_names
+               else [None] * a.num_rows)
     alarms = {i: {"ts": t, "c": c, "deploy": d, "users": set(), "apps": set()}
               for i, t, c, d in zip(ints(a, "alarm_id"), ints(a, "fired_ts"),
-                                    a.column("confidence").to_pylist(),
-                                    a.column("deploy_id").to_pylist())}
+                                    a.column("confidence").to_pylist(), deploys)}
     for name, key, col in (("alarm_users", "users", "user_id"), ("alarm_apps", "apps", "app_id")):
         p = folder / f"{name}.parquet"
         if p.exists():
@@ -153,6 +154,10 @@ def check_report(dataset: Path, report_dir: Path) -> dict:
     w = truth_of(dataset)
     r = json.loads((report_dir / "discovery.json").read_text())
     assert r.get("bug_deploy_id") == (w["bug"][0] if w["bug"] else None), r
+    if r.get("view_as_began") is not None:
+        at = datetime.fromisoformat(r["view_as_began"].replace("Z", "+00:00"))
+        began = (at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        assert began == view_as_truth_of(dataset)["bug"][1], (r["view_as_began"], began)
     out = {}
     for row in r["detectors"]:
         world = view_as_truth_of(dataset) if row["incident"] == "view-as" else w

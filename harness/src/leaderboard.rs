@@ -571,7 +571,7 @@ pub fn doc(board: &Leaderboard) -> Doc {
             }),
             Block::Heading("Discovery: noticing the bug unaided".into()),
             Block::Paragraph(
-                "The built-in discovery detectors (data/README §14), never told which deploy was the bug. Time to detect: from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), on the clean log and on the damaged one. Blamed: whether the first alarm on the clean log named the bug's deploy. False alarms per day: on the preset's control world (`generate --no-incident`, nothing ever wrong), and on the damaged log before the deploy. The 24 h estimate of affected users on the clean log: precision, and recall of the users exposed by then.".into(),
+                "The built-in discovery detectors (data/README §14), never told which deploy was the bug. Time to detect: from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), on the clean log and on the damaged one. Blamed: whether the first alarm on the clean log named the bug's deploy. False alarms per day: on the preset's control world (`generate --no-incident`, nothing ever wrong), and on the damaged log before the deploy. The 24 h estimate of affected users on the clean log: precision, and recall of the users exposed by then. `token-rate` (view-as-2018 only) is timed from the attack's first theft, and has no deploy to blame.".into(),
             ),
             Block::Table(soon),
             Block::Table(wrong),

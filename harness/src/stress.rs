@@ -534,12 +534,29 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     })?;
     let catalog = Catalog::read(&clean)?;
     let mid = mid_window(&clean)?;
-    // A truth written before the deploys were part of the contract cannot time discovery.
-    let worlds = blastradius_analyzer::discover::worlds(&clean, options.truth_key.as_deref());
-    if let Err(e) = &worlds {
-        progress.note(&format!("no discovery table: {e}"));
-    }
-    let worlds = worlds.ok();
+    // A truth written before the deploys were part of the contract (an answer key of a
+    // version 2 dataset) cannot time discovery: the sweep goes on without its table.
+    let has_bug_deploys = match &options.truth_key {
+        None => clean.file(blastradius_schema::path::BUG_DEPLOYS).is_some(),
+        Some(k) => blastradius_dataset::Key::open(k)
+            .map(|k| {
+                k.manifest
+                    .files
+                    .iter()
+                    .any(|f| f.path == blastradius_schema::path::BUG_DEPLOYS)
+            })
+            .unwrap_or(true),
+    };
+    let worlds = match has_bug_deploys {
+        true => Some(blastradius_analyzer::discover::worlds(
+            &clean,
+            options.truth_key.as_deref(),
+        )?),
+        false => {
+            progress.note("no discovery table: the truth has no bug_deploys.parquet (written before schema version 3)");
+            None
+        }
+    };
     let stage = Stage::begin(
         &options.out,
         Kind::Output("stress"),
@@ -985,7 +1002,7 @@ pub fn doc(report: &StressReport) -> Doc {
         use blastradius_analyzer::discover::score::Headline;
         blocks.push(Block::Heading("Discovery under damage".into()));
         blocks.push(Block::Paragraph(
-            "The built-in discovery detectors (data/README §14), never told which deploy was the bug, on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then).".into(),
+            "The built-in discovery detectors (data/README §14), never told which deploy was the bug, on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then). In a View-As world `token-rate` is timed from the attack's first theft instead, and has no deploy to blame.".into(),
         ));
         let damage = |d: &DiscoveryCell| match d.fault.as_str() {
             "clean" => "none (clean log)".to_string(),

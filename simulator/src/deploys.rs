@@ -91,7 +91,7 @@ impl Deploy {
 /// with an incident ships the bug's two at the scenario's instants: at a nightly release's
 /// instant, as that release (so that neither its time, its day nor its service sets it apart
 /// from the other nightlies; every preset's bug comes and goes at midnight), else as a deploy
-/// of its own.
+/// of its own, which a control world ships too, unmarked.
 pub fn schedule(seed: u64, timeline: &Timeline, incident: bool) -> Vec<Deploy> {
     let mut rng = entity_rng(seed, DEPLOYS, 0);
     let mut times: Vec<(i64, &'static str, Option<BugChange>)> = Vec::new();
@@ -115,18 +115,22 @@ pub fn schedule(seed: u64, timeline: &Timeline, incident: bool) -> Vec<Deploy> {
             }
         }
     }
-    if incident {
-        for (ts, change) in [
-            (timeline.bug_introduced, BugChange::Introduced),
-            (timeline.bug_fixed, BugChange::Fixed),
-        ] {
-            match times
-                .iter_mut()
-                .find(|t| t.0 == ts && t.1 == BUG_SERVICE && t.2.is_none())
-            {
-                Some(nightly) => nightly.2 = Some(change),
-                None => times.push((ts, BUG_SERVICE, Some(change))),
-            }
+    // The bug's instants carry a `photos-api` deploy in a control world too (an ordinary
+    // one), so that both worlds have the same deploys, ids included, wherever a scenario
+    // puts the bug.
+    for (ts, change) in [
+        (timeline.bug_introduced, BugChange::Introduced),
+        (timeline.bug_fixed, BugChange::Fixed),
+    ] {
+        let at = times
+            .iter()
+            .position(|t| t.0 == ts && t.1 == BUG_SERVICE && t.2.is_none());
+        let at = at.unwrap_or_else(|| {
+            times.push((ts, BUG_SERVICE, None));
+            times.len() - 1
+        });
+        if incident {
+            times[at].2 = Some(change);
         }
     }
     // Whole minutes for the ordinary ones: a tie with a bug's instant keeps the bug second.
@@ -224,18 +228,16 @@ mod tests {
     }
 
     #[test]
-    fn a_control_world_has_the_same_ordinary_deploys_and_no_bug() {
+    fn a_control_world_has_the_same_deploys_wherever_the_bug_is() {
         let t = timeline();
-        let with: Vec<_> = schedule(3, &t, true)
-            .into_iter()
-            .filter(|x| x.bug.is_none())
-            .map(|x| (x.ts, x.service))
-            .collect();
-        let without: Vec<_> = schedule(3, &t, false)
-            .into_iter()
-            .map(|x| (x.ts, x.service))
-            .collect();
-        assert_eq!(with, without);
+        let with = schedule(3, &t, true);
+        let without = schedule(3, &t, false);
+        let plain = |d: &[Deploy]| -> Vec<(u64, i64, &'static str)> {
+            d.iter().map(|x| (x.id, x.ts, x.service)).collect()
+        };
+        assert_eq!(plain(&with), plain(&without));
+        assert!(without.iter().all(|x| x.bug.is_none()));
+        assert_eq!(with.iter().filter(|x| x.bug.is_some()).count(), 2);
     }
 
     #[test]

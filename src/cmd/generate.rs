@@ -375,6 +375,11 @@ pub fn generate(options: &Options) -> Result<blastradius_dataset::Manifest> {
             out,
             "calibration none: a control world has no incident to measure"
         )?;
+    } else if m.discovery {
+        writeln!(
+            out,
+            "calibration left out of the manifest: its rows date the bug, which a discovery dataset does not say"
+        )?;
     } else if m.calibration.is_empty() {
         writeln!(
             out,

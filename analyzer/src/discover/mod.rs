@@ -385,11 +385,17 @@ pub fn worlds(dataset: &Dataset, key: Option<&Path>) -> Result<Worlds> {
                 first_exposed: first,
             })
         }
-        (None, true) => Some(score::World {
+        (None, true) if m.control => Some(score::World {
             start,
             end,
             ..score::World::default()
         }),
+        (None, true) => {
+            return Err(Error::dataset(
+                &dataset.root,
+                "has an access log but its truth has no View-As tables (one shard of a run?), so the attack's first theft is unknown; score the whole dataset",
+            ));
+        }
         (None, false) => None,
     };
     Ok(Worlds {
@@ -455,7 +461,7 @@ pub fn report(
         return Err(Error::dataset(
             &dataset.root,
             format!(
-                "has no {} incident to score `{}`'s alarms against (a View-As detector needs a world made with --scenario view-as-2018)",
+                "has no {} incident to score `{}`'s alarms against (a View-As detector needs a world made with --scenario view-as-2018; an outside folder says its incident in its findings.json)",
                 d.incident.as_str(),
                 d.name
             ),
@@ -570,7 +576,11 @@ pub fn markdown(r: &Report) -> String {
             row.wall_seconds
                 .map_or(String::new(), |w| format!(", {w:.2} s"))
         ));
-        s.push_str("| confidence ≥ | time to detect | blamed the bug's deploy | false alarms | per day | alarms after the deploy |\n|---|---|---|---|---|---|\n");
+        let (blamed, onset) = match row.incident {
+            Incident::PhotoBug => ("blamed the bug's deploy", "the deploy"),
+            Incident::ViewAs => ("blamed a deploy (none to blame)", "the first theft"),
+        };
+        s.push_str(&format!("| confidence ≥ | time to detect | {blamed} | false alarms | per day | alarms after {onset} |\n|---|---|---|---|---|---|\n"));
         for c in &sc.curve {
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
