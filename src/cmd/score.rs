@@ -80,13 +80,7 @@ pub fn run(args: Args) -> Result<()> {
             dir: dir.clone(),
         })
         .collect();
-    let out = args.out.clone().unwrap_or_else(|| {
-        let name = args
-            .dataset
-            .file_name()
-            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
-        PathBuf::from("data/generated/scores").join(name)
-    });
+    let out = out_of(&args);
     let mut terminal = Terminal::default();
     score_findings(
         &args.dataset,
@@ -119,13 +113,7 @@ fn score_alarms(args: &Args) -> Result<()> {
         );
     }
     let worlds = discover::worlds(&dataset, args.truth.as_deref())?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        let name = args
-            .dataset
-            .file_name()
-            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
-        PathBuf::from("data/generated/scores").join(name)
-    });
+    let out = out_of(args);
     let report = discover::report(
         &dataset,
         Some(&worlds),
@@ -137,4 +125,15 @@ fn score_alarms(args: &Args) -> Result<()> {
     super::discover::print(&report, &found)?;
     println!("report      {}", out.join("discovery.md").display());
     Ok(())
+}
+
+/// `--out`, else data/generated/scores/<dataset folder name>.
+fn out_of(args: &Args) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .dataset
+            .file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from("data/generated/scores").join(name)
+    })
 }
