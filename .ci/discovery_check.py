@@ -9,7 +9,9 @@ with 1% of events dropped:
   day, alarms after the deploy at every threshold; the 24 h and 72 h estimates) is recomputed
   here from the alarms folders, deploys.parquet, the manifest and truth/ alone;
 - the policy replay pages within 5 minutes of the deploy on the clean log, blames it and
-  names only affected users; neither it nor the example pages on the control world.
+  names only affected users; neither it nor the example pages on the control world;
+- `stress --exec` runs the example on a 20,000-user world's damaged copies, and each copy's
+  discovery cell is recomputed from the alarms it wrote there.
 
 With a third argument, a View-As world (made by CI before): its report (the View-As
 baseline `token-rate` among the others) recomputed the same way, timed from the first theft.
@@ -150,6 +152,54 @@ def check_score(name: str, alarms: list, w: dict, s: dict) -> None:
         same(f"{h} h app recall", e["app_recall"], ratio(len(apps & w["apps"]), len(w["apps"])))
 
 
+def headline(alarms: list, w: dict) -> dict:
+    """The few numbers a stress cell keeps (score.rs `Headline`), recomputed."""
+    quiet_until = w["bug"][1] if w["bug"] else float("inf")
+    days = ((w["bug"][1] if w["bug"] else w["end"]) - w["start"]) / DAY
+    out = {"alarms": len(alarms)}
+    for suffix, th in (("", 0.0), ("_at_half", 0.5)):
+        over = [a for a in alarms if a["c"] >= th]
+        after = [a for a in over if w["bug"] and a["ts"] > w["bug"][1]]
+        first = min(after, key=lambda a: a["ts"]) if after else None
+        key = "time_to_detect_seconds" if not suffix else "time_to_detect_at_half_seconds"
+        out[key] = (first["ts"] - w["bug"][1]) / 1e6 if first else None
+        out[f"false_alarms_per_day{suffix}"] = (
+            len([a for a in over if a["ts"] <= quiet_until]) / days if days > 0 else None)
+        if not suffix:
+            out["attributed"] = (first["deploy"] == w["bug"][0]) if first and w["bug"] and w["bug"][0] is not None else None
+    named = [a for a in alarms if w["bug"] and w["bug"][1] < a["ts"] <= w["bug"][1] + 24 * HOUR]
+    users = set().union(*(a["users"] for a in named)) if named else set()
+    exposed = {u for u, t in w["first"].items() if w["bug"] and t <= w["bug"][1] + 24 * HOUR}
+    out["estimate_24h_user_precision"] = len(users & w["users"]) / len(users) if users else None
+    out["estimate_24h_recall_of_exposed"] = len(users & exposed) / len(exposed) if exposed else None
+    return out
+
+
+def check_stress(blast: Path, out: Path) -> int:
+    """`stress --exec` of the outside example: every copy's discovery cell recomputed."""
+    data = out / "stress-world"
+    run(blast, "generate", "--users", "20000", "--seed", "1", "--out", data, "--force")
+    example = ROOT / "examples" / "detectors" / "discover_hourly.py"
+    sweep = out / "stress"
+    print(run(blast, "stress", data, "--out", sweep, "--force", "--keep-data", "--detectors", "exact",
+              "--drop", "0.01", "--duplicate", "0.01", "--reorder", "15m", "--skew", "5m",
+              "--no-truncate", "--exec", f"{sys.executable} {example} {{dataset}} {{out}}",
+              "--name", "example").splitlines()[-1])
+    w = truth_of(data)
+    report = json.loads((sweep / "report.json").read_text())
+    cells = [c for c in report["discovery"] if c["detector"] == "example"]
+    assert len(cells) == 5 and all(c["origin"] == "outside" for c in cells), cells
+    for c in cells:
+        label = "".join(ch if ch.isalnum() or ch == "." else "_" for ch in c["label"])
+        folder = sweep / "data" / "findings" / f"{c['fault']}-{label}" / "example"
+        want = headline(load_alarms(folder), w)
+        for k, v in want.items():
+            got = c["score"][k]
+            if not (close(got, v) if isinstance(v, float) or isinstance(got, float) else got == v):
+                sys.exit(f"stress {c['fault']} {c['label']} example: {k} is {got}, recomputed {v}")
+    return len(cells)
+
+
 def check_report(dataset: Path, report_dir: Path) -> dict:
     w = truth_of(dataset)
     r = json.loads((report_dir / "discovery.json").read_text())
@@ -195,13 +245,14 @@ def main(bin_path: str, out: str, view_as: str = None) -> None:
     for detector in ("policy-replay", "example"):
         assert scores["control"][detector]["alarms"] == 0, (detector, scores["control"][detector])
     reports = 6
+    stress_cells = check_stress(blast, out)
     if view_as:
         built_in = out / "report-view-as"
         print(run(blast, "discover", view_as, "--out", built_in, "--force"), end="")
         scored = check_report(Path(view_as), built_in)
         assert "token-rate" in scored, scored
         reports += 1
-    print(f"discovery: every number of {reports} reports recomputed from the files; the policy replay "
+    print(f"discovery: every number of {reports} reports and {stress_cells} stress cells of the outside example recomputed from the files; the policy replay "
           f"paged {clean['time_to_detect_seconds']:.0f} s after the bug's deploy and never on "
           "the control world")
 

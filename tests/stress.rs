@@ -374,3 +374,75 @@ fn dataset_digest(dir: &std::path::Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+// Issue 26: an outside discovery command in the sweep: its alarms are scored on every copy
+// as the built-in baselines are, and it is not "failed" for writing no findings.
+#[test]
+fn stress_scores_an_outside_discovery_commands_alarms_on_every_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_dataset();
+    // The built-in policy replay's alarms of the clean log, which the command hands in.
+    let found = tmp.path().join("found");
+    assert_ok(&blastradius(&[
+        "discover",
+        path_arg(&data),
+        "--detector",
+        "policy-replay",
+        "--out",
+        path_arg(&found),
+    ]));
+    let alarms = found.join("policy-replay");
+    let command = format!(
+        "mkdir -p {{out}} && cp {}/* {{out}}/ # {{dataset}}",
+        alarms.display()
+    );
+    let out = tmp.path().join("stress");
+    let o = blastradius(&[
+        "stress",
+        path_arg(&data),
+        "--out",
+        path_arg(&out),
+        "--drop",
+        "0.05",
+        "--duplicate",
+        "0.05",
+        "--reorder",
+        "1h",
+        "--skew",
+        "30m",
+        "--no-truncate",
+        "--detectors",
+        "exact",
+        "--exec",
+        &command,
+        "--name",
+        "copied",
+    ]);
+    assert_ok(&o);
+    let report = read_json(&out.join("report.json"));
+    let mine: Vec<&serde_json::Value> = report["discovery"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["detector"] == "copied")
+        .collect();
+    assert_eq!(mine.len(), 5, "{report}");
+    assert!(mine.iter().all(|d| d["origin"] == "outside"));
+    // On the clean log the same alarms score as the built-in's did.
+    let built_in = report["discovery"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["detector"] == "policy-replay" && d["fault"] == "clean")
+        .unwrap();
+    let clean = mine.iter().find(|d| d["fault"] == "clean").unwrap();
+    assert_eq!(clean["score"], built_in["score"]);
+    // No findings cell for it: it is a discovery detector.
+    assert!(
+        report["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["detector"] != "copied")
+    );
+}

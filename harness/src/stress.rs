@@ -190,8 +190,15 @@ pub struct DiscoveryCell {
     pub level: f64,
     pub label: String,
     pub detector: String,
+    /// `built-in`, or `outside` (a `--exec` command that wrote alarms).
+    #[serde(default = "built_in")]
+    pub origin: String,
     pub score: blastradius_analyzer::discover::score::Headline,
     pub wall_seconds: f64,
+}
+
+fn built_in() -> String {
+    "built-in".into()
 }
 
 /// One point of the streaming detector's memory-accuracy curve (clean log).
@@ -274,6 +281,9 @@ struct Context<'a> {
     stage: &'a Path,
     /// What the discovery score needs of the clean dataset's truth.
     worlds: Option<&'a blastradius_analyzer::discover::Worlds>,
+    /// Outside commands that wrote alarms (data/README §14) instead of findings: their
+    /// discovery cells, taken by the sweep after each copy.
+    outside_alarms: std::cell::RefCell<Vec<DiscoveryCell>>,
 }
 
 impl Context<'_> {
@@ -325,6 +335,7 @@ impl Context<'_> {
                 level,
                 label: label.into(),
                 detector: name.to_string(),
+                origin: built_in(),
                 score: headline,
                 wall_seconds: found.wall_seconds.unwrap_or_default(),
             });
@@ -430,6 +441,34 @@ impl Context<'_> {
                     failure: Some(f.to_string()),
                     ..cell
                 },
+                // A discovery detector's alarms: a discovery cell, not a findings one.
+                None if blastradius_analyzer::discover::alarms::is_alarms_folder(&dir) => {
+                    match self.score_alarms(&dir, &x.name, fault, level, label) {
+                        Ok(found) => {
+                            progress.note(&format!(
+                                "{fault:10} {label:>14} {:18} discovery: time to detect {}, blamed {}, {} false alarms/day",
+                                x.name,
+                                blastradius_analyzer::discover::duration(
+                                    found.score.time_to_detect_seconds
+                                ),
+                                found.score.blamed(),
+                                found
+                                    .score
+                                    .false_alarms_per_day
+                                    .map_or("–".into(), |v| format!("{v:.2}"))
+                            ));
+                            self.outside_alarms.borrow_mut().push(DiscoveryCell {
+                                wall_seconds: outcome.wall_seconds,
+                                ..found
+                            });
+                            continue;
+                        }
+                        Err(e) => Cell {
+                            failure: Some(self.contract_failure(&e.to_string())),
+                            ..cell
+                        },
+                    }
+                }
                 None => match judge.score_dir(&dir) {
                     Ok(scores) => scored(cell, &scores),
                     Err(e) => Cell {
@@ -442,6 +481,44 @@ impl Context<'_> {
             out.push(cell);
         }
         Ok(out)
+    }
+
+    /// Scores the alarms an outside command wrote in `dir` against the clean dataset's
+    /// truth, as `score` does.
+    fn score_alarms(
+        &self,
+        dir: &Path,
+        name: &str,
+        fault: &str,
+        level: f64,
+        label: &str,
+    ) -> Result<DiscoveryCell, Error> {
+        use blastradius_analyzer::discover::{self, score};
+        let universe = blastradius_analyzer::analyze::universe(
+            &Dataset::open(&self.options.dataset)?,
+            self.catalog,
+        );
+        let found = discover::load_outside(&[dir.to_path_buf()], &[name.to_string()], &universe)?;
+        let found = found.into_iter().next().expect("one folder, one detector");
+        let world = self
+            .worlds
+            .and_then(|w| w.of(found.incident))
+            .ok_or_else(|| Error::Input {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "holds alarms about the {} incident, which this dataset's truth cannot time",
+                    found.incident.as_str()
+                ),
+            })?;
+        Ok(DiscoveryCell {
+            fault: fault.into(),
+            level,
+            label: label.into(),
+            detector: name.into(),
+            origin: "outside".into(),
+            score: score::Headline::of(&score::score(&found.alarms, world)),
+            wall_seconds: 0.0,
+        })
     }
 }
 
@@ -576,6 +653,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
         catalog: &catalog,
         stage: stage.path(),
         worlds: worlds.as_ref(),
+        outside_alarms: std::cell::RefCell::new(Vec::new()),
     };
     // Outside detectors get a copy of the clean log too, never the user's own folder (one
     // that cleans up after itself, or writes a scratch file, must not touch it).
@@ -590,6 +668,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     };
     let mut cells = context.cells(&clean_input, "clean", 0.0, "clean", progress)?;
     let mut discovery = context.discovery(&clean_input, "clean", 0.0, "clean", progress)?;
+    discovery.append(&mut context.outside_alarms.borrow_mut());
     let mut damage = Vec::new();
     for (fault, levels) in &options.faults {
         for &level in levels {
@@ -616,6 +695,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
             }
             cells.extend(context.cells(&copy, fault.name(), level, &label, progress)?);
             discovery.extend(context.discovery(&copy, fault.name(), level, &label, progress)?);
+            discovery.append(&mut context.outside_alarms.borrow_mut());
             if !options.keep_data {
                 std::fs::remove_dir_all(&copy).map_err(|e| Error::Input {
                     path: copy.clone(),
@@ -744,7 +824,9 @@ pub fn failed_everywhere(report: &StressReport) -> Vec<String> {
                 .iter()
                 .filter(|c| &c.detector == d && c.origin == "outside")
                 .peekable();
-            cells.peek().is_some() && cells.all(|c| c.failure.is_some())
+            // A discovery command's alarms, scored on some copy, are a measurement.
+            let alarms = report.discovery.iter().any(|c| &c.detector == d);
+            cells.peek().is_some() && cells.all(|c| c.failure.is_some()) && !alarms
         })
         .collect()
 }
