@@ -1084,7 +1084,7 @@ pub fn doc(report: &StressReport) -> Doc {
         use blastradius_analyzer::discover::score::Headline;
         blocks.push(Block::Heading("Discovery under damage".into()));
         blocks.push(Block::Paragraph(
-            "The built-in discovery detectors (data/README §14), never told which deploy was the bug, on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then). In a View-As world `token-rate` is timed from the attack's first theft instead, and has no deploy to blame.".into(),
+            "The discovery detectors (data/README §14: the built-in ones, never told which deploy was the bug, and any --exec command that wrote alarms), on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then). In a View-As world `token-rate` is timed from the attack's first theft instead, and has no deploy to blame.".into(),
         ));
         let damage = |d: &DiscoveryCell| match d.fault.as_str() {
             "clean" => "none (clean log)".to_string(),
