@@ -594,6 +594,16 @@ pub(crate) struct Table {
     csv: bool,
 }
 
+/// The columns `b` has, for an error that names the one it lacks.
+pub(crate) fn column_names(b: &RecordBatch) -> String {
+    b.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Rows of a CSV findings file decoded at a time.
 const CSV_CHUNK: usize = 1 << 16;
 
@@ -688,18 +698,10 @@ impl Table {
     }
 
     fn append_batch(&mut self, b: &RecordBatch, required: usize) -> Result<()> {
-        let have = || {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         for (c, name) in self.names.clone().iter().enumerate() {
             let Some(array) = b.column_by_name(name) else {
                 if c < required {
-                    return Err(self.missing(name, &have()));
+                    return Err(self.missing(name, &column_names(b)));
                 }
                 self.values[c].extend(std::iter::repeat_n(None, b.num_rows()));
                 continue;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use blastradius_analyzer::analyze::{detect_into, summary, truth_of, universe};
+use blastradius_analyzer::analyze::{detect_into, summary, truth_of};
 use blastradius_analyzer::detect::Settings;
 use blastradius_pages::chart::{Axis, Chart, Series, Style};
 use blastradius_pages::doc::{Block, Column, Doc, Table};
@@ -19,7 +19,7 @@ use blastradius_pages::palette::assign;
 
 use blastradius_analyzer::output::Catalog;
 use blastradius_analyzer::report::TruthSummary;
-use blastradius_analyzer::score::{Score, Scores, Truth, score};
+use blastradius_analyzer::score::{Score, Scores, Truth};
 use blastradius_dataset::Dataset;
 use blastradius_safefs::{Kind, Stage};
 use blastradius_schema::time::{MINUTE, parse_utc};
@@ -29,6 +29,11 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::exec::{self, ExecDetector};
 use crate::judge::Judge;
+
+mod discovery;
+mod memory;
+pub use discovery::DiscoveryCell;
+pub use memory::MemoryPoint;
 
 /// A kind of damage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,36 +187,6 @@ pub struct Cell {
     pub peak_memory_bytes: Option<u64>,
 }
 
-/// One built-in discovery detector (never told the bug) on one copy: how soon, how often
-/// wrong, how big at first.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DiscoveryCell {
-    pub fault: String,
-    pub level: f64,
-    pub label: String,
-    pub detector: String,
-    /// `built-in`, or `outside` (a `--exec` command that wrote alarms).
-    #[serde(default = "built_in")]
-    pub origin: String,
-    pub score: blastradius_analyzer::discover::score::Headline,
-    pub wall_seconds: f64,
-}
-
-fn built_in() -> String {
-    "built-in".into()
-}
-
-/// One point of the streaming detector's memory-accuracy curve (clean log).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MemoryPoint {
-    pub memory_limit: u64,
-    pub state_bytes: u64,
-    pub photos_per_user: u64,
-    pub users_not_tracked: u64,
-    pub user_f1: Option<f64>,
-    pub exposure_f1: Option<f64>,
-}
-
 /// What one damaged copy holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Damage {
@@ -300,47 +275,6 @@ impl Context<'_> {
             " (rerun with --keep-data to keep the findings)"
         };
         format!("its findings break the contract: {error}{kept}")
-    }
-
-    /// Runs the built-in discovery detectors on the copy at `copy`. They read the log as it
-    /// is and never the bug's deploy kinds, so a scoping dataset's copy serves them as well
-    /// as a discovery one.
-    fn discovery(
-        &self,
-        copy: &Path,
-        fault: &str,
-        level: f64,
-        label: &str,
-        progress: &mut dyn Progress,
-    ) -> Result<Vec<DiscoveryCell>, Error> {
-        use blastradius_analyzer::discover::{self, DETECTORS, score};
-        let dataset = Dataset::open(copy)?;
-        let mut out = Vec::new();
-        for (name, incident, _) in DETECTORS {
-            let Some(world) = self.worlds.and_then(|w| w.of(*incident)) else {
-                continue; // token-rate, outside a View-As world
-            };
-            let found = discover::run(&dataset, name, self.options.threads)?;
-            let headline = score::Headline::of(&score::score(&found.alarms, world));
-            progress.note(&format!(
-                "{fault:10} {label:>14} {name:18} discovery: time to detect {}, blamed {}, {} false alarms/day",
-                discover::duration(headline.time_to_detect_seconds),
-                headline.attributed.map_or("–", |a| if a { "yes" } else { "no" }),
-                headline
-                    .false_alarms_per_day
-                    .map_or("–".into(), |v| format!("{v:.2}"))
-            ));
-            out.push(DiscoveryCell {
-                fault: fault.into(),
-                level,
-                label: label.into(),
-                detector: name.to_string(),
-                origin: built_in(),
-                score: headline,
-                wall_seconds: found.wall_seconds.unwrap_or_default(),
-            });
-        }
-        Ok(out)
     }
 
     /// Runs every detector on the copy at `copy`, as cells of (`fault`, `level`).
@@ -443,20 +377,9 @@ impl Context<'_> {
                 },
                 // A discovery detector's alarms: a discovery cell, not a findings one.
                 None if blastradius_analyzer::discover::alarms::is_alarms_folder(&dir) => {
-                    match self.score_alarms(&dir, &x.name, fault, level, label) {
+                    match self.score_alarms(&dir, &x.name, &judge.universe, (fault, level, label)) {
                         Ok(found) => {
-                            progress.note(&format!(
-                                "{fault:10} {label:>14} {:18} discovery: time to detect {}, blamed {}, {} false alarms/day",
-                                x.name,
-                                blastradius_analyzer::discover::duration(
-                                    found.score.time_to_detect_seconds
-                                ),
-                                found.score.blamed(),
-                                found
-                                    .score
-                                    .false_alarms_per_day
-                                    .map_or("–".into(), |v| format!("{v:.2}"))
-                            ));
+                            progress.note(&found.line());
                             self.outside_alarms.borrow_mut().push(DiscoveryCell {
                                 wall_seconds: outcome.wall_seconds,
                                 ..found
@@ -481,44 +404,6 @@ impl Context<'_> {
             out.push(cell);
         }
         Ok(out)
-    }
-
-    /// Scores the alarms an outside command wrote in `dir` against the clean dataset's
-    /// truth, as `score` does.
-    fn score_alarms(
-        &self,
-        dir: &Path,
-        name: &str,
-        fault: &str,
-        level: f64,
-        label: &str,
-    ) -> Result<DiscoveryCell, Error> {
-        use blastradius_analyzer::discover::{self, score};
-        let universe = blastradius_analyzer::analyze::universe(
-            &Dataset::open(&self.options.dataset)?,
-            self.catalog,
-        );
-        let found = discover::load_outside(&[dir.to_path_buf()], &[name.to_string()], &universe)?;
-        let found = found.into_iter().next().expect("one folder, one detector");
-        let world = self
-            .worlds
-            .and_then(|w| w.of(found.incident))
-            .ok_or_else(|| Error::Input {
-                path: dir.to_path_buf(),
-                message: format!(
-                    "holds alarms about the {} incident, which this dataset's truth cannot time",
-                    found.incident.as_str()
-                ),
-            })?;
-        Ok(DiscoveryCell {
-            fault: fault.into(),
-            level,
-            label: label.into(),
-            detector: name.into(),
-            origin: "outside".into(),
-            score: score::Headline::of(&score::score(&found.alarms, world)),
-            wall_seconds: 0.0,
-        })
     }
 }
 
@@ -611,29 +496,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     })?;
     let catalog = Catalog::read(&clean)?;
     let mid = mid_window(&clean)?;
-    // A truth written before the deploys were part of the contract (an answer key of a
-    // version 2 dataset) cannot time discovery: the sweep goes on without its table.
-    let has_bug_deploys = match &options.truth_key {
-        None => clean.file(blastradius_schema::path::BUG_DEPLOYS).is_some(),
-        Some(k) => blastradius_dataset::Key::open(k)
-            .map(|k| {
-                k.manifest
-                    .files
-                    .iter()
-                    .any(|f| f.path == blastradius_schema::path::BUG_DEPLOYS)
-            })
-            .unwrap_or(true),
-    };
-    let worlds = match has_bug_deploys {
-        true => Some(blastradius_analyzer::discover::worlds(
-            &clean,
-            options.truth_key.as_deref(),
-        )?),
-        false => {
-            progress.note("no discovery table: the truth has no bug_deploys.parquet (written before schema version 3)");
-            None
-        }
-    };
+    let worlds = discovery::worlds(options, &clean, progress)?;
     let stage = Stage::begin(
         &options.out,
         Kind::Output("stress"),
@@ -704,7 +567,7 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
             }
         }
     }
-    let memory = memory_curve(options, &clean, &truth, &catalog, stage.path(), progress)?;
+    let memory = memory::curve(options, &clean, &truth, &catalog, stage.path(), progress)?;
     // The user's dataset, checked whole against its own checksums after a sweep that ran
     // outside commands.
     Dataset::open(&options.dataset)
@@ -751,54 +614,6 @@ pub fn sweep(options: &Options, progress: &mut dyn Progress) -> Result<StressRep
     }
     stage.commit()?;
     Ok(report)
-}
-
-fn memory_curve(
-    options: &Options,
-    clean: &Dataset,
-    truth: &Truth,
-    catalog: &Catalog,
-    stage: &Path,
-    progress: &mut dyn Progress,
-) -> Result<Vec<MemoryPoint>, Error> {
-    let universe = universe(clean, catalog);
-    let by_app = catalog.providers_by_app();
-    let mut out = Vec::new();
-    for &limit in &options.memory_limits {
-        let settings = Settings {
-            memory_limit: limit,
-            ..Settings::default()
-        };
-        let dir = stage.join("data").join("memory").join(limit.to_string());
-        let (run, found) = detect_into(
-            clean,
-            "streaming",
-            &settings,
-            options.threads,
-            &dir,
-            &universe,
-            &by_app,
-        )?;
-        let s = score(truth, &found);
-        let stat = |k: &str| run.findings.stats.get(k).copied().unwrap_or(0);
-        let point = MemoryPoint {
-            memory_limit: limit,
-            state_bytes: stat(blastradius_analyzer::streaming::STATE_BYTES),
-            photos_per_user: stat(blastradius_analyzer::streaming::DEPTH),
-            users_not_tracked: stat(blastradius_analyzer::streaming::UNTRACKED),
-            user_f1: s.users.and_then(|u| u.f1),
-            exposure_f1: s.exposures.and_then(|e| e.f1),
-        };
-        progress.note(&format!(
-            "streaming at {limit} B: state {} B, {} photos per user, user F1 {}, exposure F1 {}",
-            point.state_bytes,
-            point.photos_per_user,
-            blastradius_analyzer::report::ratio(point.user_f1),
-            blastradius_analyzer::report::ratio(point.exposure_f1)
-        ));
-        out.push(point);
-    }
-    Ok(out)
 }
 
 /// The detectors of a report, in the order they ran.
@@ -1080,38 +895,7 @@ pub fn doc(report: &StressReport) -> Doc {
         blocks.push(Block::Heading("Failures".into()));
         blocks.push(Block::List(failures));
     }
-    if !report.discovery.is_empty() {
-        use blastradius_analyzer::discover::score::Headline;
-        blocks.push(Block::Heading("Discovery under damage".into()));
-        blocks.push(Block::Paragraph(
-            "The discovery detectors (data/README §14: the built-in ones, never told which deploy was the bug, and any --exec command that wrote alarms), on every copy: time to detect from the bug's deploy to the first alarm (at any confidence, and at 0.5 or more), whether that alarm blamed the bug's deploy, false alarms per day before it, and the 24 h estimate of affected users (precision, and recall of the users exposed by then). In a View-As world `token-rate` is timed from the attack's first theft instead, and has no deploy to blame.".into(),
-        ));
-        let damage = |d: &DiscoveryCell| match d.fault.as_str() {
-            "clean" => "none (clean log)".to_string(),
-            fault => format!("{fault} {}", d.label),
-        };
-        let table = |names: &[&str], cells: &dyn Fn(&DiscoveryCell) -> Vec<String>| {
-            let mut columns = vec![Column::text("detector"), Column::text("damage")];
-            columns.extend(names.iter().map(|c| Column::number(*c)));
-            Table {
-                caption: None,
-                columns,
-                rows: report
-                    .discovery
-                    .iter()
-                    .map(|d| [vec![d.detector.clone(), damage(d)], cells(d)].concat())
-                    .collect(),
-            }
-        };
-        let mut soon: Vec<&str> = Headline::SOON.to_vec();
-        soon.push("wall s");
-        blocks.push(Block::Table(table(&soon, &|d| {
-            let mut row = d.score.soon();
-            row.push(format!("{:.2}", d.wall_seconds));
-            row
-        })));
-        blocks.push(Block::Table(table(&Headline::WRONG, &|d| d.score.wrong())));
-    }
+    blocks.extend(discovery::blocks(report));
     blocks.push(Block::Heading("What each damaged copy holds".into()));
     blocks.push(Block::Table(Table {
         caption: None,

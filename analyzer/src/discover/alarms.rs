@@ -23,7 +23,7 @@ use blastradius_schema::arrays::{int64, integers};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::findings::{Table, Universe, locate};
+use crate::findings::{Table, Universe, column_names, locate};
 
 /// The tables of an alarms folder.
 pub const ALARMS: &str = "alarms";
@@ -237,17 +237,13 @@ fn read_alarms(path: &Path, by_id: &mut BTreeMap<u64, Alarm>) -> Result<()> {
     let mut rows = 0usize;
     for batch in reader {
         let b = batch.map_err(|e| Error::parquet(path)(e.into()))?;
-        let have = || {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let column = |name: &str| {
             b.column_by_name(name).ok_or_else(|| {
-                schema_error(path, name, format!("is missing (the file has: {})", have()))
+                schema_error(
+                    path,
+                    name,
+                    format!("is missing (the file has: {})", column_names(&b)),
+                )
             })
         };
         let no_nulls = |name: &str, a: &ArrayRef| match a.null_count() {
