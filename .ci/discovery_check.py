@@ -217,6 +217,35 @@ def check_report(dataset: Path, report_dir: Path) -> dict:
     return out
 
 
+def check_live(blast: Path, dataset: Path, out: Path, batch: dict) -> int:
+    """Replays `dataset` to the live policy replay: its pages are the batch run's, and the
+    report's discovery numbers are recomputed from the alarms folder the replay wrote."""
+    live = out / "live"
+    replay = subprocess.Popen(
+        [str(blast), "replay", str(dataset), "--listen", "127.0.0.1:0", "--rate", "2000000",
+         "--format", "arrow", "--out", str(live), "--force", "--wait", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    addr = None
+    for line in replay.stderr:
+        if line.startswith("listening on "):
+            addr = line.split()[2].rstrip(":")
+            break
+    assert addr, "replay did not listen"
+    run(blast, "detect", "--follow", addr, "--detector", "policy-replay", "--deploys", dataset)
+    replay.communicate(timeout=600)
+    assert replay.returncode == 0, replay.returncode
+    r = json.loads((live / "report.json").read_text())
+    assert r["alarms"] == batch["alarms"], (r["alarms"], batch["alarms"])
+    (d,) = r["discovery"]
+    check_score("live/policy-replay", load_alarms(live / d["folder"]), truth_of(dataset), d["score"])
+    first = d["score"]["curve"][0]
+    assert first["time_to_detect_seconds"] >= batch["curve"][0]["time_to_detect_seconds"], first
+    assert first["attributed"] == batch["curve"][0]["attributed"], first
+    print(f"live: {r['alarms']} pages as in batch; first {d['wall'][0]['seconds']:.3f} s of wall "
+          f"time after the deploy was due ({first['time_to_detect_seconds']:.0f} s of log time)")
+    return 1
+
+
 def main(bin_path: str, out: str, view_as: str = None) -> None:
     blast, out = Path(bin_path).resolve(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -244,7 +273,7 @@ def main(bin_path: str, out: str, view_as: str = None) -> None:
     assert scores["clean"]["example"]["curve"][0]["attributed"] is True
     for detector in ("policy-replay", "example"):
         assert scores["control"][detector]["alarms"] == 0, (detector, scores["control"][detector])
-    reports = 6
+    reports = 6 + check_live(blast, worlds["clean"], out, scores["clean"]["policy-replay"])
     stress_cells = check_stress(blast, out)
     if view_as:
         built_in = out / "report-view-as"

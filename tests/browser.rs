@@ -220,9 +220,9 @@ fn check_with(page: &Path, name: &str, min_charts: usize, min_png: u64) {
     check_geometry(page, name);
 }
 
-/// Replays `data` (with a 1 s stall after 100,000 events) to `detect --follow`, the page
-/// under `live`; `base` picks the port.
-fn live_page(data: &Path, live: &Path, base: u16) {
+/// Replays `data` (with a 1 s stall after 100,000 events) to `detect --follow` (with
+/// `detector`'s flags), the page under `live`; `base` picks the port.
+fn live_page(data: &Path, live: &Path, base: u16, detector: &[&str]) {
     let port = base + (std::process::id() % 2000) as u16;
     let addr = format!("127.0.0.1:{port}");
     let replay = std::process::Command::new(env!("CARGO_BIN_EXE_blastradius"))
@@ -247,7 +247,9 @@ fn live_page(data: &Path, live: &Path, base: u16) {
     let (mut follow, mut last) = (None, String::new());
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let o = blastradius(&["detect", "--follow", &addr]);
+        let mut args = vec!["detect", "--follow", &addr];
+        args.extend(detector);
+        let o = blastradius(&args);
         if o.status.success() {
             follow = Some(o);
             break;
@@ -303,7 +305,7 @@ fn browser_renders_the_view_as_report_and_stress_pages() {
     );
     // The live page of the same world: its View-As levels timed and scored.
     let live = tmp.path().join("live");
-    live_page(&data, &live, 45000);
+    live_page(&data, &live, 45000, &[]);
     check(&live.join("live.html"), "view-as-live", 4);
     let html = std::fs::read_to_string(live.join("live.html")).unwrap();
     assert!(html.contains("View-As stolen tokens"), "the latency row");
@@ -344,7 +346,7 @@ fn browser_renders_the_report_and_stress_pages() {
     // The live page: a replay followed by the incremental detector, with a stall in the
     // middle that the timeline must show.
     let live = tmp.path().join("live");
-    live_page(&data, &live, 47000);
+    live_page(&data, &live, 47000, &[]);
     check(&live.join("live.html"), "live", 4);
     let live_html = std::fs::read_to_string(live.join("live.html")).unwrap();
     assert!(
@@ -352,6 +354,17 @@ fn browser_renders_the_report_and_stress_pages() {
         "the report is a page, not raw text"
     );
     assert!(live_html.contains("Behind schedule over the replay"));
+
+    // Issue 26: the live page of a discovery baseline, its alarms timed and scored.
+    let discovery = tmp.path().join("live-discovery");
+    let deploys = ["--detector", "policy-replay", "--deploys", path_arg(&data)];
+    live_page(&data, &discovery, 49000, &deploys);
+    check(&discovery.join("live.html"), "live-discovery", 2);
+    let html = std::fs::read_to_string(discovery.join("live.html")).unwrap();
+    assert!(
+        html.contains("time to detect (wall)"),
+        "the discovery table"
+    );
 
     let board = tmp.path().join("board");
     assert_ok(&blastradius(&[

@@ -821,3 +821,109 @@ fn a_version_1_dataset_replays_to_the_same_answer() {
     assert_eq!(live_f1(&r), batch_exact(&v1, &tmp.path().join("batch")));
     assert_eq!(r["scores"]["exposures"]["f1"], 1.0);
 }
+
+/// Issue 26: a discovery baseline on the live stream sends alarms; the replay dates each by
+/// the log time it had sent when it came, times it from the bug deploy's intended send time,
+/// and scores it as `score` scores the folder it writes.
+#[test]
+fn a_live_discovery_baseline_pages_as_in_batch_and_its_alarms_score_as_a_folder_does() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("d");
+    generate_with(&data, "5000", "7", "facebook-2018", &["--discovery"]);
+    let batch = t.path().join("batch");
+    assert_ok(&blastradius(&[
+        "discover",
+        path_arg(&data),
+        "--detector",
+        "policy-replay",
+        "--out",
+        path_arg(&batch),
+    ]));
+    let b = read_json(&batch.join("discovery.json"))["detectors"][0]["score"].clone();
+    let out = t.path().join("live");
+    let (child, addr) = replay(&[
+        path_arg(&data),
+        "--rate",
+        "1000000",
+        "--format",
+        "arrow",
+        "--out",
+        path_arg(&out),
+        "--wait",
+        "30",
+    ]);
+    let o = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(["detect", "--follow", &addr, "--detector", "policy-replay"])
+        .args(["--deploys", path_arg(&data)])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(finish(child).success());
+    let r = live_report(&out);
+    // The same flags, the same pager: as many pages as in batch, none a finding.
+    assert_eq!(r["alarms"], b["alarms"], "{}", stderr(&o));
+    assert_eq!(r["findings"], 0);
+    assert!(stderr(&o).contains(&format!("{} alarms sent", b["alarms"])));
+    let d = &r["discovery"][0];
+    assert_eq!(d["incident"], "photo-bug");
+    assert_eq!(
+        d["claims_ahead_of_stream"], 0,
+        "our pages never claim the future"
+    );
+    let (live_any, batch_any) = (&d["score"]["curve"][0], &b["curve"][0]);
+    assert_eq!(live_any["attributed"], batch_any["attributed"]);
+    assert_eq!(live_any["false_alarms"], 0);
+    // Dated by the stream, an alarm is never earlier than the evidence it paged on.
+    let ttd = |c: &serde_json::Value| c["time_to_detect_seconds"].as_f64().unwrap();
+    assert!(ttd(live_any) >= ttd(batch_any), "{live_any} vs {batch_any}");
+    let wall = d["wall"][0]["seconds"].as_f64().unwrap();
+    let seconds = r["seconds"].as_f64().unwrap();
+    assert!((0.0..seconds).contains(&wall), "{wall} of {seconds}");
+    assert!(
+        d["onset_due_seconds"].as_f64().unwrap() + wall <= seconds + 30.0,
+        "{d}"
+    );
+    // The folder it wrote scores the same through `score`: every number of the table.
+    let again = t.path().join("again");
+    assert_ok(&blastradius(&[
+        "score",
+        path_arg(&data),
+        path_arg(&out.join("alarms-photo-bug")),
+        "--out",
+        path_arg(&again),
+    ]));
+    let s = read_json(&again.join("discovery.json"));
+    assert_eq!(s["detectors"][0]["score"], d["score"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("time to detect (wall)"), "{md}");
+    assert!(
+        !md.contains("user F1"),
+        "no finding came: no F1 to show\n{md}"
+    );
+
+    // A baseline with no live form, and --deploys for a scoping detector, are refused.
+    let e = blastradius(&[
+        "detect",
+        "--follow",
+        "127.0.0.1:9",
+        "--detector",
+        "aggregate",
+    ]);
+    assert!(
+        !e.status.success() && stderr(&e).contains("no live form"),
+        "{}",
+        stderr(&e)
+    );
+    let e = blastradius(&[
+        "detect",
+        "--follow",
+        "127.0.0.1:9",
+        "--deploys",
+        path_arg(&data),
+    ]);
+    assert!(
+        !e.status.success() && stderr(&e).contains("--deploys is for"),
+        "{}",
+        stderr(&e)
+    );
+}

@@ -19,7 +19,10 @@ use serde::Deserialize;
 use crate::Error;
 use crate::lateness::Lateness;
 use crate::source::{Event, Item, items};
-use crate::wire::{Finding, finding_line};
+use crate::wire::{Finding, alarm_line, finding_line};
+use blastradius_analyzer::discover::alarms::Alarm;
+use blastradius_analyzer::discover::live::Watcher;
+use blastradius_analyzer::discover::{Deploys, Incident};
 
 /// What a follow run saw.
 #[derive(Clone, Debug, Default)]
@@ -28,6 +31,8 @@ pub struct Followed {
     /// Rows of a View-As world's access log among them.
     pub access_events: u64,
     pub findings: u64,
+    /// Pages of a discovery baseline.
+    pub alarms: u64,
     pub users_tracked: usize,
     /// Events passed over because their user came after the state's budget was spent.
     pub events_untracked: u64,
@@ -102,6 +107,8 @@ impl Order {
 pub enum Live {
     Exact(exact::Incremental, view_as::Incremental),
     Streaming(streaming::Incremental),
+    /// A discovery baseline: sends alarms (data/README §14), not findings.
+    Discover(Watcher),
 }
 
 impl Live {
@@ -127,8 +134,37 @@ impl Live {
         }
     }
 
-    /// Applies `item`; appends what it makes known to `found`.
-    fn push(&mut self, item: &Item, found: &mut Vec<Finding>, learned: &mut Vec<Learned>) {
+    /// The live form of the discovery baseline `name`; `deploys` names the watched
+    /// service's deploys (or is empty: then a page blames the latest deploy of any service).
+    ///
+    /// # Errors
+    /// A name that is not a discovery detector with a live form.
+    pub fn discover(name: &str, deploys: Deploys) -> Result<Self, String> {
+        Watcher::new(name, deploys).map(Live::Discover)
+    }
+
+    /// Whether it sends alarms rather than findings (and so needs no bug window).
+    pub fn is_discovery(&self) -> bool {
+        matches!(self, Live::Discover(_))
+    }
+
+    /// Applies `item`; appends what it makes known to `found`, and a discovery baseline's
+    /// pages to `pages`.
+    fn push(
+        &mut self,
+        item: &Item,
+        found: &mut Vec<Finding>,
+        pages: &mut Vec<(Alarm, Incident)>,
+        learned: &mut Vec<Learned>,
+    ) {
+        if let Live::Discover(w) = self {
+            let page = match item {
+                Item::Photo(e) => w.photo(&e.row, e.items_returned),
+                Item::Access(a) => w.access(a),
+            };
+            pages.extend(page.map(|p| (p, w.incident())));
+            return;
+        }
         let (exposures, violations) = match (self, item) {
             (Live::Exact(d, _), Item::Photo(e)) => d.push(&e.row),
             (Live::Streaming(d), Item::Photo(e)) => d.push(&e.row),
@@ -144,6 +180,7 @@ impl Live {
                 return;
             }
             (Live::Streaming(_), Item::Access(_)) => return,
+            (Live::Discover(_), _) => unreachable!("answered above"),
         };
         found.extend(exposures.iter().map(|e| Finding::Exposure {
             app_id: e.app_id,
@@ -159,7 +196,7 @@ impl Live {
         match self {
             Live::Exact(d, _) => d.prefetch(user, photos_too),
             Live::Streaming(d) if !photos_too => d.prefetch(user),
-            Live::Streaming(_) => {}
+            Live::Streaming(_) | Live::Discover(_) => {}
         }
     }
 
@@ -167,6 +204,7 @@ impl Live {
         match self {
             Live::Exact(d, _) => (d.users(), 0),
             Live::Streaming(d) => d.users(),
+            Live::Discover(w) => (w.users(), 0),
         }
     }
 }
@@ -340,13 +378,27 @@ fn feed(
     if matches!(item, Item::Access(_)) {
         seen.access_events += 1;
     }
-    let mut found = Vec::new();
-    detector.push(item, &mut found, &mut Vec::new());
-    for f in &found {
+    let (mut found, mut pages) = (Vec::new(), Vec::new());
+    detector.push(item, &mut found, &mut pages, &mut Vec::new());
+    send(&found, &pages, out, seen)
+}
+
+/// Sends findings and pages.
+fn send(
+    found: &[Finding],
+    pages: &[(Alarm, Incident)],
+    out: &mut impl Write,
+    seen: &mut Followed,
+) -> std::io::Result<()> {
+    for f in found {
         out.write_all(finding_line(f).as_bytes())?;
     }
-    if !found.is_empty() {
+    for (a, incident) in pages {
+        out.write_all(alarm_line(a, *incident).as_bytes())?;
+    }
+    if !found.is_empty() || !pages.is_empty() {
         seen.findings += found.len() as u64;
+        seen.alarms += pages.len() as u64;
         // A finding goes out at once: its latency is what is measured.
         out.flush()?;
     }
@@ -481,6 +533,10 @@ pub fn follow(
         }
     }
     order.finish(&mut exact, &mut out, &mut seen).map_err(io)?;
+    if let Live::Discover(w) = &mut exact {
+        let last: Vec<_> = w.finish().map(|p| (p, w.incident())).into_iter().collect();
+        send(&[], &last, &mut out, &mut seen).map_err(io)?;
+    }
     out.flush().map_err(io)?;
     (seen.users_tracked, seen.events_untracked) = exact.users();
     Ok(seen)

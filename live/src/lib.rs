@@ -6,6 +6,7 @@
 //! encoders ([`wire`]) and the matcher ([`latency`]) are plain code with plain tests.
 //! [`follow`] runs our own incremental `exact` as a client of the stream.
 
+pub mod discovery;
 pub mod follow;
 pub mod latency;
 pub mod lateness;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use blastradius_analyzer::analyze::truth_of;
+use blastradius_analyzer::discover::{Incident, Worlds};
 use blastradius_dataset::Dataset;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -20,13 +21,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::Error;
+use crate::discovery::{LiveDiscovery, Onsets, Received, score_all};
 use crate::latency::Matcher;
 use crate::lateness::Disorder;
 use crate::report::{Lag, LiveReport};
 use crate::schedule::Shape;
 use crate::source::{Item, Merged};
 use crate::timeline::Timeline;
-use crate::wire::{self, Format};
+use crate::wire::{self, Format, Message};
 
 /// Where the events go.
 #[derive(Clone, Debug)]
@@ -74,6 +76,8 @@ struct Chunk {
     events: u64,
     /// The events the matcher must see once the chunk is written, with when each was due.
     marks: Vec<(Item, i64)>,
+    /// The latest log time among its events (what the stream has reached once it is sent).
+    reached: i64,
     part: Part,
 }
 
@@ -97,8 +101,9 @@ fn produce(
     format: Format,
     stall: Option<(u64, Duration)>,
     matcher: Option<Arc<Mutex<Matcher>>>,
+    mut onsets: Onsets,
     tx: mpsc::Sender<Chunk>,
-) -> Result<Disorder, Error> {
+) -> Result<(Disorder, Onsets), Error> {
     let mut disorder = Disorder::default();
     let (access, until) = (merged.access, merged.until());
     let mut ipc = match format {
@@ -114,10 +119,11 @@ fn produce(
             due: 0,
             events: 0,
             marks: Vec::new(),
+            reached: i64::MIN,
             part: Part::Open,
         };
         if tx.blocking_send(open).is_err() {
-            return Ok(disorder); // the writer stopped
+            return Ok((disorder, onsets)); // the writer stopped
         }
     }
     let mut first_ts = None;
@@ -128,13 +134,14 @@ fn produce(
     let mut in_chunk = 0usize;
     let mut marks: Vec<(Item, i64)> = Vec::new();
     let mut bytes = Vec::new();
-    let (mut chunk_start, mut chunk_due) = (0, 0);
+    let (mut chunk_start, mut chunk_due, mut reached) = (0, 0, i64::MIN);
     let flush = |pending: &mut Vec<Item>,
                  in_chunk: &mut usize,
                  marks: &mut Vec<(Item, i64)>,
                  bytes: &mut Vec<u8>,
                  ipc: &mut Option<arrow::ipc::writer::StreamWriter<Vec<u8>>>,
-                 due: i64|
+                 due: i64,
+                 reached: i64|
      -> Result<bool, Error> {
         if *in_chunk == 0 {
             return Ok(true);
@@ -149,6 +156,7 @@ fn produce(
             due,
             events: *in_chunk as u64,
             marks: std::mem::take(marks),
+            reached,
             part: Part::Events,
         };
         pending.clear();
@@ -178,6 +186,7 @@ fn produce(
         if let Some(m) = &matcher {
             m.lock().expect("not poisoned").scheduled(at, due);
         }
+        onsets.scheduled(at, due);
         disorder.observe(e.ts(), e.event_id());
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
         // when its last event is due, so no event goes out early, none more than 1 ms late.
@@ -190,14 +199,16 @@ fn produce(
                 &mut bytes,
                 &mut ipc,
                 chunk_due,
+                reached,
             )?
         {
-            return Ok(disorder); // the writer stopped
+            return Ok((disorder, onsets)); // the writer stopped
         }
         if in_chunk == 0 {
             chunk_start = due;
         }
         chunk_due = chunk_due.max(due);
+        reached = reached.max(at);
         // The matcher learns of the event as its chunk is written (see `drive`).
         if matcher.is_some() && Matcher::matters(&e) {
             marks.push((e, due));
@@ -216,6 +227,7 @@ fn produce(
         &mut bytes,
         &mut ipc,
         chunk_due,
+        reached,
     )?;
     if let Some(mut w) = ipc {
         w.finish().map_err(|e| Error::Wire(e.to_string()))?;
@@ -225,10 +237,11 @@ fn produce(
             due: chunk_due,
             events: 0,
             marks: Vec::new(),
+            reached,
             part: Part::Close,
         });
     }
-    Ok(disorder)
+    Ok((disorder, onsets))
 }
 
 /// Reads findings lines from `reader` into the matcher until it closes.
@@ -239,6 +252,7 @@ async fn collect<R: AsyncRead + Unpin>(
     ended: Arc<std::sync::atomic::AtomicBool>,
     garbage: Arc<Mutex<Unparsed>>,
     findings: Arc<std::sync::atomic::AtomicU64>,
+    alarms: Arc<Alarms>,
 ) {
     use std::sync::atomic::Ordering;
     // Bytes, not text: a line that is not UTF-8 is one line not understood, and the
@@ -264,8 +278,9 @@ async fn collect<R: AsyncRead + Unpin>(
             continue;
         }
         let received = start.elapsed().as_micros() as i64;
-        match wire::finding(line) {
-            Ok(f) => {
+        match wire::message(line) {
+            Ok(Message::Alarm(alarm)) => alarms.came(alarm, received),
+            Ok(Message::Finding(f)) => {
                 findings.fetch_add(1, Ordering::Relaxed);
                 if let Some(m) = &matcher {
                     m.lock().expect("not poisoned").finding(
@@ -282,6 +297,33 @@ async fn collect<R: AsyncRead + Unpin>(
                     .add(number, why, line.as_bytes());
             }
         }
+    }
+}
+
+/// The alarms that came, and the log time the stream has reached (the latest event sent).
+#[derive(Debug)]
+struct Alarms {
+    reached: std::sync::atomic::AtomicI64,
+    came: Mutex<Vec<Received>>,
+}
+
+impl Default for Alarms {
+    fn default() -> Self {
+        Alarms {
+            reached: std::sync::atomic::AtomicI64::new(i64::MIN),
+            came: Mutex::default(),
+        }
+    }
+}
+
+impl Alarms {
+    fn came(&self, alarm: wire::WireAlarm, received: i64) {
+        let log_ts = self.reached.load(std::sync::atomic::Ordering::Acquire);
+        self.came.lock().expect("not poisoned").push(Received {
+            alarm,
+            log_ts,
+            received,
+        });
     }
 }
 
@@ -326,9 +368,31 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         .build()
         .map_err(|e| Error::Wire(e.to_string()))?;
     let on_listen = options.on_listen.take();
-    let result = runtime.block_on(drive(&options, merged, matcher.clone(), on_listen));
+    // The discovery score's worlds (only needed if alarms come; an error is said then).
+    let worlds = match &truth {
+        Some(_) => Some(
+            blastradius_analyzer::discover::worlds(&dataset, options.truth_key.as_deref())
+                .map_err(|e| e.to_string()),
+        ),
+        None => None,
+    };
+    let onsets = Onsets::new(match &worlds {
+        Some(Ok(w)) => [
+            w.photo.onset.map(|t| (Incident::PhotoBug, t)),
+            w.view_as
+                .as_ref()
+                .and_then(|v| v.onset)
+                .map(|t| (Incident::ViewAs, t)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        _ => Vec::new(),
+    });
+    let result = runtime.block_on(drive(&options, merged, matcher.clone(), onsets, on_listen));
     runtime.shutdown_timeout(Duration::from_millis(100));
-    let (sent, seconds, intended, lag, stopped, counters, disorder, mut timeline) = result?;
+    let (sent, seconds, intended, lag, stopped, counters, disorder, mut timeline, (onsets, came)) =
+        result?;
     let (findings, unparsed) = counters;
     // A replay of the whole log is scored as a batch run is, against the whole truth.
     let whole = options.from.is_none() && options.until.is_none() && stopped.is_none();
@@ -371,6 +435,14 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         }
         None => (None, None, 0, 0, None),
     };
+    let discovery = discovery(
+        &came,
+        &onsets,
+        worlds,
+        &options,
+        dataset.manifest.users,
+        &mut notes,
+    );
     let ms = |v: u64| v as f64 / 1000.0;
     Ok(LiveReport {
         format: "blastradius-live",
@@ -397,6 +469,9 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         late_events: disorder.late_events,
         max_late_ms: disorder.max_late_us as f64 / 1000.0,
         findings,
+        alarms: came.len() as u64,
+        discovery,
+        world: dataset.manifest.world_id(),
         findings_after_end: after_end,
         premature_findings: premature,
         unparsed_lines: unparsed.count,
@@ -408,6 +483,57 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     })
 }
 
+/// Scores the alarms that `came` (none: nothing to say), over the slice replayed.
+fn discovery(
+    came: &[Received],
+    onsets: &Onsets,
+    worlds: Option<Result<Worlds, String>>,
+    options: &Options,
+    users: u64,
+    notes: &mut Vec<String>,
+) -> Vec<LiveDiscovery> {
+    if came.is_empty() {
+        return Vec::new();
+    }
+    let worlds = match worlds {
+        Some(Ok(w)) => Some(w),
+        Some(Err(why)) => {
+            notes.push(format!("the alarms are not scored: {why}"));
+            None
+        }
+        None => {
+            notes.push(
+                "the alarms are not scored: the dataset has no truth (a blind one: give --truth KEY)"
+                    .to_string(),
+            );
+            None
+        }
+    };
+    // False alarms per day are over the days replayed.
+    let world_of = |incident: Incident| {
+        let mut w = worlds.as_ref()?.of(incident)?.clone();
+        w.start = options.from.map_or(w.start, |f| f.max(w.start));
+        w.end = options.until.map_or(w.end, |u| u.min(w.end));
+        Some(w)
+    };
+    for incident in [Incident::PhotoBug, Incident::ViewAs] {
+        if came.iter().any(|r| r.alarm.incident == incident)
+            && worlds.is_some()
+            && world_of(incident).is_none()
+        {
+            notes.push(format!(
+                "alarms about the {} came, but this dataset has no such incident to score them against",
+                incident.as_str()
+            ));
+        }
+    }
+    let users = match users {
+        0 => u64::MAX,
+        n => n,
+    };
+    score_all(came, onsets, users, world_of)
+}
+
 type Driven = (
     u64,
     f64,
@@ -417,6 +543,7 @@ type Driven = (
     (u64, Unparsed),
     Disorder,
     Timeline,
+    (Onsets, Vec<Received>),
 );
 
 async fn accept(listener: TcpListener, timeout: Duration, what: &str) -> Result<TcpStream, Error> {
@@ -436,12 +563,14 @@ async fn drive(
     options: &Options,
     merged: Merged,
     matcher: Option<Arc<Mutex<Matcher>>>,
+    onsets: Onsets,
     mut on_listen: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
 ) -> Result<Driven, Error> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let ended = Arc::new(AtomicBool::new(false));
     let garbage = Arc::new(Mutex::new(Unparsed::default()));
     let findings = Arc::new(AtomicU64::new(0));
+    let alarms = Arc::new(Alarms::default());
     let bind = |addr: &str| {
         let addr = addr.to_string();
         async move {
@@ -490,6 +619,7 @@ async fn drive(
             ended.clone(),
             garbage.clone(),
             findings.clone(),
+            alarms.clone(),
         )));
     } else if let Some((r, ())) = findings_task.take() {
         readers.push(tokio::spawn(collect(
@@ -499,6 +629,7 @@ async fn drive(
             ended.clone(),
             garbage.clone(),
             findings.clone(),
+            alarms.clone(),
         )));
     }
     let (tx, mut rx) = mpsc::channel::<Chunk>(64);
@@ -506,7 +637,7 @@ async fn drive(
     let (shape, format, stall) = (options.shape, options.format, options.stall);
     let producer_matcher = matcher.clone();
     let producer = tokio::task::spawn_blocking(move || {
-        produce(merged, shape, format, stall, producer_matcher, tx)
+        produce(merged, shape, format, stall, producer_matcher, onsets, tx)
     });
     let mut lag = Histogram::<u64>::new(3).expect("valid precision");
     let mut timeline = Timeline::default();
@@ -567,6 +698,7 @@ async fn drive(
                         m.sent(e, *due);
                     }
                 }
+                alarms.reached.fetch_max(chunk.reached, Ordering::AcqRel);
                 write_patiently(&mut writer, &chunk.bytes, patience).await
             } => w,
             _ = &mut ctrl_c => {
@@ -603,7 +735,7 @@ async fn drive(
     .await;
     let seconds = start.elapsed().as_secs_f64();
     ended.store(true, Ordering::Relaxed);
-    let disorder = producer.await.map_err(|e| Error::Wire(e.to_string()))??;
+    let (disorder, onsets) = producer.await.map_err(|e| Error::Wire(e.to_string()))??;
     // Findings still on their way: wait for the detector to finish (it closes its side), at
     // most `wait`.
     let wait = options.wait;
@@ -622,6 +754,10 @@ async fn drive(
         ),
         disorder,
         timeline,
+        (
+            onsets,
+            std::mem::take(&mut *alarms.came.lock().expect("not poisoned")),
+        ),
     ))
 }
 

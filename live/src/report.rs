@@ -6,8 +6,10 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::Error;
+use crate::discovery::LiveDiscovery;
 use crate::latency::{LatencyReport, LevelScores, hgrm};
 use crate::timeline::Point as TimelinePoint;
+use blastradius_analyzer::discover::{Incident, duration};
 use blastradius_pages::chart::{Axis, Chart, Series};
 use blastradius_pages::doc::{Block, Column, Doc, Table};
 
@@ -48,6 +50,14 @@ pub struct LiveReport {
     /// least this long (`detect --follow --lateness`) can restore log order.
     pub max_late_ms: f64,
     pub findings: u64,
+    /// Alarms of a discovery detector (`{"alarm":{...}}`) among the lines that came back.
+    pub alarms: u64,
+    /// Their score, per incident they were about (see [`crate::discovery`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discovery: Vec<LiveDiscovery>,
+    /// The dataset's world, for the alarms folders' `findings.json`.
+    #[serde(skip)]
+    pub world: String,
     pub findings_after_end: u64,
     pub premature_findings: u64,
     pub unparsed_lines: u64,
@@ -69,6 +79,91 @@ impl LiveReport {
     pub fn hgrm(&self) -> String {
         self.histogram.as_ref().map_or_else(String::new, hgrm)
     }
+}
+
+/// What an incident's time to detect runs from.
+fn onset_name(incident: Incident) -> &'static str {
+    match incident {
+        Incident::PhotoBug => "the bug's deploy was due",
+        Incident::ViewAs => "the first theft was due",
+    }
+}
+
+/// One incident's alarms: how soon (in log and wall time), how wrong, how big at first.
+fn discovery_blocks(d: &LiveDiscovery) -> Vec<Block> {
+    let mut out = vec![Block::Paragraph(format!(
+        "**Discovery ({})**: alarms dated by the log time the stream had reached when each came, and scored as `score` scores a batch alarms folder; wall time to detect runs from the intended send time of {} ({}).{}",
+        d.incident.as_str(),
+        match d.incident {
+            Incident::PhotoBug => "the bug's deploy row",
+            Incident::ViewAs => "the attack's first theft",
+        },
+        d.onset_due_seconds.map_or(
+            "not sent: a control world, or a slice without it".into(),
+            |s| format!("{s:.3} s after the start")
+        ),
+        match d.claims_ahead_of_stream {
+            0 => String::new(),
+            n => format!(
+                " {n} alarms gave a `fired_ts` later than the log time the stream had reached when they came: they claim events not yet sent."
+            ),
+        }
+    ))];
+    let Some(score) = &d.score else {
+        return out;
+    };
+    let rows = score
+        .curve
+        .iter()
+        .zip(&d.wall)
+        .map(|(c, w)| {
+            vec![
+                format!("{}", c.threshold),
+                duration(c.time_to_detect_seconds),
+                w.seconds.map_or("–".into(), |s| format!("{s:.3} s")),
+                match c.attributed {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "–".into(),
+                },
+                c.false_alarms.to_string(),
+                c.false_alarms_per_day
+                    .map_or("–".into(), |r| format!("{r:.2}")),
+            ]
+        })
+        .collect();
+    out.push(Block::Table(Table {
+        caption: None,
+        columns: vec![
+            Column::number("confidence ≥"),
+            Column::number("time to detect (log)"),
+            Column::number("time to detect (wall)"),
+            Column::text("blamed the deploy"),
+            Column::number("false alarms"),
+            Column::number("false alarms a day"),
+        ],
+        rows,
+    }));
+    let estimates: Vec<String> = score
+        .estimates
+        .iter()
+        .map(|e| {
+            let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.2}"));
+            format!(
+                "At {} h: {} users named, precision {}, recall {} ({} of the {} exposed by then).",
+                e.hours,
+                e.users_named,
+                f(e.user_precision),
+                f(e.user_recall),
+                f(e.user_recall_of_exposed),
+                e.users_exposed_by_then
+            )
+        })
+        .collect();
+    if !estimates.is_empty() {
+        out.push(Block::Lines(estimates));
+    }
+    out
 }
 
 /// A span of log time given in ms, in the unit that reads best.
@@ -132,8 +227,8 @@ impl LiveReport {
             )));
         }
         blocks.push(Block::Paragraph(format!(
-            "{} findings came back ({} after the last event was sent, {} before the event that made them true, {} lines not understood).",
-            self.findings, self.findings_after_end, self.premature_findings, self.unparsed_lines
+            "{} findings and {} alarms came back ({} findings after the last event was sent, {} before the event that made them true, {} lines not understood).",
+            self.findings, self.alarms, self.findings_after_end, self.premature_findings, self.unparsed_lines
         )));
         if let Some(first) = &self.first_unparsed {
             blocks.push(Block::Paragraph(format!(
@@ -148,6 +243,8 @@ impl LiveReport {
         }
         blocks.push(Block::Charts(self.charts()));
         match &self.latency_ms {
+            // A discovery detector's run: its alarms are scored below, no finding came.
+            _ if !self.scoping() => {}
             None => blocks.push(Block::Paragraph(
                 "No truth to match findings against: latency not measured.".into(),
             )),
@@ -190,7 +287,7 @@ impl LiveReport {
                 }
             }
         }
-        if let Some(s) = &self.scores {
+        if let Some(s) = self.scores.as_ref().filter(|_| self.scoping()) {
             let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
             let mut lines = vec![format!(
                 "At the end: user F1 {}, exposure F1 {}, violation F1 {} (\"–\": not reported).",
@@ -214,6 +311,9 @@ impl LiveReport {
             }
             blocks.push(Block::Lines(lines));
         }
+        for d in &self.discovery {
+            blocks.extend(discovery_blocks(d));
+        }
         for n in &self.notes {
             blocks.push(Block::Paragraph(format!("Note: {n}.")));
         }
@@ -224,8 +324,19 @@ impl LiveReport {
             method: vec![format!(
                 "`blastradius replay` of `{}`: events sent on the schedule asked for, findings read back on the same connection and matched to the truth by event id; latency is from the intended send time of the row that made each finding true (an exposing call, a violating call, a token's theft), so a replayer that falls behind is charged to the detector's latency, not hidden. `report.json` holds every number of this page; `latency.hgrm` the whole latency histogram.",
                 self.dataset
-            )],
+            )]
+            .into_iter()
+            .chain((!self.discovery.is_empty()).then(|| {
+                "Alarms (`{\"alarm\":{...}}` lines, data/README §14) are dated by the log time of the latest event sent when each came, never by the `fired_ts` they claim, and scored as `score` scores an alarms folder; the folders `alarms-<incident>/` hold them so dated, for `score` to check. Wall time to detect runs from the intended send time of the incident's first event to the arrival of the alarm that detected it.".to_string()
+            }))
+            .collect(),
         }
+    }
+
+    /// Whether findings are to be reported: some came, or no alarm did (a discovery
+    /// detector's run sends only alarms, and its zero F1 would say nothing).
+    fn scoping(&self) -> bool {
+        self.findings > 0 || self.alarms == 0
     }
 
     /// The answer first: did the replay keep to its schedule, how fast were detections, how
@@ -255,23 +366,42 @@ impl LiveReport {
                         l.all.p50, l.all.p99
                     )
                 });
-        let right = self.scores.as_ref().map_or(String::new(), |s| {
-            let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.3}"));
-            let view_as = s.view_as.as_ref().map_or(String::new(), |v| {
+        let right = self
+            .scores
+            .as_ref()
+            .filter(|_| self.scoping())
+            .map_or(String::new(), |s| {
+                let f = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.3}"));
+                let view_as = s.view_as.as_ref().map_or(String::new(), |v| {
+                    format!(
+                        ", View-As token F1 {}, View-As user F1 {}",
+                        f(v.stolen_tokens.as_ref().and_then(|x| x.f1)),
+                        f(v.view_as_users.as_ref().and_then(|x| x.f1))
+                    )
+                });
                 format!(
-                    ", View-As token F1 {}, View-As user F1 {}",
-                    f(v.stolen_tokens.as_ref().and_then(|x| x.f1)),
-                    f(v.view_as_users.as_ref().and_then(|x| x.f1))
+                    "; at the end user F1 {}, exposure F1 {}, violation F1 {}{view_as}",
+                    f(s.users.f1),
+                    f(s.exposures.as_ref().and_then(|e| e.f1)),
+                    f(s.violations.as_ref().and_then(|v| v.f1))
                 )
             });
-            format!(
-                "; at the end user F1 {}, exposure F1 {}, violation F1 {}{view_as}",
-                f(s.users.f1),
-                f(s.exposures.as_ref().and_then(|e| e.f1)),
-                f(s.violations.as_ref().and_then(|v| v.f1))
-            )
-        });
-        format!("{pace}{latency}{right}.")
+        let alarms = self
+            .discovery
+            .iter()
+            .filter_map(|d| {
+                let wall = d.wall.first()?.seconds?;
+                let log = d.score.as_ref()?.curve.first()?.time_to_detect_seconds;
+                Some(format!(
+                    "; first {} alarm {:.3} s of wall time ({} of log time) after {}",
+                    d.incident.as_str(),
+                    wall,
+                    duration(log),
+                    onset_name(d.incident)
+                ))
+            })
+            .collect::<String>();
+        format!("{pace}{latency}{right}{alarms}.")
     }
 
     /// The report in words.
@@ -371,6 +501,19 @@ impl LiveReport {
                 path: out.join(name),
                 message: format!("cannot write ({e})"),
             })?;
+        }
+        for d in &self.discovery {
+            let meta = blastradius_analyzer::findings::Meta {
+                detector: Some("live replay".into()),
+                world: Some(self.world.clone()),
+                ..Default::default()
+            };
+            blastradius_analyzer::discover::write_folder(
+                &stage.path().join(&d.folder),
+                &d.dated,
+                d.incident,
+                meta,
+            )?;
         }
         stage.commit()?;
         Ok(())

@@ -10,6 +10,8 @@ use arrow::array::{
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::SchemaRef;
 use arrow::datatypes::{Field, Schema};
+use blastradius_analyzer::discover::Incident;
+use blastradius_analyzer::discover::alarms::Alarm;
 use blastradius_dataset::access::AccessRow;
 use blastradius_schema::arrays::{int16, int32, int64};
 use blastradius_schema::{
@@ -386,6 +388,93 @@ pub fn finding(line: &str) -> Result<Finding, String> {
     }
 }
 
+/// A page a discovery detector sends on the findings connection (data/README §14): the
+/// batch contract's alarm row, with its suspects inline. The replayer times it by when it
+/// came, not by what it says: `fired_ts` is the detector's own claim, kept for its author.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WireAlarm {
+    pub incident: Incident,
+    pub confidence: f64,
+    pub deploy_id: Option<u64>,
+    pub users: Vec<u64>,
+    pub apps: Vec<u32>,
+    pub fired_ts: Option<i64>,
+}
+
+/// One line on the findings connection: a finding, or an alarm.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    Finding(Finding),
+    Alarm(WireAlarm),
+}
+
+#[derive(Deserialize)]
+struct AlarmLine {
+    alarm: AlarmBody,
+}
+
+#[derive(Deserialize)]
+struct AlarmBody {
+    confidence: f64,
+    incident: Option<String>,
+    deploy_id: Option<u64>,
+    #[serde(default)]
+    users: Vec<u64>,
+    #[serde(default)]
+    apps: Vec<u32>,
+    fired_ts: Option<i64>,
+}
+
+/// Parses one line of the findings connection: `{"alarm":{...}}` is an alarm, anything
+/// else a finding ([`finding`]).
+///
+/// # Errors
+/// A short reason: not a finding, an alarm without a confidence in [0, 1], an unknown incident.
+pub fn message(line: &str) -> Result<Message, String> {
+    if !line.contains("\"alarm\"") {
+        return finding(line).map(Message::Finding);
+    }
+    let l: AlarmLine = serde_json::from_str(line.trim())
+        .map_err(|e| format!("not a JSON alarm ({e}); see data/README.md §14"))?;
+    let a = l.alarm;
+    if !(0.0..=1.0).contains(&a.confidence) {
+        return Err(format!(
+            "the alarm's confidence {} is not in [0, 1]",
+            a.confidence
+        ));
+    }
+    let incident = match a.incident.as_deref() {
+        None => Incident::PhotoBug,
+        Some(t) => Incident::parse(t).ok_or_else(|| {
+            format!("the alarm's incident `{t}` is not one of photo-bug, view-as")
+        })?,
+    };
+    Ok(Message::Alarm(WireAlarm {
+        incident,
+        confidence: a.confidence,
+        deploy_id: a.deploy_id,
+        users: a.users,
+        apps: a.apps,
+        fired_ts: a.fired_ts,
+    }))
+}
+
+/// A built-in discovery detector's page as the line it sends.
+pub fn alarm_line(a: &Alarm, incident: Incident) -> String {
+    let list = |v: Vec<String>| v.join(",");
+    let deploy = a
+        .deploy_id
+        .map_or(String::new(), |d| format!(",\"deploy_id\":{d}"));
+    format!(
+        "{{\"alarm\":{{\"incident\":\"{}\",\"fired_ts\":{},\"confidence\":{}{deploy},\"users\":[{}],\"apps\":[{}]}}}}\n",
+        incident.as_str(),
+        a.fired_ts,
+        a.confidence,
+        list(a.users.iter().map(u64::to_string).collect()),
+        list(a.apps.iter().map(u32::to_string).collect()),
+    )
+}
+
 /// A finding as the JSON line a detector sends.
 pub fn finding_line(f: &Finding) -> String {
     match f {
@@ -410,6 +499,56 @@ pub fn finding_line(f: &Finding) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alarm_line_round_trips_and_bad_ones_are_refused_with_a_reason() {
+        let a = Alarm {
+            fired_ts: 1_536_796_835_000_000,
+            confidence: 0.75,
+            deploy_id: Some(204),
+            users: vec![3, 9],
+            apps: vec![12],
+        };
+        let line = alarm_line(&a, Incident::PhotoBug);
+        assert_eq!(
+            message(&line),
+            Ok(Message::Alarm(WireAlarm {
+                incident: Incident::PhotoBug,
+                confidence: 0.75,
+                deploy_id: Some(204),
+                users: vec![3, 9],
+                apps: vec![12],
+                fired_ts: Some(a.fired_ts),
+            }))
+        );
+        // The least an alarm may say: a confidence (the incident defaults to the photo bug).
+        let Ok(Message::Alarm(m)) = message(r#"{"alarm":{"confidence":1}}"#) else {
+            panic!("a bare alarm parses")
+        };
+        assert_eq!(
+            (m.incident, m.users.len(), m.deploy_id),
+            (Incident::PhotoBug, 0, None)
+        );
+        assert_eq!(
+            message(r#"{"user_id":4}"#),
+            Ok(Message::Finding(Finding::User { user_id: 4 }))
+        );
+        for (bad, why) in [
+            (r#"{"alarm":{"confidence":1.5}}"#, "not in [0, 1]"),
+            (r#"{"alarm":{}}"#, "confidence"),
+            (
+                r#"{"alarm":{"confidence":0.5,"incident":"outage"}}"#,
+                "outage",
+            ),
+            (
+                r#"{"alarm":{"confidence":0.5,"users":[-1]}}"#,
+                "not a JSON alarm",
+            ),
+        ] {
+            let e = message(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
     use blastradius_analyzer::detect::Row;
 
     fn call() -> Event {

@@ -20,8 +20,10 @@ use super::util::{Stdout, positive, whole};
 /// lines: {"user_id":U,"app_id":A,"photo_id":P} (an exposure), {"user_id":U} (an affected
 /// user) or {"event_id":E} (a message violation); in a View-As world, whose access log the
 /// stream carries too, {"token_id":T} (a stolen token) and {"view_as_user_id":U,"tier":"..."}
-/// (a user the attack reached). Writes report.json, report.md, latency.hgrm and live.html
-/// under --out.
+/// (a user the attack reached). A discovery detector sends {"alarm":{"confidence":C,...}}
+/// lines instead (data/README §14): each is dated by the log time the stream had reached
+/// when it came and scored as `score` scores alarms, with time to detect in wall time too.
+/// Writes report.json, report.md, latency.hgrm and live.html under --out.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The dataset to replay.
@@ -258,9 +260,17 @@ pub struct DetectArgs {
     #[arg(long, value_name = "ADDR")]
     pub follow: String,
     /// The detector: exact (every user's full state) or streaming (bounded state: see
-    /// --memory-limit and --users).
+    /// --memory-limit and --users); or a discovery baseline, policy-replay or token-rate,
+    /// which is not told the bug and sends alarms ({"alarm":{...}}, data/README §14) that
+    /// the replay times and scores.
     #[arg(long, default_value = "exact")]
     pub detector: String,
+    /// For a discovery baseline: a dataset whose deploys.parquet says each deploy's
+    /// service (the platform's deploy list, which a detection team has), so a page blames
+    /// the photo API's latest deploy. Without it, a page blames the latest deploy in the
+    /// stream, of any service.
+    #[arg(long, value_name = "DATASET")]
+    pub deploys: Option<PathBuf>,
     /// The streaming detector's whole state budget, in bytes. A stream has one state, not
     /// one per shard: the default is what the batch run gives the default dataset
     /// (8 shards of 64 MiB).
@@ -300,12 +310,36 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
         eprintln!("discarded   {} bytes", seen.events);
         return Ok(());
     }
-    let detector = blastradius_live::follow::Live::new(
-        &args.detector,
-        super::analyze::memory_limit("--memory-limit", args.memory_limit)?,
-        args.users.max(1),
-    )
+    let detector = match blastradius_analyzer::discover::known(&args.detector) {
+        true => {
+            let mut deploys = blastradius_analyzer::discover::Deploys::default();
+            if let Some(path) = &args.deploys {
+                let dataset = blastradius_dataset::Dataset::open(path)
+                    .map_err(|e| anyhow::anyhow!("--deploys: {e}"))?;
+                deploys
+                    .read_services(&dataset)
+                    .map_err(|e| anyhow::anyhow!("--deploys: {e}"))?;
+                if !deploys.knows_services() {
+                    bail!(
+                        "--deploys {}: the dataset has no deploys.parquet (made before schema version 3); give a dataset made by this build",
+                        path.display()
+                    );
+                }
+            }
+            blastradius_live::follow::Live::discover(&args.detector, deploys)
+        }
+        false if args.deploys.is_some() => bail!(
+            "--deploys is for a discovery baseline (policy-replay, token-rate); `{}` is told the bug window by the stream",
+            args.detector
+        ),
+        false => blastradius_live::follow::Live::new(
+            &args.detector,
+            super::analyze::memory_limit("--memory-limit", args.memory_limit)?,
+            args.users.max(1),
+        ),
+    }
     .map_err(|e| anyhow::anyhow!("--detector {e}"))?;
+    let discovery = detector.is_discovery();
     let lateness = args
         .lateness
         .as_deref()
@@ -314,7 +348,7 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
     let seen = blastradius_live::follow::follow(&args.follow, detector, idle, lateness)?;
     // As batch refuses a log without deploys: the window is unknown, so "nothing found"
     // would be no answer at all.
-    if seen.events > 0 && seen.deploys == 0 && !args.control {
+    if seen.events > 0 && seen.deploys == 0 && !args.control && !discovery {
         bail!(
             "the stream from {} carried {} events and no bug deploy (bug_introduced, bug_fixed): the bug window is unknown, so nothing could be found; replay a log that holds them (every shard of a dataset does, unless it was made with generate --discovery, whose log does not say which deploy was the bug), or give --control if it is a control world's (generate --no-incident), which has none",
             args.follow,
@@ -325,10 +359,16 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
         0 => String::new(),
         n => format!(" ({n} of them access-log rows)"),
     };
-    eprintln!(
-        "followed    {} events{access}, {} findings sent, {} users tracked",
-        seen.events, seen.findings, seen.users_tracked
-    );
+    match discovery {
+        true => eprintln!(
+            "followed    {} events{access}, {} alarms sent, {} users tracked",
+            seen.events, seen.alarms, seen.users_tracked
+        ),
+        false => eprintln!(
+            "followed    {} events{access}, {} findings sent, {} users tracked",
+            seen.events, seen.findings, seen.users_tracked
+        ),
+    }
     match lateness {
         None if seen.out_of_order > 0 => eprintln!(
             "disorder    {} events came after a later one and were applied as they came: the answer may differ from the batch one (give --lateness as long as the stream's delay; the replay report says how late they came)",

@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod alarms;
+pub mod live;
 pub mod pager;
 pub mod policy;
 pub mod score;
@@ -124,6 +125,28 @@ impl Deploys {
         Deploys(d, None)
     }
 
+    /// Adds one deploy seen at log time `ts` (a live stream's, as it comes; once each).
+    pub fn add(&mut self, ts: i64, id: u64) {
+        let i = self.0.partition_point(|d| *d < (ts, id));
+        if self.0.get(i) != Some(&(ts, id)) {
+            self.0.insert(i, (ts, id));
+        }
+    }
+
+    /// How many deploys are known.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether it knows which deploys were [`WATCHED_SERVICE`]'s.
+    pub fn knows_services(&self) -> bool {
+        self.1.is_some()
+    }
+
     fn merge(&mut self, other: Deploys) {
         self.0.extend(other.0);
         self.0.sort_unstable();
@@ -132,7 +155,10 @@ impl Deploys {
 
     /// Reads which deploys were [`WATCHED_SERVICE`]'s from `deploys.parquet` (a dataset of
     /// schema version 2 or older has none: then every deploy is a suspect).
-    fn read_services(&mut self, dataset: &Dataset) -> Result<()> {
+    ///
+    /// # Errors
+    /// A `deploys.parquet` that cannot be read, or of another shape.
+    pub fn read_services(&mut self, dataset: &Dataset) -> Result<()> {
         let Some(entry) = dataset.file(blastradius_schema::path::DEPLOYS) else {
             return Ok(());
         };
@@ -473,19 +499,14 @@ pub fn report(
         let folder = match outside.get(k) {
             Some(dir) => dir.display().to_string(),
             None => {
-                let dir = stage.path().join(&d.name);
-                alarms::write(&dir, &d.alarms)?;
                 let meta = Meta {
                     detector: Some(d.name.clone()),
                     wall_seconds: d.wall_seconds,
                     events: d.events,
                     world: Some(dataset.manifest.world_id()),
-                    other: [("incident".to_string(), d.incident.as_str().into())].into(),
                     ..Meta::default()
                 };
-                let text = serde_json::to_string_pretty(&meta).expect("serializable");
-                let p = dir.join(crate::findings::META);
-                std::fs::write(&p, text + "\n").map_err(Error::io(&p))?;
+                write_folder(&stage.path().join(&d.name), &d.alarms, d.incident, meta)?;
                 out.join(&d.name).display().to_string()
             }
         };
@@ -611,6 +632,25 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     s
+}
+
+/// Writes an alarms folder (data/README §14): `alarms` and a `findings.json` of `meta` that
+/// says their `incident`.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_folder(
+    dir: &Path,
+    alarms: &[Alarm],
+    incident: Incident,
+    mut meta: Meta,
+) -> Result<()> {
+    alarms::write(dir, alarms)?;
+    meta.other
+        .insert("incident".to_string(), incident.as_str().into());
+    let text = serde_json::to_string_pretty(&meta).expect("serializable");
+    let p = dir.join(crate::findings::META);
+    std::fs::write(&p, text + "\n").map_err(Error::io(&p))
 }
 
 /// Loads outside detectors' alarms folders, named as `names` says (else `findings.json`'s

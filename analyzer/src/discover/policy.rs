@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use blastradius_dataset::log::ShardLog;
 use blastradius_schema::{Kind, Surface};
 
-use crate::detect::LogOrder;
+use crate::detect::{LogOrder, Row};
 
 /// A call that returned more than the intended rule allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,72 +29,99 @@ struct Photo {
     deleted: bool,
 }
 
-/// Replays one shard (every column read) and returns its flags in log order. Users belong
-/// to one shard, so shards replay apart.
-pub fn flags(log: &ShardLog) -> Vec<Flag> {
-    let order = LogOrder::of(log);
-    let rows = order.to_vec();
-    let mut visible: HashMap<u64, i64> = HashMap::new();
-    let mut photos: HashMap<u64, Photo> = HashMap::new();
-    let mut out = Vec::new();
-    let mut previous = None;
-    for &r in &rows {
-        let i = r as usize;
-        let key = (log.ts[i], log.event_id[i]);
-        if previous == Some(key) {
-            continue; // a duplicated event sits next to its original
+/// The intended rule's state, one event at a time: the batch replay feeds it a shard in log
+/// order, `detect --follow` the stream as it comes.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Live timeline photos per user.
+    visible: HashMap<u64, i64>,
+    photos: HashMap<u64, Photo>,
+    previous: Option<(i64, u64)>,
+}
+
+impl Replay {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one event (`items_returned` its call's); returns the flag it raises, if any.
+    /// An event identical in `(ts, event_id)` to the one before it is a repeat and skipped.
+    pub fn push(&mut self, row: &Row, items_returned: u32) -> Option<Flag> {
+        let key = (row.ts, row.event_id);
+        if self.previous == Some(key) {
+            return None; // a duplicated event sits next to its original
         }
-        previous = Some(key);
-        let user = log.user_id[i];
-        match log.kind[i] {
+        self.previous = Some(key);
+        let user = row.user_id;
+        match row.kind {
             Kind::PhotoUploaded => {
-                let timeline = log.surface[i] == Surface::Timeline;
-                photos.insert(
-                    log.photo_id[i],
+                let timeline = row.surface == Surface::Timeline;
+                self.photos.insert(
+                    row.photo_id,
                     Photo {
                         timeline,
                         deleted: false,
                     },
                 );
-                *visible.entry(user).or_default() += timeline as i64;
+                *self.visible.entry(user).or_default() += timeline as i64;
             }
             Kind::PhotoPublished => {
                 // An upload the log lost is taken to be the photo's first sight.
-                let p = photos.entry(log.photo_id[i]).or_insert(Photo {
+                let p = self.photos.entry(row.photo_id).or_insert(Photo {
                     timeline: false,
                     deleted: false,
                 });
                 if !p.timeline && !p.deleted {
                     p.timeline = true;
-                    *visible.entry(user).or_default() += 1;
+                    *self.visible.entry(user).or_default() += 1;
                 }
             }
             Kind::PhotoDeleted => {
-                if let Some(p) = photos.get_mut(&log.photo_id[i])
+                if let Some(p) = self.photos.get_mut(&row.photo_id)
                     && !p.deleted
                 {
                     p.deleted = true;
-                    *visible.entry(user).or_default() -= p.timeline as i64;
+                    *self.visible.entry(user).or_default() -= p.timeline as i64;
                 }
             }
-            Kind::PhotoApiCall if log.status[i] == 200 => {
-                let size = log.page_size[i] as i64;
-                let start = log.page[i] as i64 * size;
-                let live = visible.get(&user).copied().unwrap_or(0);
+            Kind::PhotoApiCall if row.status == 200 => {
+                let size = row.page_size as i64;
+                let start = row.page as i64 * size;
+                let live = self.visible.get(&user).copied().unwrap_or(0);
                 let allowed = (live - start).clamp(0, size);
-                if log.items_returned[i] as i64 > allowed {
-                    out.push(Flag {
-                        ts: log.ts[i],
-                        event_id: log.event_id[i],
+                if items_returned as i64 > allowed {
+                    return Some(Flag {
+                        ts: row.ts,
+                        event_id: row.event_id,
                         user,
-                        app: log.app_id[i],
+                        app: row.app_id,
                     });
                 }
             }
             _ => {}
         }
+        None
     }
-    out
+
+    /// Users with a photo seen.
+    pub fn users(&self) -> usize {
+        self.visible.len()
+    }
+}
+
+/// Replays one shard (every column read) and returns its flags in log order. Users belong
+/// to one shard, so shards replay apart.
+pub fn flags(log: &ShardLog) -> Vec<Flag> {
+    let order = LogOrder::of(log);
+    let mut replay = Replay::new();
+    order
+        .to_vec()
+        .into_iter()
+        .filter_map(|r| {
+            let i = r as usize;
+            replay.push(&Row::of(log, i), log.items_returned[i])
+        })
+        .collect()
 }
 
 #[cfg(test)]

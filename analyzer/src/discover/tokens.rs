@@ -7,7 +7,7 @@
 //! one token). Its confidence is `1 - 0.5^(z - 3)`. It names the owners of the uploader's
 //! tokens of that hour, thefts and ordinary uploads alike: its first estimate of who was hit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use blastradius_dataset::access::AccessRow;
 use blastradius_schema::time::{DAY, HOUR};
@@ -37,25 +37,106 @@ pub fn alarms(rows: &[AccessRow], start: i64, end: i64) -> Vec<Alarm> {
         }
     }
     let count = |h: i64| hours.get(&h).map_or(0, Vec::len) as f64;
-    let mut out = Vec::new();
     let first = (start + 7 * DAY).div_euclid(HOUR);
-    for h in first..end.div_euclid(HOUR) {
-        let past: Vec<f64> = (h - HISTORY..h).map(count).collect();
-        let mean = past.iter().sum::<f64>() / past.len() as f64;
-        let var = past.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / past.len() as f64;
-        let z = (count(h) - mean) / var.sqrt().max(1.0);
-        if z >= Z {
-            let owners: BTreeSet<u64> = hours[&h].iter().copied().collect();
-            out.push(Alarm {
-                fired_ts: (h + 1) * HOUR,
-                confidence: 1.0 - 0.5f64.powf(z - Z),
-                deploy_id: None,
-                users: owners.into_iter().collect(),
-                apps: Vec::new(),
-            });
-        }
+    (first..end.div_euclid(HOUR))
+        .filter_map(|h| {
+            let owners = hours.get(&h).map_or(&[][..], Vec::as_slice);
+            judge(h, (h - HISTORY..h).map(count), owners)
+        })
+        .collect()
+}
+
+/// The page for hour `h`, whose uploader tokens were for `owners`, against the counts of the
+/// `HISTORY` hours before it, if it pages.
+fn judge(h: i64, past: impl Iterator<Item = f64>, owners: &[u64]) -> Option<Alarm> {
+    let past: Vec<f64> = past.collect();
+    let mean = past.iter().sum::<f64>() / past.len() as f64;
+    let var = past.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / past.len() as f64;
+    let z = (owners.len() as f64 - mean) / var.sqrt().max(1.0);
+    (z >= Z).then(|| Alarm {
+        fired_ts: (h + 1) * HOUR,
+        confidence: 1.0 - 0.5f64.powf(z - Z),
+        deploy_id: None,
+        users: owners
+            .iter()
+            .copied()
+            .collect::<BTreeSet<u64>>()
+            .into_iter()
+            .collect(),
+        apps: Vec::new(),
+    })
+}
+
+/// The same rule on a live stream, one access-log row at a time: an hour is judged when the
+/// first row of a later hour comes (or the stream ends), and the week of history starts at
+/// the hour of the first token issued (a batch run's: the period's start). A row that comes
+/// after its hour was judged counts in the hour it came in.
+#[derive(Debug, Default)]
+pub struct Rate {
+    seen: HashSet<u64>,
+    first_hour: Option<i64>,
+    /// The hour open, and the owners of its uploader tokens.
+    hour: Option<i64>,
+    owners: Vec<u64>,
+    /// The counts of the hours judged, the newest last (a week at most).
+    history: VecDeque<f64>,
+}
+
+impl Rate {
+    pub fn new() -> Self {
+        Self::default()
     }
-    out
+
+    /// Takes in one row of the access log; returns the page for the hour it closed, if any.
+    pub fn push(&mut self, r: &AccessRow) -> Option<Alarm> {
+        if r.kind != AccessKind::TokenIssued {
+            return None;
+        }
+        let h = r.ts.div_euclid(HOUR);
+        self.first_hour.get_or_insert(h);
+        let mut page = None;
+        match self.hour {
+            None => self.hour = Some(h),
+            Some(open) if h > open => {
+                page = self.close();
+                // Hours with no token at all are zeros.
+                let quiet = (h - open - 1).min(HISTORY);
+                self.history
+                    .extend(std::iter::repeat_n(0.0, quiet as usize));
+                while self.history.len() > HISTORY as usize {
+                    self.history.pop_front();
+                }
+                self.hour = Some(h);
+            }
+            Some(_) => {}
+        }
+        if r.path == Some(TokenPath::VideoUploader) && self.seen.insert(r.event_id) {
+            self.owners.push(r.target_id);
+        }
+        page
+    }
+
+    /// The end of the stream: judges the hour still open.
+    pub fn finish(&mut self) -> Option<Alarm> {
+        let page = self.close();
+        self.hour = None;
+        page
+    }
+
+    /// Judges the open hour (once a week of history is known) and adds it to the history.
+    fn close(&mut self) -> Option<Alarm> {
+        let (open, first) = (self.hour?, self.first_hour?);
+        let page = match open >= first + HISTORY {
+            true => judge(open, self.history.iter().copied(), &self.owners),
+            false => None,
+        };
+        self.history.push_back(self.owners.len() as f64);
+        while self.history.len() > HISTORY as usize {
+            self.history.pop_front();
+        }
+        self.owners.clear();
+        page
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +202,21 @@ mod tests {
         assert!(a[0].users.contains(&7) && a[0].users.contains(&300));
         // Before a week of history, nothing pages.
         assert!(alarms(&rows, 195 * HOUR, 240 * HOUR).is_empty());
+
+        // The live form, fed the rows in log order, pages the same page at the same time.
+        let mut ordered = rows.clone();
+        ordered.sort_by_key(|r| (r.ts, r.event_id));
+        let mut rate = Rate::new();
+        let mut live: Vec<Alarm> = ordered.iter().filter_map(|r| rate.push(r)).collect();
+        live.extend(rate.finish());
+        assert_eq!(live, a);
+        // With the first week unseen, it learns a week from what it saw first.
+        let mut rate = Rate::new();
+        let late: Vec<Alarm> = ordered
+            .iter()
+            .filter(|r| r.ts >= 195 * HOUR)
+            .filter_map(|r| rate.push(r))
+            .collect();
+        assert!(late.is_empty());
     }
 }
