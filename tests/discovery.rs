@@ -274,8 +274,11 @@ fn the_view_as_baseline_is_timed_from_the_first_theft_and_blames_no_deploy() {
         .iter()
         .map(|d| d["detector"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["policy-replay", "aggregate", "token-rate"]);
-    let tokens = &rows[2];
+    assert_eq!(
+        names,
+        ["policy-replay", "app-shift", "aggregate", "token-rate"]
+    );
+    let tokens = &rows[3];
     assert_eq!(tokens["incident"], "view-as");
     // No deploy to blame: the flaw shipped before the period.
     assert!(

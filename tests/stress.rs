@@ -57,12 +57,12 @@ fn stress_scores_outside_commands_beside_ours_and_survives_their_failures() {
     let cells = report["cells"].as_array().unwrap();
     // clean + 4 faults at one level + truncate, each with 3 built-in and 4 outside.
     assert_eq!(cells.len(), 6 * 7, "{report}");
-    // Issue 26: the two discovery baselines on every copy; on the clean log the policy
+    // Issue 26: the three photo discovery baselines on every copy; on the clean log the policy
     // replay finds the bug and never cries wolf before it. (Whether it blames the right
     // nightly release depends on the first exposure coming the same day: in this small
     // world it comes a day later.)
     let discovery = report["discovery"].as_array().unwrap();
-    assert_eq!(discovery.len(), 6 * 2, "{report}");
+    assert_eq!(discovery.len(), 6 * 3, "{report}");
     let clean = discovery
         .iter()
         .find(|d| d["fault"] == "clean" && d["detector"] == "policy-replay")
@@ -278,7 +278,7 @@ fn bench_detectors_ranks_ours_and_outside_commands_on_every_preset() {
     // Issue 26: the discovery baselines on every preset, clean, damaged and on its control
     // world, where the policy replay never pages; the View-As one on the View-As preset.
     let discovery = board["discovery"].as_array().unwrap();
-    assert_eq!(discovery.len(), 4 * 3 * 2 + 3, "{board}");
+    assert_eq!(discovery.len(), 4 * 3 * 3 + 3, "{board}");
     assert!(
         discovery
             .iter()

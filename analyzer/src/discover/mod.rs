@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod alarms;
+pub mod apps;
 pub mod live;
 pub mod pager;
 pub mod policy;
@@ -66,6 +67,11 @@ pub const DETECTORS: &[(&str, Incident, &str)] = &[
         "policy-replay",
         Incident::PhotoBug,
         "replays the intended photo rule per user; pages on calls that returned more than it allows",
+    ),
+    (
+        "app-shift",
+        Incident::PhotoBug,
+        "each app's daily mean of items returned, against its own previous two weeks (change points per app)",
     ),
     (
         "aggregate",
@@ -284,6 +290,17 @@ pub fn run(dataset: &Dataset, name: &str, threads: usize) -> Result<Discovered> 
                 .filter_map(|f| pager.observe(f.ts, f.user, f.app, |t| deploys.at(t)))
                 .collect();
             (alarms, events)
+        }
+        "app-shift" => {
+            let (parts, events) = per_shard(dataset, threads, apps::days)?;
+            let mut deploys = Deploys::default();
+            let mut days = apps::Days::new();
+            for (d, dep) in parts {
+                apps::merge(&mut days, d);
+                deploys.merge(dep);
+            }
+            deploys.read_services(dataset)?;
+            (apps::alarms(&days, |t| deploys.at(t)), events)
         }
         "aggregate" => {
             let (parts, events) = per_shard(dataset, threads, aggregate::hours)?;
