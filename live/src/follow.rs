@@ -119,7 +119,12 @@ impl Live {
     pub fn new(name: &str, memory_limit: u64, users_hint: u64) -> Result<Self, String> {
         use blastradius_analyzer::registry::{Mode, find};
         match find(name, Mode::Live)
-            .map_err(|why| format!("{name}: {why}"))?
+            .map_err(|why| {
+                format!(
+                    "{name}: {why}; the live discovery baselines are {}",
+                    blastradius_analyzer::discover::live::LIVE.join(", ")
+                )
+            })?
             .name
         {
             "exact" => Ok(Live::Exact(

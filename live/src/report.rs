@@ -98,10 +98,11 @@ fn discovery_blocks(d: &LiveDiscovery) -> Vec<Block> {
             Incident::PhotoBug => "the bug's deploy row",
             Incident::ViewAs => "the attack's first theft",
         },
-        d.onset_due_seconds.map_or(
-            "not sent: a control world, or a slice without it".into(),
-            |s| format!("{s:.3} s after the start")
-        ),
+        match (d.onset_due_seconds, &d.score) {
+            (Some(s), _) => format!("{s:.3} s after the start"),
+            (None, None) => "unknown without the truth".into(),
+            (None, Some(_)) => "not sent: a control world, or a slice without it".into(),
+        },
         match d.claims_ahead_of_stream {
             0 => String::new(),
             n => format!(

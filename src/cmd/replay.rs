@@ -355,6 +355,15 @@ pub fn run_detect(args: DetectArgs) -> Result<()> {
             seen.events
         );
     }
+    // As batch refuses it on a photo world: watching a log that is not there finds nothing,
+    // which is no answer.
+    if discovery && args.detector == "token-rate" && seen.events > 0 && seen.access_events == 0 {
+        bail!(
+            "the stream from {} carried {} events and no access-log row: token-rate watches a View-As world's access log (replay a world made with --scenario view-as-2018); on a photo world use policy-replay",
+            args.follow,
+            seen.events
+        );
+    }
     let access = match seen.access_events {
         0 => String::new(),
         n => format!(" ({n} of them access-log rows)"),
