@@ -446,3 +446,63 @@ fn stress_scores_an_outside_discovery_commands_alarms_on_every_copy() {
             .all(|c| c["detector"] != "copied")
     );
 }
+
+// Issue 26: an outside discovery command on the leaderboard: its alarms are scored on the
+// clean and damaged logs and on the control world, beside the built-in baselines, and it is
+// not taken for a findings detector that failed.
+#[test]
+fn the_leaderboard_scores_an_outside_discovery_command_on_every_world() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("board");
+    // Our own policy replay, run as an outside command would be.
+    let command = format!(
+        "{} discover {{dataset}} --detector policy-replay --out {{out}}/run && cp {{out}}/run/policy-replay/* {{out}}/",
+        env!("CARGO_BIN_EXE_blastradius")
+    );
+    let o = blastradius(&[
+        "bench",
+        "detectors",
+        "--users",
+        "3000",
+        "--scenarios",
+        "facebook-2018",
+        "--detectors",
+        "exact",
+        "--exec",
+        &command,
+        "--name",
+        "mine",
+        "--out",
+        path_arg(&out),
+    ]);
+    assert_ok(&o);
+    let board = read_json(&out.join("leaderboard.json"));
+    let cell = |detector: &str, condition: &str| {
+        board["discovery"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["detector"] == detector && d["condition"] == condition)
+            .unwrap_or_else(|| panic!("no {detector} {condition} cell: {board}"))
+            .clone()
+    };
+    for condition in ["clean", "damaged", "control"] {
+        assert_eq!(
+            cell("mine", condition)["score"],
+            cell("policy-replay", condition)["score"],
+            "{condition}"
+        );
+    }
+    assert_eq!(cell("mine", "control")["score"]["alarms"], 0);
+    assert!(
+        board["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["detector"] != "mine"),
+        "no findings cell for a discovery command: {board}"
+    );
+    let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
+    assert!(md.contains("| mine |"), "{md}");
+    assert!(!md.contains("failed"), "{md}");
+}

@@ -137,6 +137,39 @@ fn discover_on(
     Ok(out)
 }
 
+/// Scores the alarms an outside command wrote in `dir` (it ran `wall` s, `peak` bytes)
+/// against `dataset`'s truth, as `score` does.
+fn outside_discovery(
+    dataset: &Path,
+    dir: &Path,
+    (scenario, condition, name): (&str, &str, &str),
+    (wall, peak): (f64, u64),
+) -> Result<DiscoveryEntry, blastradius_analyzer::Error> {
+    use blastradius_analyzer::discover::{self, score};
+    let d = Dataset::open(dataset)?;
+    let universe = blastradius_analyzer::analyze::universe(&d, &Catalog::read(&d)?);
+    let found = discover::load_outside(&[dir.to_path_buf()], &[name.to_string()], &universe)?;
+    let found = found.into_iter().next().expect("one folder, one detector");
+    let worlds = discover::worlds(&d, None)?;
+    let world = worlds.of(found.incident).ok_or_else(|| {
+        blastradius_analyzer::Error::dataset(
+            dir,
+            format!(
+                "holds alarms about the {} incident, which the {scenario} world does not have",
+                found.incident.as_str()
+            ),
+        )
+    })?;
+    Ok(DiscoveryEntry {
+        scenario: scenario.into(),
+        condition: condition.into(),
+        detector: name.into(),
+        score: score::Headline::of(&score::score(&found.alarms, world)),
+        wall_seconds: wall,
+        peak_memory_bytes: peak,
+    })
+}
+
 /// The outside detectors that failed in every cell they were run in.
 pub fn failed_everywhere(board: &Leaderboard) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -145,12 +178,14 @@ pub fn failed_everywhere(board: &Leaderboard) -> Vec<String> {
             names.push(e.detector.clone());
         }
     }
+    // A discovery command whose alarms were scored somewhere did not fail everywhere.
     names.retain(|d| {
-        board
-            .entries
-            .iter()
-            .filter(|e| &e.detector == d)
-            .all(|e| e.failure.is_some())
+        !board.discovery.iter().any(|x| &x.detector == d)
+            && board
+                .entries
+                .iter()
+                .filter(|e| &e.detector == d)
+                .all(|e| e.failure.is_some())
     });
     names
 }
@@ -216,6 +251,8 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
     let data = stage.path().join("data");
     let mut entries = Vec::new();
     let mut discovery = Vec::new();
+    // Outside commands that wrote alarms: they run on the control worlds too.
+    let mut discovery_commands = std::collections::BTreeSet::new();
     for scenario in &options.scenarios {
         let clean = data.join(scenario);
         child(
@@ -356,6 +393,23 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                     events_per_second: events as f64 / outcome.wall_seconds.max(1e-9),
                     peak_memory_bytes: outcome.peak_memory_bytes,
                 };
+                // A discovery command wrote alarms: its cell is a discovery one.
+                if entry.failure.is_none()
+                    && blastradius_analyzer::discover::alarms::is_alarms_folder(&dir)
+                {
+                    let cell = (scenario.as_str(), condition, x.name.as_str());
+                    let ran = (entry.wall_seconds, entry.peak_memory_bytes);
+                    match outside_discovery(dataset, &dir, cell, ran) {
+                        Ok(d) => {
+                            discovery.push(d);
+                            discovery_commands.insert(x.name.clone());
+                            continue;
+                        }
+                        Err(e) => {
+                            entry.failure = Some(format!("its alarms break the contract: {e}"))
+                        }
+                    }
+                }
                 if entry.failure.is_none() {
                     match judge.score_dir(&dir) {
                         Ok(sc) => {
@@ -395,6 +449,53 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
             ("control", &control),
         ] {
             discovery.extend(discover_on(options, scenario, condition, dataset, &runs)?);
+        }
+        for x in options
+            .exec
+            .iter()
+            .filter(|x| discovery_commands.contains(&x.name))
+        {
+            let dir = runs.join(format!(
+                "{scenario}-control-{}",
+                blastradius_analyzer::analyze::safe_name(&x.name)
+            ));
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+            let o = exec::run(
+                &x.command_for(&control, &dir),
+                &suffixed(&dir, ".log"),
+                options.timeout,
+            );
+            let cell = (scenario.as_str(), "control", x.name.as_str());
+            let found = match &o.failure {
+                None => {
+                    outside_discovery(&control, &dir, cell, (o.wall_seconds, o.peak_memory_bytes))
+                        .map_err(|e| format!("its alarms break the contract: {e}"))
+                }
+                Some(f) => Err(f.to_string()),
+            };
+            match found {
+                Ok(d) => discovery.push(d),
+                // Not silently absent: the control cell's failure is an entry of its own.
+                Err(why) => entries.push(Entry {
+                    scenario: scenario.clone(),
+                    condition: "control".into(),
+                    detector: x.name.clone(),
+                    origin: "outside".into(),
+                    failure: Some(why),
+                    user_f1: None,
+                    exposure_f1: None,
+                    violation_f1: None,
+                    token_f1: None,
+                    view_as_user_f1: None,
+                    events: 0,
+                    wall_seconds: o.wall_seconds,
+                    events_per_second: 0.0,
+                    peak_memory_bytes: o.peak_memory_bytes,
+                }),
+            }
         }
         if !options.keep_data {
             let _ = std::fs::remove_dir_all(&data);
