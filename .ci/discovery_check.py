@@ -217,13 +217,12 @@ def check_report(dataset: Path, report_dir: Path) -> dict:
     return out
 
 
-def check_live(blast: Path, dataset: Path, out: Path, batch: dict) -> int:
-    """Replays `dataset` to the live policy replay: its pages are the batch run's, and the
-    report's discovery numbers are recomputed from the alarms folder the replay wrote."""
-    live = out / "live"
+def replay_to(blast: Path, dataset: Path, live: Path, follower: list, *flags) -> dict:
+    """Replays `dataset` (with `flags`) to `follower` (its argv, `{addr}` standing for the
+    address the replay listens on); the replay's report."""
     replay = subprocess.Popen(
-        [str(blast), "replay", str(dataset), "--listen", "127.0.0.1:0", "--rate", "2000000",
-         "--format", "arrow", "--out", str(live), "--force", "--wait", "60"],
+        [str(blast), "replay", str(dataset), "--listen", "127.0.0.1:0", "--out", str(live),
+         "--force", "--wait", "60", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     addr = None
     for line in replay.stderr:
@@ -231,10 +230,22 @@ def check_live(blast: Path, dataset: Path, out: Path, batch: dict) -> int:
             addr = line.split()[2].rstrip(":")
             break
     assert addr, "replay did not listen"
-    run(blast, "detect", "--follow", addr, "--detector", "policy-replay", "--deploys", dataset)
+    done = subprocess.run([addr if a == "{addr}" else str(a) for a in follower],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     replay.communicate(timeout=600)
     assert replay.returncode == 0, replay.returncode
-    r = json.loads((live / "report.json").read_text())
+    return json.loads((live / "report.json").read_text())
+
+
+def check_live(blast: Path, dataset: Path, out: Path, batch: dict) -> int:
+    """Replays `dataset` to the live policy replay: its pages are the batch run's, and the
+    report's discovery numbers are recomputed from the alarms folder the replay wrote. Then
+    to the Python example live_discover.py: its own first page is the batch one's."""
+    live = out / "live"
+    r = replay_to(blast, dataset, live,
+                  [blast, "detect", "--follow", "{addr}", "--detector", "policy-replay", "--deploys", dataset],
+                  "--rate", "2000000", "--format", "arrow")
     assert r["alarms"] == batch["alarms"], (r["alarms"], batch["alarms"])
     (d,) = r["discovery"]
     check_score("live/policy-replay", load_alarms(live / d["folder"]), truth_of(dataset), d["score"])
@@ -243,7 +254,19 @@ def check_live(blast: Path, dataset: Path, out: Path, batch: dict) -> int:
     assert first["attributed"] == batch["curve"][0]["attributed"], first
     print(f"live: {r['alarms']} pages as in batch; first {d['wall'][0]['seconds']:.3f} s of wall "
           f"time after the deploy was due ({first['time_to_detect_seconds']:.0f} s of log time)")
-    return 1
+    python = out / "live-python"
+    example = ROOT / "examples" / "detectors" / "live_discover.py"
+    r = replay_to(blast, dataset, python, [sys.executable, example, "{addr}"], "--rate", "400000")
+    (d,) = r["discovery"]
+    check_score("live/python", load_alarms(python / d["folder"]), truth_of(dataset), d["score"])
+    assert d["claims_ahead_of_stream"] == 0, d
+    claimed = d["wall"][0]["claimed_seconds"]
+    assert claimed == batch["curve"][0]["time_to_detect_seconds"], (claimed, batch["curve"][0])
+    assert d["score"]["curve"][0]["attributed"] is True, d
+    print(f"live Python: {r['alarms']} pages; its first at {claimed:.0f} s of log time by its own "
+          f"fired_ts, as the batch policy replay's; {d['wall'][0]['seconds']:.3f} s of wall time "
+          "after the deploy was due")
+    return 2
 
 
 def main(bin_path: str, out: str, view_as: str = None) -> None:

@@ -68,6 +68,9 @@ pub struct WallAt {
     /// From the intended send time of the incident's first event to the arrival of the first
     /// alarm at or above the threshold dated after it; `None`: none came.
     pub seconds: Option<f64>,
+    /// The same alarm's own `fired_ts` less the onset, in log time (`None`: it gave none):
+    /// what it claims, beside what the stream shows.
+    pub claimed_seconds: Option<f64>,
 }
 
 /// One incident's alarms under live replay.
@@ -126,14 +129,21 @@ pub fn score_all(
                 .collect();
             let wall = THRESHOLDS
                 .iter()
-                .map(|&threshold| WallAt {
-                    threshold,
-                    seconds: onset.zip(due).and_then(|(t, due)| {
+                .map(|&threshold| {
+                    let first = onset.and_then(|t| {
                         mine.iter()
                             .filter(|r| r.alarm.confidence >= threshold && r.log_ts > t)
                             .min_by_key(|r| r.received)
-                            .map(|r| (r.received - due).max(0) as f64 / 1e6)
-                    }),
+                    });
+                    WallAt {
+                        threshold,
+                        seconds: first
+                            .zip(due)
+                            .map(|(r, due)| (r.received - due).max(0) as f64 / 1e6),
+                        claimed_seconds: first
+                            .zip(onset)
+                            .and_then(|(r, t)| r.alarm.fired_ts.map(|f| (f - t) as f64 / 1e6)),
+                    }
                 })
                 .collect();
             LiveDiscovery {
@@ -208,6 +218,7 @@ mod tests {
         assert_eq!(score.curve[0].time_to_detect_seconds, Some(60.0));
         assert_eq!(score.curve[0].false_alarms, 1);
         assert_eq!(d.wall[0].seconds, Some(2.5));
+        assert_eq!(d.wall[0].claimed_seconds, Some(60.0));
         let at = |t: f64| d.wall.iter().find(|w| w.threshold == t).unwrap().seconds;
         assert_eq!(at(0.9), Some(4.0));
         assert_eq!(at(0.99), None);

@@ -122,6 +122,7 @@ fn discovery_blocks(d: &LiveDiscovery) -> Vec<Block> {
                 format!("{}", c.threshold),
                 duration(c.time_to_detect_seconds),
                 w.seconds.map_or("–".into(), |s| format!("{s:.3} s")),
+                w.claimed_seconds.map_or("–".into(), |c| duration(Some(c))),
                 match c.attributed {
                     Some(true) => "yes".into(),
                     Some(false) => "no".into(),
@@ -139,6 +140,7 @@ fn discovery_blocks(d: &LiveDiscovery) -> Vec<Block> {
             Column::number("confidence ≥"),
             Column::number("time to detect (log)"),
             Column::number("time to detect (wall)"),
+            Column::number("by its own fired_ts"),
             Column::text("blamed the deploy"),
             Column::number("false alarms"),
             Column::number("false alarms a day"),
