@@ -860,8 +860,31 @@ fn a_live_discovery_baseline_pages_as_in_batch_and_its_alarms_score_as_a_folder_
     assert_ok(&o);
     assert!(finish(child).success());
     let r = live_report(&out);
-    // The same flags, the same pager: as many pages as in batch, none a finding.
+    // The same flags, the same pager: the batch run's pages, none a finding. Each page says
+    // the same (confidence, blamed deploy, users, apps); only its dating is the stream's.
     assert_eq!(r["alarms"], b["alarms"], "{}", stderr(&o));
+    let table = |dir: &Path, name: &str, drop_column: Option<usize>| -> Vec<Vec<String>> {
+        batches(&dir.join(name))
+            .iter()
+            .flat_map(crate::control::rows_of)
+            .map(|mut row| {
+                if let Some(k) = drop_column {
+                    row.remove(k);
+                }
+                row
+            })
+            .collect()
+    };
+    let (live_dir, batch_dir) = (out.join("alarms-photo-bug"), batch.join("policy-replay"));
+    for (name, drop_column) in [
+        ("alarms.parquet", Some(1)),
+        ("alarm_users.parquet", None),
+        ("alarm_apps.parquet", None),
+    ] {
+        let live_rows = table(&live_dir, name, drop_column);
+        assert!(!live_rows.is_empty(), "{name}");
+        assert_eq!(live_rows, table(&batch_dir, name, drop_column), "{name}");
+    }
     assert_eq!(r["findings"], 0);
     assert!(stderr(&o).contains(&format!("{} alarms sent", b["alarms"])));
     let d = &r["discovery"][0];

@@ -775,6 +775,7 @@ fn headline(board: &Leaderboard) -> String {
         detector: &e.detector,
         on: match e.condition.as_str() {
             "clean" => e.scenario.clone(),
+            "control" => format!("{} control world", e.scenario),
             _ => format!("{} damaged", e.scenario),
         },
         failed: e.failure.is_some(),

@@ -19,29 +19,34 @@ use crate::wire::WireAlarm;
 /// When each incident's first event was due to be sent.
 #[derive(Clone, Debug, Default)]
 pub struct Onsets {
-    /// `(incident, onset log time)` not yet reached by the schedule.
-    pending: Vec<(Incident, i64)>,
+    /// `(incident, onset log time, its row's event id if known)` not yet reached by the
+    /// schedule. A row known by id is waited for by id: a row whose clock runs ahead (a
+    /// skewed copy) must not stand in for it.
+    pending: Vec<(Incident, i64, Option<u64>)>,
     /// `(incident, intended send time in µs after the start)`.
     due: Vec<(Incident, i64)>,
 }
 
 impl Onsets {
-    /// Watches for the incidents' onsets `(incident, log time)`.
-    pub fn new(onsets: Vec<(Incident, i64)>) -> Self {
+    /// Watches for the incidents' onsets `(incident, log time, event id if known)`.
+    pub fn new(onsets: Vec<(Incident, i64, Option<u64>)>) -> Self {
         Onsets {
             pending: onsets,
             due: Vec::new(),
         }
     }
 
-    /// The schedule gave the event at log time `at` the send time `due`.
+    /// The schedule gave the event `event_id` at log time `at` the send time `due`.
     #[inline]
-    pub fn scheduled(&mut self, at: i64, due: i64) {
-        if self.pending.iter().any(|p| p.1 <= at) {
-            let (reached, pending) = self.pending.iter().partition(|p| p.1 <= at);
+    pub fn scheduled(&mut self, at: i64, event_id: u64, due: i64) {
+        let reached = |p: &(Incident, i64, Option<u64>)| match p.2 {
+            Some(id) => id == event_id,
+            None => p.1 <= at,
+        };
+        if self.pending.iter().any(reached) {
+            let (now, pending): (Vec<_>, Vec<_>) = self.pending.iter().partition(|p| reached(p));
             self.pending = pending;
-            self.due
-                .extend(reached.into_iter().map(|(i, _): (Incident, i64)| (i, due)));
+            self.due.extend(now.into_iter().map(|p| (p.0, due)));
         }
     }
 
@@ -197,12 +202,20 @@ mod tests {
             affected_apps: [1].into_iter().collect(),
             first_exposed: [(1, 10 * DAY + 1)].into_iter().collect(),
         };
-        let mut onsets = Onsets::new(vec![(Incident::PhotoBug, 10 * DAY)]);
-        onsets.scheduled(9 * DAY, 1_000_000);
+        let mut onsets = Onsets::new(vec![(Incident::PhotoBug, 10 * DAY, Some(42))]);
+        onsets.scheduled(9 * DAY, 1, 1_000_000);
+        // A row whose clock runs ahead is not the deploy.
+        onsets.scheduled(10 * DAY + 5, 2, 2_000_000);
         assert_eq!(onsets.due(Incident::PhotoBug), None);
-        onsets.scheduled(10 * DAY, 5_000_000);
-        onsets.scheduled(10 * DAY + 1, 6_000_000);
+        onsets.scheduled(10 * DAY, 42, 5_000_000);
+        onsets.scheduled(10 * DAY + 1, 3, 6_000_000);
         assert_eq!(onsets.due(Incident::PhotoBug), Some(5_000_000));
+        // Known by time alone (the View-As attack's first theft): the first row at or after it.
+        let mut by_time = Onsets::new(vec![(Incident::ViewAs, 10 * DAY, None)]);
+        by_time.scheduled(9 * DAY, 1, 1);
+        by_time.scheduled(10 * DAY, 2, 7);
+        by_time.scheduled(10 * DAY, 3, 8);
+        assert_eq!(by_time.due(Incident::ViewAs), Some(7));
         let received = vec![
             // Before the deploy was sent: false, whatever it claims.
             got(0.5, 2 * DAY, 500_000, 2 * DAY),

@@ -186,7 +186,7 @@ fn produce(
         if let Some(m) = &matcher {
             m.lock().expect("not poisoned").scheduled(at, due);
         }
-        onsets.scheduled(at, due);
+        onsets.scheduled(at, e.event_id(), due);
         disorder.observe(e.ts(), e.event_id());
         // A chunk holds the events due within one millisecond (at most 65,536); it is sent
         // when its last event is due, so no event goes out early, none more than 1 ms late.
@@ -369,30 +369,37 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         .map_err(|e| Error::Wire(e.to_string()))?;
     let on_listen = options.on_listen.take();
     // The discovery score's worlds (only needed if alarms come; an error is said then).
-    let worlds = match &truth {
-        Some(_) => Some(
-            blastradius_analyzer::discover::worlds(&dataset, options.truth_key.as_deref())
-                .map_err(|e| e.to_string()),
-        ),
-        None => None,
-    };
+    let worlds = truth
+        .as_ref()
+        .map(|t| blastradius_analyzer::discover::worlds_of(&dataset, t).map_err(|e| e.to_string()));
+    // An onset before `--from` was never sent: nothing times from it (the report says so).
     let onsets = Onsets::new(match &worlds {
         Some(Ok(w)) => [
-            w.photo.onset.map(|t| (Incident::PhotoBug, t)),
+            w.bug.map(|(id, t)| (Incident::PhotoBug, t, Some(id))),
             w.view_as
                 .as_ref()
                 .and_then(|v| v.onset)
-                .map(|t| (Incident::ViewAs, t)),
+                .map(|t| (Incident::ViewAs, t, None)),
         ]
         .into_iter()
         .flatten()
+        .filter(|o| options.from.is_none_or(|f| o.1 >= f))
         .collect(),
         _ => Vec::new(),
     });
     let result = runtime.block_on(drive(&options, merged, matcher.clone(), onsets, on_listen));
     runtime.shutdown_timeout(Duration::from_millis(100));
-    let (sent, seconds, intended, lag, stopped, counters, disorder, mut timeline, (onsets, came)) =
-        result?;
+    let (
+        sent,
+        seconds,
+        intended,
+        lag,
+        stopped,
+        counters,
+        disorder,
+        mut timeline,
+        (onsets, came, reached),
+    ) = result?;
     let (findings, unparsed) = counters;
     // A replay of the whole log is scored as a batch run is, against the whole truth.
     let whole = options.from.is_none() && options.until.is_none() && stopped.is_none();
@@ -435,11 +442,16 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         }
         None => (None, None, 0, 0, None),
     };
+    // A replay that stopped early is scored over the log time it sent.
+    let until = match stopped {
+        Some(_) => Some(options.until.map_or(reached, |u| u.min(reached))),
+        None => options.until,
+    };
     let discovery = discovery(
         &came,
         &onsets,
         worlds,
-        &options,
+        (options.from, until),
         dataset.manifest.users,
         &mut notes,
     );
@@ -488,7 +500,7 @@ fn discovery(
     came: &[Received],
     onsets: &Onsets,
     worlds: Option<Result<Worlds, String>>,
-    options: &Options,
+    (from, until): (Option<i64>, Option<i64>),
     users: u64,
     notes: &mut Vec<String>,
 ) -> Vec<LiveDiscovery> {
@@ -512,11 +524,25 @@ fn discovery(
     // False alarms per day are over the days replayed.
     let world_of = |incident: Incident| {
         let mut w = worlds.as_ref()?.of(incident)?.clone();
-        w.start = options.from.map_or(w.start, |f| f.max(w.start));
-        w.end = options.until.map_or(w.end, |u| u.min(w.end));
+        w.start = from.map_or(w.start, |f| f.max(w.start));
+        w.end = until.map_or(w.end, |u| u.min(w.end));
         Some(w)
     };
+    if from.is_some() || until.is_some() {
+        notes.push(
+            "the alarms are scored over the log time replayed (the period cut to --from/--until, or to where the replay stopped): `score` of the alarms folder, over the whole period, gives other false-alarm rates".to_string(),
+        );
+    }
     for incident in [Incident::PhotoBug, Incident::ViewAs] {
+        if let Some(onset) = world_of(incident).and_then(|w| w.onset)
+            && from.is_some_and(|f| onset < f)
+            && came.iter().any(|r| r.alarm.incident == incident)
+        {
+            notes.push(format!(
+                "the {} began before --from, so its onset was never sent: times to detect still run from it, across days the stream skipped, and no wall time is measured",
+                incident.as_str()
+            ));
+        }
         if came.iter().any(|r| r.alarm.incident == incident)
             && worlds.is_some()
             && world_of(incident).is_none()
@@ -543,7 +569,7 @@ type Driven = (
     (u64, Unparsed),
     Disorder,
     Timeline,
-    (Onsets, Vec<Received>),
+    (Onsets, Vec<Received>, i64),
 );
 
 async fn accept(listener: TcpListener, timeout: Duration, what: &str) -> Result<TcpStream, Error> {
@@ -757,6 +783,7 @@ async fn drive(
         (
             onsets,
             std::mem::take(&mut *alarms.came.lock().expect("not poisoned")),
+            alarms.reached.load(Ordering::Acquire),
         ),
     ))
 }

@@ -100,13 +100,18 @@ fn discovery_blocks(d: &LiveDiscovery) -> Vec<Block> {
         },
         match (d.onset_due_seconds, &d.score) {
             (Some(s), _) => format!("{s:.3} s after the start"),
-            (None, None) => "unknown without the truth".into(),
+            (None, None) => "not known: no truth to time it by".into(),
             (None, Some(_)) => "not sent: a control world, or a slice without it".into(),
         },
         match d.claims_ahead_of_stream {
             0 => String::new(),
             n => format!(
                 " {n} alarms gave a `fired_ts` later than the log time the stream had reached when they came: they claim events not yet sent."
+            ),
+        } + &match d.unknown_users {
+            0 => String::new(),
+            n => format!(
+                " {n} alarms name users the dataset does not have (counted wrong in the estimate; `score` refuses the folder)."
             ),
         }
     ))];

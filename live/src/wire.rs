@@ -431,7 +431,12 @@ struct AlarmBody {
 /// # Errors
 /// A short reason: not a finding, an alarm without a confidence in [0, 1], an unknown incident.
 pub fn message(line: &str) -> Result<Message, String> {
-    if !line.contains("\"alarm\"") {
+    // Findings are most lines: only a line that may be an alarm is parsed twice, and only one
+    // whose top-level object has the key is one (a finding may hold the word as a value).
+    let may_be = line.contains("\"alarm\"")
+        && serde_json::from_str::<serde_json::Value>(line.trim())
+            .map_or(true, |v| v.get("alarm").is_some());
+    if !may_be {
         return finding(line).map(Message::Finding);
     }
     let l: AlarmLine = serde_json::from_str(line.trim())
@@ -504,7 +509,8 @@ mod tests {
     fn an_alarm_line_round_trips_and_bad_ones_are_refused_with_a_reason() {
         let a = Alarm {
             fired_ts: 1_536_796_835_000_000,
-            confidence: 0.75,
+            // Not a round number: the line must carry it to the last bit.
+            confidence: 0.238_467_782_146_016_97,
             deploy_id: Some(204),
             users: vec![3, 9],
             apps: vec![12],
@@ -514,7 +520,7 @@ mod tests {
             message(&line),
             Ok(Message::Alarm(WireAlarm {
                 incident: Incident::PhotoBug,
-                confidence: 0.75,
+                confidence: a.confidence,
                 deploy_id: Some(204),
                 users: vec![3, 9],
                 apps: vec![12],
@@ -531,6 +537,11 @@ mod tests {
         );
         assert_eq!(
             message(r#"{"user_id":4}"#),
+            Ok(Message::Finding(Finding::User { user_id: 4 }))
+        );
+        // The word as a value of another key is no alarm.
+        assert_eq!(
+            message(r#"{"user_id":4,"note":"alarm"}"#),
             Ok(Message::Finding(Finding::User { user_id: 4 }))
         );
         for (bad, why) in [

@@ -139,15 +139,6 @@ impl Deploys {
         }
     }
 
-    /// How many deploys are known.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether it knows which deploys were [`WATCHED_SERVICE`]'s.
     pub fn knows_services(&self) -> bool {
         self.1.is_some()
@@ -376,6 +367,14 @@ pub fn worlds(dataset: &Dataset, key: Option<&Path>) -> Result<Worlds> {
         Some(k) => Truth::read_key(dataset, k)?,
         None => Truth::read(dataset)?,
     };
+    worlds_of(dataset, &truth)
+}
+
+/// [`Worlds`] of `dataset` from its `truth`, already read.
+///
+/// # Errors
+/// As [`worlds`].
+pub fn worlds_of(dataset: &Dataset, truth: &Truth) -> Result<Worlds> {
     let m = &dataset.manifest;
     let (start, end) = (
         period(dataset, &m.period.start)?,
@@ -442,7 +441,7 @@ pub fn worlds(dataset: &Dataset, key: Option<&Path>) -> Result<Worlds> {
         (None, false) => None,
     };
     Ok(Worlds {
-        source: truth.source,
+        source: truth.source.clone(),
         bug,
         photo,
         view_as,

@@ -155,7 +155,9 @@ pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
     // On a control world every alarm is false, even one dated past the period's end; the
     // rate is per day of the period.
     let quiet_until = world.onset.unwrap_or(i64::MAX);
-    let quiet_days = (world.onset.unwrap_or(world.end) - world.start).max(0) as f64 / DAY as f64;
+    // Up to the onset, within the period scored (a live slice may end before the onset).
+    let quiet_until_end = world.onset.unwrap_or(world.end).min(world.end);
+    let quiet_days = (quiet_until_end - world.start).max(0) as f64 / DAY as f64;
     let curve = THRESHOLDS
         .iter()
         .map(|&threshold| {
