@@ -217,6 +217,25 @@ fn medians(runs: &[(f64, u64)]) -> (f64, u64) {
 }
 
 /// `p` with `suffix` added to its name (a detector's name may hold dots of its own).
+/// Runs the outside command `x` on `dataset` with `{out}` = `dir` (made first), its output
+/// logged beside `dir`.
+fn run_in(
+    x: &ExecDetector,
+    dataset: &Path,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<exec::Outcome, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Input {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(exec::run(
+        &x.command_for(dataset, dir),
+        &suffixed(dir, ".log"),
+        timeout,
+    ))
+}
+
 fn suffixed(p: &Path, suffix: &str) -> PathBuf {
     let mut name = p.as_os_str().to_owned();
     name.push(suffix);
@@ -357,15 +376,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                             blastradius_analyzer::analyze::safe_name(&x.name)
                         )),
                     };
-                    std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
-                        path: dir.clone(),
-                        message: e.to_string(),
-                    })?;
-                    let o = exec::run(
-                        &x.command_for(dataset, &dir),
-                        &suffixed(&dir, ".log"),
-                        options.timeout,
-                    );
+                    let o = run_in(x, dataset, &dir, options.timeout)?;
                     runs.push((o.wall_seconds, o.peak_memory_bytes));
                     let failed = o.failure.is_some();
                     outcome = Some(o);
@@ -459,15 +470,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Entry)) -> Result<Leader
                 "{scenario}-control-{}",
                 blastradius_analyzer::analyze::safe_name(&x.name)
             ));
-            std::fs::create_dir_all(&dir).map_err(|e| Error::Input {
-                path: dir.clone(),
-                message: e.to_string(),
-            })?;
-            let o = exec::run(
-                &x.command_for(&control, &dir),
-                &suffixed(&dir, ".log"),
-                options.timeout,
-            );
+            let o = run_in(x, &control, &dir, options.timeout)?;
             let cell = (scenario.as_str(), "control", x.name.as_str());
             let found = match &o.failure {
                 None => {
