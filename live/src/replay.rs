@@ -318,7 +318,12 @@ impl Default for Alarms {
 
 impl Alarms {
     fn came(&self, alarm: wire::WireAlarm, received: i64) {
-        let log_ts = self.reached.load(std::sync::atomic::Ordering::Acquire);
+        // Before any event was sent there is no log time yet: the epoch stands for it, before
+        // every onset, so such an alarm is a false one.
+        let log_ts = self
+            .reached
+            .load(std::sync::atomic::Ordering::Acquire)
+            .max(0);
         self.came.lock().expect("not poisoned").push(Received {
             alarm,
             log_ts,
