@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use crate::detect::{Detector, DetectorOutput, Partial, Settings, window_deploys};
 use crate::error::{Error, Result};
 use blastradius_dataset::Dataset;
-use blastradius_dataset::log::{ShardLog, read_part_into};
+use blastradius_dataset::log::{Pick, ShardLog, read_part_into};
 use blastradius_dataset::open::undamaged;
 
 /// One detector's run over the whole dataset.
@@ -42,6 +42,67 @@ struct ShardOutcome {
     damage: BTreeMap<&'static str, u64>,
 }
 
+/// Reads every events shard of `dataset` on `threads` threads (the `columns` of the rows
+/// `pick` chooses), each thread holding one shard at a time in a log buffer it reuses, and
+/// hands each shard to `each` with the seconds its read took.
+///
+/// Returns what each shard gave, in shard order, for the shards that were started: a reader
+/// or an `each` that panics on a malformed file is an error about that file, not an abort of
+/// the whole run, and after the first error no new shard is started. Callers take the
+/// results in order, so the first shard that fails any check is the one reported.
+///
+/// # Errors
+/// A manifest that lists no events shard.
+pub fn for_each_shard<T: Send>(
+    dataset: &Dataset,
+    threads: usize,
+    columns: &[&str],
+    pick: Option<Pick>,
+    each: impl Fn(&mut ShardLog, f64) -> T + Sync,
+) -> Result<Vec<Result<T>>> {
+    let shards = dataset.parts(blastradius_schema::path::EVENTS_DIR);
+    if shards.is_empty() {
+        return Err(Error::dataset(
+            &dataset.root,
+            "the manifest lists no events/ shard",
+        ));
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<T>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, shards.len()) {
+            scope.spawn(|| {
+                let mut log = ShardLog::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = shards.get(i) else { break };
+                    let t0 = Instant::now();
+                    let path = dataset.root.join(&entry.path);
+                    let result = undamaged(&path, || {
+                        read_part_into(dataset, entry, columns, pick, &mut log)
+                            .map(|()| each(&mut log, t0.elapsed().as_secs_f64()))
+                    });
+                    let failed = result.is_err();
+                    if failed {
+                        // What a panic left half-read is not carried to the next shard.
+                        log = ShardLog::default();
+                    }
+                    results
+                        .lock()
+                        .expect("no panic while locked")
+                        .push((i, result));
+                    if failed {
+                        next.store(usize::MAX / 2, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("workers finished");
+    results.sort_by_key(|r| r.0);
+    Ok(results.into_iter().map(|r| r.1).collect())
+}
+
 /// Runs `detector` over every event shard of `dataset` on `threads` threads, each holding
 /// one shard at a time.
 ///
@@ -59,80 +120,38 @@ pub fn run(
     settings: &Settings,
 ) -> Result<Run> {
     let shards = dataset.parts(blastradius_schema::path::EVENTS_DIR);
-    if shards.is_empty() {
-        return Err(Error::dataset(
-            &dataset.root,
-            "the manifest lists no events/ shard",
-        ));
-    }
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<ShardOutcome>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, shards.len()) {
-            scope.spawn(|| {
-                // One shard's columns per thread, reused from shard to shard.
-                let mut log = ShardLog::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = shards.get(i) else { break };
-                    let t0 = Instant::now();
-                    // A reader or detector that panics on a malformed file is an error about
-                    // that file, not an abort of the whole run.
-                    let path = dataset.root.join(&entry.path);
-                    let result = undamaged(&path, || {
-                        read_part_into(
-                            dataset,
-                            entry,
-                            detector.columns(),
-                            detector.rows(),
-                            &mut log,
-                        )
-                        .map(|()| {
-                            let read_seconds = t0.elapsed().as_secs_f64();
-                            let deploys = std::mem::take(&mut log.deploys);
-                            log.deploys = match settings.bug_window {
-                                Some(w) => window_deploys(w),
-                                None => deploys.clone(),
-                            };
-                            let mut part = detector.shard(&log);
-                            let damage = std::mem::take(&mut log.damage);
-                            for (k, v) in &damage {
-                                *part.unresolved.entry(k).or_default() += v;
-                            }
-                            ShardOutcome {
-                                part,
-                                events: log.len() as u64,
-                                read_seconds,
-                                deploys,
-                                damage,
-                            }
-                        })
-                    });
-                    if result.is_err() {
-                        // What a panic left half-read is not carried to the next shard.
-                        log = ShardLog::default();
-                    }
-                    let failed = result.is_err();
-                    results
-                        .lock()
-                        .expect("no panic while locked")
-                        .push((i, result));
-                    if failed {
-                        next.store(usize::MAX / 2, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().expect("workers finished");
-    results.sort_by_key(|r| r.0);
+    let results = for_each_shard(
+        dataset,
+        threads,
+        detector.columns(),
+        detector.rows(),
+        |log, read_seconds| {
+            let deploys = std::mem::take(&mut log.deploys);
+            log.deploys = match settings.bug_window {
+                Some(w) => window_deploys(w),
+                None => deploys.clone(),
+            };
+            let mut part = detector.shard(log);
+            let damage = std::mem::take(&mut log.damage);
+            for (k, v) in &damage {
+                *part.unresolved.entry(k).or_default() += v;
+            }
+            ShardOutcome {
+                part,
+                events: log.len() as u64,
+                read_seconds,
+                deploys,
+                damage,
+            }
+        },
+    )?;
     let mut parts = Vec::with_capacity(results.len());
     let mut hist = Histogram::<u64>::new(3).expect("valid precision");
     let (mut events, mut read_seconds) = (0, 0.0);
     let mut damage = BTreeMap::new();
     let mut first_deploys: Option<(usize, Deploys)> = None;
-    for (i, r) in results {
+    for (i, r) in results.into_iter().enumerate() {
         let mut out = r?;
         let path = dataset.root.join(&shards[i].path);
         // A control world's bug never deploys: no window, and nothing to find.

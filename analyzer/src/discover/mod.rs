@@ -20,12 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use arrow::array::AsArray;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use blastradius_dataset::log::{EVERY_COLUMN, ShardLog, read_part_into};
-use blastradius_dataset::{Dataset, undamaged};
+use blastradius_dataset::Dataset;
+use blastradius_dataset::log::{EVERY_COLUMN, ShardLog};
 use blastradius_safefs::{Kind as StageKind, Stage};
 use blastradius_schema::time::format_utc;
 use serde::Serialize;
@@ -202,47 +200,19 @@ impl Deploys {
     }
 }
 
-/// Reads every events shard (every column) on `threads` threads and hands each to `each`.
+/// Reads every events shard (every column) on `threads` threads (the engine's pool) and
+/// hands each to `each`; with each shard's deploys, and the events read.
 fn per_shard<T: Send>(
     dataset: &Dataset,
     threads: usize,
     each: impl Fn(&ShardLog) -> T + Sync,
 ) -> Result<(Vec<(T, Deploys)>, u64)> {
-    let shards = dataset.parts(blastradius_schema::path::EVENTS_DIR);
-    if shards.is_empty() {
-        return Err(Error::dataset(
-            &dataset.root,
-            "the manifest lists no events/ shard",
-        ));
-    }
-    let next = AtomicUsize::new(0);
-    type Shard<T> = Result<(T, Deploys, u64)>;
-    let out: Mutex<Vec<(usize, Shard<T>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, shards.len()) {
-            scope.spawn(|| {
-                let mut log = ShardLog::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = shards.get(i) else { break };
-                    let path = dataset.root.join(&entry.path);
-                    let result = undamaged(&path, || {
-                        read_part_into(dataset, entry, EVERY_COLUMN, None, &mut log)
-                            .map(|()| (each(&log), Deploys::of(&log), log.len() as u64))
-                    });
-                    if result.is_err() {
-                        log = ShardLog::default();
-                    }
-                    out.lock().expect("no panic while locked").push((i, result));
-                }
-            });
-        }
-    });
-    let mut results = out.into_inner().expect("workers finished");
-    results.sort_by_key(|r| r.0);
+    let results = crate::engine::for_each_shard(dataset, threads, EVERY_COLUMN, None, |log, _| {
+        (each(log), Deploys::of(log), log.len() as u64)
+    })?;
     let mut events = 0;
     let mut parts = Vec::new();
-    for (_, r) in results {
+    for r in results {
         let (t, d, n) = r?;
         events += n;
         parts.push((t, d));
