@@ -216,7 +216,6 @@ fn medians(runs: &[(f64, u64)]) -> (f64, u64) {
     (walls[walls.len() / 2], peaks[peaks.len() / 2])
 }
 
-/// `p` with `suffix` added to its name (a detector's name may hold dots of its own).
 /// Runs the outside command `x` on `dataset` with `{out}` = `dir` (made first), its output
 /// logged beside `dir`.
 fn run_in(
@@ -236,6 +235,7 @@ fn run_in(
     ))
 }
 
+/// `p` with `suffix` added to its name (a detector's name may hold dots of its own).
 fn suffixed(p: &Path, suffix: &str) -> PathBuf {
     let mut name = p.as_os_str().to_owned();
     name.push(suffix);

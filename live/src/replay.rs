@@ -377,7 +377,8 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
     let worlds = truth
         .as_ref()
         .map(|t| blastradius_analyzer::discover::worlds_of(&dataset, t).map_err(|e| e.to_string()));
-    // An onset before `--from` was never sent: nothing times from it (the report says so).
+    // An onset before `--from` is not timed: its deploy row goes out (the deploys always do),
+    // but not what followed it before `--from` (the report says so).
     let onsets = Onsets::new(match &worlds {
         Some(Ok(w)) => [
             w.bug.map(|(id, t)| (Incident::PhotoBug, t, Some(id))),
@@ -447,7 +448,9 @@ pub fn run(mut options: Options) -> Result<LiveReport, Error> {
         }
         None => (None, None, 0, 0, None),
     };
-    // A replay that stopped early is scored over the log time it sent.
+    // A replay that stopped early is scored over the log time it sent (none: the epoch, as
+    // an alarm before any event is dated).
+    let reached = reached.max(0);
     let until = match stopped {
         Some(_) => Some(options.until.map_or(reached, |u| u.min(reached))),
         None => options.until,
@@ -544,7 +547,7 @@ fn discovery(
             && came.iter().any(|r| r.alarm.incident == incident)
         {
             notes.push(format!(
-                "the {} began before --from, so its onset was never sent: times to detect still run from it, across days the stream skipped, and no wall time is measured",
+                "the {} began before --from: what followed it before --from was never sent, so times to detect still run from it across days the stream skipped, and no wall time is measured",
                 incident.as_str()
             ));
         }

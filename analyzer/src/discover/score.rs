@@ -156,7 +156,11 @@ pub fn score(alarms: &[Alarm], world: &World) -> DiscoveryScore {
     // rate is per day of the period.
     let quiet_until = world.onset.unwrap_or(i64::MAX);
     // Up to the onset, within the period scored (a live slice may end before the onset).
-    let quiet_until_end = world.onset.unwrap_or(world.end).min(world.end);
+    let quiet_until_end = world
+        .onset
+        .unwrap_or(world.end)
+        .min(world.end)
+        .max(world.start);
     let quiet_days = (quiet_until_end - world.start).max(0) as f64 / DAY as f64;
     let curve = THRESHOLDS
         .iter()
@@ -318,6 +322,18 @@ mod tests {
         assert_eq!(s.curve[0].false_alarms_per_day, Some(2.0 / 30.0));
         assert_eq!(s.curve[0].time_to_detect_seconds, None);
         assert_eq!(s.curve[3].false_alarms, 0);
+        // A period cut to nothing (a live replay that stopped before sending any event):
+        // no day to divide by, and no overflow.
+        let empty = World {
+            start: 5 * DAY,
+            end: 0,
+            ..w.clone()
+        };
+        let s0 = score(&[alarm(0, 0.3, None, &[])], &empty);
+        assert_eq!(
+            (s0.quiet_days, s0.curve[0].false_alarms_per_day),
+            (0.0, None)
+        );
         // No alarm at all: nothing detected, nothing false.
         let s = score(&[], &world());
         assert!(
