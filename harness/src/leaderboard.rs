@@ -145,26 +145,15 @@ fn outside_discovery(
     (scenario, condition, name): (&str, &str, &str),
     (wall, peak): (f64, u64),
 ) -> Result<DiscoveryEntry, blastradius_analyzer::Error> {
-    use blastradius_analyzer::discover::{self, score};
+    use blastradius_analyzer::discover::{score, score_outside, worlds};
     let d = Dataset::open(dataset)?;
     let universe = blastradius_analyzer::analyze::universe(&d, &Catalog::read(&d)?);
-    let found = discover::load_outside(&[dir.to_path_buf()], &[name.to_string()], &universe)?;
-    let found = found.into_iter().next().expect("one folder, one detector");
-    let worlds = discover::worlds(&d, None)?;
-    let world = worlds.of(found.incident).ok_or_else(|| {
-        blastradius_analyzer::Error::dataset(
-            dir,
-            format!(
-                "holds alarms about the {} incident, which the {scenario} world does not have",
-                found.incident.as_str()
-            ),
-        )
-    })?;
+    let scored = score_outside(dir, name, &universe, Some(&worlds(&d, None)?))?;
     Ok(DiscoveryEntry {
         scenario: scenario.into(),
         condition: condition.into(),
         detector: name.into(),
-        score: score::Headline::of(&score::score(&found.alarms, world)),
+        score: score::Headline::of(&scored),
         wall_seconds: wall,
         peak_memory_bytes: peak,
     })

@@ -639,6 +639,32 @@ pub fn write_folder(
     std::fs::write(&p, text + "\n").map_err(Error::io(&p))
 }
 
+/// Scores one outside alarms folder as `score` does: the alarms in `dir`, under `name`,
+/// against the world of the incident they are about.
+///
+/// # Errors
+/// As [`load_outside`]; alarms about an incident `worlds` cannot time (`None`: a truth
+/// without `bug_deploys.parquet`).
+pub fn score_outside(
+    dir: &Path,
+    name: &str,
+    universe: &Universe,
+    worlds: Option<&Worlds>,
+) -> Result<score::DiscoveryScore> {
+    let found = load_outside(&[dir.to_path_buf()], &[name.to_string()], universe)?;
+    let found = found.into_iter().next().expect("one folder, one detector");
+    let world = worlds.and_then(|w| w.of(found.incident)).ok_or_else(|| {
+        Error::dataset(
+            dir,
+            format!(
+                "holds alarms about the {} incident, which this dataset's truth cannot time",
+                found.incident.as_str()
+            ),
+        )
+    })?;
+    Ok(score::score(&found.alarms, world))
+}
+
 /// Loads outside detectors' alarms folders, named as `names` says (else `findings.json`'s
 /// `detector`, else the folder's name).
 ///

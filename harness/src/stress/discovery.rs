@@ -91,26 +91,15 @@ impl Context<'_> {
         universe: &blastradius_analyzer::findings::Universe,
         (fault, level, label): (&str, f64, &str),
     ) -> Result<DiscoveryCell, Error> {
-        use blastradius_analyzer::discover::{self, score};
-        let found = discover::load_outside(&[dir.to_path_buf()], &[name.to_string()], universe)?;
-        let found = found.into_iter().next().expect("one folder, one detector");
-        let world = self
-            .worlds
-            .and_then(|w| w.of(found.incident))
-            .ok_or_else(|| Error::Input {
-                path: dir.to_path_buf(),
-                message: format!(
-                    "holds alarms about the {} incident, which this dataset's truth cannot time",
-                    found.incident.as_str()
-                ),
-            })?;
+        use blastradius_analyzer::discover::{score, score_outside};
+        let scored = score_outside(dir, name, universe, self.worlds)?;
         Ok(DiscoveryCell {
             fault: fault.into(),
             level,
             label: label.into(),
             detector: name.into(),
             origin: "outside".into(),
-            score: score::Headline::of(&score::score(&found.alarms, world)),
+            score: score::Headline::of(&scored),
             wall_seconds: 0.0,
         })
     }
