@@ -46,11 +46,12 @@ pub fn alarms(hours: &Hours, deploy_at: impl Fn(i64) -> Option<u64>) -> Vec<Alar
         .collect();
     let mut out = Vec::new();
     for k in MIN_HISTORY..means.len() {
-        let past = &means[k.saturating_sub(HISTORY)..k];
-        let mean = past.iter().map(|m| m.1).sum::<f64>() / past.len() as f64;
-        let var = past.iter().map(|m| (m.1 - mean).powi(2)).sum::<f64>() / past.len() as f64;
+        let past: Vec<f64> = means[k.saturating_sub(HISTORY)..k]
+            .iter()
+            .map(|m| m.1)
+            .collect();
         let (hour, value) = means[k];
-        let z = (value - mean) / var.sqrt().max(1e-9);
+        let z = super::z_score(value, &past, 1e-9);
         if z >= Z {
             out.push(Alarm {
                 fired_ts: (hour + 1) * HOUR,

@@ -80,9 +80,7 @@ pub fn alarms(days: &Days, deploy_at: impl Fn(i64) -> Option<u64>) -> Vec<Alarm>
             if past.len() < MIN_HISTORY {
                 continue;
             }
-            let mean = past.iter().sum::<f64>() / past.len() as f64;
-            let var = past.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / past.len() as f64;
-            let z = (value - mean) / var.sqrt().max(MIN_SPREAD);
+            let z = super::z_score(value, &past, MIN_SPREAD);
             if z >= Z {
                 changed.entry(day).or_default().push((app, z));
             }

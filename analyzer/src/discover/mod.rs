@@ -83,6 +83,15 @@ pub const DETECTORS: &[(&str, Incident, &str)] = &[
     ),
 ];
 
+/// How many standard deviations `value` stands above `past` (its population spread, taken as
+/// at least `min_spread`): the rule of the baselines that compare a period with the ones
+/// before it.
+pub(crate) fn z_score(value: f64, past: &[f64], min_spread: f64) -> f64 {
+    let mean = past.iter().sum::<f64>() / past.len() as f64;
+    let var = past.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / past.len() as f64;
+    (value - mean) / var.sqrt().max(min_spread)
+}
+
 /// The incident the built-in detector `name` watches for.
 pub fn incident_of(name: &str) -> Option<Incident> {
     DETECTORS.iter().find(|d| d.0 == name).map(|d| d.1)

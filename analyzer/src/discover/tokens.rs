@@ -50,9 +50,7 @@ pub fn alarms(rows: &[AccessRow], start: i64, end: i64) -> Vec<Alarm> {
 /// `HISTORY` hours before it, if it pages.
 fn judge(h: i64, past: impl Iterator<Item = f64>, owners: &[u64]) -> Option<Alarm> {
     let past: Vec<f64> = past.collect();
-    let mean = past.iter().sum::<f64>() / past.len() as f64;
-    let var = past.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / past.len() as f64;
-    let z = (owners.len() as f64 - mean) / var.sqrt().max(1.0);
+    let z = super::z_score(owners.len() as f64, &past, 1.0);
     (z >= Z).then(|| Alarm {
         fired_ts: (h + 1) * HOUR,
         confidence: 1.0 - 0.5f64.powf(z - Z),
